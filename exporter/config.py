@@ -1,0 +1,701 @@
+"""The exporter's settings: command-line flags > `TIONE_EXPORTER_*` environment > YAML file > defaults.
+
+Every setting is declared once, in `OPTIONS`, with its flag, environment variable and YAML key; the
+parser, the help text, the three settings sources and `docs/configuration.md` all follow that table, so
+they cannot drift apart. Validation is strict and every problem becomes one line that names where the bad
+value came from (`--poll.interval: invalid duration "5x"`), because a person fixing a deployment needs to
+know which of three places to edit. Credentials are deliberately absent: they never come from a flag.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from exporter.tione.models import Filter, TagFilter
+
+ENV_PREFIX = "TIONE_EXPORTER_"
+REGION_ENV = "TENCENTCLOUD_REGION"
+DEFAULT_ENDPOINT = "https://tione.tencentcloudapi.com"
+API_RATE_LIMIT = 20.0
+"""What the API allows per second for this action; a higher `--api.rate-limit` only earns throttling."""
+DEFAULT_TIMEOUT_SHARE = 0.8
+"""Without an explicit `--poll.timeout`, a short `--poll.interval` lowers the timeout to this share of it."""
+
+FILTER_NAMES: tuple[str, ...] = (
+    "ClusterId",
+    "ServiceId",
+    "ServiceGroupName",
+    "ServiceGroupId",
+    "Status",
+    "CreatedBy",
+    "ModelVersionId",
+)
+"""The `Filters[].Name` values `DescribeModelServiceGroups` understands."""
+
+LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warn", "error")
+LOG_FORMATS: tuple[str, ...] = ("logfmt", "json")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; each entry of `problems` is one line naming a flag, variable or key."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
+
+
+# --- value types -------------------------------------------------------------------------------------------
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a Go-style duration (`500ms`, `1h30m`) or a plain number of seconds; always positive."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("duration", 'invalid duration "{value}"', {"value": value})
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = _parse_go_duration(text)
+    else:
+        raise PydanticCustomError("duration", "invalid duration: expected a string or a number")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise PydanticCustomError("duration", 'duration must be positive, not "{value}"', {"value": value})
+    return seconds
+
+
+def _parse_go_duration(text: str) -> float:
+    position, total = 0, 0.0
+    while position < len(text):
+        match = _DURATION_PART.match(text, position)
+        if match is None:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    if not text or position != len(text):
+        raise PydanticCustomError("duration", 'invalid duration "{value}"', {"value": text})
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest Go-style spelling of a duration, for messages and help (`30s`, `5m`, `1h30m`, `500ms`)."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{int(hours)}h" if hours else "", f"{int(minutes)}m" if minutes else "", f"{secs:g}s" if secs else ""]
+    return "".join(parts)
+
+
+def _split_list(value: object) -> object:
+    """Comma-separated strings (flags, environment) and YAML lists both become a list of trimmed items."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool):
+        raise PydanticCustomError("number", 'invalid number "{value}"', {"value": value})
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise PydanticCustomError("number", 'invalid number "{value}"', {"value": value}) from None
+    if not math.isfinite(number) or number <= 0:
+        raise PydanticCustomError("number", 'must be a positive number, not "{value}"', {"value": value})
+    return number
+
+
+def _choice(choices: tuple[str, ...]) -> BeforeValidator:
+    def check(value: object) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise PydanticCustomError(
+                "choice", 'must be one of {choices}, not "{value}"', {"choices": ", ".join(choices), "value": value}
+            )
+        return text
+
+    return BeforeValidator(check)
+
+
+def _listen_address(value: object) -> str:
+    text = str(value).strip()
+    host, _port = split_host_port(text)
+    if host and not _valid_host(host):
+        raise PydanticCustomError("address", 'invalid host "{host}" in "{value}"', {"host": host, "value": text})
+    return text
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """`host:port`, `[v6]:port` or `:port` (all interfaces) as (host, port); host "" means all interfaces."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep:
+        raise PydanticCustomError("address", 'expected host:port, not "{value}"', {"value": address})
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise PydanticCustomError(
+            "address", 'an IPv6 host must be in brackets, as "[::1]:10120", not "{value}"', {"value": address}
+        )
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise PydanticCustomError(
+            "address", 'invalid port "{port}" in "{value}"', {"port": port_text, "value": address}
+        )
+    return host, int(port_text)
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", host) is not None
+    return True
+
+
+def _telemetry_path(value: object) -> str:
+    text = str(value).strip()
+    if not text.startswith("/") or text == "/" or text.startswith("/-/"):
+        raise PydanticCustomError(
+            "path", 'must start with "/" and be neither "/" nor under "/-/", not "{value}"', {"value": text}
+        )
+    if re.search(r"[\s?#]", text):
+        raise PydanticCustomError(
+            "path", 'must be a plain path without spaces, "?" or "#", not "{value}"', {"value": text}
+        )
+    return text
+
+
+def _endpoint(value: object) -> str:
+    text = str(value).strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PydanticCustomError("url", 'must be an http:// or https:// URL, not "{value}"', {"value": text})
+    if parts.path or parts.query or parts.fragment:
+        raise PydanticCustomError("url", 'must be a base URL without a path, not "{value}"', {"value": text})
+    try:
+        parts.port  # noqa: B018 - evaluating it validates the port
+    except ValueError:
+        raise PydanticCustomError("url", 'invalid port in "{value}"', {"value": text}) from None
+    return text
+
+
+_REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+
+
+def _regions(value: object) -> tuple[str, ...]:
+    items = _split_list(value)
+    if not isinstance(items, list):
+        raise PydanticCustomError("list", "expected a comma-separated string or a list")
+    regions: list[str] = []
+    for item in items:
+        region = str(item).strip()
+        if not _REGION.fullmatch(region):
+            raise PydanticCustomError("region", 'invalid region "{value}" (e.g. ap-guangzhou)', {"value": region})
+        if region not in regions:
+            regions.append(region)
+    return tuple(regions)
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    items = _split_list(value)
+    if not isinstance(items, list):
+        raise PydanticCustomError("list", "expected a comma-separated string or a list")
+    result: list[str] = []
+    for item in items:
+        if not isinstance(item, str | int) or isinstance(item, bool):
+            raise PydanticCustomError("list", 'expected strings, not "{value}"', {"value": item})
+        text = str(item).strip()
+        if text and text not in result:
+            result.append(text)
+    return tuple(result)
+
+
+def _non_empty(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise PydanticCustomError("list", "must list at least one value")
+    return value
+
+
+def _patterns(value: object) -> tuple[re.Pattern[str], ...]:
+    items = value if isinstance(value, list) else [value]
+    patterns: list[re.Pattern[str]] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise PydanticCustomError("regex", 'expected a regular expression string, not "{value}"', {"value": item})
+        try:
+            patterns.append(re.compile(item))
+        except re.error as error:
+            raise PydanticCustomError(
+                "regex", 'invalid regular expression "{value}": {error}', {"value": item, "error": str(error)}
+            ) from None
+    return tuple(patterns)
+
+
+def _optional_path(value: object) -> Path | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return Path(str(value).strip())
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise PydanticCustomError("bool", 'expected true or false, not "{value}"', {"value": value})
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""Seconds; written `30s`, `5m`, `1h30m`, `500ms` or `30`."""
+
+ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
+TelemetryPath = Annotated[str, BeforeValidator(_telemetry_path)]
+Endpoint = Annotated[str, BeforeValidator(_endpoint)]
+Regions = Annotated[tuple[str, ...], BeforeValidator(_regions)]
+Strings = Annotated[tuple[str, ...], BeforeValidator(_strings)]
+NonEmptyStrings = Annotated[tuple[str, ...], BeforeValidator(_strings), AfterValidator(_non_empty)]
+Patterns = Annotated[tuple[re.Pattern[str], ...], BeforeValidator(_patterns)]
+OptionalPath = Annotated[Path | None, BeforeValidator(_optional_path)]
+PositiveNumber = Annotated[float, BeforeValidator(_number)]
+Boolean = Annotated[bool, BeforeValidator(_boolean)]
+LogLevel = Annotated[Literal["debug", "info", "warn", "error"], _choice(LOG_LEVELS)]
+LogFormat = Annotated[Literal["logfmt", "json"], _choice(LOG_FORMATS)]
+
+
+def _filter_name(value: object) -> str:
+    if value not in FILTER_NAMES:
+        raise PydanticCustomError(
+            "filter",
+            'unknown filter name "{value}" (known: {names})',
+            {"value": value, "names": ", ".join(FILTER_NAMES)},
+        )
+    return str(value)
+
+
+# --- the settings model ------------------------------------------------------------------------------------
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FilterSetting(Section):
+    """One `Filters` entry of the listing request, as written in the YAML file."""
+
+    name: Annotated[str, BeforeValidator(_filter_name)]
+    values: NonEmptyStrings
+    negative: Boolean = False
+    fuzzy: Boolean = False
+
+    def to_api(self) -> Filter:
+        return Filter(name=self.name, values=list(self.values), negative=self.negative, fuzzy=self.fuzzy)
+
+
+class TagFilterSetting(Section):
+    """One `TagFilters` entry: services carrying tag `key` with any of `values`."""
+
+    key: str
+    values: NonEmptyStrings
+
+    def to_api(self) -> TagFilter:
+        return TagFilter(tag_key=self.key, tag_values=list(self.values))
+
+
+class WebSettings(Section):
+    listen_address: ListenAddress = ":10120"
+    telemetry_path: TelemetryPath = "/metrics"
+    config_file: OptionalPath = None
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return split_host_port(self.listen_address)
+
+
+class TioneSettings(Section):
+    regions: Regions = ()
+    endpoint: Endpoint = DEFAULT_ENDPOINT
+    project_ids: Strings = ()
+    filters: tuple[FilterSetting, ...] = ()
+    tag_filters: tuple[TagFilterSetting, ...] = ()
+    service_category: str | None = None
+
+
+class PollSettings(Section):
+    interval: Duration = 30.0
+    timeout: Duration = 25.0
+    max_staleness: Duration = 300.0
+
+
+class ApiSettings(Section):
+    rate_limit: PositiveNumber = 10.0
+
+
+class LogSettings(Section):
+    level: LogLevel = "info"
+    format: LogFormat = "logfmt"
+
+
+class MetricsSettings(Section):
+    tag_labels: Strings = ()
+    exclude: Patterns = ()
+    pod_series: Boolean = True
+
+
+class Settings(BaseSettings):
+    """Everything the exporter can be told; built by `load_settings`, immutable afterwards."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    config_file: OptionalPath = None
+    web: WebSettings = WebSettings()
+    tione: TioneSettings = TioneSettings()
+    poll: PollSettings = PollSettings()
+    api: ApiSettings = ApiSettings()
+    log: LogSettings = LogSettings()
+    metrics: MetricsSettings = MetricsSettings()
+
+    def warnings(self) -> list[str]:
+        """Allowed but unwise choices, to be logged once logging is set up."""
+        found = []
+        if self.api.rate_limit > API_RATE_LIMIT:
+            found.append(
+                f"--api.rate-limit {self.api.rate_limit:g} is above the API's own limit of {API_RATE_LIMIT:g} "
+                "requests per second; expect RequestLimitExceeded errors"
+            )
+        return found
+
+
+# --- the table of options ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: where it lives in `Settings` and how a user spells it in each source."""
+
+    path: tuple[str, ...]
+    flag: str | None
+    env: str | None
+    key: str | None
+    default: str
+    help: str
+    metavar: str = "VALUE"
+
+
+def _option(
+    path: str, default: str, help_text: str, *, flag: bool = True, key: bool = True, metavar: str = "VALUE"
+) -> Option:
+    """Spell a setting the usual way: `poll.max_staleness` -> `--poll.max-staleness`, env and YAML key alike."""
+    parts = tuple(path.split("."))
+    dashed = ".".join(part.replace("_", "-") for part in parts)
+    flag_name = "--" + dashed
+    env = ENV_PREFIX + "_".join(parts).upper()
+    return Option(
+        path=parts,
+        flag=flag_name if flag else None,
+        env=env if flag else None,
+        key=dashed if key else None,
+        default=default,
+        help=help_text,
+        metavar=metavar,
+    )
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        path=("config_file",),
+        flag="--config.file",
+        env=ENV_PREFIX + "CONFIG_FILE",
+        key=None,
+        default="none",
+        help="YAML file with any of the settings (strict: an unknown key is an error)",
+        metavar="PATH",
+    ),
+    _option("web.listen_address", ":10120", "host:port to serve on; :PORT listens on all interfaces", metavar="ADDR"),
+    _option("web.telemetry_path", "/metrics", "path of the metrics endpoint", metavar="PATH"),
+    Option(
+        path=("web", "config_file"),
+        flag="--web.config.file",
+        env=ENV_PREFIX + "WEB_CONFIG_FILE",
+        key="web.config-file",
+        default="none",
+        help="web configuration file (exporter-toolkit format: TLS, basic auth)",
+        metavar="PATH",
+    ),
+    _option(
+        "tione.regions",
+        "$TENCENTCLOUD_REGION",
+        "comma-separated regions to poll (default: the TENCENTCLOUD_REGION environment variable)",
+        metavar="LIST",
+    ),
+    _option(
+        "tione.endpoint", DEFAULT_ENDPOINT, "API base URL (http://127.0.0.1:PORT for the simulator)", metavar="URL"
+    ),
+    _option(
+        "tione.project_ids",
+        "default workspace",
+        "comma-separated TI workspace ids (TiProjectId) to poll",
+        metavar="LIST",
+    ),
+    _option(
+        "tione.filters",
+        "none",
+        "request Filters: list of {name, values, negative, fuzzy}; name one of " + ", ".join(FILTER_NAMES),
+        flag=False,
+    ),
+    _option("tione.tag_filters", "none", "request TagFilters: list of {key, values}", flag=False),
+    _option("tione.service_category", "none", "request ServiceCategory", flag=False),
+    _option("poll.interval", "30s", "time between polls of a region (500ms, 30s, 5m or seconds)", metavar="DURATION"),
+    _option(
+        "poll.timeout",
+        "25s",
+        "deadline for one region's whole poll, retries included; must be below --poll.interval "
+        "(when not set: 25s, or 80% of a shorter interval)",
+        metavar="DURATION",
+    ),
+    _option(
+        "poll.max_staleness",
+        "5m",
+        "how long a failing region keeps its last good series",
+        metavar="DURATION",
+    ),
+    _option(
+        "api.rate_limit",
+        "10",
+        "API requests per second for the whole process (the API allows 20)",
+        metavar="NUMBER",
+    ),
+    _option("log.level", "info", "debug, info, warn or error", metavar="LEVEL"),
+    _option("log.format", "logfmt", "logfmt or json", metavar="FORMAT"),
+    _option("metrics.tag_labels", "none", "tag keys exported as tag_<key> labels of the *_tags series", flag=False),
+    _option(
+        "metrics.exclude",
+        "none",
+        "regular expressions; metric families whose name matches one are not exported",
+        flag=False,
+    ),
+    _option("metrics.pod_series", "true", "export the per-pod series (tione_service_pod_*)", flag=False),
+)
+
+FLAG_OPTIONS: dict[str, Option] = {option.flag: option for option in OPTIONS if option.flag}
+KEY_OPTIONS: dict[str, Option] = {option.key: option for option in OPTIONS if option.key}
+SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(option.path[0] for option in OPTIONS if len(option.path) == 2))
+
+
+def _put(tree: dict[str, Any], path: tuple[str, ...], value: object) -> None:
+    for part in path[:-1]:
+        tree = tree.setdefault(part, {})
+    tree[path[-1]] = value
+
+
+# --- the three sources -------------------------------------------------------------------------------------
+
+
+class LayerSource(PydanticBaseSettingsSource):
+    """Settings from one place (flags, environment or file), with the name each value was given under.
+
+    The names let a validation error say `--poll.interval` or `poll.interval (in exporter.yaml)` instead of
+    a model path the user never wrote.
+    """
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        values: dict[str, Any],
+        names: dict[tuple[str, ...], str],
+        where: str = "",
+    ) -> None:
+        super().__init__(settings_cls)
+        self.values = values
+        self.names = names
+        self.where = where
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self.values
+
+    def name_of(self, path: tuple[str | int, ...]) -> str | None:
+        """The user's name for the value at `path` (or for its nearest given ancestor)."""
+        for length in range(len(path), 0, -1):
+            name = self.names.get(tuple(str(part) for part in path[:length]))
+            if name is not None:
+                suffix = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path[length:])
+                return name + suffix + self.where
+        return None
+
+
+def flag_source(values: Mapping[str, str]) -> LayerSource:
+    """Flags already parsed into `{flag: raw string}`."""
+    tree: dict[str, Any] = {}
+    names: dict[tuple[str, ...], str] = {}
+    for flag, raw in values.items():
+        option = FLAG_OPTIONS[flag]
+        _put(tree, option.path, raw)
+        names[option.path] = flag
+    return LayerSource(Settings, tree, names)
+
+
+def env_source(environ: Mapping[str, str]) -> LayerSource:
+    """`TIONE_EXPORTER_*` variables; an empty variable counts as unset, as most tools treat it."""
+    tree: dict[str, Any] = {}
+    names: dict[tuple[str, ...], str] = {}
+    for option in OPTIONS:
+        if option.env and environ.get(option.env, "").strip():
+            _put(tree, option.path, environ[option.env])
+            names[option.path] = option.env
+    return LayerSource(Settings, tree, names)
+
+
+def file_source(path: Path) -> LayerSource:
+    """The YAML file: sections named as the flags' first part, keys spelled as the flags' rest."""
+    where = f"--config.file {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([f"{where}: cannot read the file: {error.strerror or error}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{where}: the file is not UTF-8 text"]) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise ConfigError([f"{where}: invalid YAML{position}: {problem}"]) from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError([f"{where}: the top level must be a mapping of sections ({', '.join(SECTIONS)})"])
+
+    tree: dict[str, Any] = {}
+    names: dict[tuple[str, ...], str] = {}
+    problems: list[str] = []
+    for section, body in document.items():
+        if section not in SECTIONS:
+            problems.append(f"{where}: unknown key {_quoted_with_hint(str(section), SECTIONS)}")
+            continue
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            problems.append(f"{where}: {section}: expected a mapping of keys, not {type(body).__name__}")
+            continue
+        for key, value in body.items():
+            dotted = f"{section}.{key}"
+            option = KEY_OPTIONS.get(dotted)
+            if option is None:
+                known = [name for name in KEY_OPTIONS if name.startswith(section + ".")]
+                problems.append(f"{where}: unknown key {_quoted_with_hint(dotted, known)}")
+                continue
+            _put(tree, option.path, value)
+            names[option.path] = dotted
+    if problems:
+        raise ConfigError(problems)
+    return LayerSource(Settings, tree, names, where=f" (in {path})")
+
+
+def _quoted_with_hint(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f'"{name}"' + (f' (did you mean "{close[0]}"?)' if close else f" (known: {', '.join(known)})")
+
+
+# --- loading -------------------------------------------------------------------------------------------------
+
+
+def load_settings(flags: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from parsed flags, the environment and the YAML file they name; raise `ConfigError`."""
+    env = os.environ if environ is None else environ
+    layers = [flag_source(flags), env_source(env)]
+    config_path = flags.get("--config.file") or env.get(ENV_PREFIX + "CONFIG_FILE", "").strip()
+    if config_path:
+        layers.append(file_source(Path(config_path)))
+    region = env.get(REGION_ENV, "").strip()
+    if region:
+        layers.append(LayerSource(Settings, {"tione": {"regions": region}}, {("tione", "regions"): REGION_ENV}))
+
+    try:
+        settings = Settings(_build_sources=(tuple(layers), {}))
+    except ValidationError as error:
+        raise ConfigError([_describe(item, layers) for item in error.errors()]) from None
+
+    if not _given(("poll", "timeout"), layers) and settings.poll.timeout >= settings.poll.interval:
+        poll = settings.poll.model_copy(update={"timeout": settings.poll.interval * DEFAULT_TIMEOUT_SHARE})
+        settings = settings.model_copy(update={"poll": poll})
+    problems = _cross_checks(settings, layers)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _given(path: tuple[str, ...], layers: Sequence[LayerSource]) -> bool:
+    return any(path in layer.names for layer in layers)
+
+
+def _describe(error: Any, layers: Sequence[LayerSource]) -> str:
+    location: tuple[str | int, ...] = tuple(error["loc"])
+    name = _name_of(location, layers)
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        return f"{name}: unknown key"
+    if error["type"] == "missing":
+        return f"{name}: required"
+    return f"{name}: {message}"
+
+
+def _name_of(location: tuple[str | int, ...], layers: Sequence[LayerSource]) -> str:
+    for layer in layers:
+        name = layer.name_of(location)
+        if name is not None:
+            return name
+    option = next((option for option in OPTIONS if option.path == tuple(map(str, location))), None)
+    if option is not None:
+        return option.flag or option.key or ".".join(option.path)
+    return ".".join(str(part) for part in location)
+
+
+def _cross_checks(settings: Settings, layers: Sequence[LayerSource]) -> list[str]:
+    problems = []
+    if not settings.tione.regions:
+        problems.append(
+            f"--tione.regions: no region to poll; set --tione.regions, {ENV_PREFIX}TIONE_REGIONS, "
+            f"tione.regions in the config file or {REGION_ENV}"
+        )
+    if settings.poll.timeout >= settings.poll.interval:
+        timeout = _name_of(("poll", "timeout"), layers)
+        interval = _name_of(("poll", "interval"), layers)
+        problems.append(
+            f"{timeout}: {format_duration(settings.poll.timeout)} must be shorter than "
+            f"{interval} {format_duration(settings.poll.interval)}"
+        )
+    return problems
+
+
+def listing_filters(settings: Settings) -> tuple[list[Filter], list[TagFilter]]:
+    """The configured request filters in the API's own model types, ready for a listing query."""
+    return (
+        [item.to_api() for item in settings.tione.filters],
+        [item.to_api() for item in settings.tione.tag_filters],
+    )
