@@ -1,0 +1,291 @@
+"""One Tencent Cloud API 3.0 client per process: signed POSTs over a shared keep-alive connection pool.
+
+The client owns everything between "call this action" and "here is the `Response` object": credentials,
+the process-wide token bucket, the signature, timeouts, and retries. Retries use exponential backoff
+with full jitter and are bounded by the caller's deadline, never by a fixed count alone, because a poll
+has a time budget and an attempt that cannot finish inside it is wasted quota. Errors that a retry
+cannot fix (credentials, permissions, a wrong request) are raised at once.
+
+Nothing here logs or raises a secret: messages are built from codes, statuses and exception types, and
+anything that came back from the network is scrubbed of the key and token before it is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from typing import Any
+
+import httpx
+
+from exporter.tencentcloud.credentials import CredentialProvider, Credentials, StaticProvider
+from exporter.tencentcloud.endpoint import Endpoint
+from exporter.tencentcloud.errors import (
+    HTTP_ERROR,
+    MALFORMED_RESPONSE,
+    NETWORK_ERROR,
+    TIMEOUT,
+    APIError,
+    CredentialError,
+    TencentCloudError,
+    TransportError,
+)
+from exporter.tencentcloud.ratelimit import TokenBucket
+from exporter.tencentcloud.request import encode_body, request_headers
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 10.0
+DEFAULT_BACKOFF_BASE = 0.1
+DEFAULT_BACKOFF_CAP = 5.0
+DEFAULT_MIN_ATTEMPT_TIME = 0.05
+"""An attempt is not started with less time than this left before the deadline: it could not finish."""
+
+
+_SENT = "waiting for the answer"
+
+
+class ClientHooks:
+    """Observers of the client's work, for metrics. Override any subset; the defaults do nothing.
+
+    Called synchronously on the event loop, so they must be quick. An exception in a hook is logged
+    and otherwise ignored: observing a call must never break it.
+    """
+
+    def on_request(self, region: str, action: str) -> None:
+        """A request is about to be sent (every attempt, retries included)."""
+
+    def on_error(self, region: str, action: str, code: str) -> None:
+        """An attempt failed with this code (the API's, or `NetworkError`, `Timeout`, ...)."""
+
+    def on_retry(self, region: str, action: str) -> None:
+        """A failed attempt will be retried."""
+
+    def on_duration(self, action: str, seconds: float) -> None:
+        """One HTTP exchange took this long (from sending to the full answer, or to the failure)."""
+
+    def on_throttle_wait(self, seconds: float) -> None:
+        """An attempt waited this long for the token bucket."""
+
+
+def _describe(exc: BaseException) -> str:
+    detail = str(exc).strip()
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _scrub(text: str, credentials: Credentials | None) -> str:
+    """Remove the secret key and token from text that came back from the network, just in case."""
+    if credentials is None:
+        return text
+    for secret in (credentials.secret_key, credentials.token):
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+class TencentCloudClient:
+    """Calls actions of one service (`service`, `version`) at one endpoint; see `call()`."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        service: str,
+        version: str,
+        credentials: CredentialProvider | Credentials,
+        rate_limiter: TokenBucket | None = None,
+        hooks: ClientHooks | None = None,
+        http: httpx.AsyncClient | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        allow_insecure: bool = False,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+        backoff_cap: float = DEFAULT_BACKOFF_CAP,
+        max_attempts: int | None = None,
+        min_attempt_time: float = DEFAULT_MIN_ATTEMPT_TIME,
+        language: str | None = None,
+        request_client: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        """`endpoint` is a base URL (https unless loopback or `allow_insecure`); raises `EndpointError`.
+
+        `http` may be shared with other users and is then not closed by `aclose()`; without it the
+        client owns a keep-alive pool of its own. `max_attempts` (None: until the deadline) caps
+        attempts per call in addition to the deadline.
+        """
+        if connect_timeout <= 0 or read_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        if backoff_base <= 0 or backoff_cap < backoff_base:
+            raise ValueError("backoff base must be positive and not above the cap")
+        if max_attempts is not None and max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.endpoint = Endpoint.parse(endpoint, allow_insecure=allow_insecure)
+        self.service = service
+        self.version = version
+        self._credentials: CredentialProvider = (
+            StaticProvider(credentials) if isinstance(credentials, Credentials) else credentials
+        )
+        self.rate_limiter = rate_limiter if rate_limiter is not None else TokenBucket()
+        self.hooks = hooks if hooks is not None else ClientHooks()
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.AsyncClient(timeout=self._timeout(read_timeout))
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._max_attempts = max_attempts
+        self._min_attempt_time = min_attempt_time
+        self._language = language
+        self._request_client = request_client
+        self._rng = rng if rng is not None else random.Random()
+
+    async def __aenter__(self) -> TencentCloudClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    def _timeout(self, left: float) -> httpx.Timeout:
+        connect = min(self._connect_timeout, left)
+        read = min(self._read_timeout, left)
+        return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+    def _fire(self, name: str, *args: Any) -> None:
+        try:
+            getattr(self.hooks, name)(*args)
+        except Exception:
+            log.exception("client hook %s failed", name)
+
+    def report_error(self, region: str, action: str, code: str) -> None:
+        """Count an error found by the caller in an answer the client accepted (e.g. a model mismatch)."""
+        self._fire("on_error", region, action, code)
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt)] for the attempt-th retry (from 0)."""
+        ceiling = min(self._backoff_cap, self._backoff_base * (2.0 ** min(attempt, 62)))
+        return self._rng.uniform(0.0, ceiling)
+
+    async def call(self, action: str, region: str, params: dict[str, Any], *, deadline: float) -> dict[str, Any]:
+        """Call `action` in `region`; returns the answer's `Response` object or raises `TencentCloudError`.
+
+        `deadline` is an absolute `time.monotonic()` value that bounds the whole call, retries and
+        waits for the token bucket included.
+        """
+        body = encode_body(params)
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(action, region, body, deadline)
+            except TencentCloudError as exc:
+                exc.region, exc.action = exc.region or region, exc.action or action
+                if not exc.retryable:
+                    raise
+                attempt += 1
+                if self._max_attempts is not None and attempt >= self._max_attempts:
+                    raise
+                delay = self.backoff(attempt - 1)
+                if time.monotonic() + delay + self._min_attempt_time >= deadline:
+                    raise
+                self._fire("on_retry", region, action)
+                log.debug(
+                    "retrying %s in %s in %.3fs after %s (attempt %d)", action, region, delay, exc.code, attempt + 1
+                )
+                await asyncio.sleep(delay)
+
+    async def _attempt(self, action: str, region: str, body: bytes, deadline: float) -> dict[str, Any]:
+        left = deadline - time.monotonic()
+        if left < self._min_attempt_time:
+            raise TransportError(TIMEOUT, "deadline reached before the request could be sent")
+        stage = "resolving credentials"
+        try:
+            async with asyncio.timeout(left):
+                try:
+                    credentials = await self._credentials.get()
+                except CredentialError as exc:
+                    self._fire("on_error", region, action, exc.code)
+                    raise
+                stage = "waiting for the rate limiter"
+                waited_from = time.monotonic()
+                try:
+                    await self.rate_limiter.acquire()
+                finally:
+                    self._fire("on_throttle_wait", time.monotonic() - waited_from)
+                left = deadline - time.monotonic()
+                if left < self._min_attempt_time:
+                    raise TransportError(TIMEOUT, "deadline reached while waiting for the rate limiter")
+                stage = _SENT
+                return await self._send(action, region, body, credentials, left)
+        except TimeoutError:
+            if stage == _SENT:
+                self._fire("on_error", region, action, TIMEOUT)
+            raise TransportError(TIMEOUT, f"deadline reached while {stage}") from None
+
+    async def _send(
+        self, action: str, region: str, body: bytes, credentials: Credentials, left: float
+    ) -> dict[str, Any]:
+        headers = request_headers(
+            service=self.service,
+            action=action,
+            version=self.version,
+            region=region,
+            host=self.endpoint.host,
+            timestamp=int(time.time()),
+            body=body,
+            secret_id=credentials.secret_id,
+            secret_key=credentials.secret_key,
+            token=credentials.token,
+            language=self._language,
+            request_client=self._request_client,
+        )
+        self._fire("on_request", region, action)
+        started = time.monotonic()
+        error: TencentCloudError | None = None
+        try:
+            response = await self._http.post(
+                self.endpoint.url, content=body, headers=headers, timeout=self._timeout(left)
+            )
+        except httpx.TimeoutException as exc:
+            error = TransportError(TIMEOUT, f"no answer in time ({type(exc).__name__})")
+        except httpx.HTTPError as exc:
+            error = TransportError(NETWORK_ERROR, _scrub(_describe(exc), credentials))
+        finally:
+            self._fire("on_duration", action, time.monotonic() - started)
+        try:
+            if error is not None:
+                raise error
+            return self._parse(response, credentials)
+        except TencentCloudError as exc:
+            self._fire("on_error", region, action, exc.code)
+            raise
+
+    @staticmethod
+    def _parse(response: httpx.Response, credentials: Credentials) -> dict[str, Any]:
+        status = response.status_code
+        if status != 200:
+            raise TransportError(HTTP_ERROR, f"HTTP {status} {response.reason_phrase}".strip(), status=status)
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise TransportError(MALFORMED_RESPONSE, "answer is not JSON", status=status) from None
+        answer = data.get("Response") if isinstance(data, dict) else None
+        if not isinstance(answer, dict):
+            raise TransportError(MALFORMED_RESPONSE, "answer has no Response object", status=status)
+        request_id = answer.get("RequestId")
+        request_id = request_id if isinstance(request_id, str) else ""
+        error = answer.get("Error")
+        if error is None:
+            return answer
+        code = error.get("Code") if isinstance(error, dict) else None
+        if not isinstance(code, str) or not code:
+            raise TransportError(MALFORMED_RESPONSE, "answer has an Error without a Code", request_id=request_id)
+        message = error.get("Message")
+        message = _scrub(message, credentials) if isinstance(message, str) else ""
+        raise APIError(_scrub(code, credentials), message, request_id=request_id, status=status)

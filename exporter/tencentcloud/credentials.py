@@ -1,0 +1,561 @@
+"""Where the API keys come from, in the order users of Tencent Cloud tools already expect.
+
+1. the environment: `TENCENTCLOUD_SECRET_ID`, `TENCENTCLOUD_SECRET_KEY`, `TENCENTCLOUD_SECURITY_TOKEN`;
+2. the same as files, `TENCENTCLOUD_SECRET_ID_FILE` etc. (Kubernetes secrets mounted as files), re-read
+   whenever a file changes so that a rotated secret is picked up without a restart;
+3. the credentials file (INI, `[default]`): `TENCENTCLOUD_CREDENTIALS_FILE`, `~/.tencentcloud/credentials`
+   or `/etc/tencentcloud/credentials`;
+4. TKE workload identity: the pod's OIDC token exchanged at STS (`AssumeRoleWithWebIdentity`);
+5. the CVM instance role, from the metadata service (probed last, with a short timeout, because off a
+   CVM it is an address that does not answer).
+
+TKE is checked before the metadata service: on a TKE node the node's own CVM role would answer too, and
+the pod's identity is the one that was meant. The chain settles on the first configured provider and
+keeps it, so a misconfigured source fails loudly instead of silently falling through to another one.
+
+Errors are `CredentialError(provider, reason)`: one line naming the source and what is wrong with it
+(a variable name, a path, a field), never a value read from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from exporter.tencentcloud.endpoint import Endpoint
+from exporter.tencentcloud.errors import CredentialError
+from exporter.tencentcloud.request import encode_body, request_headers
+
+log = logging.getLogger(__name__)
+
+# Names of variables, not values:
+ENV_SECRET_ID = "TENCENTCLOUD_SECRET_ID"  # noqa: S105
+ENV_SECRET_KEY = "TENCENTCLOUD_SECRET_KEY"  # noqa: S105
+ENV_TOKEN = "TENCENTCLOUD_SECURITY_TOKEN"  # noqa: S105
+FILE_SUFFIX = "_FILE"
+ENV_CREDENTIALS_FILE = "TENCENTCLOUD_CREDENTIALS_FILE"
+DEFAULT_CREDENTIALS_FILES = ("~/.tencentcloud/credentials", "/etc/tencentcloud/credentials")
+
+DEFAULT_METADATA_URL = "http://metadata.tencentyun.com"
+METADATA_ROLE_PATH = "/latest/meta-data/cam/security-credentials/"
+
+ENV_TKE_REGION = "TKE_REGION"
+ENV_TKE_PROVIDER_ID = "TKE_PROVIDER_ID"
+ENV_TKE_TOKEN_FILE = "TKE_WEB_IDENTITY_TOKEN_FILE"  # noqa: S105
+ENV_TKE_ROLE_ARN = "TKE_ROLE_ARN"
+DEFAULT_STS_ENDPOINT = "https://sts.tencentcloudapi.com"
+STS_SERVICE = "sts"
+STS_VERSION = "2018-08-13"
+STS_ACTION = "AssumeRoleWithWebIdentity"
+
+DEFAULT_REFRESH_MARGIN = 300.0
+"""Temporary keys are renewed this many seconds before they expire (a signature is valid for 5 minutes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A key pair and, for temporary keys, the session token; only the id is shown by repr and str."""
+
+    secret_id: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        token = ", token=***" if self.token else ""
+        return f"Credentials(secret_id={self.secret_id!r}, secret_key=***{token})"
+
+    __str__ = __repr__
+
+
+class CredentialProvider(Protocol):
+    """Anything that can hand out current credentials; `get()` may refresh them and is safe to call often."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def get(self) -> Credentials: ...
+
+
+class DiscoverableProvider(CredentialProvider, Protocol):
+    """A provider the default chain can ask whether it is configured at all."""
+
+    async def available(self) -> bool: ...
+
+
+class StaticProvider:
+    """Fixed credentials given in code (tests, the simulator's demo mode)."""
+
+    def __init__(self, credentials: Credentials, name: str = "static") -> None:
+        self._credentials = credentials
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def available(self) -> bool:
+        return True
+
+    async def get(self) -> Credentials:
+        return self._credentials
+
+
+def _checked(provider: str, secret_id: str, secret_key: str, token: str | None) -> Credentials:
+    if not secret_id:
+        raise CredentialError(provider, "secret id is empty")
+    if not secret_key:
+        raise CredentialError(provider, "secret key is empty")
+    if any(ch.isspace() for ch in secret_id) or any(ch.isspace() for ch in secret_key):
+        raise CredentialError(provider, "secret id or key contains whitespace")
+    return Credentials(secret_id, secret_key, token or None)
+
+
+class _FileReader:
+    """Reads small secret files, again only when their inode, size or modification time changed."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[tuple[int, int, int], str]] = {}
+
+    def read(self, provider: str, label: str, path: str) -> str:
+        try:
+            stat = os.stat(path)
+            key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            cached = self._cache.get(path)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            text = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise CredentialError(provider, f"cannot read {label} {path}: {reason}") from None
+        except UnicodeDecodeError:
+            raise CredentialError(provider, f"{label} {path} is not UTF-8 text") from None
+        self._cache[path] = (key, text)
+        return text
+
+
+class EnvProvider:
+    """Keys from environment variables, each of which may instead name a file holding the value.
+
+    `files=False` is the plain-variables provider (configured when `TENCENTCLOUD_SECRET_ID` or
+    `TENCENTCLOUD_SECRET_KEY` is set); `files=True` is the `*_FILE` provider (configured when
+    `TENCENTCLOUD_SECRET_ID_FILE` or `TENCENTCLOUD_SECRET_KEY_FILE` is set). Both resolve each value the
+    same way: the variable itself, else its `_FILE` variant, so the two forms may be mixed.
+    """
+
+    def __init__(self, environ: Mapping[str, str] | None = None, *, files: bool = False) -> None:
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self._files = files
+        self._reader = _FileReader()
+
+    @property
+    def name(self) -> str:
+        return "environment files" if self._files else "environment"
+
+    async def available(self) -> bool:
+        suffix = FILE_SUFFIX if self._files else ""
+        return any(self._environ.get(name + suffix, "").strip() for name in (ENV_SECRET_ID, ENV_SECRET_KEY))
+
+    def _value(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        if value:
+            return value
+        path = self._environ.get(name + FILE_SUFFIX, "").strip()
+        if path:
+            return self._reader.read(self.name, name + FILE_SUFFIX, path) or None
+        return None
+
+    async def get(self) -> Credentials:
+        secret_id = self._value(ENV_SECRET_ID)
+        secret_key = self._value(ENV_SECRET_KEY)
+        for variable, value in ((ENV_SECRET_ID, secret_id), (ENV_SECRET_KEY, secret_key)):
+            if not value:
+                raise CredentialError(self.name, f"neither {variable} nor {variable}{FILE_SUFFIX} gives a value")
+        assert secret_id is not None and secret_key is not None
+        return _checked(self.name, secret_id, secret_key, self._value(ENV_TOKEN))
+
+
+def _strip_quotes(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1].strip()
+    return value
+
+
+class ProfileFileProvider:
+    """The INI credentials file of the Tencent Cloud CLI and SDKs (`[default]` `secret_id`, `secret_key`).
+
+    Re-read when it changes. An explicitly named file (argument or `TENCENTCLOUD_CREDENTIALS_FILE`) is
+    always "configured", so a wrong path is reported rather than skipped.
+    """
+
+    name = "credentials file"
+
+    def __init__(self, path: str | None = None, environ: Mapping[str, str] | None = None) -> None:
+        self._explicit = path
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self._cache: tuple[str, tuple[int, int, int], Credentials] | None = None
+
+    def path(self) -> str | None:
+        explicit = self._explicit or self._environ.get(ENV_CREDENTIALS_FILE, "").strip()
+        if explicit:
+            return os.path.expanduser(explicit)
+        for candidate in DEFAULT_CREDENTIALS_FILES:
+            try:
+                expanded = os.path.expanduser(candidate)
+            except RuntimeError:  # no home directory
+                continue
+            if os.path.isfile(expanded):
+                return expanded
+        return None
+
+    async def available(self) -> bool:
+        return self.path() is not None
+
+    async def get(self) -> Credentials:
+        path = self.path()
+        if path is None:
+            raise CredentialError(self.name, "no credentials file found at " + " or ".join(DEFAULT_CREDENTIALS_FILES))
+        return self._load(path)
+
+    def _load(self, path: str) -> Credentials:
+        try:
+            stat = os.stat(path)
+            key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            if self._cache is not None and self._cache[:2] == (path, key):
+                return self._cache[2]
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CredentialError(self.name, f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+        except UnicodeDecodeError:
+            raise CredentialError(self.name, f"{path} is not UTF-8 text") from None
+        credentials = self._parse(path, text)
+        self._cache = (path, key, credentials)
+        return credentials
+
+    def _parse(self, path: str, text: str) -> Credentials:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(text, source=path)
+        except configparser.Error as exc:
+            # configparser's own messages quote the offending line, which may hold the key.
+            line = getattr(exc, "lineno", None)
+            where = f" (line {line})" if line else ""
+            raise CredentialError(self.name, f"{path} is not a valid INI file{where}") from None
+        if not parser.has_section("default"):
+            raise CredentialError(self.name, f"{path} has no [default] section")
+        section = parser["default"]
+        values = {name: _strip_quotes(section.get(name, "")) for name in ("secret_id", "secret_key", "token")}
+        for name in ("secret_id", "secret_key"):
+            if not values[name]:
+                raise CredentialError(self.name, f"{path} [default] has no {name}")
+        return _checked(self.name, values["secret_id"], values["secret_key"], values["token"])
+
+
+def _describe(exc: BaseException) -> str:
+    detail = str(exc).strip()
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+class _Expiring:
+    """Shared refresh logic of temporary credentials: renew a margin before expiry, one refresh at a time.
+
+    If a renewal fails while the current keys are still valid they are kept (and the failure logged), so
+    a short outage of STS or the metadata service does not interrupt polling.
+    """
+
+    name = "temporary credentials"
+
+    def __init__(self, *, refresh_margin: float, clock: Callable[[], float]) -> None:
+        self._margin = refresh_margin
+        self._clock = clock
+        self._current: Credentials | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+        self.refreshes = 0
+        """How many times fresh keys were fetched (for diagnostics and tests)."""
+
+    def _fresh(self) -> bool:
+        return self._current is not None and self._clock() < self._expires_at - self._margin
+
+    async def _fetch(self) -> tuple[Credentials, float]:
+        raise NotImplementedError
+
+    async def get(self) -> Credentials:
+        if self._fresh():
+            assert self._current is not None
+            return self._current
+        async with self._lock:
+            if self._fresh():
+                assert self._current is not None
+                return self._current
+            try:
+                credentials, expires_at = await self._fetch()
+            except CredentialError as exc:
+                if self._current is not None and self._clock() < self._expires_at:
+                    log.warning("renewing credentials failed, keeping the current ones until they expire: %s", exc)
+                    return self._current
+                raise
+            self.refreshes += 1
+            self._current, self._expires_at = credentials, expires_at
+            return credentials
+
+
+def _expiry(provider: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise CredentialError(provider, "answer has no valid ExpiredTime")
+    try:
+        return float(value)
+    except ValueError:
+        raise CredentialError(provider, "answer has no valid ExpiredTime") from None
+
+
+def _temporary(provider: str, data: Mapping[str, Any], source: str) -> Credentials:
+    values = {key: data.get(key) for key in ("TmpSecretId", "TmpSecretKey", "Token")}
+    for key, value in values.items():
+        if not isinstance(value, str) or not value:
+            raise CredentialError(provider, f"{source} answer lacks {key}")
+    return _checked(provider, str(values["TmpSecretId"]), str(values["TmpSecretKey"]), str(values["Token"]))
+
+
+class CvmRoleProvider(_Expiring):
+    """Temporary keys of the CVM instance's role, from the instance metadata service."""
+
+    name = "cvm-role"
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_METADATA_URL,
+        *,
+        http: httpx.AsyncClient | None = None,
+        probe_timeout: float = 1.0,
+        timeout: float = 5.0,
+        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(refresh_margin=refresh_margin, clock=clock)
+        self._roles_url = base_url.rstrip("/") + METADATA_ROLE_PATH
+        self._http = http
+        self._probe_timeout = probe_timeout
+        self._timeout = timeout
+
+    async def _get_text(self, url: str, seconds: float) -> str:
+        # The metadata service is link-local: never route it through a proxy from the environment.
+        if self._http is not None:
+            response = await self._http.get(url, timeout=seconds)
+        else:
+            async with httpx.AsyncClient(trust_env=False) as http:
+                response = await http.get(url, timeout=seconds)
+        if response.status_code != 200:
+            raise CredentialError(self.name, f"metadata service answered HTTP {response.status_code} for {url}")
+        return response.text
+
+    async def _role(self, seconds: float) -> str:
+        try:
+            text = await self._get_text(self._roles_url, seconds)
+        except httpx.HTTPError as exc:
+            reason = f"metadata service {self._roles_url} unreachable: {_describe(exc)}"
+            raise CredentialError(self.name, reason) from None
+        role = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        if not role:
+            raise CredentialError(self.name, "no role is attached to this instance")
+        return role
+
+    async def available(self) -> bool:
+        try:
+            await self._role(self._probe_timeout)
+        except CredentialError as exc:
+            log.debug("CVM role not available: %s", exc)
+            return False
+        return True
+
+    async def _fetch(self) -> tuple[Credentials, float]:
+        role = await self._role(self._timeout)
+        url = self._roles_url + role
+        try:
+            text = await self._get_text(url, self._timeout)
+        except httpx.HTTPError as exc:
+            raise CredentialError(self.name, f"metadata service {url} unreachable: {_describe(exc)}") from None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise CredentialError(self.name, f"metadata answer for role {role} is not JSON") from None
+        if not isinstance(data, dict):
+            raise CredentialError(self.name, f"metadata answer for role {role} is not a JSON object")
+        if data.get("Code") != "Success":
+            code = data.get("Code")
+            raise CredentialError(self.name, f"metadata service refused role {role}: Code={code!s:.64}")
+        return _temporary(self.name, data, "metadata"), _expiry(self.name, data.get("ExpiredTime"))
+
+
+class TkeOidcProvider(_Expiring):
+    """TKE workload identity: the pod's OIDC token exchanged at STS for temporary keys of a role.
+
+    Configured when `TKE_ROLE_ARN` or `TKE_WEB_IDENTITY_TOKEN_FILE` is set; the token file is read
+    again at every renewal because the kubelet rotates it.
+    """
+
+    name = "tke-oidc"
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        *,
+        sts_endpoint: str = DEFAULT_STS_ENDPOINT,
+        allow_insecure: bool = False,
+        http: httpx.AsyncClient | None = None,
+        duration_seconds: int = 7200,
+        timeout: float = 10.0,
+        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+        clock: Callable[[], float] = time.time,
+        session_name: str = "tione-exporter",
+    ) -> None:
+        super().__init__(refresh_margin=refresh_margin, clock=clock)
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self._endpoint = Endpoint.parse(sts_endpoint, allow_insecure=allow_insecure)
+        self._http = http
+        self._duration = duration_seconds
+        self._timeout = timeout
+        self._session_name = session_name
+        self._reader = _FileReader()
+
+    async def available(self) -> bool:
+        return any(self._environ.get(name, "").strip() for name in (ENV_TKE_ROLE_ARN, ENV_TKE_TOKEN_FILE))
+
+    def _settings(self) -> dict[str, str]:
+        names = (ENV_TKE_REGION, ENV_TKE_PROVIDER_ID, ENV_TKE_TOKEN_FILE, ENV_TKE_ROLE_ARN)
+        values = {name: self._environ.get(name, "").strip() for name in names}
+        missing = [name for name, value in values.items() if not value]
+        if missing:
+            raise CredentialError(self.name, "missing environment variable " + ", ".join(missing))
+        return values
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        if self._http is not None:
+            return await self._http.post(self._endpoint.url, content=body, headers=headers, timeout=self._timeout)
+        async with httpx.AsyncClient() as http:
+            return await http.post(self._endpoint.url, content=body, headers=headers, timeout=self._timeout)
+
+    async def _fetch(self) -> tuple[Credentials, float]:
+        settings = self._settings()
+        web_token = self._reader.read(self.name, ENV_TKE_TOKEN_FILE, settings[ENV_TKE_TOKEN_FILE])
+        if not web_token:
+            raise CredentialError(self.name, f"{ENV_TKE_TOKEN_FILE} {settings[ENV_TKE_TOKEN_FILE]} is empty")
+        body = encode_body(
+            {
+                "ProviderId": settings[ENV_TKE_PROVIDER_ID],
+                "WebIdentityToken": web_token,
+                "RoleArn": settings[ENV_TKE_ROLE_ARN],
+                "RoleSessionName": f"{self._session_name}-{time.time_ns() // 1000}",
+                "DurationSeconds": self._duration,
+            }
+        )
+        headers = request_headers(
+            service=STS_SERVICE,
+            action=STS_ACTION,
+            version=STS_VERSION,
+            region=settings[ENV_TKE_REGION],
+            host=self._endpoint.host,
+            timestamp=int(time.time()),
+            body=body,
+            secret_id=None,
+            secret_key=None,
+        )
+        where = f"STS {self._endpoint.url}"
+        try:
+            response = await self._post(body, headers)
+        except httpx.HTTPError as exc:
+            raise CredentialError(self.name, f"{where} unreachable: {_describe(exc)}") from None
+        if response.status_code != 200:
+            raise CredentialError(self.name, f"{where} answered HTTP {response.status_code}")
+        try:
+            data = response.json()
+        except ValueError:
+            raise CredentialError(self.name, f"{where} answer is not JSON") from None
+        answer = data.get("Response") if isinstance(data, dict) else None
+        if not isinstance(answer, dict):
+            raise CredentialError(self.name, f"{where} answer has no Response object")
+        error = answer.get("Error")
+        if isinstance(error, dict):
+            code = str(error.get("Code", "")).replace(web_token, "***")
+            message = str(error.get("Message", "")).replace(web_token, "***")
+            request_id = answer.get("RequestId", "")
+            raise CredentialError(self.name, f"{STS_ACTION} failed: {code}: {message} (request_id={request_id})")
+        credentials = answer.get("Credentials")
+        if not isinstance(credentials, dict):
+            raise CredentialError(self.name, f"{where} answer lacks Credentials")
+        return _temporary(self.name, credentials, "STS"), _expiry(self.name, answer.get("ExpiredTime"))
+
+
+class CredentialChain:
+    """Tries providers in order, settles on the first one that is configured, and then only asks it."""
+
+    def __init__(self, providers: Sequence[DiscoverableProvider]) -> None:
+        self._providers = tuple(providers)
+        self._chosen: DiscoverableProvider | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._chosen.name if self._chosen is not None else "default chain"
+
+    @property
+    def provider(self) -> DiscoverableProvider | None:
+        """The provider settled on, once the first `get()` found one."""
+        return self._chosen
+
+    async def _choose(self) -> DiscoverableProvider:
+        async with self._lock:
+            if self._chosen is not None:
+                return self._chosen
+            for provider in self._providers:
+                if await provider.available():
+                    log.info("using credentials from the %s", provider.name)
+                    self._chosen = provider
+                    return provider
+        tried = ", ".join(provider.name for provider in self._providers)
+        raise CredentialError("default chain", f"no credentials found (tried: {tried})")
+
+    async def get(self) -> Credentials:
+        provider = self._chosen or await self._choose()
+        return await provider.get()
+
+
+def default_chain(
+    *,
+    environ: Mapping[str, str] | None = None,
+    credentials_file: str | None = None,
+    metadata_url: str = DEFAULT_METADATA_URL,
+    metadata_probe_timeout: float = 1.0,
+    sts_endpoint: str = DEFAULT_STS_ENDPOINT,
+    allow_insecure_sts: bool = False,
+    http: httpx.AsyncClient | None = None,
+    refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+) -> CredentialChain:
+    """The usual order: environment, `*_FILE`, credentials file, TKE workload identity, CVM role."""
+    return CredentialChain(
+        [
+            EnvProvider(environ),
+            EnvProvider(environ, files=True),
+            ProfileFileProvider(credentials_file, environ),
+            TkeOidcProvider(
+                environ,
+                sts_endpoint=sts_endpoint,
+                allow_insecure=allow_insecure_sts,
+                http=http,
+                refresh_margin=refresh_margin,
+            ),
+            CvmRoleProvider(
+                metadata_url, http=http, probe_timeout=metadata_probe_timeout, refresh_margin=refresh_margin
+            ),
+        ]
+    )

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from exporter.tencentcloud.ratelimit import DEFAULT_BURST, DEFAULT_RATE, TokenBucket
+
+
+def test_defaults_are_conservative() -> None:
+    bucket = TokenBucket()
+    assert (bucket.rate, bucket.burst) == (DEFAULT_RATE, DEFAULT_BURST) == (10.0, 2)
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-1, 1), (1, 0)])
+def test_rejects_nonsense(rate: float, burst: int) -> None:
+    with pytest.raises(ValueError):
+        TokenBucket(rate, burst)
+
+
+async def test_burst_is_free_then_rate_applies() -> None:
+    bucket = TokenBucket(rate=50, burst=3)
+    waits = [await bucket.acquire() for _ in range(3)]
+    assert waits == [pytest.approx(0.0, abs=0.005)] * 3
+    start = time.monotonic()
+    for _ in range(10):
+        await bucket.acquire()
+    elapsed = time.monotonic() - start
+    assert 10 / 50 - 0.01 <= elapsed < 10 / 50 + 0.1
+
+
+async def test_rate_is_never_exceeded_under_concurrency() -> None:
+    rate, burst, n = 100.0, 2, 40
+    bucket = TokenBucket(rate=rate, burst=burst)
+    stamps: list[float] = []
+
+    async def worker() -> None:
+        await bucket.acquire()
+        stamps.append(time.monotonic())
+
+    start = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(n)))
+    # In any window, at most burst + rate * window acquisitions (small allowance for timer rounding).
+    stamps.sort()
+    for i, first in enumerate(stamps):
+        for j in range(i, len(stamps)):
+            window = stamps[j] - first
+            assert j - i + 1 <= burst + rate * window + 1e-6 + rate * 0.002
+    assert time.monotonic() - start >= (n - burst) / rate - 0.01
+
+
+async def test_waiters_are_served_in_arrival_order() -> None:
+    bucket = TokenBucket(rate=200, burst=1)
+    await bucket.acquire()  # empty the bucket so everyone queues
+    order: list[int] = []
+
+    async def worker(index: int) -> None:
+        await bucket.acquire()
+        order.append(index)
+
+    tasks = []
+    for index in range(20):
+        tasks.append(asyncio.create_task(worker(index)))
+        await asyncio.sleep(0)  # make arrival order explicit
+    await asyncio.gather(*tasks)
+    assert order == list(range(20))
+
+
+async def test_acquire_reports_the_time_it_waited() -> None:
+    bucket = TokenBucket(rate=20, burst=1)
+    assert await bucket.acquire() == pytest.approx(0.0, abs=0.005)
+    waited = await bucket.acquire()
+    assert 0.04 <= waited <= 0.1
+
+
+async def test_cancelled_waiter_leaves_the_queue_without_taking_a_token() -> None:
+    bucket = TokenBucket(rate=10, burst=1)
+    await bucket.acquire()
+    head = asyncio.create_task(bucket.acquire())
+    await asyncio.sleep(0.01)
+    behind = asyncio.create_task(bucket.acquire())
+    await asyncio.sleep(0.01)
+    head.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await head
+    # The waiter behind it gets the token the cancelled one would have had, at the same moment.
+    waited = await asyncio.wait_for(behind, timeout=1)
+    assert 0.05 <= waited <= 0.12
+    assert bucket.available < 0.5
+
+
+async def test_cancellation_while_queued_behind_others() -> None:
+    bucket = TokenBucket(rate=50, burst=1)
+    await bucket.acquire()
+    first = asyncio.create_task(bucket.acquire())
+    second = asyncio.create_task(bucket.acquire())
+    third = asyncio.create_task(bucket.acquire())
+    await asyncio.sleep(0)
+    second.cancel()
+    results = await asyncio.gather(first, second, third, return_exceptions=True)
+    assert isinstance(results[1], asyncio.CancelledError)
+    # `third` took the second slot: about two intervals, not three.
+    assert isinstance(results[2], float) and results[2] < 3 / 50
