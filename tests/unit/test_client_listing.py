@@ -1,0 +1,261 @@
+"""The listing algorithm over the client, against an in-process fleet whose changes the test scripts exactly."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from exporter.tencentcloud.client import ClientHooks, TencentCloudClient
+from exporter.tencentcloud.credentials import Credentials
+from exporter.tencentcloud.errors import APIError, TransportError
+from exporter.tencentcloud.ratelimit import TokenBucket
+from exporter.tione.listing import (
+    LIMIT,
+    ListingQuery,
+    dedupe,
+    list_regions_workspaces,
+    list_service_groups,
+    parse_page,
+    scan_service_groups,
+)
+from exporter.tione.models import Filter, ServiceGroup, TagFilter
+
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def group(index: int, updated: int = 0, project: str = "") -> dict[str, Any]:
+    return {
+        "ServiceGroupId": f"ms-{project}{index:05d}",
+        "ServiceGroupName": f"g{index}",
+        "CreateTime": (BASE + timedelta(seconds=index)).isoformat().replace("+00:00", "Z"),
+        "UpdateTime": (BASE + timedelta(days=1, seconds=updated)).isoformat().replace("+00:00", "Z"),
+        "Services": [{"ServiceId": f"ms-{project}{index:05d}-1", "Status": "Normal"}],
+    }
+
+
+class Fleet:
+    """Groups ordered by creation time, paged like the API; `before_page(n)` may change it between requests."""
+
+    def __init__(self, count: int) -> None:
+        self.groups = [group(index) for index in range(count)]
+        self.next_index = count
+        self.bodies: list[dict[str, Any]] = []
+        self.before_page: Callable[[int], None] = lambda n: None
+
+    def add(self) -> str:
+        created = group(self.next_index)
+        self.next_index += 1
+        self.groups.append(created)
+        return str(created["ServiceGroupId"])
+
+    def delete(self, position: int) -> str:
+        return str(self.groups.pop(position)["ServiceGroupId"])
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.bodies.append(body)
+        self.before_page(len(self.bodies))
+        offset, limit = body.get("Offset", 0), body.get("Limit", 20)
+        assert limit <= LIMIT and body["Order"] == "ASC" and body["OrderField"] == "CreateTime"
+        page = self.groups[offset : offset + limit]
+        answer = {"TotalCount": len(self.groups), "ServiceGroups": page, "RequestId": f"r{len(self.bodies)}"}
+        return httpx.Response(200, json={"Response": answer})
+
+
+def client_for(fleet: Fleet, hooks: ClientHooks | None = None) -> TencentCloudClient:
+    return TencentCloudClient(
+        endpoint="http://127.0.0.1:1",
+        service="tione",
+        version="2021-11-11",
+        credentials=Credentials("AKID", "key"),
+        http=httpx.AsyncClient(transport=httpx.MockTransport(fleet.handler)),
+        hooks=hooks,
+        rate_limiter=TokenBucket(rate=1000, burst=100),
+    )
+
+
+def ids(groups: list[ServiceGroup]) -> list[str]:
+    return [str(item.service_group_id) for item in groups]
+
+
+def deadline() -> float:
+    return time.monotonic() + 10
+
+
+@pytest.mark.parametrize(("count", "pages"), [(0, 1), (1, 1), (100, 1), (101, 2), (199, 2), (200, 3), (2000, 21)])
+async def test_complete_listing_and_page_count(count: int, pages: int) -> None:
+    fleet = Fleet(count)
+    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    assert ids(result.groups) == [f"ms-{index:05d}" for index in range(count)]
+    assert (result.requests, result.scans, result.consistent) == (pages, 1, True)
+    assert len(fleet.bodies) == pages
+    assert sorted(body["Offset"] for body in fleet.bodies) == [99 * page for page in range(pages)]
+
+
+async def test_query_passes_through() -> None:
+    fleet = Fleet(3)
+    query = ListingQuery(
+        project_id="tp-1",
+        filters=(Filter(name="Status", values=["Normal"], negative=True),),
+        tag_filters=(TagFilter(tag_key="team", tag_values=["ml"]),),
+        service_category="LLM",
+    )
+    await list_service_groups(client_for(fleet), "ap-guangzhou", query, deadline=deadline())
+    (body,) = fleet.bodies
+    assert body == {
+        "Offset": 0,
+        "Limit": 100,
+        "OrderField": "CreateTime",
+        "Order": "ASC",
+        "Filters": [{"Name": "Status", "Values": ["Normal"], "Negative": True}],
+        "TagFilters": [{"TagKey": "team", "TagValues": ["ml"]}],
+        "ServiceCategory": "LLM",
+        "TiProjectId": "tp-1",
+    }
+
+
+async def test_deletion_before_a_seam_with_unchanged_total_is_detected_and_rescanned() -> None:
+    """A delete and an add between page 1 and the rest keep TotalCount; the seam check still catches the shift."""
+    fleet = Fleet(300)
+    deleted: list[str] = []
+
+    def churn(n: int) -> None:
+        if n == 2:  # after the first page, before the others
+            deleted.append(fleet.delete(10))
+            fleet.add()
+
+    fleet.before_page = churn
+    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    assert (result.scans, result.consistent) == (2, True)
+    assert ids(result.groups) == ids([ServiceGroup.model_validate(item) for item in fleet.groups])
+    assert deleted[0] not in ids(result.groups)
+
+
+async def test_total_count_change_is_rescanned_once() -> None:
+    fleet = Fleet(250)
+    fleet.before_page = lambda n: fleet.add() if n == 3 else None
+    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    assert (result.scans, result.consistent, result.requests) == (2, True, 3 + 3)
+    assert len(result.groups) == 251
+
+
+async def test_constant_churn_returns_the_union_without_losing_stable_groups() -> None:
+    fleet = Fleet(500)
+    stable = set(ids([ServiceGroup.model_validate(item) for item in fleet.groups[50:]]))
+    removed: list[str] = []
+
+    def churn(n: int) -> None:
+        if n % 2 == 0 and len(removed) < 40:
+            removed.append(fleet.delete(len(removed) % 50))
+            fleet.add()
+
+    fleet.before_page = churn
+    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    found = ids(result.groups)
+    assert result.scans == 2 and not result.consistent
+    assert len(found) == len(set(found))
+    assert stable <= set(found)
+
+
+async def test_dedupe_keeps_the_latest_update() -> None:
+    old = ServiceGroup.model_validate(group(1, updated=10) | {"ServiceGroupName": "old"})
+    new = ServiceGroup.model_validate(group(1, updated=20) | {"ServiceGroupName": "new"})
+    undated = ServiceGroup.model_validate(group(1) | {"UpdateTime": None, "ServiceGroupName": "undated"})
+    other = ServiceGroup.model_validate(group(2))
+    assert [g.service_group_name for g in dedupe([old, other, new])] == ["new", "g2"]
+    assert [g.service_group_name for g in dedupe([new, old])] == ["new"]
+    assert [g.service_group_name for g in dedupe([undated, old])] == ["old"]
+    assert [g.service_group_name for g in dedupe([old, undated])] == ["old"]
+    anonymous = ServiceGroup.model_validate({"ServiceGroupName": "x"})
+    assert dedupe([anonymous, other]) == [other]
+
+
+async def test_workspaces_are_listed_and_merged() -> None:
+    fleets = {"": Fleet(3), "tp-a": Fleet(0), "tp-b": Fleet(0)}
+    fleets["tp-a"].groups = [group(index, project="a") for index in range(150)]
+    fleets["tp-b"].groups = [group(index, project="b") for index in range(2)] + [group(0)]  # one shared id
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return fleets[json.loads(request.content).get("TiProjectId", "")].handler(request)
+
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:1",
+        service="tione",
+        version="2021-11-11",
+        credentials=Credentials("AKID", "key"),
+        http=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        rate_limiter=TokenBucket(rate=1000, burst=100),
+    )
+    groups = await list_regions_workspaces(
+        client, "ap-guangzhou", ListingQuery(), [None, "tp-a", "tp-b", "tp-a"], deadline=deadline()
+    )
+    assert len(groups) == 3 + 150 + 2
+    assert len(fleets["tp-a"].bodies) == 2 and len(fleets["tp-b"].bodies) == 1
+
+
+class ErrorCounter(ClientHooks):
+    def __init__(self) -> None:
+        self.codes: list[str] = []
+
+    def on_error(self, region: str, action: str, code: str) -> None:
+        self.codes.append(code)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        (
+            lambda a: a["ServiceGroups"][1]["Services"][0].update(ServiceInfo={"Replicas": "many-replicas"}),
+            "ServiceGroups[1]",
+        ),
+        (lambda a: a.update(ServiceGroups={"unexpected-key": "unexpected-value"}), "ServiceGroups"),
+        (lambda a: a["ServiceGroups"][0].update(CreateTime="yesterday-ish"), "ServiceGroups[0].CreateTime"),
+    ],
+)
+async def test_model_mismatch_is_malformed_response_naming_the_path(
+    mutate: Callable[[dict[str, Any]], None], path: str
+) -> None:
+    fleet = Fleet(3)
+    original = fleet.handler
+
+    def broken(request: httpx.Request) -> httpx.Response:
+        answer = json.loads(original(request).content)["Response"]
+        mutate(answer)
+        return httpx.Response(200, json={"Response": answer})
+
+    hooks = ErrorCounter()
+    fleet.handler = broken  # type: ignore[method-assign]
+    with pytest.raises(TransportError) as caught:
+        await list_service_groups(client_for(fleet, hooks), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    error = caught.value
+    assert error.code == "MalformedResponse" and error.request_id == "r1" and error.region == "ap-guangzhou"
+    assert path in error.message
+    for value in ("many-replicas", "unexpected", "yesterday-ish"):
+        assert value not in error.message
+    assert hooks.codes == ["MalformedResponse"]
+
+
+def test_missing_total_count_is_malformed() -> None:
+    with pytest.raises(TransportError, match="lacks a valid TotalCount"):
+        parse_page("ap-guangzhou", {"ServiceGroups": [], "RequestId": "x"})
+
+
+async def test_a_failing_page_fails_the_listing_and_cancels_the_rest() -> None:
+    fleet = Fleet(1000)
+    original = fleet.handler
+
+    def failing(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["Offset"] == 495:
+            return httpx.Response(200, json={"Response": {"Error": {"Code": "AuthFailure", "Message": "no"}}})
+        return original(request)
+
+    fleet.handler = failing  # type: ignore[method-assign]
+    with pytest.raises(APIError) as caught:
+        await list_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    assert caught.value.code == "AuthFailure"
