@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from exporter.tencentcloud.endpoint import Endpoint, EndpointError, is_loopback
 from exporter.tione.models import Filter, TagFilter
 
 ENV_PREFIX = "TIONE_EXPORTER_"
@@ -196,6 +197,16 @@ def _endpoint(value: object) -> str:
         parts.port  # noqa: B018 - evaluating it validates the port
     except ValueError:
         raise PydanticCustomError("url", 'invalid port in "{value}"', {"value": text}) from None
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise PydanticCustomError(
+            "url",
+            'plain http is allowed only to a loopback address (127.0.0.1, ::1, localhost); use https, not "{value}"',
+            {"value": text},
+        )
+    try:
+        Endpoint.parse(text)
+    except EndpointError as error:
+        raise PydanticCustomError("url", "{error}", {"error": str(error)}) from None
     return text
 
 
@@ -273,7 +284,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
 TelemetryPath = Annotated[str, BeforeValidator(_telemetry_path)]
-Endpoint = Annotated[str, BeforeValidator(_endpoint)]
+EndpointUrl = Annotated[str, BeforeValidator(_endpoint)]
 Regions = Annotated[tuple[str, ...], BeforeValidator(_regions)]
 Strings = Annotated[tuple[str, ...], BeforeValidator(_strings)]
 NonEmptyStrings = Annotated[tuple[str, ...], BeforeValidator(_strings), AfterValidator(_non_empty)]
@@ -336,7 +347,7 @@ class WebSettings(Section):
 
 class TioneSettings(Section):
     regions: Regions = ()
-    endpoint: Endpoint = DEFAULT_ENDPOINT
+    endpoint: EndpointUrl = DEFAULT_ENDPOINT
     project_ids: Strings = ()
     filters: tuple[FilterSetting, ...] = ()
     tag_filters: tuple[TagFilterSetting, ...] = ()

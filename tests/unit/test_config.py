@@ -251,6 +251,7 @@ def test_format_duration_round_trips() -> None:
         ("--tione.endpoint", "ftp://x", '--tione.endpoint: must be an http:// or https:// URL, not "ftp://x"'),
         ("--tione.endpoint", "http://x/api", "--tione.endpoint: must be a base URL without a path"),
         ("--tione.endpoint", "http://x:99999", "--tione.endpoint: invalid port"),
+        ("--tione.endpoint", "http://tione.example.com", "--tione.endpoint: plain http is allowed only to a loopback"),
         ("--tione.regions", "ap guangzhou", '--tione.regions: invalid region "ap guangzhou"'),
         ("--tione.regions", "AP-Guangzhou", '--tione.regions: invalid region "AP-Guangzhou"'),
     ],

@@ -1,0 +1,286 @@
+"""Polls every region on a schedule and keeps the exposition that scrapes are served from.
+
+One asyncio task per region lists all its service groups (every configured workspace), turns them into
+that region's samples and swaps them in; the exposition is re-rendered from all regions' samples right
+away, so a scrape only ever copies bytes and never sees half a poll. A failed poll keeps the region's
+last good samples for `max_staleness` after its last success, then drops them: a short API outage does
+not blank dashboards, a long one does not show stale numbers as current. Nothing a poll raises ends the
+loop; the outcome of each poll is a log line, self-metrics, and the status the landing page shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Literal, Protocol
+
+from exporter.logs import poll_fields, redact
+from exporter.metrics.render import Exposition, RegionSamples, RenderOptions, collect_region, render
+from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
+from exporter.tione.listing import ListingQuery, scan_workspaces
+from exporter.tione.models import ServiceGroup
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["pending", "success", "failure"]
+
+UNEXPECTED_ERROR = "ExporterError"
+"""The code recorded for a poll that failed with something other than an API, transport or credential error."""
+JITTER_SHARE = 0.05
+"""Each wait between polls is the interval plus or minus this share of it (at most `JITTER_MAX`), so that
+regions and replicas of the exporter drift apart instead of calling the API in lockstep."""
+JITTER_MAX = 1.0
+DEADLINE_GRACE = 1.0
+"""Extra seconds before a poll that overran its own deadline is cancelled from outside."""
+
+
+class PollRecorder(Protocol):
+    """The self-metrics the poller reports to (`exporter.metrics.self.SelfMetrics`)."""
+
+    def record_poll(
+        self, region: str, *, success: bool, duration: float, finished: float, error_code: str | None = None
+    ) -> None: ...
+
+    def set_inventory(self, region: str, *, service_groups: int, services: int) -> None: ...
+
+    def forget_inventory(self, region: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RegionStatus:
+    """What the landing page and the logs say about one region; replaced, never changed, after each poll."""
+
+    region: str
+    outcome: Outcome = "pending"
+    polls: int = 0
+    last_poll: float | None = None
+    """Wall-clock time (Unix seconds) at which the last poll finished."""
+    last_success: float | None = None
+    duration: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+    service_groups: int | None = None
+    """Counts in the samples currently served (None when the region has none)."""
+    services: int | None = None
+    services_by_status: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    stale: bool = False
+    """The served samples are from an earlier poll than the last one (which failed)."""
+
+
+@dataclass(frozen=True)
+class PollPlan:
+    """What to list and how often; the same for every region."""
+
+    regions: tuple[str, ...]
+    query: ListingQuery = field(default_factory=ListingQuery)
+    project_ids: tuple[str | None, ...] = (None,)
+    options: RenderOptions = field(default_factory=RenderOptions)
+    interval: float = 30.0
+    timeout: float = 25.0
+    max_staleness: float = 300.0
+
+
+def count_by_status(groups: Sequence[ServiceGroup]) -> dict[str, int]:
+    """Services per `Status` (an absent status counted as `unknown`), in a stable order for display."""
+    counts = collections.Counter(
+        service.status or "unknown" for group in groups for service in (group.services or ()) if service.service_id
+    )
+    return dict(sorted(counts.items()))
+
+
+class Poller:
+    """Owns the per-region samples, their freshness and the rendered exposition."""
+
+    def __init__(
+        self,
+        client: TencentCloudClient,
+        plan: PollPlan,
+        recorder: PollRecorder,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not plan.regions:
+            raise ValueError("no region to poll")
+        self.client = client
+        self.plan = plan
+        self.recorder = recorder
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._rng = rng if rng is not None else random.Random()
+        self._samples: dict[str, RegionSamples] = {}
+        self._last_success: dict[str, float] = {}
+        self._status: dict[str, RegionStatus] = {region: RegionStatus(region) for region in plan.regions}
+        self._locks: dict[str, asyncio.Lock] = {region: asyncio.Lock() for region in plan.regions}
+        self._exposition = render([])
+
+    # --- what the web app reads ---------------------------------------------------------------------------
+
+    @property
+    def exposition(self) -> Exposition:
+        return self._exposition
+
+    @property
+    def ready(self) -> bool:
+        """True once every region's first poll has finished, whatever its outcome."""
+        return all(status.polls > 0 for status in self._status.values())
+
+    def statuses(self) -> list[RegionStatus]:
+        return [self._status[region] for region in self.plan.regions]
+
+    def status(self, region: str) -> RegionStatus:
+        return self._status[region]
+
+    # --- polling ----------------------------------------------------------------------------------------
+
+    async def poll(self, region: str) -> RegionStatus:
+        """Poll one region now (waiting for a poll of it already running) and return its new status."""
+        async with self._locks[region]:
+            return await self._poll(region)
+
+    async def poll_all(self) -> list[RegionStatus]:
+        """One poll of every region, concurrently (for `once` and `check`-like uses)."""
+        return list(await asyncio.gather(*(self.poll(region) for region in self.plan.regions)))
+
+    async def run(self) -> None:
+        """Poll every region on its schedule until cancelled; the first polls start at once."""
+        async with asyncio.TaskGroup() as group:
+            for region in self.plan.regions:
+                group.create_task(self._region_loop(region), name=f"poll {region}")
+
+    async def _region_loop(self, region: str) -> None:
+        while True:
+            started = self._clock()
+            await self.poll(region)
+            next_poll = started + self._next_delay()
+            expiry = self._expiry(region)
+            if expiry is not None and expiry < next_poll:
+                await asyncio.sleep(max(0.0, expiry - self._clock()))
+                self._expire(region)
+            await asyncio.sleep(max(0.0, next_poll - self._clock()))
+
+    def _next_delay(self) -> float:
+        spread = min(self.plan.interval * JITTER_SHARE, JITTER_MAX)
+        return self.plan.interval + self._rng.uniform(-spread, spread)
+
+    async def _poll(self, region: str) -> RegionStatus:
+        started = self._clock()
+        deadline = started + self.plan.timeout
+        try:
+            async with asyncio.timeout(self.plan.timeout + DEADLINE_GRACE):
+                result = await scan_workspaces(
+                    self.client, region, self.plan.query, self.plan.project_ids, deadline=deadline
+                )
+            samples = collect_region(region, result.groups, self.plan.options)
+        except TencentCloudError as exc:
+            error = exc
+        except TimeoutError:
+            error = TencentCloudError(TIMEOUT, f"poll did not finish within {self.plan.timeout:g}s", region=region)
+        except Exception as exc:  # the loop must survive anything a poll can throw
+            error = TencentCloudError(UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}", region=region)
+        else:
+            return self._succeeded(region, samples, result.groups, self._clock() - started, self._wall_clock())
+        return self._failed(region, error, self._clock() - started, self._wall_clock())
+
+    def _succeeded(
+        self, region: str, samples: RegionSamples, groups: list[ServiceGroup], duration: float, finished: float
+    ) -> RegionStatus:
+        self._samples[region] = samples
+        self._last_success[region] = self._clock()
+        self._rerender()
+        self.recorder.record_poll(region, success=True, duration=duration, finished=finished)
+        self.recorder.set_inventory(region, service_groups=samples.service_groups, services=samples.services)
+        status = RegionStatus(
+            region=region,
+            outcome="success",
+            polls=self._status[region].polls + 1,
+            last_poll=finished,
+            last_success=finished,
+            duration=duration,
+            service_groups=samples.service_groups,
+            services=samples.services,
+            services_by_status=MappingProxyType(count_by_status(groups)),
+        )
+        self._status[region] = status
+        log.info(
+            "poll finished",
+            extra=poll_fields(
+                region=region,
+                outcome="success",
+                duration=duration,
+                groups=samples.service_groups,
+                services=samples.services,
+            ),
+        )
+        return status
+
+    def _failed(self, region: str, error: TencentCloudError, duration: float, finished: float) -> RegionStatus:
+        message = redact(error.message)
+        self.recorder.record_poll(region, success=False, duration=duration, finished=finished, error_code=error.code)
+        previous = self._status[region]
+        status = replace(
+            previous,
+            outcome="failure",
+            polls=previous.polls + 1,
+            last_poll=finished,
+            duration=duration,
+            error_code=error.code,
+            error_message=message,
+            request_id=error.request_id or None,
+            stale=region in self._samples,
+        )
+        self._status[region] = status
+        level = logging.ERROR if error.code == UNEXPECTED_ERROR else logging.WARNING
+        log.log(
+            level,
+            "poll failed",
+            extra=poll_fields(
+                region=region,
+                outcome="failure",
+                duration=duration,
+                groups=previous.service_groups,
+                services=previous.services,
+                code=error.code,
+                message=message,
+                request_id=error.request_id,
+            ),
+        )
+        self._expire(region)
+        return self._status[region]
+
+    def _expiry(self, region: str) -> float | None:
+        """When the region's last good samples must go, if it currently serves stale ones."""
+        if not self._status[region].stale or region not in self._last_success:
+            return None
+        return self._last_success[region] + self.plan.max_staleness
+
+    def _expire(self, region: str) -> None:
+        expiry = self._expiry(region)
+        if expiry is None or self._clock() < expiry:
+            return
+        self._samples.pop(region, None)
+        self._rerender()
+        self.recorder.forget_inventory(region)
+        self._status[region] = replace(
+            self._status[region],
+            stale=False,
+            service_groups=None,
+            services=None,
+            services_by_status=MappingProxyType({}),
+        )
+        log.warning(
+            "dropped stale series",
+            extra={"region": region, "max_staleness": self.plan.max_staleness},
+        )
+
+    def _rerender(self) -> None:
+        self._exposition = render(self._samples[region] for region in self.plan.regions if region in self._samples)

@@ -1,0 +1,239 @@
+"""The ASGI app and its uvicorn server, on the same event loop as the poller.
+
+The telemetry path writes bytes the poller rendered when its snapshot landed, followed by the live
+self-metrics; it never calls the cloud API, so a scrape costs the same for ten services or ten thousand
+and keeps answering while the API is down. Gzip members concatenate into one valid stream (RFC 1952),
+so the compressed snapshot is sent as it is and only the small live part is compressed per scrape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import ipaddress
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Generator, MutableMapping, Sequence
+from typing import Any, Protocol
+
+import uvicorn
+
+from exporter.metrics.render import Exposition
+from exporter.poller import RegionStatus
+from exporter.web.negotiation import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_gzip, wants_openmetrics
+from exporter.web.page import PageContext, status_page
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+EOF_LINE = b"# EOF\n"
+HEALTHY_PATH = "/-/healthy"
+READY_PATH = "/-/ready"
+GRACEFUL_SHUTDOWN_SECONDS = 2.0
+"""Open connections get this long to finish after a stop signal; the whole stop stays within 5 seconds."""
+
+
+class Snapshot(Protocol):
+    """What the app reads from the poller."""
+
+    @property
+    def exposition(self) -> Exposition: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    def statuses(self) -> Sequence[RegionStatus]: ...
+
+
+class LiveMetrics(Protocol):
+    """The exporter's own metrics, rendered at scrape time (`SelfMetrics`)."""
+
+    def render(self, openmetrics: bool) -> bytes: ...
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+class ExporterApp:
+    """Routes: the telemetry path, `/`, `/-/healthy`, `/-/ready`; 404 elsewhere, 405 for other methods."""
+
+    def __init__(self, snapshot: Snapshot, live: LiveMetrics, context: PageContext) -> None:
+        self.snapshot = snapshot
+        self.live = live
+        self.context = context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method = scope["method"]
+        path = scope["path"]
+        routes = {
+            self.context.telemetry_path: self._metrics,
+            "/": self._index,
+            HEALTHY_PATH: self._healthy,
+            READY_PATH: self._ready,
+        }
+        handler = routes.get(path)
+        if handler is None:
+            await _respond(send, method, 404, b"404 page not found\n")
+            return
+        if method not in ("GET", "HEAD"):
+            await _respond(send, method, 405, b"405 method not allowed\n", extra=[(b"allow", b"GET, HEAD")])
+            return
+        await handler(scope, send)
+
+    async def _metrics(self, scope: Scope, send: Send) -> None:
+        headers = _headers(scope)
+        openmetrics = wants_openmetrics(headers.get("accept", ""))
+        compressed = wants_gzip(headers.get("accept-encoding", ""))
+        exposition = self.snapshot.exposition
+        live = self.live.render(openmetrics)
+        if openmetrics and not live.endswith(EOF_LINE):
+            live += EOF_LINE
+        if compressed:
+            cached = exposition.openmetrics_gzip if openmetrics else exposition.text_gzip
+            body = cached + _gzip(live)
+        else:
+            body = (exposition.openmetrics if openmetrics else exposition.text) + live
+        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+        extra = [(b"vary", b"Accept, Accept-Encoding"), (b"cache-control", b"no-store")]
+        if compressed:
+            extra.append((b"content-encoding", b"gzip"))
+        await _respond(send, scope["method"], 200, body, content_type=content_type, extra=extra)
+
+    async def _index(self, scope: Scope, send: Send) -> None:
+        page = status_page(self.snapshot.statuses(), self.context, ready=self.snapshot.ready)
+        extra = [(b"cache-control", b"no-store")]
+        await _respond(send, scope["method"], 200, page, content_type="text/html; charset=utf-8", extra=extra)
+
+    async def _healthy(self, scope: Scope, send: Send) -> None:
+        await _respond(send, scope["method"], 200, b"Healthy.\n")
+
+    async def _ready(self, scope: Scope, send: Send) -> None:
+        if self.snapshot.ready:
+            await _respond(send, scope["method"], 200, b"Ready.\n")
+        else:
+            await _respond(send, scope["method"], 503, b"Not ready: waiting for the first poll of every region.\n")
+
+    @staticmethod
+    async def _lifespan(receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """Request headers by lower-case name; repeated headers joined with commas, as HTTP allows."""
+    result: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        result[name] = f"{result[name]}, {value}" if name in result else value
+    return result
+
+
+async def _respond(
+    send: Send,
+    method: str,
+    status: int,
+    body: bytes,
+    *,
+    content_type: str = "text/plain; charset=utf-8",
+    extra: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+# --- serving ---------------------------------------------------------------------------------------------
+
+
+class ListenError(Exception):
+    """The listen address cannot be bound (in use, not permitted, unknown host)."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket; host "" means every interface (IPv4 and, where available, IPv6)."""
+    try:
+        if not host:
+            if socket.has_dualstack_ipv6():
+                try:
+                    return socket.create_server(("::", port), family=socket.AF_INET6, dualstack_ipv6=True)
+                except OSError:
+                    pass  # no usable IPv6 here: IPv4 only
+            return socket.create_server(("0.0.0.0", port))  # noqa: S104 - ":PORT" asks for every interface
+        family = socket.AF_INET
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(host).version == 6:
+                family = socket.AF_INET6
+        return socket.create_server((host, port), family=family)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ListenError(f"cannot listen on {host or '*'}:{port}: {reason}") from None
+
+
+def bound_address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the exporter decides when to stop and exits with 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class WebServer:
+    """Serves `app` on an already bound socket until `stop()`.
+
+    The socket listens from the moment it is bound, so connections made before uvicorn has started wait
+    in the backlog instead of being refused.
+    """
+
+    def __init__(self, app: ExporterApp, sock: socket.socket) -> None:
+        self.sock = sock
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=int(GRACEFUL_SHUTDOWN_SECONDS),
+            timeout_keep_alive=30,
+        )
+        self._server = _Server(config)
+
+    @property
+    def address(self) -> str:
+        return bound_address(self.sock)
+
+    async def serve(self) -> None:
+        await self._server.serve(sockets=[self.sock])
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+
+    @property
+    def started(self) -> bool:
+        return self._server.started
+
