@@ -1,0 +1,28 @@
+"""A simulated TI-ONE API: a seeded fleet behind `DescribeModelServiceGroups`, with churn and faults.
+
+`SimulatorServer` serves it on loopback for tests, benchmarks and the `--demo` mode;
+`tione-exporter simulate` serves it from the command line.
+"""
+
+from exporter.simulator.api import ACTION, DEFAULT_LIMIT, FILTER_NAMES, MAX_LIMIT, VERSION
+from exporter.simulator.config import Credential, SimulatorConfig, parse_duration
+from exporter.simulator.core import RecordedRequest, Simulator
+from exporter.simulator.faults import KINDS as FAULT_KINDS
+from exporter.simulator.faults import Fault
+from exporter.simulator.server import SimulatorServer
+
+__all__ = [
+    "ACTION",
+    "DEFAULT_LIMIT",
+    "FAULT_KINDS",
+    "FILTER_NAMES",
+    "MAX_LIMIT",
+    "VERSION",
+    "Credential",
+    "Fault",
+    "RecordedRequest",
+    "Simulator",
+    "SimulatorConfig",
+    "SimulatorServer",
+    "parse_duration",
+]

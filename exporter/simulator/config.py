@@ -1,0 +1,109 @@
+"""The simulator's settings, and the parsers its command line and Python API share.
+
+Settings are one frozen dataclass so that a test can describe a whole simulated world in one
+expression, and two simulators built from equal settings produce the same fleet.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from exporter.simulator.faults import Fault
+
+DEFAULT_REGIONS: tuple[str, ...] = ("ap-guangzhou", "ap-shanghai")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go-style duration (`500ms`, `2s`, `1m30s`) or a plain number of seconds.
+
+    Raises ValueError with a message naming the bad text, so a flag parser can show it as is.
+    """
+    value = text.strip()
+    if not value:
+        raise ValueError("empty duration")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if math.isnan(seconds):
+        position = 0
+        seconds = 0.0
+        for match in _DURATION_PART.finditer(value):
+            if match.start() != position:
+                break
+            seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            position = match.end()
+        if position != len(value) or position == 0:
+            raise ValueError(f"invalid duration {text!r} (use e.g. 500ms, 2s, 1m)")
+    if seconds < 0 or math.isinf(seconds):
+        raise ValueError(f"invalid duration {text!r}: must be a finite, non-negative time")
+    return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A key pair the simulator accepts; `token` set means temporary credentials that need `X-TC-Token`."""
+
+    secret_id: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    """Everything that shapes a simulated TI-ONE API.
+
+    - `groups`: service groups generated per region (each with 1-3 services).
+    - `secret_id`/`secret_key`: when both are set, or `credentials` lists more, every request must carry a
+      valid TC3 signature made with one of them; with none, requests are not checked.
+    - `credentials`: extra `(secret_id, secret_key, token)` triples; a non-empty token marks temporary keys.
+    - `rate_limit`: requests admitted per sliding second over the whole server; None for no limit.
+    - `latency`: seconds added to every answer.
+    - `churn`/`churn_interval`: whether the fleet changes by itself, one step every interval.
+    - `faults`: failures injected at random, e.g. `Fault.parse("http500:0.05")`.
+    - `start_time`: the simulated clock (unix seconds) at which the fleet is generated; None takes the
+      current time. Churn step n is stamped `start_time + n * churn_interval`, so two simulators with the
+      same seed and start time hold identical fleets after the same steps.
+    - `timeout_hold`: how long a `timeout` fault holds its answer (unless the client leaves first).
+    """
+
+    groups: int = 25
+    regions: tuple[str, ...] = DEFAULT_REGIONS
+    seed: int = 1
+    secret_id: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    rate_limit: float | None = 20.0
+    latency: float = 0.0
+    churn: bool = True
+    churn_interval: float = 2.0
+    faults: tuple[Fault, ...] = ()
+    credentials: tuple[tuple[str, str, str | None], ...] = field(default=(), repr=False)
+    start_time: float | None = None
+    timeout_hold: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.groups < 0:
+            raise ValueError("groups must be >= 0")
+        if not self.regions:
+            raise ValueError("at least one region is needed")
+        if self.rate_limit is not None and self.rate_limit < 0:
+            raise ValueError("rate_limit must be >= 0")
+        if self.latency < 0:
+            raise ValueError("latency must be >= 0")
+        if self.churn_interval <= 0:
+            raise ValueError("churn_interval must be > 0")
+        if (self.secret_id is None) != (self.secret_key is None):
+            raise ValueError("secret_id and secret_key must be given together")
+
+    def all_credentials(self) -> list[Credential]:
+        """The permanent key pair (if any) followed by the extra ones, as `Credential` objects."""
+        found: list[Credential] = []
+        if self.secret_id is not None and self.secret_key is not None:
+            found.append(Credential(self.secret_id, self.secret_key))
+        found.extend(Credential(sid, key, token or None) for sid, key, token in self.credentials)
+        return found

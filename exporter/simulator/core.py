@@ -1,0 +1,266 @@
+"""The simulated API's whole state behind one lock: fleets, credentials, rate limit, faults, records.
+
+The HTTP server, the churn timer and a test's own thread all reach the state at the same time; one
+lock around every operation keeps each answer a consistent snapshot (a page is serialized while the
+lock is held) and each change atomic. Nothing here does I/O, so it can be driven without sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from exporter.simulator import api, churn, faults
+from exporter.simulator.answer import Answer, error, new_request_id
+from exporter.simulator.auth import CredentialStore
+from exporter.simulator.config import Credential, SimulatorConfig
+from exporter.simulator.faults import Fault, FaultPlan
+from exporter.simulator.fleet import RegionFleet
+from exporter.simulator.ratelimit import SlidingWindow
+from exporter.simulator.workload import JSON
+
+MAX_RECORDS = 10_000
+"""Requests remembered for inspection; older ones are forgotten so a long run stays bounded."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request as received, minus its `Authorization` header, with the code it was answered with."""
+
+    region: str
+    action: str
+    body: Any
+    """The parsed JSON body, or None when it was not JSON."""
+    headers: dict[str, str]
+    """Lowercase names; `authorization` removed (it proves nothing once checked)."""
+    status: int
+    code: str
+    """The error code answered, "" for success or a transport fault."""
+
+
+class Simulator:
+    """A TI-ONE API look-alike without the HTTP server; `SimulatorServer` puts it on a socket."""
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self._lock = threading.RLock()
+        self._start = float(int(time.time())) if self.config.start_time is None else self.config.start_time
+        self._steps = 0
+        self._fleets = {
+            region: RegionFleet(region, self.config.seed, self.config.groups, self._start)
+            for region in self.config.regions
+        }
+        self._credentials = CredentialStore(self.config.all_credentials())
+        self._limiter = SlidingWindow(self.config.rate_limit)
+        self._faults = FaultPlan(self.config.faults, self.config.seed)
+        self._latency = self.config.latency
+        self._records: deque[RecordedRequest] = deque(maxlen=MAX_RECORDS)
+        self._request_count = 0
+        self._rate_limited = 0
+
+    # -- serving ----------------------------------------------------------------------------------
+
+    def handle(self, request: api.Request) -> Answer:
+        """The answer to one request; its `delay` is the configured latency, for the server to wait out."""
+        request_id = new_request_id()
+        with self._lock:
+            self._request_count += 1
+            if not self._limiter.admit(time.monotonic()):
+                self._rate_limited += 1
+                answer = error(
+                    "RequestLimitExceeded",
+                    "Your current request times exceeds the limit, please try again later.",
+                    request_id,
+                )
+            else:
+                fault = self._faults.pick()
+                answer = api.describe(
+                    request, fleets=self._fleets, credentials=self._credentials, request_id=request_id
+                )
+                if fault is not None:
+                    answer = faults.apply(fault, answer, request_id, self.config.timeout_hold)
+            self._record(request, answer)
+            return replace(answer, delay=self._latency)
+
+    def _record(self, request: api.Request, answer: Answer) -> None:
+        try:
+            body = json.loads(request.body)
+        except (UnicodeDecodeError, ValueError):
+            body = None
+        headers = {name: value for name, value in request.headers.items() if name != "authorization"}
+        self._records.append(
+            RecordedRequest(
+                region=headers.get("x-tc-region", ""),
+                action=headers.get("x-tc-action", ""),
+                body=body,
+                headers=headers,
+                status=answer.status,
+                code=answer.code,
+            )
+        )
+
+    # -- inspection -------------------------------------------------------------------------------
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return self.config.regions
+
+    @property
+    def request_count(self) -> int:
+        """Every request received, rejected ones included."""
+        with self._lock:
+            return self._request_count
+
+    @property
+    def rate_limited_count(self) -> int:
+        with self._lock:
+            return self._rate_limited
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """The requests received so far (the last `MAX_RECORDS`), oldest first."""
+        with self._lock:
+            return list(self._records)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    @property
+    def steps(self) -> int:
+        """Churn steps applied so far."""
+        with self._lock:
+            return self._steps
+
+    def now(self) -> float:
+        """The simulated clock: start time plus one churn interval per step applied."""
+        with self._lock:
+            return self._start + self._steps * self.config.churn_interval
+
+    def _fleet(self, region: str) -> RegionFleet:
+        try:
+            return self._fleets[region]
+        except KeyError:
+            raise KeyError(f"region {region!r} is not simulated (regions: {', '.join(self._fleets)})") from None
+
+    def fleet(self, region: str, project_id: str | None = None) -> list[JSON]:
+        """A deep copy of the region's groups in the API's wire form, newest first (the API's default order).
+
+        `project_id` limits it to one workspace ("" for the default one); None gives all of them.
+        """
+        with self._lock:
+            fleet = self._fleet(region)
+            wanted = None if project_id is None else project_id or fleet.default_workspace
+            chosen = [
+                (meta.created, group_id)
+                for group_id, meta in fleet.meta.items()
+                if wanted is None or meta.workspace == wanted
+            ]
+            chosen.sort(reverse=True)
+            payload = json.dumps([fleet.groups[group_id] for _, group_id in chosen])
+        copied: list[JSON] = json.loads(payload)
+        return copied
+
+    def workspaces(self, region: str) -> tuple[str, ...]:
+        """The region's workspace ids (`TiProjectId`), the default one first."""
+        with self._lock:
+            return self._fleet(region).workspaces
+
+    def workspace_of(self, region: str, group_id: str) -> str:
+        with self._lock:
+            return self._fleet(region).meta[group_id].workspace
+
+    # -- changing the fleet -----------------------------------------------------------------------
+
+    def set_service_status(
+        self, region: str, service_id: str, status: str, replicas: int | None = None, ready: int | None = None
+    ) -> None:
+        """Put a service in `status` (any `Service.Status`, or `ARREARS_STOP` for a stop for arrears).
+
+        Replicas default to the current desired figure (Stopped forces 0; starting from 0 takes the
+        autoscaler minimum or 1); `ready` defaults to all for Normal, all but one for Abnormal, none otherwise.
+        The pods, conditions and the group's counts follow.
+        """
+        with self._lock:
+            fleet = self._fleet(region)
+            fleet.set_service_status(service_id, status, replicas, self.now(), ready)
+
+    def delete_group(self, region: str, group_id: str) -> None:
+        with self._lock:
+            fleet = self._fleet(region)
+            if group_id not in fleet.groups:
+                raise KeyError(f"no service group {group_id!r} in {region}")
+            fleet.delete_group(group_id)
+
+    def add_group(self, region: str, project_id: str | None = None) -> str:
+        """Add one random group created now (mostly Normal, like the initial fleet); returns its id."""
+        return self.add_groups(region, 1, project_id)[0]
+
+    def add_groups(self, region: str, count: int, project_id: str | None = None) -> list[str]:
+        with self._lock:
+            fleet = self._fleet(region)
+            workspace = None if project_id is None else project_id or fleet.default_workspace
+            if workspace is not None and workspace not in fleet.workspaces:
+                raise KeyError(f"no workspace {project_id!r} in {region}")
+            return fleet.create_groups(fleet.ops_random, count, self.now(), fresh=False, workspace=workspace)
+
+    def churn_step(self, count: int = 1) -> int:
+        """Apply `count` churn steps now, in every region; returns the number of changes made."""
+        changes = 0
+        with self._lock:
+            for _ in range(count):
+                self._steps += 1
+                now = self._start + self._steps * self.config.churn_interval
+                for fleet in self._fleets.values():
+                    changes += churn.step(
+                        fleet, seed=self.config.seed, number=self._steps, now=now, target_groups=self.config.groups
+                    )
+        return changes
+
+    # -- changing the behaviour -------------------------------------------------------------------
+
+    def set_rate_limit(self, limit: float | None) -> None:
+        """Requests admitted per sliding second; None for no limit."""
+        with self._lock:
+            self._limiter.set_limit(limit)
+
+    @property
+    def latency(self) -> float:
+        with self._lock:
+            return self._latency
+
+    def set_latency(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("latency must be >= 0")
+        with self._lock:
+            self._latency = seconds
+
+    def set_faults(self, faults_: Iterable[Fault | str]) -> None:
+        """Replace the random faults, e.g. `set_faults(["http500:0.1"])`; `set_faults([])` turns them off."""
+        parsed = [faults.as_fault(fault) for fault in faults_]
+        with self._lock:
+            self._faults.set_faults(parsed)
+
+    def inject(self, fault: Fault | str, count: int = 1) -> None:
+        """Make the next `count` admitted requests meet `fault` (e.g. `"timeout"`, `"error=InternalError"`)."""
+        parsed = faults.as_fault(fault)
+        with self._lock:
+            self._faults.inject(parsed, count)
+
+    def add_credentials(self, secret_id: str, secret_key: str, token: str | None = None) -> None:
+        """Accept another key pair from now on; with `token`, requests must carry it as `X-TC-Token`.
+
+        Adding the first credentials turns signature checking on.
+        """
+        with self._lock:
+            self._credentials.add(Credential(secret_id, secret_key, token))
+
+    def remove_credentials(self, secret_id: str) -> None:
+        """Stop accepting `secret_id` (e.g. temporary keys that expired)."""
+        with self._lock:
+            self._credentials.remove(secret_id)

@@ -1,0 +1,597 @@
+"""A seeded, realistic fleet of service groups for one region, and the operations that change it.
+
+Everything random comes from `random.Random` generators seeded from the seed, the region and a
+purpose, so the same seed gives the same fleet, the same ids and the same secrets on every run. The
+fleet is held in the API's wire form; `GroupMeta` keeps beside each group what the request handler
+needs to filter and sort without parsing strings (its workspace and times).
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.simulator import catalog
+from exporter.simulator.workload import (
+    JSON,
+    apply_state,
+    iso_cst,
+    iso_z,
+    random_id,
+    refresh_group,
+)
+
+DAY = 86400.0
+
+_INITIAL_STATUSES: tuple[tuple[str, float], ...] = (
+    ("Normal", 0.70),
+    ("Stopped", 0.14),
+    ("Abnormal", 0.05),
+    ("Pending", 0.03),
+    ("CREATING", 0.03),
+    ("CREATE_FAILED", 0.02),
+    ("ARREARS_STOP", 0.03),
+)
+_STATUS_NAMES = tuple(name for name, _ in _INITIAL_STATUSES)
+_STATUS_CUMULATIVE = tuple(itertools.accumulate(weight for _, weight in _INITIAL_STATUSES))
+_CHARGE_TYPES = ("POSTPAID_BY_HOUR", "PREPAID", "HYBRID_PAID")
+_CHARGE_CUMULATIVE = (0.6, 0.9, 1.0)
+_WEIGHT_SPLITS: dict[int, tuple[tuple[int, ...], ...]] = {
+    1: ((100,),),
+    2: ((50, 50), (80, 20), (90, 10), (100, 0)),
+    3: ((70, 20, 10), (34, 33, 33), (60, 40, 0)),
+}
+
+
+def _digits(rng: random.Random, count: int) -> str:
+    return str(rng.randrange(10 ** (count - 1), 10**count))
+
+
+@dataclass(slots=True)
+class GroupMeta:
+    """What the handler filters and sorts on without reading the wire form: workspace and unix times."""
+
+    workspace: str
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """The simulated account: one main uin and the sub-accounts that create services."""
+
+    uin: str
+    app_id: int
+    users: tuple[tuple[str, str], ...]
+    """(sub-account uin, name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceGroup:
+    id: str
+    name: str
+    cluster_id: str
+
+
+def make_account(seed: int) -> Account:
+    rng = random.Random(f"{seed}/account")
+    users = tuple((f"1000{_digits(rng, 8)}", name) for name in catalog.OWNERS[:4])
+    return Account(uin=f"1000{_digits(rng, 8)}", app_id=int(f"125{_digits(rng, 7)}"), users=users)
+
+
+class RegionFleet:
+    """The service groups of one region, spread over a default workspace and one more.
+
+    Not thread-safe: the simulator holds its lock around every call.
+    """
+
+    def __init__(self, region: str, seed: int, groups: int, now: float) -> None:
+        self.region = region
+        self.seed = seed
+        self.account = make_account(seed)
+        setup = random.Random(f"{seed}/{region}/setup")
+        self.workspaces: tuple[str, ...] = (f"ws-{random_id(setup)}", f"ws-{random_id(setup)}")
+        self.resource_groups: tuple[ResourceGroup, ...] = tuple(
+            ResourceGroup(f"trsg-{random_id(setup)}", name, f"cls-{random_id(setup)}")
+            for name in ("rg-gpu-prod", "rg-infer-shared")
+        )
+        self.groups: dict[str, JSON] = {}
+        self.meta: dict[str, GroupMeta] = {}
+        self._used_ids: set[str] = set()
+        self._names: set[str] = set()
+        self._name_suffix: dict[str, int] = {}
+        self.ops_random = random.Random(f"{seed}/{region}/ops")
+        """For changes asked through the Python API, so a scripted test is reproducible too."""
+        generator = random.Random(f"{seed}/{region}/fleet")
+        self.create_groups(generator, groups, now, fresh=False)
+
+    @property
+    def default_workspace(self) -> str:
+        return self.workspaces[0]
+
+    def services(self) -> list[tuple[JSON, JSON]]:
+        """(group, service) pairs in fleet order."""
+        return [(group, service) for group in self.groups.values() for service in group["Services"]]
+
+    def find_service(self, service_id: str) -> tuple[JSON, JSON]:
+        group_id = service_id.rpartition("-")[0]
+        group = self.groups.get(group_id)
+        if group is not None:
+            for service in group["Services"]:
+                if service["ServiceId"] == service_id:
+                    return group, service
+        raise KeyError(f"no service {service_id!r} in {self.region}")
+
+    def touch(self, group: JSON, now: float) -> None:
+        """Recompute the group from its services and stamp its update time."""
+        refresh_group(group)
+        group["UpdateTime"] = iso_z(now)
+        self.meta[group["ServiceGroupId"]].updated = now
+
+    def delete_group(self, group_id: str) -> None:
+        group = self.groups.pop(group_id)
+        del self.meta[group_id]
+        self._names.discard(group["ServiceGroupName"])
+
+    def set_service_status(
+        self, service_id: str, status: str, replicas: int | None, now: float, ready: int | None = None
+    ) -> None:
+        group, service = self.find_service(service_id)
+        business = None
+        if status == "ARREARS_STOP":
+            status, business = "Stopped", "ARREARS_STOP"
+        if replicas is None:
+            replicas = service["ServiceInfo"]["Replicas"] or self._restart_replicas(service)
+        apply_state(
+            service,
+            status=status,
+            desired=replicas,
+            ready=ready,
+            now=now,
+            rng=self.ops_random,
+            business_status=business,
+        )
+        self.touch(group, now)
+
+    @staticmethod
+    def _restart_replicas(service: JSON) -> int:
+        hpa = service["ServiceInfo"].get("HorizontalPodAutoscaler")
+        return int(hpa["MinReplicas"]) if hpa else 1
+
+    # -- generation -------------------------------------------------------------------------------
+
+    def create_groups(
+        self, rng: random.Random, count: int, now: float, *, fresh: bool, workspace: str | None = None
+    ) -> list[str]:
+        """Add `count` random groups. The cyclic garbage collector is paused meanwhile: generation only
+        allocates (no cycles to find) and thousands of groups would otherwise trigger full collections
+        that cost a third of the time."""
+        paused = gc.isenabled() and count > 100
+        if paused:
+            gc.disable()
+        try:
+            return [self.create_group(rng, now, fresh=fresh, workspace=workspace) for _ in range(count)]
+        finally:
+            if paused:
+                gc.enable()
+
+    def _new_id(self, rng: random.Random) -> str:
+        while True:
+            candidate = f"ms-{random_id(rng)}"
+            if candidate not in self._used_ids:
+                self._used_ids.add(candidate)
+                return candidate
+
+    def _new_name(self, rng: random.Random, workload: catalog.Workload) -> str:
+        base = f"{workload.prefix}-{rng.choice(workload.tasks)}-{rng.choice(catalog.ENVIRONMENTS)}"
+        if rng.random() < 0.05:
+            base = base.replace("-", "_")
+        name, suffix = base, self._name_suffix.get(base, 2)
+        while name in self._names:
+            name = f"{base}-{suffix}"
+            suffix += 1
+        self._name_suffix[base] = suffix
+        self._names.add(name)
+        return name
+
+    def create_group(self, rng: random.Random, now: float, *, fresh: bool, workspace: str | None = None) -> str:
+        """Add one random group; `fresh` ones are created `now` and start CREATING, others have a history."""
+        group_id = self._new_id(rng)
+        workload = rng.choice(catalog.WORKLOADS)
+        name = self._new_name(rng, workload)
+        user_uin, user_name = rng.choice(self.account.users)
+        created = now if fresh else now - rng.uniform(2 * DAY, 400 * DAY)
+        count = rng.choices((1, 2, 3), (0.55, 0.35, 0.10))[0]
+        weights = rng.choice(_WEIGHT_SPLITS[count])
+        tags = self._tags(rng)
+        auth_enabled = rng.random() < 0.3
+        plan = _ServicePlan.draw(rng, workload, self.resource_groups)
+        services: list[JSON] = []
+        service_created = created
+        updated = created
+        for index in range(count):
+            if index and not fresh:
+                service_created = min(now - 3600, service_created + rng.uniform(DAY / 4, 20 * DAY))
+            service = self._service(
+                rng,
+                plan,
+                group_id=group_id,
+                group_name=name,
+                version=index + 1,
+                weight=weights[index],
+                tags=tags,
+                auth_enabled=auth_enabled,
+                user=(user_uin, user_name),
+                now=now,
+            )
+            service["CreateTime"] = iso_z(service_created)
+            status = "CREATING" if fresh else rng.choices(_STATUS_NAMES, cum_weights=_STATUS_CUMULATIVE)[0]
+            business = None
+            if status == "ARREARS_STOP":
+                status, business = "Stopped", "ARREARS_STOP"
+            stamp = now if fresh else rng.uniform(service_created, now)
+            apply_state(
+                service,
+                status=status,
+                desired=plan.replicas(rng),
+                ready=None,
+                now=stamp,
+                rng=rng,
+                business_status=business,
+            )
+            services.append(service)
+            updated = max(updated, stamp)
+        group: JSON = {
+            "ServiceGroupId": group_id,
+            "ServiceGroupName": name,
+            "CreatedBy": user_uin,
+            "CreateTime": iso_z(created),
+            "UpdateTime": iso_z(updated),
+            "Uin": self.account.uin,
+            "ServiceCount": 0,
+            "RunningServiceCount": 0,
+            "Services": services,
+            "Status": "",
+            "Tags": [dict(tag) for tag in tags],
+            "LatestVersion": str(count),
+            "BusinessStatus": "",
+            "BillingInfo": "",
+            "CreateSource": plan.create_source,
+            "WeightUpdateStatus": "UPDATED",
+            "ReplicasCount": 0,
+            "AvailableReplicasCount": 0,
+            "SubUin": user_uin,
+            "AppId": self.account.app_id,
+            "AuthorizationEnable": auth_enabled,
+            "AuthTokens": self._auth_tokens(rng, created) if auth_enabled else [],
+            "MonitorSource": "",
+            "SubUinName": user_name,
+            "Changer": user_uin,
+            "ChangerName": user_name,
+        }
+        refresh_group(group)
+        self.groups[group_id] = group
+        chosen = workspace or (self.workspaces[1] if rng.random() < 0.15 else self.default_workspace)
+        self.meta[group_id] = GroupMeta(chosen, created, updated)
+        return group_id
+
+    @staticmethod
+    def _tags(rng: random.Random) -> list[dict[str, str]]:
+        tags = []
+        if rng.random() < 0.8:
+            tags.append({"TagKey": "team-name", "TagValue": rng.choice(catalog.TEAMS)})
+        if rng.random() < 0.5:
+            tags.append({"TagKey": "cost.center", "TagValue": rng.choice(catalog.COST_CENTERS)})
+        if rng.random() < 0.4:
+            tags.append({"TagKey": "owner", "TagValue": rng.choice(catalog.OWNERS)})
+        if rng.random() < 0.1:
+            tags.append({"TagKey": "1st", "TagValue": "yes"})
+        return tags
+
+    @staticmethod
+    def _auth_tokens(rng: random.Random, created: float) -> list[JSON]:
+        return [
+            {
+                "Base": {
+                    "Value": f"{rng.getrandbits(128):032x}",
+                    "Name": "default",
+                    "Description": "",
+                    "CreateTime": iso_z(created),
+                    "Status": "Normal",
+                    "Id": f"token-{random_id(rng)}",
+                },
+                "Limits": [{"Strategy": "QPS", "Max": rng.choice((50, 100, 500))}],
+            }
+        ]
+
+    def _service(
+        self,
+        rng: random.Random,
+        plan: _ServicePlan,
+        *,
+        group_id: str,
+        group_name: str,
+        version: int,
+        weight: int,
+        tags: list[dict[str, str]],
+        auth_enabled: bool,
+        user: tuple[str, str],
+        now: float,
+    ) -> JSON:
+        user_uin, user_name = user
+        spec = plan.spec
+        resources: JSON = {
+            "Cpu": spec.cpu,
+            "Memory": spec.memory,
+            "Gpu": spec.gpu,
+            "GpuType": spec.gpu_type,
+            "RealGpu": spec.real_gpu,
+            "RealGpuDetailSet": [{"Name": card, "Value": value} for card, value in spec.details],
+        }
+        scheduled = (
+            {"ScheduleStop": True, "ScheduleStopTime": iso_cst(now + plan.schedule_stop)}
+            if plan.schedule_stop
+            else None
+        )
+        resource_group = plan.resource_group
+        info: JSON = {
+            "Replicas": 0,
+            "ImageInfo": plan.image(rng, version),
+            "Env": plan.env(rng),
+            "Resources": resources,
+            "InstanceType": spec.instance_type if plan.charge_type != "PREPAID" else "",
+            "ModelInfo": plan.model(version),
+            "LogEnable": plan.log_enable,
+            "LogConfig": {"LogsetId": plan.logset, "TopicId": plan.topic} if plan.log_enable else None,
+            "AuthorizationEnable": auth_enabled,
+            "ScaleMode": plan.scale_mode,
+            "HorizontalPodAutoscaler": plan.hpa(),
+            "CronScaleJobs": plan.cron_jobs(),
+            "ScaleStrategy": "",
+            "ScheduledAction": scheduled,
+            "Status": {
+                "Replicas": 0,
+                "UpdatedReplicas": 0,
+                "ReadyReplicas": 0,
+                "AvailableReplicas": 0,
+                "UnavailableReplicas": 0,
+                "Status": "",
+                "Reason": "",
+                "Conditions": [],
+            },
+            "Weight": weight,
+            "PodInfos": [],
+            "ResourceTotal": None,
+            "OldReplicas": 0,
+            "HybridBillingPrepaidReplicas": 1 if plan.charge_type == "HYBRID_PAID" else 0,
+            "OldHybridBillingPrepaidReplicas": 0,
+            "ModelHotUpdateEnable": False,
+            "ModelTurboEnable": plan.turbo,
+            "ServicePort": 8501,
+            "GrpcEnable": False,
+            "InstancePerReplicas": plan.instances_per_replica,
+        }
+        service: JSON = {
+            "ServiceGroupId": group_id,
+            "ServiceId": f"{group_id}-{version}",
+            "ServiceGroupName": group_name,
+            "ServiceDescription": f"version {version}",
+            "ServiceInfo": info,
+            "ClusterId": resource_group.cluster_id if resource_group else "",
+            "Region": self.region,
+            "Namespace": f"infer-{self.account.uin}",
+            "ChargeType": plan.charge_type,
+            "ResourceGroupId": resource_group.id if resource_group else "",
+            "ResourceGroupName": resource_group.name if resource_group else "",
+            "Tags": [dict(tag) for tag in tags],
+            "IngressName": "user-ingress-1",
+            "CreatedBy": user_uin,
+            "CreateTime": "",
+            "UpdateTime": "",
+            "Uin": self.account.uin,
+            "SubUin": user_uin,
+            "AppId": self.account.app_id,
+            "BusinessStatus": "",
+            "CreateFailedReason": "",
+            "Status": "",
+            "BillingInfo": "",
+            "Weight": weight,
+            "CreateSource": plan.create_source,
+            "Version": str(version),
+            "LatestVersion": "",
+            "ServiceLimit": None,
+            "ScheduledAction": scheduled,
+            "DeployType": plan.deploy_type,
+            "InstancePerReplicas": plan.instances_per_replica,
+            "MonitorSource": "",
+            "SubUinName": user_name,
+            "ResourceSupplyAttribute": {"SupplyType": "", "ClusterType": ""},
+        }
+        return service
+
+
+@dataclass(slots=True)
+class _ServicePlan:
+    """What the services of one group share: workload, machine, image family, model, scaling."""
+
+    workload: catalog.Workload
+    spec: catalog.Spec
+    charge_type: str
+    resource_group: ResourceGroup | None
+    deploy_type: str
+    instances_per_replica: int
+    scale_mode: str
+    hpa_bounds: tuple[int, int]
+    hpa_metric: str
+    image_kind: str
+    image_repo: str
+    image_registry: str
+    image_secret: tuple[str, str] | None
+    model_name: str
+    model_format: str
+    framework: str
+    model_id: str
+    model_version_ids: tuple[str, ...]
+    model_source: str
+    private_env: bool
+    log_enable: bool
+    logset: str
+    topic: str
+    turbo: bool
+    create_source: str
+    schedule_stop: float
+    """Seconds from creation to a scheduled stop; 0 for none."""
+    cron: bool
+
+    @classmethod
+    def draw(
+        cls, rng: random.Random, workload: catalog.Workload, resource_groups: tuple[ResourceGroup, ...]
+    ) -> _ServicePlan:
+        charge_type = rng.choices(_CHARGE_TYPES, cum_weights=_CHARGE_CUMULATIVE)[0]
+        resource_group = rng.choice(resource_groups) if charge_type != "POSTPAID_BY_HOUR" else None
+        card = rng.choice(workload.gpus)
+        if not card:
+            spec = rng.choice(catalog.CPU_SPECS)
+        elif resource_group is not None and rng.random() < 0.25:
+            spec = rng.choice(catalog.MIXED_SPECS)
+        else:
+            spec = rng.choice(catalog.GPU_SPECS[card])
+        distributed = card in ("A100", "H20", "L20") and spec.gpu >= 400 and rng.random() < 0.5
+        scale_mode = "AUTO" if rng.random() < 0.25 and not distributed else "MANUAL"
+        low = rng.randint(1, 2)
+        name, model_format, framework = rng.choice(workload.models)
+        image_kind = rng.choices(("PRE_SET", "TCR", "CCR", "CUSTOM"), (0.5, 0.3, 0.1, 0.1))[0]
+        secret = None
+        if image_kind == "CUSTOM" or (image_kind == "TCR" and rng.random() < 0.5):
+            secret = (f"1000{_digits(rng, 8)}", f"{rng.getrandbits(96):024x}")
+        model_base = _digits(rng, 18)
+        return cls(
+            workload=workload,
+            spec=spec,
+            charge_type=charge_type,
+            resource_group=resource_group,
+            deploy_type="DIST" if distributed else "STANDARD",
+            instances_per_replica=rng.choice((2, 4)) if distributed else 1,
+            scale_mode=scale_mode,
+            hpa_bounds=(low, low + rng.randint(2, 6)),
+            hpa_metric=rng.choice(catalog.HPA_METRICS),
+            image_kind=image_kind,
+            image_repo=rng.choice(workload.images),
+            image_registry=f"tcr-{random_id(rng)}",
+            image_secret=secret,
+            model_name=name,
+            model_format=model_format,
+            framework=framework,
+            model_id=f"m-{model_base}",
+            model_version_ids=tuple(f"mv-v{n}-{_digits(rng, 18)}" for n in (1, 2, 3)),
+            model_source=rng.choice(catalog.MODEL_SOURCES),
+            private_env=rng.random() < 0.4,
+            log_enable=rng.random() < 0.5,
+            logset=f"{rng.getrandbits(128):032x}",
+            topic=f"{rng.getrandbits(128):032x}",
+            turbo=card in ("A100", "H20") and rng.random() < 0.3,
+            create_source=rng.choices(("DEFAULT", "AUTO_ML", "LLM_MARKET"), (0.8, 0.1, 0.1))[0],
+            schedule_stop=rng.uniform(1 * 3600, 72 * 3600) if rng.random() < 0.05 else 0.0,
+            cron=scale_mode == "AUTO" and rng.random() < 0.3,
+        )
+
+    def replicas(self, rng: random.Random) -> int:
+        if self.scale_mode == "AUTO":
+            return rng.randint(*self.hpa_bounds)
+        if self.deploy_type == "DIST":
+            return rng.randint(1, 2)
+        return rng.choices((1, 2, 3, 4, 6), (0.35, 0.3, 0.15, 0.15, 0.05))[0]
+
+    def image(self, rng: random.Random, version: int) -> JSON:
+        tag = f"v{version}.{rng.randint(0, 9)}.{rng.randint(0, 20)}"
+        kind = self.image_kind
+        prefix = self.workload.prefix
+        if kind == "PRE_SET":
+            url = f"tione.tencentcloudcr.com/qcloud-ti-platform/{self.image_repo}:{tag}"
+            image: JSON = {"ImageType": kind, "ImageUrl": url, "RegistryRegion": "", "RegistryId": ""}
+        elif kind == "TCR":
+            url = f"ai-{prefix}.tencentcloudcr.com/{prefix}/{self.image_repo}:{tag}"
+            image = {
+                "ImageType": kind,
+                "ImageUrl": url,
+                "RegistryRegion": "ap-guangzhou",
+                "RegistryId": self.image_registry,
+            }
+        elif kind == "CCR":
+            url = f"ccr.ccs.tencentyun.com/{prefix}-team/{self.image_repo}:{tag}"
+            image = {"ImageType": kind, "ImageUrl": url, "RegistryRegion": "ap-guangzhou", "RegistryId": ""}
+        else:
+            url = f"registry.example.com/ml/{prefix}-{self.image_repo}:{tag}"
+            image = {"ImageType": kind, "ImageUrl": url, "RegistryRegion": "", "RegistryId": ""}
+        if self.image_secret is not None:
+            username, password = self.image_secret
+            image["ImageSecret"] = {"Username": username, "Password": password}
+        return image
+
+    def env(self, rng: random.Random) -> list[JSON]:
+        env: list[JSON] = [
+            {"Name": name, "Value": rng.choice(values), "IsPrivate": False} for name, values in catalog.PUBLIC_ENV[:2]
+        ]
+        if self.private_env:
+            env.append(
+                {"Name": rng.choice(catalog.PRIVATE_ENV), "Value": f"{rng.getrandbits(160):040x}", "IsPrivate": True}
+            )
+        return env
+
+    def model(self, version: int) -> JSON | None:
+        if self.workload.prefix == "rec" and not self.spec.gpu and self.image_kind == "CUSTOM":
+            return None  # a bare image with the model baked in
+        info: JSON = {
+            "ModelId": self.model_id,
+            "ModelName": self.model_name,
+            "ModelVersionId": self.model_version_ids[version - 1],
+            "ModelVersion": f"v{version}",
+            "ModelSource": self.model_source,
+            "ModelType": "NORMAL",
+            "ModelFormat": self.model_format,
+            "AlgorithmFramework": self.framework,
+        }
+        if self.model_source == "COS":
+            info["CosPathInfo"] = {
+                "Bucket": f"models-{self.model_id[2:12]}",
+                "Region": "ap-guangzhou",
+                "Paths": [f"models/{self.model_name}/v{version}/"],
+            }
+        return info
+
+    def hpa(self) -> JSON | None:
+        if self.scale_mode != "AUTO":
+            return None
+        low, high = self.hpa_bounds
+        return {
+            "MinReplicas": low,
+            "MaxReplicas": high,
+            "HpaMetrics": [{"Name": self.hpa_metric, "Value": "60"}],
+            "ScaleUpStabilizationWindowSeconds": 0,
+            "ScaleDownStabilizationWindowSeconds": 300,
+        }
+
+    def cron_jobs(self) -> list[JSON]:
+        if not self.cron:
+            return []
+        low, high = self.hpa_bounds
+        return [
+            {
+                "Schedule": "0 0 9 * * *",
+                "Name": "business-hours",
+                "TargetReplicas": high,
+                "MinReplicas": low,
+                "MaxReplicas": high,
+            },
+        ]
+
+
+def bounds(service: JSON) -> tuple[int, int]:
+    """The replica range churn keeps a service in: the autoscaler's, or 1..8 when scaled by hand."""
+    hpa: dict[str, Any] | None = service["ServiceInfo"].get("HorizontalPodAutoscaler")
+    if hpa:
+        return int(hpa["MinReplicas"]), int(hpa["MaxReplicas"])
+    return (1, 2) if service.get("DeployType") == "DIST" else (1, 8)
