@@ -1,0 +1,257 @@
+"""Building blocks shared by the dashboards: the data source, variables, queries and the few panel shapes
+the dashboards use.
+
+Every panel factory takes a unit, so a panel without one cannot be written. Every panel reads the
+`datasource` variable, so the JSON imports into any Grafana without an `__inputs` section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from grafana_foundation_sdk.builders import common as common_builder
+from grafana_foundation_sdk.builders import dashboard as dashboard_builder
+from grafana_foundation_sdk.builders import prometheus, stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.models import common, dashboard
+from grafana_foundation_sdk.models import prometheus as prometheus_model
+
+DATASOURCE = dashboard.DataSourceRef(type_val="prometheus", uid="${datasource}")
+
+# Colours for the values of a state: healthy, in progress, failed, gone, unknown.
+GREEN, BLUE, RED, GREY, ORANGE = "green", "blue", "red", "text", "orange"
+
+
+def datasource_variable() -> dashboard_builder.DatasourceVariable:
+    return dashboard_builder.DatasourceVariable("datasource").label("Data source").type("prometheus")
+
+
+def query_variable(
+    name: str, label: str, query: str, *, multi: bool = False, include_all: bool = False
+) -> dashboard_builder.QueryVariable:
+    """A variable filled by a `label_values(...)` query, refreshed when the time range changes."""
+    variable = (
+        dashboard_builder.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query({"query": query, "refId": f"{name}-values"})
+        .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
+        .multi(multi)
+        .include_all(include_all)
+    )
+    if include_all:
+        variable = variable.all_value(".*")
+    return variable
+
+
+def region_variable(*, multi: bool) -> dashboard_builder.QueryVariable:
+    """The regions the exporter polls (`tione_up` exists for each even when a region has no service)."""
+    return query_variable("region", "Region", "label_values(tione_up, region)", multi=multi, include_all=multi)
+
+
+def query(expr: str, legend: str = "", *, ref: str = "A", instant: bool = False) -> prometheus.Dataquery:
+    built = prometheus.Dataquery().expr(expr).ref_id(ref).legend_format(legend or "__auto")
+    if instant:
+        return built.instant().format(prometheus_model.PromQueryFormat.TABLE)
+    return built.range()
+
+
+def queries(*pairs: tuple[str, str], instant: bool = False) -> list[prometheus.Dataquery]:
+    """Several (expression, legend) pairs as queries A, B, C, ..."""
+    return [query(expr, legend, ref=chr(ord("A") + i), instant=instant) for i, (expr, legend) in enumerate(pairs)]
+
+
+def state_set_code(metric: str, selector: str, label: str, values: Sequence[str], by: str) -> str:
+    """One series per `by` group whose value is the 1-based index of the state currently set.
+
+    A state set has one 0/1 series per known value; a timeline wants one series whose value is the state.
+    Multiplying each value's series by its index and summing leaves the index of the value that is 1 (0
+    when the current value is none of the known ones).
+    """
+    terms = [f'{metric}{{{selector}, {label}="{value}"}} * {i}' for i, value in enumerate(values, start=1)]
+    return f"sum by ({by}) (\n  " + "\nor\n  ".join(terms) + "\n)"
+
+
+def state_mappings(values: Sequence[str], colours: dict[str, str]) -> list[dashboard.ValueMapping]:
+    """Value mappings matching `state_set_code`: index -> the state's name and colour."""
+    options = {
+        str(i): dashboard.ValueMappingResult(text=value, color=colours.get(value, GREY), index=i - 1)
+        for i, value in enumerate(values, start=1)
+    }
+    options["0"] = dashboard.ValueMappingResult(text="other", color=GREY, index=len(values))
+    return [dashboard.ValueMap(options=options)]
+
+
+def thresholds(*steps: tuple[float | None, str]) -> dashboard_builder.ThresholdsConfig:
+    return (
+        dashboard_builder.ThresholdsConfig()
+        .mode(dashboard.ThresholdsMode.ABSOLUTE)
+        .steps([dashboard.Threshold(value=value, color=colour) for value, colour in steps])
+    )
+
+
+def timeseries_panel(
+    title: str,
+    description: str,
+    unit: str,
+    targets: Sequence[prometheus.Dataquery],
+    *,
+    width: int = 12,
+    height: int = 8,
+    stacked: bool = False,
+) -> timeseries.Panel:
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .targets(list(targets))
+        .fill_opacity(20 if stacked else 10)
+        .legend(
+            common_builder.VizLegendOptions()
+            .display_mode(common.LegendDisplayMode.TABLE)
+            .placement(common.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs(["lastNotNull", "max"])
+        )
+        .tooltip(
+            common_builder.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING)
+        )
+    )
+    if stacked:
+        panel = panel.stacking(common_builder.StackingConfig().mode(common.StackingMode.NORMAL))
+    return panel
+
+
+def stat_panel(
+    title: str,
+    description: str,
+    unit: str,
+    targets: Sequence[prometheus.Dataquery],
+    *,
+    width: int = 4,
+    height: int = 4,
+    steps: Sequence[tuple[float | None, str]] = ((None, GREEN),),
+    mappings: list[dashboard.ValueMapping] | None = None,
+    no_value: str = "0",
+) -> stat.Panel:
+    panel = (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .targets(list(targets))
+        .no_value(no_value)
+        .thresholds(thresholds(*steps))
+        .graph_mode(common.BigValueGraphMode.AREA)
+        .color_mode(common.BigValueColorMode.VALUE)
+        .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    )
+    if mappings:
+        panel = panel.mappings(mappings)
+    return panel
+
+
+def state_timeline_panel(
+    title: str,
+    description: str,
+    targets: Sequence[prometheus.Dataquery],
+    mappings: list[dashboard.ValueMapping],
+    *,
+    width: int = 24,
+    height: int = 8,
+) -> statetimeline.Panel:
+    """A timeline of states; its values are indices mapped to names, so its unit is `none`."""
+    return (
+        statetimeline.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit("none")
+        .span(width)
+        .height(height)
+        .targets(list(targets))
+        .mappings(mappings)
+        .show_value(common.VisibilityMode.AUTO)
+        .merge_values(True)
+        .fill_opacity(80)
+        .color_scheme(dashboard_builder.FieldColor().mode(dashboard.FieldColorModeId.THRESHOLDS))
+        .thresholds(thresholds((None, GREY)))
+    )
+
+
+def table_panel(
+    title: str,
+    description: str,
+    unit: str,
+    targets: Sequence[prometheus.Dataquery],
+    *,
+    hide: Sequence[str] = ("Time", "__name__", "job", "instance"),
+    rename: dict[str, str] | None = None,
+    width: int = 12,
+    height: int = 8,
+    sort_by: str | None = None,
+    column_units: dict[str, str] | None = None,
+) -> table.Panel:
+    """An instant table; several queries are merged on their common labels. `unit` is the default for the
+    value columns; `column_units` sets it per (renamed) column."""
+    transformations = []
+    if len(targets) > 1:
+        transformations.append(dashboard.DataTransformerConfig(id_val="merge", options={}))
+    transformations.append(
+        dashboard.DataTransformerConfig(
+            id_val="organize",
+            options={"excludeByName": dict.fromkeys(hide, True), "renameByName": rename or {}},
+        )
+    )
+    panel = (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .targets(list(targets))
+        .transformations(transformations)
+        .show_header(True)
+    )
+    for column, column_unit in (column_units or {}).items():
+        panel = panel.override_by_name(column, [dashboard.DynamicConfigValue(id_val="unit", value=column_unit)])
+    if sort_by:
+        panel = panel.sort_by([common_builder.TableSortByFieldState().display_name(sort_by).desc(True)])
+    return panel
+
+
+def row(title: str) -> dashboard_builder.Row:
+    return dashboard_builder.Row(title)
+
+
+def new_dashboard(uid: str, title: str, description: str) -> dashboard_builder.Dashboard:
+    """A dashboard with the settings every TI-ONE dashboard shares and links to the others."""
+    return (
+        dashboard_builder.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["tione", "tione-exporter"])
+        .editable()
+        .timezone("browser")
+        .time("now-6h", "now")
+        .refresh("1m")
+        .tooltip(dashboard.DashboardCursorSync.CROSSHAIR)
+        .with_variable(datasource_variable())
+        .link(
+            dashboard_builder.DashboardLink("TI-ONE")
+            .type(dashboard.DashboardLinkType.DASHBOARDS)
+            .tags(["tione"])
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+        )
+    )
