@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from exporter.simulator import SimulatorServer
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -33,3 +37,12 @@ def seed_response() -> dict[str, Any]:
     """The contents of `Response` in the API's published example."""
     data: dict[str, Any] = json.loads((LOCAL_FIXTURES / "seed.json").read_text())["Response"]
     return data
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimulatorServer]:
+    """A simulated TI-ONE API on a free loopback port: default fleet, no churn, no signature check, 1000 req/s."""
+    from exporter.simulator import SimulatorConfig, SimulatorServer
+
+    with SimulatorServer(SimulatorConfig(churn=False, rate_limit=1000)) as server:
+        yield server

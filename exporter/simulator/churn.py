@@ -86,7 +86,7 @@ def step(fleet: RegionFleet, *, seed: int, number: int, now: float, target_group
     for _ in range(max(1, round(service_total * EVENT_RATE))):
         kind = rng.choices(kinds, cum_weights=cumulative)[0]
         if kind == "add_group":
-            group_id = fleet.create_group(rng, now, fresh=True)
+            group_id = fleet.create_group(rng, now, birth="creating")
             touched[group_id] = fleet.groups[group_id]
             changes += 1
             continue

@@ -207,7 +207,7 @@ class Simulator:
             workspace = None if project_id is None else project_id or fleet.default_workspace
             if workspace is not None and workspace not in fleet.workspaces:
                 raise KeyError(f"no workspace {project_id!r} in {region}")
-            return fleet.create_groups(fleet.ops_random, count, self.now(), fresh=False, workspace=workspace)
+            return fleet.create_groups(fleet.ops_random, count, self.now(), birth="new", workspace=workspace)
 
     def churn_step(self, count: int = 1) -> int:
         """Apply `count` churn steps now, in every region; returns the number of changes made."""

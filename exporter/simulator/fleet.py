@@ -12,7 +12,7 @@ import gc
 import itertools
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from exporter.simulator import catalog
 from exporter.simulator.workload import (
@@ -25,6 +25,9 @@ from exporter.simulator.workload import (
 )
 
 DAY = 86400.0
+
+Birth = Literal["historic", "new", "creating"]
+"""How a generated group came to be: see `RegionFleet.create_group`."""
 
 _INITIAL_STATUSES: tuple[tuple[str, float], ...] = (
     ("Normal", 0.70),
@@ -106,7 +109,7 @@ class RegionFleet:
         self.ops_random = random.Random(f"{seed}/{region}/ops")
         """For changes asked through the Python API, so a scripted test is reproducible too."""
         generator = random.Random(f"{seed}/{region}/fleet")
-        self.create_groups(generator, groups, now, fresh=False)
+        self.create_groups(generator, groups, now, birth="historic")
 
     @property
     def default_workspace(self) -> str:
@@ -164,7 +167,7 @@ class RegionFleet:
     # -- generation -------------------------------------------------------------------------------
 
     def create_groups(
-        self, rng: random.Random, count: int, now: float, *, fresh: bool, workspace: str | None = None
+        self, rng: random.Random, count: int, now: float, *, birth: Birth, workspace: str | None = None
     ) -> list[str]:
         """Add `count` random groups. The cyclic garbage collector is paused meanwhile: generation only
         allocates (no cycles to find) and thousands of groups would otherwise trigger full collections
@@ -173,7 +176,7 @@ class RegionFleet:
         if paused:
             gc.disable()
         try:
-            return [self.create_group(rng, now, fresh=fresh, workspace=workspace) for _ in range(count)]
+            return [self.create_group(rng, now, birth=birth, workspace=workspace) for _ in range(count)]
         finally:
             if paused:
                 gc.enable()
@@ -197,13 +200,15 @@ class RegionFleet:
         self._names.add(name)
         return name
 
-    def create_group(self, rng: random.Random, now: float, *, fresh: bool, workspace: str | None = None) -> str:
-        """Add one random group; `fresh` ones are created `now` and start CREATING, others have a history."""
+    def create_group(self, rng: random.Random, now: float, *, birth: Birth, workspace: str | None = None) -> str:
+        """Add one random group: `historic` ones were created up to 400 days ago and changed since, `new`
+        ones are created `now` already running (mostly Normal), `creating` ones are created `now` CREATING."""
+        historic = birth == "historic"
         group_id = self._new_id(rng)
         workload = rng.choice(catalog.WORKLOADS)
         name = self._new_name(rng, workload)
         user_uin, user_name = rng.choice(self.account.users)
-        created = now if fresh else now - rng.uniform(2 * DAY, 400 * DAY)
+        created = now - rng.uniform(2 * DAY, 400 * DAY) if historic else now
         count = rng.choices((1, 2, 3), (0.55, 0.35, 0.10))[0]
         weights = rng.choice(_WEIGHT_SPLITS[count])
         tags = self._tags(rng)
@@ -213,7 +218,7 @@ class RegionFleet:
         service_created = created
         updated = created
         for index in range(count):
-            if index and not fresh:
+            if index and historic:
                 service_created = min(now - 3600, service_created + rng.uniform(DAY / 4, 20 * DAY))
             service = self._service(
                 rng,
@@ -228,11 +233,14 @@ class RegionFleet:
                 now=now,
             )
             service["CreateTime"] = iso_z(service_created)
-            status = "CREATING" if fresh else rng.choices(_STATUS_NAMES, cum_weights=_STATUS_CUMULATIVE)[0]
+            if birth == "creating":
+                status = "CREATING"
+            else:
+                status = rng.choices(_STATUS_NAMES, cum_weights=_STATUS_CUMULATIVE)[0]
             business = None
             if status == "ARREARS_STOP":
                 status, business = "Stopped", "ARREARS_STOP"
-            stamp = now if fresh else rng.uniform(service_created, now)
+            stamp = rng.uniform(service_created, now) if historic else now
             apply_state(
                 service,
                 status=status,

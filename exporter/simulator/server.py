@@ -98,7 +98,9 @@ class SimulatorServer(Simulator):
         if self._thread is not None:
             raise RuntimeError("the simulator is already running")
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio turns Nagle off only for sockets that say so, and with Nagle on
+        # a small answer written in two parts waits for the client's delayed ACK (40 ms a request).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self._host, self._port))
