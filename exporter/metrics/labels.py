@@ -1,0 +1,112 @@
+"""Label names and values that are always safe to expose.
+
+API strings end up in label values and tag keys end up in label names, and both come from users of
+TI-ONE: they may hold control characters, lone surrogates (valid JSON escapes that are not valid
+UTF-8), megabytes of text, or keys that collide once sanitized. Everything that becomes a label passes
+through here so that one hostile tag can never break the whole exposition.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+from exporter.tione.models import Tag
+
+MAX_LABEL_VALUE_LENGTH = 512
+"""Longer values are cut: a label value is an identifier, not a document."""
+
+IDENTITY_LABELS: tuple[str, ...] = ("region", "service_group_id", "service_id")
+
+KUBERNETES_SD_LABELS: tuple[str, ...] = ("namespace", "pod", "container", "service", "endpoint", "instance", "job")
+"""Labels Kubernetes service discovery attaches to every target; a scraped label with one of these
+names would be renamed `exported_<name>` by Prometheus, so the exporter never emits one of its own."""
+
+RESERVED_LABELS: frozenset[str] = frozenset(IDENTITY_LABELS + KUBERNETES_SD_LABELS)
+
+TAG_LABEL_PREFIX = "tag_"
+ALL_TAGS = "*"
+
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cs"})  # control characters and lone surrogates
+_NOT_NAME_CHARS = re.compile(r"[^a-z0-9]+")
+
+
+def clean_value(value: str | None) -> str:
+    """A label value: printable UTF-8 text, at most `MAX_LABEL_VALUE_LENGTH` characters; None is ""."""
+    if not value:
+        return ""
+    if not (value.isascii() and value.isprintable()):
+        value = "".join(ch for ch in value if unicodedata.category(ch) not in _DROPPED_CATEGORIES)
+    if len(value) > MAX_LABEL_VALUE_LENGTH:
+        value = value[:MAX_LABEL_VALUE_LENGTH]
+    return value
+
+
+def escape_value(value: str) -> str:
+    """Escaping of both exposition formats; newlines are already gone after `clean_value`."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return value
+
+
+def sanitize_tag_key(key: str) -> str:
+    """`Team-Name` -> `team_name`, `Équipe` -> `equipe`, `cost.center` -> `cost_center`.
+
+    Accents are folded to their base letter; every other character outside [a-z0-9] becomes `_`,
+    runs of `_` collapse and leading or trailing ones go. A key with nothing left is `unnamed`.
+    """
+    decomposed = unicodedata.normalize("NFKD", key)
+    folded = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    return _NOT_NAME_CHARS.sub("_", folded.lower()).strip("_") or "unnamed"
+
+
+@functools.lru_cache(maxsize=4096)
+def tag_label_names(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """Label names for the raw tag keys `keys` (sorted, distinct), in the same order.
+
+    A key whose sanitized name is already taken (by an earlier key, an identity label or a Kubernetes
+    service discovery label) gets `_2`, `_3`, ...: the same set of keys always gives the same names.
+    """
+    taken = set(RESERVED_LABELS)
+    names: list[str] = []
+    for key in keys:
+        base = TAG_LABEL_PREFIX + sanitize_tag_key(key)
+        name, suffix = base, 2
+        while name in taken:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        taken.add(name)
+        names.append(name)
+    return tuple(names)
+
+
+class TagSelection:
+    """Which tag keys become labels: none, an allow-list of raw keys, or every key (`*`)."""
+
+    __slots__ = ("_all", "_keys")
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        allowed = frozenset(keys)
+        self._all = ALL_TAGS in allowed
+        self._keys = allowed - {ALL_TAGS}
+
+    @property
+    def enabled(self) -> bool:
+        return self._all or bool(self._keys)
+
+    def allows(self, key: str) -> bool:
+        return self._all or key in self._keys
+
+    def labels(self, tags: Sequence[Tag] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(label names, label values) for the selected tags of one object, sorted by raw key.
+
+        A tag without a key is skipped; a key given twice keeps its first value.
+        """
+        chosen: dict[str, str] = {}
+        for tag in tags or ():
+            key = tag.tag_key
+            if key and key not in chosen and self.allows(key):
+                chosen[key] = clean_value(tag.tag_value)
+        keys = tuple(sorted(chosen))
+        return tag_label_names(keys), tuple(chosen[key] for key in keys)

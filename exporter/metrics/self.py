@@ -1,0 +1,198 @@
+"""The exporter's own metrics: polls, API calls, the rate limiter, inventory, build.
+
+They change between scrapes (a retry, a throttle wait), so unlike the snapshot they are rendered live
+at scrape time; they are few, so that is cheap. Their names, help and labels come from the catalogue
+(`SELF_FAMILIES`), the one place every family is declared.
+
+`SelfMetrics` has the callbacks of the API client's `ClientHooks` (same names and signatures), so it
+can be handed to the client as its hooks without this module knowing the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.metrics.catalogue import self_family
+from exporter.metrics.labels import clean_value
+
+DEFAULT_ACTIONS: tuple[str, ...] = ("DescribeModelServiceGroups",)
+
+API_DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""One API call: tens of milliseconds when healthy, up to the read timeout when not."""
+
+POLL_DURATION_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+"""One region's poll: a page or many, with retries and rate-limiter waits, bounded by the poll timeout."""
+
+_OPENMETRICS_EOF = b"# EOF\n"
+
+
+@dataclass(frozen=True)
+class PollRecord:
+    """The outcome of a region's last poll, for the status page."""
+
+    success: bool
+    duration: float
+    finished_at: float
+    error_code: str | None
+
+
+class _WithoutCreated(Collector):
+    """A view of a registry without the `_created` samples prometheus_client adds to counters and
+    histograms: they double the series count and nobody graphs them. (prometheus_client can only
+    switch them off process-wide.)"""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._registry.collect():
+            metric.samples = [sample for sample in metric.samples if not sample.name.endswith("_created")]
+            yield metric
+
+
+def _counter(name: str, registry: CollectorRegistry) -> Counter:
+    family = self_family(name)
+    assert family.type == "counter"
+    return Counter(name, family.help, family.labels, registry=registry)
+
+
+def _gauge(name: str, registry: CollectorRegistry) -> Gauge:
+    family = self_family(name)
+    assert family.type == "gauge"
+    return Gauge(name, family.help, family.labels, registry=registry)
+
+
+def _histogram(name: str, registry: CollectorRegistry, buckets: tuple[float, ...]) -> Histogram:
+    family = self_family(name)
+    assert family.type == "histogram"
+    return Histogram(name, family.help, family.labels, registry=registry, buckets=buckets)
+
+
+class SelfMetrics:
+    """Live counters, gauges and histograms of the exporter, in a registry of their own.
+
+    Every region given at construction (and every action) has its counters and histograms at 0 from
+    the start, so `rate()` and `increase()` see the first failure. Gauges such as `tione_up` appear
+    with the first poll: before it there is nothing true to report.
+    """
+
+    def __init__(
+        self,
+        regions: Iterable[str] = (),
+        *,
+        actions: Iterable[str] = DEFAULT_ACTIONS,
+        version: str = __version__,
+    ) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self._up = _gauge("tione_up", registry)
+        self._build_info = _gauge("tione_exporter_build_info", registry)
+        self._last_poll = _gauge("tione_exporter_last_poll_timestamp_seconds", registry)
+        self._last_success = _gauge("tione_exporter_last_poll_success_timestamp_seconds", registry)
+        self._poll_duration = _histogram("tione_exporter_poll_duration_seconds", registry, POLL_DURATION_BUCKETS)
+        self._polls = _counter("tione_exporter_polls_total", registry)
+        self._poll_errors = _counter("tione_exporter_poll_errors_total", registry)
+        self._requests = _counter("tione_exporter_api_requests_total", registry)
+        self._errors = _counter("tione_exporter_api_errors_total", registry)
+        self._retries = _counter("tione_exporter_api_retries_total", registry)
+        self._request_duration = _histogram(
+            "tione_exporter_api_request_duration_seconds", registry, API_DURATION_BUCKETS
+        )
+        self._throttle_wait = _counter("tione_exporter_api_throttle_wait_seconds_total", registry)
+        self._service_groups = _gauge("tione_exporter_service_groups", registry)
+        self._services = _gauge("tione_exporter_services", registry)
+        self._last_polls: dict[str, PollRecord] = {}
+
+        self._build_info.labels(clean_value(version), platform.python_version()).set(1)
+        actions = [clean_value(action) for action in actions]
+        for action in actions:
+            self._request_duration.labels(action)
+        for region in (clean_value(region) for region in regions):
+            self._polls.labels(region)
+            self._poll_errors.labels(region)
+            self._poll_duration.labels(region)
+            for action in actions:
+                self._requests.labels(region, action)
+                self._retries.labels(region, action)
+
+    # --- the API client's hooks -------------------------------------------------------------------
+
+    def on_request(self, region: str, action: str) -> None:
+        self._requests.labels(clean_value(region), clean_value(action)).inc()
+
+    def on_error(self, region: str, action: str, code: str) -> None:
+        self._errors.labels(clean_value(region), clean_value(action), clean_value(code)).inc()
+
+    def on_retry(self, region: str, action: str) -> None:
+        self._retries.labels(clean_value(region), clean_value(action)).inc()
+
+    def on_duration(self, action: str, seconds: float) -> None:
+        self._request_duration.labels(clean_value(action)).observe(max(seconds, 0.0))
+
+    def on_throttle_wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self._throttle_wait.inc(seconds)
+
+    # --- the poller's reports ---------------------------------------------------------------------
+
+    def record_poll(
+        self,
+        region: str,
+        *,
+        success: bool,
+        duration: float,
+        finished_at: float,
+        error_code: str | None = None,
+    ) -> None:
+        """One finished poll of a region (`finished_at` in unix seconds). The error code is kept for
+        `last_poll` (the status page); API errors are counted by code through `on_error`."""
+        label = clean_value(region)
+        self._polls.labels(label).inc()
+        if not success:
+            self._poll_errors.labels(label).inc()
+        self._up.labels(label).set(1 if success else 0)
+        self._last_poll.labels(label).set(finished_at)
+        if success:
+            self._last_success.labels(label).set(finished_at)
+        self._poll_duration.labels(label).observe(max(duration, 0.0))
+        self._last_polls[region] = PollRecord(
+            success=success, duration=duration, finished_at=finished_at, error_code=None if success else error_code
+        )
+
+    def last_poll(self, region: str) -> PollRecord | None:
+        return self._last_polls.get(region)
+
+    def set_inventory(self, region: str, groups: int, services: int) -> None:
+        """Counts in the region's current snapshot."""
+        label = clean_value(region)
+        self._service_groups.labels(label).set(groups)
+        self._services.labels(label).set(services)
+
+    def forget_inventory(self, region: str) -> None:
+        """The region's snapshot is gone (stale): its counts must not linger as if current."""
+        label = clean_value(region)
+        for gauge in (self._service_groups, self._services):
+            with contextlib.suppress(KeyError):  # never set, or already forgotten
+                gauge.remove(label)
+
+    # --- exposition -------------------------------------------------------------------------------
+
+    def render(self, openmetrics: bool) -> bytes:
+        """The families in the Prometheus text format, or in OpenMetrics without its `# EOF`."""
+        view = _WithoutCreated(self.registry)
+        if not openmetrics:
+            return generate_latest(view)
+        document: bytes = generate_openmetrics(view)  # type: ignore[no-untyped-call]
+        if not document.endswith(_OPENMETRICS_EOF):
+            raise RuntimeError("prometheus_client wrote OpenMetrics without its # EOF")
+        return document[: -len(_OPENMETRICS_EOF)]
