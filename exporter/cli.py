@@ -12,5 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["--version"]:
         print(f"tione-exporter {__version__}")
         return 0
+    if args[:1] == ["simulate"]:
+        from exporter.simulator.command import main as simulate  # noqa: PLC0415 - only this command needs it
+
+        return simulate(args[1:])
     print("tione-exporter: not implemented yet", file=sys.stderr)
     return 2
