@@ -33,6 +33,7 @@ from exporter.tencentcloud.errors import (
     TencentCloudError,
     TransportError,
 )
+from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tencentcloud.request import encode_body, request_headers
 
@@ -272,7 +273,8 @@ class TencentCloudClient:
         if status != 200:
             raise TransportError(HTTP_ERROR, f"HTTP {status} {response.reason_phrase}".strip(), status=status)
         try:
-            data = json.loads(response.content)
+            with paused_gc():
+                data = json.loads(response.content)
         except ValueError:
             raise TransportError(MALFORMED_RESPONSE, "answer is not JSON", status=status) from None
         answer = data.get("Response") if isinstance(data, dict) else None

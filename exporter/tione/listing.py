@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import MALFORMED_RESPONSE, TransportError
+from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tione.models import (
     DescribeModelServiceGroupsResponse,
     Filter,
@@ -135,7 +136,8 @@ def _malformed(region: str, answer: dict[str, Any], reason: str) -> TransportErr
 def parse_page(region: str, answer: dict[str, Any]) -> DescribeModelServiceGroupsResponse:
     """Validate one `Response` object; a mismatch names the field path (never the value)."""
     try:
-        parsed = DescribeModelServiceGroupsResponse.model_validate(answer)
+        with paused_gc():
+            parsed = DescribeModelServiceGroupsResponse.model_validate(answer)
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False)
         first = errors[0]
