@@ -22,7 +22,7 @@ from exporter.simulator.config import Credential, SimulatorConfig
 from exporter.simulator.faults import Fault, FaultPlan
 from exporter.simulator.fleet import RegionFleet
 from exporter.simulator.ratelimit import SlidingWindow
-from exporter.simulator.workload import JSON
+from exporter.simulator.workload import JSON, freeze, thaw
 
 MAX_RECORDS = 10_000
 """Requests remembered for inspection; older ones are forgotten so a long run stays bounded."""
@@ -162,8 +162,8 @@ class Simulator:
                 if wanted is None or meta.workspace == wanted
             ]
             chosen.sort(reverse=True)
-            payload = json.dumps([fleet.groups[group_id] for _, group_id in chosen])
-        copied: list[JSON] = json.loads(payload)
+            frozen = freeze([fleet.groups[group_id] for _, group_id in chosen])
+        copied: list[JSON] = thaw(frozen)
         return copied
 
     def workspaces(self, region: str) -> tuple[str, ...]:

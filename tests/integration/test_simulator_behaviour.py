@@ -74,8 +74,7 @@ def test_rate_limit_rejects_a_burst_over_it_and_recovers() -> None:
         time.sleep(1.05)
         assert codes(server, 5) == ["ok"] * 5, "within the limit after the window slid"
         server.set_rate_limit(50)
-        time.sleep(1.05)
-        assert codes(server, 12) == ["ok"] * 12
+        assert codes(server, 12) == ["ok"] * 12, "17 in the window, under the new limit"
         server.set_rate_limit(None)
         assert codes(server, 60) == ["ok"] * 60
 
