@@ -158,9 +158,10 @@ def setup_logging(level: str = "info", log_format: str = "logfmt", stream: IO[st
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    # One line per HTTP request is noise at info; the poll summary says what matters.
+    # One line per HTTP request, and uvicorn's start and stop chatter, are noise at info: the exporter logs
+    # its own "serving" and "stopping" lines and one line per poll.
     quiet = logging.DEBUG if level == "debug" else logging.WARNING
-    for name in ("httpx", "httpcore", "uvicorn.access"):
+    for name in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).setLevel(quiet)
     return handler
 

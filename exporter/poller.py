@@ -45,10 +45,10 @@ class PollRecorder(Protocol):
     """The self-metrics the poller reports to (`exporter.metrics.self.SelfMetrics`)."""
 
     def record_poll(
-        self, region: str, *, success: bool, duration: float, finished: float, error_code: str | None = None
+        self, region: str, *, success: bool, duration: float, finished_at: float, error_code: str | None = None
     ) -> None: ...
 
-    def set_inventory(self, region: str, *, service_groups: int, services: int) -> None: ...
+    def set_inventory(self, region: str, groups: int, services: int) -> None: ...
 
     def forget_inventory(self, region: str) -> None: ...
 
@@ -197,8 +197,8 @@ class Poller:
         self._samples[region] = samples
         self._last_success[region] = self._clock()
         self._rerender()
-        self.recorder.record_poll(region, success=True, duration=duration, finished=finished)
-        self.recorder.set_inventory(region, service_groups=samples.service_groups, services=samples.services)
+        self.recorder.record_poll(region, success=True, duration=duration, finished_at=finished)
+        self.recorder.set_inventory(region, samples.service_groups, samples.services)
         status = RegionStatus(
             region=region,
             outcome="success",
@@ -225,7 +225,7 @@ class Poller:
 
     def _failed(self, region: str, error: TencentCloudError, duration: float, finished: float) -> RegionStatus:
         message = redact(error.message)
-        self.recorder.record_poll(region, success=False, duration=duration, finished=finished, error_code=error.code)
+        self.recorder.record_poll(region, success=False, duration=duration, finished_at=finished, error_code=error.code)
         previous = self._status[region]
         status = replace(
             previous,

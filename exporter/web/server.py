@@ -236,4 +236,3 @@ class WebServer:
     @property
     def started(self) -> bool:
         return self._server.started
-

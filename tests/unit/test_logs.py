@@ -142,7 +142,11 @@ def test_tracebacks_only_at_debug(capture: io.StringIO) -> None:
 
 def test_uvicorn_and_httpx_go_through_the_same_handler(capture: io.StringIO) -> None:
     setup_logging("info", "json", capture)
-    logging.getLogger("uvicorn.error").info("Started server process")
+    logging.getLogger("uvicorn.error").warning("Invalid HTTP request received.")
+    logging.getLogger("uvicorn.error").info("Started server process")  # quiet at info
     logging.getLogger("httpx").info("HTTP Request: POST / 200")  # quiet at info
     (line,) = lines(capture)
     assert json.loads(line)["logger"] == "uvicorn.error"
+    setup_logging("debug", "json", capture)
+    logging.getLogger("httpx").debug("HTTP Request: POST / 200")
+    assert json.loads(lines(capture)[-1])["logger"] == "httpx"
