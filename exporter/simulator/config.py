@@ -66,9 +66,11 @@ class SimulatorConfig:
     - `latency`: seconds added to every answer.
     - `churn`/`churn_interval`: whether the fleet changes by itself, one step every interval.
     - `faults`: failures injected at random, e.g. `Fault.parse("http500:0.05")`.
-    - `start_time`: the simulated clock (unix seconds) at which the fleet is generated; None takes the
-      current time. Churn step n is stamped `start_time + n * churn_interval`, so two simulators with the
-      same seed and start time hold identical fleets after the same steps.
+    - `start_time`: pins the simulated clock (unix seconds): the fleet is generated at that time and churn
+      step n is stamped `start_time + n * churn_interval`, so two simulators with the same seed and start
+      time hold identical fleets after the same steps. None (the default) uses the wall clock: the fleet
+      is generated now and every change is stamped when it happens. The sequence of changes depends only
+      on the seed and the step number either way.
     - `timeout_hold`: how long a `timeout` fault holds its answer (unless the client leaves first).
     """
 

@@ -138,8 +138,11 @@ class Simulator:
             return self._steps
 
     def now(self) -> float:
-        """The simulated clock: start time plus one churn interval per step applied."""
+        """The time changes are stamped with: with `start_time` pinned, the start plus one churn interval per
+        step applied (reproducible); otherwise the wall clock (realistic: a change is stamped when it happens)."""
         with self._lock:
+            if self.config.start_time is None:
+                return float(int(time.time()))
             return self._start + self._steps * self.config.churn_interval
 
     def _fleet(self, region: str) -> RegionFleet:
@@ -215,7 +218,7 @@ class Simulator:
         with self._lock:
             for _ in range(count):
                 self._steps += 1
-                now = self._start + self._steps * self.config.churn_interval
+                now = self.now()
                 for fleet in self._fleets.values():
                     changes += churn.step(
                         fleet, seed=self.config.seed, number=self._steps, now=now, target_groups=self.config.groups

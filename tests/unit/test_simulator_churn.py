@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from typing import Any
 
 from exporter.simulator import Simulator, SimulatorConfig
@@ -129,3 +131,14 @@ def test_add_and_delete_groups() -> None:
     assert added[0] not in {group["ServiceGroupId"] for group in simulator.fleet(REGION)}
     for group in simulator.fleet(REGION):
         assert_group_consistent(group)
+
+
+def test_without_a_pinned_start_changes_are_stamped_when_they_happen() -> None:
+    simulator = Simulator(SimulatorConfig(groups=10, churn=False))
+    service = next(s for s in services_by_id(simulator).values() if s["Status"] == "Normal")
+    simulator.set_service_status(REGION, service["ServiceId"], "Abnormal")
+    stamp = condition(services_by_id(simulator)[service["ServiceId"]], "Available")["LastTransitionTime"]
+    assert abs(datetime.fromisoformat(stamp).timestamp() - time.time()) < 5
+    new_group = simulator.add_group(REGION, "")
+    created = next(g["CreateTime"] for g in simulator.fleet(REGION) if g["ServiceGroupId"] == new_group)
+    assert abs(datetime.fromisoformat(created).timestamp() - time.time()) < 5
