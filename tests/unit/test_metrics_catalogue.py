@@ -1,0 +1,276 @@
+"""Golden tests of the metric catalogue: API objects beside the exact exposition lines they must give.
+
+Each case is a pair in tests/fixtures/metrics/cases/: `<name>.json` (service groups as the API sends
+them, the render options, and the families the case is about) and `<name>.prom` (exactly the sample
+lines those families must have, in order; `#` lines are explanations).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from exporter.metrics.catalogue import (
+    GROUP_FAMILIES,
+    SERVICE_FAMILIES,
+    SNAPSHOT_FAMILIES,
+    ServiceInGroup,
+    condition_state,
+    image_url,
+    state_set,
+)
+from exporter.metrics.render import RenderOptions, collect_region, render
+from exporter.tione import models
+from exporter.tione.models import ServiceGroup
+from tests.conftest import LOCAL_FIXTURES
+
+CASES = LOCAL_FIXTURES / "metrics" / "cases"
+REGION = "ap-guangzhou"
+
+
+def load_case(name: str) -> dict[str, Any]:
+    case: dict[str, Any] = json.loads((CASES / f"{name}.json").read_text())
+    if case.get("source") == "seed":
+        case["groups"] = json.loads((LOCAL_FIXTURES / "seed.json").read_text())["Response"]["ServiceGroups"]
+    if "from" in case:
+        case["groups"] = load_case(case["from"])["groups"]
+    return case
+
+
+def options_of(case: dict[str, Any]) -> RenderOptions:
+    raw = case.get("options", {})
+    return RenderOptions(
+        tag_labels=tuple(raw.get("tag_labels", ())),
+        exclude=tuple(re.compile(pattern) for pattern in raw.get("exclude", ())),
+        pod_series=raw.get("pod_series", True),
+    )
+
+
+def expected_lines(name: str) -> list[str]:
+    text = (CASES / f"{name}.prom").read_text()
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def metric_name(line: str) -> str:
+    return re.split(r"[{ ]", line, maxsplit=1)[0]
+
+
+def sample_lines(text: str, families: list[str] | None = None) -> list[str]:
+    """The sample lines of the exposition (of the given families only, when given), in order."""
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    if families is None:
+        return lines
+    return [line for line in lines if metric_name(line) in families]
+
+
+def render_groups(groups: list[dict[str, Any]], options: RenderOptions | None = None) -> str:
+    parsed = [ServiceGroup.model_validate(group) for group in groups]
+    return render([collect_region(REGION, parsed, options)]).text.decode()
+
+
+CASE_NAMES = sorted(path.stem for path in CASES.glob("*.json"))
+
+
+def test_every_case_has_its_expected_lines() -> None:
+    assert CASE_NAMES, "no cases found"
+    assert sorted(path.stem for path in CASES.glob("*.prom")) == CASE_NAMES
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_case_gives_exactly_the_expected_lines(name: str) -> None:
+    case = load_case(name)
+    families = case.get("families")
+    if families is not None:
+        unknown = set(families) - {family.name for family in SNAPSHOT_FAMILIES}
+        assert not unknown, f"case {name} names families that do not exist: {unknown}"
+    text = render_groups(case["groups"], options_of(case))
+    assert sample_lines(text, families) == expected_lines(name)
+
+
+# --- every field null -----------------------------------------------------------------------------
+
+
+def all_null(model: type[models.ApiModel]) -> dict[str, Any]:
+    """The model's every field, by its wire name, as null."""
+    return {field.alias or name: None for name, field in model.model_fields.items()}
+
+
+def test_objects_with_every_field_null_give_only_their_identity_and_info_series() -> None:
+    service = all_null(models.Service) | {
+        "ServiceId": "ms-n1-1",
+        "ServiceInfo": all_null(models.ServiceInfo)
+        | {
+            "Resources": all_null(models.ResourceInfo),
+            "Status": all_null(models.WorkloadStatus) | {"Conditions": [all_null(models.Condition)]},
+            "HorizontalPodAutoscaler": all_null(models.HorizontalPodAutoscaler),
+            "ScheduledAction": all_null(models.ScheduledAction),
+            "ModelInfo": all_null(models.ModelInfo),
+            "ImageInfo": all_null(models.ImageInfo),
+            "PodInfos": [all_null(models.Pod) | {"Name": "pod-0", "ContainerInfos": [all_null(models.Container)]}],
+        },
+        "ScheduledAction": all_null(models.ScheduledAction),
+    }
+    group = all_null(models.ServiceGroup) | {"ServiceGroupId": "ms-n1", "Services": [service]}
+    text = render_groups([group], RenderOptions(tag_labels=("*",)))
+    empty_info = ",".join(f'{label}=""' for label in GROUP_FAMILIES[0].labels)
+    service_info = next(family for family in SERVICE_FAMILIES if family.name == "tione_service_info")
+    empty_service_info = ",".join(f'{label}=""' for label in service_info.labels)
+    assert sample_lines(text) == [
+        f'tione_service_group_info{{region="ap-guangzhou",service_group_id="ms-n1",{empty_info}}} 1.0',
+        'tione_service_group_tags{region="ap-guangzhou",service_group_id="ms-n1"} 1.0',
+        f'tione_service_info{{region="ap-guangzhou",service_group_id="ms-n1",service_id="ms-n1-1",{empty_service_info}}} 1.0',
+        'tione_service_tags{region="ap-guangzhou",service_group_id="ms-n1",service_id="ms-n1-1"} 1.0',
+    ]
+
+
+def test_a_service_without_service_info_gives_its_info_series_only() -> None:
+    text = render_groups([{"ServiceGroupId": "g", "Services": [{"ServiceId": "g-1", "Status": None}]}])
+    assert [metric_name(line) for line in sample_lines(text)] == ["tione_service_group_info", "tione_service_info"]
+
+
+# --- the identity of objects ----------------------------------------------------------------------
+
+
+def test_objects_without_an_id_or_listed_twice_are_skipped() -> None:
+    groups = [
+        {"ServiceGroupId": "g1", "ServiceCount": 1, "Services": [{"ServiceId": "g1-1", "Weight": 1}]},
+        {"ServiceGroupId": None, "ServiceCount": 7, "Services": [{"ServiceId": "orphan-1", "Weight": 7}]},
+        {"ServiceGroupId": "", "ServiceCount": 8},
+        {"ServiceGroupId": "g1", "ServiceCount": 9, "Services": [{"ServiceId": "g1-1", "Weight": 9}]},
+        {
+            "ServiceGroupId": "g2",
+            "ServiceCount": 2,
+            "Services": [{"ServiceId": None, "Weight": 5}, {"ServiceId": "g1-1", "Weight": 6}],
+        },
+    ]
+    text = render_groups(groups)
+    assert sample_lines(text, ["tione_service_group_services", "tione_service_weight"]) == [
+        'tione_service_group_services{region="ap-guangzhou",service_group_id="g1"} 1.0',
+        'tione_service_group_services{region="ap-guangzhou",service_group_id="g2"} 2.0',
+        'tione_service_weight{region="ap-guangzhou",service_group_id="g1",service_id="g1-1"} 1.0',
+    ]
+
+
+def test_the_service_group_name_falls_back_to_the_group() -> None:
+    text = render_groups(
+        [{"ServiceGroupId": "g", "ServiceGroupName": "from-group", "Services": [{"ServiceId": "g-1"}]}]
+    )
+    (line,) = sample_lines(text, ["tione_service_info"])
+    assert 'service_group_name="from-group"' in line
+
+
+def test_the_service_group_id_label_is_the_listing_group_not_the_service_field() -> None:
+    text = render_groups([{"ServiceGroupId": "g", "Services": [{"ServiceId": "g-1", "ServiceGroupId": "other"}]}])
+    (line,) = sample_lines(text, ["tione_service_info"])
+    assert line.startswith('tione_service_info{region="ap-guangzhou",service_group_id="g",service_id="g-1",')
+
+
+# --- the pieces -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("current", "expected"),
+    [
+        ("Normal", [("Normal", 1.0), ("Stopped", 0.0)]),
+        ("Stopped", [("Normal", 0.0), ("Stopped", 1.0)]),
+        ("Gone", [("Normal", 0.0), ("Stopped", 0.0), ("Gone", 1.0)]),
+        (None, []),
+        ("", []),
+        (" ", []),
+    ],
+)
+def test_state_set(current: str | None, expected: list[tuple[str, float]]) -> None:
+    samples = state_set(current, ("Normal", "Stopped"))
+    assert [(values[0], value) for values, value in samples] == expected
+
+
+def test_state_set_with_a_leading_label() -> None:
+    assert state_set("Up", ("Up", "Down"), "pod-0") == ((("pod-0", "Up"), 1.0), (("pod-0", "Down"), 0.0))
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("True", "true"),
+        ("False", "false"),
+        ("Unknown", "unknown"),
+        ("true", "true"),
+        (" FALSE ", "false"),
+        ("Maybe", "unknown"),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_condition_state(status: str | None, state: str | None) -> None:
+    assert condition_state(status) == state
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("tione.tencentcloudcr.com/ns/img:1", "tione.tencentcloudcr.com/ns/img:1"),
+        ("ccr.ccs.tencentyun.com/ns/img@sha256:abc", "ccr.ccs.tencentyun.com/ns/img@sha256:abc"),
+        ("https://user:hunter2@registry.example.com/ns/img:1", "https://registry.example.com/ns/img:1"),
+        ("https://registry.example.com/ns/img@sha256:abc", "https://registry.example.com/ns/img@sha256:abc"),
+        (None, None),
+    ],
+)
+def test_image_url_never_shows_credentials(url: str | None, shown: str | None) -> None:
+    assert image_url(url) == shown
+
+
+# --- the declarations -----------------------------------------------------------------------------
+
+
+def test_families_follow_the_naming_conventions() -> None:
+    names = [family.name for family in SNAPSHOT_FAMILIES]
+    assert len(names) == len(set(names))
+    for family in SNAPSHOT_FAMILIES:
+        assert family.type in {"gauge", "counter"}, family.name
+        assert re.fullmatch(r"tione_[a-z0-9_]+", family.name), family.name
+        assert (family.type == "counter") == family.name.endswith("_total"), family.name
+        assert family.help and not re.search(r'[\\"\n]', family.help), family.name
+        identity = set(family.identity_labels)
+        assert not identity & set(family.labels), family.name
+        assert (family.samples is None) != (family.tags is None), family.name
+        for label in family.labels:
+            assert label not in {"namespace", "pod", "service", "endpoint", "instance", "job"}, family.name
+    assert all(family.scope == "group" for family in GROUP_FAMILIES)
+    assert all(family.scope == "service" for family in SERVICE_FAMILIES)
+
+
+def test_names_images_and_models_appear_only_on_info_series() -> None:
+    text_labels = {"service_group_name", "model_name", "image_url", "model_id", "created_by"}
+    for family in SNAPSHOT_FAMILIES:
+        if not family.name.endswith("_info"):
+            assert not text_labels & set(family.labels), family.name
+
+
+def test_state_set_families_declare_the_known_values_of_the_models() -> None:
+    declared = {family.name: family.states for family in SNAPSHOT_FAMILIES if family.states}
+    assert declared == {
+        "tione_service_group_status": models.SERVICE_STATUSES,
+        "tione_service_status": models.SERVICE_STATUSES,
+        "tione_service_business_status": models.SERVICE_BUSINESS_STATUSES,
+        "tione_service_workload_status": models.WORKLOAD_STATUSES,
+        "tione_service_status_condition": ("true", "false", "unknown"),
+        "tione_service_pod_phase": models.POD_PHASES,
+    }
+
+
+def test_sample_functions_are_pure() -> None:
+    groups = load_case("pods")["groups"] + load_case("seed")["groups"]
+    parsed = [ServiceGroup.model_validate(group) for group in groups]
+    for group in parsed:
+        for family in GROUP_FAMILIES:
+            if family.samples is not None:
+                assert family.samples(group) == family.samples(group)
+        for service in group.services or ():
+            subject = ServiceInGroup(service, group)
+            for service_family in SERVICE_FAMILIES:
+                if service_family.samples is not None:
+                    assert service_family.samples(subject) == service_family.samples(subject)
+    assert [group.to_api() for group in parsed] == [ServiceGroup.model_validate(g).to_api() for g in groups]

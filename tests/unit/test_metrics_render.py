@@ -1,0 +1,289 @@
+"""Rendering: both exposition formats and their gzip forms are valid, merge regions and honour the options."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import subprocess
+from typing import Any
+
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from exporter.metrics.catalogue import SNAPSHOT_FAMILIES
+from exporter.metrics.render import (
+    Exposition,
+    RegionSamples,
+    RenderOptions,
+    collect_region,
+    compress,
+    render,
+)
+from exporter.metrics.self import SelfMetrics
+from exporter.tione.models import ServiceGroup
+from tests.conftest import require_tool
+from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, metric_name, sample_lines
+
+RICH = RenderOptions(tag_labels=("*",))
+
+
+def rich_groups() -> list[ServiceGroup]:
+    """Every group of every golden case: GPUs, DIST, pods, conditions, odd values, awkward tags."""
+    groups: list[dict[str, Any]] = []
+    for name in CASE_NAMES:
+        groups.extend(load_case(name)["groups"])
+    return [ServiceGroup.model_validate(group) for group in groups]
+
+
+def rich_exposition() -> Exposition:
+    groups = rich_groups()
+    return render([collect_region("ap-guangzhou", groups, RICH), collect_region("ap-shanghai", groups, RICH)])
+
+
+def comment_lines(text: str, kind: str) -> list[str]:
+    return [line.split(" ")[2] for line in text.splitlines() if line.startswith(f"# {kind} ")]
+
+
+# --- format ---------------------------------------------------------------------------------------
+
+
+def test_each_family_has_one_help_and_type_in_catalogue_order_and_only_if_it_has_samples() -> None:
+    text = rich_exposition().text.decode()
+    helps, types = comment_lines(text, "HELP"), comment_lines(text, "TYPE")
+    assert helps == types
+    assert len(helps) == len(set(helps))
+    present = {metric_name(line) for line in sample_lines(text)}
+    assert helps == [family.name for family in SNAPSHOT_FAMILIES if family.name in present]
+    assert len(helps) == len(SNAPSHOT_FAMILIES)  # the rich fixture feeds every family
+
+
+def test_the_text_format_parses_and_keeps_every_sample() -> None:
+    exposition = rich_exposition()
+    text = exposition.text.decode()
+    families = {family.name: family for family in parse_text(text)}
+    declared = {family.name: family for family in SNAPSHOT_FAMILIES}
+    samples = 0
+    for name, parsed in families.items():
+        family = declared[name if name in declared else f"{name}_total"]
+        assert parsed.type == family.type
+        for sample in parsed.samples:
+            assert list(sample.labels)[: len(family.identity_labels)] == list(family.identity_labels)
+        samples += len(parsed.samples)
+    assert samples == len(sample_lines(text))
+
+
+def test_openmetrics_parses_once_eof_is_added_and_names_counters_without_total() -> None:
+    exposition = rich_exposition()
+    assert not exposition.openmetrics.endswith(b"# EOF\n")
+    families = {family.name: family for family in parse_openmetrics((exposition.openmetrics + b"# EOF\n").decode())}
+    restarts = families["tione_service_pod_container_restarts"]
+    assert restarts.type == "counter"
+    assert {sample.name for sample in restarts.samples} == {"tione_service_pod_container_restarts_total"}
+    assert "# TYPE tione_service_pod_container_restarts counter" in exposition.openmetrics.decode()
+    assert "# TYPE tione_service_pod_container_restarts_total counter" in exposition.text.decode()
+    text_samples = sample_lines(exposition.text.decode())
+    assert sample_lines(exposition.openmetrics.decode()) == text_samples
+
+
+def test_gzip_forms_decompress_to_the_plain_forms_and_are_deterministic() -> None:
+    first, second = rich_exposition(), rich_exposition()
+    assert gzip.decompress(first.text_gzip) == first.text
+    assert gzip.decompress(first.openmetrics_gzip) == first.openmetrics
+    assert first == second
+    assert len(first.text_gzip) < len(first.text) / 4
+
+
+def test_openmetrics_gzip_followed_by_gzipped_self_metrics_is_one_valid_document() -> None:
+    exposition = rich_exposition()
+    own = SelfMetrics(["ap-guangzhou", "ap-shanghai"])
+    own.record_poll("ap-guangzhou", success=True, duration=1.5, finished_at=1_700_000_000.0)
+    body = exposition.openmetrics_gzip + gzip.compress(own.render(True) + b"# EOF\n")
+    document = gzip.decompress(body).decode()
+    assert document.endswith("# EOF\n")
+    names = {family.name for family in parse_openmetrics(document)}
+    assert {"tione_service_info", "tione_up", "tione_exporter_polls"} <= names
+
+
+def test_promtool_finds_no_problem_in_the_snapshot_and_self_metrics() -> None:
+    promtool = require_tool("promtool")
+    own = SelfMetrics(["ap-guangzhou"])
+    own.on_request("ap-guangzhou", "DescribeModelServiceGroups")
+    own.on_error("ap-guangzhou", "DescribeModelServiceGroups", "RequestLimitExceeded")
+    own.record_poll("ap-guangzhou", success=False, duration=0.3, finished_at=1_700_000_000.0, error_code="X")
+    own.set_inventory("ap-guangzhou", 3, 5)
+    body = rich_exposition().text + own.render(False)
+    result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    assert result.stdout.decode().strip() == ""
+
+
+# --- regions --------------------------------------------------------------------------------------
+
+
+def one_group(group_id: str, count: int) -> ServiceGroup:
+    return ServiceGroup.model_validate(
+        {"ServiceGroupId": group_id, "ServiceCount": count, "Services": [{"ServiceId": f"{group_id}-1", "Weight": 5}]}
+    )
+
+
+def test_regions_merge_family_by_family() -> None:
+    exposition = render(
+        [
+            collect_region("ap-guangzhou", [one_group("g1", 1)]),
+            collect_region("ap-shanghai", [one_group("g2", 2)]),
+        ]
+    )
+    assert sample_lines(exposition.text.decode(), ["tione_service_group_services", "tione_service_weight"]) == [
+        'tione_service_group_services{region="ap-guangzhou",service_group_id="g1"} 1.0',
+        'tione_service_group_services{region="ap-shanghai",service_group_id="g2"} 2.0',
+        'tione_service_weight{region="ap-guangzhou",service_group_id="g1",service_id="g1-1"} 5.0',
+        'tione_service_weight{region="ap-shanghai",service_group_id="g2",service_id="g2-1"} 5.0',
+    ]
+    assert exposition.text.decode().count("# TYPE tione_service_weight gauge") == 1
+
+
+def test_the_same_region_twice_is_refused() -> None:
+    samples = collect_region("ap-guangzhou", [one_group("g1", 1)])
+    with pytest.raises(ValueError, match="more than once"):
+        render([samples, samples])
+
+
+def test_nothing_to_render_gives_empty_documents_and_valid_gzip() -> None:
+    for exposition in (render([]), render([collect_region("ap-guangzhou", [])])):
+        assert exposition.text == b""
+        assert exposition.openmetrics == b""
+        assert gzip.decompress(exposition.text_gzip) == b""
+        assert gzip.decompress(exposition.openmetrics_gzip) == b""
+
+
+def test_region_samples_count_groups_services_and_series() -> None:
+    groups = [one_group("g1", 1), one_group("g2", 2), one_group("g1", 3)]
+    samples = collect_region("ap-guangzhou", groups)
+    assert (samples.service_groups, samples.services) == (2, 2)
+    assert samples.series == len(sample_lines(render([samples]).text.decode()))
+    assert isinstance(samples, RegionSamples)
+    with pytest.raises(TypeError):
+        samples.families["tione_service_weight"] = samples.families["tione_service_weight"]  # type: ignore[index]
+
+
+def test_region_samples_are_pure() -> None:
+    groups = rich_groups()
+    assert collect_region("ap-guangzhou", groups, RICH) == collect_region("ap-guangzhou", groups, RICH)
+
+
+def test_a_region_name_is_a_safe_label_value() -> None:
+    exposition = render([collect_region('ap-"odd"\nregion', [one_group("g1", 1)])])
+    (line,) = sample_lines(exposition.text.decode(), ["tione_service_group_services"])
+    assert line == 'tione_service_group_services{region="ap-\\"odd\\"region",service_group_id="g1"} 1.0'
+    list(parse_text(exposition.text.decode()))
+
+
+# --- options --------------------------------------------------------------------------------------
+
+
+def family_names(exposition: Exposition) -> set[str]:
+    return {metric_name(line) for line in sample_lines(exposition.text.decode())}
+
+
+def test_exclude_leaves_out_whole_families_by_full_match() -> None:
+    groups = rich_groups()
+    options = RenderOptions(
+        tag_labels=("*",), exclude=(re.compile(r"tione_service_pod_.*"), re.compile("tione_service_status"))
+    )
+    names = family_names(render([collect_region("ap-guangzhou", groups, options)]))
+    assert not {name for name in names if name.startswith("tione_service_pod_")}
+    assert "tione_service_status" not in names
+    # a full match: families that only start with an excluded name stay
+    assert {"tione_service_status_replicas", "tione_service_status_condition"} <= names
+    assert "tione_service_pod_phase" in family_names(render([collect_region("ap-guangzhou", groups, RICH)]))
+
+
+def test_pod_series_off_leaves_out_exactly_the_pod_families() -> None:
+    groups = rich_groups()
+    with_pods = family_names(render([collect_region("ap-guangzhou", groups, RICH)]))
+    without = family_names(
+        render([collect_region("ap-guangzhou", groups, RenderOptions(tag_labels=("*",), pod_series=False))])
+    )
+    assert with_pods - without == {
+        "tione_service_pod_phase",
+        "tione_service_pod_container_restarts_total",
+        "tione_service_pod_container_ready",
+    }
+
+
+def test_no_tag_labels_means_no_tag_families() -> None:
+    names = family_names(render([collect_region("ap-guangzhou", rich_groups(), RenderOptions())]))
+    assert "tione_service_tags" not in names
+    assert "tione_service_group_tags" not in names
+    assert "tione_service_info" in names
+
+
+def test_compress_is_a_plain_gzip_member() -> None:
+    data = b"tione_up 1.0\n" * 100
+    member = compress(data)
+    assert member[:2] == b"\x1f\x8b"
+    assert member[4:8] == b"\0\0\0\0"  # no modification time: the same input, the same bytes
+    assert gzip.decompress(member + member) == data + data
+
+
+# --- secrets --------------------------------------------------------------------------------------
+
+SECRETS = (
+    "tok-Bearer-9f8e7d6c5b4a",
+    "registry-user-s3cr3t",
+    "registry-password-hunter2",
+    "registry-key-id-AKIDxyz",
+    "registry-secret-id-AKIDabc",
+    "env-private-value-0xDEADBEEF",
+)
+
+
+def group_with_secrets() -> dict[str, Any]:
+    return {
+        "ServiceGroupId": "ms-s1",
+        "AuthorizationEnable": True,
+        "AuthTokens": [{"Base": {"Value": SECRETS[0], "Name": "default", "Id": "tok-1", "Status": "ENABLED"}}],
+        "Tags": [{"TagKey": "team", "TagValue": "search"}],
+        "Services": [
+            {
+                "ServiceId": "ms-s1-1",
+                "Tags": [{"TagKey": "team", "TagValue": "search"}],
+                "ServiceInfo": {
+                    "ImageInfo": {
+                        "ImageType": "CUSTOM",
+                        "ImageUrl": "ccr.ccs.tencentyun.com/team/model:1",
+                        "ImageSecret": {
+                            "Username": SECRETS[1],
+                            "Password": SECRETS[2],
+                            "KeyId": SECRETS[3],
+                            "SecretId": SECRETS[4],
+                        },
+                    },
+                    "Env": [
+                        {"Name": "API_TOKEN", "Value": SECRETS[5], "IsPrivate": True},
+                        {"Name": "LOG_LEVEL", "Value": "info", "IsPrivate": False},
+                    ],
+                    "PodInfos": [{"Name": "ms-s1-1-abc", "Phase": "Running", "ContainerInfos": [{"Name": "model"}]}],
+                },
+            }
+        ],
+    }
+
+
+def test_no_secret_reaches_any_rendered_byte() -> None:
+    group = ServiceGroup.model_validate(group_with_secrets())
+    assert SECRETS[0] in str(group.to_api())  # the fixture really carries the secrets
+    exposition = render([collect_region("ap-guangzhou", [group], RenderOptions(tag_labels=("*",)))])
+    rendered = b"".join(
+        [
+            exposition.text,
+            exposition.openmetrics,
+            gzip.decompress(exposition.text_gzip),
+            gzip.decompress(exposition.openmetrics_gzip),
+        ]
+    )
+    assert b"ms-s1-1" in rendered
+    for secret in SECRETS:
+        assert secret.encode() not in rendered
+    assert b"API_TOKEN" not in rendered

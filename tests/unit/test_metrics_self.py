@@ -1,0 +1,226 @@
+"""The exporter's own metrics: each hook and report changes exactly the samples it should."""
+
+from __future__ import annotations
+
+import platform
+
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from exporter import __version__
+from exporter.metrics.catalogue import SELF_FAMILIES
+from exporter.metrics.self import API_DURATION_BUCKETS, POLL_DURATION_BUCKETS, SelfMetrics
+
+GZ, SH = "ap-guangzhou", "ap-shanghai"
+ACTION = "DescribeModelServiceGroups"
+
+
+def samples(metrics: SelfMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the text rendering, keyed by name and sorted labels."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in parse_text(metrics.render(False).decode())
+        for sample in family.samples
+    }
+
+
+def changes(before: dict[tuple[str, tuple[tuple[str, str], ...]], float], metrics: SelfMetrics) -> dict[str, float]:
+    """The samples that appeared or changed since `before`, as `name{labels}` -> value."""
+    after = samples(metrics)
+    return {
+        f"{name}{{{','.join(f'{k}={v}' for k, v in labels)}}}": value
+        for (name, labels), value in after.items()
+        if before.get((name, labels)) != value
+    }
+
+
+def value(metrics: SelfMetrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, labels)
+
+
+def test_the_registry_holds_exactly_the_declared_families() -> None:
+    metrics = SelfMetrics([GZ])
+    metrics.on_error(GZ, ACTION, "InternalError")
+    metrics.record_poll(GZ, success=True, duration=1.0, finished_at=1.0)
+    metrics.set_inventory(GZ, 1, 1)
+    declared = {(family.name, family.type, family.labels) for family in SELF_FAMILIES}
+    registered = set()
+    for family in metrics.registry.collect():
+        name = f"{family.name}_total" if family.type == "counter" else family.name
+        (labels,) = {tuple(k for k in sample.labels if k != "le") for sample in family.samples}
+        registered.add((name, family.type, labels))
+    assert registered == declared
+
+
+def test_configured_regions_start_with_zero_counters_and_no_gauges() -> None:
+    metrics = SelfMetrics([GZ, SH])
+    for region in (GZ, SH):
+        assert value(metrics, "tione_exporter_polls_total", region=region) == 0
+        assert value(metrics, "tione_exporter_poll_errors_total", region=region) == 0
+        assert value(metrics, "tione_exporter_api_requests_total", region=region, action=ACTION) == 0
+        assert value(metrics, "tione_exporter_api_retries_total", region=region, action=ACTION) == 0
+        assert value(metrics, "tione_exporter_poll_duration_seconds_count", region=region) == 0
+        assert value(metrics, "tione_up", region=region) is None
+        assert value(metrics, "tione_exporter_last_poll_timestamp_seconds", region=region) is None
+        assert value(metrics, "tione_exporter_service_groups", region=region) is None
+    assert value(metrics, "tione_exporter_api_request_duration_seconds_count", action=ACTION) == 0
+    assert value(metrics, "tione_exporter_api_throttle_wait_seconds_total") == 0
+    assert (
+        value(metrics, "tione_exporter_build_info", version=__version__, python_version=platform.python_version()) == 1
+    )
+
+
+def test_no_created_series_are_rendered() -> None:
+    metrics = SelfMetrics([GZ])
+    metrics.on_request(GZ, ACTION)
+    for openmetrics in (False, True):
+        assert b"_created" not in metrics.render(openmetrics)
+
+
+def test_a_successful_poll() -> None:
+    metrics = SelfMetrics([GZ, SH])
+    before = samples(metrics)
+    metrics.record_poll(GZ, success=True, duration=1.5, finished_at=1_700_000_000.5)
+    assert changes(before, metrics) == {
+        "tione_up{region=ap-guangzhou}": 1.0,
+        "tione_exporter_polls_total{region=ap-guangzhou}": 1.0,
+        "tione_exporter_last_poll_timestamp_seconds{region=ap-guangzhou}": 1_700_000_000.5,
+        "tione_exporter_last_poll_success_timestamp_seconds{region=ap-guangzhou}": 1_700_000_000.5,
+        "tione_exporter_poll_duration_seconds_bucket{le=2.5,region=ap-guangzhou}": 1.0,
+        "tione_exporter_poll_duration_seconds_bucket{le=5.0,region=ap-guangzhou}": 1.0,
+        "tione_exporter_poll_duration_seconds_bucket{le=10.0,region=ap-guangzhou}": 1.0,
+        "tione_exporter_poll_duration_seconds_bucket{le=30.0,region=ap-guangzhou}": 1.0,
+        "tione_exporter_poll_duration_seconds_bucket{le=60.0,region=ap-guangzhou}": 1.0,
+        "tione_exporter_poll_duration_seconds_bucket{le=120.0,region=ap-guangzhou}": 1.0,
+        "tione_exporter_poll_duration_seconds_bucket{le=+Inf,region=ap-guangzhou}": 1.0,
+        "tione_exporter_poll_duration_seconds_count{region=ap-guangzhou}": 1.0,
+        "tione_exporter_poll_duration_seconds_sum{region=ap-guangzhou}": 1.5,
+    }
+    record = metrics.last_poll(GZ)
+    assert record is not None and record.success and record.error_code is None
+    assert metrics.last_poll(SH) is None
+
+
+def test_a_failed_poll_after_a_successful_one() -> None:
+    metrics = SelfMetrics([GZ])
+    metrics.record_poll(GZ, success=True, duration=0.05, finished_at=1_700_000_000.0)
+    before = samples(metrics)
+    metrics.record_poll(GZ, success=False, duration=200.0, finished_at=1_700_000_030.0, error_code="AuthFailure")
+    assert changes(before, metrics) == {
+        "tione_up{region=ap-guangzhou}": 0.0,
+        "tione_exporter_polls_total{region=ap-guangzhou}": 2.0,
+        "tione_exporter_poll_errors_total{region=ap-guangzhou}": 1.0,
+        "tione_exporter_last_poll_timestamp_seconds{region=ap-guangzhou}": 1_700_000_030.0,
+        "tione_exporter_poll_duration_seconds_bucket{le=+Inf,region=ap-guangzhou}": 2.0,
+        "tione_exporter_poll_duration_seconds_count{region=ap-guangzhou}": 2.0,
+        "tione_exporter_poll_duration_seconds_sum{region=ap-guangzhou}": 200.05,
+    }
+    assert value(metrics, "tione_exporter_last_poll_success_timestamp_seconds", region=GZ) == 1_700_000_000.0
+    record = metrics.last_poll(GZ)
+    assert record is not None and not record.success and record.error_code == "AuthFailure"
+
+
+def test_a_region_not_configured_appears_with_its_first_poll() -> None:
+    metrics = SelfMetrics([GZ])
+    assert value(metrics, "tione_exporter_polls_total", region=SH) is None
+    metrics.record_poll(SH, success=False, duration=0.2, finished_at=1.0)
+    assert value(metrics, "tione_exporter_poll_errors_total", region=SH) == 1
+
+
+def test_api_hooks() -> None:
+    metrics = SelfMetrics([GZ])
+    before = samples(metrics)
+    metrics.on_request(GZ, ACTION)
+    metrics.on_request(GZ, ACTION)
+    metrics.on_error(GZ, ACTION, "RequestLimitExceeded")
+    metrics.on_retry(GZ, ACTION)
+    metrics.on_duration(ACTION, 0.07)
+    metrics.on_throttle_wait(0.25)
+    metrics.on_throttle_wait(0.0)
+    assert changes(before, metrics) == {
+        "tione_exporter_api_requests_total{action=DescribeModelServiceGroups,region=ap-guangzhou}": 2.0,
+        "tione_exporter_api_errors_total{action=DescribeModelServiceGroups,code=RequestLimitExceeded,region=ap-guangzhou}": 1.0,
+        "tione_exporter_api_retries_total{action=DescribeModelServiceGroups,region=ap-guangzhou}": 1.0,
+        "tione_exporter_api_request_duration_seconds_bucket{action=DescribeModelServiceGroups,le=0.1}": 1.0,
+        "tione_exporter_api_request_duration_seconds_bucket{action=DescribeModelServiceGroups,le=0.25}": 1.0,
+        "tione_exporter_api_request_duration_seconds_bucket{action=DescribeModelServiceGroups,le=0.5}": 1.0,
+        "tione_exporter_api_request_duration_seconds_bucket{action=DescribeModelServiceGroups,le=1.0}": 1.0,
+        "tione_exporter_api_request_duration_seconds_bucket{action=DescribeModelServiceGroups,le=2.5}": 1.0,
+        "tione_exporter_api_request_duration_seconds_bucket{action=DescribeModelServiceGroups,le=5.0}": 1.0,
+        "tione_exporter_api_request_duration_seconds_bucket{action=DescribeModelServiceGroups,le=10.0}": 1.0,
+        "tione_exporter_api_request_duration_seconds_bucket{action=DescribeModelServiceGroups,le=30.0}": 1.0,
+        "tione_exporter_api_request_duration_seconds_bucket{action=DescribeModelServiceGroups,le=+Inf}": 1.0,
+        "tione_exporter_api_request_duration_seconds_count{action=DescribeModelServiceGroups}": 1.0,
+        "tione_exporter_api_request_duration_seconds_sum{action=DescribeModelServiceGroups}": 0.07,
+        "tione_exporter_api_throttle_wait_seconds_total{}": 0.25,
+    }
+
+
+def test_hooks_never_raise_on_odd_input() -> None:
+    metrics = SelfMetrics()
+    metrics.on_duration(ACTION, -1.0)
+    metrics.on_throttle_wait(-3.0)
+    metrics.on_error(GZ, ACTION, 'Bad"Code\n' + "x" * 1000)
+    metrics.record_poll(GZ, success=True, duration=-0.5, finished_at=0.0)
+    assert value(metrics, "tione_exporter_api_throttle_wait_seconds_total") == 0
+    assert value(metrics, "tione_exporter_api_request_duration_seconds_sum", action=ACTION) == 0
+    codes = [
+        sample.labels["code"]
+        for family in parse_text(metrics.render(False).decode())
+        if family.name == "tione_exporter_api_errors"
+        for sample in family.samples
+    ]
+    assert codes == ['Bad"Code' + "x" * 504]
+
+
+def test_inventory_is_set_and_forgotten() -> None:
+    metrics = SelfMetrics([GZ, SH])
+    metrics.set_inventory(GZ, 3, 7)
+    metrics.set_inventory(SH, 1, 2)
+    assert value(metrics, "tione_exporter_service_groups", region=GZ) == 3
+    assert value(metrics, "tione_exporter_services", region=GZ) == 7
+    metrics.forget_inventory(GZ)
+    metrics.forget_inventory(GZ)  # twice is harmless
+    assert value(metrics, "tione_exporter_service_groups", region=GZ) is None
+    assert value(metrics, "tione_exporter_services", region=GZ) is None
+    assert value(metrics, "tione_exporter_services", region=SH) == 2
+
+
+def test_buckets_suit_api_calls_and_polls() -> None:
+    assert API_DURATION_BUCKETS[0] == 0.05 and API_DURATION_BUCKETS[-1] == 30
+    assert POLL_DURATION_BUCKETS[0] == 0.1 and POLL_DURATION_BUCKETS[-1] == 120
+    assert list(API_DURATION_BUCKETS) == sorted(API_DURATION_BUCKETS)
+    assert list(POLL_DURATION_BUCKETS) == sorted(POLL_DURATION_BUCKETS)
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_render_is_a_valid_document_without_eof(openmetrics: bool) -> None:
+    metrics = SelfMetrics([GZ])
+    metrics.record_poll(GZ, success=True, duration=1.0, finished_at=1.0)
+    body = metrics.render(openmetrics).decode()
+    assert "# EOF" not in body
+    if openmetrics:
+        names = {family.name for family in parse_openmetrics(body + "# EOF\n")}
+        assert "tione_exporter_polls" in names
+        assert "# TYPE tione_exporter_polls counter" in body
+    else:
+        names = {family.name for family in parse_text(body)}
+        assert "# TYPE tione_exporter_polls_total counter" in body
+    assert "tione_up" in names
+
+
+def test_build_info_uses_the_given_version() -> None:
+    metrics = SelfMetrics(version="9.9.9")
+    assert value(metrics, "tione_exporter_build_info", version="9.9.9", python_version=platform.python_version()) == 1
+
+
+def test_it_offers_every_client_hook() -> None:
+    """Structural match with the client's `ClientHooks`: same method names and parameters."""
+    import inspect
+
+    client = pytest.importorskip("exporter.tencentcloud.client")
+    hooks = client.ClientHooks
+    for name in ("on_request", "on_error", "on_retry", "on_duration", "on_throttle_wait"):
+        expected = list(inspect.signature(getattr(hooks, name)).parameters)
+        assert list(inspect.signature(getattr(SelfMetrics, name)).parameters) == expected, name
