@@ -1,0 +1,74 @@
+"""docs/metrics.md and the catalogue agree, both ways: every family, its type, its labels, its states."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from exporter.metrics.catalogue import GROUP_FAMILIES, SELF_FAMILIES, SERVICE_FAMILIES, SNAPSHOT_FAMILIES
+from tests.conftest import REPO
+
+DOC = REPO / "docs" / "metrics.md"
+
+SECTIONS = {
+    "Service groups": GROUP_FAMILIES,
+    "Services": SERVICE_FAMILIES,
+    "The exporter itself": SELF_FAMILIES,
+}
+
+
+def section(title: str) -> str:
+    text = DOC.read_text()
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.MULTILINE | re.DOTALL)
+    assert match, f"docs/metrics.md has no section '{title}'"
+    return match.group(1)
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """Cells of the rows of the first table in `text` (header and rule skipped)."""
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[2:]]
+
+
+def code_items(cell: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"`([^`]+)`", cell))
+
+
+def documented(title: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """name -> (type cell, labels) of a section's table."""
+    result: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for row in table_rows(section(title)):
+        (name,) = code_items(row[0])
+        assert name not in result, f"{name} documented twice"
+        result[name] = (row[1], code_items(row[2]))
+    return result
+
+
+@pytest.mark.parametrize("title", list(SECTIONS))
+def test_every_family_is_documented_with_its_type_and_labels_and_nothing_else(title: str) -> None:
+    docs = documented(title)
+    declared = {family.name: family for family in SECTIONS[title]}
+    assert set(docs) == set(declared), "missing from the doc / missing from the code"
+    for name, (type_cell, labels) in docs.items():
+        family = declared[name]
+        assert type_cell.split()[0] == family.type, name
+        assert ("(state set)" in type_cell) == bool(family.states and family.name != "tione_service_status_condition")
+        assert labels == family.labels, name
+
+
+def test_the_state_set_table_lists_the_known_values() -> None:
+    rows = table_rows(section("State sets"))
+    documented_states = {code_items(row[0])[0]: (code_items(row[1]), code_items(row[2])) for row in rows}
+    declared = {family.name: family for family in SNAPSHOT_FAMILIES if family.states}
+    assert set(documented_states) == set(declared)
+    for name, (label, values) in documented_states.items():
+        assert label == (declared[name].labels[-1],), name
+        assert values == declared[name].states, name
+
+
+def test_the_options_named_in_the_doc_exist_in_the_configuration_reference() -> None:
+    configuration = (REPO / "docs" / "configuration.md").read_text()
+    for option in ("metrics.tag-labels", "metrics.exclude", "metrics.pod-series"):
+        assert option in DOC.read_text()
+        assert option in configuration
