@@ -208,7 +208,7 @@ def _tags_match(group: JSON, key: str, values: tuple[str, ...]) -> bool:
 
 
 def select(fleet: RegionFleet, query: Query) -> tuple[int, list[JSON]]:
-    """(total matching, the requested page), sorted by the order field with the group id breaking ties."""
+    """(total matching, the requested page), sorted by the order field, creation order breaking ties."""
     workspace = query.project_id or fleet.default_workspace
     if workspace not in fleet.workspaces:
         raise ParameterError("ResourceNotFound", f"The workspace (TiProjectId) {query.project_id!r} does not exist.")
@@ -222,7 +222,7 @@ def select(fleet: RegionFleet, query: Query) -> tuple[int, list[JSON]]:
         if not all(_tags_match(group, key, values) for key, values in query.tag_filters):
             continue
         stamp = meta.created if query.order_field == "CreateTime" else meta.updated
-        matched.append((stamp, group_id, group))
+        matched.append((stamp, meta.sequence, group))
     matched.sort(key=lambda item: (item[0], item[1]), reverse=query.descending)
     page = matched[query.offset : query.offset + query.limit]
     return len(matched), [group for _, _, group in page]

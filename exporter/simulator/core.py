@@ -160,12 +160,12 @@ class Simulator:
             fleet = self._fleet(region)
             wanted = None if project_id is None else project_id or fleet.default_workspace
             chosen = [
-                (meta.created, group_id)
+                (meta.created, meta.sequence, group_id)
                 for group_id, meta in fleet.meta.items()
                 if wanted is None or meta.workspace == wanted
             ]
             chosen.sort(reverse=True)
-            frozen = freeze([fleet.groups[group_id] for _, group_id in chosen])
+            frozen = freeze([fleet.groups[group_id] for _, _, group_id in chosen])
         copied: list[JSON] = thaw(frozen)
         return copied
 

@@ -55,11 +55,16 @@ def _digits(rng: random.Random, count: int) -> str:
 
 @dataclass(slots=True)
 class GroupMeta:
-    """What the handler filters and sorts on without reading the wire form: workspace and unix times."""
+    """What the handler filters and sorts on without reading the wire form: workspace and unix times.
+
+    Times are whole seconds, as on the wire; `sequence` (creation order) breaks ties, so of two groups
+    created in the same second the later one sorts as the newer, as the API's own records would.
+    """
 
     workspace: str
-    created: float
-    updated: float
+    created: int
+    updated: int
+    sequence: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,7 @@ class RegionFleet:
         )
         self.groups: dict[str, JSON] = {}
         self.meta: dict[str, GroupMeta] = {}
+        self._sequence = 0
         self._used_ids: set[str] = set()
         self._names: set[str] = set()
         self._name_suffix: dict[str, int] = {}
@@ -132,7 +138,7 @@ class RegionFleet:
         """Recompute the group from its services and stamp its update time."""
         refresh_group(group)
         group["UpdateTime"] = iso_z(now)
-        self.meta[group["ServiceGroupId"]].updated = now
+        self.meta[group["ServiceGroupId"]].updated = int(now)
 
     def delete_group(self, group_id: str) -> None:
         group = self.groups.pop(group_id)
@@ -275,7 +281,8 @@ class RegionFleet:
         refresh_group(group)
         self.groups[group_id] = group
         chosen = workspace or (self.workspaces[1] if rng.random() < 0.15 else self.default_workspace)
-        self.meta[group_id] = GroupMeta(chosen, created, updated)
+        self._sequence += 1
+        self.meta[group_id] = GroupMeta(chosen, int(created), int(updated), self._sequence)
         return group_id
 
     @staticmethod

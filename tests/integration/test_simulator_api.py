@@ -87,7 +87,10 @@ def big() -> Iterator[SimulatorServer]:
 
 @pytest.fixture(scope="module")
 def default_groups(big: SimulatorServer) -> list[dict[str, Any]]:
-    return big.fleet(REGION, "")
+    groups = big.fleet(REGION, "")
+    for field in ("CreateTime", "UpdateTime"):
+        assert len({group[field] for group in groups}) == len(groups), "ties would make the expected order ambiguous"
+    return groups
 
 
 # -- paging -----------------------------------------------------------------------------------------
@@ -141,7 +144,7 @@ def test_limit_bounds(big: SimulatorServer) -> None:
 @pytest.mark.parametrize("order", ["ASC", "DESC"])
 def test_order(big: SimulatorServer, default_groups: list[dict[str, Any]], field: str, order: str) -> None:
     answer = ok(call(big, {"Limit": 100, "Order": order, "OrderField": field}))
-    expected = sorted(default_groups, key=lambda g: (g[field], g["ServiceGroupId"]), reverse=order == "DESC")
+    expected = sorted(default_groups, key=lambda g: g[field], reverse=order == "DESC")
     assert ids(answer) == [group["ServiceGroupId"] for group in expected[:100]]
     stamps = [group[field] for group in answer["ServiceGroups"]]
     assert stamps == sorted(stamps, reverse=order == "DESC")
@@ -151,8 +154,19 @@ def test_order_alone_and_order_field_alone(big: SimulatorServer, default_groups:
     ascending = ok(call(big, {"Order": "ASC"}))
     by_update = ok(call(big, {"OrderField": "UpdateTime"}))
     assert ids(ascending) == [g["ServiceGroupId"] for g in sorted(default_groups, key=lambda g: g["CreateTime"])[:20]]
-    newest = sorted(default_groups, key=lambda g: (g["UpdateTime"], g["ServiceGroupId"]), reverse=True)
+    newest = sorted(default_groups, key=lambda g: g["UpdateTime"], reverse=True)
     assert ids(by_update) == [g["ServiceGroupId"] for g in newest[:20]]
+
+
+def test_groups_created_in_the_same_second_keep_creation_order() -> None:
+    config = SimulatorConfig(groups=0, regions=(REGION,), churn=False, start_time=1_750_000_000.0)
+    with SimulatorServer(config) as server:
+        created = server.add_groups(REGION, 4, "")
+        newest_first = ok(call(server, {"Limit": 10}))
+        assert {group["CreateTime"] for group in newest_first["ServiceGroups"]} == {"2025-06-15T15:06:40Z"}
+        assert ids(newest_first) == created[::-1]
+        assert ids(ok(call(server, {"Limit": 10, "Order": "ASC"}))) == created
+        assert [group["ServiceGroupId"] for group in server.fleet(REGION)] == created[::-1]
 
 
 @pytest.mark.parametrize("body", [{"Order": "desc"}, {"Order": "UP"}, {"OrderField": "Name"}, {"OrderField": ""}])
