@@ -1,0 +1,347 @@
+"""End to end on a real Prometheus: the simulator, `tione-exporter run` and `prometheus` on loopback, with the
+shipped alert rules (their `for` durations and range windows divided by 60) and recording rules.
+
+It shows through Prometheus' HTTP API that a normal rollout fires nothing, that a service going down fires
+TIONEServiceDown (and how long that takes from the simulator's change) and that it resolves, and that every
+dashboard query and every recording rule returns data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter.simulator import SimulatorConfig, SimulatorServer
+from grafana.queries import panel_queries, parse_label_values, query_variables, substitute
+from tests.conftest import REPO, require_tool
+from tests.e2e.stack import Process, PrometheusAPI, free_port, stop_all, time_scaled_rules, wait_for
+
+pytestmark = pytest.mark.e2e
+
+REGIONS = ("ap-guangzhou", "ap-shanghai")
+TIME_FACTOR = 60
+SECRET_ID = "AKIDe2eLoopbackOnly0000000000000000"
+SECRET_KEY = "e2e-loopback-only-secret-key-000"  # a key only the loopback simulator accepts
+RULES = REPO / "deploy" / "prometheus" / "rules"
+DASHBOARDS = REPO / "grafana" / "dashboards"
+# What Grafana would put in for its own variables, given Prometheus scraping every second.
+GRAFANA_GLOBALS = {"__rate_interval": "5s", "__interval": "1s", "__range": "2m"}
+ALL = ".*"
+
+
+@dataclass
+class Stack:
+    simulator: SimulatorServer
+    prometheus: PrometheusAPI
+    processes: list[Process]
+    rules_dir: Path
+    notes: list[str] = field(default_factory=list)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ({p.log}) ---\n{p.tail()}" for p in self.processes)
+
+    def alerts(self, **labels: str) -> list[dict[str, Any]]:
+        """Active alerts (pending or firing) whose labels include `labels`."""
+        return [a for a in self.prometheus.alerts() if all(a["labels"].get(k) == v for k, v in labels.items())]
+
+    def services(self, region: str) -> list[dict[str, Any]]:
+        return [service for group in self.simulator.fleet(region, project_id="") for service in group["Services"]]
+
+
+def identity(alert: dict[str, Any]) -> str:
+    return json.dumps(alert["labels"], sort_keys=True)
+
+
+def exporter_command() -> list[str]:
+    script = Path(sys.executable).with_name("tione-exporter")
+    found = str(script) if script.exists() else shutil.which("tione-exporter")
+    return [found] if found else [sys.executable, "-m", "exporter"]
+
+
+def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
+    """Print to the terminal even while pytest captures output."""
+    with capsys.disabled():
+        print(f"\n[e2e] {line}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    prometheus_bin = require_tool("prometheus")
+    tmp = tmp_path_factory.mktemp("e2e")
+    rules_dir = tmp / "rules"
+    rules_dir.mkdir()
+    time_scaled_rules(RULES / "tione-alerts.yml", rules_dir / "tione-alerts.yml", TIME_FACTOR)
+    shutil.copy(RULES / "tione-recording.yml", rules_dir / "tione-recording.yml")
+
+    config = SimulatorConfig(groups=6, regions=REGIONS, churn=False, secret_id=SECRET_ID, secret_key=SECRET_KEY)
+    simulator = SimulatorServer(config)
+    simulator.start()
+    processes: list[Process] = []
+    prometheus: PrometheusAPI | None = None
+    try:
+        exporter_address = f"127.0.0.1:{free_port()}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TIONE_EXPORTER_", "TENCENTCLOUD_"))}
+        env |= {"TENCENTCLOUD_SECRET_ID": SECRET_ID, "TENCENTCLOUD_SECRET_KEY": SECRET_KEY}
+        processes.append(
+            Process(
+                "exporter",
+                [
+                    *exporter_command(),
+                    "run",
+                    "--tione.endpoint",
+                    simulator.url,
+                    "--tione.regions",
+                    ",".join(REGIONS),
+                    "--poll.interval",
+                    "1s",
+                    "--web.listen-address",
+                    exporter_address,
+                ],
+                tmp / "exporter.log",
+                env,
+            )
+        )
+        (tmp / "prometheus.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(rules_dir / "tione-alerts.yml"), str(rules_dir / "tione-recording.yml")],
+                    "scrape_configs": [
+                        {"job_name": "tione-exporter", "static_configs": [{"targets": [exporter_address]}]}
+                    ],
+                }
+            )
+        )
+        prometheus_address = f"127.0.0.1:{free_port()}"
+        processes.append(
+            Process(
+                "prometheus",
+                [
+                    prometheus_bin,
+                    f"--config.file={tmp / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp / 'data'}",
+                    f"--web.listen-address={prometheus_address}",
+                    "--log.level=warn",
+                ],
+                tmp / "prometheus.log",
+            )
+        )
+        prometheus = PrometheusAPI(f"http://{prometheus_address}")
+        built = Stack(simulator, prometheus, processes, rules_dir)
+        try:
+            wait_for("Prometheus to be ready", prometheus.ready, timeout=20)
+            wait_for("the exporter target to be up", lambda: prometheus.target_health() == ["up"], timeout=20)
+            wait_for(
+                "service series from both regions",
+                lambda: len(prometheus.query("count by (region) (tione_service_status)")) == len(REGIONS),
+                timeout=20,
+            )
+            wait_for(
+                "every rule group to be evaluated",
+                lambda: all(not g["lastEvaluation"].startswith("0001") for g in prometheus.rule_groups()),
+                timeout=10,
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{built.logs()}") from None
+        yield built
+    finally:
+        if prometheus is not None:
+            prometheus.close()
+        stop_all(processes)
+        simulator.stop()
+
+
+def test_the_alert_rules_run_time_scaled(stack: Stack) -> None:
+    scaled = yaml.safe_load((stack.rules_dir / "tione-alerts.yml").read_text())
+    durations = {rule["alert"]: rule["for"] for group in scaled["groups"] for rule in group["rules"]}
+    assert durations["TIONEServiceDown"] == "2s"
+    assert durations["TIONEServiceReplicasMismatch"] == "10s"
+    loaded = {rule["name"]: rule for group in stack.prometheus.rule_groups() for rule in group["rules"]}
+    assert loaded["TIONEServiceDown"]["duration"] == 2
+    assert "[10s]" in loaded["TIONEServiceReplicasMismatch"]["query"]
+    assert all(rule["health"] == "ok" for rule in loaded.values()), [r for r in loaded.values() if r["health"] != "ok"]
+
+
+def test_a_normal_rollout_fires_nothing(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    region = REGIONS[0]
+    service = next(
+        s for s in stack.services(region) if s["Status"] == "Normal" and s["ServiceInfo"]["ScaleMode"] == "MANUAL"
+    )
+    service_id, before = service["ServiceId"], service["ServiceInfo"]["Replicas"]
+    selector = f'{{service_id="{service_id}"}}'
+    # The available count has been steady for the whole "no change" window, as for a long-running service.
+    wait_for(
+        "10 s of steady history",
+        lambda: stack.prometheus.query(f"count_over_time(tione_service_status_replicas_available{selector}[10s]) >= 9"),
+        timeout=20,
+    )
+    # Alerts already pending or firing (the seeded fleet has, e.g., a service being created) are not news.
+    baseline = {identity(a) for a in stack.alerts()}
+    fired: dict[str, dict[str, Any]] = {}
+    pending: set[str] = set()
+
+    def watch(seconds: float) -> None:
+        """Collect alerts that were not active before, or that concern the service at all."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            for alert in stack.alerts():
+                new = identity(alert) not in baseline or alert["labels"].get("service_id") == service_id
+                if new and alert["state"] == "firing":
+                    fired[identity(alert)] = alert
+                elif new:
+                    pending.add(alert["labels"]["alertname"])
+            time.sleep(0.5)
+
+    # Scale up by two; the new replicas take 12 s (12 scaled minutes), then 4 s, to become available:
+    # longer than TIONEServiceReplicasMismatch's `for`, shorter than its "no change" window plus `for`.
+    stack.simulator.set_service_status(region, service_id, "Normal", replicas=before + 2, ready=before)
+    watch(12)
+    stack.simulator.set_service_status(region, service_id, "Normal", replicas=before + 2, ready=before + 1)
+    watch(4)
+    stack.simulator.set_service_status(region, service_id, "Normal", replicas=before + 2, ready=before + 2)
+    watch(11)
+
+    span = "[40s]"
+    assert stack.prometheus.query(f"max_over_time(tione_service_spec_replicas{selector}{span}) == {before + 2}")
+    assert stack.prometheus.query(f"min_over_time(tione_service_status_replicas_available{selector}{span}) == {before}")
+    assert stack.prometheus.query(f"tione_service_status_replicas_available{selector} == {before + 2}")
+    assert fired == {}, f"a normal rollout of {service_id} fired alerts: {list(fired.values())}"
+
+    stopped = {s["ServiceId"] for r in REGIONS for s in stack.services(r) if s["ServiceInfo"]["Replicas"] == 0}
+    assert stopped, "the fleet has services deliberately stopped"
+    assert not [a for a in stack.alerts() if a["labels"].get("service_id") in stopped]
+    report(
+        capsys,
+        f"rollout of {service_id} from {before} to {before + 2} replicas over 16 s: nothing fired"
+        f" (pending on the way: {sorted(pending) or 'none'})",
+    )
+
+
+def test_a_service_going_down_fires_the_down_alert_and_it_resolves(
+    stack: Stack, capsys: pytest.CaptureFixture[str], record_property: Any
+) -> None:
+    region = REGIONS[1]
+    service = next(
+        s
+        for s in stack.services(region)
+        if s["Status"] == "Normal" and s["ServiceInfo"]["ScaleMode"] == "MANUAL" and s["ServiceInfo"]["Replicas"] >= 2
+    )
+    service_id, desired = service["ServiceId"], service["ServiceInfo"]["Replicas"]
+    assert not stack.alerts(alertname="TIONEServiceDown", service_id=service_id)
+
+    def firing() -> dict[str, Any] | None:
+        alerts = stack.alerts(alertname="TIONEServiceDown", service_id=service_id)
+        return next((alert for alert in alerts if alert["state"] == "firing"), None)
+
+    changed = time.monotonic()
+    stack.simulator.set_service_status(region, service_id, "Abnormal", ready=0)
+    alert = wait_for(f"TIONEServiceDown firing for {service_id}", firing, timeout=30, interval=0.1)
+    latency = time.monotonic() - changed
+    record_property("down_alert_latency_seconds", round(latency, 2))
+    report(capsys, f"TIONEServiceDown fired {latency:.1f} s after {service_id} went down (for: 2s, scrape 1s, poll 1s)")
+
+    labels, annotations = alert["labels"], alert["annotations"]
+    assert labels["severity"] == "critical"
+    assert (labels["region"], labels["service_group_id"]) == (region, service["ServiceGroupId"])
+    assert labels["job"] == "tione-exporter"
+    assert annotations["summary"] == f"TI-ONE service {service_id} is down in {region}"
+    assert f"wants {desired} replicas and has none available" in annotations["description"]
+    assert annotations["runbook_url"] == "docs/runbooks.md#tioneservicedown"
+    assert latency < 2 + 8, "poll, scrape, evaluation and `for` should take well under 10 s"
+
+    restored = time.monotonic()
+    stack.simulator.set_service_status(region, service_id, "Normal")
+    wait_for(
+        f"TIONEServiceDown for {service_id} to resolve",
+        lambda: not stack.alerts(alertname="TIONEServiceDown", service_id=service_id),
+        timeout=20,
+        interval=0.1,
+    )
+    report(capsys, f"TIONEServiceDown resolved {time.monotonic() - restored:.1f} s after {service_id} came back")
+
+
+def _returns_data(stack: Stack, expr: str, instant: bool) -> bool:
+    if instant:
+        return bool(stack.prometheus.query(expr))
+    return bool(stack.prometheus.query_range(expr, seconds=20))
+
+
+def _empty_queries(stack: Stack, model: dict[str, Any], values: dict[str, str]) -> list[str]:
+    variables = values | GRAFANA_GLOBALS
+    return [
+        f"{q.panel} [{q.ref}]: {substitute(q.expr, variables)}"
+        for q in panel_queries(model)
+        if not _returns_data(stack, substitute(q.expr, variables), q.instant)
+    ]
+
+
+def test_every_dashboard_query_and_recording_rule_returns_data(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What some panels show only happens now and then; make it happen: a service short of replicas,
+    # errors the client retries (one of them a rate limit), and one that fails a poll.
+    region = REGIONS[1]
+    short = next(s for s in stack.services(region) if s["Status"] == "Normal" and s["ServiceInfo"]["Replicas"] >= 2)
+    stack.simulator.set_service_status(region, short["ServiceId"], "Abnormal")
+    stack.simulator.inject("error=InternalError", 2)
+    stack.simulator.inject("error=RequestLimitExceeded", 2)
+    stack.simulator.inject("error=AuthFailure.SignatureFailure", 1)
+    prometheus = stack.prometheus
+    for expr in (
+        f'tione_service_status{{service_id="{short["ServiceId"]}", status="Abnormal"}} == 1',
+        'tione_exporter_api_errors_total{code="InternalError"}',
+        'tione_exporter_api_errors_total{code="RequestLimitExceeded"}',
+        "tione_exporter_api_retries_total > 0",
+        "tione_exporter_poll_errors_total > 0",
+    ):
+        wait_for(expr, lambda expr=expr: prometheus.query(expr), timeout=20)
+
+    records = [
+        rule["record"]
+        for group in yaml.safe_load((RULES / "tione-recording.yml").read_text())["groups"]
+        for rule in group["rules"]
+    ]
+    for record in records:
+        wait_for(f"recording rule {record}", lambda record=record: prometheus.query(record), timeout=10)
+
+    empty: list[str] = []
+    for uid in ("tione-overview", "tione-exporter-health"):
+        model = json.loads((DASHBOARDS / f"{uid}.json").read_text())
+        empty += [f"{uid}: {line}" for line in _empty_queries(stack, model, {"region": ALL})]
+    assert not empty, "dashboard queries without data:\n" + "\n".join(empty)
+
+    # The drill-down, with its chained variables resolved the way Grafana does: some group (services: All)
+    # must fill every panel.
+    model = json.loads((DASHBOARDS / "tione-service-group.json").read_text())
+    chain = dict(query_variables(model))
+    covered: tuple[str, str] | None = None
+    misses: dict[str, list[str]] = {}
+    region_selector, region_label = parse_label_values(chain["region"])
+    for region_value in prometheus.label_values(region_label, region_selector):
+        selector, label = parse_label_values(chain["service_group_id"])
+        groups = prometheus.label_values(label, substitute(selector or "", {"region": region_value}))
+        assert groups, f"no service group listed for {region_value}"
+        for group in groups:
+            selector, label = parse_label_values(chain["service_id"])
+            values = {"region": region_value, "service_group_id": group}
+            assert prometheus.label_values(label, substitute(selector or "", values)), f"no service in {group}"
+            missing = _empty_queries(stack, model, values | {"service_id": ALL})
+            if not missing:
+                covered = (region_value, group)
+                break
+            misses[group] = missing
+        if covered:
+            break
+    assert covered, f"no service group fills every drill-down panel: {misses}"
+    report(capsys, f"{len(records)} recording rules and every dashboard query return data (drill-down: {covered})")
+    stack.simulator.set_service_status(region, short["ServiceId"], "Normal")
