@@ -2,14 +2,14 @@
 
 The telemetry path writes bytes the poller rendered when its snapshot landed, followed by the live
 self-metrics; it never calls the cloud API, so a scrape costs the same for ten services or ten thousand
-and keeps answering while the API is down. Gzip members concatenate into one valid stream (RFC 1952),
-so the compressed snapshot is sent as it is and only the small live part is compressed per scrape.
+and keeps answering while the API is down. Compressed answers are one gzip member whose snapshot part
+is deflated once per snapshot; only the small live part is compressed per scrape (see `compression`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import gzip
 import ipaddress
 import logging
 import socket
@@ -20,6 +20,7 @@ import uvicorn
 
 from exporter.metrics.render import Exposition
 from exporter.poller import RegionStatus
+from exporter.web.compression import GzipPrefix
 from exporter.web.negotiation import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_gzip, wants_openmetrics
 from exporter.web.page import PageContext, status_page
 
@@ -55,10 +56,6 @@ class LiveMetrics(Protocol):
     def render(self, openmetrics: bool) -> bytes: ...
 
 
-def _gzip(data: bytes) -> bytes:
-    return gzip.compress(data, compresslevel=6, mtime=0)
-
-
 class ExporterApp:
     """Routes: the telemetry path, `/`, `/-/healthy`, `/-/ready`; 404 elsewhere, 405 for other methods."""
 
@@ -66,6 +63,7 @@ class ExporterApp:
         self.snapshot = snapshot
         self.live = live
         self.context = context
+        self._gzip: dict[bool, tuple[Exposition, GzipPrefix]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -99,8 +97,7 @@ class ExporterApp:
         if openmetrics and not live.endswith(EOF_LINE):
             live += EOF_LINE
         if compressed:
-            cached = exposition.openmetrics_gzip if openmetrics else exposition.text_gzip
-            body = cached + _gzip(live)
+            body = (await self._gzip_prefix(exposition, openmetrics)).finish(live)
         else:
             body = (exposition.openmetrics if openmetrics else exposition.text) + live
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
@@ -108,6 +105,16 @@ class ExporterApp:
         if compressed:
             extra.append((b"content-encoding", b"gzip"))
         await _respond(send, scope["method"], 200, body, content_type=content_type, extra=extra)
+
+    async def _gzip_prefix(self, exposition: Exposition, openmetrics: bool) -> GzipPrefix:
+        """The snapshot deflated once per poll (in a thread: a large fleet takes a while), not per scrape."""
+        cached = self._gzip.get(openmetrics)
+        if cached is not None and cached[0] is exposition:
+            return cached[1]
+        data = exposition.openmetrics if openmetrics else exposition.text
+        prefix = await asyncio.to_thread(GzipPrefix.of, data)
+        self._gzip[openmetrics] = (exposition, prefix)
+        return prefix
 
     async def _index(self, scope: Scope, send: Send) -> None:
         page = status_page(self.snapshot.statuses(), self.context, ready=self.snapshot.ready)

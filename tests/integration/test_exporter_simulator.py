@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import io
 import logging
 import secrets
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -243,7 +243,9 @@ async def test_negotiated_formats_carry_the_same_samples(simulator: SimulatorSer
             raw = b"".join([chunk async for chunk in response.aiter_raw()])
         assert response.headers["content-encoding"] == "gzip"
         assert response.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
-        text = gzip.decompress(raw).decode()
+        decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        text = decompressor.decompress(raw).decode()
+        assert decompressor.eof and not decompressor.unused_data, "one gzip member"
         assert text.endswith("# EOF\n")
         families = {family.name: family for family in parse_openmetrics(text)}
         assert families["tione_service_group_info"].type == "gauge"

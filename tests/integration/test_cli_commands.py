@@ -1,0 +1,241 @@
+"""The installed command as users run it: a subprocess talking to the simulator over loopback.
+
+Checks exit codes, what goes to standard output versus standard error, promtool's verdict on the
+exposition, a clean stop on SIGTERM, and the demo serving metrics that move.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from exporter.simulator.config import SimulatorConfig
+from exporter.simulator.server import SimulatorServer
+from tests.conftest import REPO, require_tool
+
+REGIONS = ("ap-guangzhou", "ap-shanghai")
+COMMAND = [sys.executable, "-m", "exporter"]
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[SimulatorServer]:
+    config = SimulatorConfig(
+        groups=8,
+        regions=REGIONS,
+        secret_id="AKID" + secrets.token_hex(16),
+        secret_key=secrets.token_urlsafe(24),
+        churn=False,
+        rate_limit=None,
+    )
+    with SimulatorServer(config) as server:
+        yield server
+
+
+def environment(simulator: SimulatorServer | None = None, **extra: str) -> dict[str, str]:
+    """The test's environment without any Tencent Cloud or exporter settings, plus the simulator's keys."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "TIONE_EXPORTER_", "TKE_"))}
+    env["HOME"] = str(REPO / "tests" / "fixtures")  # no credentials file of the user's
+    if simulator is not None:
+        assert simulator.config.secret_id is not None and simulator.config.secret_key is not None
+        env["TENCENTCLOUD_SECRET_ID"] = simulator.config.secret_id
+        env["TENCENTCLOUD_SECRET_KEY"] = simulator.config.secret_key
+        env["TIONE_EXPORTER_TIONE_ENDPOINT"] = simulator.url
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*COMMAND, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_once_prints_only_the_exposition_and_promtool_accepts_it(simulator: SimulatorServer) -> None:
+    promtool = require_tool("promtool")
+    result = run(["once", "--tione.regions", ",".join(REGIONS)], environment(simulator))
+    assert result.returncode == 0, result.stderr
+    families = {family.name: family for family in parse_text(result.stdout)}
+    assert {"tione_service_status", "tione_service_group_info", "tione_up", "tione_exporter_polls"} <= set(families)
+    ups = {s.labels["region"]: s.value for s in families["tione_up"].samples}
+    assert ups == dict.fromkeys(REGIONS, 1.0)
+    assert "poll finished" in result.stderr
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=result.stdout, capture_output=True, text=True, check=False
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert lint.stdout + lint.stderr == ""
+
+
+def test_once_openmetrics_is_valid_openmetrics(simulator: SimulatorServer) -> None:
+    """promtool (2.x) reads only the text format: OpenMetrics is validated by the reference parser."""
+    result = run(["once", "--format", "openmetrics", "--tione.regions", REGIONS[0]], environment(simulator))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("# EOF\n")
+    assert result.stdout.count("# EOF") == 1
+    families = {family.name: family for family in parse_openmetrics(result.stdout)}
+    assert families["tione_exporter_polls"].type == "counter"
+    assert families["tione_service_status"].type == "gauge"
+
+
+def test_once_with_a_failing_region_exits_1_and_still_prints(simulator: SimulatorServer) -> None:
+    result = run(
+        ["once", "--tione.regions", f"{REGIONS[0]},ap-nowhere", "--log.format", "json"], environment(simulator)
+    )
+    assert result.returncode == 1
+    assert 'tione_up{region="ap-nowhere"} 0.0' in result.stdout
+    assert 'tione_up{region="ap-guangzhou"} 1.0' in result.stdout
+    failures = [json.loads(line) for line in result.stderr.splitlines() if '"poll failed"' in line]
+    assert len(failures) == 1
+    assert failures[0]["region"] == "ap-nowhere"
+    assert failures[0]["code"] == "UnsupportedRegion"
+    assert failures[0]["request_id"]
+
+
+def test_once_with_bad_configuration_exits_2(simulator: SimulatorServer) -> None:
+    result = run(["once", "--tione.regions", REGIONS[0], "--poll.interval", "5x"], environment(simulator))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == 'tione-exporter: --poll.interval: invalid duration "5x"\n'
+
+
+def test_check_reports_each_region(simulator: SimulatorServer) -> None:
+    result = run(["check", "--tione.regions", ",".join(REGIONS)], environment(simulator))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == list(REGIONS)
+    for line, region in zip(lines, REGIONS, strict=True):
+        count = len(simulator.fleet(region, ""))
+        assert line == f"{region}: ok ({count} service groups)"
+
+
+def test_check_with_a_failing_region_exits_1(simulator: SimulatorServer) -> None:
+    result = run(["check", "--tione.regions", f"{REGIONS[0]},ap-nowhere"], environment(simulator))
+    assert result.returncode == 1
+    ok, failed = result.stdout.splitlines()
+    assert ok.startswith(f"{REGIONS[0]}: ok")
+    assert re.fullmatch(r"ap-nowhere: UnsupportedRegion: .+ \(RequestId [0-9a-f-]+\)", failed)
+
+
+def test_check_with_wrong_credentials_names_the_code_and_hides_the_key(simulator: SimulatorServer) -> None:
+    wrong_key = secrets.token_urlsafe(24)
+    env = environment(simulator, TENCENTCLOUD_SECRET_KEY=wrong_key)
+    result = run(["check", "--tione.regions", REGIONS[0]], env)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{REGIONS[0]}: AuthFailure.SignatureFailure: ")
+    assert wrong_key not in result.stdout + result.stderr
+
+
+def test_check_with_bad_configuration_exits_2(simulator: SimulatorServer, tmp_path: object) -> None:
+    result = run(["check"], environment(simulator))
+    assert result.returncode == 2
+    assert result.stderr.startswith("tione-exporter: --tione.regions: no region to poll")
+    env = environment(simulator, TIONE_EXPORTER_API_RATE_LIMIT="0")
+    result = run(["check", "--tione.regions", REGIONS[0]], env)
+    assert result.returncode == 2
+    assert result.stderr == 'tione-exporter: TIONE_EXPORTER_API_RATE_LIMIT: must be a positive number, not "0"\n'
+
+
+def test_version_and_help() -> None:
+    version = run(["--version"], environment())
+    assert version.returncode == 0
+    assert re.fullmatch(r"tione-exporter \d+\.\d+\.\d+\n", version.stdout)
+    assert run(["--help"], environment()).stdout.startswith("usage: tione-exporter")
+
+
+def wait_for_line(process: subprocess.Popen[str], pattern: str, timeout: float) -> re.Match[str]:
+    """Read the process's stream line by line until one matches (the stream is `process.stdout`)."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = re.search(pattern, line)
+        if match:
+            return match
+    process.kill()
+    raise AssertionError(f"no line matching {pattern!r} in {seen}")
+
+
+def test_run_serves_and_stops_cleanly_on_sigterm(simulator: SimulatorServer) -> None:
+    args = ["run", "--tione.regions", REGIONS[0], "--web.listen-address", "127.0.0.1:0", "--poll.interval", "1s"]
+    process = subprocess.Popen(
+        [*COMMAND, *args], env=environment(simulator), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        # logs go to standard error; read them as the process's "stdout" for wait_for_line
+        process.stdout = process.stderr
+        address = wait_for_line(process, r"msg=serving address=(\S+)", 15).group(1)
+        deadline = time.monotonic() + 15
+        while httpx.get(f"http://{address}/-/ready").status_code != 200:
+            assert time.monotonic() < deadline, "never ready"
+            time.sleep(0.05)
+        assert "tione_up" in httpx.get(f"http://{address}/metrics").text
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_run_on_a_busy_port_exits_1(simulator: SimulatorServer) -> None:
+    busy = simulator.url.removeprefix("http://")
+    result = run(["--tione.regions", REGIONS[0], "--web.listen-address", busy], environment(simulator))
+    assert result.returncode == 1
+    assert "cannot listen on" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def parsed(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in parse_text(text) for s in f.samples}
+
+
+def test_demo_serves_changing_metrics_within_ten_seconds() -> None:
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [*COMMAND, "--demo", "--web.listen-address", "127.0.0.1:0"],
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    polls = ("tione_exporter_polls_total", (("region", "ap-guangzhou"),))
+    try:
+        url = wait_for_line(process, r"metrics\s+(http://\S+)", 10).group(1)
+        first: dict[tuple[str, tuple[tuple[str, str], ...]], float] | None = None
+        while time.monotonic() - started < 10:
+            response = httpx.get(url)
+            if response.status_code == 200:
+                samples = parsed(response.text)
+                if first is None and samples.get(polls) == 1.0:
+                    first = samples
+                elif first is not None and samples.get(polls, 0) >= 2.0:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the demo did not poll twice within 10 seconds")
+        assert first is not None
+        changed = {key for key in first.keys() | samples.keys() if first.get(key) != samples.get(key)}
+        fleet_changes = {name for name, _ in changed if not name.startswith(("tione_exporter_", "tione_up"))}
+        assert fleet_changes, "the simulated fleet did not change between two polls"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=5) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

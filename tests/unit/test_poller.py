@@ -1,0 +1,240 @@
+"""The poller's rules, with the listing replaced by a scripted one: outcomes, freshness, concurrency, survival."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import poller as poller_module
+from exporter.metrics.self import SelfMetrics
+from exporter.poller import JITTER_MAX, Poller, PollPlan, count_by_status
+from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tencentcloud.credentials import Credentials
+from exporter.tencentcloud.errors import APIError
+from exporter.tione.listing import ListingQuery, ListingResult
+from exporter.tione.models import ServiceGroup
+
+Listing = Callable[[str], Awaitable[list[ServiceGroup]]]
+
+
+def group(group_id: str, *statuses: str) -> ServiceGroup:
+    return ServiceGroup.model_validate(
+        {
+            "ServiceGroupId": group_id,
+            "ServiceGroupName": group_id,
+            "Services": [
+                {"ServiceId": f"{group_id}-{n}", "ServiceGroupId": group_id, "Status": status}
+                for n, status in enumerate(statuses, 1)
+            ],
+        }
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def listing(monkeypatch: pytest.MonkeyPatch) -> dict[str, Listing]:
+    """Per-region scripted listings, installed in place of the real one."""
+    scripts: dict[str, Listing] = {}
+
+    async def scan(
+        client: Any, region: str, query: ListingQuery, project_ids: Sequence[str | None], *, deadline: float
+    ) -> ListingResult:
+        return ListingResult(await scripts[region](region))
+
+    monkeypatch.setattr(poller_module, "scan_workspaces", scan)
+    return scripts
+
+
+def returning(*groups: ServiceGroup) -> Listing:
+    async def answer(region: str) -> list[ServiceGroup]:
+        return list(groups)
+
+    return answer
+
+
+def raising(error: BaseException) -> Listing:
+    async def answer(region: str) -> list[ServiceGroup]:
+        raise error
+
+    return answer
+
+
+def make(
+    regions: tuple[str, ...] = ("r1",), clock: Clock | None = None, rng: random.Random | None = None, **plan: Any
+) -> tuple[Poller, SelfMetrics]:
+    """A poller whose client is never used (the listing is scripted) and real self-metrics."""
+    metrics = SelfMetrics(regions)
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
+    )
+    kwargs: dict[str, Any] = {"clock": clock} if clock else {}
+    return Poller(client, PollPlan(regions=regions, **plan), metrics, rng=rng, **kwargs), metrics
+
+
+def sample(metrics: SelfMetrics, name: str, **labels: str) -> float | None:
+    for family in text_string_to_metric_families(metrics.render(False).decode()):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return s.value
+    return None
+
+
+async def test_success_renders_and_counts(listing: dict[str, Listing]) -> None:
+    listing["r1"] = returning(group("g1", "Normal", "Stopped"), group("g2", "Normal"))
+    poller, metrics = make()
+    assert not poller.ready
+    status = await poller.poll("r1")
+    assert poller.ready
+    assert (status.outcome, status.service_groups, status.services) == ("success", 2, 3)
+    assert dict(status.services_by_status) == {"Normal": 2, "Stopped": 1}
+    assert b'tione_service_status{region="r1",service_group_id="g1",service_id="g1-2",status="Stopped"} 1' in (
+        poller.exposition.text
+    )
+    assert sample(metrics, "tione_up", region="r1") == 1.0
+    assert sample(metrics, "tione_exporter_service_groups", region="r1") == 2.0
+
+
+async def test_failure_keeps_samples_until_max_staleness(listing: dict[str, Listing]) -> None:
+    clock = Clock()
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, metrics = make(clock=clock, max_staleness=60.0)
+    await poller.poll("r1")
+    kept = poller.exposition
+    listing["r1"] = raising(APIError("InternalError", "try later", request_id="req-1"))
+    clock.now += 59.0
+    status = await poller.poll("r1")
+    assert (status.outcome, status.error_code, status.request_id, status.stale) == (
+        "failure",
+        "InternalError",
+        "req-1",
+        True,
+    )
+    assert poller.exposition is kept
+    assert sample(metrics, "tione_up", region="r1") == 0.0
+    assert sample(metrics, "tione_exporter_service_groups", region="r1") == 1.0
+    clock.now += 2.0
+    status = await poller.poll("r1")
+    assert poller.exposition.text == b""
+    assert (status.stale, status.service_groups, dict(status.services_by_status)) == (False, None, {})
+    assert sample(metrics, "tione_exporter_service_groups", region="r1") is None
+    listing["r1"] = returning(group("g1", "Normal"))
+    status = await poller.poll("r1")
+    assert status.outcome == "success"
+    assert poller.exposition.text == kept.text
+
+
+async def test_a_region_without_a_success_has_nothing_to_keep(listing: dict[str, Listing]) -> None:
+    listing["r1"] = raising(APIError("AuthFailure.SecretIdNotFound", "unknown key"))
+    poller, metrics = make()
+    status = await poller.poll("r1")
+    assert (status.outcome, status.stale, status.last_success) == ("failure", False, None)
+    assert poller.ready, "a failed first poll still counts for readiness"
+    assert sample(metrics, "tione_exporter_poll_errors_total", region="r1") == 1.0
+
+
+async def test_unexpected_exceptions_are_failures_not_crashes(
+    listing: dict[str, Listing], caplog: pytest.LogCaptureFixture
+) -> None:
+    listing["r1"] = raising(KeyError("surprise"))
+    poller, _ = make(interval=0.05, timeout=0.04)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.3)
+    assert not task.done(), "the loop died"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    status = poller.status("r1")
+    assert status.polls >= 3
+    assert (status.outcome, status.error_code) == ("failure", "ExporterError")
+    assert status.error_message == "KeyError: 'surprise'"
+    records = [r for r in caplog.records if r.getMessage() == "poll failed"]
+    assert records and all(r.exc_info is None for r in records), "no traceback at info"
+
+
+async def test_a_hanging_listing_times_out(listing: dict[str, Listing], monkeypatch: pytest.MonkeyPatch) -> None:
+    async def hang(region: str) -> list[ServiceGroup]:
+        await asyncio.sleep(60)
+        return []
+
+    listing["r1"] = hang
+    monkeypatch.setattr(poller_module, "DEADLINE_GRACE", 0.05)
+    poller, _ = make(interval=2.0, timeout=0.01)
+    status = await asyncio.wait_for(poller.poll("r1"), 5)
+    assert (status.outcome, status.error_code) == ("failure", "Timeout")
+
+
+async def test_never_two_polls_of_one_region_at_once(listing: dict[str, Listing]) -> None:
+    running = 0
+    most = 0
+
+    async def slow(region: str) -> list[ServiceGroup]:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+        return [group("g1", "Normal")]
+
+    listing["r1"] = slow
+    listing["r2"] = slow
+    poller, _ = make(regions=("r1", "r2"))
+    await asyncio.gather(*(poller.poll("r1") for _ in range(5)))
+    assert most == 1
+    assert poller.status("r1").polls == 5
+    most = 0
+    await poller.poll_all()
+    assert most == 2, "different regions poll concurrently"
+
+
+async def test_regions_are_independent(listing: dict[str, Listing]) -> None:
+    listing["good"] = returning(group("g1", "Normal"))
+    listing["bad"] = raising(APIError("UnsupportedRegion", "no"))
+    poller, _ = make(regions=("good", "bad"))
+    statuses = await poller.poll_all()
+    assert [s.outcome for s in statuses] == ["success", "failure"]
+    assert b'region="good"' in poller.exposition.text
+    assert b'region="bad"' not in poller.exposition.text
+
+
+async def test_stale_samples_expire_between_polls(listing: dict[str, Listing]) -> None:
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make(interval=0.5, timeout=0.1, max_staleness=0.3)
+    task = asyncio.create_task(poller.run())
+    try:
+        await asyncio.sleep(0.1)
+        assert poller.exposition.text
+        listing["r1"] = raising(APIError("InternalError", "down"))
+        # the next poll (about 0.5 s) fails; the samples from the first must go 0.3 s after it succeeded,
+        # i.e. right away, without waiting for a third poll
+        await asyncio.sleep(0.55)
+        assert poller.status("r1").outcome == "failure"
+        assert poller.exposition.text == b""
+        assert poller.status("r1").polls == 2
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+def test_jitter_stays_small() -> None:
+    poller, _ = make(interval=30.0, timeout=25.0, rng=random.Random(1))
+    delays = [poller._next_delay() for _ in range(200)]
+    assert all(30.0 - JITTER_MAX <= delay <= 30.0 + JITTER_MAX for delay in delays)
+    assert len(set(delays)) > 100
+
+
+def test_count_by_status_counts_missing_status_as_unknown() -> None:
+    groups = [group("g1", "Normal", "Normal"), ServiceGroup.model_validate({"Services": [{"ServiceId": "x"}]})]
+    assert count_by_status(groups) == {"Normal": 2, "unknown": 1}
