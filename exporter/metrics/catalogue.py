@@ -34,7 +34,7 @@ from exporter.tione.models import (
 )
 
 MetricType = Literal["gauge", "counter", "histogram"]
-Scope = Literal["group", "service", "exporter"]
+Scope = Literal["group", "service", "pod", "exporter"]
 
 Sample = tuple[tuple[str, ...], float]
 """(values of the family's extra labels, in order; value)."""
@@ -49,6 +49,7 @@ CONDITION_STATES: tuple[str, ...] = ("true", "false", "unknown")
 SCOPE_LABELS: dict[Scope, tuple[str, ...]] = {
     "group": ("region", "service_group_id"),
     "service": ("region", "service_group_id", "service_id"),
+    "pod": ("region", "service_group_id", "service_id", "pod_name"),
     "exporter": (),
 }
 
@@ -58,6 +59,14 @@ T = TypeVar("T")
 class ServiceInGroup(NamedTuple):
     """A service seen with the group that lists it (names and ids fall back to the group's)."""
 
+    service: Service
+    group: ServiceGroup
+
+
+class PodOfService(NamedTuple):
+    """A pod of a service; its series carry the service's identity and `pod_name`."""
+
+    pod: Pod
     service: Service
     group: ServiceGroup
 
@@ -80,12 +89,15 @@ class Family(Generic[T]):
     tags: Callable[[T], Sequence[Tag] | None] | None = None
     states: tuple[str, ...] = ()
     """Known values of a state set (documentation and tests; the sample function emits them)."""
-    pods: bool = False
-    """Per-pod series, left out when the `pod_series` option is off."""
 
     @property
     def identity_labels(self) -> tuple[str, ...]:
         return SCOPE_LABELS[self.scope]
+
+    @property
+    def pods(self) -> bool:
+        """Per-pod series, left out when the `pod_series` option is off."""
+        return self.scope == "pod"
 
     @property
     def openmetrics_name(self) -> str:
@@ -215,9 +227,9 @@ def scheduled_action(s: ServiceInGroup) -> ScheduledAction | None:
     return info.scheduled_action if info is not None else None
 
 
-def pods(s: ServiceInGroup) -> list[Pod]:
+def pods(service: Service) -> list[Pod]:
     """`PodInfos`, else the legacy single `Pods` object; a pod without a name or seen twice is skipped."""
-    info = _info(s)
+    info = service.service_info
     if info is None:
         return []
     listed = info.pod_infos or ([info.pods] if info.pods is not None else [])
@@ -471,30 +483,25 @@ def _scheduled_stop(s: ServiceInGroup) -> tuple[Sample, ...]:
     return timestamp(action.schedule_stop_time)
 
 
-def _pod_phase(s: ServiceInGroup) -> list[Sample]:
+def _pod_phase(p: PodOfService) -> tuple[Sample, ...]:
+    return state_set(p.pod.phase, POD_PHASES)
+
+
+def _container_restarts(p: PodOfService) -> list[Sample]:
     samples: list[Sample] = []
-    for pod in pods(s):
-        samples.extend(state_set(pod.phase, POD_PHASES, pod.name or ""))
+    for container in containers(p.pod):
+        status = container.status
+        if status is not None and status.restart_count is not None and status.restart_count >= 0:
+            samples.append(((container.name or "",), float(status.restart_count)))
     return samples
 
 
-def _container_restarts(s: ServiceInGroup) -> list[Sample]:
+def _container_ready(p: PodOfService) -> list[Sample]:
     samples: list[Sample] = []
-    for pod in pods(s):
-        for container in containers(pod):
-            status = container.status
-            if status is not None and status.restart_count is not None and status.restart_count >= 0:
-                samples.append(((pod.name or "", container.name or ""), float(status.restart_count)))
-    return samples
-
-
-def _container_ready(s: ServiceInGroup) -> list[Sample]:
-    samples: list[Sample] = []
-    for pod in pods(s):
-        for container in containers(pod):
-            status = container.status
-            if status is not None and status.ready is not None:
-                samples.append(((pod.name or "", container.name or ""), 1.0 if status.ready else 0.0))
+    for container in containers(p.pod):
+        status = container.status
+        if status is not None and status.ready is not None:
+            samples.append(((container.name or "",), 1.0 if status.ready else 0.0))
     return samples
 
 
@@ -709,34 +716,39 @@ SERVICE_FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         ("tag_<key>",),
         tags=lambda s: s.service.tags,
     ),
+)
+
+POD_FAMILIES: tuple[Family[PodOfService], ...] = (
     Family(
         "tione_service_pod_phase",
         "Phase of each pod of the service: 1 for the current value, 0 for the other known values.",
         "gauge",
-        ("pod_name", "phase"),
+        ("phase",),
         _pod_phase,
+        scope="pod",
         states=POD_PHASES,
-        pods=True,
     ),
     Family(
         "tione_service_pod_container_restarts_total",
         "Restarts of each container of each pod of the service (RestartCount).",
         "counter",
-        ("pod_name", "container"),
+        ("container",),
         _container_restarts,
-        pods=True,
+        scope="pod",
     ),
     Family(
         "tione_service_pod_container_ready",
         "Whether each container of each pod of the service is ready (1) or not (0).",
         "gauge",
-        ("pod_name", "container"),
+        ("container",),
         _container_ready,
-        pods=True,
+        scope="pod",
     ),
 )
 
-SNAPSHOT_FAMILIES: tuple[Family[ServiceGroup] | Family[ServiceInGroup], ...] = GROUP_FAMILIES + SERVICE_FAMILIES
+SNAPSHOT_FAMILIES: tuple[Family[ServiceGroup] | Family[ServiceInGroup] | Family[PodOfService], ...] = (
+    GROUP_FAMILIES + SERVICE_FAMILIES + POD_FAMILIES
+)
 """Exposition order of the families built from the API's answer."""
 
 

@@ -15,11 +15,14 @@ import pytest
 
 from exporter.metrics.catalogue import (
     GROUP_FAMILIES,
+    POD_FAMILIES,
     SERVICE_FAMILIES,
     SNAPSHOT_FAMILIES,
+    PodOfService,
     ServiceInGroup,
     condition_state,
     image_url,
+    pods,
     state_set,
 )
 from exporter.metrics.render import RenderOptions, collect_region, render
@@ -189,6 +192,7 @@ def test_state_set(current: str | None, expected: list[tuple[str, float]]) -> No
 
 def test_state_set_with_a_leading_label() -> None:
     assert state_set("Up", ("Up", "Down"), "pod-0") == ((("pod-0", "Up"), 1.0), (("pod-0", "Down"), 0.0))
+    assert state_set("Gone", ("Up",), "pod-0") == ((("pod-0", "Up"), 0.0), (("pod-0", "Gone"), 1.0))
 
 
 @pytest.mark.parametrize(
@@ -240,6 +244,8 @@ def test_families_follow_the_naming_conventions() -> None:
             assert label not in {"namespace", "pod", "service", "endpoint", "instance", "job"}, family.name
     assert all(family.scope == "group" for family in GROUP_FAMILIES)
     assert all(family.scope == "service" for family in SERVICE_FAMILIES)
+    assert all(family.scope == "pod" and family.pods for family in POD_FAMILIES)
+    assert not any(family.pods for family in GROUP_FAMILIES + SERVICE_FAMILIES)
 
 
 def test_names_images_and_models_appear_only_on_info_series() -> None:
@@ -273,4 +279,9 @@ def test_sample_functions_are_pure() -> None:
             for service_family in SERVICE_FAMILIES:
                 if service_family.samples is not None:
                     assert service_family.samples(subject) == service_family.samples(subject)
+            for pod in pods(service):
+                pod_subject = PodOfService(pod, service, group)
+                for pod_family in POD_FAMILIES:
+                    assert pod_family.samples is not None
+                    assert pod_family.samples(pod_subject) == pod_family.samples(pod_subject)
     assert [group.to_api() for group in parsed] == [ServiceGroup.model_validate(g).to_api() for g in groups]
