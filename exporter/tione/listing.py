@@ -1,27 +1,33 @@
 """Listing every service group of a region: `DescribeModelServiceGroups` page by page, made consistent.
 
-The API pages by offset (at most 100 per page) and the fleet may change while we read it. Three
-measures keep a listing honest without locking anything:
+The API pages by offset (at most 100 per page) and the fleet changes while we read it: a group deleted
+before a page's offset pulls every later group one place forward, so a group can slip from the next
+page into the one already read and be missed; an insertion pushes groups back and repeats one. Nothing
+can be locked, so the listing checks its own work:
 
-- pages are ordered by creation time, oldest first, so new groups land at the end instead of pushing
-  every later page along;
-- consecutive pages overlap by one group: if the group at the seam is not the same in both pages,
-  something was inserted or deleted before it in between, and a page boundary may have skipped a
-  group; the same goes for a page whose `TotalCount` differs from the first one's;
-- a scan that saw such a change is repeated once. If the second scan is clean it is the answer; if the
-  fleet kept changing, the union of both scans is returned (a group deleted meanwhile lingers for one
-  poll, which is better than a live group missing for one).
+- Pages are ordered by creation time, oldest first: groups keep their relative order for good, and new
+  groups land at the end instead of pushing every page along.
+- Pages overlap by one group (offsets step by 99). Where the next page does not start with a group the
+  previous one holds, the two did not meet, and the groups between them are fetched again: a window
+  over the seam, requested now, from the last group of the earlier page it still shows to the first of
+  the later page. Any group present all along lies between those two and so is in the window. The end
+  of the list gets the same treatment when the last page was full and more groups were announced.
+- A scan during which `TotalCount` moved, or whose seams could not all be closed, is repeated once.
+  If the second scan is complete it is the answer; otherwise the union of both is returned (a group
+  deleted meanwhile lingers for one poll, which is better than a live group missing for one).
 
 Groups are de-duplicated by `ServiceGroupId`, keeping the most recently updated copy. The first page
-gives `TotalCount`; the others are requested concurrently and all pass the client's token bucket.
+gives `TotalCount`; the others, and the seam repairs, are requested concurrently; every request passes
+the client's token bucket.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Awaitable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -45,6 +51,8 @@ LIMIT = 100
 """The API's maximum page size."""
 STRIDE = LIMIT - 1
 """Offsets step by one less than a page so that neighbouring pages share the group at their seam."""
+MAX_BRIDGE_PAGES = 4
+"""Requests one seam repair may take before the listing gives up on it and scans again."""
 
 T = TypeVar("T")
 
@@ -78,11 +86,11 @@ class ListingResult:
 
     groups: list[ServiceGroup]
     requests: int = 0
-    """Pages requested; client-side retries of a page are not counted here (the client's hooks see them)."""
+    """Pages requested, seam repairs included; a page's retries are not counted (the client's hooks see them)."""
     scans: int = 0
     """Full passes over the pages: 1, or 2 when the fleet changed during the first."""
     consistent: bool = True
-    """False when the fleet kept changing through the second scan as well and the union was returned."""
+    """False when neither scan could close all its seams: the union of both is returned, best effort."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,25 +102,12 @@ class _Page:
 
 @dataclass(slots=True)
 class _Scan:
-    pages: list[_Page] = field(default_factory=list)
-
-    @property
-    def groups(self) -> list[ServiceGroup]:
-        return [group for page in self.pages for group in page.groups]
-
-    def changed(self) -> str | None:
-        """Why this scan cannot be trusted to be complete, or None when it can."""
-        total = self.pages[0].total_count
-        for page in self.pages:
-            if page.total_count != total:
-                return f"TotalCount moved from {total} to {page.total_count}"
-            expected = min(LIMIT, max(total - page.offset, 0))
-            if len(page.groups) != expected:
-                return f"page at offset {page.offset} had {len(page.groups)} groups, expected {expected}"
-        for before, after in zip(self.pages, self.pages[1:], strict=False):
-            if before.groups[-1].service_group_id != after.groups[0].service_group_id:
-                return f"groups shifted across offset {after.offset}"
-        return None
+    groups: list[ServiceGroup]
+    requests: int
+    moved: str | None
+    """Why the fleet is known to have changed during the scan (`TotalCount` moved), or None."""
+    complete: bool
+    """True when every seam met or was repaired: each group present throughout the scan is in `groups`."""
 
 
 def _field_path(location: tuple[int | str, ...]) -> str:
@@ -180,11 +175,78 @@ async def _all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
     return [task.result() for task in tasks]
 
 
+def _ids(groups: Iterable[ServiceGroup]) -> set[str]:
+    return {group.service_group_id for group in groups if group.service_group_id}
+
+
+Fetch = Callable[[int], Awaitable[_Page]]
+
+
+async def _bridge(fetch: Fetch, before: _Page, after: _Page | None) -> tuple[list[ServiceGroup] | None, int]:
+    """The groups now between `before` and `after` (None: the end of the list), and the requests it took.
+
+    Reads a window centred on the seam; moves it back when it shows nothing of `before` (groups were
+    removed in front), and walks on when `after` does not show up in it (the gap is wider than a page).
+    The groups are None when the anchors cannot be found within a few pages: the caller scans again.
+    """
+    anchors = _ids(before.groups)
+    targets = _ids(after.groups) if after is not None else set()
+    seam = after.offset if after is not None else before.offset + STRIDE
+    offset = max(0, seam - LIMIT // 2)
+    found: list[ServiceGroup] = []
+    for requests in range(1, MAX_BRIDGE_PAGES + 1):
+        window = await fetch(offset)
+        ids = [group.service_group_id for group in window.groups]
+        last_anchor = max((index for index, group_id in enumerate(ids) if group_id in anchors), default=None)
+        if last_anchor is None:
+            if found or offset == 0:
+                return None, requests
+            offset = max(0, offset - LIMIT // 2)
+            continue
+        tail = window.groups[last_anchor + 1 :]
+        stop = next((index for index, group in enumerate(tail) if group.service_group_id in targets), None)
+        if stop is not None:
+            return found + tail[:stop], requests
+        found += tail
+        if len(window.groups) < LIMIT:
+            return found, requests  # the end of the list: nothing further to miss
+        anchors = _ids(window.groups)
+        offset = window.offset + STRIDE
+    return None, MAX_BRIDGE_PAGES
+
+
 async def _scan(client: TencentCloudClient, region: str, query: ListingQuery, deadline: float) -> _Scan:
-    first = await _page(client, region, query, 0, deadline)
-    offsets = range(STRIDE, first.total_count - 1, STRIDE)
-    rest = await _all(_page(client, region, query, offset, deadline) for offset in offsets)
-    return _Scan([first, *rest])
+    async def fetch(offset: int) -> _Page:
+        return await _page(client, region, query, offset, deadline)
+
+    first = await fetch(0)
+    pages = [first, *await _all(fetch(offset) for offset in range(STRIDE, first.total_count - 1, STRIDE))]
+    moved = next(
+        (
+            f"TotalCount moved from {first.total_count} to {page.total_count}"
+            for page in pages
+            if page.total_count != first.total_count
+        ),
+        None,
+    )
+    filled = [page for page in pages if page.groups]
+    seams: list[tuple[_Page, _Page | None]] = [
+        (before, after)
+        for before, after in itertools.pairwise(filled)
+        if after.groups[0].service_group_id not in _ids(before.groups)
+    ]
+    last = filled[-1] if filled else None
+    if last is not None and len(last.groups) == LIMIT and last.total_count > last.offset + LIMIT:
+        seams.append((last, None))  # more groups were announced than the last page reached
+    repairs = await _all(_bridge(fetch, before, after) for before, after in seams)
+    groups = [group for page in pages for group in page.groups]
+    requests = len(pages) + sum(spent for _, spent in repairs)
+    missing = [found for found, _ in repairs if found is None]
+    for found, _ in repairs:
+        groups += found or []
+    if seams:
+        log.debug("listing %s: %d page seams did not meet, %d left open", region, len(seams), len(missing))
+    return _Scan(groups, requests, moved, complete=not missing)
 
 
 def _updated(group: ServiceGroup) -> datetime | None:
@@ -220,17 +282,16 @@ async def scan_service_groups(
 ) -> ListingResult:
     """Every group matching `query` in `region`, with request counts; see the module docstring."""
     first = await _scan(client, region, query, deadline)
-    reason = first.changed()
-    if reason is None:
-        return ListingResult(dedupe(first.groups), requests=len(first.pages), scans=1)
+    if first.complete and first.moved is None:
+        return ListingResult(dedupe(first.groups), requests=first.requests, scans=1)
+    reason = first.moved or "page seams could not be closed"
     log.info("service groups in %s changed during listing (%s); listing again", region, reason)
     second = await _scan(client, region, query, deadline)
-    requests = len(first.pages) + len(second.pages)
-    reason = second.changed()
-    if reason is None:
+    requests = first.requests + second.requests
+    if second.complete:
         return ListingResult(dedupe(second.groups), requests=requests, scans=2)
-    log.info("service groups in %s kept changing (%s); merging both listings", region, reason)
-    return ListingResult(dedupe(first.groups + second.groups), requests=requests, scans=2, consistent=False)
+    log.info("service groups in %s kept changing; merging both listings", region)
+    return ListingResult(dedupe(first.groups + second.groups), requests=requests, scans=2, consistent=first.complete)
 
 
 async def list_service_groups(

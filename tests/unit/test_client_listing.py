@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -120,8 +121,8 @@ async def test_query_passes_through() -> None:
     }
 
 
-async def test_deletion_before_a_seam_with_unchanged_total_is_detected_and_rescanned() -> None:
-    """A delete and an add between page 1 and the rest keep TotalCount; the seam check still catches the shift."""
+async def test_deletion_before_a_seam_with_unchanged_total_is_repaired() -> None:
+    """A delete and an add after the first page keep TotalCount; the seam check still catches the shift."""
     fleet = Fleet(300)
     deleted: list[str] = []
 
@@ -132,35 +133,94 @@ async def test_deletion_before_a_seam_with_unchanged_total_is_detected_and_resca
 
     fleet.before_page = churn
     result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
-    assert (result.scans, result.consistent) == (2, True)
-    assert ids(result.groups) == ids([ServiceGroup.model_validate(item) for item in fleet.groups])
-    assert deleted[0] not in ids(result.groups)
+    found = ids(result.groups)
+    # Without the repair, the group that slid from the second page into the first would be missing.
+    current = set(ids([ServiceGroup.model_validate(item) for item in fleet.groups]))
+    assert len(found) == len(set(found))
+    assert set(found) == current | set(deleted)  # the deleted one was read before it went
+    assert (result.scans, result.consistent, result.requests) == (1, True, 4 + 1)
+    assert sorted(body["Offset"] for body in fleet.bodies) == [0, 49, 99, 198, 297]  # 49: the repair
+
+
+async def test_insertion_before_a_seam_repeats_a_group_but_loses_none() -> None:
+    fleet = Fleet(250)
+    fleet.groups.sort(key=lambda item: item["CreateTime"], reverse=True)  # newest first: inserts at the front
+    fleet.before_page = lambda n: fleet.groups.insert(0, group(10_000 + n)) if n == 2 else None
+    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    found = ids(result.groups)
+    assert len(found) == len(set(found)) and set(found) >= {f"ms-{index:05d}" for index in range(250)}
+    assert result.scans == 2  # TotalCount moved
 
 
 async def test_total_count_change_is_rescanned_once() -> None:
     fleet = Fleet(250)
     fleet.before_page = lambda n: fleet.add() if n == 3 else None
     result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
-    assert (result.scans, result.consistent, result.requests) == (2, True, 3 + 3)
+    assert (result.scans, result.consistent) == (2, True)
     assert len(result.groups) == 251
 
 
-async def test_constant_churn_returns_the_union_without_losing_stable_groups() -> None:
-    fleet = Fleet(500)
-    stable = set(ids([ServiceGroup.model_validate(item) for item in fleet.groups[50:]]))
-    removed: list[str] = []
+async def test_a_growing_list_is_read_to_its_end() -> None:
+    """Groups added behind the last page while it was read: the end is read too (and the scan repeated)."""
+    fleet = Fleet(199)
+
+    def grow(n: int) -> None:
+        if n == 2:
+            for _ in range(150):
+                fleet.add()
+
+    fleet.before_page = grow
+    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    assert len(result.groups) == len(set(ids(result.groups))) == 349
+    assert (result.scans, result.consistent) == (2, True)
+
+
+async def test_seams_that_cannot_be_closed_fall_back_to_the_union_of_two_scans() -> None:
+    """Every read from offset 0 makes the oldest 100 groups vanish: no anchor is left, neither scan is complete."""
+    fleet = Fleet(700)
+    deleted: set[str] = set()
+
+    def purge(n: int) -> None:
+        if fleet.bodies[-1]["Offset"] == 0 and len(deleted) < 300:
+            for _ in range(100):
+                deleted.add(fleet.delete(0))
+
+    fleet.before_page = lambda n: None
+    original = fleet.handler
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = original(request)
+        purge(len(fleet.bodies))
+        return response
+
+    fleet.handler = handler  # type: ignore[method-assign]
+    initial = {f"ms-{index:05d}" for index in range(700)}
+    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    found = ids(result.groups)
+    assert (result.scans, result.consistent) == (2, False)
+    assert len(found) == len(set(found))
+    assert initial - deleted <= set(found)
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_random_churn_between_requests_loses_no_stable_group(seed: int) -> None:
+    """Before every request, a few random groups go and a few new ones come (up to 5% of the fleet each time)."""
+    rng = random.Random(seed)
+    fleet = Fleet(rng.randint(150, 1200))
+    initial = {str(item["ServiceGroupId"]) for item in fleet.groups}
+    deleted: set[str] = set()
 
     def churn(n: int) -> None:
-        if n % 2 == 0 and len(removed) < 40:
-            removed.append(fleet.delete(len(removed) % 50))
+        for _ in range(rng.randint(0, len(fleet.groups) // 20)):
+            deleted.add(fleet.delete(rng.randrange(len(fleet.groups))))
+        for _ in range(rng.randint(0, len(fleet.groups) // 20)):
             fleet.add()
 
     fleet.before_page = churn
     result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
     found = ids(result.groups)
-    assert result.scans == 2 and not result.consistent
     assert len(found) == len(set(found))
-    assert stable <= set(found)
+    assert initial - deleted <= set(found)
 
 
 async def test_dedupe_keeps_the_latest_update() -> None:
