@@ -45,13 +45,11 @@ def known_series() -> dict[str, set[str]]:
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
                 if "record" in rule:
-                    series[rule["record"]] = set(rule["record"].split(":")[0].split("_"))
-    # Recording-rule levels name labels joined by "_"; gpu_type is one label.
-    for name, labels in series.items():
-        if name.startswith("region_gpu_type:"):
-            series[name] = {"region", "gpu_type"}
-        elif ":" in name and not labels <= {"region", "status", "action", "code"}:
-            raise AssertionError(f"cannot derive the labels of {name}")
+                    # A recording rule keeps the labels of its aggregations' `by (...)`.
+                    kept = re.findall(r"\bby\s*\(([^)]*)\)", rule["expr"])
+                    labels = {label.strip() for clause in kept for label in clause.split(",")} - {"le", ""}
+                    assert labels, f"cannot tell the labels of {rule['record']}"
+                    series[rule["record"]] = labels
     return series
 
 
