@@ -8,6 +8,7 @@ Every panel factory takes a unit, so a panel without one cannot be written. Ever
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
@@ -90,6 +91,30 @@ def thresholds(*steps: tuple[float | None, str]) -> dashboard_builder.Thresholds
     )
 
 
+Panel = TypeVar("Panel", timeseries.Panel, stat.Panel, statetimeline.Panel, table.Panel)
+
+
+def _basics(
+    panel: Panel,
+    title: str,
+    description: str,
+    unit: str,
+    targets: Sequence[prometheus.Dataquery],
+    width: int,
+    height: int,
+) -> Panel:
+    """What every panel sets: title, description, data source, unit, size and queries."""
+    return (
+        panel.title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .targets(list(targets))
+    )
+
+
 def timeseries_panel(
     title: str,
     description: str,
@@ -101,14 +126,7 @@ def timeseries_panel(
     stacked: bool = False,
 ) -> timeseries.Panel:
     panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
-        .targets(list(targets))
+        _basics(timeseries.Panel(), title, description, unit, targets, width, height)
         .fill_opacity(20 if stacked else 10)
         .legend(
             common_builder.VizLegendOptions()
@@ -139,14 +157,7 @@ def stat_panel(
     no_value: str = "0",
 ) -> stat.Panel:
     panel = (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
-        .targets(list(targets))
+        _basics(stat.Panel(), title, description, unit, targets, width, height)
         .no_value(no_value)
         .thresholds(thresholds(*steps))
         .graph_mode(common.BigValueGraphMode.AREA)
@@ -169,14 +180,7 @@ def state_timeline_panel(
 ) -> statetimeline.Panel:
     """A timeline of states; its values are indices mapped to names, so its unit is `none`."""
     return (
-        statetimeline.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit("none")
-        .span(width)
-        .height(height)
-        .targets(list(targets))
+        _basics(statetimeline.Panel(), title, description, "none", targets, width, height)
         .mappings(mappings)
         .show_value(common.VisibilityMode.AUTO)
         .merge_values(True)
@@ -211,14 +215,7 @@ def table_panel(
         )
     )
     panel = (
-        table.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
-        .targets(list(targets))
+        _basics(table.Panel(), title, description, unit, targets, width, height)
         .transformations(transformations)
         .show_header(True)
     )
