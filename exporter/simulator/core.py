@@ -20,7 +20,7 @@ from exporter.simulator.answer import Answer, error, new_request_id
 from exporter.simulator.auth import CredentialStore
 from exporter.simulator.config import Credential, SimulatorConfig
 from exporter.simulator.faults import Fault, FaultPlan
-from exporter.simulator.fleet import RegionFleet
+from exporter.simulator.fleet import Birth, RegionFleet
 from exporter.simulator.ratelimit import SlidingWindow
 from exporter.simulator.workload import JSON, freeze, thaw
 
@@ -200,17 +200,24 @@ class Simulator:
                 raise KeyError(f"no service group {group_id!r} in {region}")
             fleet.delete_group(group_id)
 
-    def add_group(self, region: str, project_id: str | None = None) -> str:
-        """Add one random group created now (mostly Normal, like the initial fleet); returns its id."""
-        return self.add_groups(region, 1, project_id)[0]
+    def add_group(self, region: str, project_id: str | None = None, *, history: bool = False) -> str:
+        """Add one random group; returns its id. See `add_groups`."""
+        return self.add_groups(region, 1, project_id, history=history)[0]
 
-    def add_groups(self, region: str, count: int, project_id: str | None = None) -> list[str]:
+    def add_groups(self, region: str, count: int, project_id: str | None = None, *, history: bool = False) -> list[str]:
+        """Add `count` random groups to a workspace (None: the usual spread; "": the default one).
+
+        They arrive now: created at `now()`, with the usual mix of statuses (mostly Normal), later-added
+        ones sorting as newer. `history=True` makes them like the initial fleet's instead: created at
+        random times in the past and changed since.
+        """
         with self._lock:
             fleet = self._fleet(region)
             workspace = None if project_id is None else project_id or fleet.default_workspace
             if workspace is not None and workspace not in fleet.workspaces:
                 raise KeyError(f"no workspace {project_id!r} in {region}")
-            return fleet.create_groups(fleet.ops_random, count, self.now(), birth="new", workspace=workspace)
+            birth: Birth = "historic" if history else "new"
+            return fleet.create_groups(fleet.ops_random, count, self.now(), birth=birth, workspace=workspace)
 
     def churn_step(self, count: int = 1) -> int:
         """Apply `count` churn steps now, in every region; returns the number of changes made."""

@@ -122,11 +122,14 @@ def test_set_service_status_keeps_group_and_pods_consistent() -> None:
 
 def test_add_and_delete_groups() -> None:
     simulator = make(groups=5)
-    added = simulator.add_groups(REGION, 3)
+    added = simulator.add_groups(REGION, 3, history=True)
     single = simulator.add_group(REGION, simulator.workspaces(REGION)[1])
     ids = {group["ServiceGroupId"] for group in simulator.fleet(REGION)}
     assert set(added) | {single} <= ids
     assert simulator.workspace_of(REGION, single) == simulator.workspaces(REGION)[1]
+    times = {g["ServiceGroupId"]: g["CreateTime"] for g in simulator.fleet(REGION)}
+    assert all(times[group_id] < "2025-10-09T08:53:20Z" for group_id in added), "like the initial fleet: in the past"
+    assert times[single] == "2025-10-09T08:53:20Z", "created now"
     simulator.delete_group(REGION, added[0])
     assert added[0] not in {group["ServiceGroupId"] for group in simulator.fleet(REGION)}
     for group in simulator.fleet(REGION):
