@@ -16,6 +16,7 @@ import argparse
 import platform
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from exporter.metrics.render import RenderOptions, collect_region, render
@@ -23,12 +24,18 @@ from exporter.tione.models import ServiceGroup
 
 T = TypeVar("T")
 
+EPOCH = datetime(2023, 1, 1, tzinfo=UTC)
 STATUSES = ("Normal", "Normal", "Normal", "Abnormal", "Stopped", "Waiting")
 
 
-def service(group_id: str, index: int) -> dict[str, Any]:
+def moment(seconds: int) -> str:
+    """A distinct time for every object, as in a real fleet (the same times would flatter the caches)."""
+    return (EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def service(group_id: str, index: int, number: int) -> dict[str, Any]:
     service_id = f"{group_id}-{index}"
-    status = STATUSES[hash(service_id) % len(STATUSES)]
+    status = STATUSES[number % len(STATUSES)]
     pods = [
         {
             "Name": f"{service_id}-7456b4cc97-{pod:05d}",
@@ -49,8 +56,8 @@ def service(group_id: str, index: int) -> dict[str, Any]:
         "Weight": 50,
         "DeployType": "STANDARD",
         "CreateSource": "DEFAULT",
-        "CreateTime": "2023-08-05T05:46:58Z",
-        "UpdateTime": "2023-08-08T14:27:02Z",
+        "CreateTime": moment(number * 60),
+        "UpdateTime": moment(number * 60 + 30),
         "Tags": [{"TagKey": "team", "TagValue": "search"}, {"TagKey": "cost-center", "TagValue": "cc-42"}],
         "ServiceInfo": {
             "Replicas": 2,
@@ -83,8 +90,8 @@ def service(group_id: str, index: int) -> dict[str, Any]:
                 "UpdatedReplicas": 2,
                 "Status": status,
                 "Conditions": [
-                    {"Type": "Available", "Status": "True", "LastTransitionTime": "2023-08-08T22:27:01+08:00"},
-                    {"Type": "Progressing", "Status": "True", "LastTransitionTime": "2023-08-08T22:27:02+08:00"},
+                    {"Type": "Available", "Status": "True", "LastTransitionTime": moment(number * 60 + 40)},
+                    {"Type": "Progressing", "Status": "True", "LastTransitionTime": moment(number * 60 + 41)},
                 ],
             },
             "PodInfos": pods,
@@ -102,13 +109,13 @@ def fleet(services: int) -> list[ServiceGroup]:
                     "ServiceGroupId": group_id,
                     "ServiceGroupName": f"llm-{group_id}",
                     "CreatedBy": "100032054859",
-                    "CreateTime": "2023-08-05T05:46:58Z",
+                    "CreateTime": moment(number * 120),
                     "Status": "Normal",
                     "ServiceCount": 2,
                     "RunningServiceCount": 2,
                     "ReplicasCount": 4,
                     "Tags": [{"TagKey": "team", "TagValue": "search"}],
-                    "Services": [service(group_id, 1), service(group_id, 2)],
+                    "Services": [service(group_id, 1, 2 * number), service(group_id, 2, 2 * number + 1)],
                 }
             )
         )
@@ -139,8 +146,10 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for size in (int(part) for part in args.sizes.split(",")):
         groups = fleet(size)
-        collect_seconds, samples = best_of(args.repeat, lambda: collect_region("ap-guangzhou", groups, options))
-        render_seconds, exposition = best_of(args.repeat, lambda: render([samples]))
+        collect_seconds, samples = best_of(
+            args.repeat, lambda groups=groups: collect_region("ap-guangzhou", groups, options)
+        )
+        render_seconds, exposition = best_of(args.repeat, lambda samples=samples: render([samples]))
         print(
             f"| {size:,} | {samples.series:,} | {collect_seconds:.2f} s | {render_seconds * 1000:.0f} ms "
             f"| {len(exposition.text) / 1e6:.1f} MB | {len(exposition.text_gzip) / 1e6:.1f} MB "

@@ -101,17 +101,32 @@ def compress(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
 
 
+class _Tails(dict[Sample, bytes]):
+    """A family's formatted tails by sample; a missing one is formatted on first use."""
+
+    __slots__ = ("names", "writer")
+
+    def __init__(self, names: tuple[str, ...], writer: _Writer) -> None:
+        super().__init__()
+        self.names = names
+        self.writer = writer
+
+    def __missing__(self, sample: Sample) -> bytes:
+        tail = self[sample] = self.writer.tail(self.names, *sample)
+        return tail
+
+
 class _FamilyOut:
     """One family's lines while a region is collected."""
 
     __slots__ = ("family", "lines", "prefix", "samples", "series", "tails")
 
-    def __init__(self, family: AnyFamily) -> None:
+    def __init__(self, family: AnyFamily, writer: _Writer) -> None:
         self.family = family
         self.samples: Callable[[Any], Sequence[Sample]] | None = family.samples
         self.prefix = f"{family.name}{{".encode()
         self.lines: list[bytes] = []
-        self.tails: dict[Sample, bytes] = {}
+        self.tails = _Tails(family.labels, writer)
         self.series = 0
 
 
@@ -125,7 +140,7 @@ class _Writer:
     """
 
     def __init__(self, options: RenderOptions) -> None:
-        self.outs = {family.name: _FamilyOut(family) for family in SNAPSHOT_FAMILIES if options.includes(family)}
+        self.outs = {family.name: _FamilyOut(family, self) for family in SNAPSHOT_FAMILIES if options.includes(family)}
         self.tags = TagSelection(options.tag_labels)
         self._labels: dict[str, str] = {}
         self._pairs: dict[tuple[str, str], str] = {}
@@ -162,10 +177,6 @@ class _Writer:
         parts.append(self.ending(number))
         return "".join(parts).encode()
 
-    def new_tail(self, tails: dict[Sample, bytes], names: tuple[str, ...], sample: Sample) -> bytes:
-        tail = tails[sample] = self.tail(names, *sample)
-        return tail
-
     def emit(self, outs: list[_FamilyOut], subject: Any, identity: bytes) -> None:
         """Append each family's lines for one object (a group, `ServiceInGroup` or `PodOfService`)."""
         for out in outs:
@@ -179,11 +190,7 @@ class _Writer:
             samples = out.samples(subject)
             if not samples:
                 continue
-            tails = out.tails
-            try:
-                block = list(map(tails.__getitem__, samples))
-            except KeyError:
-                block = [tails.get(sample) or self.new_tail(tails, out.family.labels, sample) for sample in samples]
+            block = list(map(out.tails.__getitem__, samples))
             out.lines.append(head + head.join(block))
             out.series += len(block)
 
