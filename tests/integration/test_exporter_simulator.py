@@ -94,7 +94,7 @@ def simulator() -> Iterator[SimulatorServer]:
 
 @contextlib.asynccontextmanager
 async def running_exporter(
-    simulator: SimulatorServer, regions: tuple[str, ...] = REGIONS, **flags: str
+    simulator: SimulatorServer, regions: tuple[str, ...] = REGIONS, log_level: str = "info", **flags: str
 ) -> AsyncIterator[Running]:
     config = simulator.config
     assert config.secret_id is not None and config.secret_key is not None
@@ -113,7 +113,11 @@ async def running_exporter(
         environ={},
     )
     logs = io.StringIO()
-    handler = setup_logging("debug", "logfmt", logs)
+    touched = [
+        logging.getLogger(name) for name in ("", "httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access")
+    ]
+    levels = [logger.level for logger in touched]
+    handler = setup_logging(log_level, "logfmt", logs)
     exporter = Exporter(settings, StaticProvider(credentials))
     stop = asyncio.Event()
     listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -128,6 +132,8 @@ async def running_exporter(
         stop.set()
         assert await asyncio.wait_for(task, 5) == 0
         logging.getLogger().removeHandler(handler)
+        for logger, level in zip(touched, levels, strict=True):
+            logger.setLevel(level)
         forget_secrets()
 
 
@@ -286,7 +292,7 @@ async def test_no_secret_reaches_metrics_page_or_logs(simulator: SimulatorServer
         ),
     }
     assert all(kinds.values()), f"the simulated fleet lacks a kind of secret: {kinds}"
-    async with running_exporter(simulator, regions=(*REGIONS, UNSERVED)) as running:
+    async with running_exporter(simulator, regions=(*REGIONS, UNSERVED), log_level="debug") as running:
         await running.wait_for(lambda s: value(s, "tione_up", region=REGIONS[1]) == 1.0, "the first polls")
         simulator.inject("error=AuthFailure.SignatureFailure", count=2)
         simulator.inject("malformed", count=2)

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
+
 import pytest
 
 from exporter import __version__, cli
 from exporter.cli import UsageError, help_text, main, parse_args
 from exporter.config import OPTIONS
+from exporter.logs import HANDLER_NAME
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No settings from the developer's environment; and the log handler `main` installs is removed after."""
     for name in list(os.environ):
         if name.startswith(("TIONE_EXPORTER_", "TENCENTCLOUD_")):
             monkeypatch.delenv(name)
+    touched = [
+        logging.getLogger(name) for name in ("", "httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access")
+    ]
+    levels = [logger.level for logger in touched]
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == HANDLER_NAME:
+            root.removeHandler(handler)
+    for logger, level in zip(touched, levels, strict=True):
+        logger.setLevel(level)
 
 
 def test_default_command_is_run() -> None:
@@ -107,9 +122,7 @@ def test_bad_configuration_exits_2_with_one_line_per_problem(
 
 
 @pytest.mark.parametrize("command", ["run", "check"])
-def test_web_config_file_is_refused_clearly(
-    command: str, capsys: pytest.CaptureFixture[str], tmp_path: pytest.TempPathFactory
-) -> None:
+def test_web_config_file_is_refused_clearly(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     code = main([command, "--tione.regions", "ap-guangzhou", "--web.config.file", "/etc/web.yml"])
     assert code == 2
     (line,) = capsys.readouterr().err.splitlines()

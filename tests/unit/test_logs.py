@@ -24,10 +24,14 @@ from exporter.logs import (
 def capture() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     root = logging.getLogger()
-    level = root.level
+    touched = [
+        logging.getLogger(name) for name in ("", "httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access")
+    ]
+    levels = [logger.level for logger in touched]
     yield stream
     forget_secrets()
-    root.setLevel(level)
+    for logger, level in zip(touched, levels, strict=True):
+        logger.setLevel(level)
     for handler in list(root.handlers):
         if getattr(handler, "stream", None) is stream:
             root.removeHandler(handler)
