@@ -111,6 +111,7 @@ class Family(Generic[T]):
 
 _NONE: tuple[Sample, ...] = ()
 _stateset_cache: dict[tuple[tuple[str, ...], str], tuple[Sample, ...]] = {}
+"""Every object in the same state gets the same samples: built once per known state, then shared."""
 
 
 def scalar(value: float | None) -> tuple[Sample, ...]:
@@ -132,7 +133,7 @@ def state_set(current: str | None, known: tuple[str, ...], *prefix: str) -> tupl
     """1 for `current`, 0 for every other known value; an unknown `current` is added, never dropped.
 
     Null or blank means the API has no value: no series at all. `prefix` are label values that come
-    before the state label (the pod name of a pod phase).
+    before the state label, for a family with more labels than the state.
     """
     if current is None or not current.strip():
         return _NONE
