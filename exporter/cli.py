@@ -40,6 +40,7 @@ from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.listing import ACTION, ListingQuery, parse_page
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, ListenError, WebServer, bind
+from exporter.web.webconfig import BasicAuth, WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("exporter")
 
@@ -248,21 +249,19 @@ def make_client(settings: Settings, credentials: CredentialProvider, metrics: Se
     )
 
 
-def serving_problems(settings: Settings) -> list[str]:
-    """Settings that are valid but cannot be served by this version."""
-    if settings.web.config_file is not None:
-        return [
-            f"--web.config.file {settings.web.config_file}: TLS and basic authentication are not supported yet; "
-            "remove the setting and serve behind a TLS-terminating proxy for now"
-        ]
-    return []
+def web_config(settings: Settings) -> WebConfig:
+    """The TLS and basic auth settings of `--web.config.file` (none: plain HTTP, no auth); raises WebConfigError."""
+    if settings.web.config_file is None:
+        return WebConfig()
+    return load_web_config(settings.web.config_file)
 
 
 class Exporter:
     """The running exporter: one client, one poller, one web server, on the current event loop."""
 
-    def __init__(self, settings: Settings, credentials: CredentialProvider) -> None:
+    def __init__(self, settings: Settings, credentials: CredentialProvider, web: WebConfig | None = None) -> None:
         self.settings = settings
+        self.web = web if web is not None else WebConfig()
         self.metrics = SelfMetrics(settings.tione.regions)
         self.client = make_client(settings, credentials, self.metrics)
         self.poller = Poller(self.client, poll_plan(settings), self.metrics)
@@ -273,11 +272,14 @@ class Exporter:
             interval=settings.poll.interval,
             max_staleness=settings.poll.max_staleness,
         )
-        self.app = ExporterApp(self.poller, self.metrics, context)
+        self.app = ExporterApp(self.poller, self.metrics, context, BasicAuth(self.web.users))
         self.server: WebServer | None = None
 
     async def serve(self, stop: asyncio.Event, on_listening: Callable[[str], None] | None = None) -> int:
-        """Poll and serve until `stop` is set; 0 then, 1 if the server could not run."""
+        """Poll and serve until `stop` is set; 0 then, 1 if the server could not run.
+
+        `on_listening` hears the base URL (`http://127.0.0.1:10120`) once the socket listens.
+        """
         host, port = self.settings.web.host_port
         try:
             sock = bind(host, port)
@@ -285,18 +287,20 @@ class Exporter:
             log.error("cannot serve", extra={"address": self.settings.web.listen_address, "error": str(error)})
             await self.client.aclose()
             return EXIT_FAILED
-        self.server = WebServer(self.app, sock)
+        self.server = WebServer(self.app, sock, self.web.tls)
         log.info(
             "serving",
             extra={
                 "address": self.server.address,
+                "scheme": self.web.scheme,
+                "basic_auth": bool(self.web.users),
                 "telemetry_path": self.settings.web.telemetry_path,
                 "regions": ",".join(self.settings.tione.regions),
                 "interval": format_duration(self.settings.poll.interval),
             },
         )
         if on_listening is not None:
-            on_listening(self.server.address)
+            on_listening(f"{self.web.scheme}://{self.server.address}")
         server_task = asyncio.create_task(self.server.serve(), name="http server")
         poll_task = asyncio.create_task(self.poller.run(), name="poller")
         stop_task = asyncio.create_task(stop.wait(), name="stop")
@@ -327,17 +331,19 @@ class Exporter:
 async def run_command(
     settings: Settings, credentials: CredentialProvider, on_listening: Callable[[str], None] | None = None
 ) -> int:
-    """Serve until SIGTERM or SIGINT; `on_listening` hears the bound address once the socket listens."""
-    problems = serving_problems(settings)
-    if problems:
-        print_problems(problems)
+    """Serve until SIGTERM or SIGINT; `on_listening` hears the base URL (`http://127.0.0.1:10120`) once the
+    socket listens."""
+    try:
+        web = web_config(settings)
+    except WebConfigError as error:
+        print_problems(error.problems)
         return EXIT_CONFIG
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        return await Exporter(settings, credentials).serve(stop, on_listening)
+        return await Exporter(settings, credentials, web).serve(stop, on_listening)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -363,9 +369,10 @@ async def once_command(settings: Settings, credentials: CredentialProvider, outp
 
 
 async def check_command(settings: Settings, credentials: CredentialProvider) -> int:
-    problems = serving_problems(settings)
-    if problems:
-        print_problems(problems)
+    try:
+        web_config(settings)
+    except WebConfigError as error:
+        print_problems(error.problems)
         return EXIT_CONFIG
     metrics = SelfMetrics(settings.tione.regions)
     client = make_client(settings, credentials, metrics)

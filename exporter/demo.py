@@ -31,12 +31,13 @@ def demo_credentials() -> Credentials:
     return Credentials(secret_id="AKID" + secrets.token_hex(16), secret_key=secrets.token_urlsafe(24))
 
 
-def _browsable(address: str) -> str:
-    """An address a browser can open: a wildcard listen address is reachable on loopback."""
+def _browsable(url: str) -> str:
+    """A base URL a browser can open: a wildcard listen address is reachable on loopback."""
+    scheme, _, address = url.partition("://")
     host, _, port = address.rpartition(":")
     if host in ("0.0.0.0", "[::]", ""):  # noqa: S104 - recognising the wildcard, not binding to it
         host = "127.0.0.1"
-    return f"{host}:{port}"
+    return f"{scheme}://{host}:{port}"
 
 
 def run_demo(flags: Mapping[str, str]) -> int:
@@ -65,8 +66,8 @@ def run_demo(flags: Mapping[str, str]) -> int:
             return EXIT_CONFIG
         setup_logging(settings.log.level, settings.log.format)
 
-        def announce(address: str) -> None:
-            base = f"http://{_browsable(address)}"
+        def announce(url: str) -> None:
+            base = _browsable(url)
             regions = ", ".join(config.regions)
             print(f"{PROG} demo: simulated TI-ONE API at {simulator.url} (regions {regions})")
             print(f"{PROG} demo: status page  {base}/")

@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Generator, MutableMapping, Sequence
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from exporter.poller import RegionStatus
 from exporter.web.compression import GzipPrefix
 from exporter.web.negotiation import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_gzip, wants_openmetrics
 from exporter.web.page import PageContext, status_page
+from exporter.web.webconfig import REALM, BasicAuth
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +61,13 @@ class LiveMetrics(Protocol):
 class ExporterApp:
     """Routes: the telemetry path, `/`, `/-/healthy`, `/-/ready`; 404 elsewhere, 405 for other methods."""
 
-    def __init__(self, snapshot: Snapshot, live: LiveMetrics, context: PageContext) -> None:
+    def __init__(
+        self, snapshot: Snapshot, live: LiveMetrics, context: PageContext, auth: BasicAuth | None = None
+    ) -> None:
         self.snapshot = snapshot
         self.live = live
         self.context = context
+        self.auth = auth if auth is not None and auth.enabled else None
         self._gzip: dict[bool, tuple[Exposition, GzipPrefix]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,6 +84,10 @@ class ExporterApp:
             HEALTHY_PATH: self._healthy,
             READY_PATH: self._ready,
         }
+        if not await self._authorized(scope, path):
+            challenge = [(b"www-authenticate", f'Basic realm="{REALM}"'.encode())]
+            await _respond(send, method, 401, b"401 unauthorized\n", extra=challenge)
+            return
         handler = routes.get(path)
         if handler is None:
             await _respond(send, method, 404, b"404 page not found\n")
@@ -87,6 +96,13 @@ class ExporterApp:
             await _respond(send, method, 405, b"405 method not allowed\n", extra=[(b"allow", b"GET, HEAD")])
             return
         await handler(scope, send)
+
+    async def _authorized(self, scope: Scope, path: str) -> bool:
+        """Basic auth, when configured, guards every path but the probes: they reveal nothing, and a
+        kubelet probe carries no credentials."""
+        if self.auth is None or path in (HEALTHY_PATH, READY_PATH):
+            return True
+        return await self.auth.allows(_headers(scope).get("authorization"))
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
         headers = _headers(scope)
@@ -217,7 +233,7 @@ class WebServer:
     in the backlog instead of being refused.
     """
 
-    def __init__(self, app: ExporterApp, sock: socket.socket) -> None:
+    def __init__(self, app: ExporterApp, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
         self.sock = sock
         config = uvicorn.Config(
             app,
@@ -228,6 +244,8 @@ class WebServer:
             timeout_graceful_shutdown=int(GRACEFUL_SHUTDOWN_SECONDS),
             timeout_keep_alive=30,
         )
+        config.load()
+        config.ssl = tls  # a context built and checked from the web configuration file, or plain HTTP
         self._server = _Server(config)
 
     @property

@@ -11,11 +11,14 @@ import os
 import re
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import bcrypt
 import httpx
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
@@ -24,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer
 from tests.conftest import REPO, require_tool
+from tests.unit.test_web_config import PEM
 
 REGIONS = ("ap-guangzhou", "ap-shanghai")
 COMMAND = [sys.executable, "-m", "exporter"]
@@ -135,7 +139,7 @@ def test_check_with_wrong_credentials_names_the_code_and_hides_the_key(simulator
     assert wrong_key not in result.stdout + result.stderr
 
 
-def test_check_with_bad_configuration_exits_2(simulator: SimulatorServer, tmp_path: object) -> None:
+def test_check_with_bad_configuration_exits_2(simulator: SimulatorServer) -> None:
     result = run(["check"], environment(simulator))
     assert result.returncode == 2
     assert result.stderr.startswith("tione-exporter: --tione.regions: no region to poll")
@@ -234,6 +238,39 @@ def test_demo_serves_changing_metrics_within_ten_seconds() -> None:
         fleet_changes = {name for name, _ in changed if not name.startswith(("tione_exporter_", "tione_up"))}
         assert fleet_changes, "the simulated fleet did not change between two polls"
         process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=5) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_run_with_a_web_config_serves_https_with_basic_auth(simulator: SimulatorServer, tmp_path: Path) -> None:
+    for name, text in PEM.items():
+        (tmp_path / name).write_text(text)
+    hashed = bcrypt.hashpw(b"scrape-secret", bcrypt.gensalt(rounds=4)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(
+        f"tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prom: {hashed}\n"
+    )
+    args = ["--tione.regions", REGIONS[0], "--web.listen-address", "127.0.0.1:0", "--web.config.file", str(web)]
+    process = subprocess.Popen(
+        [*COMMAND, *args], env=environment(simulator), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        process.stdout = process.stderr
+        match = wait_for_line(process, r"msg=serving address=(\S+) scheme=(\S+) basic_auth=(\S+)", 15)
+        address, scheme, basic_auth = match.groups()
+        assert (scheme, basic_auth) == ("https", "true")
+        verify = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+        with httpx.Client(base_url=f"https://{address}", verify=verify, timeout=5) as client:
+            assert client.get("/metrics").status_code == 401
+            deadline = time.monotonic() + 15
+            while "tione_up" not in (response := client.get("/metrics", auth=("prom", "scrape-secret"))).text:
+                assert time.monotonic() < deadline, "no metrics over https"
+                time.sleep(0.1)
+            assert response.status_code == 200
+        process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
     finally:
         if process.poll() is None:

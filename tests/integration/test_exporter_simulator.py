@@ -123,10 +123,8 @@ async def running_exporter(
     listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(exporter.serve(stop, listening.set_result))
     try:
-        address = await asyncio.wait_for(listening, 5)
-        async with httpx.AsyncClient(
-            base_url=f"http://{address}", timeout=5, headers={"Accept-Encoding": "identity"}
-        ) as http:
+        base_url = await asyncio.wait_for(listening, 5)
+        async with httpx.AsyncClient(base_url=base_url, timeout=5, headers={"Accept-Encoding": "identity"}) as http:
             yield Running(simulator, http, exporter, credentials, logs)
     finally:
         stop.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -122,11 +123,15 @@ def test_bad_configuration_exits_2_with_one_line_per_problem(
 
 
 @pytest.mark.parametrize("command", ["run", "check"])
-def test_web_config_file_is_refused_clearly(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main([command, "--tione.regions", "ap-guangzhou", "--web.config.file", "/etc/web.yml"])
+def test_a_broken_web_config_file_exits_2(command: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "web.yml"
+    path.write_text("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n")
+    code = main([command, "--tione.regions", "ap-guangzhou", "--web.config.file", str(path)])
     assert code == 2
-    (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("tione-exporter: --web.config.file /etc/web.yml: TLS and basic authentication are not")
+    assert capsys.readouterr().err.splitlines() == [
+        f"tione-exporter: --web.config.file {path}: tls_server_config.cert_file: no such file {tmp_path}/missing.crt",
+        f"tione-exporter: --web.config.file {path}: tls_server_config.key_file: no such file {tmp_path}/missing.key",
+    ]
 
 
 def test_an_unexpected_error_is_one_line_and_exit_1(

@@ -1,0 +1,303 @@
+"""`--web.config.file`: parsing and checking the exporter-toolkit format, basic auth, and TLS on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import bcrypt
+import httpx
+import pytest
+
+from exporter.metrics.render import render
+from exporter.poller import RegionStatus
+from exporter.web.page import PageContext
+from exporter.web.server import ExporterApp, WebServer, bind
+from exporter.web.webconfig import BasicAuth, WebConfig, WebConfigError, load_web_config
+from tests.conftest import REPO
+
+# Throw-away test material made with openssl for these tests only (100-year validity, EC P-256):
+# a CA, a server certificate for 127.0.0.1/localhost and a client certificate it signed, and an
+# unrelated self-signed pair. Nothing else trusts them.
+PEM: dict[str, str] = {
+    "ca.crt": (
+        "-----BEGIN CERTIFICATE-----\n"
+        "MIIBmTCCAT+gAwIBAgIUKRaD10hR/Ze7M/71w3MDdT627hkwCgYIKoZIzj0EAwIw\n"
+        "ITEfMB0GA1UEAwwWdGlvbmUtZXhwb3J0ZXIgdGVzdCBDQTAgFw0yNjExMjgxNjAw\n"
+        "MzVaGA8yMTI2MTEwNDE2MDAzNVowITEfMB0GA1UEAwwWdGlvbmUtZXhwb3J0ZXIg\n"
+        "dGVzdCBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABKj/95FVR73MALdCWjzo\n"
+        "+dzEGfAUbogYW3dOklXyGBfpvcAtwH/TtJOOwWe+W32kTT+s5xqC0CKu4j1Vk/di\n"
+        "mKCjUzBRMB0GA1UdDgQWBBR+Fp88Fglovw4lsdnygu8AsBCClTAfBgNVHSMEGDAW\n"
+        "gBR+Fp88Fglovw4lsdnygu8AsBCClTAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49\n"
+        "BAMCA0gAMEUCIQDl9raPiBOhtiUtyWrER0jKgPs/RUon4o0/xZuWAiDJUAIgDNc1\n"
+        "GoNox0Od4PW7rb7nrCp1Bn/dnAq1I3t0FjaoKXI=\n"
+        "-----END CERTIFICATE-----\n"
+    ),
+    "server.crt": (
+        "-----BEGIN CERTIFICATE-----\n"
+        "MIIBqzCCAVKgAwIBAgIUaXXX9JgwmNnUOaqREHsKIoRA2C0wCgYIKoZIzj0EAwIw\n"
+        "ITEfMB0GA1UEAwwWdGlvbmUtZXhwb3J0ZXIgdGVzdCBDQTAgFw0yNjExMjgxNjAw\n"
+        "MzVaGA8yMTI2MTEwNDE2MDAzNVowFDESMBAGA1UEAwwJMTI3LjAuMC4xMFkwEwYH\n"
+        "KoZIzj0CAQYIKoZIzj0DAQcDQgAEU6FKX1ywBgZYtvZFhiP6aGhd7ux42lnEJWNh\n"
+        "5db0jY5QuBXD/Aw8kMZDAuwtlQn/eHtjei7g8125BVm5y62YU6NzMHEwGgYDVR0R\n"
+        "BBMwEYcEfwAAAYIJbG9jYWxob3N0MBMGA1UdJQQMMAoGCCsGAQUFBwMBMB0GA1Ud\n"
+        "DgQWBBRzckkZy5hP7C54woCQgi0f7UBYSzAfBgNVHSMEGDAWgBR+Fp88Fglovw4l\n"
+        "sdnygu8AsBCClTAKBggqhkjOPQQDAgNHADBEAiAtrk8CJPoPFMI3VSpUPAQugGn3\n"
+        "XDqZOW4Vu88G63EtEQIgBdL1L48sJ8zGgeVozPk5JTfYlW2URgoZge0cwE6932o=\n"
+        "-----END CERTIFICATE-----\n"
+    ),
+    "server.key": (
+        "-----BEGIN PRIVATE KEY-----\n"
+        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgE+zsHbkfZGgn4NWi\n"
+        "uqZRiPjAmrDVAwkuazoMYyau2L6hRANCAARToUpfXLAGBli29kWGI/poaF3u7Hja\n"
+        "WcQlY2Hl1vSNjlC4FcP8DDyQxkMC7C2VCf94e2N6LuDzXbkFWbnLrZhT\n"
+        "-----END PRIVATE KEY-----\n"
+    ),
+    "client.crt": (
+        "-----BEGIN CERTIFICATE-----\n"
+        "MIIBkTCCATegAwIBAgIUaXXX9JgwmNnUOaqREHsKIoRA2C4wCgYIKoZIzj0EAwIw\n"
+        "ITEfMB0GA1UEAwwWdGlvbmUtZXhwb3J0ZXIgdGVzdCBDQTAgFw0yNjExMjgxNjAw\n"
+        "MzVaGA8yMTI2MTEwNDE2MDAzNVowFTETMBEGA1UEAwwKcHJvbWV0aGV1czBZMBMG\n"
+        "ByqGSM49AgEGCCqGSM49AwEHA0IABA1vZzD4Nk8HiGyDRmlJKAgeP2B2kDuQ3/BI\n"
+        "oGn90Mx7CDbR/Nb2JLDSP1qg+Om1FuEb/f1eX7OX4HMuefOL3JSjVzBVMBMGA1Ud\n"
+        "JQQMMAoGCCsGAQUFBwMCMB0GA1UdDgQWBBS16aL4WpHfgQo9YpQSOa7QRjp6NjAf\n"
+        "BgNVHSMEGDAWgBR+Fp88Fglovw4lsdnygu8AsBCClTAKBggqhkjOPQQDAgNIADBF\n"
+        "AiEA1CmS1yxO6/3uCaAk8eSLwOiB/7+nb2js9bopA8qcmUQCIFgpSrC5Ct7EQAVY\n"
+        "EiF3wvU9fMkSy/GI80ZtHCoAS4su\n"
+        "-----END CERTIFICATE-----\n"
+    ),
+    "client.key": (
+        "-----BEGIN PRIVATE KEY-----\n"
+        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg2yZAz6Gwuj4YWbVa\n"
+        "WErM7Ri3k5Hygog1swCH31VUdS6hRANCAAQNb2cw+DZPB4hsg0ZpSSgIHj9gdpA7\n"
+        "kN/wSKBp/dDMewg20fzW9iSw0j9aoPjptRbhG/39Xl+zl+BzLnnzi9yU\n"
+        "-----END PRIVATE KEY-----\n"
+    ),
+    "other.crt": (
+        "-----BEGIN CERTIFICATE-----\n"
+        "MIIBdjCCAR2gAwIBAgIUU/GsS7avLsH6LXOBIhrQVLyXV10wCgYIKoZIzj0EAwIw\n"
+        "EDEOMAwGA1UEAwwFb3RoZXIwIBcNMjYxMTI4MTYwMDM1WhgPMjEyNjExMDQxNjAw\n"
+        "MzVaMBAxDjAMBgNVBAMMBW90aGVyMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n"
+        "MZ+MGLlmkMvcB8GwwxKd9gKX7QUCq0+IpLyLAWlwW8M+9peXrRXq2WaZW3DjMd72\n"
+        "dPs/Jn15t9U6Wnpd+WG8MqNTMFEwHQYDVR0OBBYEFD6YZfB563xOoRQvz9lg3KZV\n"
+        "04SpMB8GA1UdIwQYMBaAFD6YZfB563xOoRQvz9lg3KZV04SpMA8GA1UdEwEB/wQF\n"
+        "MAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIgNlzoCBp8kd0EJeEiYZWlXqXFGIlJiNmW\n"
+        "dxeqzVTU4JcCIE/Xl0LJ+cJrDpHlVwaRv0JtC4DGRdMWv2HxrCkUAwLX\n"
+        "-----END CERTIFICATE-----\n"
+    ),
+    "other.key": (
+        "-----BEGIN PRIVATE KEY-----\n"
+        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgt0b9u6l0TCb53duC\n"
+        "qfJrThi07K69y34Jl4+gTHz5MKmhRANCAAQxn4wYuWaQy9wHwbDDEp32ApftBQKr\n"
+        "T4ikvIsBaXBbwz72l5etFerZZplbcOMx3vZ0+z8mfXm31Tpael35Ybwy\n"
+        "-----END PRIVATE KEY-----\n"
+    ),
+}
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def tls_dir(tmp_path: Path) -> Path:
+    for name, text in PEM.items():
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def hashed(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+
+
+def write(directory: Path, text: str) -> Path:
+    path = directory / "web.yml"
+    path.write_text(text)
+    return path
+
+
+def problems(path: Path) -> tuple[str, ...]:
+    with pytest.raises(WebConfigError) as caught:
+        load_web_config(path)
+    return caught.value.problems
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_an_empty_file_means_plain_http_without_auth(tmp_path: Path) -> None:
+    config = load_web_config(write(tmp_path, "# nothing\n"))
+    assert (config.tls, dict(config.users), config.scheme) == (None, {}, "http")
+
+
+def test_tls_and_users_are_loaded(tls_dir: Path) -> None:
+    path = write(
+        tls_dir,
+        f"tls_server_config:\n  cert_file: server.crt\n  key_file: {tls_dir / 'server.key'}\n"
+        f"  min_version: TLS13\nbasic_auth_users:\n  prometheus: {hashed(PASSWORD)}\n",
+    )
+    config = load_web_config(path)
+    assert config.scheme == "https"
+    assert config.tls is not None
+    assert config.tls.minimum_version == ssl.TLSVersion.TLSv1_3
+    assert config.tls.verify_mode == ssl.CERT_NONE
+    assert list(config.users) == ["prometheus"]
+
+
+def test_client_certificates(tls_dir: Path) -> None:
+    path = write(
+        tls_dir,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n",
+    )
+    config = load_web_config(path)
+    assert config.tls is not None and config.tls.verify_mode == ssl.CERT_REQUIRED
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tls_server_config:\n  key_file: server.key\n", "tls_server_config.cert_file: required"),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: nope.key\n",
+            "tls_server_config.key_file: no such file",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: other.key\n",
+            "tls_server_config: cannot use cert_file and key_file together: KEY_VALUES_MISMATCH",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAnyClientCert\n",
+            'tls_server_config.client_auth_type: "RequireAnyClientCert" is not supported',
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: Whatever\n",
+            'tls_server_config.client_auth_type: "Whatever" is unknown',
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+            "  client_auth_type: VerifyClientCertIfGiven\n",
+            "tls_server_config.client_ca_file: required",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS10\n",
+            'tls_server_config.min_version: "TLS10" must be one of TLS12, TLS13',
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  cipher_suites: [X]\n",
+            "tls_server_config.cipher_suites: not supported",
+        ),
+        ("http_server_config:\n  http2: true\n", "http_server_config: not supported"),
+        ("basic_auth_user:\n  a: b\n", "basic_auth_user: unknown key"),
+        ("basic_auth_users:\n  prometheus: hunter2-in-clear\n", "basic_auth_users.prometheus: not a bcrypt hash"),
+        ("- a\n", "the top level must be a mapping"),
+    ],
+)
+def test_each_problem_is_named(tls_dir: Path, text: str, expected: str) -> None:
+    path = write(tls_dir, text)
+    found = problems(path)
+    assert any(line.startswith(f"--web.config.file {path}: {expected}") for line in found), found
+    assert not any("hunter2" in line for line in found), "a plain password must not be echoed"
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yml"
+    assert problems(missing) == (f"--web.config.file {missing}: cannot read the file: No such file or directory",)
+
+
+async def test_basic_auth_checks_and_remembers(monkeypatch: pytest.MonkeyPatch) -> None:
+    auth = BasicAuth({"prometheus": hashed(PASSWORD).encode()})
+    assert await auth.allows(basic("prometheus", PASSWORD))
+    calls = 0
+    original = bcrypt.checkpw
+
+    def counting(password: bytes, hashed_password: bytes) -> bool:
+        nonlocal calls
+        calls += 1
+        return original(password, hashed_password)
+
+    monkeypatch.setattr(bcrypt, "checkpw", counting)
+    assert await auth.allows(basic("prometheus", PASSWORD))
+    assert calls == 0, "a known good pair is not checked with bcrypt again"
+    assert not await auth.allows(basic("prometheus", "wrong"))
+    assert not await auth.allows(basic("nobody", PASSWORD))
+    assert calls == 2, "wrong password and unknown user both cost a bcrypt check"
+    for header in (None, "", "Bearer x", "Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode()):
+        assert not await auth.allows(header)
+
+
+class Snapshot:
+    exposition = render([])
+    ready = True
+
+    def statuses(self) -> list[RegionStatus]:
+        return []
+
+
+class Live:
+    def render(self, openmetrics: bool) -> bytes:
+        return b"# TYPE tione_up gauge\ntione_up 1\n"
+
+
+@pytest.fixture
+async def tls_server(tls_dir: Path) -> AsyncIterator[tuple[str, Path]]:
+    path = write(
+        tls_dir,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        "  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n"
+        f"basic_auth_users:\n  prometheus: {hashed(PASSWORD)}\n",
+    )
+    config: WebConfig = load_web_config(path)
+    context = PageContext(version="1", started=0.0, telemetry_path="/metrics", interval=30.0, max_staleness=300.0)
+    app = ExporterApp(Snapshot(), Live(), context, BasicAuth(config.users))
+    server = WebServer(app, bind("127.0.0.1", 0), config.tls)
+    task = asyncio.create_task(server.serve())
+    yield f"https://{server.address}", tls_dir
+    server.stop()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_https_with_basic_auth_on_loopback(tls_server: tuple[str, Path]) -> None:
+    url, directory = tls_server
+    verify = ssl.create_default_context(cafile=str(directory / "ca.crt"))
+    async with httpx.AsyncClient(base_url=url, verify=verify, timeout=5) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        denied = await client.get("/", auth=("prometheus", "wrong"))
+        assert denied.status_code == 401
+        assert denied.headers["www-authenticate"] == 'Basic realm="tione-exporter"'
+        ok = await client.get("/metrics", auth=("prometheus", PASSWORD))
+        assert ok.status_code == 200
+        assert b"tione_up 1" in ok.content
+        assert (await client.get("/-/healthy")).status_code == 200, "probes need no credentials"
+        assert (await client.get("/-/ready")).status_code == 200
+    with_cert = ssl.create_default_context(cafile=str(directory / "ca.crt"))
+    with_cert.load_cert_chain(str(directory / "client.crt"), str(directory / "client.key"))
+    async with httpx.AsyncClient(base_url=url, verify=with_cert, timeout=5) as client:
+        assert (await client.get("/metrics", auth=("prometheus", PASSWORD))).status_code == 200
+    wrong_cert = ssl.create_default_context(cafile=str(directory / "ca.crt"))
+    wrong_cert.load_cert_chain(str(directory / "other.crt"), str(directory / "other.key"))
+    async with httpx.AsyncClient(base_url=url, verify=wrong_cert, timeout=5) as client:
+        with pytest.raises(httpx.HTTPError):
+            await client.get("/-/healthy")
+
+
+async def test_plain_http_to_a_tls_port_fails(tls_server: tuple[str, Path]) -> None:
+    url, _ = tls_server
+    async with httpx.AsyncClient(base_url=url.replace("https://", "http://"), timeout=5) as client:
+        with pytest.raises(httpx.HTTPError):
+            await client.get("/-/healthy")
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    doc = (REPO / "docs" / "configuration.md").read_text()
+    block = re.search(r"```yaml\n(tls_server_config:.*?)```", doc, flags=re.DOTALL)
+    assert block is not None
+    (tmp_path / "tls.crt").write_text(PEM["server.crt"])
+    (tmp_path / "tls.key").write_text(PEM["server.key"])
+    (tmp_path / "ca.crt").write_text(PEM["ca.crt"])
+    config = load_web_config(write(tmp_path, block.group(1)))
+    assert config.tls is not None and config.tls.verify_mode == ssl.CERT_REQUIRED
+    assert list(config.users) == ["prometheus"]
