@@ -186,6 +186,7 @@ class Poller:
         except TimeoutError:
             error = TencentCloudError(TIMEOUT, f"poll did not finish within {self.plan.timeout:g}s", region=region)
         except Exception as exc:  # the loop must survive anything a poll can throw
+            log.debug("unexpected error while polling", exc_info=True, extra={"region": region})
             error = TencentCloudError(UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}", region=region)
         else:
             return self._succeeded(region, samples, result.groups, self._clock() - started, self._wall_clock())

@@ -94,11 +94,15 @@ def simulator() -> Iterator[SimulatorServer]:
 
 @contextlib.asynccontextmanager
 async def running_exporter(
-    simulator: SimulatorServer, regions: tuple[str, ...] = REGIONS, log_level: str = "info", **flags: str
+    simulator: SimulatorServer,
+    regions: tuple[str, ...] = REGIONS,
+    log_level: str = "info",
+    credentials: Credentials | None = None,
+    **flags: str,
 ) -> AsyncIterator[Running]:
     config = simulator.config
     assert config.secret_id is not None and config.secret_key is not None
-    credentials = Credentials(config.secret_id, config.secret_key)
+    credentials = credentials or Credentials(config.secret_id, config.secret_key)
     settings = load_settings(
         {
             "--web.listen-address": "127.0.0.1:0",
@@ -290,12 +294,18 @@ async def test_no_secret_reaches_metrics_page_or_logs(simulator: SimulatorServer
         ),
     }
     assert all(kinds.values()), f"the simulated fleet lacks a kind of secret: {kinds}"
-    async with running_exporter(simulator, regions=(*REGIONS, UNSERVED), log_level="debug") as running:
+    # temporary credentials, so that a session token travels with every request too
+    temporary = Credentials("AKID" + secrets.token_hex(16), secrets.token_urlsafe(24), secrets.token_urlsafe(48))
+    assert temporary.token is not None
+    simulator.add_credentials(temporary.secret_id, temporary.secret_key, temporary.token)
+    async with running_exporter(
+        simulator, regions=(*REGIONS, UNSERVED), log_level="debug", credentials=temporary
+    ) as running:
         await running.wait_for(lambda s: value(s, "tione_up", region=REGIONS[1]) == 1.0, "the first polls")
         simulator.inject("error=AuthFailure.SignatureFailure", count=2)
         simulator.inject("malformed", count=2)
         await asyncio.sleep(1.5)
-        forbidden = secrets_in_fleet | {running.credentials.secret_key}
+        forbidden = secrets_in_fleet | {temporary.secret_key, temporary.token}
         texts = {
             "metrics": (await running.http.get("/metrics")).text,
             "openmetrics": (
