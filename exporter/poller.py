@@ -160,7 +160,10 @@ class Poller:
     async def _region_loop(self, region: str) -> None:
         while True:
             started = self._clock()
-            await self.poll(region)
+            try:
+                await self.poll(region)
+            except Exception as exc:  # `poll` handles the listing's errors; this guards the bookkeeping too
+                log.error("poll bookkeeping failed", extra={"region": region, "error": f"{type(exc).__name__}: {exc}"})
             next_poll = started + self._next_delay()
             expiry = self._expiry(region)
             if expiry is not None and expiry < next_poll:

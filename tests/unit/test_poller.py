@@ -238,3 +238,24 @@ def test_jitter_stays_small() -> None:
 def test_count_by_status_counts_missing_status_as_unknown() -> None:
     groups = [group("g1", "Normal", "Normal"), ServiceGroup.model_validate({"Services": [{"ServiceId": "x"}]})]
     assert count_by_status(groups) == {"Normal": 2, "unknown": 1}
+
+
+async def test_the_loop_survives_a_failing_report(
+    listing: dict[str, Listing], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, metrics = make(interval=0.05, timeout=0.04)
+
+    def broken(region: str, groups: int, services: int) -> None:
+        raise RuntimeError("inventory unavailable")
+
+    monkeypatch.setattr(metrics, "set_inventory", broken)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.3)
+    assert not task.done(), "the loop died"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    polls = sample(metrics, "tione_exporter_polls_total", region="r1")
+    assert polls is not None and polls >= 3
+    assert any(r.getMessage() == "poll bookkeeping failed" for r in caplog.records)
