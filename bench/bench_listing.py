@@ -39,6 +39,7 @@ from exporter.tione.listing import LIMIT, ListingQuery, scan_service_groups
 
 REGION = "ap-guangzhou"
 SECRET_ID, SECRET_KEY = "AKIDbench", "bench-secret-key"
+STARTUP_TIMEOUT = 60.0
 
 
 def serve(connection: Connection, groups: int, latency: float, rate_limit: float) -> None:
@@ -113,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     child = context.Process(target=serve, args=(theirs, args.groups, args.latency, simulator_limit), daemon=True)
     child.start()
     try:
+        if not ours.poll(STARTUP_TIMEOUT):
+            print(f"FAIL: the simulator did not start within {STARTUP_TIMEOUT:g} s (exit code {child.exitcode})")
+            return 1
         url = ours.recv()
         results = asyncio.run(run(url, args))
         ours.send("stop")
