@@ -178,7 +178,7 @@ async def test_the_deadline_bounds_the_whole_call(sim: SimulatorServer) -> None:
             await api.call(ACTION, REGION, {}, deadline=start + 1.0)
         elapsed = time.monotonic() - start
     assert caught.value.code == "InternalError"
-    assert elapsed <= 1.0 + 0.05
+    assert elapsed <= 1.0 + 0.15
     assert sim.request_count == hooks.requests >= 4 and hooks.retries == hooks.requests - 1
 
 
@@ -192,7 +192,7 @@ async def test_the_last_attempt_waits_only_for_the_time_left(sim: SimulatorServe
             await api.call(ACTION, REGION, {}, deadline=start + 0.6)
         elapsed = time.monotonic() - start
     assert caught.value.code == "Timeout"
-    assert 0.55 <= elapsed <= 0.75
+    assert 0.55 <= elapsed <= 0.9
     assert hooks.requests == 1 and hooks.errors == {"Timeout": 1}
 
 

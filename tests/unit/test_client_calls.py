@@ -216,7 +216,7 @@ async def test_deadline_bounds_retries_and_the_last_error_is_reported() -> None:
         await client.call("DescribeThings", "ap-guangzhou", {}, deadline=start + 0.6)
     elapsed = time.monotonic() - start
     assert caught.value.code == "InternalError"
-    assert elapsed <= 0.6 + 0.05
+    assert elapsed <= 0.6 + 0.15
     assert len(seen) >= 4 and hooks.retries == len(seen) - 1
 
 
@@ -231,7 +231,7 @@ async def test_slow_answer_is_cut_at_the_deadline() -> None:
     with pytest.raises(TransportError) as caught:
         await client.call("DescribeThings", "ap-guangzhou", {}, deadline=start + 0.3)
     assert caught.value.code == "Timeout" and "deadline reached while waiting for the answer" in str(caught.value)
-    assert time.monotonic() - start < 0.4
+    assert time.monotonic() - start < 0.5
     assert hooks.errors == {"Timeout": 1} and hooks.requests == 1
 
 
@@ -276,7 +276,7 @@ async def test_bucket_wait_is_reported() -> None:
     client = make_client(handler, hooks, rate_limiter=TokenBucket(rate=20, burst=1))
     for _ in range(3):
         await client.call("DescribeThings", "ap-guangzhou", {}, deadline=soon())
-    assert hooks.throttle_waits[0] < 0.01 and all(0.03 < wait < 0.1 for wait in hooks.throttle_waits[1:])
+    assert hooks.throttle_waits[0] < 0.01 and all(0.03 < wait < 0.3 for wait in hooks.throttle_waits[1:])
 
 
 async def test_max_attempts() -> None:

@@ -27,7 +27,7 @@ async def test_burst_is_free_then_rate_applies() -> None:
     for _ in range(10):
         await bucket.acquire()
     elapsed = time.monotonic() - start
-    assert 10 / 50 - 0.01 <= elapsed < 10 / 50 + 0.1
+    assert 10 / 50 - 0.01 <= elapsed < 10 / 50 + 0.3
 
 
 async def test_rate_is_never_exceeded_under_concurrency() -> None:
@@ -41,13 +41,14 @@ async def test_rate_is_never_exceeded_under_concurrency() -> None:
 
     start = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(n)))
-    # In any window, at most burst + rate * window acquisitions (small allowance for timer rounding).
+    # Between the i-th and j-th acquisition at least (j - i - burst) / rate seconds pass; a late wake-up can
+    # only bring recorded stamps closer, hence the allowance of a few tokens' time.
+    allowance = 0.03
     stamps.sort()
     for i, first in enumerate(stamps):
-        for j in range(i, len(stamps)):
-            window = stamps[j] - first
-            assert j - i + 1 <= burst + rate * window + 1e-6 + rate * 0.002
-    assert time.monotonic() - start >= (n - burst) / rate - 0.01
+        for j in range(i + 1, len(stamps)):
+            assert stamps[j] - first >= (j - i - burst) / rate - allowance
+    assert time.monotonic() - start >= (n - burst) / rate - 0.005
 
 
 async def test_waiters_are_served_in_arrival_order() -> None:
@@ -71,7 +72,7 @@ async def test_acquire_reports_the_time_it_waited() -> None:
     bucket = TokenBucket(rate=20, burst=1)
     assert await bucket.acquire() == pytest.approx(0.0, abs=0.005)
     waited = await bucket.acquire()
-    assert 0.04 <= waited <= 0.1
+    assert 0.04 <= waited <= 0.2
 
 
 async def test_cancelled_waiter_leaves_the_queue_without_taking_a_token() -> None:
@@ -86,7 +87,7 @@ async def test_cancelled_waiter_leaves_the_queue_without_taking_a_token() -> Non
         await head
     # The waiter behind it gets the token the cancelled one would have had, at the same moment.
     waited = await asyncio.wait_for(behind, timeout=1)
-    assert 0.05 <= waited <= 0.12
+    assert 0.05 <= waited <= 0.25
     assert bucket.available < 0.5
 
 
@@ -100,5 +101,6 @@ async def test_cancellation_while_queued_behind_others() -> None:
     second.cancel()
     results = await asyncio.gather(first, second, third, return_exceptions=True)
     assert isinstance(results[1], asyncio.CancelledError)
-    # `third` took the second slot: about two intervals, not three.
-    assert isinstance(results[2], float) and results[2] < 3 / 50
+    # `third` took the second slot: one interval after `first`, not two.
+    assert isinstance(results[0], float) and isinstance(results[2], float)
+    assert results[2] - results[0] < 1.5 / 50
