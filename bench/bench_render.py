@@ -152,7 +152,7 @@ def main() -> None:
         render_seconds, exposition = best_of(args.repeat, lambda samples=samples: render([samples]))
         print(
             f"| {size:,} | {samples.series:,} | {collect_seconds:.2f} s | {render_seconds * 1000:.0f} ms "
-            f"| {len(exposition.text) / 1e6:.1f} MB | {len(exposition.text_gzip) / 1e6:.1f} MB "
+            f"| {len(exposition.text) / 1e6:.1f} MB | {len(exposition.gzip(False).finish(b'')) / 1e6:.1f} MB "
             f"| {collect_seconds + render_seconds:.2f} s |"
         )
 

@@ -122,6 +122,7 @@ class Poller:
         self._status: dict[str, RegionStatus] = {region: RegionStatus(region) for region in plan.regions}
         self._locks: dict[str, asyncio.Lock] = {region: asyncio.Lock() for region in plan.regions}
         self._exposition = render([])
+        self._render_lock = asyncio.Lock()
 
     # --- what the web app reads ---------------------------------------------------------------------------
 
@@ -168,7 +169,7 @@ class Poller:
             expiry = self._expiry(region)
             if expiry is not None and expiry < next_poll:
                 await asyncio.sleep(max(0.0, expiry - self._clock()))
-                self._expire(region)
+                await self._expire(region)
             await asyncio.sleep(max(0.0, next_poll - self._clock()))
 
     def _next_delay(self) -> float:
@@ -183,7 +184,8 @@ class Poller:
                 result = await scan_workspaces(
                     self.client, region, self.plan.query, self.plan.project_ids, deadline=deadline
                 )
-            samples = collect_region(region, result.groups, self.plan.options)
+            # Formatting a large fleet takes a while: off the event loop, so scrapes are not held up.
+            samples = await asyncio.to_thread(collect_region, region, result.groups, self.plan.options)
         except TencentCloudError as exc:
             error = exc
         except TimeoutError:
@@ -192,15 +194,15 @@ class Poller:
             log.debug("unexpected error while polling", exc_info=True, extra={"region": region})
             error = TencentCloudError(UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}", region=region)
         else:
-            return self._succeeded(region, samples, result.groups, self._clock() - started, self._wall_clock())
-        return self._failed(region, error, self._clock() - started, self._wall_clock())
+            return await self._succeeded(region, samples, result.groups, self._clock() - started, self._wall_clock())
+        return await self._failed(region, error, self._clock() - started, self._wall_clock())
 
-    def _succeeded(
+    async def _succeeded(
         self, region: str, samples: RegionSamples, groups: list[ServiceGroup], duration: float, finished: float
     ) -> RegionStatus:
         self._samples[region] = samples
         self._last_success[region] = self._clock()
-        self._rerender()
+        await self._rerender()
         self.recorder.record_poll(region, success=True, duration=duration, finished_at=finished)
         self.recorder.set_inventory(region, samples.service_groups, samples.services)
         status = RegionStatus(
@@ -227,7 +229,7 @@ class Poller:
         )
         return status
 
-    def _failed(self, region: str, error: TencentCloudError, duration: float, finished: float) -> RegionStatus:
+    async def _failed(self, region: str, error: TencentCloudError, duration: float, finished: float) -> RegionStatus:
         message = redact(error.message)
         self.recorder.record_poll(region, success=False, duration=duration, finished_at=finished, error_code=error.code)
         previous = self._status[region]
@@ -258,7 +260,7 @@ class Poller:
                 request_id=error.request_id,
             ),
         )
-        self._expire(region)
+        await self._expire(region)
         return self._status[region]
 
     def _expiry(self, region: str) -> float | None:
@@ -267,12 +269,12 @@ class Poller:
             return None
         return self._last_success[region] + self.plan.max_staleness
 
-    def _expire(self, region: str) -> None:
+    async def _expire(self, region: str) -> None:
         expiry = self._expiry(region)
         if expiry is None or self._clock() < expiry:
             return
         self._samples.pop(region, None)
-        self._rerender()
+        await self._rerender()
         self.recorder.forget_inventory(region)
         self._status[region] = replace(
             self._status[region],
@@ -286,5 +288,8 @@ class Poller:
             extra={"region": region, "max_staleness": self.plan.max_staleness},
         )
 
-    def _rerender(self) -> None:
-        self._exposition = render(self._samples[region] for region in self.plan.regions if region in self._samples)
+    async def _rerender(self) -> None:
+        """Render in a worker thread; the lock keeps a slower, older render from replacing a newer one."""
+        async with self._render_lock:
+            regions = [self._samples[region] for region in self.plan.regions if region in self._samples]
+            self._exposition = await asyncio.to_thread(render, regions)

@@ -1,10 +1,9 @@
 """From API objects to exposition bytes, once per poll rather than once per scrape.
 
-`collect_region` turns one region's service groups into finished sample lines, family by family, and
-compresses each family's lines as one gzip member. `render` then only concatenates: family headers
-(one HELP and TYPE per family, in catalogue order) followed by every region's lines for that family.
-Gzip members concatenate into one valid stream (RFC 1952), so neither step compresses anything twice,
-and a poll of one region costs only that region's work.
+`collect_region` turns one region's service groups into finished sample lines, family by family.
+`render` then only concatenates: family headers (one HELP and TYPE per family, in catalogue order)
+followed by every region's lines for that family, so a poll of one region costs only that region's work.
+The gzip form of an exposition is made once, on first demand, and kept with it (`Exposition.gzip`).
 
 The sample lines are the same in the Prometheus text format 0.0.4 and in OpenMetrics 1.0 (no
 timestamps, no exemplars); only the headers differ: OpenMetrics names a counter family without its
@@ -13,8 +12,8 @@ timestamps, no exemplars); only the headers differ: OpenMetrics names a counter 
 
 from __future__ import annotations
 
-import gzip
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -33,12 +32,9 @@ from exporter.metrics.catalogue import (
     ServiceInGroup,
     pods,
 )
+from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.labels import TagSelection, clean_value, escape_value
 from exporter.tione.models import ServiceGroup
-
-GZIP_LEVEL = 3
-"""The best of zlib's fast levels: on these very repetitive lines it takes under half the time of
-the default level 6 for about a fifth more bytes (see docs/performance.md)."""
 
 AnyFamily = Family[ServiceGroup] | Family[ServiceInGroup] | Family[PodOfService]
 
@@ -65,10 +61,9 @@ class RenderOptions:
 
 @dataclass(frozen=True)
 class FamilyLines:
-    """One region's samples of one family: the lines, the same lines as a gzip member, their count."""
+    """One region's samples of one family: the lines and their count."""
 
     text: bytes
-    gzip: bytes
     series: int
 
 
@@ -88,17 +83,24 @@ class RegionSamples:
 
 @dataclass(frozen=True)
 class Exposition:
-    """The snapshot in every form a scrape can ask for; the OpenMetrics forms lack `# EOF`."""
+    """The snapshot in both formats; the OpenMetrics form lacks `# EOF` (the live self-metrics follow it).
+
+    The gzip forms are open-ended members (`GzipPrefix`) made on first demand and kept: most setups
+    scrape in one format only, and a scrape then compresses just its small live part.
+    """
 
     text: bytes
-    text_gzip: bytes
     openmetrics: bytes
-    openmetrics_gzip: bytes
+    _gzip: dict[bool, GzipPrefix] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
-
-def compress(data: bytes) -> bytes:
-    """One gzip member, the same bytes for the same input (no timestamp in the header)."""
-    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+    def gzip(self, openmetrics: bool) -> GzipPrefix:
+        """The deflated snapshot in one format, computed once (thread-safe: scrapes call it from worker threads)."""
+        with self._lock:
+            prefix = self._gzip.get(openmetrics)
+            if prefix is None:
+                prefix = self._gzip[openmetrics] = GzipPrefix.of(self.openmetrics if openmetrics else self.text)
+            return prefix
 
 
 class _Tails(dict[Sample, bytes]):
@@ -231,7 +233,7 @@ def collect_region(region: str, groups: Iterable[ServiceGroup], options: RenderO
         if out.lines:
             text = b"".join(out.lines)
             out.lines.clear()
-            families[name] = FamilyLines(text=text, gzip=compress(text), series=out.series)
+            families[name] = FamilyLines(text=text, series=out.series)
     return RegionSamples(
         region=region,
         service_groups=len(seen_groups),
@@ -243,9 +245,7 @@ def collect_region(region: str, groups: Iterable[ServiceGroup], options: RenderO
 @dataclass(frozen=True)
 class _Headers:
     text: bytes
-    text_gzip: bytes
     openmetrics: bytes
-    openmetrics_gzip: bytes
 
 
 def _headers(family: AnyFamily) -> _Headers:
@@ -254,7 +254,7 @@ def _headers(family: AnyFamily) -> _Headers:
     om_name = family.openmetrics_name
     om_help = escape_value(family.help)
     openmetrics = f"# HELP {om_name} {om_help}\n# TYPE {om_name} {family.type}\n".encode()
-    return _Headers(text, compress(text), openmetrics, compress(openmetrics))
+    return _Headers(text, openmetrics)
 
 
 _HEADERS: dict[str, _Headers] = {family.name: _headers(family) for family in SNAPSHOT_FAMILIES}
@@ -270,27 +270,15 @@ def render(regions: Iterable[RegionSamples]) -> Exposition:
     if len(set(names)) != len(names):
         raise ValueError(f"a region appears more than once: {sorted(names)}")
     text: list[bytes] = []
-    text_gzip: list[bytes] = []
     openmetrics: list[bytes] = []
-    openmetrics_gzip: list[bytes] = []
     for family in SNAPSHOT_FAMILIES:
         parts = [samples.families[family.name] for samples in regions if family.name in samples.families]
         if not parts:
             continue
         headers = _HEADERS[family.name]
         text.append(headers.text)
-        text_gzip.append(headers.text_gzip)
         openmetrics.append(headers.openmetrics)
-        openmetrics_gzip.append(headers.openmetrics_gzip)
         for part in parts:
             text.append(part.text)
             openmetrics.append(part.text)
-            text_gzip.append(part.gzip)
-            openmetrics_gzip.append(part.gzip)
-    empty = compress(b"")
-    return Exposition(
-        text=b"".join(text),
-        text_gzip=b"".join(text_gzip) or empty,
-        openmetrics=b"".join(openmetrics),
-        openmetrics_gzip=b"".join(openmetrics_gzip) or empty,
-    )
+    return Exposition(text=b"".join(text), openmetrics=b"".join(openmetrics))

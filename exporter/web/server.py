@@ -3,7 +3,7 @@
 The telemetry path writes bytes the poller rendered when its snapshot landed, followed by the live
 self-metrics; it never calls the cloud API, so a scrape costs the same for ten services or ten thousand
 and keeps answering while the API is down. Compressed answers are one gzip member whose snapshot part
-is deflated once per snapshot; only the small live part is compressed per scrape (see `compression`).
+is deflated once per snapshot; only the small live part is compressed per scrape (`Exposition.gzip`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import uvicorn
 
 from exporter.metrics.render import Exposition
 from exporter.poller import RegionStatus
-from exporter.web.compression import GzipPrefix
 from exporter.web.negotiation import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_gzip, wants_openmetrics
 from exporter.web.page import PageContext, status_page
 from exporter.web.webconfig import REALM, BasicAuth
@@ -68,7 +67,6 @@ class ExporterApp:
         self.live = live
         self.context = context
         self.auth = auth if auth is not None and auth.enabled else None
-        self._gzip: dict[bool, tuple[Exposition, GzipPrefix]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -113,7 +111,8 @@ class ExporterApp:
         if openmetrics and not live.endswith(EOF_LINE):
             live += EOF_LINE
         if compressed:
-            body = (await self._gzip_prefix(exposition, openmetrics)).finish(live)
+            # Deflating a large snapshot takes a while: in a thread, once per snapshot and format.
+            body = (await asyncio.to_thread(exposition.gzip, openmetrics)).finish(live)
         else:
             body = (exposition.openmetrics if openmetrics else exposition.text) + live
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
@@ -121,16 +120,6 @@ class ExporterApp:
         if compressed:
             extra.append((b"content-encoding", b"gzip"))
         await _respond(send, scope["method"], 200, body, content_type=content_type, extra=extra)
-
-    async def _gzip_prefix(self, exposition: Exposition, openmetrics: bool) -> GzipPrefix:
-        """The snapshot deflated once per poll (in a thread: a large fleet takes a while), not per scrape."""
-        cached = self._gzip.get(openmetrics)
-        if cached is not None and cached[0] is exposition:
-            return cached[1]
-        data = exposition.openmetrics if openmetrics else exposition.text
-        prefix = await asyncio.to_thread(GzipPrefix.of, data)
-        self._gzip[openmetrics] = (exposition, prefix)
-        return prefix
 
     async def _index(self, scope: Scope, send: Send) -> None:
         page = status_page(self.snapshot.statuses(), self.context, ready=self.snapshot.ready)

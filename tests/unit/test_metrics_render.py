@@ -17,7 +17,6 @@ from exporter.metrics.render import (
     RegionSamples,
     RenderOptions,
     collect_region,
-    compress,
     render,
 )
 from exporter.metrics.self import SelfMetrics
@@ -88,17 +87,19 @@ def test_openmetrics_parses_once_eof_is_added_and_names_counters_without_total()
 
 def test_gzip_forms_decompress_to_the_plain_forms_and_are_deterministic() -> None:
     first, second = rich_exposition(), rich_exposition()
-    assert gzip.decompress(first.text_gzip) == first.text
-    assert gzip.decompress(first.openmetrics_gzip) == first.openmetrics
+    assert gzip.decompress(first.gzip(False).finish(b"")) == first.text
+    assert gzip.decompress(first.gzip(True).finish(b"")) == first.openmetrics
     assert first == second
-    assert len(first.text_gzip) < len(first.text) / 4
+    assert first.gzip(False).finish(b"tail\n") == second.gzip(False).finish(b"tail\n")
+    assert first.gzip(False) is first.gzip(False)  # made once, then kept
+    assert len(first.gzip(False).finish(b"")) < len(first.text) / 4
 
 
-def test_openmetrics_gzip_followed_by_gzipped_self_metrics_is_one_valid_document() -> None:
+def test_openmetrics_gzip_finished_with_self_metrics_is_one_valid_document() -> None:
     exposition = rich_exposition()
     own = SelfMetrics(["ap-guangzhou", "ap-shanghai"])
     own.record_poll("ap-guangzhou", success=True, duration=1.5, finished_at=1_700_000_000.0)
-    body = exposition.openmetrics_gzip + gzip.compress(own.render(True) + b"# EOF\n")
+    body = exposition.gzip(True).finish(own.render(True) + b"# EOF\n")
     document = gzip.decompress(body).decode()
     assert document.endswith("# EOF\n")
     names = {family.name for family in parse_openmetrics(document)}
@@ -153,8 +154,8 @@ def test_nothing_to_render_gives_empty_documents_and_valid_gzip() -> None:
     for exposition in (render([]), render([collect_region("ap-guangzhou", [])])):
         assert exposition.text == b""
         assert exposition.openmetrics == b""
-        assert gzip.decompress(exposition.text_gzip) == b""
-        assert gzip.decompress(exposition.openmetrics_gzip) == b""
+        assert gzip.decompress(exposition.gzip(False).finish(b"")) == b""
+        assert gzip.decompress(exposition.gzip(True).finish(b"")) == b""
 
 
 def test_region_samples_count_groups_services_and_series() -> None:
@@ -219,14 +220,6 @@ def test_no_tag_labels_means_no_tag_families() -> None:
     assert "tione_service_info" in names
 
 
-def test_compress_is_a_plain_gzip_member() -> None:
-    data = b"tione_up 1.0\n" * 100
-    member = compress(data)
-    assert member[:2] == b"\x1f\x8b"
-    assert member[4:8] == b"\0\0\0\0"  # no modification time: the same input, the same bytes
-    assert gzip.decompress(member + member) == data + data
-
-
 # --- secrets --------------------------------------------------------------------------------------
 
 SECRETS = (
@@ -279,8 +272,8 @@ def test_no_secret_reaches_any_rendered_byte() -> None:
         [
             exposition.text,
             exposition.openmetrics,
-            gzip.decompress(exposition.text_gzip),
-            gzip.decompress(exposition.openmetrics_gzip),
+            gzip.decompress(exposition.gzip(False).finish(b"")),
+            gzip.decompress(exposition.gzip(True).finish(b"")),
         ]
     )
     assert b"ms-s1-1" in rendered

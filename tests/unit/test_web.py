@@ -14,10 +14,10 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.render import Exposition, collect_region, render
 from exporter.poller import RegionStatus
 from exporter.tione.models import ServiceGroup
-from exporter.web.compression import GzipPrefix
 from exporter.web.negotiation import wants_gzip, wants_openmetrics
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, WebServer, bind
