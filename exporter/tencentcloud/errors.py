@@ -14,6 +14,7 @@ MALFORMED_RESPONSE = "MalformedResponse"
 CREDENTIAL_ERROR = "CredentialError"
 
 _RETRYABLE_PREFIXES = ("RequestLimitExceeded",)
+_RETRYABLE_CLIENT_STATUSES = frozenset({408, 425, 429})
 _RETRYABLE_CODES = frozenset(
     {
         "InternalError",
@@ -68,6 +69,12 @@ class TencentCloudError(Exception):
 
     @property
     def retryable(self) -> bool:
+        """`is_retryable(code)`, except that an HTTP 4xx status other than 408, 425 and 429 is final.
+
+        A 404 or 403 comes from a wrong endpoint or a proxy refusing us, and asking again cannot help.
+        """
+        if self.code == HTTP_ERROR and self.status is not None and 400 <= self.status < 500:
+            return self.status in _RETRYABLE_CLIENT_STATUSES
         return is_retryable(self.code)
 
     def __str__(self) -> str:

@@ -134,6 +134,8 @@ async def test_success_returns_response_and_sends_signed_headers() -> None:
         api_error("FailedOperation.ClusterQueryFailed"),
         httpx.Response(500),
         httpx.Response(502, text="<html>bad gateway</html>"),
+        httpx.Response(429),
+        httpx.Response(408),
         httpx.Response(200, text="not json"),
         httpx.Response(200, json={"NoResponse": 1}),
         httpx.Response(200, json={"Response": {"Error": {"Message": "no code"}}}),
@@ -205,6 +207,18 @@ async def test_permanent_errors_are_not_retried(code: str) -> None:
     assert (error.region, error.action) == ("ap-guangzhou", "DescribeThings")
     assert str(error) == f"{code}: the message (region=ap-guangzhou action=DescribeThings request_id=req-e)"
     assert len(seen) == 1 and hooks.requests == 1 and hooks.retries == 0 and hooks.errors == {code: 1}
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 405])
+async def test_http_client_errors_are_final(status: int) -> None:
+    handler, seen = scripted(httpx.Response(status), ok())
+    hooks = Recorder()
+    client = make_client(handler, hooks)
+    with pytest.raises(TransportError) as caught:
+        await client.call("DescribeThings", "ap-guangzhou", {}, deadline=soon())
+    assert (caught.value.code, caught.value.status) == ("HTTPError", status)
+    assert f"HTTP {status}" in str(caught.value)
+    assert len(seen) == 1 and hooks.retries == 0
 
 
 async def test_deadline_bounds_retries_and_the_last_error_is_reported() -> None:
