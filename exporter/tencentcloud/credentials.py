@@ -261,8 +261,14 @@ class ProfileFileProvider:
         return _checked(self.name, values["secret_id"], values["secret_key"], values["token"])
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    """Text from elsewhere (an exception, a server's message) made fit for a one-line error."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def _describe(exc: BaseException) -> str:
-    detail = str(exc).strip()
+    detail = _one_line(str(exc))
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
@@ -486,8 +492,8 @@ class TkeOidcProvider(_Expiring):
             raise CredentialError(self.name, f"{where} answer has no Response object")
         error = answer.get("Error")
         if isinstance(error, dict):
-            code = str(error.get("Code", "")).replace(web_token, "***")
-            message = str(error.get("Message", "")).replace(web_token, "***")
+            code = _one_line(str(error.get("Code", "")).replace(web_token, "***"), 100)
+            message = _one_line(str(error.get("Message", "")).replace(web_token, "***"))
             request_id = answer.get("RequestId", "")
             raise CredentialError(self.name, f"{STS_ACTION} failed: {code}: {message} (request_id={request_id})")
         credentials = answer.get("Credentials")

@@ -233,7 +233,7 @@ class Sts:
             return 200, json.dumps({"Response": {"Error": {"Code": "InvalidParameter", "Message": "body"}}})
         self.tokens.append(body["WebIdentityToken"])
         if self.error:
-            message = f"token {body['WebIdentityToken']} rejected"
+            message = f"token {body['WebIdentityToken']}\n rejected"
             return 200, json.dumps({"Response": {"Error": {"Code": self.error, "Message": message}, "RequestId": "s"}})
         self.issued += 1
         credentials = {"TmpSecretId": f"AKIDsts{self.issued}", "TmpSecretKey": TMP_KEY, "Token": TMP_TOKEN}
