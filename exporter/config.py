@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from exporter.tencentcloud.endpoint import Endpoint, EndpointError, is_loopback
-from exporter.tione.models import Filter, TagFilter
+from exporter.tione.models import FILTER_NAMES, Filter, TagFilter
 
 ENV_PREFIX = "TIONE_EXPORTER_"
 REGION_ENV = "TENCENTCLOUD_REGION"
@@ -37,16 +37,6 @@ API_RATE_LIMIT = 20.0
 DEFAULT_TIMEOUT_SHARE = 0.8
 """Without an explicit `--poll.timeout`, a short `--poll.interval` lowers the timeout to this share of it."""
 
-FILTER_NAMES: tuple[str, ...] = (
-    "ClusterId",
-    "ServiceId",
-    "ServiceGroupName",
-    "ServiceGroupId",
-    "Status",
-    "CreatedBy",
-    "ModelVersionId",
-)
-"""The `Filters[].Name` values `DescribeModelServiceGroups` understands."""
 
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warn", "error")
 LOG_FORMATS: tuple[str, ...] = ("logfmt", "json")

@@ -17,20 +17,12 @@ from exporter.simulator.answer import Answer, error, success
 from exporter.simulator.auth import AuthError, CredentialStore
 from exporter.simulator.fleet import RegionFleet
 from exporter.simulator.workload import JSON
+from exporter.tione.models import FILTER_NAMES
 
 ACTION = "DescribeModelServiceGroups"
 VERSION = "2021-11-11"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-FILTER_NAMES: tuple[str, ...] = (
-    "ClusterId",
-    "ServiceId",
-    "ServiceGroupName",
-    "ServiceGroupId",
-    "Status",
-    "CreatedBy",
-    "ModelVersionId",
-)
 _BODY_KEYS = frozenset(
     {"TiProjectId", "Offset", "Limit", "Order", "OrderField", "Filters", "TagFilters", "ServiceCategory"}
 )

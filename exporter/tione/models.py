@@ -70,6 +70,16 @@ DEPLOY_TYPES: tuple[str, ...] = ("STANDARD", "DIST")
 SCALE_MODES: tuple[str, ...] = ("AUTO", "MANUAL")
 IMAGE_TYPES: tuple[str, ...] = ("TCR", "CCR", "PRE_SET", "PreSet", "CUSTOM")
 POD_PHASES: tuple[str, ...] = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+FILTER_NAMES: tuple[str, ...] = (
+    "ClusterId",
+    "ServiceId",
+    "ServiceGroupName",
+    "ServiceGroupId",
+    "Status",
+    "CreatedBy",
+    "ModelVersionId",
+)
+"""The `Filters[].Name` values `DescribeModelServiceGroups` understands."""
 
 
 def _empty_to_none(value: Any) -> Any:
