@@ -20,7 +20,6 @@ from typing import TextIO
 
 from exporter import __version__
 from exporter.config import (
-    FILTER_NAMES,
     FLAG_OPTIONS,
     OPTIONS,
     ConfigError,
@@ -38,6 +37,7 @@ from exporter.tencentcloud.credentials import CredentialProvider, Credentials, d
 from exporter.tencentcloud.errors import TencentCloudError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.listing import ACTION, ListingQuery, parse_page
+from exporter.tione.models import FILTER_NAMES
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, ListenError, WebServer, bind
 from exporter.web.webconfig import BasicAuth, WebConfig, WebConfigError, load_web_config

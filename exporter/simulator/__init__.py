@@ -4,7 +4,7 @@
 `tione-exporter simulate` serves it from the command line.
 """
 
-from exporter.simulator.api import ACTION, DEFAULT_LIMIT, FILTER_NAMES, MAX_LIMIT, VERSION
+from exporter.simulator.api import ACTION, DEFAULT_LIMIT, MAX_LIMIT, VERSION
 from exporter.simulator.config import Credential, SimulatorConfig, parse_duration
 from exporter.simulator.core import RecordedRequest, Simulator
 from exporter.simulator.faults import KINDS as FAULT_KINDS
@@ -15,7 +15,6 @@ __all__ = [
     "ACTION",
     "DEFAULT_LIMIT",
     "FAULT_KINDS",
-    "FILTER_NAMES",
     "MAX_LIMIT",
     "VERSION",
     "Credential",
