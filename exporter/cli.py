@@ -28,14 +28,14 @@ from exporter.config import (
     listing_filters,
     load_settings,
 )
-from exporter.logs import register_secrets, setup_logging
+from exporter.logs import redact, register_secrets, setup_logging
 from exporter.metrics.render import RenderOptions
 from exporter.metrics.self import SelfMetrics
-from exporter.poller import Poller, PollPlan
+from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan
 from exporter.tencentcloud.client import ClientHooks, TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials, default_chain
 from exporter.tencentcloud.errors import TencentCloudError
-from exporter.tencentcloud.ratelimit import TokenBucket
+from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
 from exporter.tione.listing import ACTION, ListingQuery, parse_page
 from exporter.tione.models import FILTER_NAMES
 from exporter.web.page import PageContext
@@ -237,13 +237,13 @@ def poll_plan(settings: Settings) -> PollPlan:
 
 def make_client(settings: Settings, credentials: CredentialProvider, metrics: SelfMetrics) -> TencentCloudClient:
     """The process's one client, with its one token bucket, reporting to the self-metrics."""
-    burst = max(1, int(settings.api.rate_limit))
     return TencentCloudClient(
         endpoint=settings.tione.endpoint,
         service=SERVICE,
         version=API_VERSION,
         credentials=RedactingProvider(credentials),
-        rate_limiter=TokenBucket(settings.api.rate_limit, burst),
+        # A small burst: a bucket as deep as the rate would let each poll open at twice the configured rate.
+        rate_limiter=TokenBucket(settings.api.rate_limit, min(DEFAULT_BURST, max(1, int(settings.api.rate_limit)))),
         hooks=MetricsHooks(metrics),
         request_client=f"{PROG}/{__version__}",
     )
@@ -397,7 +397,9 @@ async def _check_region(client: TencentCloudClient, settings: Settings, region: 
             total += parse_page(region, answer).total_count or 0
     except TencentCloudError as error:
         request_id = f" (RequestId {error.request_id})" if error.request_id else ""
-        return False, f"{region}: {error.code}: {error.message}{request_id}"
+        return False, f"{region}: {error.code}: {redact(error.message)}{request_id}"
+    except Exception as error:  # one region's surprise must not hide the other regions' lines
+        return False, f"{region}: {UNEXPECTED_ERROR}: {type(error).__name__}: {redact(str(error))}"
     return True, f"{region}: ok ({total} service groups)"
 
 

@@ -177,21 +177,27 @@ def _telemetry_path(value: object) -> str:
 
 
 def _endpoint(value: object) -> str:
+    """An API base URL. Error messages quote only its scheme and host: a URL may carry a password or token."""
     text = str(value).strip().rstrip("/")
     parts = urlsplit(text)
+    shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.scheme else "(no scheme)"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PydanticCustomError("url", 'must be an http:// or https:// URL, not "{value}"', {"value": text})
+        raise PydanticCustomError("url", 'must be an http:// or https:// URL, not "{value}"', {"value": shown})
+    if parts.username is not None or parts.password is not None:
+        raise PydanticCustomError("url", "must not carry a user or password (credentials never go in a URL)")
     if parts.path or parts.query or parts.fragment:
-        raise PydanticCustomError("url", 'must be a base URL without a path, not "{value}"', {"value": text})
+        raise PydanticCustomError(
+            "url", 'must be a base URL without a path, query or fragment, like "{value}"', {"value": shown}
+        )
     try:
         parts.port  # noqa: B018 - evaluating it validates the port
     except ValueError:
-        raise PydanticCustomError("url", 'invalid port in "{value}"', {"value": text}) from None
+        raise PydanticCustomError("url", 'invalid port in "{value}"', {"value": shown}) from None
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise PydanticCustomError(
             "url",
             'plain http is allowed only to a loopback address (127.0.0.1, ::1, localhost); use https, not "{value}"',
-            {"value": text},
+            {"value": shown},
         )
     try:
         Endpoint.parse(text)

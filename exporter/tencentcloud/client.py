@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from exporter.tencentcloud.credentials import CredentialProvider, Credentials, StaticProvider
+from exporter.tencentcloud.credentials import CredentialProvider, Credentials, StaticProvider, unusable_part
 from exporter.tencentcloud.endpoint import Endpoint
 from exporter.tencentcloud.errors import (
     HTTP_ERROR,
@@ -210,6 +210,10 @@ class TencentCloudClient:
             async with asyncio.timeout(left):
                 try:
                     credentials = await self._credentials.get()
+                    part = unusable_part(credentials)
+                    if part is not None:  # any provider, also plain `Credentials` handed in
+                        reason = f"{part} contains whitespace, control or non-ASCII characters"
+                        raise CredentialError(self._credentials.name, reason)
                 except CredentialError as exc:
                     self._fire("on_error", region, action, exc.code)
                     raise

@@ -110,14 +110,34 @@ class StaticProvider:
         return self._credentials
 
 
+def _header_safe(value: str) -> bool:
+    """Printable ASCII without spaces: what an HTTP header (and the signature) can carry as it is."""
+    return all("!" <= ch <= "~" for ch in value)
+
+
+def unusable_part(credentials: Credentials) -> str | None:
+    """Which part of the credentials cannot be sent in a request header, if any (never its value).
+
+    A BOM, a stray newline or a non-ASCII character would otherwise surface as an encoding error deep
+    in the HTTP stack, quoting the value it choked on.
+    """
+    parts = (("secret id", credentials.secret_id), ("secret key", credentials.secret_key))
+    for label, value in (*parts, ("session token", credentials.token or "")):
+        if not _header_safe(value):
+            return label
+    return None
+
+
 def _checked(provider: str, secret_id: str, secret_key: str, token: str | None) -> Credentials:
     if not secret_id:
         raise CredentialError(provider, "secret id is empty")
     if not secret_key:
         raise CredentialError(provider, "secret key is empty")
-    if any(ch.isspace() for ch in secret_id) or any(ch.isspace() for ch in secret_key):
-        raise CredentialError(provider, "secret id or key contains whitespace")
-    return Credentials(secret_id, secret_key, token or None)
+    credentials = Credentials(secret_id, secret_key, token or None)
+    part = unusable_part(credentials)
+    if part is not None:
+        raise CredentialError(provider, f"{part} contains whitespace, control or non-ASCII characters")
+    return credentials
 
 
 class _FileReader:
@@ -133,7 +153,7 @@ class _FileReader:
             cached = self._cache.get(path)
             if cached is not None and cached[0] == key:
                 return cached[1]
-            text = Path(path).read_text(encoding="utf-8").strip()
+            text = Path(path).read_text(encoding="utf-8-sig").strip()  # -sig: editors on some systems add a BOM
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise CredentialError(provider, f"cannot read {label} {path}: {reason}") from None

@@ -376,3 +376,32 @@ async def test_owned_http_client_is_closed_and_shared_one_is_not() -> None:
     ) as owned:
         inner = owned._http
     assert inner.is_closed
+
+
+@pytest.mark.parametrize(
+    ("creds", "part"),
+    [
+        (Credentials("\ufeffAKIDexample", "key"), "secret id"),
+        (Credentials("AKIDexample", "k\u00e9y"), "secret key"),
+        (Credentials("AKIDexample", "key", "TOKENsecretPART1\nTOKENsecretPART2"), "session token"),
+    ],
+)
+async def test_credentials_unfit_for_a_header_fail_once_without_a_request(creds: Credentials, part: str) -> None:
+    """A stray BOM, newline or non-ASCII character is a credential problem, named but never quoted, and final."""
+    handler, seen = scripted(ok())
+    errors: list[str] = []
+
+    class Hooks(ClientHooks):
+        def on_error(self, region: str, action: str, code: str) -> None:
+            errors.append(code)
+
+    client = make_client(handler, Hooks(), credentials=creds)
+    with pytest.raises(CredentialError) as caught:
+        await client.call("DescribeModelServiceGroups", "ap-guangzhou", {}, deadline=soon())
+    await client.aclose()
+    assert seen == []
+    assert errors == ["CredentialError"]
+    message = str(caught.value)
+    assert part in message and "\n" not in message
+    for fragment in ("TOKENsecret", "\ufeff", "k\u00e9y"):
+        assert fragment not in message

@@ -250,6 +250,16 @@ def test_format_duration_round_trips() -> None:
         ("--web.telemetry-path", "/a b", "--web.telemetry-path: must be a plain path"),
         ("--tione.endpoint", "ftp://x", '--tione.endpoint: must be an http:// or https:// URL, not "ftp://x"'),
         ("--tione.endpoint", "http://x/api", "--tione.endpoint: must be a base URL without a path"),
+        (
+            "--tione.endpoint",
+            "https://user:pw-S3CR3T@proxy.example",
+            "--tione.endpoint: must not carry a user or password",
+        ),
+        (
+            "--tione.endpoint",
+            "https://proxy.example/p?token=S3CR3T",
+            '--tione.endpoint: must be a base URL without a path, query or fragment, like "https://proxy.example"',
+        ),
         ("--tione.endpoint", "http://x:99999", "--tione.endpoint: invalid port"),
         ("--tione.endpoint", "http://tione.example.com", "--tione.endpoint: plain http is allowed only to a loopback"),
         ("--tione.regions", "ap guangzhou", '--tione.regions: invalid region "ap guangzhou"'),
@@ -261,6 +271,7 @@ def test_each_flag_problem_is_one_line_naming_the_flag(flag: str, value: str, ex
     assert len(found) == 1, found
     assert found[0].startswith(expected), found[0]
     assert "\n" not in found[0]
+    assert "S3CR3T" not in found[0]
 
 
 def test_an_environment_problem_names_the_variable() -> None:

@@ -241,3 +241,34 @@ async def test_default_chain_falls_back_to_the_metadata_service_last(monkeypatch
         "CredentialError: default chain: no credentials found "
         "(tried: environment, environment files, credentials file, tke-oidc, cvm-role)"
     )
+
+
+async def test_a_byte_order_mark_in_a_secret_file_is_dropped(tmp_path: Path) -> None:
+    id_file, key_file = tmp_path / "id", tmp_path / "key"
+    id_file.write_bytes(b"\xef\xbb\xbfAKIDbom\n")
+    key_file.write_bytes(b"\xef\xbb\xbf" + SECRET_KEY.encode())
+    env = {"TENCENTCLOUD_SECRET_ID_FILE": str(id_file), "TENCENTCLOUD_SECRET_KEY_FILE": str(key_file)}
+    assert await EnvProvider(env, files=True).get() == Credentials("AKIDbom", SECRET_KEY, None)
+
+
+@pytest.mark.parametrize(
+    ("env", "part"),
+    [
+        ({"TENCENTCLOUD_SECRET_ID": "AKID\u00e9x", "TENCENTCLOUD_SECRET_KEY": SECRET_KEY}, "secret id"),
+        ({"TENCENTCLOUD_SECRET_ID": "AKIDx", "TENCENTCLOUD_SECRET_KEY": SECRET_KEY + "\u00e9"}, "secret key"),
+        (
+            {
+                "TENCENTCLOUD_SECRET_ID": "AKIDx",
+                "TENCENTCLOUD_SECRET_KEY": SECRET_KEY,
+                "TENCENTCLOUD_SECURITY_TOKEN": "a\nb",
+            },
+            "session token",
+        ),
+    ],
+)
+async def test_credentials_that_cannot_go_in_a_header_are_refused_by_name(env: dict[str, str], part: str) -> None:
+    with pytest.raises(CredentialError) as caught:
+        await EnvProvider(env).get()
+    message = str(caught.value)
+    assert caught.value.provider == "environment" and part in message
+    assert SECRET_KEY not in message and "\u00e9" not in message and "\n" not in message
