@@ -17,8 +17,14 @@ can be locked, so the listing checks its own work:
   deleted meanwhile lingers for one poll, which is better than a live group missing for one).
 
 Groups are de-duplicated by `ServiceGroupId`, keeping the most recently updated copy. The first page
-gives `TotalCount`; the others, and the seam repairs, are requested concurrently; every request passes
-the client's token bucket.
+gives `TotalCount`; the others, and the seam repairs, are requested concurrently by a few workers that
+take the next offset when they are free (the token bucket sets the pace, so more requests in flight
+would only wait in its queue); every request passes the client's token bucket.
+
+`TotalCount` decides how many requests a scan sends, so it is checked before any is: a negative one, or
+one above `MAX_TOTAL_COUNT`, is a malformed answer; one whose pages the token bucket cannot let through
+before the deadline fails the listing at once with `Timeout` rather than spending the quota on a
+listing that cannot finish.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -34,7 +41,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tencentcloud.errors import MALFORMED_RESPONSE, TransportError
+from exporter.tencentcloud.errors import MALFORMED_RESPONSE, TIMEOUT, TransportError
 from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tione.models import (
     DescribeModelServiceGroupsResponse,
@@ -53,7 +60,14 @@ STRIDE = LIMIT - 1
 """Offsets step by one less than a page so that neighbouring pages share the group at their seam."""
 MAX_BRIDGE_PAGES = 4
 """Requests one seam repair may take before the listing gives up on it and scans again."""
+WORKERS = 8
+"""Requests of one scan in flight at once. The token bucket paces them anyway; 8 keep a bucket of 20
+requests/s busy while answers take up to 0.4 s, and bound what a scan holds whatever `TotalCount` says."""
+MAX_TOTAL_COUNT = 1_000_000
+"""The largest `TotalCount` taken at its word: over 10,000 pages, hours at the API's 20 requests/s and far
+beyond any real fleet. A larger one can only be a broken answer, refused before any request is spent on it."""
 
+A = TypeVar("A")
 T = TypeVar("T")
 
 
@@ -141,6 +155,8 @@ def parse_page(region: str, answer: dict[str, Any]) -> DescribeModelServiceGroup
         raise _malformed(region, answer, reason) from None
     if parsed.total_count is None or parsed.total_count < 0:
         raise _malformed(region, answer, "lacks a valid TotalCount")
+    if parsed.total_count > MAX_TOTAL_COUNT:
+        raise _malformed(region, answer, f"has an implausible TotalCount {parsed.total_count} (over {MAX_TOTAL_COUNT})")
     return parsed
 
 
@@ -155,24 +171,38 @@ async def _page(client: TencentCloudClient, region: str, query: ListingQuery, of
     return _Page(offset, parsed.total_count, list(parsed.service_groups or []))
 
 
-async def _all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
-    """Await all concurrently; on the first failure cancel the rest and raise that failure."""
-    tasks = [asyncio.ensure_future(item) for item in awaitables]
-    if not tasks:
-        return []
+async def _all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run all concurrently, results in order; the first failure cancels the rest and is raised itself.
+
+    Every task is awaited to its end, so no failure is left unretrieved, also when the caller is cancelled.
+    """
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    finally:
-        pending = [task for task in tasks if not task.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
-    for task in tasks:
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            raise error
-    return [task.result() for task in tasks]
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(item) for item in coroutines]
+    except BaseExceptionGroup as failures:
+        error: BaseException = failures
+        while isinstance(error, BaseExceptionGroup):
+            error = error.exceptions[0]
+    else:
+        return [task.result() for task in tasks]
+    raise error
+
+
+async def _each(func: Callable[[A], Awaitable[T]], items: Iterable[A], workers: int = WORKERS) -> list[T]:
+    """`func` over `items` with at most `workers` calls running, results in the order of `items`.
+
+    `items` is read lazily, one item whenever a worker is free, so a long range costs nothing up front.
+    The first failure stops the other workers and is raised.
+    """
+    todo = enumerate(items)
+    results: dict[int, T] = {}
+
+    async def worker() -> None:
+        for index, item in todo:
+            results[index] = await func(item)
+
+    await _all(worker() for _ in range(workers))
+    return [results[index] for index in range(len(results))]
 
 
 def _ids(groups: Iterable[ServiceGroup]) -> set[str]:
@@ -215,12 +245,33 @@ async def _bridge(fetch: Fetch, before: _Page, after: _Page | None) -> tuple[lis
     return None, MAX_BRIDGE_PAGES
 
 
+def _check_budget(client: TencentCloudClient, region: str, total: int, pages: int, deadline: float) -> None:
+    """Fail now when the token bucket cannot let `pages` more requests through before the deadline.
+
+    The bucket holds at most `burst` tokens and makes `rate` a second, so this is a lower bound on the
+    time the pages take: a listing refused here could not have finished, and no quota is spent on it.
+    """
+    bucket = client.rate_limiter
+    needed = max(0, pages - bucket.burst) / bucket.rate
+    left = max(0.0, deadline - time.monotonic())
+    if needed > left:
+        raise TransportError(
+            TIMEOUT,
+            f"{ACTION} TotalCount {total} needs {pages} more pages, at least {needed:.1f}s at "
+            f"{bucket.rate:g} requests/s, and {left:.1f}s are left before the deadline",
+            region=region,
+            action=ACTION,
+        )
+
+
 async def _scan(client: TencentCloudClient, region: str, query: ListingQuery, deadline: float) -> _Scan:
     async def fetch(offset: int) -> _Page:
         return await _page(client, region, query, offset, deadline)
 
     first = await fetch(0)
-    pages = [first, *await _all(fetch(offset) for offset in range(STRIDE, first.total_count - 1, STRIDE))]
+    offsets = range(STRIDE, first.total_count - 1, STRIDE)
+    _check_budget(client, region, first.total_count, len(offsets), deadline)
+    pages = [first, *await _each(fetch, offsets)]
     moved = next(
         (
             f"TotalCount moved from {first.total_count} to {page.total_count}"
@@ -238,7 +289,7 @@ async def _scan(client: TencentCloudClient, region: str, query: ListingQuery, de
     last = filled[-1] if filled else None
     if last is not None and len(last.groups) == LIMIT and last.total_count > last.offset + LIMIT:
         seams.append((last, None))  # more groups were announced than the last page reached
-    repairs = await _all(_bridge(fetch, before, after) for before, after in seams)
+    repairs = await _each(lambda seam: _bridge(fetch, *seam), seams)
     groups = [group for page in pages for group in page.groups]
     requests = len(pages) + sum(spent for _, spent in repairs)
     missing = [found for found, _ in repairs if found is None]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import random
 import time
@@ -18,6 +20,8 @@ from exporter.tencentcloud.errors import APIError, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.listing import (
     LIMIT,
+    MAX_TOTAL_COUNT,
+    WORKERS,
     ListingQuery,
     dedupe,
     list_regions_workspaces,
@@ -319,3 +323,152 @@ async def test_a_failing_page_fails_the_listing_and_cancels_the_rest() -> None:
     with pytest.raises(APIError) as caught:
         await list_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
     assert caught.value.code == "AuthFailure"
+
+
+class Ticker:
+    """Sleeps 50 ms at a time beside a listing and records the longest gap: a blocked event loop shows in it."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.longest = 0.0
+
+    async def run(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            self.longest = max(self.longest, now - last)
+            self.ticks += 1
+            last = now
+
+
+class LoopErrors:
+    """What the event loop reports to its exception handler (e.g. "Task exception was never retrieved")."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.loop = asyncio.get_running_loop()
+        self.previous = self.loop.get_exception_handler()
+        self.loop.set_exception_handler(lambda loop, context: self.messages.append(str(context.get("message"))))
+
+    def close(self) -> None:
+        gc.collect()  # unretrieved task exceptions are reported when their tasks are collected
+        self.loop.set_exception_handler(self.previous)
+
+
+def lying_fleet(total_count: int, groups: int = LIMIT) -> Fleet:
+    """`groups` real groups, while every answer announces `total_count` of them."""
+    fleet = Fleet(groups)
+    original = fleet.handler
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = json.loads(original(request).content)["Response"]
+        answer["TotalCount"] = total_count
+        return httpx.Response(200, json={"Response": answer})
+
+    fleet.handler = handler  # type: ignore[method-assign]
+    return fleet
+
+
+async def listing_beside_a_ticker(client: TencentCloudClient, seconds: float) -> tuple[BaseException | None, Ticker]:
+    ticker = Ticker()
+    ticking = asyncio.create_task(ticker.run())
+    try:
+        await scan_service_groups(client, "ap-guangzhou", ListingQuery(), deadline=time.monotonic() + seconds)
+    except Exception as exc:  # the test inspects it
+        return exc, ticker
+    finally:
+        ticking.cancel()
+    return None, ticker
+
+
+@pytest.mark.parametrize("total_count", [10_000_000, MAX_TOTAL_COUNT + 1, -1])
+async def test_an_absurd_total_count_is_refused_at_once_as_malformed(total_count: int) -> None:
+    fleet = lying_fleet(total_count)
+    hooks = ErrorCounter()
+    errors = LoopErrors()
+    started = time.monotonic()
+    try:
+        error, ticker = await listing_beside_a_ticker(client_for(fleet, hooks), seconds=2)
+    finally:
+        errors.close()
+    assert time.monotonic() - started < 1.0
+    assert isinstance(error, TransportError) and error.code == "MalformedResponse"
+    assert "TotalCount" in error.message and error.request_id == "r1" and error.region == "ap-guangzhou"
+    assert len(fleet.bodies) == 1 and hooks.codes == ["MalformedResponse"]
+    assert ticker.longest < 0.5 and errors.messages == []
+
+
+async def test_a_total_count_the_bucket_cannot_serve_before_the_deadline_fails_at_once() -> None:
+    """500,000 groups are 5,051 pages; at 1,000 requests/s (burst 100) they need 4.95 s, and 2 s are left."""
+    fleet = lying_fleet(500_000)
+    errors = LoopErrors()
+    started = time.monotonic()
+    try:
+        error, ticker = await listing_beside_a_ticker(client_for(fleet), seconds=2)
+    finally:
+        errors.close()
+    assert time.monotonic() - started < 1.0
+    assert isinstance(error, TransportError) and error.code == "Timeout" and error.region == "ap-guangzhou"
+    assert "TotalCount 500000 needs 5050 more pages" in error.message and "1000 requests/s" in error.message
+    assert len(fleet.bodies) == 1  # no quota spent on a listing that cannot finish
+    assert ticker.longest < 0.5 and errors.messages == []
+
+
+async def test_pages_are_read_by_a_bounded_pool_of_workers() -> None:
+    """A TotalCount of 50,000 over 100 real groups: 505 empty pages, never more than WORKERS in flight."""
+    fleet = lying_fleet(50_000)
+    in_flight = most = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            await asyncio.sleep(0.001)
+            return fleet.handler(request)
+        finally:
+            in_flight -= 1
+
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:1",
+        service="tione",
+        version="2021-11-11",
+        credentials=Credentials("AKID", "key"),
+        http=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        rate_limiter=TokenBucket(rate=100_000, burst=1000),
+    )
+    ticker = Ticker()
+    ticking = asyncio.create_task(ticker.run())
+    try:
+        result = await scan_service_groups(client, "ap-guangzhou", ListingQuery(), deadline=deadline())
+    finally:
+        ticking.cancel()
+    assert ids(result.groups) == [f"ms-{index:05d}" for index in range(LIMIT)]
+    assert result.requests == len(fleet.bodies) == 1 + 505  # the pages at 99 and beyond are empty but read
+    assert 1 < most <= WORKERS
+    assert ticker.longest < 0.5
+
+
+async def test_pages_failing_together_leave_no_unretrieved_task_exception() -> None:
+    fleet = Fleet(2000)
+    original = fleet.handler
+
+    def failing(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["Offset"] > 0:
+            return httpx.Response(200, json={"Response": {"Error": {"Code": "AuthFailure", "Message": "no"}}})
+        return original(request)
+
+    fleet.handler = failing  # type: ignore[method-assign]
+    errors = LoopErrors()
+    codes: list[str] = []
+    try:
+        try:
+            await list_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+        except APIError as exc:
+            codes.append(exc.code)  # the error itself is let go: its traceback would keep the tasks alive
+        await asyncio.sleep(0.01)
+    finally:
+        errors.close()
+    assert codes == ["AuthFailure"]
+    assert errors.messages == []
