@@ -7,6 +7,10 @@ here and one row to `docs/metrics.md`; rendering, docs and tests iterate over th
 Conventions (see the design): a null field gives no series, never a fake 0; enumerations are state
 sets with one series per known value plus the current one if it is unknown; names, images and models
 live only on `_info` series; units are converted to base units here and nowhere else.
+
+Names and states are compared as they will be rendered (`clean_value`): two raw values that differ only
+in characters a label value cannot hold, or beyond its length cap, are one label value, so they must be
+one name or one state here too, or a family would show the same label set twice.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Literal, NamedTuple, TypeVar
 
+from exporter.metrics.labels import clean_value
 from exporter.tione.models import (
     POD_PHASES,
     SERVICE_BUSINESS_STATUSES,
@@ -132,10 +137,12 @@ def timestamp(value: datetime | None) -> tuple[Sample, ...]:
 def state_set(current: str | None, known: tuple[str, ...], *prefix: str) -> tuple[Sample, ...]:
     """1 for `current`, 0 for every other known value; an unknown `current` is added, never dropped.
 
-    Null or blank means the API has no value: no series at all. `prefix` are label values that come
-    before the state label, for a family with more labels than the state.
+    `current` is compared as rendered (`clean_value`): `Normal` followed by a NUL byte is the known
+    `Normal`. Null or blank (once cleaned) means the API has no value: no series at all. `prefix` are
+    label values that come before the state label, for a family with more labels than the state.
     """
-    if current is None or not current.strip():
+    current = clean_value(current)
+    if not current.strip():
         return _NONE
     if not prefix:
         cached = _stateset_cache.get((known, current))
@@ -152,7 +159,8 @@ def state_set(current: str | None, known: tuple[str, ...], *prefix: str) -> tupl
 
 def condition_state(status: str | None) -> str | None:
     """Kubernetes condition status as a label value; an odd value is `unknown`, null is no value."""
-    if status is None or not status.strip():
+    status = clean_value(status)
+    if not status.strip():
         return None
     lowered = status.strip().lower()
     return lowered if lowered in CONDITION_STATES else "unknown"
@@ -183,15 +191,15 @@ def is_cpu_only(resources: ResourceInfo) -> bool:
 def physical_gpus(resources: ResourceInfo) -> list[tuple[str, int]]:
     """(card model, hundredths of physical cards) per replica.
 
-    `RealGpuDetailSet` is authoritative when it has entries (a model listed twice is summed); else
-    `RealGpu` of `GpuType`. A CPU-only service has none.
+    `RealGpuDetailSet` is authoritative when it has entries (a model listed twice is summed, also when
+    the two names are equal only as label values); else `RealGpu` of `GpuType`. A CPU-only service has none.
     """
     if is_cpu_only(resources):
         return []
     totals: dict[str, int] = {}
     for detail in resources.real_gpu_detail_set or ():
         if detail.value is not None:
-            name = detail.name or ""
+            name = clean_value(detail.name)
             totals[name] = totals.get(name, 0) + detail.value
     if totals:
         return list(totals.items())
@@ -229,7 +237,10 @@ def scheduled_action(s: ServiceInGroup) -> ScheduledAction | None:
 
 
 def pods(service: Service) -> list[Pod]:
-    """`PodInfos`, else the legacy single `Pods` object; a pod without a name or seen twice is skipped."""
+    """`PodInfos`, else the legacy single `Pods` object; a pod without a name or seen twice is skipped.
+
+    Names are compared as label values: one that is empty once cleaned counts as no name.
+    """
     info = service.service_info
     if info is None:
         return []
@@ -237,26 +248,34 @@ def pods(service: Service) -> list[Pod]:
     seen: set[str] = set()
     unique: list[Pod] = []
     for pod in listed:
-        if pod.name and pod.name not in seen:
-            seen.add(pod.name)
+        name = clean_value(pod.name)
+        if name and name not in seen:
+            seen.add(name)
             unique.append(pod)
     return unique
 
 
 def containers(pod: Pod) -> list[Container]:
-    """`ContainerInfos`, else the legacy single `Containers` object; unnamed or repeated ones skipped."""
+    """`ContainerInfos`, else the legacy single `Containers` object; unnamed or repeated ones skipped.
+
+    Names are compared as label values, like pod names.
+    """
     listed = pod.container_infos or ([pod.containers] if pod.containers is not None else [])
     seen: set[str] = set()
     unique: list[Container] = []
     for container in listed:
-        if container.name and container.name not in seen:
-            seen.add(container.name)
+        name = clean_value(container.name)
+        if name and name not in seen:
+            seen.add(name)
             unique.append(container)
     return unique
 
 
 def conditions(s: ServiceInGroup) -> list[tuple[str, str | None, datetime | None]]:
-    """(type, status, last transition) of each workload condition; a repeated type keeps its first."""
+    """(type as a label value, status, last transition) of each workload condition.
+
+    A type repeated (as a label value) keeps its first; one empty once cleaned is left out.
+    """
     workload = _workload(s)
     if workload is None:
         return []
@@ -264,9 +283,10 @@ def conditions(s: ServiceInGroup) -> list[tuple[str, str | None, datetime | None
     seen: set[str] = set()
     result: list[tuple[str, str | None, datetime | None]] = []
     for condition in listed:
-        if condition.type and condition.type not in seen:
-            seen.add(condition.type)
-            result.append((condition.type, condition.status, condition.last_transition_time))
+        kind = clean_value(condition.type)
+        if kind and kind not in seen:
+            seen.add(kind)
+            result.append((kind, condition.status, condition.last_transition_time))
     return result
 
 

@@ -201,7 +201,8 @@ def collect_region(region: str, groups: Iterable[ServiceGroup], options: RenderO
     """The finished sample lines of one region's service groups (pure; once per poll of the region).
 
     A group or service without an id cannot be told apart from another, and one listed twice would
-    give duplicate series: both are skipped (the first of a repeated id is kept).
+    give duplicate series: both are skipped (the first of a repeated id is kept). Ids are compared as
+    label values (`clean_value`): two that differ only in characters a label cannot hold are one id.
     """
     writer = _Writer(options or RenderOptions())
     group_outs = writer.selected(GROUP_FAMILIES)
@@ -211,14 +212,14 @@ def collect_region(region: str, groups: Iterable[ServiceGroup], options: RenderO
     seen_groups: set[str] = set()
     seen_services: set[str] = set()
     for group in groups:
-        group_id = group.service_group_id
+        group_id = clean_value(group.service_group_id)
         if not group_id or group_id in seen_groups:
             continue
         seen_groups.add(group_id)
         group_identity = f'{region_label},service_group_id="{writer.label(group_id)}"'
         writer.emit(group_outs, group, group_identity.encode())
         for service in group.services or ():
-            service_id = service.service_id
+            service_id = clean_value(service.service_id)
             if not service_id or service_id in seen_services:
                 continue
             seen_services.add(service_id)
@@ -263,10 +264,10 @@ _HEADERS: dict[str, _Headers] = {family.name: _headers(family) for family in SNA
 def render(regions: Iterable[RegionSamples]) -> Exposition:
     """Merge regions family by family in catalogue order; a family no region has is left out.
 
-    Each region must appear once (its series would otherwise be duplicated).
+    Each region must appear once, as a label value (its series would otherwise be duplicated).
     """
     regions = list(regions)
-    names = [samples.region for samples in regions]
+    names = [clean_value(samples.region) for samples in regions]
     if len(set(names)) != len(names):
         raise ValueError(f"a region appears more than once: {sorted(names)}")
     text: list[bytes] = []
