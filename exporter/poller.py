@@ -169,7 +169,13 @@ class Poller:
             expiry = self._expiry(region)
             if expiry is not None and expiry < next_poll:
                 await asyncio.sleep(max(0.0, expiry - self._clock()))
-                await self._expire(region)
+                try:
+                    await self._expire(region)
+                except Exception as exc:  # the loop outlives its bookkeeping; the next poll tries again
+                    log.error(
+                        "dropping stale series failed",
+                        extra={"region": region, "error": f"{type(exc).__name__}: {exc}"},
+                    )
             await asyncio.sleep(max(0.0, next_poll - self._clock()))
 
     def _next_delay(self) -> float:

@@ -259,3 +259,29 @@ async def test_the_loop_survives_a_failing_report(
     polls = sample(metrics, "tione_exporter_polls_total", region="r1")
     assert polls is not None and polls >= 3
     assert any(r.getMessage() == "poll bookkeeping failed" for r in caplog.records)
+
+
+async def test_the_loop_survives_a_failure_while_dropping_stale_series(
+    listing: dict[str, Listing], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, metrics = make(interval=0.3, timeout=0.1, max_staleness=0.15)
+
+    def broken(region: str) -> None:
+        raise RuntimeError("inventory unavailable")
+
+    monkeypatch.setattr(metrics, "forget_inventory", broken)
+    task = asyncio.create_task(poller.run())
+    try:
+        await asyncio.sleep(0.05)
+        listing["r1"] = raising(APIError("InternalError", "down"))
+        await asyncio.sleep(1.0)  # failing polls at about 0.3, 0.6 and 0.9 s, each trying to drop the samples
+        assert not task.done(), "the loop died"
+        assert poller.status("r1").polls >= 3
+        assert any(
+            r.getMessage() in ("dropping stale series failed", "poll bookkeeping failed") for r in caplog.records
+        )
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
