@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -34,6 +35,12 @@ POLL_DURATION_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 """One region's poll: a page or many, with retries and rate-limiter waits, bounded by the poll timeout."""
 
 _OPENMETRICS_EOF = b"# EOF\n"
+
+MAX_ERROR_CODES = 64
+"""Distinct `code` label values kept; the API documents a few dozen codes for this action."""
+OTHER_CODE = "Other"
+"""The `code` of an error whose code is not shaped like an API code, or one past `MAX_ERROR_CODES`."""
+_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}(\.[A-Za-z0-9_]{1,64}){0,3}")
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,7 @@ class SelfMetrics:
         self._service_groups = _gauge("tione_exporter_service_groups", registry)
         self._services = _gauge("tione_exporter_services", registry)
         self._last_polls: dict[str, PollRecord] = {}
+        self._codes: set[str] = set()
 
         self._build_info.labels(clean_value(version), platform.python_version()).set(1)
         actions = [clean_value(action) for action in actions]
@@ -131,7 +139,18 @@ class SelfMetrics:
         self._requests.labels(clean_value(region), clean_value(action)).inc()
 
     def on_error(self, region: str, action: str, code: str) -> None:
-        self._errors.labels(clean_value(region), clean_value(action), clean_value(code)).inc()
+        self._errors.labels(clean_value(region), clean_value(action), self._code_label(code)).inc()
+
+    def _code_label(self, code: str) -> str:
+        """The code as a label value, bounded: error codes come from the far side of the network, and a
+        misbehaving proxy inventing a new one per answer must not grow the exposition without end."""
+        if not _CODE.fullmatch(code):
+            return OTHER_CODE
+        if code not in self._codes:
+            if len(self._codes) >= MAX_ERROR_CODES:
+                return OTHER_CODE
+            self._codes.add(code)
+        return code
 
     def on_retry(self, region: str, action: str) -> None:
         self._retries.labels(clean_value(region), clean_value(action)).inc()

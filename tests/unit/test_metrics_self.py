@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from exporter import __version__
 from exporter.metrics.catalogue import SELF_FAMILIES
-from exporter.metrics.self import API_DURATION_BUCKETS, POLL_DURATION_BUCKETS, SelfMetrics
+from exporter.metrics.self import API_DURATION_BUCKETS, MAX_ERROR_CODES, OTHER_CODE, POLL_DURATION_BUCKETS, SelfMetrics
 
 GZ, SH = "ap-guangzhou", "ap-shanghai"
 ACTION = "DescribeModelServiceGroups"
@@ -171,7 +171,7 @@ def test_hooks_never_raise_on_odd_input() -> None:
         if family.name == "tione_exporter_api_errors"
         for sample in family.samples
     ]
-    assert codes == ['Bad"Code' + "x" * 504]
+    assert codes == [OTHER_CODE]  # not shaped like an API error code
 
 
 def test_inventory_is_set_and_forgotten() -> None:
@@ -224,3 +224,44 @@ def test_it_offers_every_client_hook() -> None:
     for name in ("on_request", "on_error", "on_retry", "on_duration", "on_throttle_wait"):
         expected = list(inspect.signature(getattr(hooks, name)).parameters)
         assert list(inspect.signature(getattr(SelfMetrics, name)).parameters) == expected, name
+
+
+def test_error_codes_are_bounded_in_shape_and_number() -> None:
+    metrics = SelfMetrics(["ap-guangzhou"])
+    action = "DescribeModelServiceGroups"
+    metrics.on_error("ap-guangzhou", action, "RequestLimitExceeded.UinLimitExceeded")
+    metrics.on_error("ap-guangzhou", action, "<html>502 Bad Gateway</html>")
+    for number in range(MAX_ERROR_CODES + 10):
+        metrics.on_error("ap-guangzhou", action, f"Invented{number}")
+    assert (
+        value(
+            metrics,
+            "tione_exporter_api_errors_total",
+            region="ap-guangzhou",
+            action=action,
+            code="RequestLimitExceeded.UinLimitExceeded",
+        )
+        == 1.0
+    )
+    codes = {
+        labels["code"]
+        for name, labels_items in samples(metrics)
+        if name == "tione_exporter_api_errors_total"
+        for labels in [dict(labels_items)]
+    }
+    assert len(codes) == MAX_ERROR_CODES + 1  # the kept codes and "Other"
+    # "Other" holds the HTML one and the 11 invented past the first 63 (the real code took one place)
+    assert (
+        value(metrics, "tione_exporter_api_errors_total", region="ap-guangzhou", action=action, code=OTHER_CODE) == 12.0
+    )
+    metrics.on_error("ap-guangzhou", action, "RequestLimitExceeded.UinLimitExceeded")  # a known code still counts
+    assert (
+        value(
+            metrics,
+            "tione_exporter_api_errors_total",
+            region="ap-guangzhou",
+            action=action,
+            code="RequestLimitExceeded.UinLimitExceeded",
+        )
+        == 2.0
+    )
