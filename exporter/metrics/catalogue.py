@@ -59,6 +59,7 @@ SCOPE_LABELS: dict[Scope, tuple[str, ...]] = {
 }
 
 T = TypeVar("T")
+_Named = TypeVar("_Named", Pod, Container)
 
 
 class ServiceInGroup(NamedTuple):
@@ -244,15 +245,7 @@ def pods(service: Service) -> list[Pod]:
     info = service.service_info
     if info is None:
         return []
-    listed = info.pod_infos or ([info.pods] if info.pods is not None else [])
-    seen: set[str] = set()
-    unique: list[Pod] = []
-    for pod in listed:
-        name = clean_value(pod.name)
-        if name and name not in seen:
-            seen.add(name)
-            unique.append(pod)
-    return unique
+    return _named_once(info.pod_infos or ([info.pods] if info.pods is not None else []))
 
 
 def containers(pod: Pod) -> list[Container]:
@@ -260,14 +253,18 @@ def containers(pod: Pod) -> list[Container]:
 
     Names are compared as label values, like pod names.
     """
-    listed = pod.container_infos or ([pod.containers] if pod.containers is not None else [])
+    return _named_once(pod.container_infos or ([pod.containers] if pod.containers is not None else []))
+
+
+def _named_once(items: Sequence[_Named]) -> list[_Named]:
+    """The items with a name that is not empty once cleaned, the first of each cleaned name."""
     seen: set[str] = set()
-    unique: list[Container] = []
-    for container in listed:
-        name = clean_value(container.name)
+    unique: list[_Named] = []
+    for item in items:
+        name = clean_value(item.name)
         if name and name not in seen:
             seen.add(name)
-            unique.append(container)
+            unique.append(item)
     return unique
 
 

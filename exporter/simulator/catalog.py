@@ -162,5 +162,3 @@ COST_CENTERS: tuple[str, ...] = ("cc-1024", "cc-2048", "cc-4096")
 OWNERS: tuple[str, ...] = ("alice", "bob", "chen.wei", "li_na", "zhang-san")
 
 HPA_METRICS: tuple[str, ...] = ("cpu-util", "gpu-util", "memory-util", "qps")
-
-CONTAINER_SIDECARS: tuple[str, ...] = ("log-agent", "envoy")

@@ -87,9 +87,6 @@ class FaultPlan:
     def inject(self, fault: Fault, count: int) -> None:
         self._injected.extend([replace(fault, probability=1.0)] * count)
 
-    def clear_injected(self) -> None:
-        self._injected.clear()
-
     def pick(self) -> Fault | None:
         """The injected queue first; else each configured fault in turn gets one draw, the first hit wins."""
         if self._injected:

@@ -42,10 +42,6 @@ def is_retryable(code: str) -> bool:
     return code.startswith("FailedOperation.") and code.endswith("QueryFailed")
 
 
-def is_rate_limited(code: str) -> bool:
-    return code.startswith("RequestLimitExceeded")
-
-
 class TencentCloudError(Exception):
     """Base of every failure of a call: API error envelope, transport trouble or credentials."""
 
