@@ -32,7 +32,7 @@ from exporter.logs import redact, register_secrets, setup_logging
 from exporter.metrics.render import RenderOptions
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan
-from exporter.tencentcloud.client import ClientHooks, TencentCloudClient
+from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials, default_chain
 from exporter.tencentcloud.errors import TencentCloudError
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
@@ -177,28 +177,6 @@ def print_problems(problems: Sequence[str], stream: TextIO | None = None) -> Non
 # --- wiring ----------------------------------------------------------------------------------------------
 
 
-class MetricsHooks(ClientHooks):
-    """The API client's observer, feeding the self-metrics (which have the same callbacks)."""
-
-    def __init__(self, metrics: SelfMetrics) -> None:
-        self.metrics = metrics
-
-    def on_request(self, region: str, action: str) -> None:
-        self.metrics.on_request(region, action)
-
-    def on_error(self, region: str, action: str, code: str) -> None:
-        self.metrics.on_error(region, action, code)
-
-    def on_retry(self, region: str, action: str) -> None:
-        self.metrics.on_retry(region, action)
-
-    def on_duration(self, action: str, seconds: float) -> None:
-        self.metrics.on_duration(action, seconds)
-
-    def on_throttle_wait(self, seconds: float) -> None:
-        self.metrics.on_throttle_wait(seconds)
-
-
 class RedactingProvider:
     """Hands out credentials unchanged, registering their secret parts with the log redaction first."""
 
@@ -244,7 +222,7 @@ def make_client(settings: Settings, credentials: CredentialProvider, metrics: Se
         credentials=RedactingProvider(credentials),
         # A small burst: a bucket as deep as the rate would let each poll open at twice the configured rate.
         rate_limiter=TokenBucket(settings.api.rate_limit, min(DEFAULT_BURST, max(1, int(settings.api.rate_limit)))),
-        hooks=MetricsHooks(metrics),
+        hooks=metrics,
         request_client=f"{PROG}/{__version__}",
     )
 

@@ -4,8 +4,7 @@ They change between scrapes (a retry, a throttle wait), so unlike the snapshot t
 at scrape time; they are few, so that is cheap. Their names, help and labels come from the catalogue
 (`SELF_FAMILIES`), the one place every family is declared.
 
-`SelfMetrics` has the callbacks of the API client's `ClientHooks` (same names and signatures), so it
-can be handed to the client as its hooks without this module knowing the client.
+`SelfMetrics` is a `ClientHooks`, so it is handed to the API client as its hooks as it is.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.metrics.catalogue import self_family
 from exporter.metrics.labels import clean_value
+from exporter.tencentcloud.client import ClientHooks
 
 DEFAULT_ACTIONS: tuple[str, ...] = ("DescribeModelServiceGroups",)
 
@@ -85,7 +85,7 @@ def _histogram(name: str, registry: CollectorRegistry, buckets: tuple[float, ...
     return Histogram(name, family.help, family.labels, registry=registry, buckets=buckets)
 
 
-class SelfMetrics:
+class SelfMetrics(ClientHooks):
     """Live counters, gauges and histograms of the exporter, in a registry of their own.
 
     Every region given at construction (and every action) has its counters and histograms at 0 from
