@@ -209,6 +209,17 @@ def physical_gpus(resources: ResourceInfo) -> list[tuple[str, int]]:
     return []
 
 
+def whole_number(text: str | None) -> int | None:
+    """A count the API sends as a string (`Service.InstancePerReplicas`); None when it is not one."""
+    if text is None:
+        return None
+    try:
+        number = int(text.strip())
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
 def replicas_allocated(s: ServiceInGroup) -> int | None:
     """Instances holding resources now: `Status.Replicas`, times `InstancePerReplicas` for `DIST`.
 
@@ -220,7 +231,7 @@ def replicas_allocated(s: ServiceInGroup) -> int | None:
         return None
     if s.service.deploy_type != DIST:
         return workload.replicas
-    per_replica = s.service.instance_per_replicas
+    per_replica = whole_number(s.service.instance_per_replicas)
     if per_replica is None:
         info = _info(s)
         per_replica = info.instance_per_replicas if info is not None else None

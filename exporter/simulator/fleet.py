@@ -412,7 +412,7 @@ class RegionFleet:
             "ServiceLimit": None,
             "ScheduledAction": scheduled,
             "DeployType": plan.deploy_type,
-            "InstancePerReplicas": plan.instances_per_replica,
+            "InstancePerReplicas": str(plan.instances_per_replica),
             "MonitorSource": "",
             "SubUinName": user_name,
             "ResourceSupplyAttribute": {"SupplyType": "", "ClusterType": ""},
@@ -576,7 +576,7 @@ class _ServicePlan:
         return {
             "MinReplicas": low,
             "MaxReplicas": high,
-            "HpaMetrics": [{"Name": self.hpa_metric, "Value": "60"}],
+            "HpaMetrics": [{"Name": self.hpa_metric, "Value": 60}],
             "ScaleUpStabilizationWindowSeconds": 0,
             "ScaleDownStabilizationWindowSeconds": 300,
         }

@@ -82,11 +82,24 @@ FILTER_NAMES: tuple[str, ...] = (
 """The `Filters[].Name` values `DescribeModelServiceGroups` understands."""
 
 
-def _empty_to_none(value: Any) -> Any:
-    """The API sends "" where it has no time; that is a missing value, not a parse error."""
-    if isinstance(value, str) and not value.strip():
+def _lenient_time(value: Any) -> datetime | None:
+    """A time as the API may send it, or None when it is absent or unreadable.
+
+    The official SDK documents these fields as plain strings without promising a format; the API is known
+    to send RFC 3339 (`Z` or offset), `YYYY-MM-DD HH:MM:SS` (UTC) and "" for none. Anything else means the
+    time is unknown: it must never cost the object that carries it.
+    """
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not value.strip():
         return None
-    return value
+    text = value.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _serialize_secret(value: SecretStr, info: SerializationInfo) -> str:
@@ -96,8 +109,8 @@ def _serialize_secret(value: SecretStr, info: SerializationInfo) -> str:
     return str(value)
 
 
-Timestamp = Annotated[datetime | None, BeforeValidator(_empty_to_none)]
-"""RFC 3339 time, `Z` or offset form; a naive time is taken as UTC."""
+Timestamp = Annotated[datetime | None, BeforeValidator(_lenient_time)]
+"""A time the SDK documents as `str`: RFC 3339 or `YYYY-MM-DD HH:MM:SS` (naive, taken as UTC); None if unreadable."""
 
 Secret = Annotated[SecretStr, PlainSerializer(_serialize_secret, return_type=str)]
 
@@ -157,6 +170,7 @@ class ResourceInfo(ApiModel):
     rdma_number: int | None = None
     root_disk: int | None = None
     data_disk: int | None = None
+    rdma: int | None = None
 
 
 class ImageSecret(ApiModel):
@@ -231,8 +245,10 @@ class EnvVar(ApiModel):
 
 
 class HpaMetric(ApiModel):
+    """`Option` in the SDK: an autoscaling metric and its target, an integer."""
+
     name: str | None = None
-    value: str | None = None
+    value: int | None = None
 
 
 class HorizontalPodAutoscaler(ApiModel):
@@ -321,6 +337,18 @@ class ServiceLimit(ApiModel):
     instance_req_limit: int | None = None
 
 
+class NumOrPercent(ApiModel):
+    """A count or a percentage of replicas (`Type` `Num` or `Percent`), as in a Kubernetes rolling update."""
+
+    type: str | None = None
+    value: int | None = None
+
+
+class RollingUpdate(ApiModel):
+    max_unavailable: NumOrPercent | None = None
+    max_surge: NumOrPercent | None = None
+
+
 class ServiceInfo(ApiModel):
     replicas: int | None = None
     image_info: ImageInfo | None = None
@@ -357,6 +385,7 @@ class ServiceInfo(ApiModel):
     node_count: int | None = None
     termination_grace_period_seconds: int | None = None
     infer_template_id: str | None = None
+    rolling_update: RollingUpdate | None = None
 
 
 class ResourceSupplyAttribute(ApiModel):
@@ -398,7 +427,8 @@ class Service(ApiModel):
     scheduled_action: ScheduledAction | None = None
     archive_status: str | None = None
     deploy_type: str | None = None
-    instance_per_replicas: int | None = None
+    instance_per_replicas: str | None = None
+    """A string here (an integer in `ServiceInfo`), as the SDK documents it."""
     monitor_source: str | None = None
     sub_uin_name: str | None = None
     project_id: str | None = None
@@ -432,9 +462,42 @@ class GatewayConfig(ApiModel):
     hash_header_key: str | None = None
 
 
+class SmartRouterResourceConfig(ApiModel):
+    """What each replica of a component gets; `Env` and `Sidecar` are deliberately not read."""
+
+    replicas: int | None = None
+    cpu: int | None = None
+    memory: int | None = None
+    instance_type: str | None = None
+
+
+class SmartRouterResourceSpec(ApiModel):
+    charge_type: str | None = None
+    resource_group_id: str | None = None
+    resource_group_name: str | None = None
+    zone: str | None = None
+    queue_id: str | None = None
+    priority: int | None = None
+    resource_supply_attribute: ResourceSupplyAttribute | None = None
+
+
+class SmartRouterComponent(ApiModel):
+    """A gateway or scheduler in front of a group's services (`Name` `{ServiceGroupId}-gateway`, ...)."""
+
+    name: str | None = None
+    type: str | None = None
+    image_info: ImageInfo | None = None
+    resource_config: SmartRouterResourceConfig | None = None
+    status: str | None = None
+    resource_spec: SmartRouterResourceSpec | None = None
+    business_status: str | None = None
+    billing_info: str | None = None
+
+
 class SmartRouter(ApiModel):
     enabled: bool | None = None
     service_group_id: str | None = None
+    component_list: list[SmartRouterComponent] | None = None
     creator: str | None = None
     create_time: Timestamp = None
     update_time: Timestamp = None

@@ -279,7 +279,7 @@ class ErrorCounter(ClientHooks):
             "ServiceGroups[1]",
         ),
         (lambda a: a.update(ServiceGroups={"unexpected-key": "unexpected-value"}), "ServiceGroups"),
-        (lambda a: a["ServiceGroups"][0].update(CreateTime="yesterday-ish"), "ServiceGroups[0].CreateTime"),
+        (lambda a: a["ServiceGroups"][0].update(Services="yesterday-ish"), "ServiceGroups[0].Services"),
     ],
 )
 async def test_model_mismatch_is_malformed_response_naming_the_path(

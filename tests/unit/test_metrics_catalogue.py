@@ -285,3 +285,31 @@ def test_sample_functions_are_pure() -> None:
                     assert pod_family.samples is not None
                     assert pod_family.samples(pod_subject) == pod_family.samples(pod_subject)
     assert [group.to_api() for group in parsed] == [ServiceGroup.model_validate(g).to_api() for g in groups]
+
+
+@pytest.mark.parametrize(
+    ("on_service", "on_info", "expected"),
+    [
+        ("4", 2, 12),  # the service's string wins
+        (" 4 ", None, 12),
+        ("", 2, 6),  # an empty string is no value: ServiceInfo's integer applies
+        ("four", 2, 6),
+        ("-1", None, None),
+        (None, None, None),
+    ],
+)
+def test_dist_instances_per_replica_as_the_sdk_types_them(
+    on_service: str | None, on_info: int | None, expected: int | None
+) -> None:
+    """`Service.InstancePerReplicas` is a string, `ServiceInfo.InstancePerReplicas` an integer."""
+    from exporter.metrics.catalogue import ServiceInGroup, replicas_allocated
+
+    service = models.Service.model_validate(
+        {
+            "ServiceId": "ms-1-1",
+            "DeployType": "DIST",
+            "InstancePerReplicas": on_service,
+            "ServiceInfo": {"InstancePerReplicas": on_info, "Status": {"Replicas": 3}},
+        }
+    )
+    assert replicas_allocated(ServiceInGroup(service, ServiceGroup())) == expected

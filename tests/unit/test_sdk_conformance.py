@@ -1,0 +1,160 @@
+"""Our models, simulator and fixtures against the official SDK's documented types.
+
+The real API sends what the SDK documents, so a model that rejects a value of the documented type turns
+a perfectly valid answer into a lost object, and a simulator or fixture that sends another type hides it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import create_model
+
+from exporter.simulator import ACTION, VERSION, SimulatorServer
+from exporter.tione.models import DescribeModelServiceGroupsResponse, HpaMetric, Service, ServiceInfo, as_utc
+from tests.conftest import LOCAL_FIXTURES
+from tests.sdk_types import answer_mismatches, documented_fields, mismatches, model_pairs
+
+RESPONSE = "DescribeModelServiceGroupsResponse"
+
+IGNORED: dict[str, frozenset[str]] = {
+    # Where services may be scheduled: nothing the exporter reports on.
+    "Service": frozenset({"ResourceGroupSWType", "SchedulingPolicy", "ExternalResourceGroups"}),
+    # Start commands may carry credentials; probes, storage and networking are configuration, not state.
+    "ServiceInfo": frozenset(
+        {
+            "Command",
+            "PreStopCommand",
+            "ServiceEIP",
+            "HealthProbe",
+            "VolumeMounts",
+            "SchedulingStrategy",
+        }
+    ),
+    "VolumeMount": frozenset({"PublicDataSource"}),
+    "Pod": frozenset({"CrossTenantENIInfo"}),
+    "ModelInfo": frozenset({"GooseFSx", "PublicDataSource"}),
+    # Component environment variables may hold secrets; the sidecar spec is configuration.
+    "SmartRouterResourceConfig": frozenset({"Env", "Sidecar"}),
+}
+"""SDK fields the models leave out on purpose (unknown keys are ignored when parsing)."""
+
+
+def test_every_model_accepts_the_sdk_documented_types() -> None:
+    assert mismatches(DescribeModelServiceGroupsResponse, RESPONSE, IGNORED) == []
+
+
+def test_the_walk_reaches_every_object_of_the_answer() -> None:
+    reached = {sdk_name for _, sdk_name in model_pairs(DescribeModelServiceGroupsResponse, RESPONSE)}
+    assert {
+        "ServiceGroup",
+        "Service",
+        "ServiceInfo",
+        "WorkloadStatus",
+        "StatefulSetCondition",
+        "Option",
+        "Pod",
+        "Container",
+        "ResourceInfo",
+        "SmartRouter",
+        "SmartRouterComponent",
+        "RollingUpdate",
+        "NumOrPercent",
+    } <= reached
+
+
+def test_ignored_fields_are_real_sdk_fields_we_do_not_model() -> None:
+    """A stale entry would hide nothing, but would say something false about the SDK."""
+    for sdk_name, fields in IGNORED.items():
+        assert fields <= set(documented_fields(sdk_name)), sdk_name
+
+
+def _with_field(model: type[Any], name: str, annotation: Any) -> type[Any]:
+    return create_model(model.__name__, __base__=model, **{name: (annotation, None)})
+
+
+def test_the_check_catches_an_int_the_model_types_as_str() -> None:
+    """The type that once blacked out a region: `Option.Value` is an int, the model said str."""
+    old = _with_field(HpaMetric, "value", str | None)
+    problems = mismatches(old, "Option", {})
+    assert any(problem.startswith("Option.Value (int): HpaMetric rejects 0") for problem in problems), problems
+
+
+def test_the_check_catches_a_str_the_model_types_as_int() -> None:
+    old = _with_field(Service, "instance_per_replicas", int | None)
+    problems = mismatches(old, "Service", IGNORED)
+    assert any(problem.startswith("Service.InstancePerReplicas (str): Service rejects ''") for problem in problems)
+
+
+def test_the_check_catches_a_documented_field_left_out() -> None:
+    problems = mismatches(ServiceInfo, "ServiceInfo", {"ServiceInfo": IGNORED["ServiceInfo"] - {"Command"}})
+    assert "ServiceInfo.Command (str) is not modelled by ServiceInfo" in problems
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-08-05T05:46:58Z", "2023-08-05T05:46:58+00:00"),
+        ("2023-08-08T22:27:01+08:00", "2023-08-08T14:27:01+00:00"),
+        ("2023-08-05 05:46:58", "2023-08-05T05:46:58+00:00"),
+        ("2023-08-05T05:46:58.123456Z", "2023-08-05T05:46:58.123456+00:00"),
+        ("", None),
+        ("   ", None),
+        ("not a time", None),
+        ("2023-13-45 99:99:99", None),
+        ("0000-00-00 00:00:00", None),
+    ],
+)
+def test_times_documented_as_strings_are_read_or_unknown(text: str, expected: str | None) -> None:
+    parsed = as_utc(Service.model_validate({"CreateTime": text}).create_time)
+    assert (parsed.astimezone(UTC).isoformat() if parsed is not None else None) == expected
+
+
+def test_a_time_of_another_json_type_is_unknown_not_an_error() -> None:
+    assert Service.model_validate({"UpdateTime": 1700000000}).update_time is None
+
+
+def test_the_answer_check_names_a_wrong_type_with_its_path() -> None:
+    answer = {
+        "TotalCount": 1,
+        "ServiceGroups": [
+            {
+                "ServiceGroupId": "ms-1",
+                "Services": [{"ServiceInfo": {"HorizontalPodAutoscaler": {"HpaMetrics": [{"Value": "60"}]}}}],
+            }
+        ],
+    }
+    assert answer_mismatches(answer, RESPONSE) == [
+        "ServiceGroups[0].Services[0].ServiceInfo.HorizontalPodAutoscaler.HpaMetrics[0].Value: str '60' where the SDK documents int"
+    ]
+
+
+def test_simulator_pages_have_the_sdk_documented_types(simulator: SimulatorServer) -> None:
+    """Every page of a simulated fleet, over HTTP, after churn has changed it."""
+    simulator.churn_step(20)
+    for region in simulator.regions:
+        offset, total = 0, 1
+        while offset < total:
+            answer = httpx.post(
+                simulator.url,
+                json={"Offset": offset, "Limit": 100},
+                headers={"X-TC-Action": ACTION, "X-TC-Version": VERSION, "X-TC-Region": region},
+                timeout=10,
+            ).json()["Response"]
+            assert answer["ServiceGroups"], answer
+            assert answer_mismatches(answer, RESPONSE) == []
+            total, offset = answer["TotalCount"], offset + 100
+
+
+def test_fixtures_have_the_sdk_documented_types() -> None:
+    seed = json.loads((LOCAL_FIXTURES / "seed.json").read_text())["Response"]
+    assert answer_mismatches(seed, RESPONSE) == []
+    for path in sorted(Path(LOCAL_FIXTURES / "metrics" / "cases").glob("*.json")):
+        case = json.loads(path.read_text())
+        problems = [p for group in case.get("groups", []) for p in answer_mismatches(group, "ServiceGroup", path.stem)]
+        assert problems == [], path.name
