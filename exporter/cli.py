@@ -29,6 +29,7 @@ from exporter.config import (
     load_settings,
 )
 from exporter.logs import redact, register_secrets, setup_logging
+from exporter.metrics.reads import READ_FIELDS
 from exporter.metrics.render import RenderOptions
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan
@@ -196,7 +197,10 @@ class RedactingProvider:
 def poll_plan(settings: Settings) -> PollPlan:
     filters, tag_filters = listing_filters(settings)
     query = ListingQuery(
-        filters=tuple(filters), tag_filters=tuple(tag_filters), service_category=settings.tione.service_category
+        filters=tuple(filters),
+        tag_filters=tuple(tag_filters),
+        service_category=settings.tione.service_category,
+        reads=READ_FIELDS,
     )
     return PollPlan(
         regions=settings.tione.regions,

@@ -24,6 +24,7 @@ from exporter.logs import poll_fields, redact
 from exporter.metrics.render import Exposition, RegionSamples, RenderOptions, collect_region, render
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
+from exporter.tione.decode import Skipped
 from exporter.tione.listing import ListingQuery, scan_workspaces
 from exporter.tione.models import ServiceGroup
 
@@ -39,6 +40,9 @@ regions and replicas of the exporter drift apart instead of calling the API in l
 JITTER_MAX = 1.0
 DEADLINE_GRACE = 1.0
 """Extra seconds before a poll that overran its own deadline is cancelled from outside."""
+SKIP_LOG_INTERVAL = 300.0
+"""Seconds between two warnings about unreadable objects of one region: the same broken object comes back
+every poll, and the counter and the status page already say so each time."""
 
 
 class PollRecorder(Protocol):
@@ -49,6 +53,8 @@ class PollRecorder(Protocol):
     ) -> None: ...
 
     def set_inventory(self, region: str, groups: int, services: int) -> None: ...
+
+    def record_skipped(self, region: str, kind: str, reason: str, count: int = 1) -> None: ...
 
     def forget_inventory(self, region: str) -> None: ...
 
@@ -73,6 +79,8 @@ class RegionStatus:
     services_by_status: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     stale: bool = False
     """The served samples are from an earlier poll than the last one (which failed)."""
+    skipped: tuple[Skipped, ...] = ()
+    """Objects the last successful poll could not read and left out."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,7 @@ class Poller:
         self._locks: dict[str, asyncio.Lock] = {region: asyncio.Lock() for region in plan.regions}
         self._exposition = render([])
         self._render_lock = asyncio.Lock()
+        self._skip_logged: dict[str, float] = {}
 
     # --- what the web app reads ---------------------------------------------------------------------------
 
@@ -200,11 +209,47 @@ class Poller:
             log.debug("unexpected error while polling", exc_info=True, extra={"region": region})
             error = TencentCloudError(UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}", region=region)
         else:
-            return await self._succeeded(region, samples, result.groups, self._clock() - started, self._wall_clock())
+            self._record_skipped(region, result.skipped)
+            return await self._succeeded(
+                region, samples, result.groups, self._clock() - started, self._wall_clock(), skipped=result.skipped
+            )
         return await self._failed(region, error, self._clock() - started, self._wall_clock())
 
+    def _record_skipped(self, region: str, skipped: Sequence[Skipped]) -> None:
+        """Count what was left out, and say so in one warning at most every `SKIP_LOG_INTERVAL`."""
+        counts = collections.Counter((item.kind, item.reason) for item in skipped)
+        for (kind, reason), count in sorted(counts.items()):
+            self.recorder.record_skipped(region, kind, reason, count)
+        if not skipped:
+            return
+        now = self._clock()
+        last = self._skip_logged.get(region)
+        if last is not None and now - last < SKIP_LOG_INTERVAL:
+            return
+        self._skip_logged[region] = now
+        first = skipped[0]
+        log.warning(
+            "left out objects that could not be read",
+            extra={
+                "region": region,
+                "skipped": len(skipped),
+                "kind": first.kind,
+                "id": first.object_id or "(none)",
+                "service_group_id": first.group_id or "(none)",
+                "field": first.path or "(the object itself)",
+                "reason": first.reason,
+            },
+        )
+
     async def _succeeded(
-        self, region: str, samples: RegionSamples, groups: list[ServiceGroup], duration: float, finished: float
+        self,
+        region: str,
+        samples: RegionSamples,
+        groups: list[ServiceGroup],
+        duration: float,
+        finished: float,
+        *,
+        skipped: Sequence[Skipped] = (),
     ) -> RegionStatus:
         self._samples[region] = samples
         self._last_success[region] = self._clock()
@@ -221,6 +266,7 @@ class Poller:
             service_groups=samples.service_groups,
             services=samples.services,
             services_by_status=MappingProxyType(count_by_status(groups)),
+            skipped=tuple(skipped),
         )
         self._status[region] = status
         log.info(

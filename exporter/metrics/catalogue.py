@@ -847,6 +847,12 @@ SELF_FAMILIES: tuple[Family[None], ...] = (
         ("region",),
     ),
     _own("tione_exporter_services", "Services of the region in the current snapshot.", "gauge", ("region",)),
+    _own(
+        "tione_exporter_skipped_objects_total",
+        "Objects of API answers that could not be read and were left out, by kind and reason.",
+        "counter",
+        ("region", "kind", "reason"),
+    ),
 )
 
 

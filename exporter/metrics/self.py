@@ -25,6 +25,7 @@ from exporter import __version__
 from exporter.metrics.catalogue import self_family
 from exporter.metrics.labels import clean_value
 from exporter.tencentcloud.client import ClientHooks
+from exporter.tione.decode import SKIP_KINDS, SKIP_REASONS
 
 DEFAULT_ACTIONS: tuple[str, ...] = ("DescribeModelServiceGroups",)
 
@@ -118,6 +119,7 @@ class SelfMetrics(ClientHooks):
         self._throttle_wait = _counter("tione_exporter_api_throttle_wait_seconds_total", registry)
         self._service_groups = _gauge("tione_exporter_service_groups", registry)
         self._services = _gauge("tione_exporter_services", registry)
+        self._skipped = _counter("tione_exporter_skipped_objects_total", registry)
         self._last_polls: dict[str, PollRecord] = {}
         self._codes: set[str] = set()
 
@@ -132,6 +134,9 @@ class SelfMetrics(ClientHooks):
             for action in actions:
                 self._requests.labels(region, action)
                 self._retries.labels(region, action)
+            for kind in SKIP_KINDS:
+                for reason in SKIP_REASONS:
+                    self._skipped.labels(region, kind, reason)
 
     # --- the API client's hooks -------------------------------------------------------------------
 
@@ -190,6 +195,10 @@ class SelfMetrics(ClientHooks):
 
     def last_poll(self, region: str) -> PollRecord | None:
         return self._last_polls.get(region)
+
+    def record_skipped(self, region: str, kind: str, reason: str, count: int = 1) -> None:
+        """Objects of an answer left out because they could not be read (kind and reason from small sets)."""
+        self._skipped.labels(clean_value(region), clean_value(kind), clean_value(reason)).inc(count)
 
     def set_inventory(self, region: str, groups: int, services: int) -> None:
         """Counts in the region's current snapshot."""

@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -199,6 +199,15 @@ class Simulator:
             if group_id not in fleet.groups:
                 raise KeyError(f"no service group {group_id!r} in {region}")
             fleet.delete_group(group_id)
+
+    def edit_group(self, region: str, group_id: str, edit: Callable[[JSON], None]) -> None:
+        """Change a group's wire form in place, as no real change would: for answers the API might send but
+        the simulation never makes (a field of another type, an object where a list belongs)."""
+        with self._lock:
+            fleet = self._fleet(region)
+            if group_id not in fleet.groups:
+                raise KeyError(f"no service group {group_id!r} in {region}")
+            edit(fleet.groups[group_id])
 
     def add_group(self, region: str, project_id: str | None = None, *, history: bool = False) -> str:
         """Add one random group; returns its id. See `add_groups`."""

@@ -34,7 +34,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -43,6 +43,7 @@ from pydantic import ValidationError
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import MALFORMED_RESPONSE, TIMEOUT, TransportError
 from exporter.tencentcloud.gcpause import paused_gc
+from exporter.tione.decode import Reads, Skipped, decode_groups, field_path
 from exporter.tione.models import (
     DescribeModelServiceGroupsResponse,
     Filter,
@@ -73,12 +74,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class ListingQuery:
-    """What to list: one workspace (`TiProjectId`, None for the default one) and the API's filters."""
+    """What to list: one workspace (`TiProjectId`, None for the default one) and the API's filters;
+    and which fields the caller reads (`reads`), so that a field nobody reads never costs an object."""
 
     project_id: str | None = None
     filters: tuple[Filter, ...] = ()
     tag_filters: tuple[TagFilter, ...] = ()
     service_category: str | None = None
+    reads: Reads | None = field(default=None, compare=False)
 
     def params(self, offset: int) -> dict[str, Any]:
         """The request body for the page at `offset`."""
@@ -105,6 +108,8 @@ class ListingResult:
     """Full passes over the pages: 1, or 2 when the fleet changed during the first."""
     consistent: bool = True
     """False when neither scan could close all its seams: the union of both is returned, best effort."""
+    skipped: tuple[Skipped, ...] = ()
+    """Objects of the answers that could not be read and were left out (each once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,7 @@ class _Page:
     offset: int
     total_count: int
     groups: list[ServiceGroup]
+    skipped: list[Skipped]
 
 
 @dataclass(slots=True)
@@ -122,13 +128,7 @@ class _Scan:
     """Why the fleet is known to have changed during the scan (`TotalCount` moved), or None."""
     complete: bool
     """True when every seam met or was repaired: each group present throughout the scan is in `groups`."""
-
-
-def _field_path(location: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in location:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(root)"
+    skipped: list[Skipped]
 
 
 def _malformed(region: str, answer: dict[str, Any], reason: str) -> TransportError:
@@ -142,33 +142,49 @@ def _malformed(region: str, answer: dict[str, Any], reason: str) -> TransportErr
     )
 
 
-def parse_page(region: str, answer: dict[str, Any]) -> DescribeModelServiceGroupsResponse:
-    """Validate one `Response` object; a mismatch names the field path (never the value)."""
+@dataclass(frozen=True, slots=True)
+class ParsedPage:
+    total_count: int
+    groups: list[ServiceGroup]
+    skipped: list[Skipped]
+    request_id: str | None
+
+
+def parse_page(region: str, answer: dict[str, Any], reads: Reads | None = None) -> ParsedPage:
+    """One `Response` object: its envelope must fit (else the page is malformed, naming the field path,
+    never the value); its groups are read one by one, and one that does not fit is left out (`decode`)."""
+    envelope = {key: value for key, value in answer.items() if key != "ServiceGroups"}
     try:
-        with paused_gc():
-            parsed = DescribeModelServiceGroupsResponse.model_validate(answer)
+        parsed = DescribeModelServiceGroupsResponse.model_validate(envelope)
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False)
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        reason = f"does not fit the model at {_field_path(first['loc'])}: {first['msg']}{more}"
-        raise _malformed(region, answer, reason) from None
+        where = field_path(first["loc"]) or "(root)"
+        raise _malformed(region, answer, f"does not fit the model at {where}: {first['msg']}{more}") from None
     if parsed.total_count is None or parsed.total_count < 0:
         raise _malformed(region, answer, "lacks a valid TotalCount")
     if parsed.total_count > MAX_TOTAL_COUNT:
         raise _malformed(region, answer, f"has an implausible TotalCount {parsed.total_count} (over {MAX_TOTAL_COUNT})")
-    return parsed
+    items = answer.get("ServiceGroups")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        reason = f"does not fit the model at ServiceGroups: {type(items).__name__} is not a list"
+        raise _malformed(region, answer, reason)
+    with paused_gc():
+        decoded = decode_groups(items, reads)
+    return ParsedPage(parsed.total_count, decoded.groups, decoded.skipped, parsed.request_id)
 
 
 async def _page(client: TencentCloudClient, region: str, query: ListingQuery, offset: int, deadline: float) -> _Page:
     answer = await client.call(ACTION, region, query.params(offset), deadline=deadline)
     try:
-        parsed = parse_page(region, answer)
+        parsed = parse_page(region, answer, query.reads)
     except TransportError as exc:
         client.report_error(region, ACTION, exc.code)
         raise
-    assert parsed.total_count is not None
-    return _Page(offset, parsed.total_count, list(parsed.service_groups or []))
+    return _Page(offset, parsed.total_count, parsed.groups, parsed.skipped)
 
 
 async def _all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
@@ -297,11 +313,17 @@ async def _scan(client: TencentCloudClient, region: str, query: ListingQuery, de
         groups += found or []
     if seams:
         log.debug("listing %s: %d page seams did not meet, %d left open", region, len(seams), len(missing))
-    return _Scan(groups, requests, moved, complete=not missing)
+    skipped = [item for page in pages for item in page.skipped]
+    return _Scan(groups, requests, moved, complete=not missing, skipped=skipped)
 
 
 def _updated(group: ServiceGroup) -> datetime | None:
     return as_utc(group.update_time)
+
+
+def _once(skipped: Iterable[Skipped]) -> tuple[Skipped, ...]:
+    """Each skipped object once: overlapping pages, repaired seams and a second scan read some twice."""
+    return tuple(dict.fromkeys(skipped))
 
 
 def dedupe(groups: Iterable[ServiceGroup]) -> list[ServiceGroup]:
@@ -334,15 +356,21 @@ async def scan_service_groups(
     """Every group matching `query` in `region`, with request counts; see the module docstring."""
     first = await _scan(client, region, query, deadline)
     if first.complete and first.moved is None:
-        return ListingResult(dedupe(first.groups), requests=first.requests, scans=1)
+        return ListingResult(dedupe(first.groups), requests=first.requests, scans=1, skipped=_once(first.skipped))
     reason = first.moved or "page seams could not be closed"
     log.info("service groups in %s changed during listing (%s); listing again", region, reason)
     second = await _scan(client, region, query, deadline)
     requests = first.requests + second.requests
     if second.complete:
-        return ListingResult(dedupe(second.groups), requests=requests, scans=2)
+        return ListingResult(dedupe(second.groups), requests=requests, scans=2, skipped=_once(second.skipped))
     log.info("service groups in %s kept changing; merging both listings", region)
-    return ListingResult(dedupe(first.groups + second.groups), requests=requests, scans=2, consistent=first.complete)
+    return ListingResult(
+        dedupe(first.groups + second.groups),
+        requests=requests,
+        scans=2,
+        consistent=first.complete,
+        skipped=_once(first.skipped + second.skipped),
+    )
 
 
 async def list_service_groups(
@@ -371,6 +399,7 @@ async def scan_workspaces(
         requests=sum(result.requests for result in results),
         scans=max(result.scans for result in results),
         consistent=all(result.consistent for result in results),
+        skipped=_once(item for result in results for item in result.skipped),
     )
 
 

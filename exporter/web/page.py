@@ -71,6 +71,34 @@ def _row(status: RegionStatus) -> str:
     return "<tr>" + "".join(cells) + "</tr>"
 
 
+MAX_SKIPPED_ROWS = 50
+"""Objects left out that the page lists by name; beyond that it gives the count (the counter has them all)."""
+
+
+def _skipped(statuses: Sequence[RegionStatus]) -> str:
+    """The objects the last polls left out because they could not be read: what to look up in the console."""
+    items = [(status.region, item) for status in statuses for item in status.skipped]
+    if not items:
+        return ""
+    rows = [
+        "<tr>"
+        f"<td>{_e(region)}</td><td>{_e(item.kind)}</td><td><code>{_e(item.object_id or '(none)')}</code></td>"
+        f"<td><code>{_e(item.group_id or '(none)')}</code></td><td><code>{_e(item.path or '(the object)')}</code></td>"
+        f"<td>{_e(item.reason)}</td>"
+        "</tr>"
+        for region, item in items[:MAX_SKIPPED_ROWS]
+    ]
+    more = len(items) - MAX_SKIPPED_ROWS
+    tail = f'<p class="muted">and {more} more</p>' if more > 0 else ""
+    return (
+        "<h2>Left out: objects that could not be read</h2>\n"
+        '<p class="muted">The API answered, but these objects did not fit the types the exporter knows; '
+        "they have no series until the API sends them readable again.</p>\n"
+        "<table><thead><tr><th>Region</th><th>Kind</th><th>Id</th><th>Service group</th><th>Field</th>"
+        "<th>Reason</th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n" + tail
+    )
+
+
 def status_page(statuses: Sequence[RegionStatus], context: PageContext, *, ready: bool) -> bytes:
     page = _TEMPLATE.substitute(
         version=_e(context.version),
@@ -78,6 +106,7 @@ def status_page(statuses: Sequence[RegionStatus], context: PageContext, *, ready
         metrics_href=_e(context.telemetry_path.lstrip("/")),
         readiness="ready" if ready else "waiting for the first poll of every region",
         rows="\n".join(_row(status) for status in statuses),
+        skipped=_skipped(statuses),
         interval=_e(format_duration(context.interval)),
         max_staleness=_e(format_duration(context.max_staleness)),
     )

@@ -274,15 +274,12 @@ class ErrorCounter(ClientHooks):
 @pytest.mark.parametrize(
     ("mutate", "path"),
     [
-        (
-            lambda a: a["ServiceGroups"][1]["Services"][0].update(ServiceInfo={"Replicas": "many-replicas"}),
-            "ServiceGroups[1]",
-        ),
+        (lambda a: a.update(TotalCount="many-replicas"), "TotalCount"),
         (lambda a: a.update(ServiceGroups={"unexpected-key": "unexpected-value"}), "ServiceGroups"),
-        (lambda a: a["ServiceGroups"][0].update(Services="yesterday-ish"), "ServiceGroups[0].Services"),
+        (lambda a: a.update(GlobalTotalCount="yesterday-ish"), "GlobalTotalCount"),
     ],
 )
-async def test_model_mismatch_is_malformed_response_naming_the_path(
+async def test_an_envelope_mismatch_is_malformed_response_naming_the_path(
     mutate: Callable[[dict[str, Any]], None], path: str
 ) -> None:
     fleet = Fleet(3)
