@@ -281,6 +281,8 @@ class TencentCloudClient:
                 data = json.loads(response.content)
         except ValueError:
             raise TransportError(MALFORMED_RESPONSE, "answer is not JSON", status=status) from None
+        except RecursionError:
+            raise TransportError(MALFORMED_RESPONSE, "answer is nested too deeply to read", status=status) from None
         answer = data.get("Response") if isinstance(data, dict) else None
         if not isinstance(answer, dict):
             raise TransportError(MALFORMED_RESPONSE, "answer has no Response object", status=status)
