@@ -15,6 +15,7 @@ one name or one state here too, or a family would show the same label set twice.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -298,15 +299,30 @@ def conditions(s: ServiceInGroup) -> list[tuple[str, str | None, datetime | None
     return result
 
 
+_DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[+._-][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}")
+"""The `algorithm:hex` after an `@` that pins an image by digest (`sha256:...`)."""
+
+
 def image_url(url: str | None) -> str | None:
-    """An image reference without any `user:password@` of a URL form (a digest's `@` is kept)."""
-    if url is None or "://" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    host, slash, path = rest.partition("/")
-    if "@" in host:
-        host = host.rpartition("@")[2]
-    return f"{scheme}://{host}{slash}{path}"
+    """An image reference without any `user:password@` before its registry, whatever its form.
+
+    TI-ONE references are mostly scheme-less (`ccr.ccs.tencentyun.com/ns/img:1`), so credentials can
+    stand at the very start (`robot:pw@reg.example.com:5000/ns/img`) as well as after a scheme. The
+    only `@` that survives is a digest's (`img@sha256:...`), which follows the repository path.
+    """
+    if url is None:
+        return None
+    scheme, separator, rest = url.rpartition("://") if "://" in url else ("", "", url)
+    head, slash, path = rest.partition("/")
+    if slash:
+        head = head.rpartition("@")[2]
+    else:
+        before, at, after = head.rpartition("@")
+        if at and not _DIGEST.fullmatch(after):
+            head = after
+        elif at:
+            head = f"{before.rpartition('@')[2]}@{after}"
+    return f"{scheme}{separator}{head}{slash}{path}"
 
 
 # --- service group families -----------------------------------------------------------------------

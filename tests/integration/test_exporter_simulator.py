@@ -294,6 +294,16 @@ async def test_no_secret_reaches_metrics_page_or_logs(simulator: SimulatorServer
         ),
     }
     assert all(kinds.values()), f"the simulated fleet lacks a kind of secret: {kinds}"
+    # a registry password inside a scheme-less image reference, as TI-ONE spells them
+    image_password = "img-pw-" + secrets.token_urlsafe(12)
+    group_id = simulator.fleet(REGIONS[0], "")[0]["ServiceGroupId"]  # the default workspace, the one polled
+
+    def plant(group: dict[str, Any]) -> None:
+        image = group["Services"][0]["ServiceInfo"]["ImageInfo"]
+        image["ImageUrl"] = f"robot:{image_password}@ccr.ccs.tencentyun.com/ns/model:1"
+
+    simulator.edit_group(REGIONS[0], group_id, plant)
+    secrets_in_fleet.add(image_password)
     # temporary credentials, so that a session token travels with every request too
     temporary = Credentials("AKID" + secrets.token_hex(16), secrets.token_urlsafe(24), secrets.token_urlsafe(48))
     assert temporary.token is not None
@@ -315,6 +325,7 @@ async def test_no_secret_reaches_metrics_page_or_logs(simulator: SimulatorServer
             "logs": running.logs.getvalue(),
         }
         assert "poll finished" in texts["logs"]
+        assert 'image_url="ccr.ccs.tencentyun.com/ns/model:1"' in texts["metrics"]
         for where, text in texts.items():
             leaked = [secret for secret in forbidden if secret in text]
             assert not leaked, f"{len(leaked)} secret(s) in {where}"

@@ -229,6 +229,7 @@ SECRETS = (
     "registry-key-id-AKIDxyz",
     "registry-secret-id-AKIDabc",
     "env-private-value-0xDEADBEEF",
+    "image-url-password-Zq7",
 )
 
 
@@ -245,7 +246,7 @@ def group_with_secrets() -> dict[str, Any]:
                 "ServiceInfo": {
                     "ImageInfo": {
                         "ImageType": "CUSTOM",
-                        "ImageUrl": "ccr.ccs.tencentyun.com/team/model:1",
+                        "ImageUrl": f"robot:{SECRETS[6]}@ccr.ccs.tencentyun.com/team/model:1",
                         "ImageSecret": {
                             "Username": SECRETS[1],
                             "Password": SECRETS[2],
@@ -277,6 +278,7 @@ def test_no_secret_reaches_any_rendered_byte() -> None:
         ]
     )
     assert b"ms-s1-1" in rendered
+    assert b'image_url="ccr.ccs.tencentyun.com/team/model:1"' in rendered
     for secret in SECRETS:
         assert secret.encode() not in rendered
     assert b"API_TOKEN" not in rendered
