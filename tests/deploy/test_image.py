@@ -271,10 +271,13 @@ def test_no_compiler_pip_or_test_packages(image: Image) -> None:
     tools = image.run("sh", "-c", "for t in gcc cc c++ make pip pip3 curl wget; do command -v $t; done; true")
     assert tools.returncode == 0, tools.stderr
     assert tools.stdout == ""
-    for module in ("pip", "setuptools", "tencentcloud", "pytest", "grafana_foundation_sdk", "mypy", "ruff"):
-        probe = image.run("python3", "-c", f"import {module}")
-        assert probe.returncode == 1, f"{module} is importable in the image"
-        assert "ModuleNotFoundError" in probe.stderr
+    modules = ["pip", "setuptools", "tencentcloud", "pytest", "grafana_foundation_sdk", "mypy", "ruff"]
+    probe = image.run(
+        "python3", "-c", f"import importlib.util; print([m for m in {modules!r} if importlib.util.find_spec(m)])"
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "[]", f"importable in the image: {probe.stdout.strip()}"
+    assert image.run("python3", "-c", "import exporter, httpx, pydantic").returncode == 0
     packages = image.run("dpkg-query", "--show", "--showformat", "${Package}\\n")
     assert packages.returncode == 0, packages.stderr
     installed = set(packages.stdout.split())
