@@ -81,7 +81,7 @@ def _pod_series(service: JSON, pod: JSON, scheduler: str, since: int, now: int) 
     if state.get("Reason") == "ContainerCreating":
         scheduled = min(created + 45, now)
         return [
-            Series("FailedScheduling", "Warning", "Pod", name, scheduler, created, scheduled - 5, 20),
+            Series("FailedScheduling", "Warning", "Pod", name, scheduler, created, max(created, scheduled - 5), 20),
             Series("Scheduled", "Normal", "Pod", name, assigned, scheduled, scheduled),
             Series("Pulling", "Normal", "Pod", name, f'Pulling image "{image}"', min(scheduled + 2, now), now),
         ]
