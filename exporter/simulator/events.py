@@ -4,10 +4,11 @@ Events are derived, at the time of the request, from the service as the fleet ho
 its pods' phases and container states, its conditions and `CreateFailedReason` — so they can never
 contradict it: a pod no node can take has `FailedScheduling` warnings until now, a crash-looping
 container `BackOff` ones, a creation that failed on its image `Failed` pulls, a pod still starting
-a few `FailedScheduling` tries then `Scheduled`, and a healthy pod only `Scheduled`, `Pulled`,
-`Created`, `Started`. A recurring event is a series (first time, period); a request's time window
-keeps the occurrences inside it, so `FirstTimestamp`, `LastTimestamp` and `Count` all describe the
-window. Ids are hashes of what the event is, stable between requests.
+a few `FailedScheduling` tries then `Scheduled` (and `FailedMount` warnings when it stays stuck), and
+a healthy pod only `Scheduled`, `Pulled`, `Created`, `Started`. A recurring event is a series (first
+time, period); a request's time window keeps the occurrences inside it, so `FirstTimestamp`,
+`LastTimestamp` and `Count` all describe the window. Ids are hashes of what the event is, stable
+between requests.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ SERVICES: tuple[str, ...] = ("TRAIN", "NOTEBOOK", "INFER", "BATCH")
 FILTER_NAMES: tuple[str, ...] = ("Type", "ResourceKind")
 SHARED_POOL_NODES = 5
 """Nodes the scheduler names for a pay-as-you-go service, which runs in the platform's shared pool."""
+MOUNT_RETRY_SECONDS = 120
+"""How often the kubelet reports a volume it cannot mount (about every two minutes)."""
 _KEYS = frozenset(
     {"Service", "ServiceId", "TiProjectId", "StartTime", "EndTime", "Limit", "Offset", "Order", "OrderField", "Filters"}
 )
@@ -80,11 +83,27 @@ def _pod_series(service: JSON, pod: JSON, scheduler: str, since: int, now: int) 
     assigned = f"Successfully assigned {namespace}/{name} to {pod['NodeIP']}"
     if state.get("Reason") == "ContainerCreating":
         scheduled = min(created + 45, now)
-        return [
+        starting = [
             Series("FailedScheduling", "Warning", "Pod", name, scheduler, created, max(created, scheduled - 5), 20),
             Series("Scheduled", "Normal", "Pod", name, assigned, scheduled, scheduled),
             Series("Pulling", "Normal", "Pod", name, f'Pulling image "{image}"', min(scheduled + 2, now), now),
         ]
+        if now - scheduled >= MOUNT_RETRY_SECONDS:
+            # Still creating minutes after it was placed: the model volume does not mount.
+            starting.append(
+                Series(
+                    "FailedMount",
+                    "Warning",
+                    "Pod",
+                    name,
+                    "Unable to attach or mount volumes: unmounted volumes=[model], unattached volumes=[model]: "
+                    "timed out waiting for the condition",
+                    scheduled + MOUNT_RETRY_SECONDS,
+                    now,
+                    MOUNT_RETRY_SECONDS,
+                )
+            )
+        return starting
     started = min(created + 3, now)
     found = [
         Series("Scheduled", "Normal", "Pod", name, assigned, created, created),

@@ -262,6 +262,7 @@ def unwell(service: dict[str, Any]) -> bool:
 def test_events_fit_every_service_state(simulator: SimulatorServer) -> None:
     simulator.churn_step(10)
     seen = set()
+    stuck: set[str] = set()
     for service in services(simulator):
         # From an hour before the service's last change: its current state's events, however long ago.
         since = seconds(service["UpdateTime"]) - 3600
@@ -285,11 +286,35 @@ def test_events_fit_every_service_state(simulator: SimulatorServer) -> None:
                 assert {event["Type"] for event in mine} <= {"Normal"}
                 if seconds(pod["CreateTime"]) >= since:
                     assert any(event["Message"].startswith("Started container") for event in mine)
+        for pod in service["ServiceInfo"]["PodInfos"]:
+            if pod["Status"] == "ContainerCreating" and seconds(pod["CreateTime"]) < simulator.now() - 300:
+                stuck.add(service["ServiceId"])
+                assert "timed out waiting for the condition" in messages
         for event in found["Events"]:
             assert event["Count"] >= 1 and seconds(event["FirstTimestamp"]) <= seconds(event["LastTimestamp"])
             assert event["ResourceKind"] in ("Pod", "Deployment")
         seen.add(service["Status"])
     assert {"Normal", "Stopped", "Abnormal"} <= seen
+
+
+def test_pods_stuck_creating_keep_warning() -> None:
+    """A pod still creating long after it was placed warns until now, so the last day shows it."""
+    with SimulatorServer(SimulatorConfig(groups=100, churn=False)) as server:
+        stuck = [
+            service
+            for service in services(server)
+            if any(
+                pod["Status"] == "ContainerCreating" and seconds(pod["CreateTime"]) < server.now() - 3600
+                for pod in service["ServiceInfo"]["PodInfos"]
+            )
+        ]
+        assert stuck
+        for service in stuck:
+            warnings = events_of(server, service["ServiceId"], Filters=[{"Name": "Type", "Values": ["Warning"]}])
+            assert warnings["Events"], service["ServiceId"]
+            latest = warnings["Events"][0]
+            assert latest["Message"].endswith("timed out waiting for the condition")
+            assert seconds(latest["LastTimestamp"]) > server.now() - 120
 
 
 def test_events_window_order_paging_and_filters() -> None:
