@@ -176,7 +176,7 @@ def describe(
     fleets: Mapping[str, RegionFleet],
     credentials: CredentialStore,
     request_id: str,
-    now: float = 0.0,
+    now: float,
     gate: Gate | None = None,
 ) -> Answer:
     """The complete answer to one request at simulated time `now`. The caller holds the simulator's lock."""

@@ -219,6 +219,7 @@ class RegionFleet:
         """Add nodes where placed replicas now hold more than a group has (see `capacity.grow`)."""
         for group in self.billing_groups:
             capacity.grow(group, self.usage(group.id), self._node_random, now)
+        self._describe_unschedulable()
 
     def billing_group(self, group_id: str) -> BillingGroup | None:
         return next((group for group in self.billing_groups if group.id == group_id), None)

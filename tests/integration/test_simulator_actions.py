@@ -408,6 +408,7 @@ def test_incidents_hold_through_churn_and_their_events_fit() -> None:
             assert scheduling and {e["Message"] for e in scheduling} == {
                 f"0/{nodes} nodes are available: {nodes} Insufficient nvidia.com/gpu."
             }
+            assert {pod["Message"] for pod in stuck["ServiceInfo"]["PodInfos"]} == {e["Message"] for e in scheduling}
             crash = fleet[incidents["crash_loop"]]
             assert crash["Status"] == "Abnormal"
             restarts = [
