@@ -1,20 +1,24 @@
-"""A simulated TI-ONE API: a seeded fleet behind `DescribeModelServiceGroups`, with churn and faults.
+"""A simulated TI-ONE API: a seeded fleet behind `DescribeModelServiceGroups`, `DescribeWorkspaces`,
+`DescribeEvents` and `DescribeBillingResourceGroups`, with churn, faults and incidents.
 
 `SimulatorServer` serves it on loopback for tests, benchmarks and the `--demo` mode;
 `tione-exporter simulate` serves it from the command line.
 """
 
-from exporter.simulator.api import ACTION, DEFAULT_LIMIT, MAX_LIMIT, VERSION
+from exporter.simulator.api import ACTION, ACTIONS, DEFAULT_LIMIT, MAX_LIMIT, VERSION
 from exporter.simulator.config import Credential, SimulatorConfig, parse_duration
 from exporter.simulator.core import RecordedRequest, Simulator
 from exporter.simulator.faults import KINDS as FAULT_KINDS
 from exporter.simulator.faults import Fault
+from exporter.simulator.fleet import INCIDENT_KINDS
 from exporter.simulator.server import SimulatorServer
 
 __all__ = [
     "ACTION",
+    "ACTIONS",
     "DEFAULT_LIMIT",
     "FAULT_KINDS",
+    "INCIDENT_KINDS",
     "MAX_LIMIT",
     "VERSION",
     "Credential",

@@ -46,6 +46,8 @@ def step(fleet: RegionFleet, *, seed: int, number: int, now: float, target_group
 
     for group in fleet.groups.values():
         for service in group["Services"]:
+            if service["ServiceId"] in fleet.pinned:
+                continue
             status = service["Status"]
             info = service["ServiceInfo"]
             workload = info["Status"]
@@ -91,8 +93,10 @@ def step(fleet: RegionFleet, *, seed: int, number: int, now: float, target_group
             changes += 1
             continue
         if kind == "delete_group":
-            if fleet.groups:
-                victim = rng.choice(list(fleet.groups))
+            pinned = {service_id.rpartition("-")[0] for service_id in fleet.pinned}
+            deletable = [group_id for group_id in fleet.groups if group_id not in pinned]
+            if deletable:
+                victim = rng.choice(deletable)
                 fleet.delete_group(victim)
                 touched.pop(victim, None)
                 changes += 1

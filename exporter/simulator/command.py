@@ -16,6 +16,7 @@ import threading
 from types import FrameType
 from typing import NoReturn
 
+from exporter.simulator.api import ACTIONS
 from exporter.simulator.config import DEFAULT_REGIONS, SimulatorConfig, parse_duration
 from exporter.simulator.faults import Fault
 from exporter.simulator.server import SimulatorServer
@@ -88,7 +89,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tione-exporter simulate",
-        description="Serve a simulated TI-ONE API (DescribeModelServiceGroups) with a seeded, changing fleet.",
+        description="Serve a simulated TI-ONE API (DescribeModelServiceGroups, DescribeWorkspaces, DescribeEvents, "
+        "DescribeBillingResourceGroups) with a seeded, changing fleet.",
     )
     parser.add_argument("--listen", type=_listen_address, default=("127.0.0.1", 8080), help="host:port to serve on")
     parser.add_argument("--groups", type=_count, default=25, help="service groups per region (default 25)")
@@ -116,6 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="kind[=code]:probability, repeatable: error=InternalError:0.1, http500:0.05, malformed, "
         "truncated, timeout, empty, http502, http503",
     )
+    parser.add_argument(
+        "--incidents",
+        action="store_true",
+        help="hold a few services of the first region broken (no GPUs to schedule on, crash loop, failed "
+        "creation, arrears) and make the last region fail with InternalError every third minute",
+    )
+    parser.add_argument(
+        "--deny",
+        choices=ACTIONS,
+        action="append",
+        default=[],
+        metavar="ACTION",
+        help=f"refuse an action with UnauthorizedOperation, repeatable ({', '.join(ACTIONS)})",
+    )
     return parser
 
 
@@ -138,6 +154,8 @@ def main(argv: list[str]) -> int:
         churn=args.churn,
         churn_interval=args.churn_interval,
         faults=tuple(args.fault),
+        incidents=args.incidents,
+        denied=tuple(args.deny),
     )
     logging.basicConfig(
         stream=sys.stderr,
@@ -163,7 +181,7 @@ def main(argv: list[str]) -> int:
             faults = ",".join(str(fault) for fault in config.faults) or "none"
             log.info(
                 'msg="simulated TI-ONE API serving" url=%s regions=%s groups=%d seed=%d signature=%s '
-                "rate_limit=%s latency=%gs churn=%s faults=%s",
+                "rate_limit=%s latency=%gs churn=%s faults=%s incidents=%s denied=%s",
                 server.url,
                 ",".join(config.regions),
                 config.groups,
@@ -173,6 +191,8 @@ def main(argv: list[str]) -> int:
                 config.latency,
                 f"{config.churn_interval:g}s" if config.churn else "off",
                 faults,
+                "on" if config.incidents else "off",
+                ",".join(config.denied) or "none",
             )
             while not stop.wait(0.5):
                 pass

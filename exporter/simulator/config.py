@@ -72,6 +72,10 @@ class SimulatorConfig:
       is generated now and every change is stamped when it happens. The sequence of changes depends only
       on the seed and the step number either way.
     - `timeout_hold`: how long a `timeout` fault holds its answer (unless the client leaves first).
+    - `incidents`: hold a few services of the first region broken whatever churn does (one that cannot
+      schedule for lack of GPUs, one crash-looping, one whose creation failed, one stopped for arrears),
+      and make the last region answer `InternalError` during every third minute of simulated time.
+    - `denied`: actions every key is refused (`UnauthorizedOperation`), e.g. `("DescribeWorkspaces",)`.
     """
 
     groups: int = 25
@@ -87,6 +91,8 @@ class SimulatorConfig:
     credentials: tuple[tuple[str, str, str | None], ...] = field(default=(), repr=False)
     start_time: float | None = None
     timeout_hold: float = 60.0
+    incidents: bool = False
+    denied: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.groups < 0:

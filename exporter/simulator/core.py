@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from exporter.simulator import api, churn, faults
+from exporter.simulator import api, billing, churn, events, faults
 from exporter.simulator.answer import Answer, error, new_request_id
 from exporter.simulator.auth import CredentialStore
 from exporter.simulator.config import Credential, SimulatorConfig
@@ -24,6 +24,10 @@ from exporter.simulator.fleet import Birth, RegionFleet
 from exporter.simulator.ratelimit import SlidingWindow
 from exporter.simulator.workload import JSON, freeze, thaw
 
+DENIED_CODE = "UnauthorizedOperation"
+OUTAGE_CODE = "InternalError"
+OUTAGE_MINUTE = 2
+"""With incidents on, the last region fails during minute 2 of every 3 of simulated time (`now() // 60`)."""
 MAX_RECORDS = 10_000
 """Requests remembered for inspection; older ones are forgotten so a long run stays bounded."""
 
@@ -52,9 +56,19 @@ class Simulator:
         self._start = float(int(time.time())) if self.config.start_time is None else self.config.start_time
         self._steps = 0
         self._fleets = {
-            region: RegionFleet(region, self.config.seed, self.config.groups, self._start)
-            for region in self.config.regions
+            region: RegionFleet(
+                region,
+                self.config.seed,
+                self.config.groups,
+                self._start,
+                incidents=self.config.incidents and index == 0,
+            )
+            for index, region in enumerate(self.config.regions)
         }
+        self._denied: dict[tuple[str, str | None], str] = {(action, None): DENIED_CODE for action in self.config.denied}
+        """(action, SecretId or None for every key) -> the error code refusing it."""
+        self._outages: dict[str, str | None] = {}
+        """Region -> the code it fails with (None: forced up), overriding the incident schedule."""
         self._credentials = CredentialStore(self.config.all_credentials())
         self._limiter = SlidingWindow(self.config.rate_limit)
         self._faults = FaultPlan(self.config.faults, self.config.seed)
@@ -80,12 +94,37 @@ class Simulator:
             else:
                 fault = self._faults.pick()
                 answer = api.describe(
-                    request, fleets=self._fleets, credentials=self._credentials, request_id=request_id
+                    request,
+                    fleets=self._fleets,
+                    credentials=self._credentials,
+                    request_id=request_id,
+                    now=self.now(),
+                    gate=self._gate,
                 )
                 if fault is not None:
                     answer = faults.apply(fault, answer, request_id, self.config.timeout_hold)
             self._record(request, answer)
             return replace(answer, delay=self._latency)
+
+    def _gate(self, action: str, region: str, secret_id: str) -> tuple[str, str] | None:
+        code = self._denied.get((action, secret_id)) or self._denied.get((action, None))
+        if code is not None:
+            uin = self._fleets[region].account.uin
+            return code, (
+                f"You are not authorized to perform operation (tione:{action}) on resource "
+                f"(qcs::tione:{region}:uin/{uin}:*): no permission."
+            )
+        failure = self._outage_code(region)
+        if failure is not None:
+            return failure, f"An internal error has occurred in region {region}; retry later."
+        return None
+
+    def _outage_code(self, region: str) -> str | None:
+        if region in self._outages:
+            return self._outages[region]
+        if self.config.incidents and region == self.config.regions[-1]:
+            return OUTAGE_CODE if int(self.now() // 60) % 3 == OUTAGE_MINUTE else None
+        return None
 
     def _record(self, request: api.Request, answer: Answer) -> None:
         try:
@@ -178,6 +217,45 @@ class Simulator:
         with self._lock:
             return self._fleet(region).meta[group_id].workspace
 
+    def incidents(self) -> dict[str, str]:
+        """Incident kind (`INCIDENT_KINDS`: unschedulable, crash_loop, create_failed, arrears_stop) -> the
+        service id held in it, in `incident_region`; empty unless `config.incidents`."""
+        with self._lock:
+            return dict(self._fleets[self.config.regions[0]].incidents)
+
+    @property
+    def incident_region(self) -> str:
+        """The region whose services the incidents hold: the first one."""
+        return self.config.regions[0]
+
+    @property
+    def outage_region(self) -> str | None:
+        """The region that fails on a schedule with incidents on (the last one), else None."""
+        return self.config.regions[-1] if self.config.incidents else None
+
+    def region_down(self, region: str) -> bool:
+        """Whether requests for `region` are failing now (a scheduled or a forced outage)."""
+        with self._lock:
+            self._fleet(region)
+            return self._outage_code(region) is not None
+
+    def resource_groups(self, region: str) -> list[JSON]:
+        """The region's dedicated resource groups as `DescribeBillingResourceGroups` sends them (with nodes)."""
+        with self._lock:
+            fleet = self._fleet(region)
+            return [billing.wire(fleet, group, instances=True) for group in fleet.billing_groups]
+
+    def events(self, region: str, service_id: str) -> list[JSON]:
+        """All of a service's events of the last day as `DescribeEvents` sends them (newest first)."""
+        with self._lock:
+            fleet = self._fleet(region)
+            project = fleet.meta[fleet.find_service(service_id)[0]["ServiceGroupId"]].workspace
+            answer = events.describe(
+                {"Service": "INFER", "ServiceId": service_id, "TiProjectId": project}, fleet, self.now()
+            )
+            found: list[JSON] = answer["Events"]
+            return found
+
     # -- changing the fleet -----------------------------------------------------------------------
 
     def set_service_status(
@@ -192,6 +270,7 @@ class Simulator:
         with self._lock:
             fleet = self._fleet(region)
             fleet.set_service_status(service_id, status, replicas, self.now(), ready)
+            fleet.grow_capacity(self.now())
 
     def delete_group(self, region: str, group_id: str) -> None:
         with self._lock:
@@ -226,7 +305,9 @@ class Simulator:
             if workspace is not None and workspace not in fleet.workspaces:
                 raise KeyError(f"no workspace {project_id!r} in {region}")
             birth: Birth = "historic" if history else "new"
-            return fleet.create_groups(fleet.ops_random, count, self.now(), birth=birth, workspace=workspace)
+            added = fleet.create_groups(fleet.ops_random, count, self.now(), birth=birth, workspace=workspace)
+            fleet.grow_capacity(self.now())
+            return added
 
     def churn_step(self, count: int = 1) -> int:
         """Apply `count` churn steps now, in every region; returns the number of changes made."""
@@ -239,6 +320,8 @@ class Simulator:
                     changes += churn.step(
                         fleet, seed=self.config.seed, number=self._steps, now=now, target_groups=self.config.groups
                     )
+                    fleet.grow_capacity(now)
+                    fleet.refresh_incidents(now)
         return changes
 
     # -- changing the behaviour -------------------------------------------------------------------
@@ -270,6 +353,30 @@ class Simulator:
         parsed = faults.as_fault(fault)
         with self._lock:
             self._faults.inject(parsed, count)
+
+    def deny(self, action: str, code: str = DENIED_CODE, secret_id: str | None = None) -> None:
+        """Refuse `action` with the error `code` after the signature check: for requests signed with
+        `secret_id`, or every request when None (as a key without the permission is refused)."""
+        if action not in api.ACTIONS:
+            raise ValueError(f"unknown action {action!r} (served: {', '.join(api.ACTIONS)})")
+        with self._lock:
+            self._denied[(action, secret_id)] = code
+
+    def allow(self, action: str, secret_id: str | None = None) -> None:
+        """Undo `deny(action, secret_id=...)`; `secret_id=None` lifts every denial of `action`."""
+        with self._lock:
+            for key in [key for key in self._denied if key[0] == action and (secret_id is None or key[1] == secret_id)]:
+                del self._denied[key]
+
+    def set_region_outage(self, region: str, down: bool | None, code: str = OUTAGE_CODE) -> None:
+        """Force `region` to answer every request with the error `code` (True), to answer normally (False),
+        or back to the incident schedule (None)."""
+        with self._lock:
+            self._fleet(region)
+            if down is None:
+                self._outages.pop(region, None)
+            else:
+                self._outages[region] = code if down else None
 
     def add_credentials(self, secret_id: str, secret_key: str, token: str | None = None) -> None:
         """Accept another key pair from now on; with `token`, requests must carry it as `X-TC-Token`.

@@ -8,12 +8,15 @@ needs to filter and sort without parsing strings (its workspace and times).
 
 from __future__ import annotations
 
+import calendar
 import itertools
 import random
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from exporter.simulator import catalog
+from exporter.simulator import capacity, catalog
+from exporter.simulator.capacity import BillingGroup
 from exporter.simulator.workload import (
     JSON,
     apply_state,
@@ -25,6 +28,19 @@ from exporter.simulator.workload import (
 )
 
 DAY = 86400.0
+BACKOFF_SECONDS = 300
+"""Kubernetes' longest back-off between restarts of a crashing container, which a crash loop settles at."""
+
+
+def unschedulable_message(nodes: int) -> str:
+    """The scheduler's message for a pod no node of a `nodes`-node group has the GPUs for."""
+    return f"0/{nodes} nodes are available: {nodes} Insufficient nvidia.com/gpu."
+
+
+def parse_iso_z(text: str) -> float:
+    """Unix seconds of a `Z` time as `iso_z` writes it."""
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
 
 Birth = Literal["historic", "new", "creating"]
 """How a generated group came to be: see `RegionFleet.create_group`."""
@@ -84,6 +100,22 @@ class ResourceGroup:
     cluster_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """A workspace (`TiProjectId`) and the resource groups bound to it."""
+
+    project_id: str
+    name: str
+    description: str
+    created: float
+    resource_groups: tuple[str, ...]
+
+
+INCIDENT_KINDS: tuple[str, ...] = ("unschedulable", "crash_loop", "create_failed", "arrears_stop")
+"""The services held broken when incidents are on: no GPUs to schedule on, a crash loop, a creation that
+failed on its image, a stop for arrears."""
+
+
 def make_account(seed: int) -> Account:
     rng = random.Random(f"{seed}/account")
     users = tuple((f"1000{_digits(rng, 8)}", name) for name in catalog.OWNERS[:4])
@@ -96,7 +128,7 @@ class RegionFleet:
     Not thread-safe: the simulator holds its lock around every call.
     """
 
-    def __init__(self, region: str, seed: int, groups: int, now: float) -> None:
+    def __init__(self, region: str, seed: int, groups: int, now: float, *, incidents: bool = False) -> None:
         self.region = region
         self.seed = seed
         self.account = make_account(seed)
@@ -114,12 +146,83 @@ class RegionFleet:
         self._name_suffix: dict[str, int] = {}
         self.ops_random = random.Random(f"{seed}/{region}/ops")
         """For changes asked through the Python API, so a scripted test is reproducible too."""
+        self.pinned: set[str] = set()
+        """Service ids churn leaves alone (the incidents)."""
+        self.incidents: dict[str, str] = {}
+        """Incident kind -> the service id held in it."""
         generator = random.Random(f"{seed}/{region}/fleet")
         self.create_groups(generator, groups, now, birth="historic")
+        # Everything below draws from generators of its own, so the fleet above is the same with or without it.
+        extra = random.Random(f"{seed}/{region}/billing")
+        idle = ResourceGroup(f"trsg-{random_id(extra)}", "rg-cpu-general", f"cls-{random_id(extra)}")
+        self.billing_groups: list[BillingGroup] = [
+            BillingGroup(
+                group.id,
+                group.name,
+                group.cluster_id,
+                now - extra.uniform(400 * DAY, 600 * DAY),
+                [{"TagKey": "team-name", "TagValue": team}, {"TagKey": "cost.center", "TagValue": center}],
+            )
+            for group, team, center in zip(
+                (*self.resource_groups, idle), ("platform", "search", "ads"), catalog.COST_CENTERS, strict=True
+            )
+        ]
+        self.workspace_info: tuple[Workspace, ...] = (
+            Workspace(
+                self.workspaces[0],
+                "default",
+                "The default workspace",
+                now - extra.uniform(700 * DAY, 800 * DAY),
+                tuple(group.id for group in self.billing_groups),
+            ),
+            Workspace(
+                self.workspaces[1],
+                "ml-platform",
+                "Shared services of the ML platform team",
+                now - extra.uniform(600 * DAY, 700 * DAY),
+                tuple(group.id for group in self.billing_groups[:2]),
+            ),
+        )
+        self._node_random = random.Random(f"{seed}/{region}/nodes")
+        if incidents:
+            self._create_incidents(now)
+        self._size_capacity(now)
 
     @property
     def default_workspace(self) -> str:
         return self.workspaces[0]
+
+    # -- resource groups --------------------------------------------------------------------------
+
+    def usage(self, group_id: str) -> capacity.Usage:
+        return capacity.usage((service for _, service in self.services()), group_id)
+
+    def _size_capacity(self, now: float) -> None:
+        """Nodes for each group's usage; the first group (the GPU production one) is left nearly full."""
+        for index, group in enumerate(self.billing_groups):
+            smallest: dict[str, int] = {}
+            for _, service in self.services():
+                if service.get("ResourceGroupId") == group.id:
+                    for card, value in capacity.pod_resources(service)[2].items():
+                        smallest[card] = min(smallest.get(card, value), value)
+            capacity.size(
+                group,
+                self.usage(group.id),
+                self._node_random,
+                now,
+                nearly_full=index == 0,
+                minimum=capacity.Usage(gpus=smallest),
+            )
+        self._describe_unschedulable()
+
+    def grow_capacity(self, now: float) -> None:
+        """Add nodes where placed replicas now hold more than a group has (see `capacity.grow`)."""
+        for group in self.billing_groups:
+            capacity.grow(group, self.usage(group.id), self._node_random, now)
+        self._describe_unschedulable()
+
+    def billing_group(self, group_id: str) -> BillingGroup | None:
+        return next((group for group in self.billing_groups if group.id == group_id), None)
 
     def services(self) -> list[tuple[JSON, JSON]]:
         """(group, service) pairs in fleet order."""
@@ -169,6 +272,90 @@ class RegionFleet:
     def _restart_replicas(service: JSON) -> int:
         hpa = service["ServiceInfo"].get("HorizontalPodAutoscaler")
         return int(hpa["MinReplicas"]) if hpa else 1
+
+    # -- incidents --------------------------------------------------------------------------------
+
+    def _create_incidents(self, now: float) -> None:
+        """One group per incident kind, its first service held broken since a few hours ago (so its events
+        fall in the API's default last-day window); churn leaves these services alone."""
+        rng = random.Random(f"{self.seed}/{self.region}/incidents")
+        for kind in INCIDENT_KINDS:
+            group_id = self.create_group(rng, now, birth="historic", workspace=self.default_workspace)
+            group = self.groups[group_id]
+            service = group["Services"][0]
+            since = float(int(now - rng.uniform(2 * 3600, 20 * 3600)))
+            if kind == "unschedulable":
+                self._place_on_full_group(service)
+                service["ServiceInfo"]["PodInfos"] = []
+                apply_state(service, status="Pending", desired=2, ready=0, now=since, rng=rng)
+                for pod in service["ServiceInfo"]["PodInfos"]:
+                    pod.update(Phase="Pending", Status="Pending", IP="", NodeIP="", NodeId="")
+                    for container in pod["ContainerInfos"]:
+                        container["Status"].update(State="Waiting", Ready=False, Reason="", Message="")
+            elif kind == "crash_loop":
+                apply_state(service, status="Abnormal", desired=3, ready=1, now=since, rng=rng)
+            elif kind == "create_failed":
+                apply_state(service, status="CREATE_FAILED", desired=1, ready=0, now=since, rng=rng)
+                image = (service["ServiceInfo"].get("ImageInfo") or {}).get("ImageUrl", "")
+                service["CreateFailedReason"] = (
+                    f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed to pull and unpack '
+                    f'image "{image}": not found (ErrImagePull)'
+                )
+            else:
+                apply_state(
+                    service, status="Stopped", desired=0, ready=0, now=since, rng=rng, business_status="ARREARS_STOP"
+                )
+            refresh_group(group)
+            self.incidents[kind] = service["ServiceId"]
+            self.pinned.add(service["ServiceId"])
+        self.refresh_incidents(now)
+
+    def _place_on_full_group(self, service: JSON) -> None:
+        """Make `service` a prepaid one on the GPU production group, asking a whole 8-card A100 node a pod."""
+        spec = catalog.GPU_SPECS["A100"][1]
+        group = self.resource_groups[0]
+        info = service["ServiceInfo"]
+        info["Resources"] = {
+            "Cpu": spec.cpu,
+            "Memory": spec.memory,
+            "Gpu": spec.gpu,
+            "GpuType": spec.gpu_type,
+            "RealGpu": spec.real_gpu,
+            "RealGpuDetailSet": [{"Name": card, "Value": value} for card, value in spec.details],
+        }
+        info.update(InstanceType="", InstancePerReplicas=1, HybridBillingPrepaidReplicas=0)
+        service.update(
+            ChargeType="PREPAID",
+            ResourceGroupId=group.id,
+            ResourceGroupName=group.name,
+            ClusterId=group.cluster_id,
+            DeployType="STANDARD",
+            InstancePerReplicas="1",
+        )
+
+    def _describe_unschedulable(self) -> None:
+        """The scheduler's verdict on the unplaced pods, naming the nodes of their group as it stands."""
+        service_id = self.incidents.get("unschedulable")
+        if service_id is None:
+            return
+        _, service = self.find_service(service_id)
+        group = self.billing_group(service["ResourceGroupId"])
+        nodes = len(group.nodes) if group is not None else 0
+        for pod in service["ServiceInfo"]["PodInfos"]:
+            pod["Message"] = unschedulable_message(nodes)
+
+    def refresh_incidents(self, now: float) -> None:
+        """Keep the crash loop restarting: one restart per back-off period (5 minutes) since it began."""
+        service_id = self.incidents.get("crash_loop")
+        if service_id is None:
+            return
+        _, service = self.find_service(service_id)
+        since = parse_iso_z(service["UpdateTime"])
+        restarts = 1 + max(0, int(now - since)) // BACKOFF_SECONDS
+        for pod in service["ServiceInfo"]["PodInfos"]:
+            for container in pod["ContainerInfos"]:
+                if container["Status"]["Reason"] == "CrashLoopBackOff":
+                    container["Status"]["RestartCount"] = restarts
 
     # -- generation -------------------------------------------------------------------------------
 

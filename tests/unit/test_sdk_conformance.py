@@ -158,3 +158,43 @@ def test_fixtures_have_the_sdk_documented_types() -> None:
         case = json.loads(path.read_text())
         problems = [p for group in case.get("groups", []) for p in answer_mismatches(group, "ServiceGroup", path.stem)]
         assert problems == [], path.name
+
+
+def _post(server: SimulatorServer, action: str, region: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.post(
+        server.url,
+        json=body,
+        headers={"X-TC-Action": action, "X-TC-Version": VERSION, "X-TC-Region": region},
+        timeout=10,
+    ).json()["Response"]
+    assert "Error" not in answer, answer
+    return answer
+
+
+def test_simulator_workspaces_have_the_sdk_documented_types(simulator: SimulatorServer) -> None:
+    for region in simulator.regions:
+        answer = _post(simulator, "DescribeWorkspaces", region, {"Limit": 100})
+        assert answer["Workspaces"] and answer["Workspaces"][0]["ResourceGroups"]
+        assert answer_mismatches(answer, "DescribeWorkspacesResponse") == []
+
+
+def test_simulator_events_have_the_sdk_documented_types(simulator: SimulatorServer) -> None:
+    """The events of every service, over their whole history, after churn has changed the fleet."""
+    simulator.churn_step(20)
+    seen = 0
+    for group in simulator.fleet("ap-guangzhou"):
+        for service in group["Services"]:
+            body = {"Service": "INFER", "ServiceId": service["ServiceId"], "StartTime": "2000-01-01T00:00:00Z"}
+            body["TiProjectId"] = simulator.workspace_of("ap-guangzhou", group["ServiceGroupId"])
+            answer = _post(simulator, "DescribeEvents", "ap-guangzhou", body)
+            seen += len(answer["Events"])
+            assert answer_mismatches(answer, "DescribeEventsResponse") == []
+    assert seen > 100
+
+
+def test_simulator_resource_groups_have_the_sdk_documented_types(simulator: SimulatorServer) -> None:
+    simulator.churn_step(20)
+    for region in simulator.regions:
+        answer = _post(simulator, "DescribeBillingResourceGroups", region, {"Limit": 100})
+        assert answer["ResourceGroupSet"] and answer["ResourceGroupSet"][0]["InstanceSet"]
+        assert answer_mismatches(answer, "DescribeBillingResourceGroupsResponse") == []
