@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from exporter.durations import format_duration, parse_go_duration
 from exporter.tencentcloud.endpoint import Endpoint, EndpointError, is_loopback
 from exporter.tione.models import FILTER_NAMES, Filter, TagFilter
 
@@ -52,9 +53,6 @@ class ConfigError(Exception):
 
 # --- value types -------------------------------------------------------------------------------------------
 
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
 
 def parse_duration(value: object) -> float:
     """Seconds from a Go-style duration (`500ms`, `1h30m`) or a plain number of seconds; always positive."""
@@ -63,39 +61,15 @@ def parse_duration(value: object) -> float:
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
-        text = value.strip()
         try:
-            seconds = float(text)
+            seconds = parse_go_duration(value)
         except ValueError:
-            seconds = _parse_go_duration(text)
+            raise PydanticCustomError("duration", 'invalid duration "{value}"', {"value": value.strip()}) from None
     else:
         raise PydanticCustomError("duration", "invalid duration: expected a string or a number")
     if not math.isfinite(seconds) or seconds <= 0:
         raise PydanticCustomError("duration", 'duration must be positive, not "{value}"', {"value": value})
     return seconds
-
-
-def _parse_go_duration(text: str) -> float:
-    position, total = 0, 0.0
-    while position < len(text):
-        match = _DURATION_PART.match(text, position)
-        if match is None:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        position = match.end()
-    if not text or position != len(text):
-        raise PydanticCustomError("duration", 'invalid duration "{value}"', {"value": text})
-    return total
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest Go-style spelling of a duration, for messages and help (`30s`, `5m`, `1h30m`, `500ms`)."""
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{int(hours)}h" if hours else "", f"{int(minutes)}m" if minutes else "", f"{secs:g}s" if secs else ""]
-    return "".join(parts)
 
 
 def _split_list(value: object) -> object:

@@ -35,6 +35,7 @@ from exporter.metrics.catalogue import (
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.labels import TagSelection, clean_value, escape_value
 from exporter.tione.models import ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
 
 AnyFamily = Family[ServiceGroup] | Family[ServiceInGroup] | Family[PodOfService]
 
@@ -197,8 +198,8 @@ class _Writer:
             out.series += len(block)
 
 
-def collect_region(region: str, groups: Iterable[ServiceGroup], options: RenderOptions | None = None) -> RegionSamples:
-    """The finished sample lines of one region's service groups (pure; once per poll of the region).
+def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = None) -> RegionSamples:
+    """The finished sample lines of one region's snapshot (pure; once per poll of the region).
 
     A group or service without an id cannot be told apart from another, and one listed twice would
     give duplicate series: both are skipped (the first of a repeated id is kept). Ids are compared as
@@ -208,10 +209,10 @@ def collect_region(region: str, groups: Iterable[ServiceGroup], options: RenderO
     group_outs = writer.selected(GROUP_FAMILIES)
     service_outs = writer.selected(SERVICE_FAMILIES)
     pod_outs = writer.selected(POD_FAMILIES)
-    region_label = f'region="{writer.label(region)}"'
+    region_label = f'region="{writer.label(snapshot.region)}"'
     seen_groups: set[str] = set()
     seen_services: set[str] = set()
-    for group in groups:
+    for group in snapshot.groups:
         group_id = clean_value(group.service_group_id)
         if not group_id or group_id in seen_groups:
             continue
@@ -236,7 +237,7 @@ def collect_region(region: str, groups: Iterable[ServiceGroup], options: RenderO
             out.lines.clear()
             families[name] = FamilyLines(text=text, series=out.series)
     return RegionSamples(
-        region=region,
+        region=snapshot.region,
         service_groups=len(seen_groups),
         services=len(seen_services),
         families=MappingProxyType(families),

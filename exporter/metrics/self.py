@@ -4,7 +4,9 @@ They change between scrapes (a retry, a throttle wait), so unlike the snapshot t
 at scrape time; they are few, so that is cheap. Their names, help and labels come from the catalogue
 (`SELF_FAMILIES`), the one place every family is declared.
 
-`SelfMetrics` is a `ClientHooks`, so it is handed to the API client as its hooks as it is.
+`SelfMetrics` has the API client's hook methods (`on_request`, `on_error`, ...), so it is handed to the
+client as its hooks as it is; it knows nothing of the client. The `action` label values it starts at 0
+are those of the sources in use, declared by the wiring (`declare_actions`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,6 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.metrics.catalogue import self_family
 from exporter.metrics.labels import clean_value
-from exporter.tencentcloud.client import ClientHooks
-
-DEFAULT_ACTIONS: tuple[str, ...] = ("DescribeModelServiceGroups",)
 
 API_DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """One API call: tens of milliseconds when healthy, up to the read timeout when not."""
@@ -85,7 +84,7 @@ def _histogram(name: str, registry: CollectorRegistry, buckets: tuple[float, ...
     return Histogram(name, family.help, family.labels, registry=registry, buckets=buckets)
 
 
-class SelfMetrics(ClientHooks):
+class SelfMetrics:
     """Live counters, gauges and histograms of the exporter, in a registry of their own.
 
     Every region given at construction (and every action) has its counters and histograms at 0 from
@@ -97,7 +96,7 @@ class SelfMetrics(ClientHooks):
         self,
         regions: Iterable[str] = (),
         *,
-        actions: Iterable[str] = DEFAULT_ACTIONS,
+        actions: Iterable[str] = (),
         version: str = __version__,
     ) -> None:
         self.registry = CollectorRegistry()
@@ -121,15 +120,19 @@ class SelfMetrics(ClientHooks):
         self._last_polls: dict[str, PollRecord] = {}
         self._codes: set[str] = set()
 
+        self._regions = [clean_value(region) for region in regions]
         self._build_info.labels(clean_value(version), platform.python_version()).set(1)
-        actions = [clean_value(action) for action in actions]
-        for action in actions:
-            self._request_duration.labels(action)
-        for region in (clean_value(region) for region in regions):
+        for region in self._regions:
             self._polls.labels(region)
             self._poll_errors.labels(region)
             self._poll_duration.labels(region)
-            for action in actions:
+        self.declare_actions(actions)
+
+    def declare_actions(self, actions: Iterable[str]) -> None:
+        """Start the counters and histograms of these API actions at 0 in every region given at construction."""
+        for action in (clean_value(action) for action in actions):
+            self._request_duration.labels(action)
+            for region in self._regions:
                 self._requests.labels(region, action)
                 self._retries.labels(region, action)
 

@@ -17,10 +17,10 @@ from exporter.simulator.answer import Answer, error, success
 from exporter.simulator.auth import AuthError, CredentialStore
 from exporter.simulator.fleet import RegionFleet
 from exporter.simulator.workload import JSON
+from exporter.tione.api import VERSION
+from exporter.tione.listing import ACTION
 from exporter.tione.models import FILTER_NAMES
 
-ACTION = "DescribeModelServiceGroups"
-VERSION = "2021-11-11"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 _BODY_KEYS = frozenset(

@@ -28,6 +28,7 @@ from exporter.metrics.catalogue import (
 from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.tione import models
 from exporter.tione.models import ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
 from tests.conftest import LOCAL_FIXTURES
 
 CASES = LOCAL_FIXTURES / "metrics" / "cases"
@@ -71,7 +72,7 @@ def sample_lines(text: str, families: list[str] | None = None) -> list[str]:
 
 def render_groups(groups: list[dict[str, Any]], options: RenderOptions | None = None) -> str:
     parsed = [ServiceGroup.model_validate(group) for group in groups]
-    return render([collect_region(REGION, parsed, options)]).text.decode()
+    return render([collect_region(RegionSnapshot(REGION, tuple(parsed)), options)]).text.decode()
 
 
 CASE_NAMES = sorted(path.stem for path in CASES.glob("*.json"))
