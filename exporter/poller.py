@@ -14,11 +14,10 @@ status the landing page shows.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
@@ -26,7 +25,6 @@ from typing import Any, Literal, Protocol
 from exporter.logs import poll_fields, redact
 from exporter.metrics.render import Exposition, RegionSamples, RenderOptions, collect_region, render
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
-from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Source
 
@@ -89,14 +87,6 @@ class PollPlan:
     interval: float = 30.0
     timeout: float = 25.0
     max_staleness: float = 300.0
-
-
-def count_by_status(groups: Sequence[ServiceGroup]) -> dict[str, int]:
-    """Services per `Status` (an absent status counted as `unknown`), in a stable order for display."""
-    counts = collections.Counter(
-        service.status or "unknown" for group in groups for service in (group.services or ()) if service.service_id
-    )
-    return dict(sorted(counts.items()))
 
 
 def _unexpected(region: str, exc: Exception) -> TencentCloudError:
@@ -225,7 +215,7 @@ class Poller:
             self._source_ran.update(run.ran)
             self._source_succeeded.update(run.succeeded)
             finished = self._wall_clock()
-            return await self._succeeded(region, samples, run.snapshot.groups, self._clock() - started, finished)
+            return await self._succeeded(region, samples, self._clock() - started, finished)
         return await self._failed(region, error, self._clock() - started, self._wall_clock())
 
     async def _run_sources(self, region: str, run: _Run, started: float, deadline: float) -> None:
@@ -265,9 +255,7 @@ class Poller:
         log.warning("source failed", extra=fields)
         return snapshot if keep else source.store(snapshot, source.empty)
 
-    async def _succeeded(
-        self, region: str, samples: RegionSamples, groups: Sequence[ServiceGroup], duration: float, finished: float
-    ) -> RegionStatus:
+    async def _succeeded(self, region: str, samples: RegionSamples, duration: float, finished: float) -> RegionStatus:
         self._samples[region] = samples
         self._last_success[region] = self._clock()
         await self._rerender()
@@ -282,7 +270,7 @@ class Poller:
             duration=duration,
             service_groups=samples.service_groups,
             services=samples.services,
-            services_by_status=MappingProxyType(count_by_status(groups)),
+            services_by_status=samples.services_by_status,
         )
         self._status[region] = status
         log.info(

@@ -1,8 +1,8 @@
 """The exporter's own metrics: polls, API calls, the rate limiter, inventory, build.
 
 They change between scrapes (a retry, a throttle wait), so unlike the snapshot they are rendered live
-at scrape time; they are few, so that is cheap. Their names, help and labels come from the catalogue
-(`SELF_FAMILIES`), the one place every family is declared.
+at scrape time; they are few, so that is cheap. Their names, help and labels come from
+`metrics/families/exporter.py`, where every family is declared.
 
 `SelfMetrics` has the API client's hook methods (`on_request`, `on_error`, ...), so it is handed to the
 client as its hooks as it is; it knows nothing of the client. The `action` label values it starts at 0
@@ -24,7 +24,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.metrics.catalogue import self_family
+from exporter.metrics.families.exporter import self_family
 from exporter.metrics.labels import clean_value
 
 API_DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.metrics.catalogue import SNAPSHOT_FAMILIES
+from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.render import (
     Exposition,
     RegionSamples,

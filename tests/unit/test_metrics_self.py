@@ -9,7 +9,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter import __version__
-from exporter.metrics.catalogue import SELF_FAMILIES
+from exporter.metrics.families import SELF_FAMILIES
 from exporter.metrics.self import API_DURATION_BUCKETS, MAX_ERROR_CODES, OTHER_CODE, POLL_DURATION_BUCKETS, SelfMetrics
 
 GZ, SH = "ap-guangzhou", "ap-shanghai"

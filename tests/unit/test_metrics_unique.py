@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.metrics.catalogue import SNAPSHOT_FAMILIES
+from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.labels import MAX_LABEL_VALUE_LENGTH
 from exporter.metrics.render import Exposition, RenderOptions, collect_region, render
 from exporter.tione.models import ServiceGroup

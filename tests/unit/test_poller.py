@@ -12,8 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import poller as poller_module
+from exporter.metrics.render import collect_region
 from exporter.metrics.self import SelfMetrics
-from exporter.poller import JITTER_MAX, Poller, PollPlan, count_by_status
+from exporter.poller import JITTER_MAX, Poller, PollPlan
 from exporter.tencentcloud.errors import APIError
 from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
@@ -256,8 +257,23 @@ def test_jitter_stays_small() -> None:
 
 
 def test_count_by_status_counts_missing_status_as_unknown() -> None:
-    groups = [group("g1", "Normal", "Normal"), ServiceGroup.model_validate({"Services": [{"ServiceId": "x"}]})]
-    assert count_by_status(groups) == {"Normal": 2, "unknown": 1}
+    groups = (
+        group("g1", "Normal", "Normal"),
+        ServiceGroup.model_validate({"ServiceGroupId": "g2", "Services": [{"ServiceId": "x"}]}),
+    )
+    assert dict(collect_region(RegionSnapshot("r1", groups)).services_by_status) == {"Normal": 2, "unknown": 1}
+
+
+async def test_the_status_columns_count_the_same_services(listing: dict[str, Listing]) -> None:
+    """A service listed under two groups, or without an id, is one series set or none: every count agrees."""
+    twice = ServiceGroup.model_validate(
+        {"ServiceGroupId": "g2", "Services": [{"ServiceId": "g1-1", "Status": "Normal"}, {"Status": "Failed"}]}
+    )
+    listing["r1"] = returning(group("g1", "Normal", "Stopped"), twice)
+    poller, _ = make()
+    status = await poller.poll("r1")
+    assert status.services == sum(status.services_by_status.values()) == 2
+    assert dict(status.services_by_status) == {"Normal": 1, "Stopped": 1}
 
 
 async def test_the_loop_survives_a_failing_report(
