@@ -19,7 +19,7 @@ from typing import Any
 
 from exporter import __version__
 from exporter.config import Settings, listing_filters
-from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, print_problems
+from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigError, print_problems
 from exporter.durations import format_duration
 from exporter.logs import redact, register_secrets
 from exporter.metrics.exposition import Format, body
@@ -35,7 +35,7 @@ from exporter.tione.api import SERVICE, VERSION
 from exporter.tione.source import Source
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, ListenError, WebServer, bind
-from exporter.web.webconfig import BasicAuth, WebConfig, WebConfigError, load_web_config
+from exporter.web.webconfig import BasicAuth, WebConfig, load_web_config
 
 log = logging.getLogger("exporter")
 
@@ -111,7 +111,7 @@ class Wired:
 
 
 def web_config(settings: Settings) -> WebConfig:
-    """The TLS and basic auth settings of `--web.config.file` (none: plain HTTP, no auth); raises WebConfigError."""
+    """The TLS and basic auth settings of `--web.config.file` (none: plain HTTP, no auth); raises ConfigError."""
     if settings.web.config_file is None:
         return WebConfig()
     return load_web_config(settings.web.config_file)
@@ -197,7 +197,7 @@ async def run_command(
     socket listens."""
     try:
         web = web_config(settings)
-    except WebConfigError as error:
+    except ConfigError as error:
         print_problems(error.problems)
         return EXIT_CONFIG
     stop = asyncio.Event()
@@ -227,7 +227,7 @@ async def once_command(settings: Settings, credentials: CredentialProvider, outp
 async def check_command(settings: Settings, credentials: CredentialProvider) -> int:
     try:
         web_config(settings)
-    except WebConfigError as error:
+    except ConfigError as error:
         print_problems(error.problems)
         return EXIT_CONFIG
     wired = Wired(settings, credentials)

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 
 from exporter import __version__
 from exporter.app import check_command, once_command, run_command
-from exporter.config import FLAG_OPTIONS, OPTIONS, ConfigError, load_settings
-from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, print_problems
+from exporter.config import FLAG_OPTIONS, OPTIONS, load_settings
+from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigError, print_problems
 from exporter.logs import setup_logging
 from exporter.metrics.exposition import FORMATS
 from exporter.tencentcloud.credentials import default_chain
-from exporter.tione.models import FILTER_NAMES
+from exporter.tione.listing import FILTER_NAMES
 
 log = logging.getLogger("exporter")
 

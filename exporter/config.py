@@ -26,9 +26,11 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from exporter.console import ConfigError
 from exporter.durations import format_duration, parse_go_duration
 from exporter.tencentcloud.endpoint import Endpoint, EndpointError, is_loopback
-from exporter.tione.models import FILTER_NAMES, Filter, TagFilter
+from exporter.tione.listing import FILTER_NAMES
+from exporter.tione.models import Filter, TagFilter
 
 ENV_PREFIX = "TIONE_EXPORTER_"
 REGION_ENV = "TENCENTCLOUD_REGION"
@@ -41,14 +43,6 @@ DEFAULT_TIMEOUT_SHARE = 0.8
 
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warn", "error")
 LOG_FORMATS: tuple[str, ...] = ("logfmt", "json")
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; each entry of `problems` is one line naming a flag, variable or key."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = tuple(problems)
 
 
 # --- value types -------------------------------------------------------------------------------------------
@@ -291,7 +285,7 @@ class FilterSetting(Section):
     negative: Boolean = False
     fuzzy: Boolean = False
 
-    def to_api(self) -> Filter:
+    def to_model(self) -> Filter:
         return Filter(name=self.name, values=list(self.values), negative=self.negative, fuzzy=self.fuzzy)
 
 
@@ -301,7 +295,7 @@ class TagFilterSetting(Section):
     key: str
     values: NonEmptyStrings
 
-    def to_api(self) -> TagFilter:
+    def to_model(self) -> TagFilter:
         return TagFilter(tag_key=self.key, tag_values=list(self.values))
 
 
@@ -677,6 +671,6 @@ def _cross_checks(settings: Settings, layers: Sequence[LayerSource]) -> list[str
 def listing_filters(settings: Settings) -> tuple[list[Filter], list[TagFilter]]:
     """The configured request filters in the API's own model types, ready for a listing query."""
     return (
-        [item.to_api() for item in settings.tione.filters],
-        [item.to_api() for item in settings.tione.tag_filters],
+        [item.to_model() for item in settings.tione.filters],
+        [item.to_model() for item in settings.tione.tag_filters],
     )

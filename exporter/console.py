@@ -17,6 +17,17 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 
 
+class ConfigError(Exception):
+    """The configuration (settings, or a file they name) cannot be used; exit code 2.
+
+    Each entry of `problems` is one line naming the flag, variable, key or file, never a secret.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
+
+
 def print_problems(problems: Sequence[str], stream: TextIO | None = None) -> None:
     """One `tione-exporter: problem` line each, on standard error unless told otherwise."""
     out = stream or sys.stderr

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Mapping
 
 from exporter.app import run_command
-from exporter.config import ConfigError, load_settings
-from exporter.console import EXIT_CONFIG, EXIT_FAILED, PROG, print_problems
+from exporter.config import load_settings
+from exporter.console import EXIT_CONFIG, EXIT_FAILED, PROG, ConfigError, print_problems
 from exporter.logs import register_secrets, setup_logging
 from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer

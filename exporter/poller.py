@@ -45,9 +45,7 @@ DEADLINE_GRACE = 1.0
 class PollRecorder(Protocol):
     """The self-metrics the poller reports to (`exporter.metrics.self.SelfMetrics`)."""
 
-    def record_poll(
-        self, region: str, *, success: bool, duration: float, finished_at: float, error_code: str | None = None
-    ) -> None: ...
+    def record_poll(self, region: str, *, success: bool, duration: float, finished_at: float) -> None: ...
 
     def set_inventory(self, region: str, groups: int, services: int) -> None: ...
 
@@ -287,7 +285,7 @@ class Poller:
 
     async def _failed(self, region: str, error: TencentCloudError, duration: float, finished: float) -> RegionStatus:
         message = redact(error.message)
-        self.recorder.record_poll(region, success=False, duration=duration, finished_at=finished, error_code=error.code)
+        self.recorder.record_poll(region, success=False, duration=duration, finished_at=finished)
         previous = self._status[region]
         status = replace(
             previous,

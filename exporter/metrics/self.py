@@ -15,7 +15,6 @@ import contextlib
 import platform
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
@@ -40,16 +39,6 @@ MAX_ERROR_CODES = 64
 OTHER_CODE = "Other"
 """The `code` of an error whose code is not shaped like an API code, or one past `MAX_ERROR_CODES`."""
 _CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}(\.[A-Za-z0-9_]{1,64}){0,3}")
-
-
-@dataclass(frozen=True)
-class PollRecord:
-    """The outcome of a region's last poll, for the status page."""
-
-    success: bool
-    duration: float
-    finished_at: float
-    error_code: str | None
 
 
 class _WithoutCreated(Collector):
@@ -117,7 +106,6 @@ class SelfMetrics:
         self._throttle_wait = _counter("tione_exporter_api_throttle_wait_seconds_total", registry)
         self._service_groups = _gauge("tione_exporter_service_groups", registry)
         self._services = _gauge("tione_exporter_services", registry)
-        self._last_polls: dict[str, PollRecord] = {}
         self._codes: set[str] = set()
 
         self._regions = [clean_value(region) for region in regions]
@@ -174,10 +162,9 @@ class SelfMetrics:
         success: bool,
         duration: float,
         finished_at: float,
-        error_code: str | None = None,
     ) -> None:
-        """One finished poll of a region (`finished_at` in unix seconds). The error code is kept for
-        `last_poll` (the status page); API errors are counted by code through `on_error`."""
+        """One finished poll of a region (`finished_at` in unix seconds); its errors are counted by code
+        through `on_error`, where they happen."""
         label = clean_value(region)
         self._polls.labels(label).inc()
         if not success:
@@ -187,12 +174,6 @@ class SelfMetrics:
         if success:
             self._last_success.labels(label).set(finished_at)
         self._poll_duration.labels(label).observe(max(duration, 0.0))
-        self._last_polls[region] = PollRecord(
-            success=success, duration=duration, finished_at=finished_at, error_code=None if success else error_code
-        )
-
-    def last_poll(self, region: str) -> PollRecord | None:
-        return self._last_polls.get(region)
 
     def set_inventory(self, region: str, groups: int, services: int) -> None:
         """Counts in the region's current snapshot."""

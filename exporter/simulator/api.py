@@ -18,8 +18,7 @@ from exporter.simulator.auth import AuthError, CredentialStore
 from exporter.simulator.fleet import RegionFleet
 from exporter.simulator.workload import JSON
 from exporter.tione.api import VERSION
-from exporter.tione.listing import ACTION
-from exporter.tione.models import FILTER_NAMES
+from exporter.tione.listing import ACTION, FILTER_NAMES
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

@@ -62,6 +62,16 @@ LIMIT = 100
 """The API's maximum page size."""
 STRIDE = LIMIT - 1
 """Offsets step by one less than a page so that neighbouring pages share the group at their seam."""
+FILTER_NAMES: tuple[str, ...] = (
+    "ClusterId",
+    "ServiceId",
+    "ServiceGroupName",
+    "ServiceGroupId",
+    "Status",
+    "CreatedBy",
+    "ModelVersionId",
+)
+"""The `Filters[].Name` values the action understands."""
 MAX_BRIDGE_PAGES = 4
 """Requests one seam repair may take before the listing gives up on it and scans again."""
 

@@ -41,6 +41,7 @@ SIMULATOR_MAY_USE = (
     "exporter.tione.listing",
     "exporter.tencentcloud.signing",
     "exporter.tencentcloud.errors",
+    "exporter.tencentcloud.gcpause",
 )
 SIMULATOR_USERS = ("exporter.cli", "exporter.demo", "exporter.app")
 

@@ -117,7 +117,7 @@ def test_promtool_finds_no_problem_in_the_snapshot_and_self_metrics() -> None:
     own = SelfMetrics(["ap-guangzhou"])
     own.on_request("ap-guangzhou", "DescribeModelServiceGroups")
     own.on_error("ap-guangzhou", "DescribeModelServiceGroups", "RequestLimitExceeded")
-    own.record_poll("ap-guangzhou", success=False, duration=0.3, finished_at=1_700_000_000.0, error_code="X")
+    own.record_poll("ap-guangzhou", success=False, duration=0.3, finished_at=1_700_000_000.0)
     own.set_inventory("ap-guangzhou", 3, 5)
     body = rich_exposition().text + own.render(False)
     result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=60, check=False)
