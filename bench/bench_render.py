@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.tione.models import ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
 
 T = TypeVar("T")
 
@@ -148,7 +149,7 @@ def main() -> None:
     for size in (int(part) for part in args.sizes.split(",")):
         groups = fleet(size)
         collect_seconds, samples = best_of(
-            args.repeat, lambda groups=groups: collect_region("ap-guangzhou", groups, options)
+            args.repeat, lambda groups=groups: collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)), options)
         )
         render_seconds, exposition = best_of(args.repeat, lambda samples=samples: render([samples]))
         gzip_seconds, prefix = best_of(args.repeat, lambda exposition=exposition: GzipPrefix.of(exposition.text))

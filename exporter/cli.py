@@ -1,63 +1,31 @@
 """Command-line entry point: `run` (default), `check`, `once`, `simulate`, `--demo`, `--help`, `--version`.
 
-Exit codes are part of the interface: 0 success (and a clean stop on a signal), 1 a region failed or
-something unexpected happened, 2 the configuration is wrong. Whatever goes wrong, the user gets short
-lines naming the problem, never a traceback.
+This module parses the command line and hands over to the commands in `exporter.app`. Exit codes are
+part of the interface (`exporter.console`). Whatever goes wrong, the user gets short lines naming the
+problem, never a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import difflib
 import logging
-import signal
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
 
 from exporter import __version__
-from exporter.config import (
-    FLAG_OPTIONS,
-    OPTIONS,
-    ConfigError,
-    Settings,
-    format_duration,
-    listing_filters,
-    load_settings,
-)
-from exporter.logs import redact, register_secrets, setup_logging
-from exporter.metrics.reads import READ_FIELDS
-from exporter.metrics.render import RenderOptions
-from exporter.metrics.self import SelfMetrics
-from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan
-from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tencentcloud.credentials import CredentialProvider, Credentials, default_chain
-from exporter.tencentcloud.errors import TencentCloudError
-from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
-from exporter.tione.listing import ACTION, ListingQuery, parse_page
-from exporter.tione.models import FILTER_NAMES
-from exporter.web.page import PageContext
-from exporter.web.server import ExporterApp, ListenError, WebServer, bind
-from exporter.web.webconfig import BasicAuth, WebConfig, WebConfigError, load_web_config
+from exporter.app import check_command, once_command, run_command
+from exporter.config import FLAG_OPTIONS, OPTIONS, load_settings
+from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigError, print_problems
+from exporter.logs import setup_logging
+from exporter.metrics.exposition import FORMATS
+from exporter.tencentcloud.credentials import default_chain
+from exporter.tione.listing import FILTER_NAMES
 
 log = logging.getLogger("exporter")
 
-PROG = "tione-exporter"
 COMMANDS = ("run", "check", "once", "simulate")
-SERVICE = "tione"
-API_VERSION = "2021-11-11"
-STOP_SECONDS = 5.0
-"""A stop signal ends the process within this many seconds (the interface's promise)."""
-CHECK_SECONDS = 15.0
-"""Deadline of `check`'s one call per region."""
-OUTPUT_FORMATS = ("text", "openmetrics")
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
 
 
 class UsageError(Exception):
@@ -100,8 +68,8 @@ def parse_args(args: Sequence[str]) -> Invocation:
             if invocation.command != "once":
                 raise UsageError("--format works only with the once command")
             value = value if has_value else _value_of(name, rest)
-            if value not in OUTPUT_FORMATS:
-                raise UsageError(f'--format: must be one of {", ".join(OUTPUT_FORMATS)}, not "{value}"')
+            if value not in FORMATS:
+                raise UsageError(f'--format: must be one of {", ".join(FORMATS)}, not "{value}"')
             invocation.output_format = value
         elif name in FLAG_OPTIONS:
             invocation.flags[name] = value if has_value else _value_of(name, rest)
@@ -169,222 +137,6 @@ def help_text() -> str:
     return "\n".join(lines)
 
 
-def print_problems(problems: Sequence[str], stream: TextIO | None = None) -> None:
-    out = stream or sys.stderr
-    for problem in problems:
-        print(f"{PROG}: {problem}", file=out)
-
-
-# --- wiring ----------------------------------------------------------------------------------------------
-
-
-class RedactingProvider:
-    """Hands out credentials unchanged, registering their secret parts with the log redaction first."""
-
-    def __init__(self, inner: CredentialProvider) -> None:
-        self.inner = inner
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    async def get(self) -> Credentials:
-        credentials = await self.inner.get()
-        register_secrets([credentials.secret_key, credentials.token])
-        return credentials
-
-
-def poll_plan(settings: Settings) -> PollPlan:
-    filters, tag_filters = listing_filters(settings)
-    query = ListingQuery(
-        filters=tuple(filters),
-        tag_filters=tuple(tag_filters),
-        service_category=settings.tione.service_category,
-        reads=READ_FIELDS,
-    )
-    return PollPlan(
-        regions=settings.tione.regions,
-        query=query,
-        project_ids=settings.tione.project_ids or (None,),
-        options=RenderOptions(
-            tag_labels=settings.metrics.tag_labels,
-            exclude=settings.metrics.exclude,
-            pod_series=settings.metrics.pod_series,
-        ),
-        interval=settings.poll.interval,
-        timeout=settings.poll.timeout,
-        max_staleness=settings.poll.max_staleness,
-    )
-
-
-def make_client(settings: Settings, credentials: CredentialProvider, metrics: SelfMetrics) -> TencentCloudClient:
-    """The process's one client, with its one token bucket, reporting to the self-metrics."""
-    return TencentCloudClient(
-        endpoint=settings.tione.endpoint,
-        service=SERVICE,
-        version=API_VERSION,
-        credentials=RedactingProvider(credentials),
-        # A small burst: a bucket as deep as the rate would let each poll open at twice the configured rate.
-        rate_limiter=TokenBucket(settings.api.rate_limit, min(DEFAULT_BURST, max(1, int(settings.api.rate_limit)))),
-        hooks=metrics,
-        request_client=f"{PROG}/{__version__}",
-    )
-
-
-def web_config(settings: Settings) -> WebConfig:
-    """The TLS and basic auth settings of `--web.config.file` (none: plain HTTP, no auth); raises WebConfigError."""
-    if settings.web.config_file is None:
-        return WebConfig()
-    return load_web_config(settings.web.config_file)
-
-
-class Exporter:
-    """The running exporter: one client, one poller, one web server, on the current event loop."""
-
-    def __init__(self, settings: Settings, credentials: CredentialProvider, web: WebConfig | None = None) -> None:
-        self.settings = settings
-        self.web = web if web is not None else WebConfig()
-        self.metrics = SelfMetrics(settings.tione.regions)
-        self.client = make_client(settings, credentials, self.metrics)
-        self.poller = Poller(self.client, poll_plan(settings), self.metrics)
-        context = PageContext(
-            version=__version__,
-            started=time.time(),
-            telemetry_path=settings.web.telemetry_path,
-            interval=settings.poll.interval,
-            max_staleness=settings.poll.max_staleness,
-        )
-        self.app = ExporterApp(self.poller, self.metrics, context, BasicAuth(self.web.users))
-        self.server: WebServer | None = None
-
-    async def serve(self, stop: asyncio.Event, on_listening: Callable[[str], None] | None = None) -> int:
-        """Poll and serve until `stop` is set; 0 then, 1 if the server could not run.
-
-        `on_listening` hears the base URL (`http://127.0.0.1:10120`) once the socket listens.
-        """
-        host, port = self.settings.web.host_port
-        try:
-            sock = bind(host, port)
-        except ListenError as error:
-            log.error("cannot serve", extra={"address": self.settings.web.listen_address, "error": str(error)})
-            await self.client.aclose()
-            return EXIT_FAILED
-        self.server = WebServer(self.app, sock, self.web.tls)
-        log.info(
-            "serving",
-            extra={
-                "address": self.server.address,
-                "scheme": self.web.scheme,
-                "basic_auth": bool(self.web.users),
-                "telemetry_path": self.settings.web.telemetry_path,
-                "regions": ",".join(self.settings.tione.regions),
-                "interval": format_duration(self.settings.poll.interval),
-            },
-        )
-        if on_listening is not None:
-            on_listening(f"{self.web.scheme}://{self.server.address}")
-        server_task = asyncio.create_task(self.server.serve(), name="http server")
-        poll_task = asyncio.create_task(self.poller.run(), name="poller")
-        stop_task = asyncio.create_task(stop.wait(), name="stop")
-        done, _ = await asyncio.wait({server_task, poll_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        code = EXIT_OK
-        if stop_task not in done:
-            failed = server_task if server_task in done else poll_task
-            reason = None if failed.cancelled() else failed.exception()
-            log.error("stopped unexpectedly", extra={"task": failed.get_name(), "error": repr(reason)})
-            code = EXIT_FAILED
-        await self._shutdown(server_task, poll_task, stop_task)
-        return code
-
-    async def _shutdown(self, server_task: asyncio.Task[None], *others: asyncio.Task[object]) -> None:
-        log.info("stopping")
-        assert self.server is not None
-        self.server.stop()
-        for task in others:
-            task.cancel()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(server_task, *others, return_exceptions=True), STOP_SECONDS - 1.5)
-        await self.client.aclose()
-
-
-# --- commands --------------------------------------------------------------------------------------------
-
-
-async def run_command(
-    settings: Settings, credentials: CredentialProvider, on_listening: Callable[[str], None] | None = None
-) -> int:
-    """Serve until SIGTERM or SIGINT; `on_listening` hears the base URL (`http://127.0.0.1:10120`) once the
-    socket listens."""
-    try:
-        web = web_config(settings)
-    except WebConfigError as error:
-        print_problems(error.problems)
-        return EXIT_CONFIG
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        return await Exporter(settings, credentials, web).serve(stop, on_listening)
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-
-
-async def once_command(settings: Settings, credentials: CredentialProvider, output_format: str) -> int:
-    metrics = SelfMetrics(settings.tione.regions)
-    client = make_client(settings, credentials, metrics)
-    try:
-        poller = Poller(client, poll_plan(settings), metrics)
-        statuses = await poller.poll_all()
-    finally:
-        await client.aclose()
-    openmetrics = output_format == "openmetrics"
-    exposition = poller.exposition
-    live = metrics.render(openmetrics)
-    body = (exposition.openmetrics if openmetrics else exposition.text) + live
-    if openmetrics and not body.endswith(b"# EOF\n"):
-        body += b"# EOF\n"
-    sys.stdout.buffer.write(body)
-    sys.stdout.flush()
-    return EXIT_OK if all(status.outcome == "success" for status in statuses) else EXIT_FAILED
-
-
-async def check_command(settings: Settings, credentials: CredentialProvider) -> int:
-    try:
-        web_config(settings)
-    except WebConfigError as error:
-        print_problems(error.problems)
-        return EXIT_CONFIG
-    metrics = SelfMetrics(settings.tione.regions)
-    client = make_client(settings, credentials, metrics)
-    try:
-        results = await asyncio.gather(*(_check_region(client, settings, region) for region in settings.tione.regions))
-    finally:
-        await client.aclose()
-    for line in results:
-        print(line[1])
-    return EXIT_OK if all(ok for ok, _ in results) else EXIT_FAILED
-
-
-async def _check_region(client: TencentCloudClient, settings: Settings, region: str) -> tuple[bool, str]:
-    """One `Limit 1` listing per workspace of the region; the line says ok with the total, or the first error."""
-    deadline = time.monotonic() + CHECK_SECONDS
-    total = 0
-    try:
-        for project_id in settings.tione.project_ids or (None,):
-            query = ListingQuery(project_id=project_id)
-            params = {**query.params(0), "Limit": 1}
-            answer = await client.call(ACTION, region, params, deadline=deadline)
-            total += parse_page(region, answer).total_count or 0
-    except TencentCloudError as error:
-        request_id = f" (RequestId {error.request_id})" if error.request_id else ""
-        return False, f"{region}: {error.code}: {redact(error.message)}{request_id}"
-    except Exception as error:  # one region's surprise must not hide the other regions' lines
-        return False, f"{region}: {UNEXPECTED_ERROR}: {type(error).__name__}: {redact(str(error))}"
-    return True, f"{region}: ok ({total} service groups)"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["simulate"]:
@@ -428,5 +180,5 @@ def _main(args: list[str]) -> int:
     if invocation.command == "check":
         return asyncio.run(check_command(settings, credentials))
     if invocation.command == "once":
-        return asyncio.run(once_command(settings, credentials, invocation.output_format))
+        return asyncio.run(once_command(settings, credentials, FORMATS[invocation.output_format]))
     return asyncio.run(run_command(settings, credentials))

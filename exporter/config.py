@@ -26,8 +26,11 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from exporter.console import ConfigError
+from exporter.durations import format_duration, parse_go_duration
 from exporter.tencentcloud.endpoint import Endpoint, EndpointError, is_loopback
-from exporter.tione.models import FILTER_NAMES, Filter, TagFilter
+from exporter.tione.listing import FILTER_NAMES
+from exporter.tione.models import Filter, TagFilter
 
 ENV_PREFIX = "TIONE_EXPORTER_"
 REGION_ENV = "TENCENTCLOUD_REGION"
@@ -42,18 +45,7 @@ LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warn", "error")
 LOG_FORMATS: tuple[str, ...] = ("logfmt", "json")
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used; each entry of `problems` is one line naming a flag, variable or key."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = tuple(problems)
-
-
 # --- value types -------------------------------------------------------------------------------------------
-
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 def parse_duration(value: object) -> float:
@@ -63,39 +55,15 @@ def parse_duration(value: object) -> float:
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
-        text = value.strip()
         try:
-            seconds = float(text)
+            seconds = parse_go_duration(value)
         except ValueError:
-            seconds = _parse_go_duration(text)
+            raise PydanticCustomError("duration", 'invalid duration "{value}"', {"value": value.strip()}) from None
     else:
         raise PydanticCustomError("duration", "invalid duration: expected a string or a number")
     if not math.isfinite(seconds) or seconds <= 0:
         raise PydanticCustomError("duration", 'duration must be positive, not "{value}"', {"value": value})
     return seconds
-
-
-def _parse_go_duration(text: str) -> float:
-    position, total = 0, 0.0
-    while position < len(text):
-        match = _DURATION_PART.match(text, position)
-        if match is None:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        position = match.end()
-    if not text or position != len(text):
-        raise PydanticCustomError("duration", 'invalid duration "{value}"', {"value": text})
-    return total
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest Go-style spelling of a duration, for messages and help (`30s`, `5m`, `1h30m`, `500ms`)."""
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{int(hours)}h" if hours else "", f"{int(minutes)}m" if minutes else "", f"{secs:g}s" if secs else ""]
-    return "".join(parts)
 
 
 def _split_list(value: object) -> object:
@@ -317,7 +285,7 @@ class FilterSetting(Section):
     negative: Boolean = False
     fuzzy: Boolean = False
 
-    def to_api(self) -> Filter:
+    def to_model(self) -> Filter:
         return Filter(name=self.name, values=list(self.values), negative=self.negative, fuzzy=self.fuzzy)
 
 
@@ -327,7 +295,7 @@ class TagFilterSetting(Section):
     key: str
     values: NonEmptyStrings
 
-    def to_api(self) -> TagFilter:
+    def to_model(self) -> TagFilter:
         return TagFilter(tag_key=self.key, tag_values=list(self.values))
 
 
@@ -703,6 +671,6 @@ def _cross_checks(settings: Settings, layers: Sequence[LayerSource]) -> list[str
 def listing_filters(settings: Settings) -> tuple[list[Filter], list[TagFilter]]:
     """The configured request filters in the API's own model types, ready for a listing query."""
     return (
-        [item.to_api() for item in settings.tione.filters],
-        [item.to_api() for item in settings.tione.tag_filters],
+        [item.to_model() for item in settings.tione.filters],
+        [item.to_model() for item in settings.tione.tag_filters],
     )

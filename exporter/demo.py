@@ -13,8 +13,9 @@ import secrets
 import sys
 from collections.abc import Mapping
 
-from exporter.cli import EXIT_CONFIG, EXIT_FAILED, PROG, print_problems, run_command
-from exporter.config import ConfigError, load_settings
+from exporter.app import run_command
+from exporter.config import load_settings
+from exporter.console import EXIT_CONFIG, EXIT_FAILED, PROG, ConfigError, print_problems
 from exporter.logs import register_secrets, setup_logging
 from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer

@@ -1,11 +1,14 @@
 """Polls every region on a schedule and keeps the exposition that scrapes are served from.
 
-One asyncio task per region lists all its service groups (every configured workspace), turns them into
+One asyncio task per region runs the sources due (`exporter.tione.source`: the listing of service
+groups every poll, others on their own interval), assembles the region's `RegionSnapshot`, turns it into
 that region's samples and swaps them in; the exposition is re-rendered from all regions' samples right
-away, so a scrape only ever copies bytes and never sees half a poll. A failed poll keeps the region's
-last good samples for `max_staleness` after its last success, then drops them: a short API outage does
-not blank dashboards, a long one does not show stale numbers as current. Nothing a poll raises ends the
-loop; the outcome of each poll is a log line, self-metrics, and the status the landing page shows.
+away, so a scrape only ever copies bytes and never sees half a poll. A failed poll (its primary source
+failed) keeps the region's last good samples for `max_staleness` after its last success, then drops
+them: a short API outage does not blank dashboards, a long one does not show stale numbers as current.
+A secondary source's failure keeps that source's last result under the same rule and fails nothing.
+Nothing a poll raises ends the loop; the outcome of each poll is a log line, self-metrics, and the
+status the landing page shows.
 """
 
 from __future__ import annotations
@@ -18,15 +21,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from exporter.logs import poll_fields, redact
 from exporter.metrics.render import Exposition, RegionSamples, RenderOptions, collect_region, render
-from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
 from exporter.tione.decode import Skipped
-from exporter.tione.listing import ListingQuery, scan_workspaces
-from exporter.tione.models import ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import Source
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,7 @@ every poll, and the counter and the status page already say so each time."""
 class PollRecorder(Protocol):
     """The self-metrics the poller reports to (`exporter.metrics.self.SelfMetrics`)."""
 
-    def record_poll(
-        self, region: str, *, success: bool, duration: float, finished_at: float, error_code: str | None = None
-    ) -> None: ...
+    def record_poll(self, region: str, *, success: bool, duration: float, finished_at: float) -> None: ...
 
     def set_inventory(self, region: str, groups: int, services: int) -> None: ...
 
@@ -85,23 +85,30 @@ class RegionStatus:
 
 @dataclass(frozen=True)
 class PollPlan:
-    """What to list and how often; the same for every region."""
+    """What to run and how often; the same for every region."""
 
     regions: tuple[str, ...]
-    query: ListingQuery = field(default_factory=ListingQuery)
-    project_ids: tuple[str | None, ...] = (None,)
+    sources: tuple[Source[Any], ...]
+    """In the order they run in a poll; exactly one is primary."""
     options: RenderOptions = field(default_factory=RenderOptions)
     interval: float = 30.0
     timeout: float = 25.0
     max_staleness: float = 300.0
 
 
-def count_by_status(groups: Sequence[ServiceGroup]) -> dict[str, int]:
-    """Services per `Status` (an absent status counted as `unknown`), in a stable order for display."""
-    counts = collections.Counter(
-        service.status or "unknown" for group in groups for service in (group.services or ()) if service.service_id
-    )
-    return dict(sorted(counts.items()))
+def _unexpected(region: str, exc: Exception) -> TencentCloudError:
+    """Something other than an API, transport or credential error, as an error with `UNEXPECTED_ERROR`."""
+    log.debug("unexpected error while polling", exc_info=True, extra={"region": region})
+    return TencentCloudError(UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}", region=region)
+
+
+@dataclass
+class _Run:
+    """One poll of a region in progress: the snapshot being assembled and when each source ran."""
+
+    snapshot: RegionSnapshot
+    ran: dict[tuple[str, int], float] = field(default_factory=dict)
+    succeeded: dict[tuple[str, int], float] = field(default_factory=dict)
 
 
 class Poller:
@@ -109,7 +116,6 @@ class Poller:
 
     def __init__(
         self,
-        client: TencentCloudClient,
         plan: PollPlan,
         recorder: PollRecorder,
         *,
@@ -119,13 +125,18 @@ class Poller:
     ) -> None:
         if not plan.regions:
             raise ValueError("no region to poll")
-        self.client = client
+        if sum(source.primary for source in plan.sources) != 1:
+            raise ValueError("a poll needs exactly one primary source")
         self.plan = plan
         self.recorder = recorder
         self._clock = clock
         self._wall_clock = wall_clock
         self._rng = rng if rng is not None else random.Random()
         self._samples: dict[str, RegionSamples] = {}
+        self._snapshots: dict[str, RegionSnapshot] = {region: RegionSnapshot(region) for region in plan.regions}
+        """The last good snapshot of each region: what every source last returned, kept results included."""
+        self._source_ran: dict[tuple[str, int], float] = {}
+        self._source_succeeded: dict[tuple[str, int], float] = {}
         self._last_success: dict[str, float] = {}
         self._status: dict[str, RegionStatus] = {region: RegionStatus(region) for region in plan.regions}
         self._locks: dict[str, asyncio.Lock] = {region: asyncio.Lock() for region in plan.regions}
@@ -194,26 +205,66 @@ class Poller:
     async def _poll(self, region: str) -> RegionStatus:
         started = self._clock()
         deadline = started + self.plan.timeout
+        run = _Run(self._snapshots[region])
         try:
             async with asyncio.timeout(self.plan.timeout + DEADLINE_GRACE):
-                result = await scan_workspaces(
-                    self.client, region, self.plan.query, self.plan.project_ids, deadline=deadline
-                )
+                await self._run_sources(region, run, started, deadline)
             # Formatting a large fleet takes a while: off the event loop, so scrapes are not held up.
-            samples = await asyncio.to_thread(collect_region, region, result.groups, self.plan.options)
+            samples = await asyncio.to_thread(collect_region, run.snapshot, self.plan.options)
         except TencentCloudError as exc:
             error = exc
         except TimeoutError:
             error = TencentCloudError(TIMEOUT, f"poll did not finish within {self.plan.timeout:g}s", region=region)
         except Exception as exc:  # the loop must survive anything a poll can throw
-            log.debug("unexpected error while polling", exc_info=True, extra={"region": region})
-            error = TencentCloudError(UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}", region=region)
+            error = _unexpected(region, exc)
         else:
-            self._record_skipped(region, result.skipped)
+            # Only a poll that succeeds moves the sources' clocks: a failed one changed nothing.
+            self._snapshots[region] = run.snapshot
+            self._source_ran.update(run.ran)
+            self._source_succeeded.update(run.succeeded)
+            finished = self._wall_clock()
+            self._record_skipped(region, run.snapshot.skipped)
             return await self._succeeded(
-                region, samples, result.groups, self._clock() - started, self._wall_clock(), skipped=result.skipped
+                region, samples, self._clock() - started, finished, skipped=run.snapshot.skipped
             )
         return await self._failed(region, error, self._clock() - started, self._wall_clock())
+
+    async def _run_sources(self, region: str, run: _Run, started: float, deadline: float) -> None:
+        """The sources due run in order, each seeing what the earlier ones stored in `run.snapshot`.
+
+        A source not due keeps its last result. The primary source's failure is raised (the poll fails);
+        a secondary one's is logged, and its last result kept until it is older than `max_staleness`.
+        """
+        for index, source in enumerate(self.plan.sources):
+            key = (region, index)
+            last = self._source_ran.get(key)
+            if source.interval is not None and last is not None and started - last < source.interval:
+                continue
+            run.ran[key] = started
+            if source.primary:
+                result = await source.fetch(region, run.snapshot, deadline)
+            else:
+                try:
+                    result = await source.fetch(region, run.snapshot, deadline)
+                except Exception as exc:  # a secondary source never fails the region
+                    run.snapshot = self._secondary_failed(region, key, source, run.snapshot, exc)
+                    continue
+            run.snapshot = source.store(run.snapshot, result)
+            run.succeeded[key] = self._clock()
+
+    def _secondary_failed(
+        self, region: str, key: tuple[str, int], source: Source[Any], snapshot: RegionSnapshot, exc: Exception
+    ) -> RegionSnapshot:
+        succeeded = self._source_succeeded.get(key)
+        keep = succeeded is not None and self._clock() - succeeded < self.plan.max_staleness
+        error = exc if isinstance(exc, TencentCloudError) else _unexpected(region, exc)
+        fields: dict[str, object] = {"region": region, "action": source.action, "code": error.code}
+        fields["error_message"] = redact(error.message)
+        if error.request_id:
+            fields["request_id"] = error.request_id
+        fields["kept"] = keep
+        log.warning("source failed", extra=fields)
+        return snapshot if keep else source.store(snapshot, source.empty)
 
     def _record_skipped(self, region: str, skipped: Sequence[Skipped]) -> None:
         """Count what was left out, and say so in one warning at most every `SKIP_LOG_INTERVAL`."""
@@ -242,14 +293,7 @@ class Poller:
         )
 
     async def _succeeded(
-        self,
-        region: str,
-        samples: RegionSamples,
-        groups: list[ServiceGroup],
-        duration: float,
-        finished: float,
-        *,
-        skipped: Sequence[Skipped] = (),
+        self, region: str, samples: RegionSamples, duration: float, finished: float, *, skipped: Sequence[Skipped] = ()
     ) -> RegionStatus:
         self._samples[region] = samples
         self._last_success[region] = self._clock()
@@ -265,7 +309,7 @@ class Poller:
             duration=duration,
             service_groups=samples.service_groups,
             services=samples.services,
-            services_by_status=MappingProxyType(count_by_status(groups)),
+            services_by_status=samples.services_by_status,
             skipped=tuple(skipped),
         )
         self._status[region] = status
@@ -283,7 +327,7 @@ class Poller:
 
     async def _failed(self, region: str, error: TencentCloudError, duration: float, finished: float) -> RegionStatus:
         message = redact(error.message)
-        self.recorder.record_poll(region, success=False, duration=duration, finished_at=finished, error_code=error.code)
+        self.recorder.record_poll(region, success=False, duration=duration, finished_at=finished)
         previous = self._status[region]
         status = replace(
             previous,
@@ -326,6 +370,7 @@ class Poller:
         if expiry is None or self._clock() < expiry:
             return
         self._samples.pop(region, None)
+        self._snapshots[region] = RegionSnapshot(region)
         await self._rerender()
         self.recorder.forget_inventory(region)
         self._status[region] = replace(

@@ -1,7 +1,8 @@
-"""From API objects to exposition bytes, once per poll rather than once per scrape.
+"""From a region's snapshot to exposition bytes, once per poll rather than once per scrape.
 
-`collect_region` turns one region's service groups into finished sample lines, family by family.
-`render` then only concatenates: family headers (one HELP and TYPE per family, in catalogue order)
+`collect_region` walks the kinds of objects a snapshot holds (`families.KINDS`: groups, their services,
+their pods) and turns them into finished sample lines, family by family. `render` then only
+concatenates: family headers (one HELP and TYPE per family, in exposition order)
 followed by every region's lines for that family, so a poll of one region costs only that region's work.
 The gzip form of an exposition is made once, on first demand, and kept with it (`Exposition.gzip`).
 
@@ -12,6 +13,7 @@ timestamps, no exemplars); only the headers differ: OpenMetrics names a counter 
 
 from __future__ import annotations
 
+import collections
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,22 +23,16 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
-from exporter.metrics.catalogue import (
-    GROUP_FAMILIES,
-    POD_FAMILIES,
-    SERVICE_FAMILIES,
-    SNAPSHOT_FAMILIES,
-    Family,
-    PodOfService,
-    Sample,
-    ServiceInGroup,
-    pods,
-)
+from exporter.metrics.families import KINDS, SNAPSHOT_FAMILIES
+from exporter.metrics.families import group as groups
+from exporter.metrics.families import service as services
+from exporter.metrics.families.family import Family, Kind, Sample, TagFamily
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.labels import TagSelection, clean_value, escape_value
-from exporter.tione.models import ServiceGroup
+from exporter.tione.models import Tag
+from exporter.tione.snapshot import RegionSnapshot
 
-AnyFamily = Family[ServiceGroup] | Family[ServiceInGroup] | Family[PodOfService]
+AnyFamily = Family[Any]
 
 _go_float: Callable[[float], str] = floatToGoString
 """prometheus_client's own number formatting, so the bytes match what it would write."""
@@ -54,7 +50,7 @@ class RenderOptions:
     def includes(self, family: AnyFamily) -> bool:
         if family.pods and not self.pod_series:
             return False
-        if family.tags is not None and not TagSelection(self.tag_labels).enabled:
+        if isinstance(family, TagFamily) and not TagSelection(self.tag_labels).enabled:
             return False
         return not any(pattern.fullmatch(family.name) for pattern in self.exclude)
 
@@ -75,6 +71,8 @@ class RegionSamples:
     service_groups: int
     services: int
     families: Mapping[str, FamilyLines] = field(default_factory=lambda: MappingProxyType({}))
+    services_by_status: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """The services counted in `services`, by `Status` (absent: `unknown`), in a stable order for display."""
 
     @property
     def series(self) -> int:
@@ -121,15 +119,34 @@ class _Tails(dict[Sample, bytes]):
 class _FamilyOut:
     """One family's lines while a region is collected."""
 
-    __slots__ = ("family", "lines", "prefix", "samples", "series", "tails")
+    __slots__ = ("family", "lines", "prefix", "samples", "series", "tags", "tails")
 
     def __init__(self, family: AnyFamily, writer: _Writer) -> None:
         self.family = family
-        self.samples: Callable[[Any], Sequence[Sample]] | None = family.samples
+        self.samples: Callable[[Any], Sequence[Sample]] | None = None
+        self.tags: Callable[[Any], Sequence[Tag] | None] | None = None
+        if isinstance(family, TagFamily):
+            self.tags = family.tags
+        else:
+            self.samples = family.samples
         self.prefix = f"{family.name}{{".encode()
         self.lines: list[bytes] = []
         self.tails = _Tails(family.labels, writer)
         self.series = 0
+
+
+class _KindOut:
+    """One kind's selected families and the ids seen while a region is collected."""
+
+    __slots__ = ("children", "count", "kind", "outs", "seen", "tally")
+
+    def __init__(self, kind: Kind[Any, Any], outs: list[_FamilyOut], children: list[_KindOut]) -> None:
+        self.kind = kind
+        self.outs = outs
+        self.children = children
+        self.seen: set[str] = set()
+        self.count = 0
+        self.tally: collections.Counter[str] = collections.Counter()
 
 
 class _Writer:
@@ -147,9 +164,21 @@ class _Writer:
         self._labels: dict[str, str] = {}
         self._pairs: dict[tuple[str, str], str] = {}
         self._endings: dict[float, str] = {}
+        self.kinds: dict[Kind[Any, Any], _KindOut] = {}
+        self.roots = self._kinds(None)
 
-    def selected(self, families: Iterable[AnyFamily]) -> list[_FamilyOut]:
-        return [self.outs[family.name] for family in families if family.name in self.outs]
+    def _kinds(self, parent: Kind[Any, Any] | None) -> list[_KindOut]:
+        """The kinds under `parent` to walk: all but an optional one with no selected family, itself or below."""
+        found = []
+        for kind in KINDS:
+            if kind.parent is not parent:
+                continue
+            outs = [self.outs[family.name] for family in kind.families if family.name in self.outs]
+            children = self._kinds(kind)
+            out = self.kinds[kind] = _KindOut(kind, outs, children)
+            if outs or children or not kind.optional:
+                found.append(out)
+        return found
 
     def label(self, value: str) -> str:
         """A label value cleaned and escaped for the exposition."""
@@ -179,13 +208,32 @@ class _Writer:
         parts.append(self.ending(number))
         return "".join(parts).encode()
 
+    def walk(self, outs: list[_KindOut], parent: object, identity: str) -> None:
+        """Each kind's objects under `parent`, their lines, then their children's, depth first."""
+        for out in outs:
+            kind = out.kind
+            seen = set() if kind.unique_per_parent else out.seen
+            prefix = f",{kind.id_label}="
+            for raw_id, subject in kind.objects(parent):
+                object_id = clean_value(raw_id)
+                if not object_id or object_id in seen:
+                    continue
+                seen.add(object_id)
+                out.count += 1
+                if kind.tally is not None:
+                    out.tally[kind.tally(subject)] += 1
+                own = f'{identity}{prefix}"{self.label(object_id)}"'
+                self.emit(out.outs, subject, own.encode())
+                if out.children:
+                    self.walk(out.children, subject, own)
+
     def emit(self, outs: list[_FamilyOut], subject: Any, identity: bytes) -> None:
-        """Append each family's lines for one object (a group, `ServiceInGroup` or `PodOfService`)."""
+        """Append each family's lines for one object."""
         for out in outs:
             head = out.prefix + identity
             if out.samples is None:
-                assert out.family.tags is not None
-                names, values = self.tags.labels(out.family.tags(subject))
+                assert out.tags is not None
+                names, values = self.tags.labels(out.tags(subject))
                 out.lines.append(head + self.tail(names, values, 1.0))
                 out.series += 1
                 continue
@@ -197,37 +245,16 @@ class _Writer:
             out.series += len(block)
 
 
-def collect_region(region: str, groups: Iterable[ServiceGroup], options: RenderOptions | None = None) -> RegionSamples:
-    """The finished sample lines of one region's service groups (pure; once per poll of the region).
+def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = None) -> RegionSamples:
+    """The finished sample lines of one region's snapshot (pure; once per poll of the region).
 
-    A group or service without an id cannot be told apart from another, and one listed twice would
-    give duplicate series: both are skipped (the first of a repeated id is kept). Ids are compared as
+    An object without an id cannot be told apart from another, and one listed twice would give
+    duplicate series: both are skipped (the first of a repeated id is kept). Ids are compared as
     label values (`clean_value`): two that differ only in characters a label cannot hold are one id.
+    The counts (groups, services, services by status) are of exactly the objects rendered.
     """
     writer = _Writer(options or RenderOptions())
-    group_outs = writer.selected(GROUP_FAMILIES)
-    service_outs = writer.selected(SERVICE_FAMILIES)
-    pod_outs = writer.selected(POD_FAMILIES)
-    region_label = f'region="{writer.label(region)}"'
-    seen_groups: set[str] = set()
-    seen_services: set[str] = set()
-    for group in groups:
-        group_id = clean_value(group.service_group_id)
-        if not group_id or group_id in seen_groups:
-            continue
-        seen_groups.add(group_id)
-        group_identity = f'{region_label},service_group_id="{writer.label(group_id)}"'
-        writer.emit(group_outs, group, group_identity.encode())
-        for service in group.services or ():
-            service_id = clean_value(service.service_id)
-            if not service_id or service_id in seen_services:
-                continue
-            seen_services.add(service_id)
-            service_identity = f'{group_identity},service_id="{writer.label(service_id)}"'
-            writer.emit(service_outs, ServiceInGroup(service, group), service_identity.encode())
-            for pod in pods(service) if pod_outs else ():
-                pod_identity = f'{service_identity},pod_name="{writer.label(pod.name or "")}"'
-                writer.emit(pod_outs, PodOfService(pod, service, group), pod_identity.encode())
+    writer.walk(writer.roots, snapshot, f'region="{writer.label(snapshot.region)}"')
 
     families: dict[str, FamilyLines] = {}
     for name, out in writer.outs.items():
@@ -235,11 +262,13 @@ def collect_region(region: str, groups: Iterable[ServiceGroup], options: RenderO
             text = b"".join(out.lines)
             out.lines.clear()
             families[name] = FamilyLines(text=text, series=out.series)
+    service_kind = writer.kinds[services.KIND]
     return RegionSamples(
-        region=region,
-        service_groups=len(seen_groups),
-        services=len(seen_services),
+        region=snapshot.region,
+        service_groups=writer.kinds[groups.KIND].count,
+        services=service_kind.count,
         families=MappingProxyType(families),
+        services_by_status=MappingProxyType(dict(sorted(service_kind.tally.items()))),
     )
 
 

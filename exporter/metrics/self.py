@@ -1,10 +1,12 @@
 """The exporter's own metrics: polls, API calls, the rate limiter, inventory, build.
 
 They change between scrapes (a retry, a throttle wait), so unlike the snapshot they are rendered live
-at scrape time; they are few, so that is cheap. Their names, help and labels come from the catalogue
-(`SELF_FAMILIES`), the one place every family is declared.
+at scrape time; they are few, so that is cheap. Their names, help and labels come from
+`metrics/families/exporter.py`, where every family is declared.
 
-`SelfMetrics` is a `ClientHooks`, so it is handed to the API client as its hooks as it is.
+`SelfMetrics` has the API client's hook methods (`on_request`, `on_error`, ...), so it is handed to the
+client as its hooks as it is; it knows nothing of the client. The `action` label values it starts at 0
+are those of the sources in use, declared by the wiring (`declare_actions`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import contextlib
 import platform
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
@@ -22,12 +23,9 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.metrics.catalogue import self_family
+from exporter.metrics.families.exporter import self_family
 from exporter.metrics.labels import clean_value
-from exporter.tencentcloud.client import ClientHooks
 from exporter.tione.decode import SKIP_KINDS, SKIP_REASONS
-
-DEFAULT_ACTIONS: tuple[str, ...] = ("DescribeModelServiceGroups",)
 
 API_DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """One API call: tens of milliseconds when healthy, up to the read timeout when not."""
@@ -42,16 +40,6 @@ MAX_ERROR_CODES = 64
 OTHER_CODE = "Other"
 """The `code` of an error whose code is not shaped like an API code, or one past `MAX_ERROR_CODES`."""
 _CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}(\.[A-Za-z0-9_]{1,64}){0,3}")
-
-
-@dataclass(frozen=True)
-class PollRecord:
-    """The outcome of a region's last poll, for the status page."""
-
-    success: bool
-    duration: float
-    finished_at: float
-    error_code: str | None
 
 
 class _WithoutCreated(Collector):
@@ -86,7 +74,7 @@ def _histogram(name: str, registry: CollectorRegistry, buckets: tuple[float, ...
     return Histogram(name, family.help, family.labels, registry=registry, buckets=buckets)
 
 
-class SelfMetrics(ClientHooks):
+class SelfMetrics:
     """Live counters, gauges and histograms of the exporter, in a registry of their own.
 
     Every region given at construction (and every action) has its counters and histograms at 0 from
@@ -98,7 +86,7 @@ class SelfMetrics(ClientHooks):
         self,
         regions: Iterable[str] = (),
         *,
-        actions: Iterable[str] = DEFAULT_ACTIONS,
+        actions: Iterable[str] = (),
         version: str = __version__,
     ) -> None:
         self.registry = CollectorRegistry()
@@ -120,23 +108,26 @@ class SelfMetrics(ClientHooks):
         self._service_groups = _gauge("tione_exporter_service_groups", registry)
         self._services = _gauge("tione_exporter_services", registry)
         self._skipped = _counter("tione_exporter_skipped_objects_total", registry)
-        self._last_polls: dict[str, PollRecord] = {}
         self._codes: set[str] = set()
 
+        self._regions = [clean_value(region) for region in regions]
         self._build_info.labels(clean_value(version), platform.python_version()).set(1)
-        actions = [clean_value(action) for action in actions]
-        for action in actions:
-            self._request_duration.labels(action)
-        for region in (clean_value(region) for region in regions):
+        for region in self._regions:
             self._polls.labels(region)
             self._poll_errors.labels(region)
             self._poll_duration.labels(region)
-            for action in actions:
-                self._requests.labels(region, action)
-                self._retries.labels(region, action)
             for kind in SKIP_KINDS:
                 for reason in SKIP_REASONS:
                     self._skipped.labels(region, kind, reason)
+        self.declare_actions(actions)
+
+    def declare_actions(self, actions: Iterable[str]) -> None:
+        """Start the counters and histograms of these API actions at 0 in every region given at construction."""
+        for action in (clean_value(action) for action in actions):
+            self._request_duration.labels(action)
+            for region in self._regions:
+                self._requests.labels(region, action)
+                self._retries.labels(region, action)
 
     # --- the API client's hooks -------------------------------------------------------------------
 
@@ -176,10 +167,9 @@ class SelfMetrics(ClientHooks):
         success: bool,
         duration: float,
         finished_at: float,
-        error_code: str | None = None,
     ) -> None:
-        """One finished poll of a region (`finished_at` in unix seconds). The error code is kept for
-        `last_poll` (the status page); API errors are counted by code through `on_error`."""
+        """One finished poll of a region (`finished_at` in unix seconds); its errors are counted by code
+        through `on_error`, where they happen."""
         label = clean_value(region)
         self._polls.labels(label).inc()
         if not success:
@@ -189,12 +179,6 @@ class SelfMetrics(ClientHooks):
         if success:
             self._last_success.labels(label).set(finished_at)
         self._poll_duration.labels(label).observe(max(duration, 0.0))
-        self._last_polls[region] = PollRecord(
-            success=success, duration=duration, finished_at=finished_at, error_code=None if success else error_code
-        )
-
-    def last_poll(self, region: str) -> PollRecord | None:
-        return self._last_polls.get(region)
 
     def record_skipped(self, region: str, kind: str, reason: str, count: int = 1) -> None:
         """Objects of an answer left out because they could not be read (kind and reason from small sets)."""

@@ -5,13 +5,15 @@
 `tione-exporter simulate` serves it from the command line.
 """
 
-from exporter.simulator.api import ACTION, ACTIONS, DEFAULT_LIMIT, MAX_LIMIT, VERSION
+from exporter.simulator.api import ACTIONS, DEFAULT_LIMIT, MAX_LIMIT
 from exporter.simulator.config import Credential, SimulatorConfig, parse_duration
 from exporter.simulator.core import RecordedRequest, Simulator
 from exporter.simulator.faults import KINDS as FAULT_KINDS
 from exporter.simulator.faults import Fault
 from exporter.simulator.fleet import INCIDENT_KINDS
 from exporter.simulator.server import SimulatorServer
+from exporter.tione.api import VERSION
+from exporter.tione.listing import ACTION
 
 __all__ = [
     "ACTION",

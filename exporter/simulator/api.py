@@ -21,10 +21,9 @@ from exporter.simulator.fleet import RegionFleet
 from exporter.simulator.params import Filter, ParameterError
 from exporter.simulator.workload import JSON
 from exporter.tencentcloud.signing import parse_authorization
-from exporter.tione.models import FILTER_NAMES
+from exporter.tione.api import VERSION
+from exporter.tione.listing import ACTION, FILTER_NAMES
 
-ACTION = "DescribeModelServiceGroups"
-VERSION = "2021-11-11"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 _BODY_KEYS = frozenset(

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 
 from exporter.simulator.config import Credential
 from exporter.tencentcloud.signing import parse_authorization, verify
+from exporter.tione.api import SERVICE
 
-SERVICE = "tione"
 MAX_SKEW_SECONDS = 300
 
 

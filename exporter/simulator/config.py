@@ -7,39 +7,20 @@ expression, and two simulators built from equal settings produce the same fleet.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
+from exporter.durations import parse_go_duration
 from exporter.simulator.faults import Fault
 
 DEFAULT_REGIONS: tuple[str, ...] = ("ap-guangzhou", "ap-shanghai")
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration (`500ms`, `2s`, `1m30s`) or a plain number of seconds.
+    """Seconds in a Go-style duration (`500ms`, `2s`, `1m30s`) or a plain number of seconds, zero allowed.
 
     Raises ValueError with a message naming the bad text, so a flag parser can show it as is.
     """
-    value = text.strip()
-    if not value:
-        raise ValueError("empty duration")
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if math.isnan(seconds):
-        position = 0
-        seconds = 0.0
-        for match in _DURATION_PART.finditer(value):
-            if match.start() != position:
-                break
-            seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-            position = match.end()
-        if position != len(value) or position == 0:
-            raise ValueError(f"invalid duration {text!r} (use e.g. 500ms, 2s, 1m)")
+    seconds = parse_go_duration(text)
     if seconds < 0 or math.isinf(seconds):
         raise ValueError(f"invalid duration {text!r}: must be a finite, non-negative time")
     return seconds

@@ -20,12 +20,12 @@ from exporter.simulator.capacity import BillingGroup
 from exporter.simulator.workload import (
     JSON,
     apply_state,
-    gc_paused,
     iso_cst,
     iso_z,
     random_id,
     refresh_group,
 )
+from exporter.tencentcloud.gcpause import paused_gc
 
 DAY = 86400.0
 BACKOFF_SECONDS = 300
@@ -362,8 +362,8 @@ class RegionFleet:
     def create_groups(
         self, rng: random.Random, count: int, now: float, *, birth: Birth, workspace: str | None = None
     ) -> list[str]:
-        """Add `count` random groups (with the garbage collector paused: see `gc_paused`)."""
-        with gc_paused():
+        """Add `count` random groups (with the garbage collector paused: see `paused_gc`)."""
+        with paused_gc():
             return [self.create_group(rng, now, birth=birth, workspace=workspace) for _ in range(count)]
 
     def _new_id(self, rng: random.Random) -> str:

@@ -17,7 +17,8 @@ import json
 import logging
 import random
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import httpx
 
@@ -50,8 +51,22 @@ DEFAULT_MIN_ATTEMPT_TIME = 0.05
 _SENT = "waiting for the answer"
 
 
+class Hooks(Protocol):
+    """What the client tells an observer of its work (the exporter's self-metrics); see `ClientHooks`."""
+
+    def on_request(self, region: str, action: str) -> None: ...
+
+    def on_error(self, region: str, action: str, code: str) -> None: ...
+
+    def on_retry(self, region: str, action: str) -> None: ...
+
+    def on_duration(self, action: str, seconds: float) -> None: ...
+
+    def on_throttle_wait(self, seconds: float) -> None: ...
+
+
 class ClientHooks:
-    """Observers of the client's work, for metrics. Override any subset; the defaults do nothing.
+    """Observers of the client's work that do nothing: the default, and a base to override any subset of.
 
     Called synchronously on the event loop, so they must be quick. An exception in a hook is logged
     and otherwise ignored: observing a call must never break it.
@@ -99,7 +114,7 @@ class TencentCloudClient:
         version: str,
         credentials: CredentialProvider | Credentials,
         rate_limiter: TokenBucket | None = None,
-        hooks: ClientHooks | None = None,
+        hooks: Hooks | None = None,
         http: httpx.AsyncClient | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
@@ -131,7 +146,7 @@ class TencentCloudClient:
             StaticProvider(credentials) if isinstance(credentials, Credentials) else credentials
         )
         self.rate_limiter = rate_limiter if rate_limiter is not None else TokenBucket()
-        self.hooks = hooks if hooks is not None else ClientHooks()
+        self.hooks: Hooks = hooks if hooks is not None else ClientHooks()
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._owns_http = http is None
@@ -159,15 +174,16 @@ class TencentCloudClient:
         read = min(self._read_timeout, left)
         return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
 
-    def _fire(self, name: str, *args: Any) -> None:
+    @staticmethod
+    def _fire(hook: Callable[..., None], *args: Any) -> None:
         try:
-            getattr(self.hooks, name)(*args)
+            hook(*args)
         except Exception:
-            log.exception("client hook %s failed", name)
+            log.exception("client hook %s failed", hook.__name__)
 
     def report_error(self, region: str, action: str, code: str) -> None:
         """Count an error found by the caller in an answer the client accepted (e.g. a model mismatch)."""
-        self._fire("on_error", region, action, code)
+        self._fire(self.hooks.on_error, region, action, code)
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)] for the attempt-th retry (from 0)."""
@@ -195,7 +211,7 @@ class TencentCloudClient:
                 delay = self.backoff(attempt - 1)
                 if time.monotonic() + delay + self._min_attempt_time >= deadline:
                     raise
-                self._fire("on_retry", region, action)
+                self._fire(self.hooks.on_retry, region, action)
                 log.debug(
                     "retrying %s in %s in %.3fs after %s (attempt %d)", action, region, delay, exc.code, attempt + 1
                 )
@@ -215,14 +231,14 @@ class TencentCloudClient:
                         reason = f"{part} contains whitespace, control or non-ASCII characters"
                         raise CredentialError(self._credentials.name, reason)
                 except CredentialError as exc:
-                    self._fire("on_error", region, action, exc.code)
+                    self._fire(self.hooks.on_error, region, action, exc.code)
                     raise
                 stage = "waiting for the rate limiter"
                 waited_from = time.monotonic()
                 try:
                     await self.rate_limiter.acquire()
                 finally:
-                    self._fire("on_throttle_wait", time.monotonic() - waited_from)
+                    self._fire(self.hooks.on_throttle_wait, time.monotonic() - waited_from)
                 left = deadline - time.monotonic()
                 if left < self._min_attempt_time:
                     raise TransportError(TIMEOUT, "deadline reached while waiting for the rate limiter")
@@ -230,7 +246,7 @@ class TencentCloudClient:
                 return await self._send(action, region, body, credentials, left)
         except TimeoutError:
             if stage == _SENT:
-                self._fire("on_error", region, action, TIMEOUT)
+                self._fire(self.hooks.on_error, region, action, TIMEOUT)
             raise TransportError(TIMEOUT, f"deadline reached while {stage}") from None
 
     async def _send(
@@ -250,7 +266,7 @@ class TencentCloudClient:
             language=self._language,
             request_client=self._request_client,
         )
-        self._fire("on_request", region, action)
+        self._fire(self.hooks.on_request, region, action)
         started = time.monotonic()
         error: TencentCloudError | None = None
         try:
@@ -262,13 +278,13 @@ class TencentCloudClient:
         except httpx.HTTPError as exc:
             error = TransportError(NETWORK_ERROR, _scrub(_describe(exc), credentials))
         finally:
-            self._fire("on_duration", action, time.monotonic() - started)
+            self._fire(self.hooks.on_duration, action, time.monotonic() - started)
         try:
             if error is not None:
                 raise error
             return self._parse(response, credentials)
         except TencentCloudError as exc:
-            self._fire("on_error", region, action, exc.code)
+            self._fire(self.hooks.on_error, region, action, exc.code)
             raise
 
     @staticmethod

@@ -42,6 +42,11 @@ def is_retryable(code: str) -> bool:
     return code.startswith("FailedOperation.") and code.endswith("QueryFailed")
 
 
+def is_permission_error(code: str) -> bool:
+    """The caller's keys are valid but may not call this action (`UnauthorizedOperation`, also under `AuthFailure.`)."""
+    return code.removeprefix("AuthFailure.").split(".", 1)[0] == "UnauthorizedOperation"
+
+
 class TencentCloudError(Exception):
     """Base of every failure of a call: API error envelope, transport trouble or credentials."""
 

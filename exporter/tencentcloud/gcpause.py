@@ -1,4 +1,5 @@
-"""Pause Python's cyclic garbage collector around the decoding of one large answer.
+"""Pause Python's cyclic garbage collector around a burst of allocation: decoding one large answer,
+or building a large fleet in the simulator.
 
 A page of `DescribeModelServiceGroups` is close to a megabyte of JSON; decoding and validating it
 allocates hundreds of thousands of container objects, and every few thousand allocations the cyclic

@@ -29,21 +29,16 @@ listing that cannot finish.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
-import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, TypeVar
-
-from pydantic import ValidationError
+from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tencentcloud.errors import MALFORMED_RESPONSE, TIMEOUT, TransportError
 from exporter.tencentcloud.gcpause import paused_gc
-from exporter.tione.decode import Reads, Skipped, decode_groups, field_path
+from exporter.tione.decode import Reads, Skipped, decode_groups
 from exporter.tione.models import (
     DescribeModelServiceGroupsResponse,
     Filter,
@@ -51,6 +46,17 @@ from exporter.tione.models import (
     TagFilter,
     as_utc,
 )
+from exporter.tione.paging import (
+    all_of,
+    call_parsed,
+    check_budget,
+    check_total,
+    each,
+    malformed,
+    parse_answer,
+)
+from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import Source
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +65,18 @@ LIMIT = 100
 """The API's maximum page size."""
 STRIDE = LIMIT - 1
 """Offsets step by one less than a page so that neighbouring pages share the group at their seam."""
+FILTER_NAMES: tuple[str, ...] = (
+    "ClusterId",
+    "ServiceId",
+    "ServiceGroupName",
+    "ServiceGroupId",
+    "Status",
+    "CreatedBy",
+    "ModelVersionId",
+)
+"""The `Filters[].Name` values the action understands."""
 MAX_BRIDGE_PAGES = 4
 """Requests one seam repair may take before the listing gives up on it and scans again."""
-WORKERS = 8
-"""Requests of one scan in flight at once. The token bucket paces them anyway; 8 keep a bucket of 20
-requests/s busy while answers take up to 0.4 s, and bound what a scan holds whatever `TotalCount` says."""
-MAX_TOTAL_COUNT = 1_000_000
-"""The largest `TotalCount` taken at its word: over 10,000 pages, hours at the API's 20 requests/s and far
-beyond any real fleet. A larger one can only be a broken answer, refused before any request is spent on it."""
-
-A = TypeVar("A")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +90,9 @@ class ListingQuery:
     service_category: str | None = None
     reads: Reads | None = field(default=None, compare=False)
 
-    def params(self, offset: int) -> dict[str, Any]:
+    def params(self, offset: int, limit: int = LIMIT) -> dict[str, Any]:
         """The request body for the page at `offset`."""
-        params: dict[str, Any] = {"Offset": offset, "Limit": LIMIT, "OrderField": "CreateTime", "Order": "ASC"}
+        params: dict[str, Any] = {"Offset": offset, "Limit": limit, "OrderField": "CreateTime", "Order": "ASC"}
         if self.filters:
             params["Filters"] = [item.to_api() for item in self.filters]
         if self.tag_filters:
@@ -99,7 +106,7 @@ class ListingQuery:
 
 @dataclass(frozen=True, slots=True)
 class ListingResult:
-    """The groups found, and what it took to find them (for logs and self-metrics)."""
+    """The groups found, and what it took to find them."""
 
     groups: list[ServiceGroup]
     requests: int = 0
@@ -131,17 +138,6 @@ class _Scan:
     skipped: list[Skipped]
 
 
-def _malformed(region: str, answer: dict[str, Any], reason: str) -> TransportError:
-    request_id = answer.get("RequestId")
-    return TransportError(
-        MALFORMED_RESPONSE,
-        f"{ACTION} answer {reason}",
-        request_id=request_id if isinstance(request_id, str) else "",
-        region=region,
-        action=ACTION,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class ParsedPage:
     total_count: int
@@ -154,71 +150,25 @@ def parse_page(region: str, answer: dict[str, Any], reads: Reads | None = None) 
     """One `Response` object: its envelope must fit (else the page is malformed, naming the field path,
     never the value); its groups are read one by one, and one that does not fit is left out (`decode`)."""
     envelope = {key: value for key, value in answer.items() if key != "ServiceGroups"}
-    try:
-        parsed = DescribeModelServiceGroupsResponse.model_validate(envelope)
-    except ValidationError as exc:
-        errors = exc.errors(include_input=False, include_url=False)
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        where = field_path(first["loc"]) or "(root)"
-        raise _malformed(region, answer, f"does not fit the model at {where}: {first['msg']}{more}") from None
-    if parsed.total_count is None or parsed.total_count < 0:
-        raise _malformed(region, answer, "lacks a valid TotalCount")
-    if parsed.total_count > MAX_TOTAL_COUNT:
-        raise _malformed(region, answer, f"has an implausible TotalCount {parsed.total_count} (over {MAX_TOTAL_COUNT})")
+    parsed = parse_answer(DescribeModelServiceGroupsResponse, ACTION, region, envelope)
+    total = check_total(ACTION, region, answer, parsed.total_count)
     items = answer.get("ServiceGroups")
     if items is None:
         items = []
     if not isinstance(items, list):
         reason = f"does not fit the model at ServiceGroups: {type(items).__name__} is not a list"
-        raise _malformed(region, answer, reason)
+        raise malformed(ACTION, region, answer, reason)
     with paused_gc():
         decoded = decode_groups(items, reads)
-    return ParsedPage(parsed.total_count, decoded.groups, decoded.skipped, parsed.request_id)
+    return ParsedPage(total, decoded.groups, decoded.skipped, parsed.request_id)
 
 
 async def _page(client: TencentCloudClient, region: str, query: ListingQuery, offset: int, deadline: float) -> _Page:
-    answer = await client.call(ACTION, region, query.params(offset), deadline=deadline)
-    try:
-        parsed = parse_page(region, answer, query.reads)
-    except TransportError as exc:
-        client.report_error(region, ACTION, exc.code)
-        raise
+    def parse(region: str, answer: dict[str, Any]) -> ParsedPage:
+        return parse_page(region, answer, query.reads)
+
+    parsed = await call_parsed(client, ACTION, region, query.params(offset), parse, deadline=deadline)
     return _Page(offset, parsed.total_count, parsed.groups, parsed.skipped)
-
-
-async def _all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
-    """Run all concurrently, results in order; the first failure cancels the rest and is raised itself.
-
-    Every task is awaited to its end, so no failure is left unretrieved, also when the caller is cancelled.
-    """
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(item) for item in coroutines]
-    except BaseExceptionGroup as failures:
-        error: BaseException = failures
-        while isinstance(error, BaseExceptionGroup):
-            error = error.exceptions[0]
-    else:
-        return [task.result() for task in tasks]
-    raise error
-
-
-async def _each(func: Callable[[A], Awaitable[T]], items: Iterable[A], workers: int = WORKERS) -> list[T]:
-    """`func` over `items` with at most `workers` calls running, results in the order of `items`.
-
-    `items` is read lazily, one item whenever a worker is free, so a long range costs nothing up front.
-    The first failure stops the other workers and is raised.
-    """
-    todo = enumerate(items)
-    results: dict[int, T] = {}
-
-    async def worker() -> None:
-        for index, item in todo:
-            results[index] = await func(item)
-
-    await _all(worker() for _ in range(workers))
-    return [results[index] for index in range(len(results))]
 
 
 def _ids(groups: Iterable[ServiceGroup]) -> set[str]:
@@ -261,33 +211,14 @@ async def _bridge(fetch: Fetch, before: _Page, after: _Page | None) -> tuple[lis
     return None, MAX_BRIDGE_PAGES
 
 
-def _check_budget(client: TencentCloudClient, region: str, total: int, pages: int, deadline: float) -> None:
-    """Fail now when the token bucket cannot let `pages` more requests through before the deadline.
-
-    The bucket holds at most `burst` tokens and makes `rate` a second, so this is a lower bound on the
-    time the pages take: a listing refused here could not have finished, and no quota is spent on it.
-    """
-    bucket = client.rate_limiter
-    needed = max(0, pages - bucket.burst) / bucket.rate
-    left = max(0.0, deadline - time.monotonic())
-    if needed > left:
-        raise TransportError(
-            TIMEOUT,
-            f"{ACTION} TotalCount {total} needs {pages} more pages, at least {needed:.1f}s at "
-            f"{bucket.rate:g} requests/s, and {left:.1f}s are left before the deadline",
-            region=region,
-            action=ACTION,
-        )
-
-
 async def _scan(client: TencentCloudClient, region: str, query: ListingQuery, deadline: float) -> _Scan:
     async def fetch(offset: int) -> _Page:
         return await _page(client, region, query, offset, deadline)
 
     first = await fetch(0)
     offsets = range(STRIDE, first.total_count - 1, STRIDE)
-    _check_budget(client, region, first.total_count, len(offsets), deadline)
-    pages = [first, *await _each(fetch, offsets)]
+    check_budget(client, ACTION, region, first.total_count, len(offsets), deadline=deadline)
+    pages = [first, *await each(fetch, offsets)]
     moved = next(
         (
             f"TotalCount moved from {first.total_count} to {page.total_count}"
@@ -305,7 +236,7 @@ async def _scan(client: TencentCloudClient, region: str, query: ListingQuery, de
     last = filled[-1] if filled else None
     if last is not None and len(last.groups) == LIMIT and last.total_count > last.offset + LIMIT:
         seams.append((last, None))  # more groups were announced than the last page reached
-    repairs = await _each(lambda seam: _bridge(fetch, *seam), seams)
+    repairs = await each(lambda seam: _bridge(fetch, *seam), seams)
     groups = [group for page in pages for group in page.groups]
     requests = len(pages) + sum(spent for _, spent in repairs)
     missing = [found for found, _ in repairs if found is None]
@@ -373,13 +304,6 @@ async def scan_service_groups(
     )
 
 
-async def list_service_groups(
-    client: TencentCloudClient, region: str, query: ListingQuery, *, deadline: float
-) -> list[ServiceGroup]:
-    """Every group matching `query` in `region` (`scan_service_groups` without the counts)."""
-    return (await scan_service_groups(client, region, query, deadline=deadline)).groups
-
-
 async def scan_workspaces(
     client: TencentCloudClient,
     region: str,
@@ -390,7 +314,7 @@ async def scan_workspaces(
 ) -> ListingResult:
     """`query` in each workspace of `project_ids` (None: the default one) of one region, concurrently, merged."""
     ids = list(dict.fromkeys(project_ids)) or [query.project_id]
-    results = await _all(
+    results = await all_of(
         scan_service_groups(client, region, replace(query, project_id=project_id), deadline=deadline)
         for project_id in ids
     )
@@ -403,13 +327,31 @@ async def scan_workspaces(
     )
 
 
-async def list_regions_workspaces(
-    client: TencentCloudClient,
-    region: str,
-    query: ListingQuery,
-    project_ids: Sequence[str | None],
-    *,
-    deadline: float,
-) -> list[ServiceGroup]:
-    """Every group of several workspaces of one region, merged (`scan_workspaces` without the counts)."""
-    return (await scan_workspaces(client, region, query, project_ids, deadline=deadline)).groups
+async def count_groups(
+    client: TencentCloudClient, region: str, project_ids: Sequence[str | None], *, deadline: float
+) -> int:
+    """Groups in the workspaces, unfiltered, from one `Limit` 1 request each: proof that the listing can run."""
+    total = 0
+    for project_id in dict.fromkeys(project_ids):
+        params = ListingQuery(project_id=project_id).params(0, limit=1)
+        parsed = await call_parsed(client, ACTION, region, params, parse_page, deadline=deadline)
+        total += parsed.total_count or 0
+    return total
+
+
+def source(
+    client: TencentCloudClient, query: ListingQuery, project_ids: Sequence[str | None] = (None,)
+) -> Source[ListingResult]:
+    """The primary source: every service group of the region, every poll, in each of `project_ids`."""
+
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> ListingResult:
+        return await scan_workspaces(client, region, query, project_ids, deadline=deadline)
+
+    def store(snapshot: RegionSnapshot, result: ListingResult) -> RegionSnapshot:
+        return replace(snapshot, groups=tuple(result.groups), skipped=result.skipped)
+
+    async def probe(region: str, deadline: float) -> str:
+        total = await count_groups(client, region, project_ids, deadline=deadline)
+        return f"{total} service groups"
+
+    return Source(ACTION, fetch, store, empty=ListingResult([]), probe=probe, primary=True)

@@ -52,34 +52,9 @@ SERVICE_BUSINESS_STATUSES: tuple[str, ...] = (
 )
 """`Service.BusinessStatus`."""
 
-GROUP_BUSINESS_STATUSES: tuple[str, ...] = (
-    "CREATING",
-    "CREATE_FAILED",
-    "ARREARS_STOP",
-    "BILLING",
-    "WHITELIST_USING",
-    "WHITELIST_STOP",
-)
-"""`ServiceGroup.BusinessStatus`."""
-
-WEIGHT_UPDATE_STATUSES: tuple[str, ...] = ("UPDATING", "UPDATED", "UPDATE_FAILED")
 WORKLOAD_STATUSES: tuple[str, ...] = ("Normal", "Abnormal", "Waiting", "Stopped", "Pending", "Stopping")
 CONDITION_STATUSES: tuple[str, ...] = ("True", "False", "Unknown")
-CHARGE_TYPES: tuple[str, ...] = ("PREPAID", "POSTPAID_BY_HOUR", "HYBRID_PAID")
-DEPLOY_TYPES: tuple[str, ...] = ("STANDARD", "DIST")
-SCALE_MODES: tuple[str, ...] = ("AUTO", "MANUAL")
-IMAGE_TYPES: tuple[str, ...] = ("TCR", "CCR", "PRE_SET", "PreSet", "CUSTOM")
 POD_PHASES: tuple[str, ...] = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
-FILTER_NAMES: tuple[str, ...] = (
-    "ClusterId",
-    "ServiceId",
-    "ServiceGroupName",
-    "ServiceGroupId",
-    "Status",
-    "CreatedBy",
-    "ModelVersionId",
-)
-"""The `Filters[].Name` values `DescribeModelServiceGroups` understands."""
 
 
 def _lenient_time(value: Any) -> datetime | None:

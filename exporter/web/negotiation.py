@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+from exporter.metrics.exposition import OPENMETRICS, TEXT, Format
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,12 @@ def parse_header(header: str) -> list[MediaRange]:
     return ranges
 
 
-def wants_openmetrics(accept: str) -> bool:
-    return any(item.value == "application/openmetrics-text" and item.quality > 0 for item in parse_header(accept))
+def negotiate_format(accept: str) -> Format:
+    """OpenMetrics when any acceptable range asks for it, else the text format."""
+    openmetrics = any(
+        item.value == "application/openmetrics-text" and item.quality > 0 for item in parse_header(accept)
+    )
+    return OPENMETRICS if openmetrics else TEXT
 
 
 def wants_gzip(accept_encoding: str) -> bool:

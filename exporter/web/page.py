@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from string import Template
 
-from exporter.config import format_duration
+from exporter.durations import format_duration
 from exporter.logs import redact
 from exporter.poller import RegionStatus
 

@@ -19,9 +19,10 @@ from typing import Any, Protocol
 
 import uvicorn
 
+from exporter.metrics.exposition import LiveMetrics, body
 from exporter.metrics.render import Exposition
 from exporter.poller import RegionStatus
-from exporter.web.negotiation import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_gzip, wants_openmetrics
+from exporter.web.negotiation import negotiate_format, wants_gzip
 from exporter.web.page import PageContext, status_page
 from exporter.web.webconfig import REALM, BasicAuth
 
@@ -32,15 +33,14 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-EOF_LINE = b"# EOF\n"
 HEALTHY_PATH = "/-/healthy"
 READY_PATH = "/-/ready"
 GRACEFUL_SHUTDOWN_SECONDS = 2.0
 """Open connections get this long to finish after a stop signal; the whole stop stays within 5 seconds."""
 
 
-class Snapshot(Protocol):
-    """What the app reads from the poller."""
+class PollerView(Protocol):
+    """What the app reads from the poller: the current exposition, readiness and the regions' statuses."""
 
     @property
     def exposition(self) -> Exposition: ...
@@ -51,19 +51,13 @@ class Snapshot(Protocol):
     def statuses(self) -> Sequence[RegionStatus]: ...
 
 
-class LiveMetrics(Protocol):
-    """The exporter's own metrics, rendered at scrape time (`SelfMetrics`)."""
-
-    def render(self, openmetrics: bool) -> bytes: ...
-
-
 class ExporterApp:
     """Routes: the telemetry path, `/`, `/-/healthy`, `/-/ready`; 404 elsewhere, 405 for other methods."""
 
     def __init__(
-        self, snapshot: Snapshot, live: LiveMetrics, context: PageContext, auth: BasicAuth | None = None
+        self, poller: PollerView, live: LiveMetrics, context: PageContext, auth: BasicAuth | None = None
     ) -> None:
-        self.snapshot = snapshot
+        self.poller = poller
         self.live = live
         self.context = context
         self.auth = auth if auth is not None and auth.enabled else None
@@ -104,25 +98,21 @@ class ExporterApp:
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
         headers = _headers(scope)
-        openmetrics = wants_openmetrics(headers.get("accept", ""))
+        output = negotiate_format(headers.get("accept", ""))
         compressed = wants_gzip(headers.get("accept-encoding", ""))
-        exposition = self.snapshot.exposition
-        live = self.live.render(openmetrics)
-        if openmetrics and not live.endswith(EOF_LINE):
-            live += EOF_LINE
+        exposition = self.poller.exposition
         if compressed:
-            # Deflating a large snapshot takes a while: in a thread, once per snapshot and format.
-            body = (await asyncio.to_thread(exposition.gzip, openmetrics)).finish(live)
+            # Deflating a large snapshot takes a while: in a thread (once per snapshot and format).
+            answer = await asyncio.to_thread(body, exposition, self.live, output, compressed=True)
         else:
-            body = (exposition.openmetrics if openmetrics else exposition.text) + live
-        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+            answer = body(exposition, self.live, output)
         extra = [(b"vary", b"Accept, Accept-Encoding"), (b"cache-control", b"no-store")]
         if compressed:
             extra.append((b"content-encoding", b"gzip"))
-        await _respond(send, scope["method"], 200, body, content_type=content_type, extra=extra)
+        await _respond(send, scope["method"], 200, answer, content_type=output.content_type, extra=extra)
 
     async def _index(self, scope: Scope, send: Send) -> None:
-        page = status_page(self.snapshot.statuses(), self.context, ready=self.snapshot.ready)
+        page = status_page(self.poller.statuses(), self.context, ready=self.poller.ready)
         extra = [(b"cache-control", b"no-store")]
         await _respond(send, scope["method"], 200, page, content_type="text/html; charset=utf-8", extra=extra)
 
@@ -130,7 +120,7 @@ class ExporterApp:
         await _respond(send, scope["method"], 200, b"Healthy.\n")
 
     async def _ready(self, scope: Scope, send: Send) -> None:
-        if self.snapshot.ready:
+        if self.poller.ready:
             await _respond(send, scope["method"], 200, b"Ready.\n")
         else:
             await _respond(send, scope["method"], 503, b"Not ready: waiting for the first poll of every region.\n")
@@ -246,7 +236,3 @@ class WebServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
-
-    @property
-    def started(self) -> bool:
-        return self._server.started

@@ -33,6 +33,8 @@ from typing import Any
 import bcrypt
 import yaml
 
+from exporter.console import ConfigError
+
 CLIENT_AUTH_TYPES: dict[str, ssl.VerifyMode] = {
     "NoClientCert": ssl.CERT_NONE,
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
@@ -57,14 +59,6 @@ _KNOWN_UNSUPPORTED = {
 REALM = "tione-exporter"
 
 
-class WebConfigError(Exception):
-    """The web configuration file cannot be used; each problem is one line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = tuple(problems)
-
-
 @dataclass(frozen=True)
 class WebConfig:
     """What the file asks for: a server TLS context (None: plain HTTP) and bcrypt hashes by user name."""
@@ -78,18 +72,18 @@ class WebConfig:
 
 
 def load_web_config(path: Path) -> WebConfig:
-    """Read and check the file; raise `WebConfigError` naming every problem (never a secret)."""
+    """Read and check the file; raise `ConfigError` naming every problem (never a secret)."""
     where = f"--web.config.file {path}"
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise WebConfigError([f"{where}: cannot read the file: {error.strerror or error}"]) from None
+        raise ConfigError([f"{where}: cannot read the file: {error.strerror or error}"]) from None
     except (UnicodeDecodeError, yaml.YAMLError):
-        raise WebConfigError([f"{where}: not a valid YAML file"]) from None
+        raise ConfigError([f"{where}: not a valid YAML file"]) from None
     if document is None:
         return WebConfig()
     if not isinstance(document, dict):
-        raise WebConfigError([f"{where}: the top level must be a mapping"])
+        raise ConfigError([f"{where}: the top level must be a mapping"])
     problems = [f"{where}: {problem}" for problem in _unknown(document, _TOP_KEYS, "")]
     tls: ssl.SSLContext | None = None
     users: dict[str, bytes] = {}
@@ -100,7 +94,7 @@ def load_web_config(path: Path) -> WebConfig:
         users, user_problems = _users(document["basic_auth_users"])
         problems += [f"{where}: {problem}" for problem in user_problems]
     if problems:
-        raise WebConfigError(problems)
+        raise ConfigError(problems)
     return WebConfig(tls=tls, users=users)
 
 

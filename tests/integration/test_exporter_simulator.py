@@ -21,7 +21,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.cli import Exporter
+from exporter.app import Exporter
 from exporter.config import load_settings
 from exporter.logs import forget_secrets, setup_logging
 from exporter.simulator.config import SimulatorConfig

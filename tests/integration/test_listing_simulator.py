@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from exporter.simulator import SimulatorConfig, SimulatorServer
@@ -13,14 +13,32 @@ from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.listing import (
     ListingQuery,
-    list_regions_workspaces,
-    list_service_groups,
     scan_service_groups,
+    scan_workspaces,
 )
 from exporter.tione.models import Filter, ServiceGroup, TagFilter
 
 SECRET_ID, SECRET_KEY = "AKIDlisting000000000000000000001", "listing-secret-key"
 REGIONS = ("ap-guangzhou", "ap-shanghai", "ap-beijing", "ap-chengdu", "ap-singapore")
+
+
+async def list_service_groups(
+    client: TencentCloudClient, region: str, query: ListingQuery, *, deadline: float
+) -> list[ServiceGroup]:
+    """The groups of one workspace, without the listing's counts."""
+    return (await scan_service_groups(client, region, query, deadline=deadline)).groups
+
+
+async def list_workspaces(
+    client: TencentCloudClient,
+    region: str,
+    query: ListingQuery,
+    project_ids: Sequence[str | None],
+    *,
+    deadline: float,
+) -> list[ServiceGroup]:
+    """The groups of several workspaces of one region, merged, without the listing's counts."""
+    return (await scan_workspaces(client, region, query, project_ids, deadline=deadline)).groups
 
 
 class OnRequest(ClientHooks):
@@ -118,7 +136,7 @@ async def test_churn_between_pages_loses_nothing_that_stayed() -> None:
         before = fleet_ids(sim, "ap-guangzhou", None)
         hooks = OnRequest(lambda n: sim.churn_step())
         async with make_client(sim, rate=200, hooks=hooks) as client:
-            groups = await list_regions_workspaces(
+            groups = await list_workspaces(
                 client,
                 "ap-guangzhou",
                 ListingQuery(),
@@ -164,7 +182,7 @@ async def test_fast_background_churn() -> None:
         before = fleet_ids(sim, "ap-guangzhou", None)
         steps = sim.steps
         async with make_client(sim, rate=100) as client:
-            groups = await list_regions_workspaces(
+            groups = await list_workspaces(
                 client,
                 "ap-guangzhou",
                 ListingQuery(),
@@ -188,7 +206,7 @@ async def test_filters_and_workspaces_pass_through() -> None:
         async with make_client(sim, rate=200) as client:
             deadline = time.monotonic() + 30
             workspaces = list(sim.workspaces("ap-shanghai"))
-            merged = await list_regions_workspaces(client, "ap-shanghai", ListingQuery(), workspaces, deadline=deadline)
+            merged = await list_workspaces(client, "ap-shanghai", ListingQuery(), workspaces, deadline=deadline)
             assert set(ids(merged)) == {group["ServiceGroupId"] for group in everything}
             default = await list_service_groups(client, "ap-shanghai", ListingQuery(), deadline=deadline)
             assert set(ids(default)) == fleet_ids(sim, "ap-shanghai", "")
@@ -200,15 +218,15 @@ async def test_filters_and_workspaces_pass_through() -> None:
                 project_id=None,
                 filters=(Filter(name="ServiceGroupId", values=wanted),),
             )
-            found = await list_regions_workspaces(client, "ap-shanghai", by_id, workspaces, deadline=deadline)
+            found = await list_workspaces(client, "ap-shanghai", by_id, workspaces, deadline=deadline)
             assert sorted(ids(found)) == sorted(wanted)
             excluded = ListingQuery(filters=(Filter(name="ServiceGroupId", values=wanted, negative=True),))
-            rest = await list_regions_workspaces(client, "ap-shanghai", excluded, workspaces, deadline=deadline)
+            rest = await list_workspaces(client, "ap-shanghai", excluded, workspaces, deadline=deadline)
             assert set(ids(rest)) == {group["ServiceGroupId"] for group in everything} - set(wanted)
             tagged = next(group for group in everything if group["Tags"])
             tag = tagged["Tags"][0]
             query = ListingQuery(tag_filters=(TagFilter(tag_key=tag["TagKey"], tag_values=[tag["TagValue"]]),))
-            with_tag = await list_regions_workspaces(client, "ap-shanghai", query, workspaces, deadline=deadline)
+            with_tag = await list_workspaces(client, "ap-shanghai", query, workspaces, deadline=deadline)
             assert tagged["ServiceGroupId"] in ids(with_tag)
             assert all(
                 any((t.tag_key, t.tag_value) == (tag["TagKey"], tag["TagValue"]) for t in group.tags or [])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter import __version__, cli
+from exporter import __version__, app, cli
 from exporter.cli import UsageError, help_text, main, parse_args
 from exporter.config import OPTIONS
 from exporter.logs import HANDLER_NAME
@@ -153,6 +153,6 @@ def test_an_unexpected_error_is_one_line_and_exit_1(
 def test_the_token_bucket_is_shallow_so_a_poll_never_opens_above_the_rate(rate: str, burst: int) -> None:
     """A bucket as deep as its rate would let every poll start at twice the configured rate."""
     settings = cli.load_settings({"--tione.regions": "ap-guangzhou", "--api.rate-limit": rate}, {})
-    client = cli.make_client(settings, StaticProvider(Credentials("AKIDx", "key")), SelfMetrics(["ap-guangzhou"]))
+    client = app.make_client(settings, StaticProvider(Credentials("AKIDx", "key")), SelfMetrics(["ap-guangzhou"]))
     assert client.rate_limiter.burst == burst
     assert client.rate_limiter.rate == float(rate)

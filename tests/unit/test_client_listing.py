@@ -7,7 +7,7 @@ import gc
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,18 +20,35 @@ from exporter.tencentcloud.errors import APIError, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.listing import (
     LIMIT,
-    MAX_TOTAL_COUNT,
-    WORKERS,
     ListingQuery,
     dedupe,
-    list_regions_workspaces,
-    list_service_groups,
     parse_page,
     scan_service_groups,
+    scan_workspaces,
 )
 from exporter.tione.models import Filter, ServiceGroup, TagFilter
+from exporter.tione.paging import MAX_TOTAL_COUNT, WORKERS
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def list_service_groups(
+    client: TencentCloudClient, region: str, query: ListingQuery, *, deadline: float
+) -> list[ServiceGroup]:
+    """The groups of one workspace, without the listing's counts."""
+    return (await scan_service_groups(client, region, query, deadline=deadline)).groups
+
+
+async def list_workspaces(
+    client: TencentCloudClient,
+    region: str,
+    query: ListingQuery,
+    project_ids: Sequence[str | None],
+    *,
+    deadline: float,
+) -> list[ServiceGroup]:
+    """The groups of several workspaces of one region, merged, without the listing's counts."""
+    return (await scan_workspaces(client, region, query, project_ids, deadline=deadline)).groups
 
 
 def group(index: int, updated: int = 0, project: str = "") -> dict[str, Any]:
@@ -256,7 +273,7 @@ async def test_workspaces_are_listed_and_merged() -> None:
         http=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
         rate_limiter=TokenBucket(rate=1000, burst=100),
     )
-    groups = await list_regions_workspaces(
+    groups = await list_workspaces(
         client, "ap-guangzhou", ListingQuery(), [None, "tp-a", "tp-b", "tp-a"], deadline=deadline()
     )
     assert len(groups) == 3 + 150 + 2

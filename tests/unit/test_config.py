@@ -10,13 +10,13 @@ import yaml
 from exporter.config import (
     DEFAULT_ENDPOINT,
     OPTIONS,
-    ConfigError,
     Settings,
     format_duration,
     listing_filters,
     load_settings,
     parse_duration,
 )
+from exporter.console import ConfigError
 
 REGION = {"TENCENTCLOUD_REGION": "ap-guangzhou"}
 

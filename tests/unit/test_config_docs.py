@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.config import OPTIONS, ConfigError, Settings, load_settings
+from exporter.config import OPTIONS, Settings, load_settings
 from exporter.config import Section as SettingsSection
+from exporter.console import ConfigError
 from tests.conftest import REPO
 
 DOC = (REPO / "docs" / "configuration.md").read_text()

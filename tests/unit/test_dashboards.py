@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.metrics.catalogue import SELF_FAMILIES, SNAPSHOT_FAMILIES
+from exporter.metrics.families import SELF_FAMILIES, SNAPSHOT_FAMILIES
 from grafana import build
 from grafana.queries import panel_queries, panels, parse_label_values, query_variables, substitute, variables_used
 from tests.conftest import REPO

@@ -12,10 +12,10 @@ import pytest
 
 from exporter.metrics.reads import READ_FIELDS
 from exporter.metrics.render import RenderOptions, collect_region
-from exporter.poller import count_by_status
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.tione.decode import Skipped, decode_groups
 from exporter.tione.models import ApiModel, ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
 from tests.conftest import LOCAL_FIXTURES
 
 
@@ -165,7 +165,7 @@ def _fleet_and_fixtures() -> Iterator[ServiceGroup]:
 
 
 def test_every_field_the_exporter_reads_is_declared(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run the catalogue (every family, tags and pods on) and the status page's counts over every fixture
+    """Run the catalogue (every family, tags and pods on, with the status page's counts) over every fixture
     and a churned simulated fleet, recording each model field they touch."""
     groups = list(_fleet_and_fixtures())
     touched: set[tuple[type[ApiModel], str]] = set()
@@ -178,8 +178,7 @@ def test_every_field_the_exporter_reads_is_declared(monkeypatch: pytest.MonkeyPa
         return original(self, name)
 
     monkeypatch.setattr(ApiModel, "__getattribute__", recording)
-    collect_region("r", groups, RenderOptions(tag_labels=("*",)))
-    count_by_status(groups)
+    collect_region(RegionSnapshot("r", tuple(groups)), RenderOptions(tag_labels=("*",)))
     monkeypatch.undo()
 
     assert len(touched) > 60

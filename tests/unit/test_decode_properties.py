@@ -24,6 +24,7 @@ from exporter.metrics.reads import READ_FIELDS
 from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.tione.listing import parse_page
+from exporter.tione.snapshot import RegionSnapshot
 from tests.conftest import require_tool
 
 REGION = "ap-guangzhou"
@@ -43,7 +44,7 @@ PAGE = _page()
 def _exposition(groups: list[dict[str, Any]]) -> str:
     answer = json.loads(json.dumps({"TotalCount": len(groups), "ServiceGroups": groups, "RequestId": "r"}))
     parsed = parse_page(REGION, answer, READ_FIELDS)
-    return render([collect_region(REGION, parsed.groups, OPTIONS)]).text.decode()
+    return render([collect_region(RegionSnapshot(REGION, tuple(parsed.groups)), OPTIONS)]).text.decode()
 
 
 def _by_group(text: str) -> dict[str, list[str]]:

@@ -13,22 +13,23 @@ from typing import Any
 
 import pytest
 
-from exporter.metrics.catalogue import (
-    GROUP_FAMILIES,
-    POD_FAMILIES,
-    SERVICE_FAMILIES,
-    SNAPSHOT_FAMILIES,
-    PodOfService,
-    ServiceInGroup,
-    condition_state,
-    image_url,
-    pods,
-    state_set,
-)
+from exporter.metrics.families import SNAPSHOT_FAMILIES
+from exporter.metrics.families import group as group_kind
+from exporter.metrics.families import pod as pod_kind
+from exporter.metrics.families import service as service_kind
+from exporter.metrics.families.family import SampleFamily, TagFamily
+from exporter.metrics.families.fields import condition_state, image_url, state_set
+from exporter.metrics.families.pod import PodOfService, pods
+from exporter.metrics.families.service import ServiceInGroup
 from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.tione import models
 from exporter.tione.models import ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
 from tests.conftest import LOCAL_FIXTURES
+
+GROUP_FAMILIES = group_kind.FAMILIES
+SERVICE_FAMILIES = service_kind.FAMILIES
+POD_FAMILIES = pod_kind.FAMILIES
 
 CASES = LOCAL_FIXTURES / "metrics" / "cases"
 REGION = "ap-guangzhou"
@@ -71,7 +72,7 @@ def sample_lines(text: str, families: list[str] | None = None) -> list[str]:
 
 def render_groups(groups: list[dict[str, Any]], options: RenderOptions | None = None) -> str:
     parsed = [ServiceGroup.model_validate(group) for group in groups]
-    return render([collect_region(REGION, parsed, options)]).text.decode()
+    return render([collect_region(RegionSnapshot(REGION, tuple(parsed)), options)]).text.decode()
 
 
 CASE_NAMES = sorted(path.stem for path in CASES.glob("*.json"))
@@ -250,7 +251,7 @@ def test_families_follow_the_naming_conventions() -> None:
         assert family.help and not re.search(r'[\\"\n]', family.help), family.name
         identity = set(family.identity_labels)
         assert not identity & set(family.labels), family.name
-        assert (family.samples is None) != (family.tags is None), family.name
+        assert isinstance(family, SampleFamily) != isinstance(family, TagFamily), family.name
         for label in family.labels:
             assert label not in {"namespace", "pod", "service", "endpoint", "instance", "job"}, family.name
     assert all(family.scope == "group" for family in GROUP_FAMILIES)
@@ -283,17 +284,17 @@ def test_sample_functions_are_pure() -> None:
     parsed = [ServiceGroup.model_validate(group) for group in groups]
     for group in parsed:
         for family in GROUP_FAMILIES:
-            if family.samples is not None:
+            if isinstance(family, SampleFamily):
                 assert family.samples(group) == family.samples(group)
         for service in group.services or ():
             subject = ServiceInGroup(service, group)
             for service_family in SERVICE_FAMILIES:
-                if service_family.samples is not None:
+                if isinstance(service_family, SampleFamily):
                     assert service_family.samples(subject) == service_family.samples(subject)
             for pod in pods(service):
                 pod_subject = PodOfService(pod, service, group)
                 for pod_family in POD_FAMILIES:
-                    assert pod_family.samples is not None
+                    assert isinstance(pod_family, SampleFamily)
                     assert pod_family.samples(pod_subject) == pod_family.samples(pod_subject)
     assert [group.to_api() for group in parsed] == [ServiceGroup.model_validate(g).to_api() for g in groups]
 
@@ -313,7 +314,7 @@ def test_dist_instances_per_replica_as_the_sdk_types_them(
     on_service: str | None, on_info: int | None, expected: int | None
 ) -> None:
     """`Service.InstancePerReplicas` is a string, `ServiceInfo.InstancePerReplicas` an integer."""
-    from exporter.metrics.catalogue import ServiceInGroup, replicas_allocated
+    from exporter.metrics.families.service import ServiceInGroup, replicas_allocated
 
     service = models.Service.model_validate(
         {

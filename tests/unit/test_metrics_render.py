@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.metrics.catalogue import SNAPSHOT_FAMILIES
+from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.render import (
     Exposition,
     RegionSamples,
@@ -21,6 +21,7 @@ from exporter.metrics.render import (
 )
 from exporter.metrics.self import SelfMetrics
 from exporter.tione.models import ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
 from tests.conftest import require_tool
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, metric_name, sample_lines
 
@@ -37,7 +38,12 @@ def rich_groups() -> list[ServiceGroup]:
 
 def rich_exposition() -> Exposition:
     groups = rich_groups()
-    return render([collect_region("ap-guangzhou", groups, RICH), collect_region("ap-shanghai", groups, RICH)])
+    return render(
+        [
+            collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)), RICH),
+            collect_region(RegionSnapshot("ap-shanghai", tuple(groups)), RICH),
+        ]
+    )
 
 
 def comment_lines(text: str, kind: str) -> list[str]:
@@ -111,7 +117,7 @@ def test_promtool_finds_no_problem_in_the_snapshot_and_self_metrics() -> None:
     own = SelfMetrics(["ap-guangzhou"])
     own.on_request("ap-guangzhou", "DescribeModelServiceGroups")
     own.on_error("ap-guangzhou", "DescribeModelServiceGroups", "RequestLimitExceeded")
-    own.record_poll("ap-guangzhou", success=False, duration=0.3, finished_at=1_700_000_000.0, error_code="X")
+    own.record_poll("ap-guangzhou", success=False, duration=0.3, finished_at=1_700_000_000.0)
     own.set_inventory("ap-guangzhou", 3, 5)
     body = rich_exposition().text + own.render(False)
     result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=60, check=False)
@@ -131,8 +137,8 @@ def one_group(group_id: str, count: int) -> ServiceGroup:
 def test_regions_merge_family_by_family() -> None:
     exposition = render(
         [
-            collect_region("ap-guangzhou", [one_group("g1", 1)]),
-            collect_region("ap-shanghai", [one_group("g2", 2)]),
+            collect_region(RegionSnapshot("ap-guangzhou", tuple([one_group("g1", 1)]))),
+            collect_region(RegionSnapshot("ap-shanghai", tuple([one_group("g2", 2)]))),
         ]
     )
     assert sample_lines(exposition.text.decode(), ["tione_service_group_services", "tione_service_weight"]) == [
@@ -145,13 +151,13 @@ def test_regions_merge_family_by_family() -> None:
 
 
 def test_the_same_region_twice_is_refused() -> None:
-    samples = collect_region("ap-guangzhou", [one_group("g1", 1)])
+    samples = collect_region(RegionSnapshot("ap-guangzhou", tuple([one_group("g1", 1)])))
     with pytest.raises(ValueError, match="more than once"):
         render([samples, samples])
 
 
 def test_nothing_to_render_gives_empty_documents_and_valid_gzip() -> None:
-    for exposition in (render([]), render([collect_region("ap-guangzhou", [])])):
+    for exposition in (render([]), render([collect_region(RegionSnapshot("ap-guangzhou", tuple([])))])):
         assert exposition.text == b""
         assert exposition.openmetrics == b""
         assert gzip.decompress(exposition.gzip(False).finish(b"")) == b""
@@ -160,7 +166,7 @@ def test_nothing_to_render_gives_empty_documents_and_valid_gzip() -> None:
 
 def test_region_samples_count_groups_services_and_series() -> None:
     groups = [one_group("g1", 1), one_group("g2", 2), one_group("g1", 3)]
-    samples = collect_region("ap-guangzhou", groups)
+    samples = collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)))
     assert (samples.service_groups, samples.services) == (2, 2)
     assert samples.series == len(sample_lines(render([samples]).text.decode()))
     assert isinstance(samples, RegionSamples)
@@ -170,11 +176,13 @@ def test_region_samples_count_groups_services_and_series() -> None:
 
 def test_region_samples_are_pure() -> None:
     groups = rich_groups()
-    assert collect_region("ap-guangzhou", groups, RICH) == collect_region("ap-guangzhou", groups, RICH)
+    assert collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)), RICH) == collect_region(
+        RegionSnapshot("ap-guangzhou", tuple(groups)), RICH
+    )
 
 
 def test_a_region_name_is_a_safe_label_value() -> None:
-    exposition = render([collect_region('ap-"odd"\nregion', [one_group("g1", 1)])])
+    exposition = render([collect_region(RegionSnapshot('ap-"odd"\nregion', tuple([one_group("g1", 1)])))])
     (line,) = sample_lines(exposition.text.decode(), ["tione_service_group_services"])
     assert line == 'tione_service_group_services{region="ap-\\"odd\\"region",service_group_id="g1"} 1.0'
     list(parse_text(exposition.text.decode()))
@@ -192,19 +200,27 @@ def test_exclude_leaves_out_whole_families_by_full_match() -> None:
     options = RenderOptions(
         tag_labels=("*",), exclude=(re.compile(r"tione_service_pod_.*"), re.compile("tione_service_status"))
     )
-    names = family_names(render([collect_region("ap-guangzhou", groups, options)]))
+    names = family_names(render([collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)), options)]))
     assert not {name for name in names if name.startswith("tione_service_pod_")}
     assert "tione_service_status" not in names
     # a full match: families that only start with an excluded name stay
     assert {"tione_service_status_replicas", "tione_service_status_condition"} <= names
-    assert "tione_service_pod_phase" in family_names(render([collect_region("ap-guangzhou", groups, RICH)]))
+    assert "tione_service_pod_phase" in family_names(
+        render([collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)), RICH)])
+    )
 
 
 def test_pod_series_off_leaves_out_exactly_the_pod_families() -> None:
     groups = rich_groups()
-    with_pods = family_names(render([collect_region("ap-guangzhou", groups, RICH)]))
+    with_pods = family_names(render([collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)), RICH)]))
     without = family_names(
-        render([collect_region("ap-guangzhou", groups, RenderOptions(tag_labels=("*",), pod_series=False))])
+        render(
+            [
+                collect_region(
+                    RegionSnapshot("ap-guangzhou", tuple(groups)), RenderOptions(tag_labels=("*",), pod_series=False)
+                )
+            ]
+        )
     )
     assert with_pods - without == {
         "tione_service_pod_phase",
@@ -214,7 +230,9 @@ def test_pod_series_off_leaves_out_exactly_the_pod_families() -> None:
 
 
 def test_no_tag_labels_means_no_tag_families() -> None:
-    names = family_names(render([collect_region("ap-guangzhou", rich_groups(), RenderOptions())]))
+    names = family_names(
+        render([collect_region(RegionSnapshot("ap-guangzhou", tuple(rich_groups())), RenderOptions())])
+    )
     assert "tione_service_tags" not in names
     assert "tione_service_group_tags" not in names
     assert "tione_service_info" in names
@@ -268,7 +286,9 @@ def group_with_secrets() -> dict[str, Any]:
 def test_no_secret_reaches_any_rendered_byte() -> None:
     group = ServiceGroup.model_validate(group_with_secrets())
     assert SECRETS[0] in str(group.to_api())  # the fixture really carries the secrets
-    exposition = render([collect_region("ap-guangzhou", [group], RenderOptions(tag_labels=("*",)))])
+    exposition = render(
+        [collect_region(RegionSnapshot("ap-guangzhou", tuple([group])), RenderOptions(tag_labels=("*",)))]
+    )
     rendered = b"".join(
         [
             exposition.text,

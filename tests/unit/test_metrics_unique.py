@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.metrics.catalogue import SNAPSHOT_FAMILIES
+from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.labels import MAX_LABEL_VALUE_LENGTH
 from exporter.metrics.render import Exposition, RenderOptions, collect_region, render
 from exporter.tione.models import ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, options_of
 
 Series = tuple[str, tuple[tuple[str, str], ...]]
@@ -39,7 +40,7 @@ def repeated_series(exposition: Exposition) -> list[Series]:
 
 def exposition_of(groups: list[dict[str, Any]], options: RenderOptions, region: str = "ap-guangzhou") -> Exposition:
     parsed = [ServiceGroup.model_validate(group) for group in groups]
-    return render([collect_region(region, parsed, options)])
+    return render([collect_region(RegionSnapshot(region, tuple(parsed)), options)])
 
 
 def test_the_checker_finds_a_repeated_series() -> None:
@@ -59,7 +60,12 @@ def test_no_case_renders_a_series_twice(name: str, everything: bool) -> None:
 
 def test_all_cases_together_in_two_regions_render_no_series_twice() -> None:
     groups = [ServiceGroup.model_validate(group) for name in CASE_NAMES for group in load_case(name)["groups"]]
-    exposition = render([collect_region(region, groups, EVERYTHING) for region in ("ap-guangzhou", "ap-shanghai")])
+    exposition = render(
+        [
+            collect_region(RegionSnapshot(region, tuple(groups)), EVERYTHING)
+            for region in ("ap-guangzhou", "ap-shanghai")
+        ]
+    )
     assert repeated_series(exposition) == []
 
 
@@ -126,7 +132,12 @@ def test_values_equal_once_cut_to_length_render_no_series_twice() -> None:
 def test_regions_equal_once_cleaned_are_one_region() -> None:
     groups = [ServiceGroup.model_validate({"ServiceGroupId": "ms-1", "ServiceCount": 1})]
     with pytest.raises(ValueError, match="more than once"):
-        render([collect_region("ap-guangzhou", groups), collect_region("ap-guangzhou\u0000", groups)])
+        render(
+            [
+                collect_region(RegionSnapshot("ap-guangzhou", tuple(groups))),
+                collect_region(RegionSnapshot("ap-guangzhou\u0000", tuple(groups))),
+            ]
+        )
 
 
 def test_every_snapshot_family_is_checked() -> None:

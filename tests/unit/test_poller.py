@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import poller as poller_module
+from exporter.metrics.render import collect_region
 from exporter.metrics.self import SelfMetrics
-from exporter.poller import JITTER_MAX, Poller, PollPlan, count_by_status
-from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tencentcloud.credentials import Credentials
+from exporter.poller import JITTER_MAX, Poller, PollPlan
 from exporter.tencentcloud.errors import APIError
-from exporter.tione.listing import ListingQuery, ListingResult
 from exporter.tione.models import ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import Source
 
 Listing = Callable[[str], Awaitable[list[ServiceGroup]]]
 
@@ -43,18 +44,36 @@ class Clock:
         return self.now
 
 
+SCRIPTS: dict[str, Listing] = {}
+
+
+async def _scripted(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    return tuple(await SCRIPTS[region](region))
+
+
+async def _probe(region: str, deadline: float) -> str:
+    return "scripted"
+
+
+def scripted_source(fetch: Any = _scripted, *, primary: bool = True, interval: float | None = None) -> Source[Any]:
+    """A source in place of the real listing: it stores what `fetch` returns as the snapshot's groups."""
+    return Source(
+        "DescribeModelServiceGroups",
+        fetch,
+        lambda snapshot, groups: dataclasses.replace(snapshot, groups=groups),
+        empty=(),
+        probe=_probe,
+        primary=primary,
+        interval=interval,
+    )
+
+
 @pytest.fixture
-def listing(monkeypatch: pytest.MonkeyPatch) -> dict[str, Listing]:
-    """Per-region scripted listings, installed in place of the real one."""
-    scripts: dict[str, Listing] = {}
-
-    async def scan(
-        client: Any, region: str, query: ListingQuery, project_ids: Sequence[str | None], *, deadline: float
-    ) -> ListingResult:
-        return ListingResult(await scripts[region](region))
-
-    monkeypatch.setattr(poller_module, "scan_workspaces", scan)
-    return scripts
+def listing() -> Iterator[dict[str, Listing]]:
+    """Per-region scripted listings, read by the poller's primary source."""
+    SCRIPTS.clear()
+    yield SCRIPTS
+    SCRIPTS.clear()
 
 
 def returning(*groups: ServiceGroup) -> Listing:
@@ -72,15 +91,17 @@ def raising(error: BaseException) -> Listing:
 
 
 def make(
-    regions: tuple[str, ...] = ("r1",), clock: Clock | None = None, rng: random.Random | None = None, **plan: Any
+    regions: tuple[str, ...] = ("r1",),
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    sources: Sequence[Source[Any]] | None = None,
+    **plan: Any,
 ) -> tuple[Poller, SelfMetrics]:
-    """A poller whose client is never used (the listing is scripted) and real self-metrics."""
+    """A poller running a scripted listing, and real self-metrics."""
     metrics = SelfMetrics(regions)
-    client = TencentCloudClient(
-        endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
-    )
     kwargs: dict[str, Any] = {"clock": clock} if clock else {}
-    return Poller(client, PollPlan(regions=regions, **plan), metrics, rng=rng, **kwargs), metrics
+    polled = tuple(sources) if sources is not None else (scripted_source(),)
+    return Poller(PollPlan(regions=regions, sources=polled, **plan), metrics, rng=rng, **kwargs), metrics
 
 
 def sample(metrics: SelfMetrics, name: str, **labels: str) -> float | None:
@@ -236,8 +257,23 @@ def test_jitter_stays_small() -> None:
 
 
 def test_count_by_status_counts_missing_status_as_unknown() -> None:
-    groups = [group("g1", "Normal", "Normal"), ServiceGroup.model_validate({"Services": [{"ServiceId": "x"}]})]
-    assert count_by_status(groups) == {"Normal": 2, "unknown": 1}
+    groups = (
+        group("g1", "Normal", "Normal"),
+        ServiceGroup.model_validate({"ServiceGroupId": "g2", "Services": [{"ServiceId": "x"}]}),
+    )
+    assert dict(collect_region(RegionSnapshot("r1", groups)).services_by_status) == {"Normal": 2, "unknown": 1}
+
+
+async def test_the_status_columns_count_the_same_services(listing: dict[str, Listing]) -> None:
+    """A service listed under two groups, or without an id, is one series set or none: every count agrees."""
+    twice = ServiceGroup.model_validate(
+        {"ServiceGroupId": "g2", "Services": [{"ServiceId": "g1-1", "Status": "Normal"}, {"Status": "Failed"}]}
+    )
+    listing["r1"] = returning(group("g1", "Normal", "Stopped"), twice)
+    poller, _ = make()
+    status = await poller.poll("r1")
+    assert status.services == sum(status.services_by_status.values()) == 2
+    assert dict(status.services_by_status) == {"Normal": 1, "Stopped": 1}
 
 
 async def test_the_loop_survives_a_failing_report(
@@ -285,3 +321,83 @@ async def test_the_loop_survives_a_failure_while_dropping_stale_series(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+# --- several sources --------------------------------------------------------------------------------------
+
+
+async def _nothing(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    return ()
+
+
+def quiet_primary() -> Source[Any]:
+    """A primary source that stores nothing, so that the groups are a secondary source's alone."""
+    return Source("DescribePrimary", _nothing, lambda snapshot, _: snapshot, empty=(), probe=_probe, primary=True)
+
+
+async def test_a_secondary_failure_keeps_its_last_result_and_fails_nothing(listing: dict[str, Listing]) -> None:
+    clock = Clock()
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, metrics = make(clock=clock, max_staleness=60.0, sources=(quiet_primary(), scripted_source(primary=False)))
+    assert (await poller.poll("r1")).outcome == "success"
+    assert b'service_group_id="g1"' in poller.exposition.text
+    listing["r1"] = raising(APIError("UnauthorizedOperation", "no"))
+    clock.now += 59.0
+    status = await poller.poll("r1")
+    assert (status.outcome, status.stale) == ("success", False)
+    assert sample(metrics, "tione_up", region="r1") == 1.0
+    assert b'service_group_id="g1"' in poller.exposition.text, "kept within max_staleness"
+    clock.now += 2.0
+    assert (await poller.poll("r1")).outcome == "success"
+    assert poller.exposition.text == b"", "emptied once older than max_staleness"
+
+
+async def test_a_primary_failure_fails_the_region_whatever_the_secondaries_did(listing: dict[str, Listing]) -> None:
+    listing["r1"] = returning(group("g1", "Normal"))
+
+    async def broken(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        raise APIError("InternalError", "down")
+
+    secondary = scripted_source(primary=False)
+    poller, _ = make(sources=(secondary, scripted_source(broken)))
+    status = await poller.poll("r1")
+    assert (status.outcome, status.error_code) == ("failure", "InternalError")
+    assert poller.exposition.text == b""
+
+
+async def test_a_source_runs_on_its_own_interval(listing: dict[str, Listing]) -> None:
+    clock = Clock()
+    calls: list[float] = []
+
+    async def counted(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        calls.append(clock.now)
+        return (group("g1", "Normal"),)
+
+    slow = scripted_source(counted, primary=False, interval=60.0)
+    poller, _ = make(clock=clock, sources=(quiet_primary(), slow))
+    for _ in range(4):
+        await poller.poll("r1")
+        assert b'service_group_id="g1"' in poller.exposition.text, "a source not due keeps its result"
+        clock.now += 30.0
+    assert calls == [1000.0, 1060.0]
+
+
+async def test_a_source_sees_what_earlier_sources_stored(listing: dict[str, Listing]) -> None:
+    listing["r1"] = returning(group("g1", "Normal"))
+    seen: list[tuple[ServiceGroup, ...]] = []
+
+    async def later(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        seen.append(snapshot.groups)
+        return (*snapshot.groups, group("g2", "Normal"))
+
+    poller, _ = make(sources=(scripted_source(), scripted_source(later, primary=False)))
+    await poller.poll("r1")
+    assert [g.service_group_id for g in seen[0]] == ["g1"]
+    assert b'service_group_id="g2"' in poller.exposition.text
+
+
+def test_a_poll_needs_exactly_one_primary_source() -> None:
+    with pytest.raises(ValueError, match="exactly one primary"):
+        make(sources=(scripted_source(primary=False),))
+    with pytest.raises(ValueError, match="exactly one primary"):
+        make(sources=(scripted_source(), scripted_source()))

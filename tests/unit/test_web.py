@@ -14,11 +14,13 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from exporter.metrics.exposition import OPENMETRICS
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.render import Exposition, collect_region, render
 from exporter.poller import RegionStatus
 from exporter.tione.models import ServiceGroup
-from exporter.web.negotiation import wants_gzip, wants_openmetrics
+from exporter.tione.snapshot import RegionSnapshot
+from exporter.web.negotiation import negotiate_format, wants_gzip
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, WebServer, bind
 
@@ -51,7 +53,7 @@ class FixedLive:
 @pytest.fixture
 def snapshot(seed_response: dict[str, Any]) -> FixedSnapshot:
     groups = [ServiceGroup.model_validate(group) for group in seed_response["ServiceGroups"]]
-    return FixedSnapshot(render([collect_region("ap-guangzhou", groups)]))
+    return FixedSnapshot(render([collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)))]))
 
 
 @pytest.fixture
@@ -132,7 +134,7 @@ async def test_the_snapshot_is_compressed_once_per_snapshot(
         await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
     assert calls == [len(snapshot.exposition.text)]
     groups = [ServiceGroup.model_validate(group) for group in seed_response["ServiceGroups"]]
-    snapshot.exposition = render([collect_region("ap-shanghai", groups)])
+    snapshot.exposition = render([collect_region(RegionSnapshot("ap-shanghai", tuple(groups)))])
     response = await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
     assert len(calls) == 2
     assert response.content.startswith(snapshot.exposition.text)
@@ -233,7 +235,7 @@ async def test_status_page(client: httpx.AsyncClient, snapshot: FixedSnapshot) -
     ],
 )
 def test_accept_negotiation(accept: str, expected: bool) -> None:
-    assert wants_openmetrics(accept) is expected
+    assert (negotiate_format(accept) is OPENMETRICS) is expected
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,12 @@ import bcrypt
 import httpx
 import pytest
 
+from exporter.console import ConfigError
 from exporter.metrics.render import render
 from exporter.poller import RegionStatus
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, WebServer, bind
-from exporter.web.webconfig import BasicAuth, WebConfig, WebConfigError, load_web_config
+from exporter.web.webconfig import BasicAuth, WebConfig, load_web_config
 from tests.conftest import REPO
 
 # Throw-away test material made with openssl for these tests only (100-year validity, EC P-256):
@@ -119,7 +120,7 @@ def write(directory: Path, text: str) -> Path:
 
 
 def problems(path: Path) -> tuple[str, ...]:
-    with pytest.raises(WebConfigError) as caught:
+    with pytest.raises(ConfigError) as caught:
         load_web_config(path)
     return caught.value.problems
 

@@ -1,0 +1,274 @@
+"""The wiring: from settings to one client, the sources bound to it, the poller and the web server.
+
+Every command starts here: `run` serves until a stop signal, `once` polls every region once and prints
+the exposition, `check` makes one cheap call of every source per region and says which fail. The
+sources in use are listed once, in `sources()`; the poller, the self-metrics' `action` label values and
+`check` all follow that list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from exporter import __version__
+from exporter.config import Settings, listing_filters
+from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigError, print_problems
+from exporter.durations import format_duration
+from exporter.logs import redact, register_secrets
+from exporter.metrics.exposition import Format, body
+from exporter.metrics.reads import READ_FIELDS
+from exporter.metrics.render import RenderOptions
+from exporter.metrics.self import SelfMetrics
+from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan
+from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tencentcloud.credentials import CredentialProvider, Credentials
+from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
+from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
+from exporter.tione import listing
+from exporter.tione.api import SERVICE, VERSION
+from exporter.tione.source import Source
+from exporter.web.page import PageContext
+from exporter.web.server import ExporterApp, ListenError, WebServer, bind
+from exporter.web.webconfig import BasicAuth, WebConfig, load_web_config
+
+log = logging.getLogger("exporter")
+
+STOP_SECONDS = 5.0
+"""A stop signal ends the process within this many seconds (the interface's promise)."""
+CHECK_SECONDS = 15.0
+"""Deadline of `check`'s calls in one region."""
+
+
+class RedactingProvider:
+    """Hands out credentials unchanged, registering their secret parts with the log redaction first."""
+
+    def __init__(self, inner: CredentialProvider) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    async def get(self) -> Credentials:
+        credentials = await self.inner.get()
+        register_secrets([credentials.secret_key, credentials.token])
+        return credentials
+
+
+def make_client(settings: Settings, credentials: CredentialProvider, metrics: SelfMetrics) -> TencentCloudClient:
+    """The process's one client, with its one token bucket, reporting to the self-metrics."""
+    return TencentCloudClient(
+        endpoint=settings.tione.endpoint,
+        service=SERVICE,
+        version=VERSION,
+        credentials=RedactingProvider(credentials),
+        # A small burst: a bucket as deep as the rate would let each poll open at twice the configured rate.
+        rate_limiter=TokenBucket(settings.api.rate_limit, min(DEFAULT_BURST, max(1, int(settings.api.rate_limit)))),
+        hooks=metrics,
+        request_client=f"{PROG}/{__version__}",
+    )
+
+
+def sources(settings: Settings, client: TencentCloudClient) -> tuple[Source[Any], ...]:
+    """Every source a poll of a region runs, in the order it runs them (a source may read what an earlier
+    one stored). Adding a source is one line here."""
+    filters, tag_filters = listing_filters(settings)
+    query = listing.ListingQuery(
+        filters=tuple(filters),
+        tag_filters=tuple(tag_filters),
+        service_category=settings.tione.service_category,
+        reads=READ_FIELDS,
+    )
+    return (listing.source(client, query, settings.tione.project_ids or (None,)),)
+
+
+def poll_plan(settings: Settings, polled: Sequence[Source[Any]]) -> PollPlan:
+    return PollPlan(
+        regions=settings.tione.regions,
+        sources=tuple(polled),
+        options=RenderOptions(
+            tag_labels=settings.metrics.tag_labels,
+            exclude=settings.metrics.exclude,
+            pod_series=settings.metrics.pod_series,
+        ),
+        interval=settings.poll.interval,
+        timeout=settings.poll.timeout,
+        max_staleness=settings.poll.max_staleness,
+    )
+
+
+class Wired:
+    """The self-metrics, the client reporting to them, and the sources bound to the client."""
+
+    def __init__(self, settings: Settings, credentials: CredentialProvider) -> None:
+        self.metrics = SelfMetrics(settings.tione.regions)
+        self.client = make_client(settings, credentials, self.metrics)
+        self.sources = sources(settings, self.client)
+        self.metrics.declare_actions(source.action for source in self.sources)
+
+
+def web_config(settings: Settings) -> WebConfig:
+    """The TLS and basic auth settings of `--web.config.file` (none: plain HTTP, no auth); raises ConfigError."""
+    if settings.web.config_file is None:
+        return WebConfig()
+    return load_web_config(settings.web.config_file)
+
+
+class Exporter:
+    """The running exporter: one client, one poller, one web server, on the current event loop."""
+
+    def __init__(self, settings: Settings, credentials: CredentialProvider, web: WebConfig | None = None) -> None:
+        self.settings = settings
+        self.web = web if web is not None else WebConfig()
+        wired = Wired(settings, credentials)
+        self.metrics = wired.metrics
+        self.client = wired.client
+        self.poller = Poller(poll_plan(settings, wired.sources), self.metrics)
+        context = PageContext(
+            version=__version__,
+            started=time.time(),
+            telemetry_path=settings.web.telemetry_path,
+            interval=settings.poll.interval,
+            max_staleness=settings.poll.max_staleness,
+        )
+        self.app = ExporterApp(self.poller, self.metrics, context, BasicAuth(self.web.users))
+        self.server: WebServer | None = None
+
+    async def serve(self, stop: asyncio.Event, on_listening: Callable[[str], None] | None = None) -> int:
+        """Poll and serve until `stop` is set; 0 then, 1 if the server could not run.
+
+        `on_listening` hears the base URL (`http://127.0.0.1:10120`) once the socket listens.
+        """
+        host, port = self.settings.web.host_port
+        try:
+            sock = bind(host, port)
+        except ListenError as error:
+            log.error("cannot serve", extra={"address": self.settings.web.listen_address, "error": str(error)})
+            await self.client.aclose()
+            return EXIT_FAILED
+        self.server = WebServer(self.app, sock, self.web.tls)
+        log.info(
+            "serving",
+            extra={
+                "address": self.server.address,
+                "scheme": self.web.scheme,
+                "basic_auth": bool(self.web.users),
+                "telemetry_path": self.settings.web.telemetry_path,
+                "regions": ",".join(self.settings.tione.regions),
+                "interval": format_duration(self.settings.poll.interval),
+            },
+        )
+        if on_listening is not None:
+            on_listening(f"{self.web.scheme}://{self.server.address}")
+        server_task = asyncio.create_task(self.server.serve(), name="http server")
+        poll_task = asyncio.create_task(self.poller.run(), name="poller")
+        stop_task = asyncio.create_task(stop.wait(), name="stop")
+        done, _ = await asyncio.wait({server_task, poll_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        code = EXIT_OK
+        if stop_task not in done:
+            failed = server_task if server_task in done else poll_task
+            reason = None if failed.cancelled() else failed.exception()
+            log.error("stopped unexpectedly", extra={"task": failed.get_name(), "error": repr(reason)})
+            code = EXIT_FAILED
+        await self._shutdown(server_task, poll_task, stop_task)
+        return code
+
+    async def _shutdown(self, server_task: asyncio.Task[None], *others: asyncio.Task[object]) -> None:
+        log.info("stopping")
+        assert self.server is not None
+        self.server.stop()
+        for task in others:
+            task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(server_task, *others, return_exceptions=True), STOP_SECONDS - 1.5)
+        await self.client.aclose()
+
+
+# --- commands --------------------------------------------------------------------------------------------
+
+
+async def run_command(
+    settings: Settings, credentials: CredentialProvider, on_listening: Callable[[str], None] | None = None
+) -> int:
+    """Serve until SIGTERM or SIGINT; `on_listening` hears the base URL (`http://127.0.0.1:10120`) once the
+    socket listens."""
+    try:
+        web = web_config(settings)
+    except ConfigError as error:
+        print_problems(error.problems)
+        return EXIT_CONFIG
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await Exporter(settings, credentials, web).serve(stop, on_listening)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def once_command(settings: Settings, credentials: CredentialProvider, output: Format) -> int:
+    """One poll of every region, every source run whatever its interval (a first poll runs them all)."""
+    wired = Wired(settings, credentials)
+    try:
+        poller = Poller(poll_plan(settings, wired.sources), wired.metrics)
+        statuses = await poller.poll_all()
+    finally:
+        await wired.client.aclose()
+    sys.stdout.buffer.write(body(poller.exposition, wired.metrics, output))
+    sys.stdout.flush()
+    return EXIT_OK if all(status.outcome == "success" for status in statuses) else EXIT_FAILED
+
+
+async def check_command(settings: Settings, credentials: CredentialProvider) -> int:
+    try:
+        web_config(settings)
+    except ConfigError as error:
+        print_problems(error.problems)
+        return EXIT_CONFIG
+    wired = Wired(settings, credentials)
+    try:
+        results = await asyncio.gather(*(_check_region(wired.sources, region) for region in settings.tione.regions))
+    finally:
+        await wired.client.aclose()
+    for _, lines in results:
+        for line in lines:
+            print(line)
+    return EXIT_OK if all(ok for ok, _ in results) else EXIT_FAILED
+
+
+def _problem(error: Exception) -> str:
+    if isinstance(error, TencentCloudError):
+        request_id = f" (RequestId {error.request_id})" if error.request_id else ""
+        return f"{error.code}: {redact(error.message)}{request_id}"
+    return f"{UNEXPECTED_ERROR}: {type(error).__name__}: {redact(str(error))}"
+
+
+async def _check_region(checked: Sequence[Source[Any]], region: str) -> tuple[bool, list[str]]:
+    """One cheap call of each source in the region: the region's line says ok with what they found, or what
+    failed. A secondary source the keys may not call is a warning line after it: the poll runs without it."""
+    deadline = time.monotonic() + CHECK_SECONDS
+    found: list[str] = []
+    failed: list[str] = []
+    warnings: list[str] = []
+    for source in checked:
+        try:
+            found.append(await source.probe(region, deadline))
+        except Exception as error:  # one region's surprise must not hide the other regions' lines
+            if source.primary:
+                return False, [f"{region}: {_problem(error)}"]
+            if isinstance(error, TencentCloudError) and is_permission_error(error.code):
+                warnings.append(f"{region}: warning: {source.action} is not permitted: {_problem(error)}")
+            else:
+                failed.append(f"{source.action}: {_problem(error)}")
+    if failed:
+        return False, [f"{region}: {'; '.join(failed)}", *warnings]
+    return True, [f"{region}: ok ({', '.join(found)})", *warnings]

@@ -1,0 +1,129 @@
+"""The shapes of a metric family, and of a kind of object whose families a snapshot renders.
+
+A family is data: a name, a help text, a type and labels, plus how its samples are made. There are three
+explicit shapes: a `SampleFamily` maps one object to samples; a `TagFamily` names an object's tags and
+the renderer turns the allow-listed ones into `tag_<key>` labels; a `LiveFamily` is only declared here
+and kept live by the self-metrics. A `Kind` is one kind of object in a `RegionSnapshot` (service groups,
+their services, their pods): where its objects come from, the label that tells them apart, and its
+families. The renderer walks the kinds; it knows none of them by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from exporter.tione.models import Tag
+
+MetricType = Literal["gauge", "counter", "histogram"]
+Stability = Literal["stable", "experimental"]
+"""`stable`: name, labels and meaning change only with a major version. `experimental`: may still change."""
+
+Sample = tuple[tuple[str, ...], float]
+"""(values of the family's extra labels, in order; value)."""
+
+T = TypeVar("T")
+P = TypeVar("P")
+
+POD_SCOPE = "pod"
+"""The scope of per-pod families, left out when the `pod_series` option is off."""
+
+
+class _Declared:
+    """What every shape of family has: name, help, type, labels, identity and documentation."""
+
+    name: str
+    type: MetricType
+    scope: str
+    """The kind of object the family describes (`group`, `service`, `pod`, `exporter`, ...)."""
+
+    @property
+    def openmetrics_name(self) -> str:
+        """OpenMetrics names a counter family without the `_total` its samples carry."""
+        if self.type == "counter" and self.name.endswith("_total"):
+            return self.name[: -len("_total")]
+        return self.name
+
+    @property
+    def pods(self) -> bool:
+        """Per-pod series, left out when the `pod_series` option is off."""
+        return self.scope == POD_SCOPE
+
+
+@dataclass(frozen=True, eq=False)
+class SampleFamily(_Declared, Generic[T]):
+    """A family whose samples are a pure function of one object."""
+
+    name: str
+    help: str
+    type: MetricType
+    labels: tuple[str, ...]
+    """Extra labels, after the identity labels of its kind."""
+    samples: Callable[[T], Sequence[Sample]]
+    scope: str
+    identity_labels: tuple[str, ...]
+    states: tuple[str, ...] = ()
+    """Known values of a state set (documentation and tests; the sample function emits them)."""
+    stability: Stability = "stable"
+
+
+@dataclass(frozen=True, eq=False)
+class TagFamily(_Declared, Generic[T]):
+    """One series per object whose labels are its allow-listed tags (`tag_<key>`), value 1."""
+
+    name: str
+    help: str
+    tags: Callable[[T], Sequence[Tag] | None]
+    scope: str
+    identity_labels: tuple[str, ...]
+    type: MetricType = "gauge"
+    labels: tuple[str, ...] = ("tag_<key>",)
+    """Documents the pattern; the label names come from the tags."""
+    states: tuple[str, ...] = ()
+    stability: Stability = "stable"
+
+
+@dataclass(frozen=True, eq=False)
+class LiveFamily(_Declared):
+    """One of the exporter's own families: declared here, kept live by `SelfMetrics`."""
+
+    name: str
+    help: str
+    type: MetricType
+    labels: tuple[str, ...] = ()
+    scope: str = "exporter"
+    identity_labels: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    stability: Stability = "stable"
+
+
+Family = SampleFamily[T] | TagFamily[T]
+"""A family rendered from the snapshot, once per poll."""
+
+
+@dataclass(frozen=True, eq=False)
+class Kind(Generic[P, T]):
+    """One kind of object in a region's snapshot and the families that describe it.
+
+    `objects` gives the objects of one parent (the `RegionSnapshot` for a kind without a parent) with
+    their raw ids; the renderer labels each with `identity[-1]` after its parent's identity. An object
+    without an id, or whose id was already seen (in the region, or with `unique_per_parent` only under
+    the same parent), is skipped: it could not be told apart and would duplicate series.
+    """
+
+    name: str
+    identity: tuple[str, ...]
+    """Identity labels of its series: the region's, its parents', then its own id label."""
+    families: tuple[Family[T], ...]
+    objects: Callable[[P], Iterable[tuple[str | None, T]]]
+    parent: Kind[Any, P] | None = None
+    unique_per_parent: bool = False
+    optional: bool = False
+    """Walked only when one of its families (or its children's) is selected: per-pod series can be many."""
+    tally: Callable[[T], str] | None = None
+    """What the status page counts this kind's objects by (e.g. a service's status), if anything."""
+
+    @property
+    def id_label(self) -> str:
+        return self.identity[-1]

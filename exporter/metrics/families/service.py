@@ -1,0 +1,520 @@
+"""Services: one series set per service of a group, labelled `service_id` after the group's identity.
+
+Besides the families, the domain rules they share: what a service holds now (`replicas_allocated`,
+`physical_gpus`), its conditions, its scheduled stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from exporter.metrics.families import group
+from exporter.metrics.families.family import Family, Kind, MetricType, Sample, SampleFamily, TagFamily
+from exporter.metrics.families.fields import (
+    BYTES_PER_MIB,
+    CONDITION_STATES,
+    GPU_HUNDREDTHS,
+    MILLICORES_PER_CORE,
+    NONE,
+    condition_state,
+    image_url,
+    scalar,
+    state_set,
+    timestamp,
+)
+from exporter.metrics.labels import clean_value
+from exporter.tione.models import (
+    SERVICE_BUSINESS_STATUSES,
+    SERVICE_STATUSES,
+    WORKLOAD_STATUSES,
+    HorizontalPodAutoscaler,
+    ResourceInfo,
+    ScheduledAction,
+    Service,
+    ServiceGroup,
+    ServiceInfo,
+    WorkloadStatus,
+)
+
+SCOPE = "service"
+IDENTITY: tuple[str, ...] = (*group.IDENTITY, "service_id")
+DIST = "DIST"
+
+
+class ServiceInGroup(NamedTuple):
+    """A service seen with the group that lists it (names and ids fall back to the group's)."""
+
+    service: Service
+    group: ServiceGroup
+
+
+def _family(
+    name: str,
+    help_text: str,
+    kind: MetricType,
+    labels: tuple[str, ...],
+    samples: Callable[[ServiceInGroup], Sequence[Sample]],
+    *,
+    states: tuple[str, ...] = (),
+) -> SampleFamily[ServiceInGroup]:
+    return SampleFamily(name, help_text, kind, labels, samples, SCOPE, IDENTITY, states)
+
+
+def _info(s: ServiceInGroup) -> ServiceInfo | None:
+    return s.service.service_info
+
+
+def _workload(s: ServiceInGroup) -> WorkloadStatus | None:
+    info = s.service.service_info
+    return info.status if info is not None else None
+
+
+def _resources(s: ServiceInGroup) -> ResourceInfo | None:
+    info = s.service.service_info
+    return info.resources if info is not None else None
+
+
+def is_cpu_only(resources: ResourceInfo) -> bool:
+    """No GPU: `Gpu` null, or 0 without a card model."""
+    return resources.gpu is None or (resources.gpu == 0 and not resources.gpu_type)
+
+
+def physical_gpus(resources: ResourceInfo) -> list[tuple[str, int]]:
+    """(card model, hundredths of physical cards) per replica.
+
+    `RealGpuDetailSet` is authoritative when it has entries (a model listed twice is summed, also when
+    the two names are equal only as label values); else `RealGpu` of `GpuType`. A CPU-only service has none.
+    """
+    if is_cpu_only(resources):
+        return []
+    totals: dict[str, int] = {}
+    for detail in resources.real_gpu_detail_set or ():
+        if detail.value is not None:
+            name = clean_value(detail.name)
+            totals[name] = totals.get(name, 0) + detail.value
+    if totals:
+        return list(totals.items())
+    if resources.real_gpu is not None:
+        return [(resources.gpu_type or "", resources.real_gpu)]
+    return []
+
+
+def whole_number(text: str | None) -> int | None:
+    """A count the API sends as a string (`Service.InstancePerReplicas`); None when it is not one."""
+    if text is None:
+        return None
+    try:
+        number = int(text.strip())
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+def replicas_allocated(s: ServiceInGroup) -> int | None:
+    """Instances holding resources now: `Status.Replicas`, times `InstancePerReplicas` for `DIST`.
+
+    A `DIST` deployment without `InstancePerReplicas` (on the service or its `ServiceInfo`) has no
+    known multiplier, so no allocation series rather than a wrong one.
+    """
+    workload = _workload(s)
+    if workload is None or workload.replicas is None:
+        return None
+    if s.service.deploy_type != DIST:
+        return workload.replicas
+    per_replica = whole_number(s.service.instance_per_replicas)
+    if per_replica is None:
+        info = _info(s)
+        per_replica = info.instance_per_replicas if info is not None else None
+    if per_replica is None:
+        return None
+    return workload.replicas * per_replica
+
+
+def scheduled_action(s: ServiceInGroup) -> ScheduledAction | None:
+    """The service's own `ScheduledAction`, else the one inside `ServiceInfo`."""
+    if s.service.scheduled_action is not None:
+        return s.service.scheduled_action
+    info = _info(s)
+    return info.scheduled_action if info is not None else None
+
+
+def conditions(s: ServiceInGroup) -> list[tuple[str, str | None, datetime | None]]:
+    """(type as a label value, status, last transition) of each workload condition.
+
+    A type repeated (as a label value) keeps its first; one empty once cleaned is left out.
+    """
+    workload = _workload(s)
+    if workload is None:
+        return []
+    listed = workload.conditions or workload.stateful_set_condition or []
+    seen: set[str] = set()
+    result: list[tuple[str, str | None, datetime | None]] = []
+    for condition in listed:
+        kind = clean_value(condition.type)
+        if kind and kind not in seen:
+            seen.add(kind)
+            result.append((kind, condition.status, condition.last_transition_time))
+    return result
+
+
+def _service_info(s: ServiceInGroup) -> tuple[Sample, ...]:
+    service = s.service
+    info = service.service_info
+    model = info.model_info if info is not None else None
+    image = info.image_info if info is not None else None
+    values = (
+        service.service_group_name or s.group.service_group_name or "",
+        service.version or "",
+        (model.model_id if model else None) or "",
+        (model.model_name if model else None) or "",
+        (model.model_version if model else None) or "",
+        (model.model_version_id if model else None) or "",
+        (model.model_source if model else None) or "",
+        (model.model_format if model else None) or "",
+        (model.algorithm_framework if model else None) or "",
+        (image.image_type if image else None) or "",
+        image_url(image.image_url if image else None) or "",
+        (info.instance_type if info else None) or "",
+        service.charge_type or "",
+        service.resource_group_id or "",
+        service.resource_group_name or "",
+        service.cluster_id or "",
+        service.namespace or "",
+        service.deploy_type or "",
+        (info.scale_mode if info else None) or "",
+        service.create_source or "",
+    )
+    return ((values, 1.0),)
+
+
+def _workload_count(read: Callable[[WorkloadStatus], int | None]) -> Callable[[ServiceInGroup], tuple[Sample, ...]]:
+    """Samples of one count of the workload's status (`read` picks it), none without a status."""
+
+    def samples(s: ServiceInGroup) -> tuple[Sample, ...]:
+        workload = _workload(s)
+        return scalar(read(workload) if workload is not None else None)
+
+    return samples
+
+
+def _spec_replicas(s: ServiceInGroup) -> tuple[Sample, ...]:
+    info = _info(s)
+    return scalar(info.replicas if info is not None else None)
+
+
+def _workload_status(s: ServiceInGroup) -> tuple[Sample, ...]:
+    workload = _workload(s)
+    return state_set(workload.status if workload is not None else None, WORKLOAD_STATUSES)
+
+
+def _condition_status(s: ServiceInGroup) -> list[Sample]:
+    samples: list[Sample] = []
+    for kind, status, _ in conditions(s):
+        current = condition_state(status)
+        if current is not None:
+            samples.extend(((kind, state), 1.0 if state == current else 0.0) for state in CONDITION_STATES)
+    return samples
+
+
+def _condition_transition(s: ServiceInGroup) -> list[Sample]:
+    samples: list[Sample] = []
+    for kind, _, moment in conditions(s):
+        for _, value in timestamp(moment):
+            samples.append(((kind,), value))
+    return samples
+
+
+def _replica_cpu(s: ServiceInGroup) -> tuple[Sample, ...]:
+    resources = _resources(s)
+    if resources is None or resources.cpu is None:
+        return NONE
+    return (((), resources.cpu / MILLICORES_PER_CORE),)
+
+
+def _replica_memory(s: ServiceInGroup) -> tuple[Sample, ...]:
+    resources = _resources(s)
+    if resources is None or resources.memory is None:
+        return NONE
+    return (((), float(resources.memory * BYTES_PER_MIB)),)
+
+
+def _replica_gpus(s: ServiceInGroup) -> tuple[Sample, ...]:
+    resources = _resources(s)
+    if resources is None or resources.gpu is None or is_cpu_only(resources):
+        return NONE
+    return (((resources.gpu_type or "",), resources.gpu / GPU_HUNDREDTHS),)
+
+
+def _replica_physical_gpus(s: ServiceInGroup) -> list[Sample]:
+    resources = _resources(s)
+    if resources is None:
+        return []
+    return [((model,), hundredths / GPU_HUNDREDTHS) for model, hundredths in physical_gpus(resources)]
+
+
+def _allocated_cpu(s: ServiceInGroup) -> tuple[Sample, ...]:
+    resources, replicas = _resources(s), replicas_allocated(s)
+    if resources is None or resources.cpu is None or replicas is None:
+        return NONE
+    return (((), resources.cpu * replicas / MILLICORES_PER_CORE),)
+
+
+def _allocated_memory(s: ServiceInGroup) -> tuple[Sample, ...]:
+    resources, replicas = _resources(s), replicas_allocated(s)
+    if resources is None or resources.memory is None or replicas is None:
+        return NONE
+    return (((), float(resources.memory * BYTES_PER_MIB * replicas)),)
+
+
+def _allocated_physical_gpus(s: ServiceInGroup) -> list[Sample]:
+    resources, replicas = _resources(s), replicas_allocated(s)
+    if resources is None or replicas is None:
+        return []
+    return [((model,), hundredths * replicas / GPU_HUNDREDTHS) for model, hundredths in physical_gpus(resources)]
+
+
+def _autoscaling(
+    read: Callable[[HorizontalPodAutoscaler], int | None],
+) -> Callable[[ServiceInGroup], tuple[Sample, ...]]:
+    """Samples of one bound of the autoscaler (`read` picks it), none without an autoscaler."""
+
+    def samples(s: ServiceInGroup) -> tuple[Sample, ...]:
+        info = _info(s)
+        hpa = info.horizontal_pod_autoscaler if info is not None else None
+        return scalar(read(hpa) if hpa is not None else None)
+
+    return samples
+
+
+def _scheduled_stop(s: ServiceInGroup) -> tuple[Sample, ...]:
+    action = scheduled_action(s)
+    if action is None or action.schedule_stop is not True:
+        return NONE
+    return timestamp(action.schedule_stop_time)
+
+
+SERVICE_INFO_LABELS: tuple[str, ...] = (
+    "service_group_name",
+    "version",
+    "model_id",
+    "model_name",
+    "model_version",
+    "model_version_id",
+    "model_source",
+    "model_format",
+    "algorithm_framework",
+    "image_type",
+    "image_url",
+    "instance_type",
+    "charge_type",
+    "resource_group_id",
+    "resource_group_name",
+    "cluster_id",
+    "tione_namespace",
+    "deploy_type",
+    "scale_mode",
+    "create_source",
+)
+
+FAMILIES: tuple[Family[ServiceInGroup], ...] = (
+    _family(
+        "tione_service_info",
+        "Static facts about a service: names, model, image, instance type, placement (value 1).",
+        "gauge",
+        SERVICE_INFO_LABELS,
+        _service_info,
+    ),
+    _family(
+        "tione_service_status",
+        "Status of the service: 1 for the current value, 0 for the other known values.",
+        "gauge",
+        ("status",),
+        lambda s: state_set(s.service.status, SERVICE_STATUSES),
+        states=SERVICE_STATUSES,
+    ),
+    _family(
+        "tione_service_business_status",
+        "Business (billing) status of the service: 1 for the current value, 0 for the other known values.",
+        "gauge",
+        ("business_status",),
+        lambda s: state_set(s.service.business_status, SERVICE_BUSINESS_STATUSES),
+        states=SERVICE_BUSINESS_STATUSES,
+    ),
+    _family(
+        "tione_service_workload_status",
+        "Status of the service's workload: 1 for the current value, 0 for the other known values.",
+        "gauge",
+        ("status",),
+        _workload_status,
+        states=WORKLOAD_STATUSES,
+    ),
+    _family(
+        "tione_service_spec_replicas",
+        "Desired replicas (ServiceInfo.Replicas).",
+        "gauge",
+        (),
+        _spec_replicas,
+    ),
+    _family(
+        "tione_service_status_replicas",
+        "Current replicas of the workload (Status.Replicas).",
+        "gauge",
+        (),
+        _workload_count(lambda w: w.replicas),
+    ),
+    _family(
+        "tione_service_status_replicas_ready",
+        "Ready replicas of the workload (Status.ReadyReplicas).",
+        "gauge",
+        (),
+        _workload_count(lambda w: w.ready_replicas),
+    ),
+    _family(
+        "tione_service_status_replicas_available",
+        "Available replicas of the workload (Status.AvailableReplicas).",
+        "gauge",
+        (),
+        _workload_count(lambda w: w.available_replicas),
+    ),
+    _family(
+        "tione_service_status_replicas_unavailable",
+        "Unavailable replicas of the workload (Status.UnavailableReplicas).",
+        "gauge",
+        (),
+        _workload_count(lambda w: w.unavailable_replicas),
+    ),
+    _family(
+        "tione_service_status_replicas_updated",
+        "Replicas running the latest revision (Status.UpdatedReplicas).",
+        "gauge",
+        (),
+        _workload_count(lambda w: w.updated_replicas),
+    ),
+    _family(
+        "tione_service_status_condition",
+        "Workload condition: 1 on its current status (true, false or unknown), 0 on the other two.",
+        "gauge",
+        ("condition", "status"),
+        _condition_status,
+        states=CONDITION_STATES,
+    ),
+    _family(
+        "tione_service_status_condition_last_transition_timestamp_seconds",
+        "When the workload condition last changed status, in unix seconds.",
+        "gauge",
+        ("condition",),
+        _condition_transition,
+    ),
+    _family(
+        "tione_service_replica_cpu_cores",
+        "CPU cores per replica (Resources.Cpu / 1000).",
+        "gauge",
+        (),
+        _replica_cpu,
+    ),
+    _family(
+        "tione_service_replica_memory_bytes",
+        "Memory per replica in bytes (Resources.Memory MiB * 1048576).",
+        "gauge",
+        (),
+        _replica_memory,
+    ),
+    _family(
+        "tione_service_replica_gpus",
+        "GPU cards per replica as the instance sees them, possibly virtual (Resources.Gpu / 100).",
+        "gauge",
+        ("gpu_type",),
+        _replica_gpus,
+    ),
+    _family(
+        "tione_service_replica_physical_gpus",
+        "Physical GPU cards per replica by card model (RealGpuDetailSet, else RealGpu, / 100).",
+        "gauge",
+        ("gpu_type",),
+        _replica_physical_gpus,
+    ),
+    _family(
+        "tione_service_allocated_cpu_cores",
+        "CPU cores held by the service now: per replica * current replicas (* instances per replica for DIST).",
+        "gauge",
+        (),
+        _allocated_cpu,
+    ),
+    _family(
+        "tione_service_allocated_memory_bytes",
+        "Memory held by the service now in bytes: per replica * current replicas (* instances per replica for DIST).",
+        "gauge",
+        (),
+        _allocated_memory,
+    ),
+    _family(
+        "tione_service_allocated_physical_gpus",
+        "Physical GPU cards held by the service now by card model: per replica * current replicas (* instances "
+        "per replica for DIST).",
+        "gauge",
+        ("gpu_type",),
+        _allocated_physical_gpus,
+    ),
+    _family(
+        "tione_service_weight",
+        "Traffic weight of the service in its group (Service.Weight).",
+        "gauge",
+        (),
+        lambda s: scalar(s.service.weight),
+    ),
+    _family(
+        "tione_service_autoscaling_min_replicas",
+        "Lower replica bound of the autoscaler (HorizontalPodAutoscaler.MinReplicas).",
+        "gauge",
+        (),
+        _autoscaling(lambda hpa: hpa.min_replicas),
+    ),
+    _family(
+        "tione_service_autoscaling_max_replicas",
+        "Upper replica bound of the autoscaler (HorizontalPodAutoscaler.MaxReplicas).",
+        "gauge",
+        (),
+        _autoscaling(lambda hpa: hpa.max_replicas),
+    ),
+    _family(
+        "tione_service_created_timestamp_seconds",
+        "When the service was created, in unix seconds.",
+        "gauge",
+        (),
+        lambda s: timestamp(s.service.create_time),
+    ),
+    _family(
+        "tione_service_updated_timestamp_seconds",
+        "When the service was last updated, in unix seconds.",
+        "gauge",
+        (),
+        lambda s: timestamp(s.service.update_time),
+    ),
+    _family(
+        "tione_service_scheduled_stop_timestamp_seconds",
+        "When the service is scheduled to stop, in unix seconds (only while a stop is scheduled).",
+        "gauge",
+        (),
+        _scheduled_stop,
+    ),
+    TagFamily(
+        "tione_service_tags",
+        "Allow-listed tags of the service as tag_<key> labels (value 1).",
+        lambda s: s.service.tags,
+        SCOPE,
+        IDENTITY,
+    ),
+)
+
+
+def _services(g: ServiceGroup) -> Iterable[tuple[str | None, ServiceInGroup]]:
+    return ((service.service_id, ServiceInGroup(service, g)) for service in g.services or ())
+
+
+def _status(s: ServiceInGroup) -> str:
+    return s.service.status or "unknown"
+
+
+KIND: Kind[ServiceGroup, ServiceInGroup] = Kind(SCOPE, IDENTITY, FAMILIES, _services, parent=group.KIND, tally=_status)

@@ -1,0 +1,173 @@
+"""What every TI-ONE call a source makes has in common: parsing an answer, paging, running pages concurrently.
+
+The `Describe*` actions page by `Offset` and `Limit` and announce `TotalCount` on every page. A source
+states how to ask for the page at an offset and how to read one answer; `read_pages` does the rest:
+the first page, then the others concurrently through a few workers, refusing up front a `TotalCount`
+the token bucket cannot serve before the deadline. An answer that does not fit its model is a
+`MalformedResponse` naming the field path (never the value), counted by the client's hooks like any
+other error of the action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tencentcloud.errors import MALFORMED_RESPONSE, TIMEOUT, TransportError
+from exporter.tencentcloud.gcpause import paused_gc
+
+A = TypeVar("A")
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+WORKERS = 8
+"""Requests of one paged read in flight at once. The token bucket paces them anyway; 8 keep a bucket of 20
+requests/s busy while answers take up to 0.4 s, and bound what a read holds whatever `TotalCount` says."""
+MAX_TOTAL_COUNT = 1_000_000
+"""The largest `TotalCount` taken at its word: over 10,000 pages, hours at the API's 20 requests/s and far
+beyond any real fleet. A larger one can only be a broken answer, refused before any request is spent on it."""
+
+Params = dict[str, Any]
+
+
+def _field_path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(root)"
+
+
+def malformed(action: str, region: str, answer: dict[str, Any], reason: str) -> TransportError:
+    """The error for an answer of `action` that cannot be used, carrying its RequestId."""
+    request_id = answer.get("RequestId")
+    return TransportError(
+        MALFORMED_RESPONSE,
+        f"{action} answer {reason}",
+        request_id=request_id if isinstance(request_id, str) else "",
+        region=region,
+        action=action,
+    )
+
+
+def parse_answer(model: type[M], action: str, region: str, answer: dict[str, Any]) -> M:
+    """Validate one `Response` object; a mismatch names the field path (never the value)."""
+    try:
+        with paused_gc():
+            return model.model_validate(answer)
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False)
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        reason = f"does not fit the model at {_field_path(first['loc'])}: {first['msg']}{more}"
+        raise malformed(action, region, answer, reason) from None
+
+
+def check_total(action: str, region: str, answer: dict[str, Any], total: int | None) -> int:
+    """`TotalCount` as announced, refused when missing, negative or implausibly large."""
+    if total is None or total < 0:
+        raise malformed(action, region, answer, "lacks a valid TotalCount")
+    if total > MAX_TOTAL_COUNT:
+        raise malformed(action, region, answer, f"has an implausible TotalCount {total} (over {MAX_TOTAL_COUNT})")
+    return total
+
+
+async def call_parsed(
+    client: TencentCloudClient,
+    action: str,
+    region: str,
+    params: Params,
+    parse: Callable[[str, dict[str, Any]], T],
+    *,
+    deadline: float,
+) -> T:
+    """One call of `action`, its answer read by `parse(region, answer)`; a parse failure is the action's error."""
+    answer = await client.call(action, region, params, deadline=deadline)
+    try:
+        return parse(region, answer)
+    except TransportError as exc:
+        client.report_error(region, action, exc.code)
+        raise
+
+
+def check_budget(
+    client: TencentCloudClient, action: str, region: str, total: int, pages: int, *, deadline: float
+) -> None:
+    """Fail now when the token bucket cannot let `pages` more requests through before the deadline.
+
+    The bucket holds at most `burst` tokens and makes `rate` a second, so this is a lower bound on the
+    time the pages take: a read refused here could not have finished, and no quota is spent on it.
+    """
+    bucket = client.rate_limiter
+    needed = max(0, pages - bucket.burst) / bucket.rate
+    left = max(0.0, deadline - time.monotonic())
+    if needed > left:
+        raise TransportError(
+            TIMEOUT,
+            f"{action} TotalCount {total} needs {pages} more pages, at least {needed:.1f}s at "
+            f"{bucket.rate:g} requests/s, and {left:.1f}s are left before the deadline",
+            region=region,
+            action=action,
+        )
+
+
+async def all_of(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run all concurrently, results in order; the first failure cancels the rest and is raised itself.
+
+    Every task is awaited to its end, so no failure is left unretrieved, also when the caller is cancelled.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(item) for item in coroutines]
+    except BaseExceptionGroup as failures:
+        error: BaseException = failures
+        while isinstance(error, BaseExceptionGroup):
+            error = error.exceptions[0]
+    else:
+        return [task.result() for task in tasks]
+    raise error
+
+
+async def each(func: Callable[[A], Awaitable[T]], items: Iterable[A], workers: int = WORKERS) -> list[T]:
+    """`func` over `items` with at most `workers` calls running, results in the order of `items`.
+
+    `items` is read lazily, one item whenever a worker is free, so a long range costs nothing up front.
+    The first failure stops the other workers and is raised.
+    """
+    todo = enumerate(items)
+    results: dict[int, T] = {}
+
+    async def worker() -> None:
+        for index, item in todo:
+            results[index] = await func(item)
+
+    await all_of(worker() for _ in range(workers))
+    return [results[index] for index in range(len(results))]
+
+
+async def read_pages(
+    client: TencentCloudClient,
+    action: str,
+    region: str,
+    params: Callable[[int, int], Params],
+    parse: Callable[[str, dict[str, Any]], tuple[int, Sequence[T]]],
+    *,
+    limit: int,
+    deadline: float,
+) -> list[T]:
+    """Every item of a paged action: `params(offset, limit)` asks for a page, `parse(region, answer)` gives
+    (`TotalCount`, items). Pages do not overlap; for a list that must stay consistent while it changes
+    under the reader, see the listing of service groups."""
+
+    async def page(offset: int) -> tuple[int, Sequence[T]]:
+        return await call_parsed(client, action, region, params(offset, limit), parse, deadline=deadline)
+
+    total, first = await page(0)
+    offsets = range(limit, total, limit)
+    check_budget(client, action, region, total, len(offsets), deadline=deadline)
+    rest = await each(page, offsets)
+    return [item for _, items in ((total, first), *rest) for item in items]

@@ -1,0 +1,90 @@
+"""The wiring's rules that need no network: what `check` says per source, and which errors are permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from exporter.app import _check_region, sources
+from exporter.config import load_settings
+from exporter.metrics.self import SelfMetrics
+from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tencentcloud.credentials import Credentials
+from exporter.tencentcloud.errors import APIError, is_permission_error
+from exporter.tione.listing import ACTION
+from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import Source
+
+
+def probed(action: str, answer: str | Exception, *, primary: bool = False) -> Source[Any]:
+    async def probe(region: str, deadline: float) -> str:
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> None:
+        return None
+
+    return Source(action, fetch, lambda snapshot, _: snapshot, empty=None, probe=probe, primary=primary)
+
+
+PRIMARY = probed("DescribeModelServiceGroups", "25 service groups", primary=True)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("UnauthorizedOperation", True),
+        ("UnauthorizedOperation.NoPermission", True),
+        ("AuthFailure.UnauthorizedOperation", True),
+        ("AuthFailure.SignatureFailure", False),
+        ("InternalError", False),
+    ],
+)
+def test_permission_errors(code: str, expected: bool) -> None:
+    assert is_permission_error(code) is expected
+
+
+async def test_check_says_ok_with_what_each_source_found() -> None:
+    ok, lines = await _check_region([PRIMARY, probed("DescribeWorkspaces", "3 workspaces")], "r1")
+    assert (ok, lines) == (True, ["r1: ok (25 service groups, 3 workspaces)"])
+
+
+async def test_check_a_secondary_source_not_permitted_is_a_warning() -> None:
+    denied = APIError("AuthFailure.UnauthorizedOperation", "not allowed", request_id="req-1")
+    ok, lines = await _check_region([PRIMARY, probed("DescribeEvents", denied)], "r1")
+    assert ok
+    assert lines == [
+        "r1: ok (25 service groups)",
+        "r1: warning: DescribeEvents is not permitted: AuthFailure.UnauthorizedOperation: not allowed (RequestId req-1)",
+    ]
+
+
+async def test_check_a_failing_secondary_source_fails_the_region_naming_its_action() -> None:
+    ok, lines = await _check_region([PRIMARY, probed("DescribeEvents", APIError("InternalError", "down"))], "r1")
+    assert (ok, lines) == (False, ["r1: DescribeEvents: InternalError: down"])
+
+
+async def test_check_a_failing_primary_source_is_the_region_line() -> None:
+    denied = APIError("UnauthorizedOperation", "not allowed")
+    ok, lines = await _check_region([probed(ACTION, denied, primary=True)], "r1")
+    assert (ok, lines) == (False, ["r1: UnauthorizedOperation: not allowed"])
+
+
+async def test_the_action_labels_come_from_the_sources_in_use() -> None:
+    settings = load_settings({"--tione.regions": "ap-guangzhou"}, {})
+    metrics = SelfMetrics(["ap-guangzhou"])
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
+    )
+    in_use = sources(settings, client)
+    metrics.declare_actions(source.action for source in in_use)
+    assert [source.action for source in in_use] == [ACTION]
+    assert (
+        metrics.registry.get_sample_value(
+            "tione_exporter_api_requests_total", {"region": "ap-guangzhou", "action": ACTION}
+        )
+        == 0
+    )
+    await client.aclose()
