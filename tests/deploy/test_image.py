@@ -262,6 +262,7 @@ def test_image_metadata(image: Image) -> None:
     assert labels["org.opencontainers.image.version"] == __version__
     assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"
     assert labels["org.opencontainers.image.source"].startswith("https://")
+    assert labels["org.opencontainers.image.base.name"] == LOCAL_BASE  # the BASE the image was built on
     test = config["Healthcheck"]["Test"]
     assert test[:2] == ["CMD", "python3"]
     assert "/-/healthy" in test[-1]
