@@ -185,6 +185,33 @@ def test_prometheus_rule_carries_exactly_the_rule_files(kustomization: str) -> N
     assert rule["metadata"]["labels"]["release"]  # what kube-prometheus-stack's ruleSelector matches
 
 
+def test_promtool_rule_tests_pass_on_the_prometheus_rule(tmp_path: Path) -> None:
+    """The rule unit tests of deploy/prometheus/tests/, run against the rules as the PrometheusRule has them."""
+    promtool = require_tool("promtool")
+    rules = tmp_path / "rules" / "prometheusrule.yml"
+    rules.parent.mkdir()
+    rules.write_text(
+        yaml.safe_dump({"groups": one(render("base"), "PrometheusRule")["spec"]["groups"]}, sort_keys=False)
+    )
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    sources = sorted((REPO / "deploy" / "prometheus" / "tests").glob("*.yml"))
+    assert sources
+    for source in sources:
+        test = yaml.safe_load(source.read_text())
+        test["rule_files"] = ["../rules/prometheusrule.yml"]
+        (tests / source.name).write_text(yaml.safe_dump(test, sort_keys=False))
+    check = subprocess.run(
+        [promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    result = subprocess.run(
+        [promtool, "test", "rules", *(str(tests / source.name) for source in sources)],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tests,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+
+
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 def test_dashboard_config_maps_hold_exactly_the_dashboard_json(kustomization: str) -> None:
     maps = [
