@@ -107,7 +107,8 @@ def _base_tarball() -> Path:
     cache = Path(tempfile.gettempdir()) / f"tione-exporter-bookworm-{datetime.date.today():%Y%m%d}.tar"
     if not cache.exists():
         for stale in cache.parent.glob("tione-exporter-bookworm-*.tar"):
-            stale.unlink(missing_ok=True)  # an earlier day's base
+            if ".partial" not in stale.name:
+                stale.unlink(missing_ok=True)  # an earlier day's base
         partial = cache.with_suffix(f".{os.getpid()}.partial.tar")  # mmdebstrap picks the format by suffix
         result = subprocess.run(
             ["mmdebstrap", "--quiet", "--variant=minbase", "--include=ca-certificates", "bookworm", str(partial)],
