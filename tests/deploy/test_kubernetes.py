@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -328,6 +329,22 @@ def test_sharded_overlay_splits_regions_over_deployments() -> None:
     (relabel,) = one(docs, "ServiceMonitor")["spec"]["endpoints"][0]["relabelings"]
     assert relabel["targetLabel"] == "instance"
     assert relabel["sourceLabels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"]
+
+
+def test_recording_rules_add_up_across_shards() -> None:
+    """Every aggregation of the recording rules keeps `region` and drops `instance`: shards that poll
+    disjoint regions add up to what one instance would give."""
+    rule = one(render("overlays/sharded"), "PrometheusRule")
+    records = [r for group in rule["spec"]["groups"] for r in group["rules"] if "record" in r]
+    assert records
+    for record in records:
+        expr = record["expr"]
+        groupings = re.findall(r"\b(by|without)\s*\(([^)]*)\)", expr)
+        assert groupings, f"{record['record']} does not aggregate"
+        for kind, labels in groupings:
+            names = {label.strip() for label in labels.split(",")}
+            assert kind == "by", f"{record['record']}: {kind} ({labels}) keeps instance"
+            assert "region" in names and not {"instance", "job", "pod"} & names, f"{record['record']}: by ({labels})"
 
 
 def test_web_config_overlay_serves_tls_with_basic_auth() -> None:
