@@ -32,6 +32,7 @@ RUN python3 -m venv /opt/build \
 
 # --- final: Debian's python3 (no recommends), CA certificates, the environment, a non-root user ---
 FROM ${BASE}
+ARG BASE
 ARG VERSION=0.1.0
 ARG SOURCE=https://github.com/tione-exporter/tione-exporter
 LABEL org.opencontainers.image.title="tione-exporter" \
@@ -39,7 +40,7 @@ LABEL org.opencontainers.image.title="tione-exporter" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.base.name="debian:bookworm-slim"
+      org.opencontainers.image.base.name="${BASE}"
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 ca-certificates \

@@ -106,6 +106,9 @@ def _base_tarball() -> Path:
     """A bookworm minbase root filesystem from Debian's archive, cached for the day in the temp dir."""
     cache = Path(tempfile.gettempdir()) / f"tione-exporter-bookworm-{datetime.date.today():%Y%m%d}.tar"
     if not cache.exists():
+        for stale in cache.parent.glob("tione-exporter-bookworm-*.tar"):
+            if ".partial" not in stale.name:
+                stale.unlink(missing_ok=True)  # an earlier day's base
         partial = cache.with_suffix(f".{os.getpid()}.partial.tar")  # mmdebstrap picks the format by suffix
         result = subprocess.run(
             ["mmdebstrap", "--quiet", "--variant=minbase", "--include=ca-certificates", "bookworm", str(partial)],
@@ -262,6 +265,7 @@ def test_image_metadata(image: Image) -> None:
     assert labels["org.opencontainers.image.version"] == __version__
     assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"
     assert labels["org.opencontainers.image.source"].startswith("https://")
+    assert labels["org.opencontainers.image.base.name"] == LOCAL_BASE  # the BASE the image was built on
     test = config["Healthcheck"]["Test"]
     assert test[:2] == ["CMD", "python3"]
     assert "/-/healthy" in test[-1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -185,6 +186,33 @@ def test_prometheus_rule_carries_exactly_the_rule_files(kustomization: str) -> N
     assert rule["metadata"]["labels"]["release"]  # what kube-prometheus-stack's ruleSelector matches
 
 
+def test_promtool_rule_tests_pass_on_the_prometheus_rule(tmp_path: Path) -> None:
+    """The rule unit tests of deploy/prometheus/tests/, run against the rules as the PrometheusRule has them."""
+    promtool = require_tool("promtool")
+    rules = tmp_path / "rules" / "prometheusrule.yml"
+    rules.parent.mkdir()
+    rules.write_text(
+        yaml.safe_dump({"groups": one(render("base"), "PrometheusRule")["spec"]["groups"]}, sort_keys=False)
+    )
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    sources = sorted((REPO / "deploy" / "prometheus" / "tests").glob("*.yml"))
+    assert sources
+    for source in sources:
+        test = yaml.safe_load(source.read_text())
+        test["rule_files"] = ["../rules/prometheusrule.yml"]
+        (tests / source.name).write_text(yaml.safe_dump(test, sort_keys=False))
+    check = subprocess.run(
+        [promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    result = subprocess.run(
+        [promtool, "test", "rules", *(str(tests / source.name) for source in sources)],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tests,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+
+
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 def test_dashboard_config_maps_hold_exactly_the_dashboard_json(kustomization: str) -> None:
     maps = [
@@ -301,6 +329,22 @@ def test_sharded_overlay_splits_regions_over_deployments() -> None:
     (relabel,) = one(docs, "ServiceMonitor")["spec"]["endpoints"][0]["relabelings"]
     assert relabel["targetLabel"] == "instance"
     assert relabel["sourceLabels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"]
+
+
+def test_recording_rules_add_up_across_shards() -> None:
+    """Every aggregation of the recording rules keeps `region` and drops `instance`: shards that poll
+    disjoint regions add up to what one instance would give."""
+    rule = one(render("overlays/sharded"), "PrometheusRule")
+    records = [r for group in rule["spec"]["groups"] for r in group["rules"] if "record" in r]
+    assert records
+    for record in records:
+        expr = record["expr"]
+        groupings = re.findall(r"\b(by|without)\s*\(([^)]*)\)", expr)
+        assert groupings, f"{record['record']} does not aggregate"
+        for kind, labels in groupings:
+            names = {label.strip() for label in labels.split(",")}
+            assert kind == "by", f"{record['record']}: {kind} ({labels}) keeps instance"
+            assert "region" in names and not {"instance", "job", "pod"} & names, f"{record['record']}: by ({labels})"
 
 
 def test_web_config_overlay_serves_tls_with_basic_auth() -> None:
