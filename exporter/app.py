@@ -31,7 +31,7 @@ from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
-from exporter.tione import listing
+from exporter.tione import listing, workspaces
 from exporter.tione.api import SERVICE, VERSION
 from exporter.tione.source import Source
 from exporter.web.page import PageContext
@@ -86,7 +86,12 @@ def sources(settings: Settings, client: TencentCloudClient) -> tuple[Source[Any]
         service_category=settings.tione.service_category,
         reads=READ_FIELDS,
     )
-    return (listing.source(client, query, settings.tione.project_ids or (None,)),)
+    discovery = settings.tione.discovery_interval
+    polled: list[Source[Any]] = []
+    if discovery > 0:
+        polled.append(workspaces.source(client, discovery))
+    polled.append(listing.source(client, query, settings.tione.project_ids))
+    return tuple(polled)
 
 
 def poll_plan(settings: Settings, polled: Sequence[Source[Any]]) -> PollPlan:
@@ -266,7 +271,8 @@ async def _check_region(checked: Sequence[Source[Any]], region: str) -> tuple[bo
             if source.primary:
                 return False, [f"{region}: {_problem(error)}"]
             if isinstance(error, TencentCloudError) and is_permission_error(error.code):
-                warnings.append(f"{region}: warning: {source.action} is not permitted: {_problem(error)}")
+                without = f"; {source.without}" if source.without else ""
+                warnings.append(f"{region}: warning: {source.action} is not permitted: {_problem(error)}{without}")
             else:
                 failed.append(f"{source.action}: {_problem(error)}")
     if failed:

@@ -244,6 +244,18 @@ def _boolean(value: object) -> bool:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def parse_interval(value: object) -> float:
+    """A duration, or 0 (also `0s`) for "never": the interval of a source that can be switched off."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    if isinstance(value, str) and value.strip() in {"0", "0s", "0ms", "0m", "0h"}:
+        return 0.0
+    return parse_duration(value)
+
+
+IntervalOrOff = Annotated[float, BeforeValidator(parse_interval)]
 """Seconds; written `30s`, `5m`, `1h30m`, `500ms` or `30`."""
 
 ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
@@ -313,6 +325,7 @@ class TioneSettings(Section):
     regions: Regions = ()
     endpoint: EndpointUrl = DEFAULT_ENDPOINT
     project_ids: Strings = ()
+    discovery_interval: IntervalOrOff = 300.0
     filters: tuple[FilterSetting, ...] = ()
     tag_filters: tuple[TagFilterSetting, ...] = ()
     service_category: str | None = None
@@ -430,9 +443,15 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _option(
         "tione.project_ids",
-        "default workspace",
-        "comma-separated TI workspace ids (TiProjectId) to poll",
+        "every workspace found",
+        "comma-separated TI workspace ids (TiProjectId) to poll instead of every workspace DescribeWorkspaces lists",
         metavar="LIST",
+    ),
+    _option(
+        "tione.discovery_interval",
+        "5m",
+        "time between two DescribeWorkspaces listings of a region's workspaces; 0 switches discovery off",
+        metavar="DURATION",
     ),
     _option(
         "tione.filters",

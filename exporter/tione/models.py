@@ -528,3 +528,29 @@ class DescribeModelServiceGroupsResponse(ApiModel):
     global_total_count: int | None = None
     service_groups: list[ServiceGroup] | None = None
     request_id: str | None = None
+
+
+# --- DescribeWorkspaces ------------------------------------------------------------------------------
+
+
+class ResourceGroupInWorkspace(ApiModel):
+    resource_group_id: str | None = None
+    resource_group_name: str | None = None
+    region: str | None = None
+    occupied: bool | None = None
+
+
+class Workspace(ApiModel):
+    ti_project_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    create_time: Timestamp = None
+    resource_groups: list[ResourceGroupInWorkspace] | None = None
+    action_type: list[str] | None = None
+    status: str | None = None
+
+
+class DescribeWorkspacesResponse(ApiModel):
+    total_count: int | None = None
+    workspaces: list[Workspace] | None = None
+    request_id: str | None = None

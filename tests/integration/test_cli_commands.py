@@ -119,7 +119,21 @@ def test_check_reports_each_region(simulator: SimulatorServer) -> None:
     assert [line.split(":")[0] for line in lines] == list(REGIONS)
     for line, region in zip(lines, REGIONS, strict=True):
         count = len(simulator.fleet(region, ""))
-        assert line == f"{region}: ok ({count} service groups)"
+        workspaces = len(simulator.workspaces(region))
+        assert line == f"{region}: ok ({workspaces} workspaces, {count} service groups in the default workspace)"
+
+
+def test_check_warns_when_workspaces_cannot_be_listed(simulator: SimulatorServer) -> None:
+    simulator.deny("DescribeWorkspaces")
+    try:
+        result = run(["check", "--tione.regions", REGIONS[0]], environment(simulator))
+    finally:
+        simulator.allow("DescribeWorkspaces")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ok, warning = result.stdout.splitlines()
+    assert ok == f"{REGIONS[0]}: ok ({len(simulator.fleet(REGIONS[0], ''))} service groups in the default workspace)"
+    assert warning.startswith(f"{REGIONS[0]}: warning: DescribeWorkspaces is not permitted: UnauthorizedOperation")
+    assert "the default workspace" in warning
 
 
 def test_check_with_a_failing_region_exits_1(simulator: SimulatorServer) -> None:

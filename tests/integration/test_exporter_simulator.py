@@ -231,9 +231,16 @@ async def test_one_failing_region_does_not_disturb_another(simulator: SimulatorS
             lambda s: value(s, "tione_up", region=UNSERVED) == 0.0 and value(s, "tione_up", region=region) == 1.0,
             "one region up, one down",
         )
-        code = value(samples, "tione_exporter_api_errors_total", region=UNSERVED, code="UnsupportedRegion")
+        code = value(
+            samples,
+            "tione_exporter_api_errors_total",
+            region=UNSERVED,
+            action="DescribeModelServiceGroups",
+            code="UnsupportedRegion",
+        )
         assert code is not None and code >= 1
-        assert value(samples, "tione_exporter_service_groups", region=region) == len(simulator.fleet(region, ""))
+        # every workspace of the region, discovered
+        assert value(samples, "tione_exporter_service_groups", region=region) == len(simulator.fleet(region))
         assert not any(
             dict(labels).get("region") == UNSERVED for name, labels in samples if name.startswith("tione_service")
         )

@@ -80,11 +80,21 @@ async def test_the_action_labels_come_from_the_sources_in_use() -> None:
     )
     in_use = sources(settings, client)
     metrics.declare_actions(source.action for source in in_use)
-    assert [source.action for source in in_use] == [ACTION]
-    assert (
-        metrics.registry.get_sample_value(
-            "tione_exporter_api_requests_total", {"region": "ap-guangzhou", "action": ACTION}
+    assert [source.action for source in in_use] == ["DescribeWorkspaces", ACTION]
+    for action in ("DescribeWorkspaces", ACTION):
+        assert (
+            metrics.registry.get_sample_value(
+                "tione_exporter_api_requests_total", {"region": "ap-guangzhou", "action": action}
+            )
+            == 0
         )
-        == 0
+    await client.aclose()
+
+
+async def test_workspace_discovery_can_be_switched_off() -> None:
+    settings = load_settings({"--tione.regions": "ap-guangzhou", "--tione.discovery-interval": "0"}, {})
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
     )
+    assert [source.action for source in sources(settings, client)] == [ACTION]
     await client.aclose()

@@ -42,6 +42,7 @@ def test_defaults_match_the_interface() -> None:
     assert settings.tione.regions == ("ap-guangzhou",)
     assert settings.tione.endpoint == DEFAULT_ENDPOINT
     assert settings.tione.project_ids == ()
+    assert settings.tione.discovery_interval == 300.0
     assert settings.poll.interval == 30.0
     assert settings.poll.timeout == 25.0
     assert settings.poll.max_staleness == 300.0
@@ -61,6 +62,7 @@ ALL_FLAGS = {
     "--tione.regions": ("ap-shanghai, ap-beijing", lambda s: s.tione.regions == ("ap-shanghai", "ap-beijing")),
     "--tione.endpoint": ("http://127.0.0.1:8080/", lambda s: s.tione.endpoint == "http://127.0.0.1:8080"),
     "--tione.project-ids": ("1,2", lambda s: s.tione.project_ids == ("1", "2")),
+    "--tione.discovery-interval": ("10m", lambda s: s.tione.discovery_interval == 600.0),
     "--poll.interval": ("1m", lambda s: s.poll.interval == 60.0),
     "--poll.timeout": ("20s", lambda s: s.poll.timeout == 20.0),
     "--poll.max-staleness": ("1h30m", lambda s: s.poll.max_staleness == 5400.0),
@@ -77,6 +79,15 @@ def test_every_flag_and_its_environment_variable(flag: str) -> None:
     assert option.env is not None
     assert check(load_settings({flag: raw}, REGION))
     assert check(load_settings({}, REGION | {option.env: raw}))
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("0", 0.0), ("0s", 0.0), ("90s", 90.0)])
+def test_discovery_can_be_switched_off_with_zero(raw: str, seconds: float) -> None:
+    assert load_settings({"--tione.discovery-interval": raw}, REGION).tione.discovery_interval == seconds
+
+
+def test_a_negative_discovery_interval_is_refused() -> None:
+    assert any("tione.discovery-interval" in problem for problem in problems({"--tione.discovery-interval": "-5s"}))
 
 
 def test_every_flag_is_tested() -> None:
@@ -101,6 +112,7 @@ tione:
   regions: [ap-shanghai, ap-guangzhou]
   endpoint: http://localhost:8080
   project-ids: ["12", "34"]
+  discovery-interval: 15m
   filters:
     - name: Status
       values: [Normal, Abnormal]
@@ -134,6 +146,7 @@ def test_every_yaml_key(tmp_path: Path) -> None:
     assert settings.tione.regions == ("ap-shanghai", "ap-guangzhou")
     assert settings.tione.endpoint == "http://localhost:8080"
     assert settings.tione.project_ids == ("12", "34")
+    assert settings.tione.discovery_interval == 900.0
     assert settings.tione.service_category == "LLM"
     assert settings.poll.interval == 45.0
     assert settings.poll.timeout == 40.0

@@ -11,6 +11,7 @@ from exporter.metrics.families import SELF_FAMILIES, SNAPSHOT_FAMILIES
 from exporter.metrics.families import group as group_kind
 from exporter.metrics.families import pod as pod_kind
 from exporter.metrics.families import service as service_kind
+from exporter.metrics.families import workspace as workspace_kind
 from exporter.metrics.families.family import Family, LiveFamily
 from tests.conftest import REPO
 
@@ -24,11 +25,13 @@ SECTIONS: dict[str, tuple[Family[Any] | LiveFamily, ...]] = {
     "Service groups": GROUP_FAMILIES,
     "Services": SERVICE_FAMILIES + POD_FAMILIES,
     "The exporter itself": SELF_FAMILIES,
+    "Workspaces": workspace_kind.FAMILIES,
 }
 SECTION_IDENTITY = {
     "Service groups": group_kind.IDENTITY,
     "Services": service_kind.IDENTITY,
     "The exporter itself": (),
+    "Workspaces": ("region",),
 }
 
 

@@ -20,8 +20,8 @@ from exporter.metrics.render import (
     render,
 )
 from exporter.metrics.self import SelfMetrics
-from exporter.tione.models import ServiceGroup
-from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.models import ServiceGroup, Workspace
+from exporter.tione.snapshot import Discovery, RegionSnapshot
 from tests.conftest import require_tool
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, metric_name, sample_lines
 
@@ -32,15 +32,19 @@ def rich_groups() -> list[ServiceGroup]:
     """Every group of every golden case: GPUs, DIST, pods, conditions, odd values, awkward tags."""
     groups: list[dict[str, Any]] = []
     for name in CASE_NAMES:
-        groups.extend(load_case(name)["groups"])
+        groups.extend(load_case(name).get("groups", []))
     return [ServiceGroup.model_validate(group) for group in groups]
 
 
 def rich_exposition() -> Exposition:
     groups = rich_groups()
+    workspace = Workspace(ti_project_id="ws-1", name="production", status="Normal")
+    listed = {"group_workspaces": {g.service_group_id or "": "ws-1" for g in groups}, "polled_workspaces": ("ws-1",)}
     return render(
         [
-            collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)), RICH),
+            collect_region(
+                RegionSnapshot("ap-guangzhou", tuple(groups), discovery=Discovery((workspace,)), **listed), RICH
+            ),
             collect_region(RegionSnapshot("ap-shanghai", tuple(groups)), RICH),
         ]
     )

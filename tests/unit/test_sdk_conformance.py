@@ -16,7 +16,14 @@ import pytest
 from pydantic import create_model
 
 from exporter.simulator import ACTION, VERSION, SimulatorServer
-from exporter.tione.models import DescribeModelServiceGroupsResponse, HpaMetric, Service, ServiceInfo, as_utc
+from exporter.tione.models import (
+    DescribeModelServiceGroupsResponse,
+    DescribeWorkspacesResponse,
+    HpaMetric,
+    Service,
+    ServiceInfo,
+    as_utc,
+)
 from tests.conftest import LOCAL_FIXTURES
 from tests.sdk_types import answer_mismatches, documented_fields, mismatches, model_pairs
 
@@ -47,6 +54,12 @@ IGNORED: dict[str, frozenset[str]] = {
 
 def test_every_model_accepts_the_sdk_documented_types() -> None:
     assert mismatches(DescribeModelServiceGroupsResponse, RESPONSE, IGNORED) == []
+
+
+def test_the_workspaces_models_accept_the_sdk_documented_types() -> None:
+    assert mismatches(DescribeWorkspacesResponse, "DescribeWorkspacesResponse", IGNORED) == []
+    reached = {sdk_name for _, sdk_name in model_pairs(DescribeWorkspacesResponse, "DescribeWorkspacesResponse")}
+    assert {"Workspace", "ResourceGroupInWorkspace"} <= reached
 
 
 def test_the_walk_reaches_every_object_of_the_answer() -> None:
@@ -157,6 +170,7 @@ def test_fixtures_have_the_sdk_documented_types() -> None:
     for path in sorted(Path(LOCAL_FIXTURES / "metrics" / "cases").glob("*.json")):
         case = json.loads(path.read_text())
         problems = [p for group in case.get("groups", []) for p in answer_mismatches(group, "ServiceGroup", path.stem)]
+        problems += [p for item in case.get("workspaces", []) for p in answer_mismatches(item, "Workspace", path.stem)]
         assert problems == [], path.name
 
 

@@ -509,12 +509,14 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
 )
 
 
-def _services(g: ServiceGroup) -> Iterable[tuple[str | None, ServiceInGroup]]:
-    return ((service.service_id, ServiceInGroup(service, g)) for service in g.services or ())
+def _services(listed: group.ListedGroup) -> Iterable[tuple[str | None, ServiceInGroup]]:
+    return ((service.service_id, ServiceInGroup(service, listed.group)) for service in listed.group.services or ())
 
 
 def _status(s: ServiceInGroup) -> str:
     return s.service.status or "unknown"
 
 
-KIND: Kind[ServiceGroup, ServiceInGroup] = Kind(SCOPE, IDENTITY, FAMILIES, _services, parent=group.KIND, tally=_status)
+KIND: Kind[group.ListedGroup, ServiceInGroup] = Kind(
+    SCOPE, IDENTITY, FAMILIES, _services, parent=group.KIND, tally=_status
+)
