@@ -52,6 +52,9 @@ SERVICE_BUSINESS_STATUSES: tuple[str, ...] = (
 )
 """`Service.BusinessStatus`."""
 
+COMPONENT_BUSINESS_STATUSES: tuple[str, ...] = ("Billing", "Normal", "WhitelistUsing")
+"""`SmartRouterComponent.BusinessStatus`."""
+
 WORKLOAD_STATUSES: tuple[str, ...] = ("Normal", "Abnormal", "Waiting", "Stopped", "Pending", "Stopping")
 CONDITION_STATUSES: tuple[str, ...] = ("True", "False", "Unknown")
 POD_PHASES: tuple[str, ...] = ("Pending", "Running", "Succeeded", "Failed", "Unknown")

@@ -288,6 +288,8 @@ def test_state_set_families_declare_the_known_values_of_the_models() -> None:
     declared = {family.name: family.states for family in SNAPSHOT_FAMILIES if family.states}
     assert declared == {
         "tione_service_group_status": models.SERVICE_STATUSES,
+        "tione_service_group_component_status": models.SERVICE_STATUSES,
+        "tione_service_group_component_business_status": models.COMPONENT_BUSINESS_STATUSES,
         "tione_service_status": models.SERVICE_STATUSES,
         "tione_service_business_status": models.SERVICE_BUSINESS_STATUSES,
         "tione_service_workload_status": models.WORKLOAD_STATUSES,

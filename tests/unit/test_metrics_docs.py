@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from exporter.metrics.families import SELF_FAMILIES, SNAPSHOT_FAMILIES
+from exporter.metrics.families import component as component_kind
 from exporter.metrics.families import group as group_kind
 from exporter.metrics.families import pod as pod_kind
 from exporter.metrics.families import service as service_kind
@@ -26,12 +27,14 @@ SECTIONS: dict[str, tuple[Family[Any] | LiveFamily, ...]] = {
     "Services": SERVICE_FAMILIES + POD_FAMILIES,
     "The exporter itself": SELF_FAMILIES,
     "Workspaces": workspace_kind.FAMILIES,
+    "Gateways and schedulers": component_kind.FAMILIES,
 }
 SECTION_IDENTITY = {
     "Service groups": group_kind.IDENTITY,
     "Services": service_kind.IDENTITY,
     "The exporter itself": (),
     "Workspaces": ("region",),
+    "Gateways and schedulers": component_kind.IDENTITY,
 }
 
 
