@@ -102,6 +102,26 @@ Family = SampleFamily[T] | TagFamily[T]
 """A family rendered from the snapshot, once per poll."""
 
 
+@dataclass(frozen=True)
+class Declare(Generic[T]):
+    """Declares the `SampleFamily`s of one kind: its scope and identity labels stated once."""
+
+    scope: str
+    identity: tuple[str, ...]
+
+    def __call__(
+        self,
+        name: str,
+        help_text: str,
+        kind: MetricType,
+        labels: tuple[str, ...],
+        samples: Callable[[T], Sequence[Sample]],
+        *,
+        states: tuple[str, ...] = (),
+    ) -> SampleFamily[T]:
+        return SampleFamily(name, help_text, kind, labels, samples, self.scope, self.identity, states)
+
+
 @dataclass(frozen=True, eq=False)
 class Kind(Generic[P, T]):
     """One kind of object in a region's snapshot and the families that describe it.

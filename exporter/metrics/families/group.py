@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 
-from exporter.metrics.families.family import Family, Kind, MetricType, Sample, SampleFamily, TagFamily
+from exporter.metrics.families.family import Declare, Family, Kind, Sample, TagFamily
 from exporter.metrics.families.fields import scalar, state_set, timestamp
 from exporter.tione.models import SERVICE_STATUSES, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
@@ -13,16 +13,7 @@ SCOPE = "group"
 IDENTITY: tuple[str, ...] = ("region", "service_group_id")
 
 
-def _family(
-    name: str,
-    help_text: str,
-    kind: MetricType,
-    labels: tuple[str, ...],
-    samples: Callable[[ServiceGroup], Sequence[Sample]],
-    *,
-    states: tuple[str, ...] = (),
-) -> SampleFamily[ServiceGroup]:
-    return SampleFamily(name, help_text, kind, labels, samples, SCOPE, IDENTITY, states)
+_family: Declare[ServiceGroup] = Declare(SCOPE, IDENTITY)
 
 
 def _group_info(g: ServiceGroup) -> tuple[Sample, ...]:
