@@ -208,13 +208,13 @@ class _Writer:
         parts.append(self.ending(number))
         return "".join(parts).encode()
 
-    def walk(self, outs: list[_KindOut], parent: object, identity: str) -> None:
+    def walk(self, snapshot: RegionSnapshot, outs: list[_KindOut], parent: object, identity: str) -> None:
         """Each kind's objects under `parent`, their lines, then their children's, depth first."""
         for out in outs:
             kind = out.kind
             seen = set() if kind.unique_per_parent else out.seen
             prefix = f",{kind.id_label}="
-            for raw_id, subject in kind.objects(parent):
+            for raw_id, subject in kind.objects(snapshot, parent):
                 object_id = clean_value(raw_id)
                 if not object_id or object_id in seen:
                     continue
@@ -225,7 +225,7 @@ class _Writer:
                 own = f'{identity}{prefix}"{self.label(object_id)}"'
                 self.emit(out.outs, subject, own.encode())
                 if out.children:
-                    self.walk(out.children, subject, own)
+                    self.walk(snapshot, out.children, subject, own)
 
     def emit(self, outs: list[_FamilyOut], subject: Any, identity: bytes) -> None:
         """Append each family's lines for one object."""
@@ -254,7 +254,7 @@ def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = Non
     The counts (groups, services, services by status) are of exactly the objects rendered.
     """
     writer = _Writer(options or RenderOptions())
-    writer.walk(writer.roots, snapshot, f'region="{writer.label(snapshot.region)}"')
+    writer.walk(snapshot, writer.roots, snapshot, f'region="{writer.label(snapshot.region)}"')
 
     families: dict[str, FamilyLines] = {}
     for name, out in writer.outs.items():

@@ -74,7 +74,7 @@ FAMILIES: tuple[Family[ServiceGroup], ...] = (
 )
 
 
-def _groups(snapshot: RegionSnapshot) -> Iterable[tuple[str | None, ServiceGroup]]:
+def _groups(snapshot: RegionSnapshot, _: RegionSnapshot) -> Iterable[tuple[str | None, ServiceGroup]]:
     return ((group.service_group_id, group) for group in snapshot.groups)
 
 

@@ -12,6 +12,7 @@ from exporter.metrics.families import service as services
 from exporter.metrics.families.family import POD_SCOPE, Declare, Family, Kind, Sample
 from exporter.metrics.families.fields import named_once, state_set
 from exporter.tione.models import POD_PHASES, Container, Pod, Service, ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = POD_SCOPE
 IDENTITY: tuple[str, ...] = (*services.IDENTITY, "pod_name")
@@ -95,7 +96,7 @@ FAMILIES: tuple[Family[PodOfService], ...] = (
 )
 
 
-def _pods(s: services.ServiceInGroup) -> Iterable[tuple[str | None, PodOfService]]:
+def _pods(_: RegionSnapshot, s: services.ServiceInGroup) -> Iterable[tuple[str | None, PodOfService]]:
     return ((pod.name, PodOfService(pod, s.service, s.group)) for pod in pods(s.service))
 
 

@@ -37,6 +37,7 @@ from exporter.tione.models import (
     ServiceInfo,
     WorkloadStatus,
 )
+from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "service"
 IDENTITY: tuple[str, ...] = (*group.IDENTITY, "service_id")
@@ -489,7 +490,7 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
 )
 
 
-def _services(g: ServiceGroup) -> Iterable[tuple[str | None, ServiceInGroup]]:
+def _services(_: RegionSnapshot, g: ServiceGroup) -> Iterable[tuple[str | None, ServiceInGroup]]:
     return ((service.service_id, ServiceInGroup(service, g)) for service in g.services or ())
 
 
