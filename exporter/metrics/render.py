@@ -291,7 +291,7 @@ _HEADERS: dict[str, _Headers] = {family.name: _headers(family) for family in SNA
 
 
 def render(regions: Iterable[RegionSamples]) -> Exposition:
-    """Merge regions family by family in catalogue order; a family no region has is left out.
+    """Merge regions family by family in exposition order; a family no region has is left out.
 
     Each region must appear once, as a label value (its series would otherwise be duplicated).
     """

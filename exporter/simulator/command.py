@@ -19,6 +19,7 @@ from typing import NoReturn
 from exporter.simulator.config import DEFAULT_REGIONS, SimulatorConfig, parse_duration
 from exporter.simulator.faults import Fault
 from exporter.simulator.server import SimulatorServer
+from exporter.tione.listing import ACTION
 
 log = logging.getLogger("exporter.simulator")
 
@@ -88,7 +89,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tione-exporter simulate",
-        description="Serve a simulated TI-ONE API (DescribeModelServiceGroups) with a seeded, changing fleet.",
+        description=f"Serve a simulated TI-ONE API ({ACTION}) with a seeded, changing fleet.",
     )
     parser.add_argument("--listen", type=_listen_address, default=("127.0.0.1", 8080), help="host:port to serve on")
     parser.add_argument("--groups", type=_count, default=25, help="service groups per region (default 25)")
