@@ -101,7 +101,7 @@ class ListingQuery:
 
 @dataclass(frozen=True, slots=True)
 class ListingResult:
-    """The groups found, and what it took to find them."""
+    """The groups found, and what it took to find them (logged at debug level with each listing)."""
 
     groups: list[ServiceGroup]
     requests: int = 0
@@ -303,7 +303,16 @@ def source(
     """The primary source: every service group of the region, every poll, in each of `project_ids`."""
 
     async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
-        return tuple((await scan_workspaces(client, region, query, project_ids, deadline=deadline)).groups)
+        result = await scan_workspaces(client, region, query, project_ids, deadline=deadline)
+        log.debug(
+            "listed %s: %d service groups, %d requests, %d scans%s",
+            region,
+            len(result.groups),
+            result.requests,
+            result.scans,
+            "" if result.consistent else ", seams left open",
+        )
+        return tuple(result.groups)
 
     def store(snapshot: RegionSnapshot, groups: tuple[ServiceGroup, ...]) -> RegionSnapshot:
         return replace(snapshot, groups=groups)
