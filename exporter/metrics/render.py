@@ -28,7 +28,7 @@ from exporter.metrics.families import group as groups
 from exporter.metrics.families import service as services
 from exporter.metrics.families.family import Family, Kind, Sample, TagFamily
 from exporter.metrics.gzipped import GzipPrefix
-from exporter.metrics.labels import TagSelection, clean_value, escape_value
+from exporter.metrics.labels import REGION_LABEL, TagSelection, clean_value, escape_value
 from exporter.tione.models import Tag
 from exporter.tione.snapshot import RegionSnapshot
 
@@ -254,7 +254,7 @@ def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = Non
     The counts (groups, services, services by status) are of exactly the objects rendered.
     """
     writer = _Writer(options or RenderOptions())
-    writer.walk(snapshot, writer.roots, snapshot, f'region="{writer.label(snapshot.region)}"')
+    writer.walk(snapshot, writer.roots, snapshot, f'{REGION_LABEL}="{writer.label(snapshot.region)}"')
 
     families: dict[str, FamilyLines] = {}
     for name, out in writer.outs.items():

@@ -6,11 +6,12 @@ from collections.abc import Iterable
 
 from exporter.metrics.families.family import Declare, Family, Kind, Sample, TagFamily
 from exporter.metrics.families.fields import scalar, state_set, timestamp
+from exporter.metrics.labels import REGION_LABEL
 from exporter.tione.models import SERVICE_STATUSES, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "group"
-IDENTITY: tuple[str, ...] = ("region", "service_group_id")
+IDENTITY: tuple[str, ...] = (REGION_LABEL, "service_group_id")
 
 
 _family: Declare[ServiceGroup] = Declare(SCOPE, IDENTITY)
