@@ -118,7 +118,7 @@ class ListingQuery:
 
 @dataclass(frozen=True, slots=True)
 class ListingResult:
-    """The groups found, and what it took to find them."""
+    """The groups found, and what it took to find them (logged at debug level with each listing)."""
 
     groups: list[ServiceGroup]
     requests: int = 0
@@ -402,7 +402,16 @@ def source(client: TencentCloudClient, query: ListingQuery, configured: tuple[st
 
     async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> ListingResult:
         project_ids = workspaces.project_ids(snapshot.discovery, configured)
-        return await scan_workspaces(client, region, query, project_ids, deadline=deadline)
+        result = await scan_workspaces(client, region, query, project_ids, deadline=deadline)
+        log.debug(
+            "listed %s: %d service groups, %d requests, %d scans%s",
+            region,
+            len(result.groups),
+            result.requests,
+            result.scans,
+            "" if result.consistent else ", seams left open",
+        )
+        return result
 
     def store(snapshot: RegionSnapshot, result: ListingResult) -> RegionSnapshot:
         return replace(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from exporter.app import _check_region, sources
+from exporter.app import _check_region, make_sources
 from exporter.config import load_settings
 from exporter.metrics.self import SelfMetrics
 from exporter.tencentcloud.client import TencentCloudClient
@@ -78,7 +78,7 @@ async def test_the_action_labels_come_from_the_sources_in_use() -> None:
     client = TencentCloudClient(
         endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
     )
-    in_use = sources(settings, client)
+    in_use = make_sources(settings, client)
     metrics.declare_actions(source.action for source in in_use)
     assert [source.action for source in in_use] == ["DescribeWorkspaces", ACTION]
     for action in ("DescribeWorkspaces", ACTION):
@@ -96,5 +96,5 @@ async def test_workspace_discovery_can_be_switched_off() -> None:
     client = TencentCloudClient(
         endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
     )
-    assert [source.action for source in sources(settings, client)] == [ACTION]
+    assert [source.action for source in make_sources(settings, client)] == [ACTION]
     await client.aclose()

@@ -80,6 +80,7 @@ def test_every_family_is_documented_with_its_type_and_labels_and_nothing_else(ti
     for name, (type_cell, labels) in docs.items():
         family = declared[name]
         assert type_cell.split()[0] == family.type, name
+        assert ("experimental" in type_cell) == (family.stability == "experimental"), name
         assert ("(state set)" in type_cell) == bool(family.states and family.name != "tione_service_status_condition")
         assert labels == documented_labels(family, title), name
 

@@ -401,3 +401,26 @@ def test_a_poll_needs_exactly_one_primary_source() -> None:
         make(sources=(scripted_source(primary=False),))
     with pytest.raises(ValueError, match="exactly one primary"):
         make(sources=(scripted_source(), scripted_source()))
+
+
+async def test_after_stale_series_go_every_source_runs_again(listing: dict[str, Listing]) -> None:
+    clock = Clock()
+    calls: list[float] = []
+
+    async def counted(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        calls.append(clock.now)
+        return (group("g1", "Normal"),)
+
+    listing["r1"] = returning()
+    slow = scripted_source(counted, primary=False, interval=3600.0)
+    poller, _ = make(clock=clock, max_staleness=60.0, sources=(scripted_source(), slow))
+    await poller.poll("r1")
+    listing["r1"] = raising(APIError("InternalError", "down"))
+    clock.now += 61.0
+    await poller.poll("r1")
+    assert poller.exposition.text == b"", "the region's series went"
+    listing["r1"] = returning()
+    clock.now += 1.0
+    await poller.poll("r1")
+    assert calls == [1000.0, 1062.0], "the slow source ran again at once"
+    assert b'service_group_id="g1"' in poller.exposition.text

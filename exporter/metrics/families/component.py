@@ -8,27 +8,19 @@ after the group's identity.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 
 from exporter.metrics.families import group
-from exporter.metrics.families.family import Family, Kind, MetricType, Sample, SampleFamily
+from exporter.metrics.families.family import Declare, Family, Kind, Sample
 from exporter.metrics.families.fields import BYTES_PER_MIB, MILLICORES_PER_CORE, NONE, scalar, state_set
 from exporter.tione.models import COMPONENT_BUSINESS_STATUSES, SERVICE_STATUSES, SmartRouterComponent
+from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "component"
 IDENTITY: tuple[str, ...] = (*group.IDENTITY, "component")
 
 
-def _family(
-    name: str,
-    help_text: str,
-    kind: MetricType,
-    labels: tuple[str, ...],
-    samples: Callable[[SmartRouterComponent], Sequence[Sample]],
-    *,
-    states: tuple[str, ...] = (),
-) -> SampleFamily[SmartRouterComponent]:
-    return SampleFamily(name, help_text, kind, labels, samples, SCOPE, IDENTITY, states)
+_family: Declare[SmartRouterComponent] = Declare(SCOPE, IDENTITY)
 
 
 def _info(c: SmartRouterComponent) -> tuple[Sample, ...]:
@@ -105,7 +97,7 @@ FAMILIES: tuple[Family[SmartRouterComponent], ...] = (
 )
 
 
-def _components(listed: group.ListedGroup) -> Iterable[tuple[str | None, SmartRouterComponent]]:
+def _components(_: RegionSnapshot, listed: group.ListedGroup) -> Iterable[tuple[str | None, SmartRouterComponent]]:
     router = listed.group.smart_router
     return ((component.name, component) for component in (router.component_list or () if router else ()))
 

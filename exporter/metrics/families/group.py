@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
-from exporter.metrics.families.family import Family, Kind, MetricType, Sample, SampleFamily, TagFamily
+from exporter.metrics.families.family import Declare, Family, Kind, MetricType, Sample, SampleFamily, TagFamily
 from exporter.metrics.families.fields import scalar, state_set, timestamp
+from exporter.metrics.labels import REGION_LABEL
 from exporter.tione.models import SERVICE_STATUSES, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "group"
-IDENTITY: tuple[str, ...] = ("region", "service_group_id")
+IDENTITY: tuple[str, ...] = (REGION_LABEL, "service_group_id")
 
 
 class ListedGroup(NamedTuple):
@@ -19,6 +20,9 @@ class ListedGroup(NamedTuple):
 
     group: ServiceGroup
     project_id: str
+
+
+_declare: Declare[ListedGroup] = Declare(SCOPE, IDENTITY)
 
 
 def _family(
@@ -30,7 +34,8 @@ def _family(
     *,
     states: tuple[str, ...] = (),
 ) -> SampleFamily[ListedGroup]:
-    return SampleFamily(name, help_text, kind, labels, lambda listed: samples(listed.group), SCOPE, IDENTITY, states)
+    """A family whose samples depend on the group alone, not on where it was listed."""
+    return _declare(name, help_text, kind, labels, lambda listed: samples(listed.group), states=states)
 
 
 def _group_info(listed: ListedGroup) -> tuple[Sample, ...]:
@@ -40,14 +45,12 @@ def _group_info(listed: ListedGroup) -> tuple[Sample, ...]:
 
 
 FAMILIES: tuple[Family[ListedGroup], ...] = (
-    SampleFamily(
+    _declare(
         "tione_service_group_info",
         "Static facts about a service group and the workspace it was listed in (value 1).",
         "gauge",
         ("service_group_name", "created_by", "create_source", "latest_version", "tione_project_id"),
         _group_info,
-        SCOPE,
-        IDENTITY,
     ),
     _family(
         "tione_service_group_services",
@@ -95,7 +98,7 @@ FAMILIES: tuple[Family[ListedGroup], ...] = (
 )
 
 
-def _groups(snapshot: RegionSnapshot) -> Iterable[tuple[str | None, ListedGroup]]:
+def _groups(snapshot: RegionSnapshot, _: RegionSnapshot) -> Iterable[tuple[str | None, ListedGroup]]:
     workspaces = snapshot.group_workspaces
     return (
         (group.service_group_id, ListedGroup(group, workspaces.get(group.service_group_id or "", "")))

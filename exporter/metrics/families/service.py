@@ -6,12 +6,12 @@ Besides the families, the domain rules they share: what a service holds now (`re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import NamedTuple
 
 from exporter.metrics.families import group
-from exporter.metrics.families.family import Family, Kind, MetricType, Sample, SampleFamily, TagFamily
+from exporter.metrics.families.family import Declare, Family, Kind, Sample, TagFamily
 from exporter.metrics.families.fields import (
     BYTES_PER_MIB,
     CONDITION_STATES,
@@ -39,6 +39,7 @@ from exporter.tione.models import (
     ServiceInfo,
     WorkloadStatus,
 )
+from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "service"
 IDENTITY: tuple[str, ...] = (*group.IDENTITY, "service_id")
@@ -52,16 +53,7 @@ class ServiceInGroup(NamedTuple):
     group: ServiceGroup
 
 
-def _family(
-    name: str,
-    help_text: str,
-    kind: MetricType,
-    labels: tuple[str, ...],
-    samples: Callable[[ServiceInGroup], Sequence[Sample]],
-    *,
-    states: tuple[str, ...] = (),
-) -> SampleFamily[ServiceInGroup]:
-    return SampleFamily(name, help_text, kind, labels, samples, SCOPE, IDENTITY, states)
+_family: Declare[ServiceInGroup] = Declare(SCOPE, IDENTITY)
 
 
 def _info(s: ServiceInGroup) -> ServiceInfo | None:
@@ -565,7 +557,7 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
 )
 
 
-def _services(listed: group.ListedGroup) -> Iterable[tuple[str | None, ServiceInGroup]]:
+def _services(_: RegionSnapshot, listed: group.ListedGroup) -> Iterable[tuple[str | None, ServiceInGroup]]:
     return ((service.service_id, ServiceInGroup(service, listed.group)) for service in listed.group.services or ())
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from exporter.metrics.families.family import Family, Kind, Sample, SampleFamily
+from exporter.metrics.families.family import Declare, Family, Kind, Sample
+from exporter.metrics.labels import REGION_LABEL
 from exporter.tione.models import Workspace
 from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "workspace"
-IDENTITY: tuple[str, ...] = ("region", "tione_project_id")
+IDENTITY: tuple[str, ...] = (REGION_LABEL, "tione_project_id")
+_family: Declare[Workspace] = Declare(SCOPE, IDENTITY)
 
 
 def _info(workspace: Workspace) -> tuple[Sample, ...]:
@@ -22,19 +24,17 @@ def _info(workspace: Workspace) -> tuple[Sample, ...]:
 
 
 FAMILIES: tuple[Family[Workspace], ...] = (
-    SampleFamily(
+    _family(
         "tione_workspace_info",
         "A workspace (TiProjectId) whose service groups are polled, with its name and status (value 1).",
         "gauge",
         ("workspace_name", "status"),
         _info,
-        SCOPE,
-        IDENTITY,
     ),
 )
 
 
-def _workspaces(snapshot: RegionSnapshot) -> Iterable[tuple[str | None, Workspace]]:
+def _workspaces(snapshot: RegionSnapshot, _: RegionSnapshot) -> Iterable[tuple[str | None, Workspace]]:
     known = {workspace.ti_project_id: workspace for workspace in snapshot.discovery.workspaces}
     for project_id in snapshot.polled_workspaces:
         yield project_id, known.get(project_id) or Workspace(ti_project_id=project_id)
