@@ -100,7 +100,9 @@ async def test_one_odd_service_costs_at_most_that_service(simulator: SimulatorSe
     edit, rule, reason, path = CASES[case]
     group_id, service_id = target(simulator)
     workspaces = ",".join(simulator.workspaces(REGION))
-    async with running_exporter(simulator, regions=(REGION,), **{"--tione.project-ids": workspaces}) as running:
+    # Several pages in two workspaces take more than the default test timeout on a loaded machine.
+    flags = {"--tione.project-ids": workspaces, "--poll.interval": "2s", "--poll.timeout": "1800ms"}
+    async with running_exporter(simulator, regions=(REGION,), **flags) as running:
         before = await running.wait_for(
             lambda s: value(s, "tione_service_info", service_id=service_id) == 1.0, "the service's series"
         )
