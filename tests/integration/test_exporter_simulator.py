@@ -76,19 +76,23 @@ class Running:
             await asyncio.sleep(0.1)
 
 
-@pytest.fixture
-def simulator() -> Iterator[SimulatorServer]:
-    secret_id = "AKID" + secrets.token_hex(16)
+def signed_simulator(regions: tuple[str, ...] = REGIONS, groups: int = 6, seed: int = 7) -> SimulatorServer:
+    """A simulator that checks signatures with fresh keys, holds still (churn off) and never throttles."""
     config = SimulatorConfig(
-        groups=6,
-        regions=REGIONS,
-        secret_id=secret_id,
+        groups=groups,
+        regions=regions,
+        secret_id="AKID" + secrets.token_hex(16),
         secret_key=secrets.token_urlsafe(24),
         churn=False,
         rate_limit=None,
-        seed=7,
+        seed=seed,
     )
-    with SimulatorServer(config) as server:
+    return SimulatorServer(config)
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimulatorServer]:
+    with signed_simulator() as server:
         yield server
 
 

@@ -8,15 +8,13 @@ counted, logged and shown on the status page.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer
-from tests.integration.test_exporter_simulator import Samples, running_exporter, value
+from tests.integration.test_exporter_simulator import Samples, running_exporter, signed_simulator, value
 
 REGION = "ap-guangzhou"
 JSON = dict[str, Any]
@@ -24,16 +22,7 @@ JSON = dict[str, Any]
 
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
-    config = SimulatorConfig(
-        groups=240,
-        regions=(REGION,),
-        secret_id="AKID" + secrets.token_hex(16),
-        secret_key=secrets.token_urlsafe(24),
-        churn=False,
-        rate_limit=None,
-        seed=11,
-    )
-    with SimulatorServer(config) as server:
+    with signed_simulator((REGION,), groups=240, seed=11) as server:
         yield server
 
 

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer
-from tests.integration.test_exporter_simulator import Samples, running_exporter, value
+from tests.integration.test_exporter_simulator import Samples, running_exporter, signed_simulator, value
 
 REGION = "ap-guangzhou"
 DISCOVER = "DescribeWorkspaces"
@@ -17,16 +16,7 @@ DISCOVER = "DescribeWorkspaces"
 
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
-    config = SimulatorConfig(
-        groups=40,
-        regions=(REGION,),
-        secret_id="AKID" + secrets.token_hex(16),
-        secret_key=secrets.token_urlsafe(24),
-        churn=False,
-        rate_limit=None,
-        seed=5,
-    )
-    with SimulatorServer(config) as server:
+    with signed_simulator((REGION,), groups=40, seed=5) as server:
         yield server
 
 
