@@ -211,7 +211,13 @@ async def test_api_failure_keeps_series_until_staleness_then_recovers(simulator:
         await running.wait_for(lambda s: value(s, "tione_up", region=region) == 1.0, "the first poll")
         simulator.set_faults(["error=InternalError:1.0"])
         samples = await running.wait_for(lambda s: value(s, "tione_up", region=region) == 0.0, "tione_up 0")
-        errors = value(samples, "tione_exporter_api_errors_total", region=region, code="InternalError")
+        errors = value(
+            samples,
+            "tione_exporter_api_errors_total",
+            region=region,
+            action="DescribeModelServiceGroups",
+            code="InternalError",
+        )
         assert errors is not None and errors >= 1
         assert value(samples, "tione_service_status", status="Normal", **ids) == 1.0, "last good series kept"
         page = (await running.http.get("/")).text
