@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter.tione.decode import Skipped
-from exporter.tione.models import ServiceGroup
+from exporter.tione.models import ResourceGroup, ServiceGroup
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,3 +22,5 @@ class RegionSnapshot:
     """Service groups with their services and pods (`DescribeModelServiceGroups`, the primary source)."""
     skipped: tuple[Skipped, ...] = ()
     """Objects of the listing's answers that could not be read and were left out."""
+    resource_groups: tuple[ResourceGroup, ...] = ()
+    """Dedicated resource groups with their capacity and usage (`DescribeBillingResourceGroups`)."""

@@ -119,7 +119,34 @@ def test_check_reports_each_region(simulator: SimulatorServer) -> None:
     assert [line.split(":")[0] for line in lines] == list(REGIONS)
     for line, region in zip(lines, REGIONS, strict=True):
         count = len(simulator.fleet(region, ""))
-        assert line == f"{region}: ok ({count} service groups)"
+        capacity = len(simulator.resource_groups(region))
+        assert line == f"{region}: ok ({count} service groups, {capacity} resource groups)"
+
+
+def test_once_reads_the_resource_groups_whatever_their_interval(simulator: SimulatorServer) -> None:
+    result = run(["once", "--tione.regions", REGIONS[0], "--capacity.interval", "1h"], environment(simulator))
+    assert result.returncode == 0, result.stderr
+    families = {family.name: family for family in parse_text(result.stdout)}
+    nodes = {s.labels["resource_group_id"]: s.value for s in families["tione_resource_group_nodes"].samples}
+    assert nodes == {g["ResourceGroupId"]: g["TotalInstance"] for g in simulator.resource_groups(REGIONS[0])}
+    off = run(["once", "--tione.regions", REGIONS[0], "--capacity.interval", "0"], environment(simulator))
+    assert off.returncode == 0, off.stderr
+    assert "tione_resource_group_" not in off.stdout
+    assert 'action="DescribeBillingResourceGroups"' not in off.stdout
+
+
+def test_check_warns_when_the_keys_may_not_read_capacity(simulator: SimulatorServer) -> None:
+    simulator.deny("DescribeBillingResourceGroups")
+    try:
+        result = run(["check", "--tione.regions", REGIONS[0]], environment(simulator))
+    finally:
+        simulator.allow("DescribeBillingResourceGroups")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ok, warning = result.stdout.splitlines()
+    assert ok == f"{REGIONS[0]}: ok ({len(simulator.fleet(REGIONS[0], ''))} service groups)"
+    assert warning.startswith(
+        f"{REGIONS[0]}: warning: DescribeBillingResourceGroups is not permitted: UnauthorizedOperation"
+    )
 
 
 def test_check_with_a_failing_region_exits_1(simulator: SimulatorServer) -> None:

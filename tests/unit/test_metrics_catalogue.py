@@ -70,9 +70,15 @@ def sample_lines(text: str, families: list[str] | None = None) -> list[str]:
     return [line for line in lines if metric_name(line) in families]
 
 
-def render_groups(groups: list[dict[str, Any]], options: RenderOptions | None = None) -> str:
+def render_groups(
+    groups: list[dict[str, Any]],
+    options: RenderOptions | None = None,
+    resource_groups: list[dict[str, Any]] | None = None,
+) -> str:
     parsed = [ServiceGroup.model_validate(group) for group in groups]
-    return render([collect_region(RegionSnapshot(REGION, tuple(parsed)), options)]).text.decode()
+    capacity = tuple(models.ResourceGroup.model_validate(group) for group in resource_groups or ())
+    snapshot = RegionSnapshot(REGION, tuple(parsed), resource_groups=capacity)
+    return render([collect_region(snapshot, options)]).text.decode()
 
 
 CASE_NAMES = sorted(path.stem for path in CASES.glob("*.json"))
@@ -90,7 +96,7 @@ def test_case_gives_exactly_the_expected_lines(name: str) -> None:
     if families is not None:
         unknown = set(families) - {family.name for family in SNAPSHOT_FAMILIES}
         assert not unknown, f"case {name} names families that do not exist: {unknown}"
-    text = render_groups(case["groups"], options_of(case))
+    text = render_groups(case["groups"], options_of(case), case.get("resource_groups", []))
     assert sample_lines(text, families) == expected_lines(name)
 
 

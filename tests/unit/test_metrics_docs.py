@@ -10,6 +10,7 @@ import pytest
 from exporter.metrics.families import SELF_FAMILIES, SNAPSHOT_FAMILIES
 from exporter.metrics.families import group as group_kind
 from exporter.metrics.families import pod as pod_kind
+from exporter.metrics.families import resource_group as resource_group_kind
 from exporter.metrics.families import service as service_kind
 from exporter.metrics.families.family import Family, LiveFamily
 from tests.conftest import REPO
@@ -24,11 +25,13 @@ SECTIONS: dict[str, tuple[Family[Any] | LiveFamily, ...]] = {
     "Service groups": GROUP_FAMILIES,
     "Services": SERVICE_FAMILIES + POD_FAMILIES,
     "The exporter itself": SELF_FAMILIES,
+    "Resource groups": resource_group_kind.FAMILIES,
 }
 SECTION_IDENTITY = {
     "Service groups": group_kind.IDENTITY,
     "Services": service_kind.IDENTITY,
     "The exporter itself": (),
+    "Resource groups": resource_group_kind.IDENTITY,
 }
 
 
