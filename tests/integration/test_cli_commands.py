@@ -264,6 +264,9 @@ def test_demo_serves_changing_metrics_within_ten_seconds() -> None:
         changed = {key for key in first.keys() | samples.keys() if first.get(key) != samples.get(key)}
         fleet_changes = {name for name, _ in changed if not name.startswith(("tione_exporter_", "tione_up"))}
         assert fleet_changes, "the simulated fleet did not change between two polls"
+        capacity = {labels: v for (name, labels), v in samples.items() if name == "tione_resource_group_capacity_gpus"}
+        used = {labels: v for (name, labels), v in samples.items() if name == "tione_resource_group_used_gpus"}
+        assert any(cards - used.get(labels, 0) < 1 for labels, cards in capacity.items()), "no nearly full group"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=5) == 0
     finally:
