@@ -111,3 +111,19 @@ async def test_capacity_series_outlive_a_failure_within_the_staleness_window(sim
         assert value(after, "tione_up", region=region) == 1.0
         kept = {key: number for key, number in after.items() if key[0].startswith("tione_resource_group_")}
         assert kept == {key: number for key, number in before.items() if key[0].startswith("tione_resource_group_")}
+
+
+async def test_capacity_series_go_after_the_staleness_window_while_the_region_stays_up(
+    simulator: SimulatorServer,
+) -> None:
+    region = REGIONS[0]
+    flags = FAST | {"--poll.max-staleness": "2s"}
+    async with running_exporter(simulator, **flags) as running:
+        await running.wait_for(lambda s: has_capacity(s, region), "the capacity series")
+        simulator.deny(ACTION)
+        samples = await running.wait_for(lambda s: not has_capacity(s, region), "the capacity series to go")
+        assert errors(samples, region, "UnauthorizedOperation") >= 1
+        assert value(samples, "tione_up", region=region) == 1.0
+        assert any(name == "tione_service_info" and ("region", region) in labels for name, labels in samples)
+        simulator.allow(ACTION)
+        await running.wait_for(lambda s: has_capacity(s, region), "the capacity series to come back")
