@@ -119,3 +119,23 @@ def test_the_simulator_names_the_action_from_the_source_module() -> None:
     from exporter.simulator import billing
 
     assert billing.ACTION is resource_groups.ACTION == "DescribeBillingResourceGroups"
+
+
+def test_a_group_with_every_field_null_gives_only_its_info_and_tags_series() -> None:
+    from exporter.metrics.render import RenderOptions, collect_region, render
+    from exporter.tione.models import GroupResource, ResourceGroup
+
+    def all_null(model: type[Any]) -> dict[str, Any]:
+        return {field.alias or name: None for name, field in model.model_fields.items()}
+
+    nulls = all_null(ResourceGroup) | {
+        "ResourceGroupId": "trsg-n",
+        "UsedResource": all_null(GroupResource),
+        "TotalResource": all_null(GroupResource) | {"GpuDetailSet": [{"Name": "A100", "Value": None}]},
+    }
+    snapshot = RegionSnapshot(REGION, resource_groups=(ResourceGroup.model_validate(nulls),))
+    text = render([collect_region(snapshot, RenderOptions(tag_labels=("*",)))]).text.decode()
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [
+        'tione_resource_group_info{region="ap-guangzhou",resource_group_id="trsg-n",resource_group_name=""} 1.0',
+        'tione_resource_group_tags{region="ap-guangzhou",resource_group_id="trsg-n"} 1.0',
+    ]
