@@ -31,7 +31,7 @@ from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
-from exporter.tione import listing, workspaces
+from exporter.tione import listing, resource_groups, workspaces
 from exporter.tione.api import SERVICE, VERSION
 from exporter.tione.source import Source
 from exporter.web.page import PageContext
@@ -91,6 +91,8 @@ def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source
     if discovery > 0:
         polled.append(workspaces.source(client, discovery))
     polled.append(listing.source(client, query, settings.tione.project_ids))
+    if settings.capacity.interval:
+        polled.append(resource_groups.source(client, settings.capacity.interval))
     return tuple(polled)
 
 

@@ -258,6 +258,23 @@ def parse_interval(value: object) -> float:
 IntervalOrOff = Annotated[float, BeforeValidator(parse_interval)]
 """Seconds; written `30s`, `5m`, `1h30m`, `500ms` or `30`."""
 
+
+def parse_duration_or_off(value: object) -> float:
+    """Like `parse_duration`, but zero (`0`, `0s`) is allowed: it switches off what the duration paces."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    if isinstance(value, str):
+        try:
+            if parse_go_duration(value.strip()) == 0:
+                return 0.0
+        except ValueError:
+            pass
+    return parse_duration(value)
+
+
+DurationOrOff = Annotated[float, BeforeValidator(parse_duration_or_off)]
+"""Seconds, or 0 for off; written like a `Duration`."""
+
 ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
 TelemetryPath = Annotated[str, BeforeValidator(_telemetry_path)]
 EndpointUrl = Annotated[str, BeforeValidator(_endpoint)]
@@ -337,6 +354,11 @@ class PollSettings(Section):
     max_staleness: Duration = 300.0
 
 
+class CapacitySettings(Section):
+    interval: DurationOrOff = 300.0
+    """Seconds between two reads of the resource groups' capacity per region; 0: not read."""
+
+
 class ApiSettings(Section):
     rate_limit: PositiveNumber = 10.0
 
@@ -362,6 +384,7 @@ class Settings(BaseSettings):
     tione: TioneSettings = TioneSettings()
     poll: PollSettings = PollSettings()
     api: ApiSettings = ApiSettings()
+    capacity: CapacitySettings = CapacitySettings()
     log: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()
 
@@ -473,6 +496,12 @@ OPTIONS: tuple[Option, ...] = (
         "poll.max_staleness",
         "5m",
         "how long a failing region keeps its last good series",
+        metavar="DURATION",
+    ),
+    _option(
+        "capacity.interval",
+        "5m",
+        "time between reads of the resource groups' capacity (DescribeBillingResourceGroups) per region; 0: off",
         metavar="DURATION",
     ),
     _option(

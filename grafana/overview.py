@@ -8,6 +8,7 @@ dashboard stays fast on a large fleet.
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
+from grafana_foundation_sdk.builders import table, timeseries
 
 from grafana.panels import (
     BLUE,
@@ -31,6 +32,94 @@ UID = "tione-overview"
 REGION = 'region=~"$region"'
 
 
+GROUP_NAME = f"max by (region, resource_group_id, resource_group_name) (tione_resource_group_info{{{REGION}}})"
+"""The name of each resource group, to join onto its series (`group_left (resource_group_name)`)."""
+
+
+def _named(expr: str) -> str:
+    """`expr` (by region and resource group) with the group's name as a label, or without one when the
+    capacity series are missing (capacity off, or not permitted): the figures matter more than the name."""
+    named = f"{expr} * on (region, resource_group_id) group_left (resource_group_name) {GROUP_NAME}"
+    return f"({named}) or ignoring (resource_group_name) {expr}"
+
+
+def free_gpus_panel() -> table.Panel:
+    return table_panel(
+        "Free GPUs by resource group and card type",
+        "Cards each dedicated resource group holds and does not use, by card model, now. A service on the group "
+        "can only add a replica that fits in here (TIONEResourceGroupNoRoomToScale).",
+        "short",
+        [
+            query(
+                _named(f"region_resource_group_id_gpu_type:tione_resource_group_free_gpus:max{{{REGION}}}"),
+                instant=True,
+            )
+        ],
+        rename={"Value": "free cards"},
+        sort_by="free cards",
+        width=8,
+    )
+
+
+def gpus_used_panel() -> timeseries.Panel:
+    return timeseries_panel(
+        "GPUs used against capacity",
+        "Cards in use and held by each dedicated resource group, by card model.",
+        "short",
+        queries(
+            (
+                f"max by (region, resource_group_id, gpu_type) (tione_resource_group_used_gpus{{{REGION}}})",
+                "{{resource_group_id}} {{gpu_type}} used",
+            ),
+            (
+                f"max by (region, resource_group_id, gpu_type) (tione_resource_group_capacity_gpus{{{REGION}}})",
+                "{{resource_group_id}} {{gpu_type}} capacity",
+            ),
+        ),
+        width=8,
+    )
+
+
+def services_per_group_panel() -> table.Panel:
+    return table_panel(
+        "Services per resource group",
+        "Services placed on each dedicated resource group (their tione_service_info resource_group_id), now.",
+        "short",
+        [query(_named(f"region_resource_group_id:tione_services:count{{{REGION}}}"), instant=True)],
+        rename={"Value": "services"},
+        sort_by="services",
+        width=8,
+    )
+
+
+def free_cpu_panel() -> timeseries.Panel:
+    return timeseries_panel(
+        "Free CPU cores by resource group",
+        "CPU cores each dedicated resource group holds and does not use.",
+        "short",
+        [
+            query(
+                f"region_resource_group_id:tione_resource_group_free_cpu_cores:max{{{REGION}}}",
+                "{{region}} {{resource_group_id}}",
+            )
+        ],
+    )
+
+
+def free_memory_panel() -> timeseries.Panel:
+    return timeseries_panel(
+        "Free memory by resource group",
+        "Memory each dedicated resource group holds and does not use.",
+        "bytes",
+        [
+            query(
+                f"region_resource_group_id:tione_resource_group_free_memory_bytes:max{{{REGION}}}",
+                "{{region}} {{resource_group_id}}",
+            )
+        ],
+    )
+
+
 def build() -> dashboard_builder.Dashboard:
     dashboard = new_dashboard(
         UID,
@@ -43,6 +132,7 @@ def build() -> dashboard_builder.Dashboard:
         ("Status", _status()),
         ("Replicas", _replicas()),
         ("Resources", _resources()),
+        ("Capacity", _capacity()),
         ("Recent changes", _recent_changes()),
         ("API health", _api_health()),
     )
@@ -165,6 +255,10 @@ def _resources() -> Panels:
         cpu=f"region:tione_service_allocated_cpu_cores:sum{{{REGION}}}",
         memory=f"region:tione_service_allocated_memory_bytes:sum{{{REGION}}}",
     )
+
+
+def _capacity() -> Panels:
+    return [free_gpus_panel(), gpus_used_panel(), services_per_group_panel(), free_cpu_panel(), free_memory_panel()]
 
 
 def _recent_changes() -> Panels:

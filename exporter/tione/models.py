@@ -151,6 +151,36 @@ class ResourceInfo(ApiModel):
     rdma: int | None = None
 
 
+class GroupResource(ApiModel):
+    """What a resource group holds or uses (`DescribeBillingResourceGroups`): `Cpu` in 1/1000 core, `Memory`
+    in MB, `Gpu` in 1/100 card (the sum of `GpuDetailSet`, whose entries give it by card model)."""
+
+    cpu: int | None = None
+    memory: int | None = None
+    gpu: int | None = None
+    gpu_detail_set: list[GpuDetail] | None = None
+
+
+class ResourceGroup(ApiModel):
+    """A dedicated (prepaid) resource group. Its `InstanceSet` (per-node figures) is not modelled: the
+    exporter asks for none (`DontShowInstanceSet`) and reports the group's totals only."""
+
+    resource_group_id: str | None = None
+    resource_group_name: str | None = None
+    free_instance: int | None = None
+    total_instance: int | None = None
+    used_resource: GroupResource | None = None
+    total_resource: GroupResource | None = None
+    tag_set: list[Tag] | None = None
+
+
+class DescribeBillingResourceGroupsResponse(ApiModel):
+    total_count: int | None = None
+    """All groups matching the request, not just this page."""
+    resource_group_set: list[ResourceGroup] | None = None
+    request_id: str | None = None
+
+
 class ImageSecret(ApiModel):
     key_id: Secret | None = None
     username: Secret | None = None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from exporter.tione.decode import Skipped
-from exporter.tione.models import ServiceGroup, Workspace
+from exporter.tione.models import ResourceGroup, ServiceGroup, Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +38,5 @@ class RegionSnapshot:
     """The workspaces the listing read by id."""
     discovery: Discovery = field(default_factory=Discovery)
     """The workspaces `DescribeWorkspaces` found (`tione/workspaces.py`), read by the listing."""
+    resource_groups: tuple[ResourceGroup, ...] = ()
+    """Dedicated resource groups with their capacity and usage (`DescribeBillingResourceGroups`)."""

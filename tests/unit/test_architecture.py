@@ -40,6 +40,7 @@ SIMULATOR_MAY_USE = (
     "exporter.tione.api",
     "exporter.tione.listing",
     "exporter.tione.workspaces",
+    "exporter.tione.resource_groups",
     "exporter.tencentcloud.signing",
     "exporter.tencentcloud.errors",
     "exporter.tencentcloud.gcpause",

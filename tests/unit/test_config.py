@@ -67,6 +67,7 @@ ALL_FLAGS = {
     "--poll.timeout": ("20s", lambda s: s.poll.timeout == 20.0),
     "--poll.max-staleness": ("1h30m", lambda s: s.poll.max_staleness == 5400.0),
     "--api.rate-limit": ("2.5", lambda s: s.api.rate_limit == 2.5),
+    "--capacity.interval": ("10m", lambda s: s.capacity.interval == 600.0),
     "--log.level": ("debug", lambda s: s.log.level == "debug"),
     "--log.format": ("json", lambda s: s.log.format == "json"),
 }
@@ -134,6 +135,8 @@ metrics:
   tag-labels: [team, env]
   exclude: ["tione_service_pod_.*", "tione_service_info"]
   pod-series: false
+capacity:
+  interval: 15m
 """
 
 
@@ -157,6 +160,7 @@ def test_every_yaml_key(tmp_path: Path) -> None:
     assert settings.metrics.tag_labels == ("team", "env")
     assert [p.pattern for p in settings.metrics.exclude] == ["tione_service_pod_.*", "tione_service_info"]
     assert settings.metrics.pod_series is False
+    assert settings.capacity.interval == 900.0
     filters, tag_filters = listing_filters(settings)
     assert [f.to_api() for f in filters] == [
         {"Name": "Status", "Values": ["Normal", "Abnormal"], "Negative": True, "Fuzzy": False},
@@ -407,3 +411,28 @@ def test_settings_are_immutable() -> None:
     settings = load_settings({}, REGION)
     with pytest.raises(Exception, match="frozen"):
         settings.poll.interval = 1.0  # type: ignore[misc]
+
+
+# --- the capacity source's interval ----------------------------------------------------------------
+
+
+def test_capacity_is_read_every_five_minutes_by_default() -> None:
+    assert load_settings({}, REGION).capacity.interval == 300.0
+
+
+@pytest.mark.parametrize("raw", ["0", "0s", "0ms", " 0 "])
+def test_a_zero_capacity_interval_switches_it_off(raw: str) -> None:
+    assert load_settings({"--capacity.interval": raw}, REGION).capacity.interval == 0.0
+
+
+def test_the_capacity_interval_from_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "capacity:\n  interval: 0\n")
+    assert load_settings({"--config.file": path}, REGION).capacity.interval == 0.0
+    path = write(tmp_path, "capacity:\n  interval: 2m\n")
+    assert load_settings({"--config.file": path}, REGION).capacity.interval == 120.0
+
+
+@pytest.mark.parametrize("raw", ["-1s", "soon", "true"])
+def test_a_negative_or_unreadable_capacity_interval_is_refused(raw: str) -> None:
+    (problem,) = problems({"--capacity.interval": raw})
+    assert problem.startswith("--capacity.interval: ")

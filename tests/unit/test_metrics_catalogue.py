@@ -73,7 +73,8 @@ def sample_lines(text: str, families: list[str] | None = None) -> list[str]:
 
 def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
     """A region's snapshot from a case: its `groups` as listed; optionally `workspaces` (as
-    `DescribeWorkspaces` sends them, all polled) and `listed_in` (group id -> the workspace it was listed in)."""
+    `DescribeWorkspaces` sends them, all polled), `listed_in` (group id -> the workspace it was listed in)
+    and `resource_groups` (as `DescribeBillingResourceGroups` sends them)."""
     workspaces = tuple(Workspace.model_validate(item) for item in case.get("workspaces", ()))
     return RegionSnapshot(
         region,
@@ -81,6 +82,7 @@ def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
         group_workspaces=dict(case.get("listed_in", {})),
         polled_workspaces=tuple(item.ti_project_id or "" for item in workspaces),
         discovery=Discovery(workspaces),
+        resource_groups=tuple(models.ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
     )
 
 

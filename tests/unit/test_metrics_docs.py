@@ -11,6 +11,7 @@ from exporter.metrics.families import SELF_FAMILIES, SNAPSHOT_FAMILIES
 from exporter.metrics.families import component as component_kind
 from exporter.metrics.families import group as group_kind
 from exporter.metrics.families import pod as pod_kind
+from exporter.metrics.families import resource_group as resource_group_kind
 from exporter.metrics.families import service as service_kind
 from exporter.metrics.families import workspace as workspace_kind
 from exporter.metrics.families.family import Family, LiveFamily
@@ -28,6 +29,7 @@ SECTIONS: dict[str, tuple[Family[Any] | LiveFamily, ...]] = {
     "The exporter itself": SELF_FAMILIES,
     "Workspaces": workspace_kind.FAMILIES,
     "Gateways and schedulers": component_kind.FAMILIES,
+    "Resource groups": resource_group_kind.FAMILIES,
 }
 SECTION_IDENTITY = {
     "Service groups": group_kind.IDENTITY,
@@ -35,6 +37,7 @@ SECTION_IDENTITY = {
     "The exporter itself": (),
     "Workspaces": ("region",),
     "Gateways and schedulers": component_kind.IDENTITY,
+    "Resource groups": resource_group_kind.IDENTITY,
 }
 
 

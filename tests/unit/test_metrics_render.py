@@ -20,7 +20,7 @@ from exporter.metrics.render import (
     render,
 )
 from exporter.metrics.self import SelfMetrics
-from exporter.tione.models import ServiceGroup, Workspace
+from exporter.tione.models import ResourceGroup, ServiceGroup, Workspace
 from exporter.tione.snapshot import Discovery, RegionSnapshot
 from tests.conftest import require_tool
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, metric_name, sample_lines
@@ -36,16 +36,31 @@ def rich_groups() -> list[ServiceGroup]:
     return [ServiceGroup.model_validate(group) for group in groups]
 
 
+def rich_resource_groups() -> tuple[ResourceGroup, ...]:
+    """Every dedicated resource group of every golden case."""
+    return tuple(
+        ResourceGroup.model_validate(item) for name in CASE_NAMES for item in load_case(name).get("resource_groups", [])
+    )
+
+
 def rich_exposition() -> Exposition:
     groups = rich_groups()
     workspace = Workspace(ti_project_id="ws-1", name="production", status="Normal")
     listed = {"group_workspaces": {g.service_group_id or "": "ws-1" for g in groups}, "polled_workspaces": ("ws-1",)}
+    capacity = rich_resource_groups()
     return render(
         [
             collect_region(
-                RegionSnapshot("ap-guangzhou", tuple(groups), discovery=Discovery((workspace,)), **listed), RICH
+                RegionSnapshot(
+                    "ap-guangzhou",
+                    tuple(groups),
+                    discovery=Discovery((workspace,)),
+                    resource_groups=capacity,
+                    **listed,
+                ),
+                RICH,
             ),
-            collect_region(RegionSnapshot("ap-shanghai", tuple(groups)), RICH),
+            collect_region(RegionSnapshot("ap-shanghai", tuple(groups), resource_groups=capacity), RICH),
         ]
     )
 

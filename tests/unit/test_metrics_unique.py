@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.labels import MAX_LABEL_VALUE_LENGTH
 from exporter.metrics.render import Exposition, RenderOptions, collect_region, render
-from exporter.tione.models import ServiceGroup
+from exporter.tione.models import ResourceGroup, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, options_of, snapshot_of
 
@@ -38,9 +38,15 @@ def repeated_series(exposition: Exposition) -> list[Series]:
     return [series for series, count in seen.items() if count > 1]
 
 
-def exposition_of(groups: list[dict[str, Any]], options: RenderOptions, region: str = "ap-guangzhou") -> Exposition:
+def exposition_of(
+    groups: list[dict[str, Any]],
+    options: RenderOptions,
+    region: str = "ap-guangzhou",
+    resource_groups: list[dict[str, Any]] | None = None,
+) -> Exposition:
     parsed = [ServiceGroup.model_validate(group) for group in groups]
-    return render([collect_region(RegionSnapshot(region, tuple(parsed)), options)])
+    capacity = tuple(ResourceGroup.model_validate(group) for group in resource_groups or ())
+    return render([collect_region(RegionSnapshot(region, tuple(parsed), resource_groups=capacity), options)])
 
 
 def test_the_checker_finds_a_repeated_series() -> None:

@@ -17,6 +17,7 @@ from pydantic import create_model
 
 from exporter.simulator import ACTION, VERSION, SimulatorServer
 from exporter.tione.models import (
+    DescribeBillingResourceGroupsResponse,
     DescribeModelServiceGroupsResponse,
     DescribeWorkspacesResponse,
     HpaMetric,
@@ -171,6 +172,7 @@ def test_fixtures_have_the_sdk_documented_types() -> None:
         case = json.loads(path.read_text())
         problems = [p for group in case.get("groups", []) for p in answer_mismatches(group, "ServiceGroup", path.stem)]
         problems += [p for item in case.get("workspaces", []) for p in answer_mismatches(item, "Workspace", path.stem)]
+        problems += [p for item in case.get("resource_groups", []) for p in answer_mismatches(item, "ResourceGroup")]
         assert problems == [], path.name
 
 
@@ -212,3 +214,35 @@ def test_simulator_resource_groups_have_the_sdk_documented_types(simulator: Simu
         answer = _post(simulator, "DescribeBillingResourceGroups", region, {"Limit": 100})
         assert answer["ResourceGroupSet"] and answer["ResourceGroupSet"][0]["InstanceSet"]
         assert answer_mismatches(answer, "DescribeBillingResourceGroupsResponse") == []
+
+
+# --- DescribeBillingResourceGroups ---------------------------------------------------------------
+
+CAPACITY_RESPONSE = "DescribeBillingResourceGroupsResponse"
+CAPACITY_IGNORED: dict[str, frozenset[str]] = {
+    # The per-node list: the exporter asks for none (DontShowInstanceSet) and reports the group's totals.
+    "ResourceGroup": frozenset({"InstanceSet"}),
+}
+"""SDK fields of the capacity answer the models leave out on purpose."""
+
+
+def test_the_capacity_models_accept_the_sdk_documented_types() -> None:
+    assert mismatches(DescribeBillingResourceGroupsResponse, CAPACITY_RESPONSE, CAPACITY_IGNORED) == []
+    reached = {sdk_name for _, sdk_name in model_pairs(DescribeBillingResourceGroupsResponse, CAPACITY_RESPONSE)}
+    assert {"ResourceGroup", "GroupResource", "GpuDetail", "Tag"} <= reached
+    for sdk_name, fields in CAPACITY_IGNORED.items():
+        assert fields <= set(documented_fields(sdk_name)), sdk_name
+
+
+def test_the_capacity_source_reads_the_simulated_answer_without_the_node_list(simulator: SimulatorServer) -> None:
+    """What the source asks for (no node list) fits the SDK's types and the models, group by group."""
+    from exporter.tione.resource_groups import params
+
+    answer = _post(simulator, "DescribeBillingResourceGroups", "ap-guangzhou", params(0))
+    assert answer_mismatches(answer, CAPACITY_RESPONSE) == []
+    parsed = DescribeBillingResourceGroupsResponse.model_validate(answer)
+    assert parsed.resource_group_set
+    assert all(item.get("InstanceSet") is None for item in answer["ResourceGroupSet"])
+    assert [group.resource_group_id for group in parsed.resource_group_set] == [
+        group["ResourceGroupId"] for group in simulator.resource_groups("ap-guangzhou")
+    ]

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.metrics.families import component, exporter, group, pod, service, workspace
+from exporter.metrics.families import component, exporter, group, pod, resource_group, service, workspace
 from exporter.metrics.families.family import Family, Kind, LiveFamily
 
-KINDS: tuple[Kind[Any, Any], ...] = (workspace.KIND, group.KIND, component.KIND, service.KIND, pod.KIND)
+KINDS: tuple[Kind[Any, Any], ...] = (
+    workspace.KIND,
+    group.KIND,
+    component.KIND,
+    service.KIND,
+    pod.KIND,
+    resource_group.KIND,
+)
 """Every kind a snapshot holds, parents before their children; also the exposition order."""
 
 SNAPSHOT_FAMILIES: tuple[Family[Any], ...] = tuple(family for kind in KINDS for family in kind.families)
