@@ -31,7 +31,7 @@ from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
-from exporter.tione import listing
+from exporter.tione import events, listing
 from exporter.tione.api import SERVICE, VERSION
 from exporter.tione.source import Source
 from exporter.web.page import PageContext
@@ -86,7 +86,18 @@ def sources(settings: Settings, client: TencentCloudClient) -> tuple[Source[Any]
         service_category=settings.tione.service_category,
         reads=READ_FIELDS,
     )
-    return (listing.source(client, query, settings.tione.project_ids or (None,)),)
+    project_ids = settings.tione.project_ids or (None,)
+    found: list[Source[Any]] = [listing.source(client, query, project_ids)]
+    if settings.events.max_services > 0:
+        found.append(
+            events.source(
+                client,
+                max_services=settings.events.max_services,
+                refresh=settings.events.refresh_interval,
+                project_ids=project_ids,
+            )
+        )
+    return tuple(found)
 
 
 def poll_plan(settings: Settings, polled: Sequence[Source[Any]]) -> PollPlan:

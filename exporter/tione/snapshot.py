@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter.tione.decode import Skipped
+from exporter.tione.event_models import ServiceEvents
 from exporter.tione.models import ServiceGroup
 
 
@@ -22,3 +23,5 @@ class RegionSnapshot:
     """Service groups with their services and pods (`DescribeModelServiceGroups`, the primary source)."""
     skipped: tuple[Skipped, ...] = ()
     """Objects of the listing's answers that could not be read and were left out."""
+    events: tuple[ServiceEvents, ...] = ()
+    """Warning events of the services that need attention (`DescribeEvents`, a secondary source)."""

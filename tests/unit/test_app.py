@@ -80,11 +80,11 @@ async def test_the_action_labels_come_from_the_sources_in_use() -> None:
     )
     in_use = sources(settings, client)
     metrics.declare_actions(source.action for source in in_use)
-    assert [source.action for source in in_use] == [ACTION]
-    assert (
-        metrics.registry.get_sample_value(
-            "tione_exporter_api_requests_total", {"region": "ap-guangzhou", "action": ACTION}
-        )
-        == 0
-    )
+    assert [source.action for source in in_use] == [ACTION, "DescribeEvents"]
+    assert [source.primary for source in in_use] == [True, False]
+    for action in (ACTION, "DescribeEvents"):
+        labels = {"region": "ap-guangzhou", "action": action}
+        assert metrics.registry.get_sample_value("tione_exporter_api_requests_total", labels) == 0
+    off = load_settings({"--tione.regions": "ap-guangzhou", "--events.max-services": "0"}, {})
+    assert [source.action for source in sources(off, client)] == [ACTION]
     await client.aclose()

@@ -39,6 +39,7 @@ SIMULATOR_MAY_USE = (
     "exporter.tione.models",
     "exporter.tione.api",
     "exporter.tione.listing",
+    "exporter.tione.events",
     "exporter.tencentcloud.signing",
     "exporter.tencentcloud.errors",
     "exporter.tencentcloud.gcpause",

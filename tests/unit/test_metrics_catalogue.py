@@ -23,6 +23,7 @@ from exporter.metrics.families.pod import PodOfService, pods
 from exporter.metrics.families.service import ServiceInGroup
 from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.tione import models
+from exporter.tione.event_models import Event, ServiceEvents
 from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from tests.conftest import LOCAL_FIXTURES
@@ -70,9 +71,31 @@ def sample_lines(text: str, families: list[str] | None = None) -> list[str]:
     return [line for line in lines if metric_name(line) in families]
 
 
-def render_groups(groups: list[dict[str, Any]], options: RenderOptions | None = None) -> str:
-    parsed = [ServiceGroup.model_validate(group) for group in groups]
-    return render([collect_region(RegionSnapshot(REGION, tuple(parsed)), options)]).text.decode()
+def service_events(items: list[dict[str, Any]]) -> tuple[ServiceEvents, ...]:
+    """A case's `events`: per troubled service, `DescribeEvents`' answer (`TotalCount`, `Events`)."""
+    return tuple(
+        ServiceEvents(
+            item["ServiceGroupId"],
+            item["ServiceId"],
+            tuple(Event.model_validate(event) for event in item.get("Events") or ()),
+            item.get("TotalCount", len(item.get("Events") or ())),
+            0.0,
+        )
+        for item in items
+    )
+
+
+def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
+    """A case's groups and events as one region's snapshot."""
+    groups = tuple(ServiceGroup.model_validate(group) for group in case["groups"])
+    return RegionSnapshot(region, groups, events=service_events(case.get("events", [])))
+
+
+def render_groups(
+    groups: list[dict[str, Any]], options: RenderOptions | None = None, events: list[dict[str, Any]] | None = None
+) -> str:
+    snapshot = snapshot_of({"groups": groups, "events": events or []})
+    return render([collect_region(snapshot, options)]).text.decode()
 
 
 CASE_NAMES = sorted(path.stem for path in CASES.glob("*.json"))
@@ -90,7 +113,7 @@ def test_case_gives_exactly_the_expected_lines(name: str) -> None:
     if families is not None:
         unknown = set(families) - {family.name for family in SNAPSHOT_FAMILIES}
         assert not unknown, f"case {name} names families that do not exist: {unknown}"
-    text = render_groups(case["groups"], options_of(case))
+    text = render_groups(case["groups"], options_of(case), case.get("events"))
     assert sample_lines(text, families) == expected_lines(name)
 
 

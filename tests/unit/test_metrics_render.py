@@ -20,10 +20,11 @@ from exporter.metrics.render import (
     render,
 )
 from exporter.metrics.self import SelfMetrics
+from exporter.tione.event_models import ServiceEvents
 from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from tests.conftest import require_tool
-from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, metric_name, sample_lines
+from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, metric_name, sample_lines, service_events
 
 RICH = RenderOptions(tag_labels=("*",))
 
@@ -36,12 +37,17 @@ def rich_groups() -> list[ServiceGroup]:
     return [ServiceGroup.model_validate(group) for group in groups]
 
 
+def rich_events() -> tuple[ServiceEvents, ...]:
+    """Every golden case's Warning events."""
+    return service_events([item for name in CASE_NAMES for item in load_case(name).get("events", [])])
+
+
 def rich_exposition() -> Exposition:
     groups = rich_groups()
     return render(
         [
-            collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)), RICH),
-            collect_region(RegionSnapshot("ap-shanghai", tuple(groups)), RICH),
+            collect_region(RegionSnapshot("ap-guangzhou", tuple(groups), events=rich_events()), RICH),
+            collect_region(RegionSnapshot("ap-shanghai", tuple(groups), events=rich_events()), RICH),
         ]
     )
 

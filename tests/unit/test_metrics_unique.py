@@ -18,7 +18,7 @@ from exporter.metrics.labels import MAX_LABEL_VALUE_LENGTH
 from exporter.metrics.render import Exposition, RenderOptions, collect_region, render
 from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
-from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, options_of
+from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, options_of, snapshot_of
 
 Series = tuple[str, tuple[tuple[str, str], ...]]
 EVERYTHING = RenderOptions(tag_labels=("*",))
@@ -38,9 +38,14 @@ def repeated_series(exposition: Exposition) -> list[Series]:
     return [series for series, count in seen.items() if count > 1]
 
 
-def exposition_of(groups: list[dict[str, Any]], options: RenderOptions, region: str = "ap-guangzhou") -> Exposition:
-    parsed = [ServiceGroup.model_validate(group) for group in groups]
-    return render([collect_region(RegionSnapshot(region, tuple(parsed)), options)])
+def exposition_of(
+    groups: list[dict[str, Any]],
+    options: RenderOptions,
+    region: str = "ap-guangzhou",
+    events: list[dict[str, Any]] | None = None,
+) -> Exposition:
+    snapshot = snapshot_of({"groups": groups, "events": events or []}, region)
+    return render([collect_region(snapshot, options)])
 
 
 def test_the_checker_finds_a_repeated_series() -> None:
@@ -54,7 +59,9 @@ def test_the_checker_finds_a_repeated_series() -> None:
 @pytest.mark.parametrize("everything", [False, True], ids=["case-options", "all-tags"])
 def test_no_case_renders_a_series_twice(name: str, everything: bool) -> None:
     case = load_case(name)
-    exposition = exposition_of(case["groups"], EVERYTHING if everything else options_of(case))
+    exposition = exposition_of(
+        case["groups"], EVERYTHING if everything else options_of(case), events=case.get("events")
+    )
     assert repeated_series(exposition) == []
 
 
@@ -143,6 +150,7 @@ def test_regions_equal_once_cleaned_are_one_region() -> None:
 def test_every_snapshot_family_is_checked() -> None:
     """The cases together feed every family, so the checks above cover them all."""
     groups = [group for name in CASE_NAMES for group in load_case(name)["groups"]]
-    text = exposition_of(groups, EVERYTHING).text.decode()
+    events = [item for name in CASE_NAMES for item in load_case(name).get("events", [])]
+    text = exposition_of(groups, EVERYTHING, events=events).text.decode()
     rendered = {family.name for family in parse_text(text)}
     assert {family.name.removesuffix("_total") for family in SNAPSHOT_FAMILIES} <= rendered

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.metrics.families import exporter, group, pod, service
+from exporter.metrics.families import events, exporter, group, pod, service
 from exporter.metrics.families.family import Family, Kind, LiveFamily
 
-KINDS: tuple[Kind[Any, Any], ...] = (group.KIND, service.KIND, pod.KIND)
+KINDS: tuple[Kind[Any, Any], ...] = (group.KIND, service.KIND, pod.KIND, events.GROUP_KIND, events.KIND)
 """Every kind a snapshot holds, parents before their children; also the exposition order."""
 
 SNAPSHOT_FAMILIES: tuple[Family[Any], ...] = tuple(family for kind in KINDS for family in kind.families)
