@@ -237,12 +237,30 @@ def test_demo_serves_changing_metrics_within_ten_seconds() -> None:
         changed = {key for key in first.keys() | samples.keys() if first.get(key) != samples.get(key)}
         fleet_changes = {name for name, _ in changed if not name.startswith(("tione_exporter_", "tione_up"))}
         assert fleet_changes, "the simulated fleet did not change between two polls"
+        # The incidents are on the page and in the JSON: a creation that failed, a stop for arrears.
+        attention = httpx.get(url.replace("/metrics", "/api/v1/attention")).json()["services"]
+        reasons = {row["reason"] for row in attention if row["region"] == "ap-guangzhou"}
+        assert {"CREATE_FAILED", "ARREARS_STOP"} <= reasons, reasons
+        assert "Needs attention" in httpx.get(url.replace("/metrics", "/")).text
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=5) == 0
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_demo_refuses_a_flag_it_would_override() -> None:
+    result = subprocess.run(
+        [*COMMAND, "--demo", "--tione.regions", "ap-beijing"],
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--tione.regions cannot be used with --demo" in result.stderr
 
 
 def test_run_with_a_web_config_serves_https_with_basic_auth(simulator: SimulatorServer, tmp_path: Path) -> None:
