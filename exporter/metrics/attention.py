@@ -120,12 +120,18 @@ def _event(item: Any) -> AttentionEvent:
 
 
 def _gpus(s: services.ServiceInGroup) -> float | None:
+    """Physical cards the service holds now. When the answer lists its pods, only those placed on a node
+    count (a pod the scheduler cannot place holds nothing, however many replicas are asked for); else
+    the replicas the workload reports, as `tione_service_allocated_physical_gpus` counts them."""
     info = s.service.service_info
     resources = info.resources if info is not None else None
-    if resources is None or services.is_cpu_only(resources):
+    if info is None or resources is None or services.is_cpu_only(resources):
         return None
-    held = services.replicas_allocated(s)
     hundredths = sum(value for _, value in services.physical_gpus(resources))
+    if info.pod_infos is not None:
+        placed = sum(1 for pod in info.pod_infos if pod.node_ip)
+        return hundredths * placed / GPU_HUNDREDTHS
+    held = services.replicas_allocated(s)
     return None if held is None else hundredths * held / GPU_HUNDREDTHS
 
 

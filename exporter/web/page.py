@@ -148,7 +148,7 @@ def _events(row: AttentionRow, now: float) -> str:
 
 
 def _attention_row(row: AttentionRow, now: float) -> str:
-    since = f'for {age(now - row.since)}<br><span class="muted">since {_time(row.since)}</span>' if row.since else "?"
+    since = f'<span title="since {_time(row.since)} UTC">for {age(now - row.since)}</span>' if row.since else "?"
     model = _e(row.model_name) + (f' <span class="muted">{_e(row.model_version)}</span>' if row.model_version else "")
     status = _e(row.status) + (
         f'<br><span class="muted">{_e(row.business_status)}</span>' if row.business_status else ""
@@ -162,15 +162,15 @@ def _attention_row(row: AttentionRow, now: float) -> str:
     ).lower()
     cells = [
         f'<td class="sev">{_e(row.severity)}</td>',
-        f"<td>{_e(row.region)}</td>",
+        f'<td class="region">{_e(row.region)}</td>',
         f"<td>{_e(row.service_group_name)}<br><code>{_e(row.service_id)}</code></td>",
         f"<td>{model}</td>",
         f"<td>{status}</td>",
         f'<td class="num">{_replicas(row)}</td>',
-        f"<td><b>{_e(row.reason)}</b><br>{_e(row.message)}</td>",
-        f"<td>{since}</td>",
+        f'<td class="reason"><b>{_e(row.reason)}</b><br>{_e(row.message)}</td>',
+        f'<td class="age">{since}</td>',
         f'<td class="num">{_gpus(row)}</td>',
-        f"<td>{_events(row, now)}</td>",
+        f'<td class="events">{_events(row, now)}</td>',
     ]
     return (
         f'<tr class="{_e(row.severity)}" data-region="{_e(row.region)}" data-text="{_e(searchable)}" '

@@ -306,3 +306,13 @@ def test_event_rows_keep_a_bounded_message() -> None:
     [row] = attention_rows(snapshot)
     assert len(row.events) == 5 and all(len(event.message) <= 1000 for event in row.events)
     assert isinstance(row.events[0], AttentionEvent)
+
+
+def test_gpus_held_count_only_pods_placed_on_a_node() -> None:
+    raw = _raw("ms-p-1", "Pending", 2, 0, T0)
+    raw["ServiceInfo"]["PodInfos"] = [{"Name": "a", "NodeIP": ""}, {"Name": "b", "NodeIP": "10.0.0.2"}]
+    [row] = attention_rows(RegionSnapshot("r", (_group("ms-p", "g", raw),)))
+    assert row.gpus == 1.0  # one card a replica, one of two pods placed
+    raw["ServiceInfo"]["PodInfos"] = []
+    [row] = attention_rows(RegionSnapshot("r", (_group("ms-p", "g", raw),)))
+    assert row.gpus == 0.0
