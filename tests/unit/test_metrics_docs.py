@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from exporter.metrics.families import SELF_FAMILIES, SNAPSHOT_FAMILIES
+from exporter.metrics.families import events as events_kind
 from exporter.metrics.families import group as group_kind
 from exporter.metrics.families import pod as pod_kind
 from exporter.metrics.families import service as service_kind
@@ -23,11 +24,13 @@ DOC = REPO / "docs" / "metrics.md"
 SECTIONS: dict[str, tuple[Family[Any] | LiveFamily, ...]] = {
     "Service groups": GROUP_FAMILIES,
     "Services": SERVICE_FAMILIES + POD_FAMILIES,
+    "Warning events": events_kind.FAMILIES,
     "The exporter itself": SELF_FAMILIES,
 }
 SECTION_IDENTITY = {
     "Service groups": group_kind.IDENTITY,
     "Services": service_kind.IDENTITY,
+    "Warning events": events_kind.IDENTITY,
     "The exporter itself": (),
 }
 
