@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tencentcloud.errors import TIMEOUT, TransportError
 from exporter.tione.attention import trouble
 from exporter.tione.event_models import DescribeEventsResponse, ServiceEvents
 from exporter.tione.models import as_utc
@@ -143,7 +144,12 @@ def source(
         async def one(group_id: str, service_id: str) -> BaseException | None:
             async with limit:
                 try:
-                    result = await ask(region, group_id, service_id, budget)
+                    # The client keeps to the deadline; the timeout is the guarantee that the listing's
+                    # series never wait on this source past its share of the poll, whatever happens below.
+                    async with asyncio.timeout(max(0.0, budget - clock())):
+                        result = await ask(region, group_id, service_id, budget)
+                except TimeoutError:
+                    return TransportError(TIMEOUT, "no answer within the events' share of the poll", region=region)
                 except Exception as exc:  # one service's failure keeps its last answer; others go on
                     return exc
             cache.entries[(region, service_id)] = (clock(), result)
