@@ -119,7 +119,22 @@ def test_check_reports_each_region(simulator: SimulatorServer) -> None:
     assert [line.split(":")[0] for line in lines] == list(REGIONS)
     for line, region in zip(lines, REGIONS, strict=True):
         count = len(simulator.fleet(region, ""))
-        assert line == f"{region}: ok ({count} service groups)"
+        assert line == f"{region}: ok ({count} service groups, DescribeEvents permitted)"
+
+
+def test_check_warns_when_the_events_are_not_permitted(simulator: SimulatorServer) -> None:
+    """The Warning events are optional: a key without `tione:DescribeEvents` passes, with a warning line."""
+    simulator.deny("DescribeEvents")
+    try:
+        result = run(["check", "--tione.regions", REGIONS[0]], environment(simulator))
+        off = run(["check", "--tione.regions", REGIONS[0], "--events.max-services", "0"], environment(simulator))
+    finally:
+        simulator.allow("DescribeEvents")  # the simulator serves the module's other tests
+    assert result.returncode == 0, result.stderr
+    ok, warning = result.stdout.splitlines()
+    assert ok == f"{REGIONS[0]}: ok ({len(simulator.fleet(REGIONS[0], ''))} service groups)"
+    assert warning.startswith(f"{REGIONS[0]}: warning: DescribeEvents is not permitted: UnauthorizedOperation")
+    assert off.stdout.splitlines() == [ok]
 
 
 def test_check_with_a_failing_region_exits_1(simulator: SimulatorServer) -> None:
