@@ -129,6 +129,7 @@ async def test_the_page_in_chromium_names_what_is_broken_and_why(simulator: Simu
         base = str(running.http.base_url).rstrip("/")
         dom = await chromium(tmp_path, "--dump-dom", f"{base}/")
         filtered = await chromium(tmp_path, "--dump-dom", f"{base}/#region={REGIONS[1]}")
+        searched = await chromium(tmp_path, "--dump-dom", f"{base}/#q=insufficient%20nvidia")
         screenshot = tmp_path / "status-page.png"
         await chromium(
             tmp_path, f"--screenshot={screenshot}", "--window-size=1600,1200", "--hide-scrollbars", f"{base}/"
@@ -158,6 +159,12 @@ async def test_the_page_in_chromium_names_what_is_broken_and_why(simulator: Simu
     # The region filter, applied by the page's own script from the address's fragment.
     hidden = {service_id: row[2] for service_id, row in rows_of(filtered).items()}
     assert hidden == {service_id: region != REGIONS[1] for service_id, region in expected.items()}
+
+    # The text filter: case-insensitive, over names, reasons, messages and events.
+    shown = {service_id for service_id, row in rows_of(searched).items() if not row[2]}
+    assert incidents["unschedulable"] in shown
+    assert shown == {service_id for service_id, row in rows.items() if "insufficient nvidia" in row[3].lower()}
+    assert incidents["crash_loop"] not in shown
 
     # The JSON has the same rows, in the same order.
     assert [row["service_id"] for row in services] == list(rows)
