@@ -148,6 +148,7 @@ class Exporter:
             telemetry_path=settings.web.telemetry_path,
             interval=settings.poll.interval,
             max_staleness=settings.poll.max_staleness,
+            events=settings.events.max_services > 0,
         )
         self.app = ExporterApp(self.poller, self.metrics, context, BasicAuth(self.web.users))
         self.server: WebServer | None = None

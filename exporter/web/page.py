@@ -31,6 +31,8 @@ class PageContext:
     telemetry_path: str
     interval: float
     max_staleness: float
+    events: bool = True
+    """Whether Warning events are asked at all (`--events.max-services` above 0)."""
 
 
 def _e(value: object) -> str:
@@ -137,7 +139,9 @@ def _event(event: AttentionEvent, now: float) -> str:
     return f"<li>{where}{count}{_e(event.message)}{when}</li>"
 
 
-def _events(row: AttentionRow, now: float) -> str:
+def _events(row: AttentionRow, now: float, asked: bool) -> str:
+    if not asked:
+        return '<span class="muted">events off (--events.max-services 0)</span>'
     if row.events_total is None:
         return '<span class="muted">not asked yet</span>'
     if not row.events:
@@ -147,7 +151,7 @@ def _events(row: AttentionRow, now: float) -> str:
     return '<ul class="events">' + "".join(_event(event, now) for event in row.events) + tail + "</ul>"
 
 
-def _attention_row(row: AttentionRow, now: float) -> str:
+def _attention_row(row: AttentionRow, now: float, events: bool) -> str:
     since = f'<span title="since {_time(row.since)} UTC">for {age(now - row.since)}</span>' if row.since else "?"
     model = _e(row.model_name) + (f' <span class="muted">{_e(row.model_version)}</span>' if row.model_version else "")
     status = _e(row.status) + (
@@ -170,7 +174,7 @@ def _attention_row(row: AttentionRow, now: float) -> str:
         f'<td class="reason"><b>{_e(row.reason)}</b><br>{_e(row.message)}</td>',
         f'<td class="age">{since}</td>',
         f'<td class="num">{_gpus(row)}</td>',
-        f'<td class="events">{_events(row, now)}</td>',
+        f'<td class="events">{_events(row, now, events)}</td>',
     ]
     return (
         f'<tr class="{_e(row.severity)}" data-region="{_e(row.region)}" data-text="{_e(searchable)}" '
@@ -178,7 +182,7 @@ def _attention_row(row: AttentionRow, now: float) -> str:
     )
 
 
-def _needs_attention(statuses: Sequence[RegionStatus], now: float) -> str:
+def _needs_attention(statuses: Sequence[RegionStatus], now: float, events: bool) -> str:
     rows = attention(statuses)
     if not rows:
         return '<h2>Needs attention</h2>\n<p class="ok" id="attention-none">Nothing needs attention.</p>\n'
@@ -191,7 +195,7 @@ def _needs_attention(statuses: Sequence[RegionStatus], now: float) -> str:
         '<div class="scroll"><table id="attention"><thead><tr><th>Severity</th><th>Region</th><th>Service</th>'
         "<th>Model</th><th>Status</th><th>Replicas</th><th>Reason</th><th>How long</th><th>GPUs held</th>"
         "<th>Latest Warning events</th></tr></thead>\n<tbody>\n"
-        + "\n".join(_attention_row(row, now) for row in rows)
+        + "\n".join(_attention_row(row, now, events) for row in rows)
         + "\n</tbody></table></div>\n"
     )
 
@@ -201,7 +205,7 @@ def status_page(
 ) -> bytes:
     moment = time.time() if now is None else now
     page = _TEMPLATE.substitute(
-        attention=_needs_attention(statuses, moment),
+        attention=_needs_attention(statuses, moment, context.events),
         refresh_ms=str(int(min(max(context.interval, 5.0), 60.0) * 1000)),
         version=_e(context.version),
         started=_time(context.started),

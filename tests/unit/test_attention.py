@@ -217,9 +217,19 @@ def test_the_page_lists_the_rows_escaped_coloured_and_filterable() -> None:
     assert "not asked yet" in attention
     assert 'id="f-region"' in attention and '<option value="ap-shanghai">' in attention and 'id="f-text"' in attention
     assert "location.reload" in page
+    assert 'href="api/v1/attention"' in page
     assert 'name="viewport"' in page
     for external in ("http://", "https://", "src=", "<link"):
         assert external not in page.replace('href="metrics"', ""), external
+
+
+def test_the_page_says_when_the_events_are_off() -> None:
+    off = PageContext(
+        version="1", started=0.0, telemetry_path="/metrics", interval=30.0, max_staleness=300.0, events=False
+    )
+    page = status_page(statuses(), off, ready=True, now=NOW).decode()
+    assert "events off (--events.max-services 0)" in page
+    assert "not asked yet" not in page and "Back-off" not in page
 
 
 def test_nothing_needs_attention() -> None:
