@@ -2,7 +2,7 @@
 
 Every command starts here: `run` serves until a stop signal, `once` polls every region once and prints
 the exposition, `check` makes one cheap call of every source per region and says which fail. The
-sources in use are listed once, in `sources()`; the poller, the self-metrics' `action` label values and
+sources in use are listed once, in `make_sources()`; the poller, the self-metrics' `action` label values and
 `check` all follow that list.
 """
 
@@ -31,7 +31,7 @@ from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
-from exporter.tione import events, listing
+from exporter.tione import events, listing, resource_groups, workspaces
 from exporter.tione.api import SERVICE, VERSION
 from exporter.tione.source import Source
 from exporter.web.page import PageContext
@@ -76,7 +76,7 @@ def make_client(settings: Settings, credentials: CredentialProvider, metrics: Se
     )
 
 
-def sources(settings: Settings, client: TencentCloudClient) -> tuple[Source[Any], ...]:
+def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source[Any], ...]:
     """Every source a poll of a region runs, in the order it runs them (a source may read what an earlier
     one stored). Adding a source is one line here."""
     filters, tag_filters = listing_filters(settings)
@@ -86,24 +86,24 @@ def sources(settings: Settings, client: TencentCloudClient) -> tuple[Source[Any]
         service_category=settings.tione.service_category,
         reads=READ_FIELDS,
     )
-    project_ids = settings.tione.project_ids or (None,)
-    found: list[Source[Any]] = [listing.source(client, query, project_ids)]
+    discovery = settings.tione.discovery_interval
+    polled: list[Source[Any]] = []
+    if discovery > 0:
+        polled.append(workspaces.source(client, discovery))
+    polled.append(listing.source(client, query, settings.tione.project_ids))
     if settings.events.max_services > 0:
-        found.append(
-            events.source(
-                client,
-                max_services=settings.events.max_services,
-                refresh=settings.events.refresh_interval,
-                project_ids=project_ids,
-            )
+        polled.append(
+            events.source(client, max_services=settings.events.max_services, refresh=settings.events.refresh_interval)
         )
-    return tuple(found)
+    if settings.capacity.interval:
+        polled.append(resource_groups.source(client, settings.capacity.interval))
+    return tuple(polled)
 
 
-def poll_plan(settings: Settings, polled: Sequence[Source[Any]]) -> PollPlan:
+def poll_plan(settings: Settings, sources: Sequence[Source[Any]]) -> PollPlan:
     return PollPlan(
         regions=settings.tione.regions,
-        sources=tuple(polled),
+        sources=tuple(sources),
         options=RenderOptions(
             tag_labels=settings.metrics.tag_labels,
             exclude=settings.metrics.exclude,
@@ -115,13 +115,13 @@ def poll_plan(settings: Settings, polled: Sequence[Source[Any]]) -> PollPlan:
     )
 
 
-class Wired:
+class Wiring:
     """The self-metrics, the client reporting to them, and the sources bound to the client."""
 
     def __init__(self, settings: Settings, credentials: CredentialProvider) -> None:
         self.metrics = SelfMetrics(settings.tione.regions)
         self.client = make_client(settings, credentials, self.metrics)
-        self.sources = sources(settings, self.client)
+        self.sources = make_sources(settings, self.client)
         self.metrics.declare_actions(source.action for source in self.sources)
 
 
@@ -138,10 +138,10 @@ class Exporter:
     def __init__(self, settings: Settings, credentials: CredentialProvider, web: WebConfig | None = None) -> None:
         self.settings = settings
         self.web = web if web is not None else WebConfig()
-        wired = Wired(settings, credentials)
-        self.metrics = wired.metrics
-        self.client = wired.client
-        self.poller = Poller(poll_plan(settings, wired.sources), self.metrics)
+        wiring = Wiring(settings, credentials)
+        self.metrics = wiring.metrics
+        self.client = wiring.client
+        self.poller = Poller(poll_plan(settings, wiring.sources), self.metrics)
         context = PageContext(
             version=__version__,
             started=time.time(),
@@ -229,13 +229,13 @@ async def run_command(
 
 async def once_command(settings: Settings, credentials: CredentialProvider, output: Format) -> int:
     """One poll of every region, every source run whatever its interval (a first poll runs them all)."""
-    wired = Wired(settings, credentials)
+    wiring = Wiring(settings, credentials)
     try:
-        poller = Poller(poll_plan(settings, wired.sources), wired.metrics)
+        poller = Poller(poll_plan(settings, wiring.sources), wiring.metrics)
         statuses = await poller.poll_all()
     finally:
-        await wired.client.aclose()
-    sys.stdout.buffer.write(body(poller.exposition, wired.metrics, output))
+        await wiring.client.aclose()
+    sys.stdout.buffer.write(body(poller.exposition, wiring.metrics, output))
     sys.stdout.flush()
     return EXIT_OK if all(status.outcome == "success" for status in statuses) else EXIT_FAILED
 
@@ -246,11 +246,11 @@ async def check_command(settings: Settings, credentials: CredentialProvider) -> 
     except ConfigError as error:
         print_problems(error.problems)
         return EXIT_CONFIG
-    wired = Wired(settings, credentials)
+    wiring = Wiring(settings, credentials)
     try:
-        results = await asyncio.gather(*(_check_region(wired.sources, region) for region in settings.tione.regions))
+        results = await asyncio.gather(*(_check_region(wiring.sources, region) for region in settings.tione.regions))
     finally:
-        await wired.client.aclose()
+        await wiring.client.aclose()
     for _, lines in results:
         for line in lines:
             print(line)
@@ -278,7 +278,8 @@ async def _check_region(checked: Sequence[Source[Any]], region: str) -> tuple[bo
             if source.primary:
                 return False, [f"{region}: {_problem(error)}"]
             if isinstance(error, TencentCloudError) and is_permission_error(error.code):
-                warnings.append(f"{region}: warning: {source.action} is not permitted: {_problem(error)}")
+                without = f"; {source.without}" if source.without else ""
+                warnings.append(f"{region}: warning: {source.action} is not permitted: {_problem(error)}{without}")
             else:
                 failed.append(f"{source.action}: {_problem(error)}")
     if failed:

@@ -252,7 +252,36 @@ def _boolean(value: object) -> bool:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def parse_interval(value: object) -> float:
+    """A duration, or 0 (also `0s`) for "never": the interval of a source that can be switched off."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    if isinstance(value, str) and value.strip() in {"0", "0s", "0ms", "0m", "0h"}:
+        return 0.0
+    return parse_duration(value)
+
+
+IntervalOrOff = Annotated[float, BeforeValidator(parse_interval)]
 """Seconds; written `30s`, `5m`, `1h30m`, `500ms` or `30`."""
+
+
+def parse_duration_or_off(value: object) -> float:
+    """Like `parse_duration`, but zero (`0`, `0s`) is allowed: it switches off what the duration paces."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    if isinstance(value, str):
+        try:
+            if parse_go_duration(value.strip()) == 0:
+                return 0.0
+        except ValueError:
+            pass
+    return parse_duration(value)
+
+
+DurationOrOff = Annotated[float, BeforeValidator(parse_duration_or_off)]
+"""Seconds, or 0 for off; written like a `Duration`."""
 
 ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
 TelemetryPath = Annotated[str, BeforeValidator(_telemetry_path)]
@@ -322,6 +351,7 @@ class TioneSettings(Section):
     regions: Regions = ()
     endpoint: EndpointUrl = DEFAULT_ENDPOINT
     project_ids: Strings = ()
+    discovery_interval: IntervalOrOff = 300.0
     filters: tuple[FilterSetting, ...] = ()
     tag_filters: tuple[TagFilterSetting, ...] = ()
     service_category: str | None = None
@@ -331,6 +361,11 @@ class PollSettings(Section):
     interval: Duration = 30.0
     timeout: Duration = 25.0
     max_staleness: Duration = 300.0
+
+
+class CapacitySettings(Section):
+    interval: DurationOrOff = 300.0
+    """Seconds between two reads of the resource groups' capacity per region; 0: not read."""
 
 
 class ApiSettings(Section):
@@ -363,6 +398,7 @@ class Settings(BaseSettings):
     tione: TioneSettings = TioneSettings()
     poll: PollSettings = PollSettings()
     api: ApiSettings = ApiSettings()
+    capacity: CapacitySettings = CapacitySettings()
     log: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()
     events: EventsSettings = EventsSettings()
@@ -445,9 +481,15 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _option(
         "tione.project_ids",
-        "default workspace",
-        "comma-separated TI workspace ids (TiProjectId) to poll",
+        "every workspace found",
+        "comma-separated TI workspace ids (TiProjectId) to poll instead of every workspace DescribeWorkspaces lists",
         metavar="LIST",
+    ),
+    _option(
+        "tione.discovery_interval",
+        "5m",
+        "time between two DescribeWorkspaces listings of a region's workspaces; 0 switches discovery off",
+        metavar="DURATION",
     ),
     _option(
         "tione.filters",
@@ -469,6 +511,12 @@ OPTIONS: tuple[Option, ...] = (
         "poll.max_staleness",
         "5m",
         "how long a failing region keeps its last good series",
+        metavar="DURATION",
+    ),
+    _option(
+        "capacity.interval",
+        "5m",
+        "time between reads of the resource groups' capacity (DescribeBillingResourceGroups) per region; 0: off",
         metavar="DURATION",
     ),
     _option(

@@ -31,6 +31,9 @@ from exporter.tencentcloud.credentials import Credentials, StaticProvider
 
 DEMO_LISTEN_ADDRESS = "127.0.0.1:10120"
 DEMO_POLL_INTERVAL = "5s"
+DEMO_CAPACITY_INTERVAL = "30s"
+"""The demo's fleet changes every few seconds: capacity is read often enough for the dashboard's Capacity row
+to follow it (and `rg-gpu-prod`, which the simulator keeps nearly full, to show it)."""
 DEMO_CHURN_INTERVAL = 2.0
 """Seconds between two changes of the simulated fleet: a few changes land between two polls."""
 OVERRIDDEN_FLAGS: dict[str, str] = {
@@ -91,6 +94,7 @@ def run_demo(flags: Mapping[str, str], environ: Mapping[str, str] | None = None)
         demo_flags = {
             "--web.listen-address": DEMO_LISTEN_ADDRESS,
             "--poll.interval": DEMO_POLL_INTERVAL,
+            "--capacity.interval": DEMO_CAPACITY_INTERVAL,
             **flags,
             "--tione.endpoint": simulator.url,
             "--tione.regions": ",".join(config.regions),

@@ -387,6 +387,10 @@ class Poller:
             return
         self._samples.pop(region, None)
         self._snapshots[region] = RegionSnapshot(region)
+        # Every source's result went with the snapshot: all of them run again at the next poll.
+        for clocks in (self._source_ran, self._source_succeeded):
+            for key in [key for key in clocks if key[0] == region]:
+                del clocks[key]
         await self._rerender()
         self.recorder.forget_inventory(region)
         self._status[region] = replace(

@@ -9,14 +9,16 @@ from grafana_foundation_sdk.models import dashboard
 from grafana.panels import (
     GREEN,
     RED,
+    Panels,
     new_dashboard,
     queries,
     query,
     region_variable,
-    row,
     stat_panel,
     table_panel,
+    time_since_last_poll,
     timeseries_panel,
+    with_rows,
 )
 
 UID = "tione-exporter-health"
@@ -35,180 +37,160 @@ UP_MAPPINGS: list[dashboard.ValueMapping] = [
 
 
 def build() -> dashboard_builder.Dashboard:
-    return (
-        new_dashboard(
-            UID,
-            "TI-ONE exporter health",
-            "tione-exporter itself: scrape target, polls per region, API traffic, errors and rate limiting.",
-        )
-        .with_variable(region_variable(multi=True))
-        .with_row(row("Exporter"))
-        .with_panel(
-            stat_panel(
-                "Scrape targets up",
-                "Exporter targets Prometheus scrapes successfully (jobs whose name contains 'tione').",
-                "short",
-                [query(f"sum(up{{{JOB}}})")],
-                steps=((None, RED), (1, GREEN)),
-            )
-        )
-        .with_panel(
-            stat_panel(
-                "Region polls",
-                "Whether each region's last poll succeeded.",
-                "none",
-                [query(f"tione_up{{{REGION}}}", "{{region}}")],
-                steps=((None, RED), (1, GREEN)),
-                mappings=UP_MAPPINGS,
-                width=8,
-            )
-        )
-        .with_panel(
-            table_panel(
-                "Version",
-                "Exporter version and Python version, per target.",
-                "none",
-                [query("tione_exporter_build_info", instant=True)],
-                hide=("Time", "Value", "__name__", "job"),
-                height=4,
-            )
-        )
-        .with_row(row("Polls"))
-        .with_panel(
-            timeseries_panel(
-                "Time since last successful poll",
-                "Age of each region's data. It should stay below the poll interval plus one poll's duration.",
-                "s",
-                [
-                    query(
-                        f"time() - tione_exporter_last_poll_success_timestamp_seconds{{{REGION}}}",
-                        "{{region}} {{instance}}",
-                    )
-                ],
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Poll duration",
-                "Duration of one region's whole poll (all pages, retries included): 95th and 50th percentile.",
-                "s",
-                queries(
-                    (f"region:tione_exporter_poll_duration_seconds:p95_5m{{{REGION}}}", "{{region}} p95"),
-                    (
-                        "histogram_quantile(0.5, sum by (region, le) "
-                        f"(rate(tione_exporter_poll_duration_seconds_bucket{{{REGION}}}[$__rate_interval])))",
-                        "{{region}} p50",
-                    ),
-                ),
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Failed polls",
-                "Share of polls that failed, per region.",
-                "percentunit",
-                [query(f"region:tione_exporter_poll_errors:ratio_rate5m{{{REGION}}}", "{{region}}")],
-                width=8,
-            )
-        )
-        .with_row(row("TI-ONE API"))
-        .with_panel(
-            timeseries_panel(
-                "Requests by action",
-                "Requests per second to the TI-ONE API, per region and action.",
-                "reqps",
-                [query(f"region_action:tione_exporter_api_requests:rate5m{{{REGION}}}", "{{region}} {{action}}")],
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Errors by code",
-                "Errors per second, per region and error code (API codes, NetworkError, Timeout, HTTPError, ...).",
-                "reqps",
-                [query(f"region_code:tione_exporter_api_errors:rate5m{{{REGION}}}", "{{region}} {{code}}")],
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Retries",
-                "Requests retried per second, per region and action.",
-                "reqps",
-                [
-                    query(
-                        "sum by (region, action) "
-                        f"(rate(tione_exporter_api_retries_total{{{REGION}}}[$__rate_interval]))",
-                        "{{region}} {{action}}",
-                    )
-                ],
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Request duration",
-                "Duration of one API request, 95th percentile, per action.",
-                "s",
-                [
-                    query(
-                        "histogram_quantile(0.95, sum by (action, le) "
-                        "(rate(tione_exporter_api_request_duration_seconds_bucket[$__rate_interval])))",
-                        "{{action}} p95",
-                    )
-                ],
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Rate-limiter wait",
-                "Seconds per second that requests waited for the exporter's own rate limiter (--api.rate-limit).",
-                "s",
-                [
-                    query(
-                        "sum by (instance) (rate(tione_exporter_api_throttle_wait_seconds_total[$__rate_interval]))",
-                        "{{instance}}",
-                    )
-                ],
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Rate limited by the API",
-                "RequestLimitExceeded answers per second, per region.",
-                "reqps",
-                [
-                    query(
-                        "sum by (region) (region_code:tione_exporter_api_errors:rate5m"
-                        f'{{{REGION}, code=~"RequestLimitExceeded.*"}})',
-                        "{{region}}",
-                    )
-                ],
-                width=8,
-            )
-        )
-        .with_row(row("Exported objects"))
-        .with_panel(
-            timeseries_panel(
-                "Services and groups exported",
-                "Objects in each region's current snapshot.",
-                "short",
-                queries(
-                    (f"tione_exporter_services{{{REGION}}}", "{{region}} services"),
-                    (f"tione_exporter_service_groups{{{REGION}}}", "{{region}} groups"),
-                ),
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Scrape",
-                "Duration of Prometheus' scrape of the exporter.",
-                "s",
-                [query(f"scrape_duration_seconds{{{JOB}}}", "{{instance}}")],
-            )
-        )
+    dashboard = new_dashboard(
+        UID,
+        "TI-ONE exporter health",
+        "tione-exporter itself: scrape target, polls per region, API traffic, errors and rate limiting.",
+    ).with_variable(region_variable(multi=True))
+    return with_rows(
+        dashboard,
+        ("Exporter", _exporter()),
+        ("Polls", _polls()),
+        ("TI-ONE API", _ti_one_api()),
+        ("Exported objects", _exported_objects()),
     )
+
+
+def _exporter() -> Panels:
+    return [
+        stat_panel(
+            "Scrape targets up",
+            "Exporter targets Prometheus scrapes successfully (jobs whose name contains 'tione').",
+            "short",
+            [query(f"sum(up{{{JOB}}})")],
+            steps=((None, RED), (1, GREEN)),
+        ),
+        stat_panel(
+            "Region polls",
+            "Whether each region's last poll succeeded.",
+            "none",
+            [query(f"tione_up{{{REGION}}}", "{{region}}")],
+            steps=((None, RED), (1, GREEN)),
+            mappings=UP_MAPPINGS,
+            width=8,
+        ),
+        table_panel(
+            "Version",
+            "Exporter version and Python version, per target.",
+            "none",
+            [query("tione_exporter_build_info", instant=True)],
+            hide=("Time", "Value", "__name__", "job"),
+            height=4,
+        ),
+    ]
+
+
+def _polls() -> Panels:
+    return [
+        time_since_last_poll(REGION, "{{region}} {{instance}}"),
+        timeseries_panel(
+            "Poll duration",
+            "Duration of one region's whole poll (all pages, retries included): 95th and 50th percentile.",
+            "s",
+            queries(
+                (f"region:tione_exporter_poll_duration_seconds:p95_5m{{{REGION}}}", "{{region}} p95"),
+                (
+                    "histogram_quantile(0.5, sum by (region, le) "
+                    f"(rate(tione_exporter_poll_duration_seconds_bucket{{{REGION}}}[$__rate_interval])))",
+                    "{{region}} p50",
+                ),
+            ),
+            width=8,
+        ),
+        timeseries_panel(
+            "Failed polls",
+            "Share of polls that failed, per region.",
+            "percentunit",
+            [query(f"region:tione_exporter_poll_errors:ratio_rate5m{{{REGION}}}", "{{region}}")],
+            width=8,
+        ),
+    ]
+
+
+def _ti_one_api() -> Panels:
+    return [
+        timeseries_panel(
+            "Requests by action",
+            "Requests per second to the TI-ONE API, per region and action.",
+            "reqps",
+            [query(f"region_action:tione_exporter_api_requests:rate5m{{{REGION}}}", "{{region}} {{action}}")],
+            width=8,
+        ),
+        timeseries_panel(
+            "Errors by code",
+            "Errors per second, per region and error code (API codes, NetworkError, Timeout, HTTPError, ...).",
+            "reqps",
+            [query(f"region_code:tione_exporter_api_errors:rate5m{{{REGION}}}", "{{region}} {{code}}")],
+            width=8,
+        ),
+        timeseries_panel(
+            "Retries",
+            "Requests retried per second, per region and action.",
+            "reqps",
+            [
+                query(
+                    f"sum by (region, action) (rate(tione_exporter_api_retries_total{{{REGION}}}[$__rate_interval]))",
+                    "{{region}} {{action}}",
+                )
+            ],
+            width=8,
+        ),
+        timeseries_panel(
+            "Request duration",
+            "Duration of one API request, 95th percentile, per action.",
+            "s",
+            [
+                query(
+                    "histogram_quantile(0.95, sum by (action, le) "
+                    "(rate(tione_exporter_api_request_duration_seconds_bucket[$__rate_interval])))",
+                    "{{action}} p95",
+                )
+            ],
+            width=8,
+        ),
+        timeseries_panel(
+            "Rate-limiter wait",
+            "Seconds per second that requests waited for the exporter's own rate limiter (--api.rate-limit).",
+            "s",
+            [
+                query(
+                    "sum by (instance) (rate(tione_exporter_api_throttle_wait_seconds_total[$__rate_interval]))",
+                    "{{instance}}",
+                )
+            ],
+            width=8,
+        ),
+        timeseries_panel(
+            "Rate limited by the API",
+            "RequestLimitExceeded answers per second, per region.",
+            "reqps",
+            [
+                query(
+                    "sum by (region) (region_code:tione_exporter_api_errors:rate5m"
+                    f'{{{REGION}, code=~"RequestLimitExceeded.*"}})',
+                    "{{region}}",
+                )
+            ],
+            width=8,
+        ),
+    ]
+
+
+def _exported_objects() -> Panels:
+    return [
+        timeseries_panel(
+            "Services and groups exported",
+            "Objects in each region's current snapshot.",
+            "short",
+            queries(
+                (f"tione_exporter_services{{{REGION}}}", "{{region}} services"),
+                (f"tione_exporter_service_groups{{{REGION}}}", "{{region}} groups"),
+            ),
+        ),
+        timeseries_panel(
+            "Scrape",
+            "Duration of Prometheus' scrape of the exporter.",
+            "s",
+            [query(f"scrape_duration_seconds{{{JOB}}}", "{{instance}}")],
+        ),
+    ]

@@ -8,268 +8,320 @@ dashboard stays fast on a large fleet.
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
+from grafana_foundation_sdk.builders import table, timeseries
 
 from grafana.panels import (
     BLUE,
     GREEN,
     ORANGE,
     RED,
+    Panels,
     new_dashboard,
     queries,
     query,
     region_variable,
-    row,
+    resources_held,
     stat_panel,
     table_panel,
+    time_since_last_poll,
     timeseries_panel,
+    with_rows,
 )
 
 UID = "tione-overview"
 REGION = 'region=~"$region"'
 
 
-def build() -> dashboard_builder.Dashboard:
-    return (
-        new_dashboard(
-            UID,
-            "TI-ONE overview",
-            "TI-ONE online inference services across regions: status, replicas, GPUs, recent changes, API health.",
-        )
-        .with_variable(region_variable(multi=True))
-        .with_row(row("Fleet"))
-        .with_panel(
-            stat_panel(
-                "Services",
-                "Services known in the selected regions.",
-                "short",
-                [query(f"sum(region_status:tione_services:count{{{REGION}}})")],
+GROUP_NAME = f"max by (region, resource_group_id, resource_group_name) (tione_resource_group_info{{{REGION}}})"
+"""The name of each resource group, to join onto its series (`group_left (resource_group_name)`)."""
+
+
+def _named(expr: str) -> str:
+    """`expr` (by region and resource group) with the group's name as a label, or without one when the
+    capacity series are missing (capacity off, or not permitted): the figures matter more than the name."""
+    named = f"{expr} * on (region, resource_group_id) group_left (resource_group_name) {GROUP_NAME}"
+    return f"({named}) or ignoring (resource_group_name) {expr}"
+
+
+def free_gpus_panel() -> table.Panel:
+    return table_panel(
+        "Free GPUs by resource group and card type",
+        "Cards each dedicated resource group holds and does not use, by card model, now. A service on the group "
+        "can only add a replica that fits in here (TIONEResourceGroupNoRoomToScale).",
+        "short",
+        [
+            query(
+                _named(f"region_resource_group_id_gpu_type:tione_resource_group_free_gpus:max{{{REGION}}}"),
+                instant=True,
             )
-        )
-        .with_panel(
-            stat_panel(
-                "Services not Normal",
-                "Services whose status is neither Normal nor Stopped.",
-                "short",
-                [query(f'sum(region_status:tione_services:count{{{REGION}, status!~"Normal|Stopped"}})')],
-                steps=((None, GREEN), (1, RED)),
-            )
-        )
-        .with_panel(
-            stat_panel(
-                "Service groups",
-                "Service groups known in the selected regions.",
-                "short",
-                [query(f"sum(region_status:tione_service_groups:count{{{REGION}}})")],
-            )
-        )
-        .with_panel(
-            stat_panel(
-                "Replicas available / desired",
-                "Available replicas as a share of the desired ones, all services together.",
-                "percentunit",
-                [
-                    query(
-                        f"sum(region:tione_service_status_replicas_available:sum{{{REGION}}})"
-                        f" / sum(region:tione_service_spec_replicas:sum{{{REGION}}})"
-                    )
-                ],
-                steps=((None, RED), (0.9, ORANGE), (1, GREEN)),
-                no_value="-",
-            )
-        )
-        .with_panel(
-            stat_panel(
-                "Physical GPUs held",
-                "Physical GPU cards held by running replicas (fractions are shared cards).",
-                "short",
-                [query(f"sum(region_gpu_type:tione_service_allocated_physical_gpus:sum{{{REGION}}})")],
-                steps=((None, BLUE),),
-            )
-        )
-        .with_panel(
-            stat_panel(
-                "Regions polled OK",
-                "Share of the selected regions whose last poll succeeded.",
-                "percentunit",
-                [query(f"avg(tione_up{{{REGION}}})")],
-                steps=((None, RED), (1, GREEN)),
-                no_value="-",
-            )
-        )
-        .with_row(row("Status"))
-        .with_panel(
-            timeseries_panel(
-                "Services by status",
-                "How many services are in each status.",
-                "short",
-                [query(f"sum by (status) (region_status:tione_services:count{{{REGION}}})", "{{status}}")],
-                stacked=True,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Service groups by status",
-                "How many service groups are in each status.",
-                "short",
-                [query(f"sum by (status) (region_status:tione_service_groups:count{{{REGION}}})", "{{status}}")],
-                stacked=True,
-            )
-        )
-        .with_panel(
-            table_panel(
-                "Services by region and status",
-                "Current count of services per region and status.",
-                "short",
-                [query(f"region_status:tione_services:count{{{REGION}}}", instant=True)],
-                rename={"Value": "services"},
-                sort_by="services",
-            )
-        )
-        .with_panel(
-            table_panel(
-                "Services short of replicas",
-                "Services with fewer available replicas than desired, right now.",
-                "short",
-                [
-                    query(
-                        f"(tione_service_spec_replicas{{{REGION}}}"
-                        f" - tione_service_status_replicas_available{{{REGION}}}) > 0",
-                        instant=True,
-                    )
-                ],
-                rename={"Value": "missing replicas"},
-                sort_by="missing replicas",
-            )
-        )
-        .with_row(row("Replicas"))
-        .with_panel(
-            timeseries_panel(
-                "Desired, ready and available replicas",
-                "Replicas wanted by all services of a region against those ready and available.",
-                "short",
-                queries(
-                    (f"region:tione_service_spec_replicas:sum{{{REGION}}}", "{{region}} desired"),
-                    (f"region:tione_service_status_replicas_ready:sum{{{REGION}}}", "{{region}} ready"),
-                    (f"region:tione_service_status_replicas_available:sum{{{REGION}}}", "{{region}} available"),
-                ),
-                width=24,
-            )
-        )
-        .with_row(row("Resources"))
-        .with_panel(
-            timeseries_panel(
-                "Physical GPUs held by card type",
-                "Physical GPU cards held by running replicas, per region and card model.",
-                "short",
-                [
-                    query(
-                        f"region_gpu_type:tione_service_allocated_physical_gpus:sum{{{REGION}}}",
-                        "{{region}} {{gpu_type}}",
-                    )
-                ],
-                width=8,
-                stacked=True,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "CPU cores held",
-                "CPU cores held by running replicas, per region.",
-                "short",
-                [query(f"region:tione_service_allocated_cpu_cores:sum{{{REGION}}}", "{{region}}")],
-                width=8,
-                stacked=True,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Memory held",
-                "Memory held by running replicas, per region.",
-                "bytes",
-                [query(f"region:tione_service_allocated_memory_bytes:sum{{{REGION}}}", "{{region}}")],
-                width=8,
-                stacked=True,
-            )
-        )
-        .with_row(row("Recent changes"))
-        .with_panel(
-            timeseries_panel(
-                "Status changes",
-                "Services changing status, per region (each change flips two series of the state set).",
-                "short",
-                [
-                    query(
-                        f"sum by (region) (changes(tione_service_status{{{REGION}}}[$__rate_interval])) / 2",
-                        "{{region}}",
-                    )
-                ],
-                width=8,
-            )
-        )
-        .with_panel(
-            table_panel(
-                "Services that changed status in the time range",
-                "Number of status changes of each service over the dashboard's time range.",
-                "short",
-                [
-                    query(
-                        "sum by (region, service_group_id, service_id) "
-                        f"(changes(tione_service_status{{{REGION}}}[$__range])) / 2 > 0",
-                        instant=True,
-                    )
-                ],
-                rename={"Value": "status changes"},
-                sort_by="status changes",
-                width=8,
-            )
-        )
-        .with_panel(
-            table_panel(
-                "Last updated services",
-                "The ten services changed most recently (their UpdateTime).",
-                "dateTimeAsIso",
-                [query(f"topk(10, tione_service_updated_timestamp_seconds{{{REGION}}} * 1000)", instant=True)],
-                rename={"Value": "updated"},
-                sort_by="updated",
-                width=8,
-            )
-        )
-        .with_row(row("API health"))
-        .with_panel(
-            timeseries_panel(
-                "API requests",
-                "Requests per second to the TI-ONE API, per region.",
-                "reqps",
-                [
-                    query(
-                        f"sum by (region) (region_action:tione_exporter_api_requests:rate5m{{{REGION}}})",
-                        "{{region}}",
-                    )
-                ],
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "API errors by code",
-                "Errors per second answered by the TI-ONE API (or the network), per region and error code.",
-                "reqps",
-                [query(f"region_code:tione_exporter_api_errors:rate5m{{{REGION}}}", "{{region}} {{code}}")],
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Time since last successful poll",
-                "Age of each region's data; it grows while polls fail.",
-                "s",
-                [
-                    query(
-                        f"time() - tione_exporter_last_poll_success_timestamp_seconds{{{REGION}}}",
-                        "{{region}}",
-                    )
-                ],
-                width=8,
-            )
-        )
+        ],
+        rename={"Value": "free cards"},
+        sort_by="free cards",
+        width=8,
     )
+
+
+def gpus_used_panel() -> timeseries.Panel:
+    return timeseries_panel(
+        "GPUs used against capacity",
+        "Cards in use and held by each dedicated resource group, by card model.",
+        "short",
+        queries(
+            (
+                f"max by (region, resource_group_id, gpu_type) (tione_resource_group_used_gpus{{{REGION}}})",
+                "{{resource_group_id}} {{gpu_type}} used",
+            ),
+            (
+                f"max by (region, resource_group_id, gpu_type) (tione_resource_group_capacity_gpus{{{REGION}}})",
+                "{{resource_group_id}} {{gpu_type}} capacity",
+            ),
+        ),
+        width=8,
+    )
+
+
+def services_per_group_panel() -> table.Panel:
+    return table_panel(
+        "Services per resource group",
+        "Services placed on each dedicated resource group (their tione_service_info resource_group_id), now.",
+        "short",
+        [query(_named(f"region_resource_group_id:tione_services:count{{{REGION}}}"), instant=True)],
+        rename={"Value": "services"},
+        sort_by="services",
+        width=8,
+    )
+
+
+def free_cpu_panel() -> timeseries.Panel:
+    return timeseries_panel(
+        "Free CPU cores by resource group",
+        "CPU cores each dedicated resource group holds and does not use.",
+        "short",
+        [
+            query(
+                f"region_resource_group_id:tione_resource_group_free_cpu_cores:max{{{REGION}}}",
+                "{{region}} {{resource_group_id}}",
+            )
+        ],
+    )
+
+
+def free_memory_panel() -> timeseries.Panel:
+    return timeseries_panel(
+        "Free memory by resource group",
+        "Memory each dedicated resource group holds and does not use.",
+        "bytes",
+        [
+            query(
+                f"region_resource_group_id:tione_resource_group_free_memory_bytes:max{{{REGION}}}",
+                "{{region}} {{resource_group_id}}",
+            )
+        ],
+    )
+
+
+def build() -> dashboard_builder.Dashboard:
+    dashboard = new_dashboard(
+        UID,
+        "TI-ONE overview",
+        "TI-ONE online inference services across regions: status, replicas, GPUs, recent changes, API health.",
+    ).with_variable(region_variable(multi=True))
+    return with_rows(
+        dashboard,
+        ("Fleet", _fleet()),
+        ("Status", _status()),
+        ("Replicas", _replicas()),
+        ("Resources", _resources()),
+        ("Capacity", _capacity()),
+        ("Recent changes", _recent_changes()),
+        ("API health", _api_health()),
+    )
+
+
+def _fleet() -> Panels:
+    return [
+        stat_panel(
+            "Services",
+            "Services known in the selected regions.",
+            "short",
+            [query(f"sum(region_status:tione_services:count{{{REGION}}})")],
+        ),
+        stat_panel(
+            "Services not Normal",
+            "Services whose status is neither Normal nor Stopped.",
+            "short",
+            [query(f'sum(region_status:tione_services:count{{{REGION}, status!~"Normal|Stopped"}})')],
+            steps=((None, GREEN), (1, RED)),
+        ),
+        stat_panel(
+            "Service groups",
+            "Service groups known in the selected regions.",
+            "short",
+            [query(f"sum(region_status:tione_service_groups:count{{{REGION}}})")],
+        ),
+        stat_panel(
+            "Replicas available / desired",
+            "Available replicas as a share of the desired ones, all services together.",
+            "percentunit",
+            [
+                query(
+                    f"sum(region:tione_service_status_replicas_available:sum{{{REGION}}})"
+                    f" / sum(region:tione_service_spec_replicas:sum{{{REGION}}})"
+                )
+            ],
+            steps=((None, RED), (0.9, ORANGE), (1, GREEN)),
+            no_value="-",
+        ),
+        stat_panel(
+            "Physical GPUs held",
+            "Physical GPU cards held by running replicas (fractions are shared cards).",
+            "short",
+            [query(f"sum(region_gpu_type:tione_service_allocated_physical_gpus:sum{{{REGION}}})")],
+            steps=((None, BLUE),),
+        ),
+        stat_panel(
+            "Regions polled OK",
+            "Share of the selected regions whose last poll succeeded.",
+            "percentunit",
+            [query(f"avg(tione_up{{{REGION}}})")],
+            steps=((None, RED), (1, GREEN)),
+            no_value="-",
+        ),
+    ]
+
+
+def _status() -> Panels:
+    return [
+        timeseries_panel(
+            "Services by status",
+            "How many services are in each status.",
+            "short",
+            [query(f"sum by (status) (region_status:tione_services:count{{{REGION}}})", "{{status}}")],
+            stacked=True,
+        ),
+        timeseries_panel(
+            "Service groups by status",
+            "How many service groups are in each status.",
+            "short",
+            [query(f"sum by (status) (region_status:tione_service_groups:count{{{REGION}}})", "{{status}}")],
+            stacked=True,
+        ),
+        table_panel(
+            "Services by region and status",
+            "Current count of services per region and status.",
+            "short",
+            [query(f"region_status:tione_services:count{{{REGION}}}", instant=True)],
+            rename={"Value": "services"},
+            sort_by="services",
+        ),
+        table_panel(
+            "Services short of replicas",
+            "Services with fewer available replicas than desired, right now.",
+            "short",
+            [
+                query(
+                    f"(tione_service_spec_replicas{{{REGION}}}"
+                    f" - tione_service_status_replicas_available{{{REGION}}}) > 0",
+                    instant=True,
+                )
+            ],
+            rename={"Value": "missing replicas"},
+            sort_by="missing replicas",
+        ),
+    ]
+
+
+def _replicas() -> Panels:
+    return [
+        timeseries_panel(
+            "Desired, ready and available replicas",
+            "Replicas wanted by all services of a region against those ready and available.",
+            "short",
+            queries(
+                (f"region:tione_service_spec_replicas:sum{{{REGION}}}", "{{region}} desired"),
+                (f"region:tione_service_status_replicas_ready:sum{{{REGION}}}", "{{region}} ready"),
+                (f"region:tione_service_status_replicas_available:sum{{{REGION}}}", "{{region}} available"),
+            ),
+            width=24,
+        ),
+    ]
+
+
+def _resources() -> Panels:
+    return resources_held(
+        "region",
+        "{{region}}",
+        gpus=f"region_gpu_type:tione_service_allocated_physical_gpus:sum{{{REGION}}}",
+        cpu=f"region:tione_service_allocated_cpu_cores:sum{{{REGION}}}",
+        memory=f"region:tione_service_allocated_memory_bytes:sum{{{REGION}}}",
+    )
+
+
+def _capacity() -> Panels:
+    return [free_gpus_panel(), gpus_used_panel(), services_per_group_panel(), free_cpu_panel(), free_memory_panel()]
+
+
+def _recent_changes() -> Panels:
+    return [
+        timeseries_panel(
+            "Status changes",
+            "Services changing status, per region (each change flips two series of the state set).",
+            "short",
+            [
+                query(
+                    f"sum by (region) (changes(tione_service_status{{{REGION}}}[$__rate_interval])) / 2",
+                    "{{region}}",
+                )
+            ],
+            width=8,
+        ),
+        table_panel(
+            "Services that changed status in the time range",
+            "Number of status changes of each service over the dashboard's time range.",
+            "short",
+            [
+                query(
+                    "sum by (region, service_group_id, service_id) "
+                    f"(changes(tione_service_status{{{REGION}}}[$__range])) / 2 > 0",
+                    instant=True,
+                )
+            ],
+            rename={"Value": "status changes"},
+            sort_by="status changes",
+            width=8,
+        ),
+        table_panel(
+            "Last updated services",
+            "The ten services changed most recently (their UpdateTime).",
+            "dateTimeAsIso",
+            [query(f"topk(10, tione_service_updated_timestamp_seconds{{{REGION}}} * 1000)", instant=True)],
+            rename={"Value": "updated"},
+            sort_by="updated",
+            width=8,
+        ),
+    ]
+
+
+def _api_health() -> Panels:
+    return [
+        timeseries_panel(
+            "API requests",
+            "Requests per second to the TI-ONE API, per region.",
+            "reqps",
+            [
+                query(
+                    f"sum by (region) (region_action:tione_exporter_api_requests:rate5m{{{REGION}}})",
+                    "{{region}}",
+                )
+            ],
+            width=8,
+        ),
+        timeseries_panel(
+            "API errors by code",
+            "Errors per second answered by the TI-ONE API (or the network), per region and error code.",
+            "reqps",
+            [query(f"region_code:tione_exporter_api_errors:rate5m{{{REGION}}}", "{{region}} {{code}}")],
+            width=8,
+        ),
+        time_since_last_poll(REGION, "{{region}}"),
+    ]

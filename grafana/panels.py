@@ -13,6 +13,7 @@ from typing import TypeVar
 from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 from grafana_foundation_sdk.builders import prometheus, stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.cog import builder as cog_builder
 from grafana_foundation_sdk.models import common, dashboard
 from grafana_foundation_sdk.models import prometheus as prometheus_model
 
@@ -230,6 +231,19 @@ def row(title: str) -> dashboard_builder.Row:
     return dashboard_builder.Row(title)
 
 
+Panels = list[cog_builder.Builder[dashboard.Panel]]
+"""The panels of one row, in order."""
+
+
+def with_rows(board: dashboard_builder.Dashboard, *rows: tuple[str, Panels]) -> dashboard_builder.Dashboard:
+    """The dashboard with each (title, panels) row in turn: one function per row keeps a dashboard readable."""
+    for title, panels in rows:
+        board = board.with_row(row(title))
+        for panel in panels:
+            board = board.with_panel(panel)
+    return board
+
+
 def new_dashboard(uid: str, title: str, description: str) -> dashboard_builder.Dashboard:
     """A dashboard with the settings every TI-ONE dashboard shares and links to the others."""
     return (
@@ -251,4 +265,53 @@ def new_dashboard(uid: str, title: str, description: str) -> dashboard_builder.D
             .include_vars(True)
             .keep_time(True)
         )
+    )
+
+
+# --- panels more than one dashboard shows ----------------------------------------------------------
+
+
+def resources_held(per: str, legend: str, *, gpus: str, cpu: str, memory: str) -> Panels:
+    """Physical GPUs by card type, CPU cores and memory held by running replicas, a third of a row each.
+
+    `gpus`, `cpu` and `memory` are the expressions; each series is one `per` (region, service, ...),
+    named by `legend`.
+    """
+    return [
+        timeseries_panel(
+            "Physical GPUs held by card type",
+            f"Physical GPU cards held by running replicas, per {per} and card model.",
+            "short",
+            [query(gpus, f"{legend} {{{{gpu_type}}}}")],
+            width=8,
+            stacked=True,
+        ),
+        timeseries_panel(
+            "CPU cores held",
+            f"CPU cores held by running replicas, per {per}.",
+            "short",
+            [query(cpu, legend)],
+            width=8,
+            stacked=True,
+        ),
+        timeseries_panel(
+            "Memory held",
+            f"Memory held by running replicas, per {per}.",
+            "bytes",
+            [query(memory, legend)],
+            width=8,
+            stacked=True,
+        ),
+    ]
+
+
+def time_since_last_poll(selector: str, legend: str) -> timeseries.Panel:
+    """Age of each region's data, a third of a row."""
+    return timeseries_panel(
+        "Time since last successful poll",
+        "Age of each region's data: it grows while polls fail, and should stay below the poll interval plus "
+        "one poll's duration.",
+        "s",
+        [query(f"time() - tione_exporter_last_poll_success_timestamp_seconds{{{selector}}}", legend)],
+        width=8,
     )

@@ -12,17 +12,19 @@ from grafana.panels import (
     GREY,
     ORANGE,
     RED,
+    Panels,
     new_dashboard,
     queries,
     query,
     query_variable,
     region_variable,
-    row,
+    resources_held,
     state_mappings,
     state_set_code,
     state_timeline_panel,
     table_panel,
     timeseries_panel,
+    with_rows,
 )
 
 UID = "tione-service-group"
@@ -64,7 +66,7 @@ INFO_COLUMNS_HIDDEN = (
 
 
 def build() -> dashboard_builder.Dashboard:
-    return (
+    dashboard = (
         new_dashboard(
             UID,
             "TI-ONE service group",
@@ -87,198 +89,174 @@ def build() -> dashboard_builder.Dashboard:
                 include_all=True,
             )
         )
-        .with_row(row("Services"))
-        .with_panel(
-            table_panel(
-                "Model and image",
-                "What each service runs (from tione_service_info).",
-                "none",
-                [query(f"tione_service_info{{{SERVICE}}}", instant=True)],
-                hide=INFO_COLUMNS_HIDDEN,
-                width=24,
-                height=6,
-            )
-        )
-        .with_panel(
-            state_timeline_panel(
-                "Service status",
-                "Each service's status over time.",
-                [
-                    query(
-                        state_set_code("tione_service_status", SERVICE, "status", SERVICE_STATUSES, "service_id"),
-                        "{{service_id}}",
-                    )
-                ],
-                state_mappings(SERVICE_STATUSES, STATUS_COLOURS),
-                height=6,
-            )
-        )
-        .with_panel(
-            state_timeline_panel(
-                "Group status",
-                "The service group's status over time.",
-                [
-                    query(
-                        state_set_code(
-                            "tione_service_group_status", GROUP, "status", SERVICE_STATUSES, "service_group_id"
-                        ),
-                        "{{service_group_id}}",
-                    )
-                ],
-                state_mappings(SERVICE_STATUSES, STATUS_COLOURS),
-                height=4,
-            )
-        )
-        .with_row(row("Replicas"))
-        .with_panel(
-            timeseries_panel(
-                "Replicas",
-                "Desired against current, ready, available and updated replicas, per service.",
-                "short",
-                queries(
-                    (f"tione_service_spec_replicas{{{SERVICE}}}", "{{service_id}} desired"),
-                    (f"tione_service_status_replicas{{{SERVICE}}}", "{{service_id}} current"),
-                    (f"tione_service_status_replicas_ready{{{SERVICE}}}", "{{service_id}} ready"),
-                    (f"tione_service_status_replicas_available{{{SERVICE}}}", "{{service_id}} available"),
-                    (f"tione_service_status_replicas_updated{{{SERVICE}}}", "{{service_id}} updated"),
-                ),
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Autoscaling bounds",
-                "The autoscaler's minimum and maximum replicas against the desired count (services with autoscaling).",
-                "short",
-                queries(
-                    (f"tione_service_autoscaling_min_replicas{{{SERVICE}}}", "{{service_id}} min"),
-                    (f"tione_service_autoscaling_max_replicas{{{SERVICE}}}", "{{service_id}} max"),
-                    (
-                        f"tione_service_spec_replicas{{{SERVICE}}}"
-                        f" and tione_service_autoscaling_max_replicas{{{SERVICE}}}",
-                        "{{service_id}} desired",
-                    ),
-                ),
-            )
-        )
-        .with_panel(
-            state_timeline_panel(
-                "Conditions",
-                "The workload's conditions (Available, Progressing, ...) per service.",
-                [
-                    query(
-                        state_set_code(
-                            "tione_service_status_condition",
-                            SERVICE,
-                            "status",
-                            CONDITION_VALUES,
-                            "service_id, condition",
-                        ),
-                        "{{service_id}} {{condition}}",
-                    )
-                ],
-                state_mappings(CONDITION_VALUES, CONDITION_COLOURS),
-                width=12,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Traffic weight",
-                "Each service's share of the group's traffic.",
-                "short",
-                [query(f"tione_service_weight{{{SERVICE}}}", "{{service_id}}")],
-            )
-        )
-        .with_row(row("Resources"))
-        .with_panel(
-            timeseries_panel(
-                "Physical GPUs held",
-                "Physical GPU cards held by each service's running replicas, by card model.",
-                "short",
-                [query(f"tione_service_allocated_physical_gpus{{{SERVICE}}}", "{{service_id}} {{gpu_type}}")],
-                width=8,
-                stacked=True,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "CPU cores held",
-                "CPU cores held by each service's running replicas.",
-                "short",
-                [query(f"tione_service_allocated_cpu_cores{{{SERVICE}}}", "{{service_id}}")],
-                width=8,
-                stacked=True,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Memory held",
-                "Memory held by each service's running replicas.",
-                "bytes",
-                [query(f"tione_service_allocated_memory_bytes{{{SERVICE}}}", "{{service_id}}")],
-                width=8,
-                stacked=True,
-            )
-        )
-        .with_panel(
-            table_panel(
-                "Per replica",
-                "What one replica of each service gets: CPU cores, memory, GPUs as the instance sees them.",
-                "short",
-                queries(
-                    (f"tione_service_replica_cpu_cores{{{SERVICE}}}", ""),
-                    (f"tione_service_replica_memory_bytes{{{SERVICE}}}", ""),
-                    (f"tione_service_replica_gpus{{{SERVICE}}}", ""),
-                    instant=True,
-                ),
-                hide=("Time", "__name__", "job", "instance", "region", "service_group_id"),
-                rename={"Value #A": "CPU cores", "Value #B": "memory", "Value #C": "GPUs"},
-                column_units={"memory": "bytes"},
-                width=24,
-                height=5,
-            )
-        )
-        .with_row(row("Pods"))
-        .with_panel(
-            state_timeline_panel(
-                "Pod phases",
-                "Each pod's phase over time.",
-                [
-                    query(
-                        state_set_code("tione_service_pod_phase", SERVICE, "phase", POD_PHASES, "service_id, pod_name"),
-                        "{{pod_name}}",
-                    )
-                ],
-                state_mappings(POD_PHASES, PHASE_COLOURS),
-                width=12,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Container restarts",
-                "Container restarts per pod over each interval.",
-                "short",
-                [
-                    query(
-                        f"sum by (pod_name) (increase(tione_service_pod_container_restarts_total{{{SERVICE}}}"
-                        "[$__rate_interval]))",
-                        "{{pod_name}}",
-                    )
-                ],
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Containers not ready",
-                "Containers that are not ready, per pod.",
-                "short",
-                [
-                    query(
-                        f"count by (pod_name) (tione_service_pod_container_ready{{{SERVICE}}} == 0)"
-                        f" or count by (pod_name) (tione_service_pod_container_ready{{{SERVICE}}}) * 0",
-                        "{{pod_name}}",
-                    )
-                ],
-                width=24,
-            )
-        )
     )
+    return with_rows(
+        dashboard,
+        ("Services", _services()),
+        ("Replicas", _replicas()),
+        ("Resources", _resources()),
+        ("Pods", _pods()),
+    )
+
+
+def _services() -> Panels:
+    return [
+        table_panel(
+            "Model and image",
+            "What each service runs (from tione_service_info).",
+            "none",
+            [query(f"tione_service_info{{{SERVICE}}}", instant=True)],
+            hide=INFO_COLUMNS_HIDDEN,
+            width=24,
+            height=6,
+        ),
+        state_timeline_panel(
+            "Service status",
+            "Each service's status over time.",
+            [
+                query(
+                    state_set_code("tione_service_status", SERVICE, "status", SERVICE_STATUSES, "service_id"),
+                    "{{service_id}}",
+                )
+            ],
+            state_mappings(SERVICE_STATUSES, STATUS_COLOURS),
+            height=6,
+        ),
+        state_timeline_panel(
+            "Group status",
+            "The service group's status over time.",
+            [
+                query(
+                    state_set_code("tione_service_group_status", GROUP, "status", SERVICE_STATUSES, "service_group_id"),
+                    "{{service_group_id}}",
+                )
+            ],
+            state_mappings(SERVICE_STATUSES, STATUS_COLOURS),
+            height=4,
+        ),
+    ]
+
+
+def _replicas() -> Panels:
+    return [
+        timeseries_panel(
+            "Replicas",
+            "Desired against current, ready, available and updated replicas, per service.",
+            "short",
+            queries(
+                (f"tione_service_spec_replicas{{{SERVICE}}}", "{{service_id}} desired"),
+                (f"tione_service_status_replicas{{{SERVICE}}}", "{{service_id}} current"),
+                (f"tione_service_status_replicas_ready{{{SERVICE}}}", "{{service_id}} ready"),
+                (f"tione_service_status_replicas_available{{{SERVICE}}}", "{{service_id}} available"),
+                (f"tione_service_status_replicas_updated{{{SERVICE}}}", "{{service_id}} updated"),
+            ),
+        ),
+        timeseries_panel(
+            "Autoscaling bounds",
+            "The autoscaler's minimum and maximum replicas against the desired count (services with autoscaling).",
+            "short",
+            queries(
+                (f"tione_service_autoscaling_min_replicas{{{SERVICE}}}", "{{service_id}} min"),
+                (f"tione_service_autoscaling_max_replicas{{{SERVICE}}}", "{{service_id}} max"),
+                (
+                    f"tione_service_spec_replicas{{{SERVICE}}} and tione_service_autoscaling_max_replicas{{{SERVICE}}}",
+                    "{{service_id}} desired",
+                ),
+            ),
+        ),
+        state_timeline_panel(
+            "Conditions",
+            "The workload's conditions (Available, Progressing, ...) per service.",
+            [
+                query(
+                    state_set_code(
+                        "tione_service_status_condition",
+                        SERVICE,
+                        "status",
+                        CONDITION_VALUES,
+                        "service_id, condition",
+                    ),
+                    "{{service_id}} {{condition}}",
+                )
+            ],
+            state_mappings(CONDITION_VALUES, CONDITION_COLOURS),
+            width=12,
+        ),
+        timeseries_panel(
+            "Traffic weight",
+            "Each service's share of the group's traffic.",
+            "short",
+            [query(f"tione_service_weight{{{SERVICE}}}", "{{service_id}}")],
+        ),
+    ]
+
+
+def _resources() -> Panels:
+    held = resources_held(
+        "service",
+        "{{service_id}}",
+        gpus=f"tione_service_allocated_physical_gpus{{{SERVICE}}}",
+        cpu=f"tione_service_allocated_cpu_cores{{{SERVICE}}}",
+        memory=f"tione_service_allocated_memory_bytes{{{SERVICE}}}",
+    )
+    return [
+        *held,
+        table_panel(
+            "Per replica",
+            "What one replica of each service gets: CPU cores, memory, GPUs as the instance sees them.",
+            "short",
+            queries(
+                (f"tione_service_replica_cpu_cores{{{SERVICE}}}", ""),
+                (f"tione_service_replica_memory_bytes{{{SERVICE}}}", ""),
+                (f"tione_service_replica_gpus{{{SERVICE}}}", ""),
+                instant=True,
+            ),
+            hide=("Time", "__name__", "job", "instance", "region", "service_group_id"),
+            rename={"Value #A": "CPU cores", "Value #B": "memory", "Value #C": "GPUs"},
+            column_units={"memory": "bytes"},
+            width=24,
+            height=5,
+        ),
+    ]
+
+
+def _pods() -> Panels:
+    return [
+        state_timeline_panel(
+            "Pod phases",
+            "Each pod's phase over time.",
+            [
+                query(
+                    state_set_code("tione_service_pod_phase", SERVICE, "phase", POD_PHASES, "service_id, pod_name"),
+                    "{{pod_name}}",
+                )
+            ],
+            state_mappings(POD_PHASES, PHASE_COLOURS),
+            width=12,
+        ),
+        timeseries_panel(
+            "Container restarts",
+            "Container restarts per pod over each interval.",
+            "short",
+            [
+                query(
+                    f"sum by (pod_name) (increase(tione_service_pod_container_restarts_total{{{SERVICE}}}"
+                    "[$__rate_interval]))",
+                    "{{pod_name}}",
+                )
+            ],
+        ),
+        timeseries_panel(
+            "Containers not ready",
+            "Containers that are not ready, per pod.",
+            "short",
+            [
+                query(
+                    f"count by (pod_name) (tione_service_pod_container_ready{{{SERVICE}}} == 0)"
+                    f" or count by (pod_name) (tione_service_pod_container_ready{{{SERVICE}}}) * 0",
+                    "{{pod_name}}",
+                )
+            ],
+            width=24,
+        ),
+    ]

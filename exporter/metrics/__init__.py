@@ -1,4 +1,4 @@
-"""Metrics: the catalogue of families, rendering of snapshots to bytes, and the exporter's own metrics.
+"""Metrics: the families by kind of object, rendering of snapshots to bytes, and the exporter's own metrics.
 
 Pure code: no I/O, and nothing from the poller, the web server or the API client.
 """

@@ -18,13 +18,15 @@ from exporter.tione.models import Tag
 MAX_LABEL_VALUE_LENGTH = 512
 """Longer values are cut: a label value is an identifier, not a document."""
 
-IDENTITY_LABELS: tuple[str, ...] = ("region", "service_group_id", "service_id")
+REGION_LABEL = "region"
+"""The first identity label of every series drawn from a snapshot; each kind adds its own after it."""
 
 KUBERNETES_SD_LABELS: tuple[str, ...] = ("namespace", "pod", "container", "service", "endpoint", "instance", "job")
 """Labels Kubernetes service discovery attaches to every target; a scraped label with one of these
 names would be renamed `exported_<name>` by Prometheus, so the exporter never emits one of its own."""
 
-RESERVED_LABELS: frozenset[str] = frozenset(IDENTITY_LABELS + KUBERNETES_SD_LABELS)
+RESERVED_LABELS: frozenset[str] = frozenset(KUBERNETES_SD_LABELS)
+"""Names a tag label never takes (tag labels also start with `tag_`, which no identity label does)."""
 
 TAG_LABEL_PREFIX = "tag_"
 ALL_TAGS = "*"
@@ -66,8 +68,8 @@ def sanitize_tag_key(key: str) -> str:
 def tag_label_names(keys: tuple[str, ...]) -> tuple[str, ...]:
     """Label names for the raw tag keys `keys` (sorted, distinct), in the same order.
 
-    A key whose sanitized name is already taken (by an earlier key, an identity label or a Kubernetes
-    service discovery label) gets `_2`, `_3`, ...: the same set of keys always gives the same names.
+    A key whose sanitized name is already taken (by an earlier key or a Kubernetes service discovery
+    label) gets `_2`, `_3`, ...: the same set of keys always gives the same names.
     """
     taken = set(RESERVED_LABELS)
     names: list[str] = []

@@ -26,8 +26,15 @@ READ_FIELDS: Reads = {
             "status",
             "tags",
             "services",
+            "smart_router",
         }
     ),
+    models.SmartRouter: frozenset({"component_list"}),
+    models.SmartRouterComponent: frozenset(
+        {"name", "type", "status", "business_status", "resource_config", "resource_spec"}
+    ),
+    models.SmartRouterResourceConfig: frozenset({"replicas", "cpu", "memory", "instance_type"}),
+    models.SmartRouterResourceSpec: frozenset({"charge_type", "resource_group_id"}),
     models.Service: frozenset(
         {
             "service_id",
@@ -65,8 +72,11 @@ READ_FIELDS: Reads = {
             "scale_mode",
             "scheduled_action",
             "status",
+            "rolling_update",
         }
     ),
+    models.RollingUpdate: frozenset({"max_unavailable", "max_surge"}),
+    models.NumOrPercent: frozenset({"type", "value"}),
     models.WorkloadStatus: frozenset(
         {
             "replicas",
@@ -80,7 +90,7 @@ READ_FIELDS: Reads = {
         }
     ),
     models.Condition: frozenset({"type", "status", "last_transition_time"}),
-    models.ResourceInfo: frozenset({"cpu", "memory", "gpu", "gpu_type", "real_gpu", "real_gpu_detail_set"}),
+    models.ResourceInfo: frozenset({"cpu", "memory", "gpu", "gpu_type", "real_gpu", "real_gpu_detail_set", "rdma"}),
     models.GpuDetail: frozenset({"name", "value"}),
     models.HorizontalPodAutoscaler: frozenset({"min_replicas", "max_replicas"}),
     models.ScheduledAction: frozenset({"schedule_stop", "schedule_stop_time"}),

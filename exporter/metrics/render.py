@@ -28,7 +28,7 @@ from exporter.metrics.families import group as groups
 from exporter.metrics.families import service as services
 from exporter.metrics.families.family import Family, Kind, Sample, TagFamily
 from exporter.metrics.gzipped import GzipPrefix
-from exporter.metrics.labels import TagSelection, clean_value, escape_value
+from exporter.metrics.labels import REGION_LABEL, TagSelection, clean_value, escape_value
 from exporter.tione.models import Tag
 from exporter.tione.snapshot import RegionSnapshot
 
@@ -208,13 +208,13 @@ class _Writer:
         parts.append(self.ending(number))
         return "".join(parts).encode()
 
-    def walk(self, outs: list[_KindOut], parent: object, identity: str) -> None:
+    def walk(self, snapshot: RegionSnapshot, outs: list[_KindOut], parent: object, identity: str) -> None:
         """Each kind's objects under `parent`, their lines, then their children's, depth first."""
         for out in outs:
             kind = out.kind
             seen = set() if kind.unique_per_parent else out.seen
             prefix = f",{kind.id_label}="
-            for raw_id, subject in kind.objects(parent):
+            for raw_id, subject in kind.objects(snapshot, parent):
                 object_id = clean_value(raw_id)
                 if not object_id or object_id in seen:
                     continue
@@ -225,7 +225,7 @@ class _Writer:
                 own = f'{identity}{prefix}"{self.label(object_id)}"'
                 self.emit(out.outs, subject, own.encode())
                 if out.children:
-                    self.walk(out.children, subject, own)
+                    self.walk(snapshot, out.children, subject, own)
 
     def emit(self, outs: list[_FamilyOut], subject: Any, identity: bytes) -> None:
         """Append each family's lines for one object."""
@@ -254,7 +254,7 @@ def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = Non
     The counts (groups, services, services by status) are of exactly the objects rendered.
     """
     writer = _Writer(options or RenderOptions())
-    writer.walk(writer.roots, snapshot, f'region="{writer.label(snapshot.region)}"')
+    writer.walk(snapshot, writer.roots, snapshot, f'{REGION_LABEL}="{writer.label(snapshot.region)}"')
 
     families: dict[str, FamilyLines] = {}
     for name, out in writer.outs.items():
@@ -291,7 +291,7 @@ _HEADERS: dict[str, _Headers] = {family.name: _headers(family) for family in SNA
 
 
 def render(regions: Iterable[RegionSamples]) -> Exposition:
-    """Merge regions family by family in catalogue order; a family no region has is left out.
+    """Merge regions family by family in exposition order; a family no region has is left out.
 
     Each region must appear once, as a label value (its series would otherwise be duplicated).
     """

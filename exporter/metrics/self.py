@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.metrics.families.exporter import self_family
 from exporter.metrics.labels import clean_value
-from exporter.tione.decode import SKIP_KINDS, SKIP_REASONS
+from exporter.tione.decode import SKIP_LABELS
 
 API_DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """One API call: tens of milliseconds when healthy, up to the read timeout when not."""
@@ -116,9 +116,8 @@ class SelfMetrics:
             self._polls.labels(region)
             self._poll_errors.labels(region)
             self._poll_duration.labels(region)
-            for kind in SKIP_KINDS:
-                for reason in SKIP_REASONS:
-                    self._skipped.labels(region, kind, reason)
+            for kind, reason in SKIP_LABELS:
+                self._skipped.labels(region, kind, reason)
         self.declare_actions(actions)
 
     def declare_actions(self, actions: Iterable[str]) -> None:

@@ -23,6 +23,7 @@ from exporter.simulator.workload import JSON
 from exporter.tencentcloud.signing import parse_authorization
 from exporter.tione.api import VERSION
 from exporter.tione.listing import ACTION, FILTER_NAMES
+from exporter.tione.workspaces import ACTION as DESCRIBE_WORKSPACES
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -130,7 +131,7 @@ raises `ParameterError` for a bad parameter."""
 
 HANDLERS: dict[str, Handler] = {
     ACTION: _describe_groups,
-    workspaces.ACTION: workspaces.describe,
+    DESCRIBE_WORKSPACES: workspaces.describe,
     events.ACTION: events.describe,
     billing.ACTION: billing.describe,
 }

@@ -13,8 +13,10 @@ from exporter.simulator import capacity, params
 from exporter.simulator.capacity import BillingGroup
 from exporter.simulator.fleet import RegionFleet
 from exporter.simulator.workload import JSON
+from exporter.tione.resource_groups import ACTION
 
-ACTION = "DescribeBillingResourceGroups"
+__all__ = ["ACTION", "describe", "wire"]
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_FILTERS = 5

@@ -89,8 +89,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tione-exporter simulate",
-        description="Serve a simulated TI-ONE API (DescribeModelServiceGroups, DescribeWorkspaces, DescribeEvents, "
-        "DescribeBillingResourceGroups) with a seeded, changing fleet.",
+        description=f"Serve a simulated TI-ONE API ({', '.join(ACTIONS)}) with a seeded, changing fleet.",
     )
     parser.add_argument("--listen", type=_listen_address, default=("127.0.0.1", 8080), help="host:port to serve on")
     parser.add_argument("--groups", type=_count, default=25, help="service groups per region (default 25)")

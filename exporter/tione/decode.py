@@ -26,11 +26,19 @@ from pydantic_core import ErrorDetails
 
 from exporter.tione.models import Service, ServiceGroup
 
-Kind = Literal["service_group", "service"]
-SKIP_KINDS: tuple[Kind, ...] = ("service_group", "service")
-Reason = Literal["not_an_object", "wrong_type", "no_id"]
-SKIP_REASONS: tuple[Reason, ...] = ("not_an_object", "wrong_type", "no_id")
-"""Why an object was left out: the label values of `tione_exporter_skipped_objects_total{reason}`."""
+Kind = Literal["service_group", "service", "workspace"]
+Reason = Literal["not_an_object", "wrong_type", "no_id", "not_readable"]
+SKIP_LABELS: tuple[tuple[Kind, Reason], ...] = (
+    ("service_group", "not_an_object"),
+    ("service_group", "wrong_type"),
+    ("service_group", "no_id"),
+    ("service", "not_an_object"),
+    ("service", "wrong_type"),
+    ("service", "no_id"),
+    ("workspace", "not_readable"),
+)
+"""Every (kind, reason) an object can be left out for: the label values of
+`tione_exporter_skipped_objects_total`, each series there from the start."""
 
 Reads = Mapping[type[BaseModel], frozenset[str]]
 """Per model class, the fields the exporter reads (Python names). A field is unread when it is missing
@@ -53,6 +61,8 @@ class Skipped:
     path: str
     """Where in the group the problem is, e.g. `Services[0].ServiceInfo.Replicas` ("" for the group itself)."""
     reason: Reason
+    detail: str = ""
+    """What else explains it: for a workspace, the API's error code."""
 
 
 @dataclass(frozen=True, slots=True)

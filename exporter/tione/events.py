@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -106,24 +106,22 @@ def source(
     *,
     max_services: int = DEFAULT_MAX_SERVICES,
     refresh: float = DEFAULT_REFRESH_SECONDS,
-    project_ids: Sequence[str | None] = (None,),
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
 ) -> Source[tuple[ServiceEvents, ...]]:
     """The secondary source of Warning events; see the module docstring.
 
-    `project_ids`: the workspaces listed; with exactly one, every call names it (`TiProjectId`), else the
-    call goes to the default workspace.
+    Each call names the workspace (`TiProjectId`) the listing found the service's group in
+    (`RegionSnapshot.group_workspaces`); without one it goes to the default workspace.
     """
     cache = EventsCache()
-    ids = [project_id for project_id in dict.fromkeys(project_ids) if project_id]
-    project_id = ids[0] if len(ids) == 1 else None
 
-    async def ask(region: str, group_id: str, service_id: str, deadline: float) -> ServiceEvents:
+    async def ask(
+        region: str, group_id: str, service_id: str, project_id: str | None, deadline: float
+    ) -> ServiceEvents:
         now = wall_clock()
-        answer = await call_parsed(
-            client, ACTION, region, request(service_id, project_id, now), parse, deadline=deadline
-        )
+        body = request(service_id, project_id, now)
+        answer = await call_parsed(client, ACTION, region, body, parse, deadline=deadline)
         events = tuple(event for event in answer.events or () if event.type in (None, WARNING))
         total = answer.total_count if answer.total_count is not None else len(events)
         return ServiceEvents(group_id, service_id, events, max(total, len(events)), now)
@@ -147,7 +145,8 @@ def source(
                     # The client keeps to the deadline; the timeout is the guarantee that the listing's
                     # series never wait on this source past its share of the poll, whatever happens below.
                     async with asyncio.timeout(max(0.0, budget - clock())):
-                        result = await ask(region, group_id, service_id, budget)
+                        workspace = snapshot.group_workspaces.get(group_id) or None
+                        result = await ask(region, group_id, service_id, workspace, budget)
                 except TimeoutError:
                     return TransportError(TIMEOUT, "no answer within the events' share of the poll", region=region)
                 except Exception as exc:  # one service's failure keeps its last answer; others go on
@@ -167,7 +166,7 @@ def source(
         return replace(snapshot, events=result)
 
     async def probe(region: str, deadline: float) -> str:
-        body = request(PROBE_SERVICE_ID, project_id, wall_clock())
+        body = request(PROBE_SERVICE_ID, None, wall_clock())
         body["Limit"] = 1
         await call_parsed(client, ACTION, region, body, parse, deadline=deadline)
         return "DescribeEvents permitted"

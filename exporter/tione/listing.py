@@ -31,13 +31,16 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tencentcloud.errors import APIError, TencentCloudError
 from exporter.tencentcloud.gcpause import paused_gc
+from exporter.tione import workspaces
 from exporter.tione.decode import Reads, Skipped, decode_groups
 from exporter.tione.models import (
     DescribeModelServiceGroupsResponse,
@@ -76,6 +79,15 @@ FILTER_NAMES: tuple[str, ...] = (
 )
 """The `Filters[].Name` values the action understands."""
 MAX_BRIDGE_PAGES = 4
+UNREADABLE_WORKSPACE: tuple[str, ...] = (
+    "UnauthorizedOperation",
+    "AuthFailure.UnauthorizedOperation",
+    "FailedOperation.NoPermission",
+    "OperationDenied",
+    "ResourceNotFound",
+    "InvalidParameter",
+)
+"""Error codes that say one workspace cannot be read by these keys: it is left out, the others are kept."""
 """Requests one seam repair may take before the listing gives up on it and scans again."""
 
 
@@ -106,7 +118,7 @@ class ListingQuery:
 
 @dataclass(frozen=True, slots=True)
 class ListingResult:
-    """The groups found, and what it took to find them."""
+    """The groups found, and what it took to find them (logged at debug level with each listing)."""
 
     groups: list[ServiceGroup]
     requests: int = 0
@@ -117,6 +129,11 @@ class ListingResult:
     """False when neither scan could close all its seams: the union of both is returned, best effort."""
     skipped: tuple[Skipped, ...] = ()
     """Objects of the answers that could not be read and were left out (each once)."""
+    workspace_of: Mapping[str, str] = field(default_factory=dict)
+    """The workspace (`TiProjectId`) each group was listed in, by group id; absent when it was listed
+    only in the default workspace without naming it."""
+    workspaces: tuple[str | None, ...] = ()
+    """The workspaces read (None: the default one, asked without `TiProjectId`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +321,12 @@ async def scan_service_groups(
     )
 
 
+def _unreadable(error: TencentCloudError) -> bool:
+    """An answer that says this workspace cannot be read by these keys, rather than that the API or the
+    keys fail as a whole (those fail every workspace alike, and the region with them)."""
+    return isinstance(error, APIError) and not error.retryable and error.code.startswith(UNREADABLE_WORKSPACE)
+
+
 async def scan_workspaces(
     client: TencentCloudClient,
     region: str,
@@ -312,18 +335,52 @@ async def scan_workspaces(
     *,
     deadline: float,
 ) -> ListingResult:
-    """`query` in each workspace of `project_ids` (None: the default one) of one region, concurrently, merged."""
+    """`query` in each workspace of `project_ids` (None: the default one) of one region, concurrently, merged.
+
+    A workspace the answer says cannot be read is left out, logged and reported as skipped; the others
+    are kept. When none can be read, the first error is the listing's.
+    """
     ids = list(dict.fromkeys(project_ids)) or [query.project_id]
-    results = await all_of(
-        scan_service_groups(client, region, replace(query, project_id=project_id), deadline=deadline)
-        for project_id in ids
-    )
+
+    async def one(project_id: str | None) -> ListingResult | TencentCloudError:
+        try:
+            return await scan_service_groups(client, region, replace(query, project_id=project_id), deadline=deadline)
+        except TencentCloudError as error:
+            if _unreadable(error):
+                return error
+            raise
+
+    outcomes = await all_of(one(project_id) for project_id in ids)
+    read = [
+        (project_id, item) for project_id, item in zip(ids, outcomes, strict=True) if isinstance(item, ListingResult)
+    ]
+    failed = [
+        (project_id, item)
+        for project_id, item in zip(ids, outcomes, strict=True)
+        if not isinstance(item, ListingResult)
+    ]
+    if not read:
+        raise failed[0][1]
+    skipped = [item for _, result in read for item in result.skipped]
+    for project_id, error in failed:
+        log.debug(
+            "workspace cannot be read", extra={"region": region, "tione_project_id": project_id, "code": error.code}
+        )
+        skipped.append(Skipped("workspace", project_id or "", "", "", "not_readable", detail=error.code))
+    workspace_of: dict[str, str] = {}
+    for project_id, result in read:
+        for group in result.groups:
+            if project_id and group.service_group_id and group.service_group_id not in workspace_of:
+                workspace_of[group.service_group_id] = project_id
+    results = [result for _, result in read]
     return ListingResult(
         dedupe(group for result in results for group in result.groups),
         requests=sum(result.requests for result in results),
         scans=max(result.scans for result in results),
         consistent=all(result.consistent for result in results),
-        skipped=_once(item for result in results for item in result.skipped),
+        skipped=_once(skipped),
+        workspace_of=workspace_of,
+        workspaces=tuple(project_id for project_id, _ in read),
     )
 
 
@@ -339,19 +396,34 @@ async def count_groups(
     return total
 
 
-def source(
-    client: TencentCloudClient, query: ListingQuery, project_ids: Sequence[str | None] = (None,)
-) -> Source[ListingResult]:
-    """The primary source: every service group of the region, every poll, in each of `project_ids`."""
+def source(client: TencentCloudClient, query: ListingQuery, configured: tuple[str, ...] = ()) -> Source[ListingResult]:
+    """The primary source: every service group of the region, every poll, in each workspace to read
+    (`workspaces.project_ids`: the configured ones, else those discovery found, else the default one)."""
 
     async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> ListingResult:
-        return await scan_workspaces(client, region, query, project_ids, deadline=deadline)
+        project_ids = workspaces.project_ids(snapshot.discovery, configured)
+        result = await scan_workspaces(client, region, query, project_ids, deadline=deadline)
+        log.debug(
+            "listed %s: %d service groups, %d requests, %d scans%s",
+            region,
+            len(result.groups),
+            result.requests,
+            result.scans,
+            "" if result.consistent else ", seams left open",
+        )
+        return result
 
     def store(snapshot: RegionSnapshot, result: ListingResult) -> RegionSnapshot:
-        return replace(snapshot, groups=tuple(result.groups), skipped=result.skipped)
+        return replace(
+            snapshot,
+            groups=tuple(result.groups),
+            skipped=result.skipped,
+            group_workspaces=MappingProxyType(dict(result.workspace_of)),
+            polled_workspaces=tuple(project_id for project_id in result.workspaces if project_id),
+        )
 
     async def probe(region: str, deadline: float) -> str:
-        total = await count_groups(client, region, project_ids, deadline=deadline)
-        return f"{total} service groups"
+        total = await count_groups(client, region, configured or (None,), deadline=deadline)
+        return f"{total} service groups" + ("" if configured else " in the default workspace")
 
     return Source(ACTION, fetch, store, empty=ListingResult([]), probe=probe, primary=True)

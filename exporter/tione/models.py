@@ -52,6 +52,9 @@ SERVICE_BUSINESS_STATUSES: tuple[str, ...] = (
 )
 """`Service.BusinessStatus`."""
 
+COMPONENT_BUSINESS_STATUSES: tuple[str, ...] = ("Billing", "Normal", "WhitelistUsing")
+"""`SmartRouterComponent.BusinessStatus`."""
+
 WORKLOAD_STATUSES: tuple[str, ...] = ("Normal", "Abnormal", "Waiting", "Stopped", "Pending", "Stopping")
 CONDITION_STATUSES: tuple[str, ...] = ("True", "False", "Unknown")
 POD_PHASES: tuple[str, ...] = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
@@ -146,6 +149,36 @@ class ResourceInfo(ApiModel):
     root_disk: int | None = None
     data_disk: int | None = None
     rdma: int | None = None
+
+
+class GroupResource(ApiModel):
+    """What a resource group holds or uses (`DescribeBillingResourceGroups`): `Cpu` in 1/1000 core, `Memory`
+    in MB, `Gpu` in 1/100 card (the sum of `GpuDetailSet`, whose entries give it by card model)."""
+
+    cpu: int | None = None
+    memory: int | None = None
+    gpu: int | None = None
+    gpu_detail_set: list[GpuDetail] | None = None
+
+
+class ResourceGroup(ApiModel):
+    """A dedicated (prepaid) resource group. Its `InstanceSet` (per-node figures) is not modelled: the
+    exporter asks for none (`DontShowInstanceSet`) and reports the group's totals only."""
+
+    resource_group_id: str | None = None
+    resource_group_name: str | None = None
+    free_instance: int | None = None
+    total_instance: int | None = None
+    used_resource: GroupResource | None = None
+    total_resource: GroupResource | None = None
+    tag_set: list[Tag] | None = None
+
+
+class DescribeBillingResourceGroupsResponse(ApiModel):
+    total_count: int | None = None
+    """All groups matching the request, not just this page."""
+    resource_group_set: list[ResourceGroup] | None = None
+    request_id: str | None = None
 
 
 class ImageSecret(ApiModel):
@@ -527,4 +560,30 @@ class DescribeModelServiceGroupsResponse(ApiModel):
     total_count: int | None = None
     global_total_count: int | None = None
     service_groups: list[ServiceGroup] | None = None
+    request_id: str | None = None
+
+
+# --- DescribeWorkspaces ------------------------------------------------------------------------------
+
+
+class ResourceGroupInWorkspace(ApiModel):
+    resource_group_id: str | None = None
+    resource_group_name: str | None = None
+    region: str | None = None
+    occupied: bool | None = None
+
+
+class Workspace(ApiModel):
+    ti_project_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    create_time: Timestamp = None
+    resource_groups: list[ResourceGroupInWorkspace] | None = None
+    action_type: list[str] | None = None
+    status: str | None = None
+
+
+class DescribeWorkspacesResponse(ApiModel):
+    total_count: int | None = None
+    workspaces: list[Workspace] | None = None
     request_id: str | None = None

@@ -7,11 +7,21 @@ renderer that does not know it carries on unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from exporter.tione.decode import Skipped
 from exporter.tione.event_models import ServiceEvents
-from exporter.tione.models import ServiceGroup
+from exporter.tione.models import ResourceGroup, ServiceGroup, Workspace
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """What discovery found in a region: the workspaces, or that it may not be asked (`permitted` False)."""
+
+    workspaces: tuple[Workspace, ...] = ()
+    permitted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,5 +33,13 @@ class RegionSnapshot:
     """Service groups with their services and pods (`DescribeModelServiceGroups`, the primary source)."""
     skipped: tuple[Skipped, ...] = ()
     """Objects of the listing's answers that could not be read and were left out."""
+    group_workspaces: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The workspace (`TiProjectId`) each group was listed in, by group id, where known."""
+    polled_workspaces: tuple[str, ...] = ()
+    """The workspaces the listing read by id."""
+    discovery: Discovery = field(default_factory=Discovery)
+    """The workspaces `DescribeWorkspaces` found (`tione/workspaces.py`), read by the listing."""
+    resource_groups: tuple[ResourceGroup, ...] = ()
+    """Dedicated resource groups with their capacity and usage (`DescribeBillingResourceGroups`)."""
     events: tuple[ServiceEvents, ...] = ()
     """Warning events of the services that need attention (`DescribeEvents`, a secondary source)."""

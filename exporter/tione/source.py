@@ -43,3 +43,5 @@ class Source(Generic[T]):
     primary: bool = False
     interval: float | None = None
     """Seconds between two runs in a region; None: every poll. The first poll (and `once`) runs every source."""
+    without: str = ""
+    """What the exporter does when the keys may not call this secondary source, for `check` to say."""

@@ -351,3 +351,41 @@ def test_every_dashboard_query_and_recording_rule_returns_data(
     assert covered, f"no service group fills every drill-down panel: {misses}"
     report(capsys, f"{len(records)} recording rules and every dashboard query return data (drill-down: {covered})")
     stack.simulator.set_service_status(region, short["ServiceId"], "Normal")
+
+
+def test_a_nearly_full_resource_group_fires_the_capacity_alert(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The simulator leaves `rg-gpu-prod` with less free than a replica of the services on it, which autoscale."""
+    full = {
+        (region, group["ResourceGroupId"])
+        for region in REGIONS
+        for group in stack.simulator.resource_groups(region)
+        if group["ResourceGroupName"] == "rg-gpu-prod"
+    }
+    others = {
+        (region, group["ResourceGroupId"])
+        for region in REGIONS
+        for group in stack.simulator.resource_groups(region)
+        if group["ResourceGroupName"] != "rg-gpu-prod"
+    }
+
+    def firing() -> list[dict[str, Any]]:
+        alerts = stack.alerts(alertname="TIONEResourceGroupNoRoomToScale")
+        return [alert for alert in alerts if alert["state"] == "firing"]
+
+    alerts = wait_for("TIONEResourceGroupNoRoomToScale firing", firing, timeout=30)
+    where = {(alert["labels"]["region"], alert["labels"]["resource_group_id"]) for alert in alerts}
+    assert where <= full and not where & others, where
+    alert = alerts[0]
+    assert alert["labels"]["severity"] == "warning"
+    assert alert["labels"]["gpu_type"]
+    assert alert["annotations"]["runbook_url"] == "docs/runbooks.md#tioneresourcegroupnoroomtoscale"
+    free = stack.prometheus.query(
+        "region_resource_group_id_gpu_type:tione_resource_group_free_gpus:max"
+        f'{{resource_group_id="{alert["labels"]["resource_group_id"]}", gpu_type="{alert["labels"]["gpu_type"]}"}}'
+    )
+    assert free and float(free[0]["value"][1]) < float(alert["value"])
+    report(
+        capsys, f"TIONEResourceGroupNoRoomToScale fires for {sorted(where)}: nearly full, as the simulator leaves it"
+    )

@@ -119,7 +119,58 @@ def test_check_reports_each_region(simulator: SimulatorServer) -> None:
     assert [line.split(":")[0] for line in lines] == list(REGIONS)
     for line, region in zip(lines, REGIONS, strict=True):
         count = len(simulator.fleet(region, ""))
-        assert line == f"{region}: ok ({count} service groups, DescribeEvents permitted)"
+        workspaces = len(simulator.workspaces(region))
+        capacity = len(simulator.resource_groups(region))
+        assert line == (
+            f"{region}: ok ({workspaces} workspaces, {count} service groups in the default workspace, "
+            f"DescribeEvents permitted, {capacity} resource groups)"
+        )
+
+
+def test_check_warns_when_workspaces_cannot_be_listed(simulator: SimulatorServer) -> None:
+    simulator.deny("DescribeWorkspaces")
+    try:
+        result = run(["check", "--tione.regions", REGIONS[0], "--capacity.interval", "0"], environment(simulator))
+    finally:
+        simulator.allow("DescribeWorkspaces")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ok, warning = result.stdout.splitlines()
+    assert (
+        ok
+        == f"{REGIONS[0]}: ok ({len(simulator.fleet(REGIONS[0], ''))} service groups in the default workspace, DescribeEvents permitted)"
+    )
+    assert warning.startswith(f"{REGIONS[0]}: warning: DescribeWorkspaces is not permitted: UnauthorizedOperation")
+    assert "the default workspace" in warning
+
+
+def test_once_reads_the_resource_groups_whatever_their_interval(simulator: SimulatorServer) -> None:
+    result = run(["once", "--tione.regions", REGIONS[0], "--capacity.interval", "1h"], environment(simulator))
+    assert result.returncode == 0, result.stderr
+    families = {family.name: family for family in parse_text(result.stdout)}
+    nodes = {s.labels["resource_group_id"]: s.value for s in families["tione_resource_group_nodes"].samples}
+    assert nodes == {g["ResourceGroupId"]: g["TotalInstance"] for g in simulator.resource_groups(REGIONS[0])}
+    off = run(["once", "--tione.regions", REGIONS[0], "--capacity.interval", "0"], environment(simulator))
+    assert off.returncode == 0, off.stderr
+    assert "tione_resource_group_" not in off.stdout
+    assert 'action="DescribeBillingResourceGroups"' not in off.stdout
+
+
+def test_check_warns_when_the_keys_may_not_read_capacity(simulator: SimulatorServer) -> None:
+    simulator.deny("DescribeBillingResourceGroups")
+    try:
+        flags = ["check", "--tione.regions", REGIONS[0], "--tione.discovery-interval", "0"]
+        result = run(flags, environment(simulator))
+    finally:
+        simulator.allow("DescribeBillingResourceGroups")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ok, warning = result.stdout.splitlines()
+    assert (
+        ok
+        == f"{REGIONS[0]}: ok ({len(simulator.fleet(REGIONS[0], ''))} service groups in the default workspace, DescribeEvents permitted)"
+    )
+    assert warning.startswith(
+        f"{REGIONS[0]}: warning: DescribeBillingResourceGroups is not permitted: UnauthorizedOperation"
+    )
 
 
 def test_check_warns_when_the_events_are_not_permitted(simulator: SimulatorServer) -> None:
@@ -132,7 +183,7 @@ def test_check_warns_when_the_events_are_not_permitted(simulator: SimulatorServe
         simulator.allow("DescribeEvents")  # the simulator serves the module's other tests
     assert result.returncode == 0, result.stderr
     ok, warning = result.stdout.splitlines()
-    assert ok == f"{REGIONS[0]}: ok ({len(simulator.fleet(REGIONS[0], ''))} service groups)"
+    assert ok.startswith(f"{REGIONS[0]}: ok (") and "DescribeEvents" not in ok
     assert warning.startswith(f"{REGIONS[0]}: warning: DescribeEvents is not permitted: UnauthorizedOperation")
     assert off.stdout.splitlines() == [ok]
 
@@ -257,6 +308,9 @@ def test_demo_serves_changing_metrics_within_ten_seconds() -> None:
         reasons = {row["reason"] for row in attention if row["region"] == "ap-guangzhou"}
         assert {"CREATE_FAILED", "ARREARS_STOP"} <= reasons, reasons
         assert "Needs attention" in httpx.get(url.replace("/metrics", "/")).text
+        capacity = {labels: v for (name, labels), v in samples.items() if name == "tione_resource_group_capacity_gpus"}
+        used = {labels: v for (name, labels), v in samples.items() if name == "tione_resource_group_used_gpus"}
+        assert any(cards - used.get(labels, 0) < 1 for labels, cards in capacity.items()), "no nearly full group"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=5) == 0
     finally:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pytest
 
-from exporter.app import Wired, poll_plan
+from exporter.app import Wiring, poll_plan
 from exporter.config import load_settings
 from exporter.poller import Poller
 from exporter.simulator.config import SimulatorConfig
@@ -45,7 +45,7 @@ def simulator() -> Iterator[SimulatorServer]:
         yield server
 
 
-def wired(simulator: SimulatorServer, **flags: str) -> tuple[Wired, Poller]:
+def wired(simulator: SimulatorServer, **flags: str) -> tuple[Wiring, Poller]:
     config = simulator.config
     assert config.secret_id is not None and config.secret_key is not None
     settings = load_settings(
@@ -58,14 +58,14 @@ def wired(simulator: SimulatorServer, **flags: str) -> tuple[Wired, Poller]:
         },
         environ={},
     )
-    parts = Wired(settings, StaticProvider(Credentials(config.secret_id, config.secret_key)))
+    parts = Wiring(settings, StaticProvider(Credentials(config.secret_id, config.secret_key)))
     return parts, Poller(poll_plan(settings, parts.sources), parts.metrics)
 
 
 def troubled_ids(simulator: SimulatorServer, region: str) -> set[str]:
     return {
         service["ServiceId"]
-        for group in simulator.fleet(region, "")
+        for group in simulator.fleet(region)
         for service in group["Services"]
         if needs_attention(Service.model_validate(service))
     }
@@ -79,7 +79,7 @@ def event_calls(simulator: SimulatorServer, region: str) -> list[str]:
     ]
 
 
-def counted(parts: Wired, region: str) -> float:
+def counted(parts: Wiring, region: str) -> float:
     value = parts.metrics.registry.get_sample_value(
         "tione_exporter_api_requests_total", {"region": region, "action": ACTION}
     )

@@ -76,19 +76,23 @@ class Running:
             await asyncio.sleep(0.1)
 
 
-@pytest.fixture
-def simulator() -> Iterator[SimulatorServer]:
-    secret_id = "AKID" + secrets.token_hex(16)
+def signed_simulator(regions: tuple[str, ...] = REGIONS, groups: int = 6, seed: int = 7) -> SimulatorServer:
+    """A simulator that checks signatures with fresh keys, holds still (churn off) and never throttles."""
     config = SimulatorConfig(
-        groups=6,
-        regions=REGIONS,
-        secret_id=secret_id,
+        groups=groups,
+        regions=regions,
+        secret_id="AKID" + secrets.token_hex(16),
         secret_key=secrets.token_urlsafe(24),
         churn=False,
         rate_limit=None,
-        seed=7,
+        seed=seed,
     )
-    with SimulatorServer(config) as server:
+    return SimulatorServer(config)
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimulatorServer]:
+    with signed_simulator() as server:
         yield server
 
 
@@ -207,7 +211,13 @@ async def test_api_failure_keeps_series_until_staleness_then_recovers(simulator:
         await running.wait_for(lambda s: value(s, "tione_up", region=region) == 1.0, "the first poll")
         simulator.set_faults(["error=InternalError:1.0"])
         samples = await running.wait_for(lambda s: value(s, "tione_up", region=region) == 0.0, "tione_up 0")
-        errors = value(samples, "tione_exporter_api_errors_total", region=region, code="InternalError")
+        errors = value(
+            samples,
+            "tione_exporter_api_errors_total",
+            region=region,
+            action="DescribeModelServiceGroups",
+            code="InternalError",
+        )
         assert errors is not None and errors >= 1
         assert value(samples, "tione_service_status", status="Normal", **ids) == 1.0, "last good series kept"
         page = (await running.http.get("/")).text
@@ -231,9 +241,16 @@ async def test_one_failing_region_does_not_disturb_another(simulator: SimulatorS
             lambda s: value(s, "tione_up", region=UNSERVED) == 0.0 and value(s, "tione_up", region=region) == 1.0,
             "one region up, one down",
         )
-        code = value(samples, "tione_exporter_api_errors_total", region=UNSERVED, code="UnsupportedRegion")
+        code = value(
+            samples,
+            "tione_exporter_api_errors_total",
+            region=UNSERVED,
+            action="DescribeModelServiceGroups",
+            code="UnsupportedRegion",
+        )
         assert code is not None and code >= 1
-        assert value(samples, "tione_exporter_service_groups", region=region) == len(simulator.fleet(region, ""))
+        # every workspace of the region, discovered
+        assert value(samples, "tione_exporter_service_groups", region=region) == len(simulator.fleet(region))
         assert not any(
             dict(labels).get("region") == UNSERVED for name, labels in samples if name.startswith("tione_service")
         )

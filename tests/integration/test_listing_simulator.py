@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from exporter.simulator import SimulatorConfig, SimulatorServer
@@ -14,31 +14,12 @@ from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.listing import (
     ListingQuery,
     scan_service_groups,
-    scan_workspaces,
 )
 from exporter.tione.models import Filter, ServiceGroup, TagFilter
+from tests.listing_helpers import list_service_groups, list_workspaces
 
 SECRET_ID, SECRET_KEY = "AKIDlisting000000000000000000001", "listing-secret-key"
 REGIONS = ("ap-guangzhou", "ap-shanghai", "ap-beijing", "ap-chengdu", "ap-singapore")
-
-
-async def list_service_groups(
-    client: TencentCloudClient, region: str, query: ListingQuery, *, deadline: float
-) -> list[ServiceGroup]:
-    """The groups of one workspace, without the listing's counts."""
-    return (await scan_service_groups(client, region, query, deadline=deadline)).groups
-
-
-async def list_workspaces(
-    client: TencentCloudClient,
-    region: str,
-    query: ListingQuery,
-    project_ids: Sequence[str | None],
-    *,
-    deadline: float,
-) -> list[ServiceGroup]:
-    """The groups of several workspaces of one region, merged, without the listing's counts."""
-    return (await scan_workspaces(client, region, query, project_ids, deadline=deadline)).groups
 
 
 class OnRequest(ClientHooks):

@@ -83,7 +83,7 @@ def troubled(simulator: SimulatorServer) -> dict[str, str]:
     return {
         service["ServiceId"]: region
         for region in REGIONS
-        for group in simulator.fleet(region, "")
+        for group in simulator.fleet(region)
         for service in group["Services"]
         if needs_attention(Service.model_validate(service))
     }
@@ -110,7 +110,7 @@ async def test_the_page_in_chromium_names_what_is_broken_and_why(simulator: Simu
     healthy = {
         service["ServiceId"]
         for region in REGIONS
-        for group in simulator.fleet(region, "")
+        for group in simulator.fleet(region)
         for service in group["Services"]
         if service["ServiceId"] not in expected
     }

@@ -8,15 +8,13 @@ counted, logged and shown on the status page.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer
-from tests.integration.test_exporter_simulator import Samples, running_exporter, value
+from tests.integration.test_exporter_simulator import Samples, running_exporter, signed_simulator, value
 
 REGION = "ap-guangzhou"
 JSON = dict[str, Any]
@@ -24,16 +22,7 @@ JSON = dict[str, Any]
 
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
-    config = SimulatorConfig(
-        groups=240,
-        regions=(REGION,),
-        secret_id="AKID" + secrets.token_hex(16),
-        secret_key=secrets.token_urlsafe(24),
-        churn=False,
-        rate_limit=None,
-        seed=11,
-    )
-    with SimulatorServer(config) as server:
+    with signed_simulator((REGION,), groups=240, seed=11) as server:
         yield server
 
 
@@ -100,9 +89,11 @@ async def test_one_odd_service_costs_at_most_that_service(simulator: SimulatorSe
     edit, rule, reason, path = CASES[case]
     group_id, service_id = target(simulator)
     workspaces = ",".join(simulator.workspaces(REGION))
-    # Without the Warning events: they legitimately change between polls (a few more troubled services are
-    # covered each poll), and the comparison below is of the listing's series.
-    flags = {"--tione.project-ids": workspaces, "--events.max-services": "0"}
+    # Several pages in two workspaces take more than the default test timeout on a loaded machine. Without
+    # the Warning events: they legitimately change between polls (a few more troubled services are covered
+    # each poll), and the comparison below is of the listing's series.
+    flags = {"--tione.project-ids": workspaces, "--poll.interval": "2s", "--poll.timeout": "1800ms"}
+    flags["--events.max-services"] = "0"
     async with running_exporter(simulator, regions=(REGION,), **flags) as running:
         before = await running.wait_for(
             lambda s: value(s, "tione_service_info", service_id=service_id) == 1.0, "the service's series"

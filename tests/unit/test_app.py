@@ -6,12 +6,13 @@ from typing import Any
 
 import pytest
 
-from exporter.app import _check_region, sources
+from exporter.app import _check_region, make_sources
 from exporter.config import load_settings
 from exporter.metrics.self import SelfMetrics
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import APIError, is_permission_error
+from exporter.tione import resource_groups
 from exporter.tione.listing import ACTION
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Source
@@ -78,13 +79,48 @@ async def test_the_action_labels_come_from_the_sources_in_use() -> None:
     client = TencentCloudClient(
         endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
     )
-    in_use = sources(settings, client)
+    in_use = make_sources(settings, client)
     metrics.declare_actions(source.action for source in in_use)
-    assert [source.action for source in in_use] == [ACTION, "DescribeEvents"]
-    assert [source.primary for source in in_use] == [True, False]
-    for action in (ACTION, "DescribeEvents"):
-        labels = {"region": "ap-guangzhou", "action": action}
-        assert metrics.registry.get_sample_value("tione_exporter_api_requests_total", labels) == 0
+    actions = ["DescribeWorkspaces", ACTION, "DescribeEvents", resource_groups.ACTION]
+    assert [source.action for source in in_use] == actions
+    assert [source.primary for source in in_use] == [False, True, False, False]
+    for action in actions:
+        assert (
+            metrics.registry.get_sample_value(
+                "tione_exporter_api_requests_total", {"region": "ap-guangzhou", "action": action}
+            )
+            == 0
+        )
+    await client.aclose()
+
+
+async def test_the_events_can_be_switched_off() -> None:
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
+    )
     off = load_settings({"--tione.regions": "ap-guangzhou", "--events.max-services": "0"}, {})
-    assert [source.action for source in sources(off, client)] == [ACTION]
+    assert "DescribeEvents" not in [source.action for source in make_sources(off, client)]
+    await client.aclose()
+
+
+async def test_workspace_discovery_can_be_switched_off() -> None:
+    settings = load_settings({"--tione.regions": "ap-guangzhou", "--tione.discovery-interval": "0"}, {})
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
+    )
+    assert "DescribeWorkspaces" not in [source.action for source in make_sources(settings, client)]
+    await client.aclose()
+
+
+async def test_the_capacity_source_runs_on_its_own_interval_and_zero_leaves_it_out() -> None:
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
+    )
+    default = make_sources(load_settings({"--tione.regions": "ap-guangzhou"}, {}), client)
+    (capacity,) = [source for source in default if source.action == resource_groups.ACTION]
+    assert (capacity.primary, capacity.interval) == (False, 300.0)
+    every_minute = make_sources(load_settings({"--tione.regions": "r", "--capacity.interval": "1m"}, {}), client)
+    assert [source.interval for source in every_minute if source.action == resource_groups.ACTION] == [60.0]
+    off = make_sources(load_settings({"--tione.regions": "ap-guangzhou", "--capacity.interval": "0"}, {}), client)
+    assert resource_groups.ACTION not in [source.action for source in off]
     await client.aclose()

@@ -40,6 +40,8 @@ SIMULATOR_MAY_USE = (
     "exporter.tione.api",
     "exporter.tione.listing",
     "exporter.tione.events",
+    "exporter.tione.workspaces",
+    "exporter.tione.resource_groups",
     "exporter.tencentcloud.signing",
     "exporter.tencentcloud.errors",
     "exporter.tencentcloud.gcpause",

@@ -7,7 +7,7 @@ import gc
 import json
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,31 +24,12 @@ from exporter.tione.listing import (
     dedupe,
     parse_page,
     scan_service_groups,
-    scan_workspaces,
 )
 from exporter.tione.models import Filter, ServiceGroup, TagFilter
 from exporter.tione.paging import MAX_TOTAL_COUNT, WORKERS
+from tests.listing_helpers import list_service_groups, list_workspaces
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-async def list_service_groups(
-    client: TencentCloudClient, region: str, query: ListingQuery, *, deadline: float
-) -> list[ServiceGroup]:
-    """The groups of one workspace, without the listing's counts."""
-    return (await scan_service_groups(client, region, query, deadline=deadline)).groups
-
-
-async def list_workspaces(
-    client: TencentCloudClient,
-    region: str,
-    query: ListingQuery,
-    project_ids: Sequence[str | None],
-    *,
-    deadline: float,
-) -> list[ServiceGroup]:
-    """The groups of several workspaces of one region, merged, without the listing's counts."""
-    return (await scan_workspaces(client, region, query, project_ids, deadline=deadline)).groups
 
 
 def group(index: int, updated: int = 0, project: str = "") -> dict[str, Any]:

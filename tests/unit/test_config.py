@@ -42,6 +42,7 @@ def test_defaults_match_the_interface() -> None:
     assert settings.tione.regions == ("ap-guangzhou",)
     assert settings.tione.endpoint == DEFAULT_ENDPOINT
     assert settings.tione.project_ids == ()
+    assert settings.tione.discovery_interval == 300.0
     assert settings.poll.interval == 30.0
     assert settings.poll.timeout == 25.0
     assert settings.poll.max_staleness == 300.0
@@ -61,10 +62,12 @@ ALL_FLAGS = {
     "--tione.regions": ("ap-shanghai, ap-beijing", lambda s: s.tione.regions == ("ap-shanghai", "ap-beijing")),
     "--tione.endpoint": ("http://127.0.0.1:8080/", lambda s: s.tione.endpoint == "http://127.0.0.1:8080"),
     "--tione.project-ids": ("1,2", lambda s: s.tione.project_ids == ("1", "2")),
+    "--tione.discovery-interval": ("10m", lambda s: s.tione.discovery_interval == 600.0),
     "--poll.interval": ("1m", lambda s: s.poll.interval == 60.0),
     "--poll.timeout": ("20s", lambda s: s.poll.timeout == 20.0),
     "--poll.max-staleness": ("1h30m", lambda s: s.poll.max_staleness == 5400.0),
     "--api.rate-limit": ("2.5", lambda s: s.api.rate_limit == 2.5),
+    "--capacity.interval": ("10m", lambda s: s.capacity.interval == 600.0),
     "--log.level": ("debug", lambda s: s.log.level == "debug"),
     "--log.format": ("json", lambda s: s.log.format == "json"),
     "--events.max-services": ("0", lambda s: s.events.max_services == 0),
@@ -79,6 +82,15 @@ def test_every_flag_and_its_environment_variable(flag: str) -> None:
     assert option.env is not None
     assert check(load_settings({flag: raw}, REGION))
     assert check(load_settings({}, REGION | {option.env: raw}))
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("0", 0.0), ("0s", 0.0), ("90s", 90.0)])
+def test_discovery_can_be_switched_off_with_zero(raw: str, seconds: float) -> None:
+    assert load_settings({"--tione.discovery-interval": raw}, REGION).tione.discovery_interval == seconds
+
+
+def test_a_negative_discovery_interval_is_refused() -> None:
+    assert any("tione.discovery-interval" in problem for problem in problems({"--tione.discovery-interval": "-5s"}))
 
 
 def test_every_flag_is_tested() -> None:
@@ -103,6 +115,7 @@ tione:
   regions: [ap-shanghai, ap-guangzhou]
   endpoint: http://localhost:8080
   project-ids: ["12", "34"]
+  discovery-interval: 15m
   filters:
     - name: Status
       values: [Normal, Abnormal]
@@ -127,6 +140,8 @@ metrics:
 events:
   max-services: 25
   refresh-interval: 2m
+capacity:
+  interval: 15m
 """
 
 
@@ -139,6 +154,7 @@ def test_every_yaml_key(tmp_path: Path) -> None:
     assert settings.tione.regions == ("ap-shanghai", "ap-guangzhou")
     assert settings.tione.endpoint == "http://localhost:8080"
     assert settings.tione.project_ids == ("12", "34")
+    assert settings.tione.discovery_interval == 900.0
     assert settings.tione.service_category == "LLM"
     assert settings.poll.interval == 45.0
     assert settings.poll.timeout == 40.0
@@ -151,6 +167,7 @@ def test_every_yaml_key(tmp_path: Path) -> None:
     assert settings.metrics.pod_series is False
     assert settings.events.max_services == 25
     assert settings.events.refresh_interval == 120.0
+    assert settings.capacity.interval == 900.0
     filters, tag_filters = listing_filters(settings)
     assert [f.to_api() for f in filters] == [
         {"Name": "Status", "Values": ["Normal", "Abnormal"], "Negative": True, "Fuzzy": False},
@@ -413,3 +430,28 @@ def test_events_max_services_is_a_whole_number(raw: str) -> None:
 def test_events_defaults() -> None:
     settings = load_settings({}, REGION)
     assert (settings.events.max_services, settings.events.refresh_interval) == (10, 60.0)
+
+
+# --- the capacity source's interval ----------------------------------------------------------------
+
+
+def test_capacity_is_read_every_five_minutes_by_default() -> None:
+    assert load_settings({}, REGION).capacity.interval == 300.0
+
+
+@pytest.mark.parametrize("raw", ["0", "0s", "0ms", " 0 "])
+def test_a_zero_capacity_interval_switches_it_off(raw: str) -> None:
+    assert load_settings({"--capacity.interval": raw}, REGION).capacity.interval == 0.0
+
+
+def test_the_capacity_interval_from_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "capacity:\n  interval: 0\n")
+    assert load_settings({"--config.file": path}, REGION).capacity.interval == 0.0
+    path = write(tmp_path, "capacity:\n  interval: 2m\n")
+    assert load_settings({"--config.file": path}, REGION).capacity.interval == 120.0
+
+
+@pytest.mark.parametrize("raw", ["-1s", "soon", "true"])
+def test_a_negative_or_unreadable_capacity_interval_is_refused(raw: str) -> None:
+    (problem,) = problems({"--capacity.interval": raw})
+    assert problem.startswith("--capacity.interval: ")

@@ -128,15 +128,27 @@ def _mutate(group: dict[str, Any], path: Path, kind: str, payload: Any) -> dict[
     return group
 
 
+PROMTOOL = ""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def promtool() -> None:
+    global PROMTOOL  # noqa: PLW0603 - hypothesis examples cannot take function fixtures
+    PROMTOOL = require_tool("promtool")
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutations())
 def test_one_mutated_group_never_fails_the_page_or_touches_the_others(mutation: tuple[int, Path, str, Any]) -> None:
+    """...and Prometheus's own checker accepts every exposition."""
     index, path, kind, payload = mutation
     groups = copy.deepcopy(PAGE)
     groups[index] = _mutate(groups[index], path, kind, payload)
     text = _exposition(groups)
 
     list(text_string_to_metric_families(text))  # parses as the text format
+    lint = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
     mutated_id = PAGE[index]["ServiceGroupId"]
     after = _by_group(text)
     for group_id, lines in BASELINE.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -127,14 +128,13 @@ async def test_bounded_per_poll_longest_first_then_cached_until_refresh() -> Non
     assert await poll() == ["ms-t1-1", "ms-t3-1"]  # 60 s after their first answer
 
 
-async def test_the_request_names_the_workspace_only_when_there_is_one() -> None:
+async def test_the_request_names_the_workspace_the_group_was_listed_in() -> None:
     client = FakeClient()
-    await source(client, project_ids=("ws-1",)).fetch(REGION, snapshot(SINCE[0]), time.monotonic() + 5)  # type: ignore[arg-type]
-    assert client.calls[-1]["TiProjectId"] == "ws-1"
-    await source(client, project_ids=("ws-1", "ws-2")).fetch(REGION, snapshot(SINCE[0]), time.monotonic() + 5)  # type: ignore[arg-type]
-    assert "TiProjectId" not in client.calls[-1]
-    await source(client).fetch(REGION, snapshot(SINCE[0]), time.monotonic() + 5)  # type: ignore[arg-type]
-    assert "TiProjectId" not in client.calls[-1]
+    state = snapshot(*SINCE[:2])
+    state = dataclasses.replace(state, group_workspaces={"ms-t0": "ws-1"})
+    await source(client).fetch(REGION, state, time.monotonic() + 5)  # type: ignore[arg-type]
+    workspaces = {call["ServiceId"]: call.get("TiProjectId") for call in client.calls}
+    assert workspaces == {"ms-t0-1": "ws-1", "ms-t1-1": None}  # unknown: the default workspace
 
 
 async def test_a_hanging_call_never_holds_the_poll_past_half_of_what_is_left() -> None:

@@ -19,13 +19,14 @@ from exporter.metrics.families import pod as pod_kind
 from exporter.metrics.families import service as service_kind
 from exporter.metrics.families.family import SampleFamily, TagFamily
 from exporter.metrics.families.fields import condition_state, image_url, state_set
+from exporter.metrics.families.group import ListedGroup
 from exporter.metrics.families.pod import PodOfService, pods
 from exporter.metrics.families.service import ServiceInGroup
 from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.tione import models
 from exporter.tione.event_models import Event, ServiceEvents
-from exporter.tione.models import ServiceGroup
-from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.models import ServiceGroup, Workspace
+from exporter.tione.snapshot import Discovery, RegionSnapshot
 from tests.conftest import LOCAL_FIXTURES
 
 GROUP_FAMILIES = group_kind.FAMILIES
@@ -86,16 +87,28 @@ def service_events(items: list[dict[str, Any]]) -> tuple[ServiceEvents, ...]:
 
 
 def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
-    """A case's groups and events as one region's snapshot."""
-    groups = tuple(ServiceGroup.model_validate(group) for group in case["groups"])
-    return RegionSnapshot(region, groups, events=service_events(case.get("events", [])))
+    """A region's snapshot from a case: its `groups` as listed; optionally `workspaces` (as
+    `DescribeWorkspaces` sends them, all polled), `listed_in` (group id -> the workspace it was listed in),
+    `resource_groups` (as `DescribeBillingResourceGroups` sends them) and `events` (per troubled service,
+    `DescribeEvents`' answer with the service's `ServiceGroupId` and `ServiceId`)."""
+    workspaces = tuple(Workspace.model_validate(item) for item in case.get("workspaces", ()))
+    return RegionSnapshot(
+        region,
+        tuple(ServiceGroup.model_validate(group) for group in case.get("groups", ())),
+        group_workspaces=dict(case.get("listed_in", {})),
+        polled_workspaces=tuple(item.ti_project_id or "" for item in workspaces),
+        discovery=Discovery(workspaces),
+        resource_groups=tuple(models.ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
+        events=service_events(case.get("events", [])),
+    )
 
 
-def render_groups(
-    groups: list[dict[str, Any]], options: RenderOptions | None = None, events: list[dict[str, Any]] | None = None
-) -> str:
-    snapshot = snapshot_of({"groups": groups, "events": events or []})
-    return render([collect_region(snapshot, options)]).text.decode()
+def render_case(case: dict[str, Any], options: RenderOptions | None = None) -> str:
+    return render([collect_region(snapshot_of(case), options)]).text.decode()
+
+
+def render_groups(groups: list[dict[str, Any]], options: RenderOptions | None = None) -> str:
+    return render_case({"groups": groups}, options)
 
 
 CASE_NAMES = sorted(path.stem for path in CASES.glob("*.json"))
@@ -113,7 +126,7 @@ def test_case_gives_exactly_the_expected_lines(name: str) -> None:
     if families is not None:
         unknown = set(families) - {family.name for family in SNAPSHOT_FAMILIES}
         assert not unknown, f"case {name} names families that do not exist: {unknown}"
-    text = render_groups(case["groups"], options_of(case), case.get("events"))
+    text = render_case(case, options_of(case))
     assert sample_lines(text, families) == expected_lines(name)
 
 
@@ -294,6 +307,8 @@ def test_state_set_families_declare_the_known_values_of_the_models() -> None:
     declared = {family.name: family.states for family in SNAPSHOT_FAMILIES if family.states}
     assert declared == {
         "tione_service_group_status": models.SERVICE_STATUSES,
+        "tione_service_group_component_status": models.SERVICE_STATUSES,
+        "tione_service_group_component_business_status": models.COMPONENT_BUSINESS_STATUSES,
         "tione_service_status": models.SERVICE_STATUSES,
         "tione_service_business_status": models.SERVICE_BUSINESS_STATUSES,
         "tione_service_workload_status": models.WORKLOAD_STATUSES,
@@ -306,9 +321,10 @@ def test_sample_functions_are_pure() -> None:
     groups = load_case("pods")["groups"] + load_case("seed")["groups"]
     parsed = [ServiceGroup.model_validate(group) for group in groups]
     for group in parsed:
+        listed = ListedGroup(group, "ws-1")
         for family in GROUP_FAMILIES:
             if isinstance(family, SampleFamily):
-                assert family.samples(group) == family.samples(group)
+                assert family.samples(listed) == family.samples(listed)
         for service in group.services or ():
             subject = ServiceInGroup(service, group)
             for service_family in SERVICE_FAMILIES:

@@ -8,10 +8,13 @@ from typing import Any
 import pytest
 
 from exporter.metrics.families import SELF_FAMILIES, SNAPSHOT_FAMILIES
+from exporter.metrics.families import component as component_kind
 from exporter.metrics.families import events as events_kind
 from exporter.metrics.families import group as group_kind
 from exporter.metrics.families import pod as pod_kind
+from exporter.metrics.families import resource_group as resource_group_kind
 from exporter.metrics.families import service as service_kind
+from exporter.metrics.families import workspace as workspace_kind
 from exporter.metrics.families.family import Family, LiveFamily
 from tests.conftest import REPO
 
@@ -26,12 +29,18 @@ SECTIONS: dict[str, tuple[Family[Any] | LiveFamily, ...]] = {
     "Services": SERVICE_FAMILIES + POD_FAMILIES,
     "Warning events": events_kind.FAMILIES,
     "The exporter itself": SELF_FAMILIES,
+    "Workspaces": workspace_kind.FAMILIES,
+    "Gateways and schedulers": component_kind.FAMILIES,
+    "Resource groups": resource_group_kind.FAMILIES,
 }
 SECTION_IDENTITY = {
     "Service groups": group_kind.IDENTITY,
     "Services": service_kind.IDENTITY,
     "Warning events": events_kind.IDENTITY,
     "The exporter itself": (),
+    "Workspaces": ("region",),
+    "Gateways and schedulers": component_kind.IDENTITY,
+    "Resource groups": resource_group_kind.IDENTITY,
 }
 
 
@@ -77,6 +86,7 @@ def test_every_family_is_documented_with_its_type_and_labels_and_nothing_else(ti
     for name, (type_cell, labels) in docs.items():
         family = declared[name]
         assert type_cell.split()[0] == family.type, name
+        assert ("experimental" in type_cell) == (family.stability == "experimental"), name
         assert ("(state set)" in type_cell) == bool(family.states and family.name != "tione_service_status_condition")
         assert labels == documented_labels(family, title), name
 

@@ -20,9 +20,8 @@ from exporter.metrics.render import (
     render,
 )
 from exporter.metrics.self import SelfMetrics
-from exporter.tione.event_models import ServiceEvents
-from exporter.tione.models import ServiceGroup
-from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.models import ResourceGroup, ServiceGroup, Workspace
+from exporter.tione.snapshot import Discovery, RegionSnapshot
 from tests.conftest import require_tool
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, metric_name, sample_lines, service_events
 
@@ -33,21 +32,37 @@ def rich_groups() -> list[ServiceGroup]:
     """Every group of every golden case: GPUs, DIST, pods, conditions, odd values, awkward tags."""
     groups: list[dict[str, Any]] = []
     for name in CASE_NAMES:
-        groups.extend(load_case(name)["groups"])
+        groups.extend(load_case(name).get("groups", []))
     return [ServiceGroup.model_validate(group) for group in groups]
 
 
-def rich_events() -> tuple[ServiceEvents, ...]:
-    """Every golden case's Warning events."""
-    return service_events([item for name in CASE_NAMES for item in load_case(name).get("events", [])])
+def rich_resource_groups() -> tuple[ResourceGroup, ...]:
+    """Every dedicated resource group of every golden case."""
+    return tuple(
+        ResourceGroup.model_validate(item) for name in CASE_NAMES for item in load_case(name).get("resource_groups", [])
+    )
 
 
 def rich_exposition() -> Exposition:
     groups = rich_groups()
+    workspace = Workspace(ti_project_id="ws-1", name="production", status="Normal")
+    listed = {"group_workspaces": {g.service_group_id or "": "ws-1" for g in groups}, "polled_workspaces": ("ws-1",)}
+    capacity = rich_resource_groups()
+    events = service_events([item for name in CASE_NAMES for item in load_case(name).get("events", [])])
     return render(
         [
-            collect_region(RegionSnapshot("ap-guangzhou", tuple(groups), events=rich_events()), RICH),
-            collect_region(RegionSnapshot("ap-shanghai", tuple(groups), events=rich_events()), RICH),
+            collect_region(
+                RegionSnapshot(
+                    "ap-guangzhou",
+                    tuple(groups),
+                    discovery=Discovery((workspace,)),
+                    resource_groups=capacity,
+                    events=events,
+                    **listed,
+                ),
+                RICH,
+            ),
+            collect_region(RegionSnapshot("ap-shanghai", tuple(groups), resource_groups=capacity, events=events), RICH),
         ]
     )
 

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.labels import MAX_LABEL_VALUE_LENGTH
 from exporter.metrics.render import Exposition, RenderOptions, collect_region, render
-from exporter.tione.models import ServiceGroup
+from exporter.tione.models import ResourceGroup, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, options_of, snapshot_of
 
@@ -42,10 +42,11 @@ def exposition_of(
     groups: list[dict[str, Any]],
     options: RenderOptions,
     region: str = "ap-guangzhou",
-    events: list[dict[str, Any]] | None = None,
+    resource_groups: list[dict[str, Any]] | None = None,
 ) -> Exposition:
-    snapshot = snapshot_of({"groups": groups, "events": events or []}, region)
-    return render([collect_region(snapshot, options)])
+    parsed = [ServiceGroup.model_validate(group) for group in groups]
+    capacity = tuple(ResourceGroup.model_validate(group) for group in resource_groups or ())
+    return render([collect_region(RegionSnapshot(region, tuple(parsed), resource_groups=capacity), options)])
 
 
 def test_the_checker_finds_a_repeated_series() -> None:
@@ -59,14 +60,12 @@ def test_the_checker_finds_a_repeated_series() -> None:
 @pytest.mark.parametrize("everything", [False, True], ids=["case-options", "all-tags"])
 def test_no_case_renders_a_series_twice(name: str, everything: bool) -> None:
     case = load_case(name)
-    exposition = exposition_of(
-        case["groups"], EVERYTHING if everything else options_of(case), events=case.get("events")
-    )
+    exposition = render([collect_region(snapshot_of(case), EVERYTHING if everything else options_of(case))])
     assert repeated_series(exposition) == []
 
 
 def test_all_cases_together_in_two_regions_render_no_series_twice() -> None:
-    groups = [ServiceGroup.model_validate(group) for name in CASE_NAMES for group in load_case(name)["groups"]]
+    groups = [ServiceGroup.model_validate(group) for name in CASE_NAMES for group in load_case(name).get("groups", [])]
     exposition = render(
         [
             collect_region(RegionSnapshot(region, tuple(groups)), EVERYTHING)
@@ -149,8 +148,9 @@ def test_regions_equal_once_cleaned_are_one_region() -> None:
 
 def test_every_snapshot_family_is_checked() -> None:
     """The cases together feed every family, so the checks above cover them all."""
-    groups = [group for name in CASE_NAMES for group in load_case(name)["groups"]]
-    events = [item for name in CASE_NAMES for item in load_case(name).get("events", [])]
-    text = exposition_of(groups, EVERYTHING, events=events).text.decode()
-    rendered = {family.name for family in parse_text(text)}
+    rendered = {
+        family.name
+        for name in CASE_NAMES
+        for family in parse_text(render([collect_region(snapshot_of(load_case(name)), EVERYTHING)]).text.decode())
+    }
     assert {family.name.removesuffix("_total") for family in SNAPSHOT_FAMILIES} <= rendered

@@ -420,3 +420,26 @@ async def test_the_rows_needing_attention_follow_the_served_snapshot(listing: di
     listing["r1"] = returning(group("g1", "Normal"))
     status = await poller.poll("r1")
     assert status.attention == ()
+
+
+async def test_after_stale_series_go_every_source_runs_again(listing: dict[str, Listing]) -> None:
+    clock = Clock()
+    calls: list[float] = []
+
+    async def counted(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        calls.append(clock.now)
+        return (group("g1", "Normal"),)
+
+    listing["r1"] = returning()
+    slow = scripted_source(counted, primary=False, interval=3600.0)
+    poller, _ = make(clock=clock, max_staleness=60.0, sources=(scripted_source(), slow))
+    await poller.poll("r1")
+    listing["r1"] = raising(APIError("InternalError", "down"))
+    clock.now += 61.0
+    await poller.poll("r1")
+    assert poller.exposition.text == b"", "the region's series went"
+    listing["r1"] = returning()
+    clock.now += 1.0
+    await poller.poll("r1")
+    assert calls == [1000.0, 1062.0], "the slow source ran again at once"
+    assert b'service_group_id="g1"' in poller.exposition.text

@@ -17,7 +17,15 @@ from pydantic import create_model
 
 from exporter.simulator import ACTION, VERSION, SimulatorServer
 from exporter.tione.event_models import DescribeEventsResponse
-from exporter.tione.models import DescribeModelServiceGroupsResponse, HpaMetric, Service, ServiceInfo, as_utc
+from exporter.tione.models import (
+    DescribeBillingResourceGroupsResponse,
+    DescribeModelServiceGroupsResponse,
+    DescribeWorkspacesResponse,
+    HpaMetric,
+    Service,
+    ServiceInfo,
+    as_utc,
+)
 from tests.conftest import LOCAL_FIXTURES
 from tests.sdk_types import answer_mismatches, documented_fields, mismatches, model_pairs
 
@@ -48,6 +56,12 @@ IGNORED: dict[str, frozenset[str]] = {
 
 def test_every_model_accepts_the_sdk_documented_types() -> None:
     assert mismatches(DescribeModelServiceGroupsResponse, RESPONSE, IGNORED) == []
+
+
+def test_the_workspaces_models_accept_the_sdk_documented_types() -> None:
+    assert mismatches(DescribeWorkspacesResponse, "DescribeWorkspacesResponse", IGNORED) == []
+    reached = {sdk_name for _, sdk_name in model_pairs(DescribeWorkspacesResponse, "DescribeWorkspacesResponse")}
+    assert {"Workspace", "ResourceGroupInWorkspace"} <= reached
 
 
 def test_the_walk_reaches_every_object_of_the_answer() -> None:
@@ -158,6 +172,8 @@ def test_fixtures_have_the_sdk_documented_types() -> None:
     for path in sorted(Path(LOCAL_FIXTURES / "metrics" / "cases").glob("*.json")):
         case = json.loads(path.read_text())
         problems = [p for group in case.get("groups", []) for p in answer_mismatches(group, "ServiceGroup", path.stem)]
+        problems += [p for item in case.get("workspaces", []) for p in answer_mismatches(item, "Workspace", path.stem)]
+        problems += [p for item in case.get("resource_groups", []) for p in answer_mismatches(item, "ResourceGroup")]
         assert problems == [], path.name
 
 
@@ -217,3 +233,35 @@ def test_the_simulator_events_parse_into_the_events_models(simulator: SimulatorS
             assert all(
                 event.last_timestamp is not None and event.last_timestamp.tzinfo is UTC for event in parsed.events or ()
             )
+
+
+# --- DescribeBillingResourceGroups ---------------------------------------------------------------
+
+CAPACITY_RESPONSE = "DescribeBillingResourceGroupsResponse"
+CAPACITY_IGNORED: dict[str, frozenset[str]] = {
+    # The per-node list: the exporter asks for none (DontShowInstanceSet) and reports the group's totals.
+    "ResourceGroup": frozenset({"InstanceSet"}),
+}
+"""SDK fields of the capacity answer the models leave out on purpose."""
+
+
+def test_the_capacity_models_accept_the_sdk_documented_types() -> None:
+    assert mismatches(DescribeBillingResourceGroupsResponse, CAPACITY_RESPONSE, CAPACITY_IGNORED) == []
+    reached = {sdk_name for _, sdk_name in model_pairs(DescribeBillingResourceGroupsResponse, CAPACITY_RESPONSE)}
+    assert {"ResourceGroup", "GroupResource", "GpuDetail", "Tag"} <= reached
+    for sdk_name, fields in CAPACITY_IGNORED.items():
+        assert fields <= set(documented_fields(sdk_name)), sdk_name
+
+
+def test_the_capacity_source_reads_the_simulated_answer_without_the_node_list(simulator: SimulatorServer) -> None:
+    """What the source asks for (no node list) fits the SDK's types and the models, group by group."""
+    from exporter.tione.resource_groups import params
+
+    answer = _post(simulator, "DescribeBillingResourceGroups", "ap-guangzhou", params(0))
+    assert answer_mismatches(answer, CAPACITY_RESPONSE) == []
+    parsed = DescribeBillingResourceGroupsResponse.model_validate(answer)
+    assert parsed.resource_group_set
+    assert all(item.get("InstanceSet") is None for item in answer["ResourceGroupSet"])
+    assert [group.resource_group_id for group in parsed.resource_group_set] == [
+        group["ResourceGroupId"] for group in simulator.resource_groups("ap-guangzhou")
+    ]

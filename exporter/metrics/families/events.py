@@ -48,14 +48,14 @@ FAMILIES: tuple[Family[ServiceEvents], ...] = (
 )
 
 
-def _groups(snapshot: RegionSnapshot) -> Iterable[tuple[str | None, tuple[ServiceEvents, ...]]]:
+def _groups(snapshot: RegionSnapshot, _: RegionSnapshot) -> Iterable[tuple[str | None, tuple[ServiceEvents, ...]]]:
     by_group: dict[str, list[ServiceEvents]] = {}
     for item in snapshot.events:
         by_group.setdefault(item.service_group_id, []).append(item)
     return ((group_id, tuple(items)) for group_id, items in by_group.items())
 
 
-def _services(items: tuple[ServiceEvents, ...]) -> Iterable[tuple[str | None, ServiceEvents]]:
+def _services(_: RegionSnapshot, items: tuple[ServiceEvents, ...]) -> Iterable[tuple[str | None, ServiceEvents]]:
     return ((item.service_id, item) for item in items)
 
 

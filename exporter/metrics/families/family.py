@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from exporter.tione.models import Tag
+from exporter.tione.snapshot import RegionSnapshot
 
 MetricType = Literal["gauge", "counter", "histogram"]
 Stability = Literal["stable", "experimental"]
@@ -102,11 +103,33 @@ Family = SampleFamily[T] | TagFamily[T]
 """A family rendered from the snapshot, once per poll."""
 
 
+@dataclass(frozen=True)
+class Declare(Generic[T]):
+    """Declares the `SampleFamily`s of one kind: its scope and identity labels stated once."""
+
+    scope: str
+    identity: tuple[str, ...]
+
+    def __call__(
+        self,
+        name: str,
+        help_text: str,
+        kind: MetricType,
+        labels: tuple[str, ...],
+        samples: Callable[[T], Sequence[Sample]],
+        *,
+        states: tuple[str, ...] = (),
+    ) -> SampleFamily[T]:
+        return SampleFamily(name, help_text, kind, labels, samples, self.scope, self.identity, states)
+
+
 @dataclass(frozen=True, eq=False)
 class Kind(Generic[P, T]):
     """One kind of object in a region's snapshot and the families that describe it.
 
-    `objects` gives the objects of one parent (the `RegionSnapshot` for a kind without a parent) with
+    `objects(snapshot, parent)` gives the objects of one parent (the `RegionSnapshot` itself for a kind
+    without a parent; a child kind may look up what the snapshot holds for its parent, e.g. a service's
+    events) with
     their raw ids; the renderer labels each with `identity[-1]` after its parent's identity. An object
     without an id, or whose id was already seen (in the region, or with `unique_per_parent` only under
     the same parent), is skipped: it could not be told apart and would duplicate series.
@@ -116,7 +139,7 @@ class Kind(Generic[P, T]):
     identity: tuple[str, ...]
     """Identity labels of its series: the region's, its parents', then its own id label."""
     families: tuple[Family[T], ...]
-    objects: Callable[[P], Iterable[tuple[str | None, T]]]
+    objects: Callable[[RegionSnapshot, P], Iterable[tuple[str | None, T]]]
     parent: Kind[Any, P] | None = None
     unique_per_parent: bool = False
     optional: bool = False

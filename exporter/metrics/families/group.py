@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
-from exporter.metrics.families.family import Family, Kind, MetricType, Sample, SampleFamily, TagFamily
+from exporter.metrics.families.family import Declare, Family, Kind, MetricType, Sample, SampleFamily, TagFamily
 from exporter.metrics.families.fields import scalar, state_set, timestamp
+from exporter.metrics.labels import REGION_LABEL
 from exporter.tione.models import SERVICE_STATUSES, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "group"
-IDENTITY: tuple[str, ...] = ("region", "service_group_id")
+IDENTITY: tuple[str, ...] = (REGION_LABEL, "service_group_id")
+
+
+class ListedGroup(NamedTuple):
+    """A group with the workspace (`TiProjectId`) it was listed in, "" where that is not known."""
+
+    group: ServiceGroup
+    project_id: str
+
+
+_declare: Declare[ListedGroup] = Declare(SCOPE, IDENTITY)
 
 
 def _family(
@@ -21,20 +33,23 @@ def _family(
     samples: Callable[[ServiceGroup], Sequence[Sample]],
     *,
     states: tuple[str, ...] = (),
-) -> SampleFamily[ServiceGroup]:
-    return SampleFamily(name, help_text, kind, labels, samples, SCOPE, IDENTITY, states)
+) -> SampleFamily[ListedGroup]:
+    """A family whose samples depend on the group alone, not on where it was listed."""
+    return _declare(name, help_text, kind, labels, lambda listed: samples(listed.group), states=states)
 
 
-def _group_info(g: ServiceGroup) -> tuple[Sample, ...]:
-    return (((g.service_group_name or "", g.created_by or "", g.create_source or "", g.latest_version or ""), 1.0),)
+def _group_info(listed: ListedGroup) -> tuple[Sample, ...]:
+    g = listed.group
+    labels = (g.service_group_name or "", g.created_by or "", g.create_source or "", g.latest_version or "")
+    return (((*labels, listed.project_id), 1.0),)
 
 
-FAMILIES: tuple[Family[ServiceGroup], ...] = (
-    _family(
+FAMILIES: tuple[Family[ListedGroup], ...] = (
+    _declare(
         "tione_service_group_info",
-        "Static facts about a service group (value 1).",
+        "Static facts about a service group and the workspace it was listed in (value 1).",
         "gauge",
-        ("service_group_name", "created_by", "create_source", "latest_version"),
+        ("service_group_name", "created_by", "create_source", "latest_version", "tione_project_id"),
         _group_info,
     ),
     _family(
@@ -76,15 +91,19 @@ FAMILIES: tuple[Family[ServiceGroup], ...] = (
     TagFamily(
         "tione_service_group_tags",
         "Allow-listed tags of the service group as tag_<key> labels (value 1).",
-        lambda g: g.tags,
+        lambda listed: listed.group.tags,
         SCOPE,
         IDENTITY,
     ),
 )
 
 
-def _groups(snapshot: RegionSnapshot) -> Iterable[tuple[str | None, ServiceGroup]]:
-    return ((group.service_group_id, group) for group in snapshot.groups)
+def _groups(snapshot: RegionSnapshot, _: RegionSnapshot) -> Iterable[tuple[str | None, ListedGroup]]:
+    workspaces = snapshot.group_workspaces
+    return (
+        (group.service_group_id, ListedGroup(group, workspaces.get(group.service_group_id or "", "")))
+        for group in snapshot.groups
+    )
 
 
-KIND: Kind[RegionSnapshot, ServiceGroup] = Kind(SCOPE, IDENTITY, FAMILIES, _groups)
+KIND: Kind[RegionSnapshot, ListedGroup] = Kind(SCOPE, IDENTITY, FAMILIES, _groups)

@@ -5,13 +5,14 @@ Left out as a whole when the `pod_series` option is off (large fleets).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from exporter.metrics.families import service as services
-from exporter.metrics.families.family import POD_SCOPE, Family, Kind, MetricType, Sample, SampleFamily
+from exporter.metrics.families.family import POD_SCOPE, Declare, Family, Kind, Sample
 from exporter.metrics.families.fields import named_once, state_set
 from exporter.tione.models import POD_PHASES, Container, Pod, Service, ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = POD_SCOPE
 IDENTITY: tuple[str, ...] = (*services.IDENTITY, "pod_name")
@@ -25,16 +26,7 @@ class PodOfService(NamedTuple):
     group: ServiceGroup
 
 
-def _family(
-    name: str,
-    help_text: str,
-    kind: MetricType,
-    labels: tuple[str, ...],
-    samples: Callable[[PodOfService], Sequence[Sample]],
-    *,
-    states: tuple[str, ...] = (),
-) -> SampleFamily[PodOfService]:
-    return SampleFamily(name, help_text, kind, labels, samples, SCOPE, IDENTITY, states)
+_family: Declare[PodOfService] = Declare(SCOPE, IDENTITY)
 
 
 def pods(service: Service) -> list[Pod]:
@@ -104,7 +96,7 @@ FAMILIES: tuple[Family[PodOfService], ...] = (
 )
 
 
-def _pods(s: services.ServiceInGroup) -> Iterable[tuple[str | None, PodOfService]]:
+def _pods(_: RegionSnapshot, s: services.ServiceInGroup) -> Iterable[tuple[str | None, PodOfService]]:
     return ((pod.name, PodOfService(pod, s.service, s.group)) for pod in pods(s.service))
 
 

@@ -6,12 +6,12 @@ Besides the families, the domain rules they share: what a service holds now (`re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import NamedTuple
 
 from exporter.metrics.families import group
-from exporter.metrics.families.family import Family, Kind, MetricType, Sample, SampleFamily, TagFamily
+from exporter.metrics.families.family import Declare, Family, Kind, Sample, TagFamily
 from exporter.metrics.families.fields import (
     BYTES_PER_MIB,
     CONDITION_STATES,
@@ -30,13 +30,16 @@ from exporter.tione.models import (
     SERVICE_STATUSES,
     WORKLOAD_STATUSES,
     HorizontalPodAutoscaler,
+    NumOrPercent,
     ResourceInfo,
+    RollingUpdate,
     ScheduledAction,
     Service,
     ServiceGroup,
     ServiceInfo,
     WorkloadStatus,
 )
+from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "service"
 IDENTITY: tuple[str, ...] = (*group.IDENTITY, "service_id")
@@ -50,16 +53,7 @@ class ServiceInGroup(NamedTuple):
     group: ServiceGroup
 
 
-def _family(
-    name: str,
-    help_text: str,
-    kind: MetricType,
-    labels: tuple[str, ...],
-    samples: Callable[[ServiceInGroup], Sequence[Sample]],
-    *,
-    states: tuple[str, ...] = (),
-) -> SampleFamily[ServiceInGroup]:
-    return SampleFamily(name, help_text, kind, labels, samples, SCOPE, IDENTITY, states)
+_family: Declare[ServiceInGroup] = Declare(SCOPE, IDENTITY)
 
 
 def _info(s: ServiceInGroup) -> ServiceInfo | None:
@@ -275,6 +269,37 @@ def _allocated_physical_gpus(s: ServiceInGroup) -> list[Sample]:
     return [((model,), hundredths * replicas / GPU_HUNDREDTHS) for model, hundredths in physical_gpus(resources)]
 
 
+def rollout_budget(step: NumOrPercent | None, desired: int | None, *, round_up: bool) -> int | None:
+    """Replicas a rolling update may take down (`MaxUnavailable`, rounded down) or add (`MaxSurge`, rounded
+    up), as Kubernetes reads `Num` and `Percent` of the desired replicas; None when it cannot be known."""
+    if step is None or step.value is None or step.value < 0:
+        return None
+    kind = (step.type or "").strip().lower()
+    if kind == "num":
+        return step.value
+    if kind != "percent" or desired is None:
+        return None
+    return -(-step.value * desired // 100) if round_up else step.value * desired // 100
+
+
+def _rollout(
+    read: Callable[[RollingUpdate], NumOrPercent | None], *, round_up: bool
+) -> Callable[[ServiceInGroup], tuple[Sample, ...]]:
+    def samples(s: ServiceInGroup) -> tuple[Sample, ...]:
+        info = _info(s)
+        rolling = info.rolling_update if info is not None else None
+        if info is None or rolling is None:
+            return NONE
+        return scalar(rollout_budget(read(rolling), info.replicas, round_up=round_up))
+
+    return samples
+
+
+def _replica_rdma(s: ServiceInGroup) -> tuple[Sample, ...]:
+    resources = _resources(s)
+    return scalar(resources.rdma if resources is not None else None)
+
+
 def _autoscaling(
     read: Callable[[HorizontalPodAutoscaler], int | None],
 ) -> Callable[[ServiceInGroup], tuple[Sample, ...]]:
@@ -436,6 +461,13 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         _replica_physical_gpus,
     ),
     _family(
+        "tione_service_replica_rdma",
+        "RDMA devices per replica (Resources.Rdma).",
+        "gauge",
+        (),
+        _replica_rdma,
+    ),
+    _family(
         "tione_service_allocated_cpu_cores",
         "CPU cores held by the service now: per replica * current replicas (* instances per replica for DIST).",
         "gauge",
@@ -479,6 +511,22 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         _autoscaling(lambda hpa: hpa.max_replicas),
     ),
     _family(
+        "tione_service_rolling_update_max_unavailable_replicas",
+        "Replicas a rolling update may take down at once (RollingUpdate.MaxUnavailable; a percentage of the "
+        "desired replicas, rounded down).",
+        "gauge",
+        (),
+        _rollout(lambda rolling: rolling.max_unavailable, round_up=False),
+    ),
+    _family(
+        "tione_service_rolling_update_max_surge_replicas",
+        "Replicas a rolling update may add above the desired ones (RollingUpdate.MaxSurge; a percentage of the "
+        "desired replicas, rounded up).",
+        "gauge",
+        (),
+        _rollout(lambda rolling: rolling.max_surge, round_up=True),
+    ),
+    _family(
         "tione_service_created_timestamp_seconds",
         "When the service was created, in unix seconds.",
         "gauge",
@@ -509,12 +557,14 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
 )
 
 
-def _services(g: ServiceGroup) -> Iterable[tuple[str | None, ServiceInGroup]]:
-    return ((service.service_id, ServiceInGroup(service, g)) for service in g.services or ())
+def _services(_: RegionSnapshot, listed: group.ListedGroup) -> Iterable[tuple[str | None, ServiceInGroup]]:
+    return ((service.service_id, ServiceInGroup(service, listed.group)) for service in listed.group.services or ())
 
 
 def _status(s: ServiceInGroup) -> str:
     return s.service.status or "unknown"
 
 
-KIND: Kind[ServiceGroup, ServiceInGroup] = Kind(SCOPE, IDENTITY, FAMILIES, _services, parent=group.KIND, tally=_status)
+KIND: Kind[group.ListedGroup, ServiceInGroup] = Kind(
+    SCOPE, IDENTITY, FAMILIES, _services, parent=group.KIND, tally=_status
+)
