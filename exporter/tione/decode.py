@@ -74,11 +74,9 @@ class Decoded:
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
-    """The model class inside an annotation (through Optional, list and Annotated), if any."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _model_of(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType, list):
+    """The model class inside an annotation (through Optional and list), if any. An annotation this does
+    not see into ends the search, and the fields below count as read: the safe side."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list):
         for arg in typing.get_args(annotation):
             found = _model_of(arg)
             if found is not None:
@@ -128,16 +126,11 @@ def _text(value: Any) -> str:
 
 
 def _delete(document: Any, keys: Sequence[int | str]) -> None:
-    """Remove the field at `keys` from a JSON document, if the path still leads somewhere."""
+    """Remove the field at `keys` (a path the validator reported, so it leads somewhere) from a JSON document;
+    already removed is fine (two errors below one unread field share its path)."""
     for key in keys[:-1]:
-        if isinstance(key, int) and isinstance(document, list) and 0 <= key < len(document):
-            document = document[key]
-        elif isinstance(key, str) and isinstance(document, dict):
-            document = document.get(key)
-        else:
-            return
-    if isinstance(document, dict):
-        document.pop(keys[-1], None)
+        document = document[key]
+    document.pop(keys[-1], None)
 
 
 def _group(item: dict[str, Any], reads: Reads | None, skipped: list[Skipped]) -> tuple[ServiceGroup | None, int]:

@@ -13,6 +13,7 @@ import pytest
 from exporter.metrics.reads import READ_FIELDS
 from exporter.metrics.render import RenderOptions, collect_region
 from exporter.simulator import Simulator, SimulatorConfig
+from exporter.tione import models
 from exporter.tione.decode import Skipped, decode_groups
 from exporter.tione.models import ApiModel, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
@@ -147,7 +148,7 @@ def test_objects_that_cannot_be_told_apart_are_left_out() -> None:
 
 
 def test_the_input_is_not_changed_by_a_repair() -> None:
-    document = edited(["BillingInfo"], {"odd": 1})
+    document = edited(["Services", 0, "ServiceInfo", "Env"], "not-a-list")
     original = copy.deepcopy(document)
     decode_groups([document], READ_FIELDS)
     assert document == original
@@ -184,3 +185,51 @@ def test_every_field_the_exporter_reads_is_declared(monkeypatch: pytest.MonkeyPa
     assert len(touched) > 60
     undeclared = sorted(f"{cls.__name__}.{name}" for cls, name in touched if name not in READ_FIELDS.get(cls, ()))
     assert undeclared == []
+
+
+def test_an_unread_field_below_a_read_list_is_dropped_not_the_service() -> None:
+    """`PodInfos` is read, a pod's `Uid` is not: the list index on the way must not end the search."""
+    broken = edited(["Services", 0, "ServiceInfo", "PodInfos"], [{"Name": "p-1", "Uid": {"odd": 1}}])
+    decoded = decode_groups([broken], READ_FIELDS)
+    assert ids(decoded.groups) == {"ms-1": ["ms-1-1", "ms-1-2"]}
+    assert decoded.skipped == [] and decoded.dropped == 1
+
+
+def test_the_same_unread_field_broken_twice_is_dropped_once() -> None:
+    broken = edited(["Services", 0, "ServiceInfo", "Env"], [{"Name": "A", "Value": 1}, {"Name": "B", "Value": 2}])
+    decoded = decode_groups([broken, edited(["BillingInfo"], [1])], READ_FIELDS)
+    assert ids(decoded.groups) == {"ms-1": ["ms-1-1", "ms-1-2"]}
+    assert decoded.dropped == 3, "two in the first group, one in the second"
+
+
+def test_a_model_reached_through_read_fields_without_a_declaration_is_read_whole() -> None:
+    """Forgetting a class in the declaration must cost an object, never hide a broken field."""
+    reads = {
+        ServiceGroup: frozenset({"service_group_id", "services"}),
+        models.Service: frozenset({"service_id", "service_info"}),
+        models.ServiceInfo: frozenset({"status"}),
+    }
+    broken = edited(["Services", 1, "ServiceInfo", "Status"], {"Replicas": 1, "Reason": ["not", "text"]})
+    decoded = decode_groups([broken], reads)
+    assert ids(decoded.groups) == {"ms-1": ["ms-1-1"]}
+    assert decoded.skipped == [
+        Skipped("service", "ms-1-2", "ms-1", "Services[1].ServiceInfo.Status.Reason", "wrong_type")
+    ]
+
+
+def test_an_id_that_is_not_text_is_not_quoted() -> None:
+    broken = edited(["ServiceCount"], "two", {**group(), "ServiceGroupId": 12345})
+    decoded = decode_groups([broken], READ_FIELDS)
+    assert decoded.skipped == [Skipped("service_group", "", "", "ServiceGroupId", "wrong_type")]
+    assert decoded.dropped == 0
+
+
+def test_a_repair_that_does_not_hold_leaves_the_group_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The safety net: should a repair ever fail to remove what does not fit, the group is not trusted."""
+    from exporter.tione import decode
+
+    monkeypatch.setattr(decode, "_delete", lambda document, keys: None)
+    decoded = decode_groups([group("ms-0", 1), edited(["BillingInfo"], {"odd": 1})], READ_FIELDS)
+    assert ids(decoded.groups) == {"ms-0": ["ms-0-1"]}
+    assert decoded.skipped == [Skipped("service_group", "ms-1", "ms-1", "BillingInfo", "wrong_type")]
+    assert decoded.dropped == 0
