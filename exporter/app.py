@@ -31,7 +31,7 @@ from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
-from exporter.tione import listing, resource_groups, workspaces
+from exporter.tione import events, listing, resource_groups, workspaces
 from exporter.tione.api import SERVICE, VERSION
 from exporter.tione.source import Source
 from exporter.web.page import PageContext
@@ -91,6 +91,10 @@ def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source
     if discovery > 0:
         polled.append(workspaces.source(client, discovery))
     polled.append(listing.source(client, query, settings.tione.project_ids))
+    if settings.events.max_services > 0:
+        polled.append(
+            events.source(client, max_services=settings.events.max_services, refresh=settings.events.refresh_interval)
+        )
     if settings.capacity.interval:
         polled.append(resource_groups.source(client, settings.capacity.interval))
     return tuple(polled)
@@ -144,6 +148,7 @@ class Exporter:
             telemetry_path=settings.web.telemetry_path,
             interval=settings.poll.interval,
             max_staleness=settings.poll.max_staleness,
+            events=settings.events.max_services > 0,
         )
         self.app = ExporterApp(self.poller, self.metrics, context, BasicAuth(self.web.users))
         self.server: WebServer | None = None

@@ -85,6 +85,14 @@ def _number(value: object) -> float:
     return number
 
 
+def _count(value: object) -> int:
+    """A whole number, 0 or more (`--events.max-services 0` switches the events off)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise PydanticCustomError("count", 'must be a whole number, 0 or more, not "{value}"', {"value": value})
+    return int(text)
+
+
 def _choice(choices: tuple[str, ...]) -> BeforeValidator:
     def check(value: object) -> str:
         text = str(value).strip().lower()
@@ -285,6 +293,7 @@ Patterns = Annotated[tuple[re.Pattern[str], ...], BeforeValidator(_patterns)]
 OptionalPath = Annotated[Path | None, BeforeValidator(_optional_path)]
 PositiveNumber = Annotated[float, BeforeValidator(_number)]
 Boolean = Annotated[bool, BeforeValidator(_boolean)]
+Count = Annotated[int, BeforeValidator(_count)]
 LogLevel = Annotated[Literal["debug", "info", "warn", "error"], _choice(LOG_LEVELS)]
 LogFormat = Annotated[Literal["logfmt", "json"], _choice(LOG_FORMATS)]
 
@@ -374,6 +383,11 @@ class MetricsSettings(Section):
     pod_series: Boolean = True
 
 
+class EventsSettings(Section):
+    max_services: Count = 10
+    refresh_interval: Duration = 60.0
+
+
 class Settings(BaseSettings):
     """Everything the exporter can be told; built by `load_settings`, immutable afterwards."""
 
@@ -387,6 +401,7 @@ class Settings(BaseSettings):
     capacity: CapacitySettings = CapacitySettings()
     log: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()
+    events: EventsSettings = EventsSettings()
 
     def warnings(self) -> list[str]:
         """Allowed but unwise choices, to be logged once logging is set up."""
@@ -520,6 +535,18 @@ OPTIONS: tuple[Option, ...] = (
         flag=False,
     ),
     _option("metrics.pod_series", "true", "export the per-pod series (tione_service_pod_*)", flag=False),
+    _option(
+        "events.max_services",
+        "10",
+        "services in trouble whose Warning events are asked (DescribeEvents) per poll and region; 0: none",
+        metavar="NUMBER",
+    ),
+    _option(
+        "events.refresh_interval",
+        "1m",
+        "a troubled service's Warning events are asked again at most this often",
+        metavar="DURATION",
+    ),
 )
 
 FLAG_OPTIONS: dict[str, Option] = {option.flag: option for option in OPTIONS if option.flag}

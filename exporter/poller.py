@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
 from exporter.logs import poll_fields, redact
+from exporter.metrics.attention import AttentionRow, attention_rows
 from exporter.metrics.render import Exposition, RegionSamples, RenderOptions, collect_region, render
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
 from exporter.tione.decode import Skipped
@@ -85,6 +86,8 @@ class RegionStatus:
     """The served samples are from an earlier poll than the last one (which failed)."""
     skipped: tuple[Skipped, ...] = ()
     """Objects the last successful poll could not read and left out."""
+    attention: tuple[AttentionRow, ...] = ()
+    """The services of the served snapshot that need attention, made with its samples (once per poll)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,11 @@ class PollPlan:
     interval: float = 30.0
     timeout: float = 25.0
     max_staleness: float = 300.0
+
+
+def _collect(snapshot: RegionSnapshot, options: RenderOptions) -> tuple[RegionSamples, tuple[AttentionRow, ...]]:
+    """A region's samples and its services that need attention, from one snapshot (in a worker thread)."""
+    return collect_region(snapshot, options), attention_rows(snapshot)
 
 
 def _unexpected(region: str, exc: Exception) -> TencentCloudError:
@@ -214,7 +222,7 @@ class Poller:
             async with asyncio.timeout(self.plan.timeout + DEADLINE_GRACE):
                 await self._run_sources(region, run, started, deadline)
             # Formatting a large fleet takes a while: off the event loop, so scrapes are not held up.
-            samples = await asyncio.to_thread(collect_region, run.snapshot, self.plan.options)
+            samples, attention = await asyncio.to_thread(_collect, run.snapshot, self.plan.options)
         except TencentCloudError as exc:
             error = exc
         except TimeoutError:
@@ -229,7 +237,7 @@ class Poller:
             finished = self._wall_clock()
             self._record_skipped(region, run.snapshot.skipped)
             return await self._succeeded(
-                region, samples, self._clock() - started, finished, skipped=run.snapshot.skipped
+                region, samples, self._clock() - started, finished, skipped=run.snapshot.skipped, attention=attention
             )
         return await self._failed(region, error, self._clock() - started, self._wall_clock())
 
@@ -305,7 +313,14 @@ class Poller:
         )
 
     async def _succeeded(
-        self, region: str, samples: RegionSamples, duration: float, finished: float, *, skipped: Sequence[Skipped] = ()
+        self,
+        region: str,
+        samples: RegionSamples,
+        duration: float,
+        finished: float,
+        *,
+        skipped: Sequence[Skipped] = (),
+        attention: Sequence[AttentionRow] = (),
     ) -> RegionStatus:
         self._samples[region] = samples
         self._last_success[region] = self._clock()
@@ -323,6 +338,7 @@ class Poller:
             services=samples.services,
             services_by_status=samples.services_by_status,
             skipped=tuple(skipped),
+            attention=tuple(attention),
         )
         self._status[region] = status
         log.info(
@@ -395,6 +411,7 @@ class Poller:
             service_groups=None,
             services=None,
             services_by_status=MappingProxyType({}),
+            attention=(),
         )
         log.warning(
             "dropped stale series",

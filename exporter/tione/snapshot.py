@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from exporter.tione.decode import Skipped
+from exporter.tione.event_models import ServiceEvents
 from exporter.tione.models import ResourceGroup, ServiceGroup, Workspace
 
 
@@ -40,3 +41,5 @@ class RegionSnapshot:
     """The workspaces `DescribeWorkspaces` found (`tione/workspaces.py`), read by the listing."""
     resource_groups: tuple[ResourceGroup, ...] = ()
     """Dedicated resource groups with their capacity and usage (`DescribeBillingResourceGroups`)."""
+    events: tuple[ServiceEvents, ...] = ()
+    """Warning events of the services that need attention (`DescribeEvents`, a secondary source)."""

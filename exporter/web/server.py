@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import socket
 import ssl
@@ -19,11 +20,12 @@ from typing import Any, Protocol
 
 import uvicorn
 
+from exporter.logs import redact
 from exporter.metrics.exposition import LiveMetrics, body
 from exporter.metrics.render import Exposition
 from exporter.poller import RegionStatus
 from exporter.web.negotiation import negotiate_format, wants_gzip
-from exporter.web.page import PageContext, status_page
+from exporter.web.page import PageContext, attention, status_page
 from exporter.web.webconfig import REALM, BasicAuth
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+ATTENTION_PATH = "/api/v1/attention"
 HEALTHY_PATH = "/-/healthy"
 READY_PATH = "/-/ready"
 GRACEFUL_SHUTDOWN_SECONDS = 2.0
@@ -52,7 +55,8 @@ class PollerView(Protocol):
 
 
 class ExporterApp:
-    """Routes: the telemetry path, `/`, `/-/healthy`, `/-/ready`; 404 elsewhere, 405 for other methods."""
+    """Routes: the telemetry path, `/`, `/api/v1/attention`, `/-/healthy`, `/-/ready`; 404 elsewhere, 405 for
+    other methods."""
 
     def __init__(
         self, poller: PollerView, live: LiveMetrics, context: PageContext, auth: BasicAuth | None = None
@@ -73,6 +77,7 @@ class ExporterApp:
         routes = {
             self.context.telemetry_path: self._metrics,
             "/": self._index,
+            ATTENTION_PATH: self._attention,
             HEALTHY_PATH: self._healthy,
             READY_PATH: self._ready,
         }
@@ -115,6 +120,14 @@ class ExporterApp:
         page = status_page(self.poller.statuses(), self.context, ready=self.poller.ready)
         extra = [(b"cache-control", b"no-store")]
         await _respond(send, scope["method"], 200, page, content_type="text/html; charset=utf-8", extra=extra)
+
+    async def _attention(self, scope: Scope, send: Send) -> None:
+        """The page's "Needs attention" rows as JSON, for scripts and chat bots (made by the poller)."""
+        rows = attention(self.poller.statuses())
+        payload = json.dumps({"services": [row.to_json() for row in rows]}, ensure_ascii=False)
+        extra = [(b"cache-control", b"no-store")]
+        answer = redact(payload).encode("utf-8")
+        await _respond(send, scope["method"], 200, answer, content_type="application/json; charset=utf-8", extra=extra)
 
     async def _healthy(self, scope: Scope, send: Send) -> None:
         await _respond(send, scope["method"], 200, b"Healthy.\n")

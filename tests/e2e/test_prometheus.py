@@ -254,7 +254,10 @@ def test_a_service_going_down_fires_the_down_alert_and_it_resolves(
     assert labels["severity"] == "critical"
     assert (labels["region"], labels["service_group_id"]) == (region, service["ServiceGroupId"])
     assert labels["job"] == "tione-exporter"
-    assert annotations["summary"] == f"TI-ONE service {service_id} is down in {region}"
+    group_name = service["ServiceGroupName"]
+    model_name = service["ServiceInfo"]["ModelInfo"]["ModelName"]
+    assert (labels["service_group_name"], labels["model_name"]) == (group_name, model_name)
+    assert annotations["summary"] == f"TI-ONE service {group_name}/{service_id} ({model_name}) is down in {region}"
     assert f"wants {desired} replicas and has none available" in annotations["description"]
     assert annotations["runbook_url"] == "docs/runbooks.md#tioneservicedown"
     assert latency < 2 + 8, "poll, scrape, evaluation and `for` should take well under 10 s"

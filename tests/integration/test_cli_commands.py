@@ -123,7 +123,7 @@ def test_check_reports_each_region(simulator: SimulatorServer) -> None:
         capacity = len(simulator.resource_groups(region))
         assert line == (
             f"{region}: ok ({workspaces} workspaces, {count} service groups in the default workspace, "
-            f"{capacity} resource groups)"
+            f"DescribeEvents permitted, {capacity} resource groups)"
         )
 
 
@@ -135,7 +135,10 @@ def test_check_warns_when_workspaces_cannot_be_listed(simulator: SimulatorServer
         simulator.allow("DescribeWorkspaces")
     assert result.returncode == 0, result.stdout + result.stderr
     ok, warning = result.stdout.splitlines()
-    assert ok == f"{REGIONS[0]}: ok ({len(simulator.fleet(REGIONS[0], ''))} service groups in the default workspace)"
+    assert (
+        ok
+        == f"{REGIONS[0]}: ok ({len(simulator.fleet(REGIONS[0], ''))} service groups in the default workspace, DescribeEvents permitted)"
+    )
     assert warning.startswith(f"{REGIONS[0]}: warning: DescribeWorkspaces is not permitted: UnauthorizedOperation")
     assert "the default workspace" in warning
 
@@ -161,10 +164,28 @@ def test_check_warns_when_the_keys_may_not_read_capacity(simulator: SimulatorSer
         simulator.allow("DescribeBillingResourceGroups")
     assert result.returncode == 0, result.stdout + result.stderr
     ok, warning = result.stdout.splitlines()
-    assert ok == f"{REGIONS[0]}: ok ({len(simulator.fleet(REGIONS[0], ''))} service groups in the default workspace)"
+    assert (
+        ok
+        == f"{REGIONS[0]}: ok ({len(simulator.fleet(REGIONS[0], ''))} service groups in the default workspace, DescribeEvents permitted)"
+    )
     assert warning.startswith(
         f"{REGIONS[0]}: warning: DescribeBillingResourceGroups is not permitted: UnauthorizedOperation"
     )
+
+
+def test_check_warns_when_the_events_are_not_permitted(simulator: SimulatorServer) -> None:
+    """The Warning events are optional: a key without `tione:DescribeEvents` passes, with a warning line."""
+    simulator.deny("DescribeEvents")
+    try:
+        result = run(["check", "--tione.regions", REGIONS[0]], environment(simulator))
+        off = run(["check", "--tione.regions", REGIONS[0], "--events.max-services", "0"], environment(simulator))
+    finally:
+        simulator.allow("DescribeEvents")  # the simulator serves the module's other tests
+    assert result.returncode == 0, result.stderr
+    ok, warning = result.stdout.splitlines()
+    assert ok.startswith(f"{REGIONS[0]}: ok (") and "DescribeEvents" not in ok
+    assert warning.startswith(f"{REGIONS[0]}: warning: DescribeEvents is not permitted: UnauthorizedOperation")
+    assert off.stdout.splitlines() == [ok]
 
 
 def test_check_with_a_failing_region_exits_1(simulator: SimulatorServer) -> None:
@@ -282,6 +303,11 @@ def test_demo_serves_changing_metrics_within_ten_seconds() -> None:
         changed = {key for key in first.keys() | samples.keys() if first.get(key) != samples.get(key)}
         fleet_changes = {name for name, _ in changed if not name.startswith(("tione_exporter_", "tione_up"))}
         assert fleet_changes, "the simulated fleet did not change between two polls"
+        # The incidents are on the page and in the JSON: a creation that failed, a stop for arrears.
+        attention = httpx.get(url.replace("/metrics", "/api/v1/attention")).json()["services"]
+        reasons = {row["reason"] for row in attention if row["region"] == "ap-guangzhou"}
+        assert {"CREATE_FAILED", "ARREARS_STOP"} <= reasons, reasons
+        assert "Needs attention" in httpx.get(url.replace("/metrics", "/")).text
         capacity = {labels: v for (name, labels), v in samples.items() if name == "tione_resource_group_capacity_gpus"}
         used = {labels: v for (name, labels), v in samples.items() if name == "tione_resource_group_used_gpus"}
         assert any(cards - used.get(labels, 0) < 1 for labels, cards in capacity.items()), "no nearly full group"
@@ -291,6 +317,19 @@ def test_demo_serves_changing_metrics_within_ten_seconds() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_demo_refuses_a_flag_it_would_override() -> None:
+    result = subprocess.run(
+        [*COMMAND, "--demo", "--tione.regions", "ap-beijing"],
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--tione.regions cannot be used with --demo" in result.stderr
 
 
 def test_run_with_a_web_config_serves_https_with_basic_auth(simulator: SimulatorServer, tmp_path: Path) -> None:

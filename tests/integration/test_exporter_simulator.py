@@ -325,6 +325,23 @@ async def test_no_secret_reaches_metrics_page_or_logs(simulator: SimulatorServer
     temporary = Credentials("AKID" + secrets.token_hex(16), secrets.token_urlsafe(24), secrets.token_urlsafe(48))
     assert temporary.token is not None
     simulator.add_credentials(temporary.secret_id, temporary.secret_key, temporary.token)
+    troubled_id = simulator.fleet(REGIONS[0], "")[0]["Services"][0]["ServiceId"]
+
+    def echo_key(group: dict[str, Any]) -> None:
+        """A failing condition whose free text repeats the secret key, as a careless platform message might."""
+        service = group["Services"][0]
+        service["Status"] = "Abnormal"
+        workload = service["ServiceInfo"]["Status"]
+        workload["Conditions"] = [
+            {
+                "Type": "Available",
+                "Status": "False",
+                "Reason": "Leaky",
+                "Message": f"signed with {temporary.secret_key}",
+            }
+        ]
+
+    simulator.edit_group(REGIONS[0], group_id, echo_key)
     async with running_exporter(
         simulator, regions=(*REGIONS, UNSERVED), log_level="debug", credentials=temporary
     ) as running:
@@ -339,8 +356,11 @@ async def test_no_secret_reaches_metrics_page_or_logs(simulator: SimulatorServer
                 await running.http.get("/metrics", headers={"Accept": "application/openmetrics-text"})
             ).text,
             "page": (await running.http.get("/")).text,
+            "attention": (await running.http.get("/api/v1/attention")).text,
             "logs": running.logs.getvalue(),
         }
+        assert troubled_id in texts["page"] and troubled_id in texts["attention"]
+        assert "signed with [REDACTED]" in texts["attention"]
         assert "poll finished" in texts["logs"]
         assert 'image_url="ccr.ccs.tencentyun.com/ns/model:1"' in texts["metrics"]
         for where, text in texts.items():

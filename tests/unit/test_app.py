@@ -81,8 +81,9 @@ async def test_the_action_labels_come_from_the_sources_in_use() -> None:
     )
     in_use = make_sources(settings, client)
     metrics.declare_actions(source.action for source in in_use)
-    actions = ["DescribeWorkspaces", ACTION, resource_groups.ACTION]
+    actions = ["DescribeWorkspaces", ACTION, "DescribeEvents", resource_groups.ACTION]
     assert [source.action for source in in_use] == actions
+    assert [source.primary for source in in_use] == [False, True, False, False]
     for action in actions:
         assert (
             metrics.registry.get_sample_value(
@@ -90,6 +91,15 @@ async def test_the_action_labels_come_from_the_sources_in_use() -> None:
             )
             == 0
         )
+    await client.aclose()
+
+
+async def test_the_events_can_be_switched_off() -> None:
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
+    )
+    off = load_settings({"--tione.regions": "ap-guangzhou", "--events.max-services": "0"}, {})
+    assert "DescribeEvents" not in [source.action for source in make_sources(off, client)]
     await client.aclose()
 
 

@@ -39,6 +39,7 @@ SIMULATOR_MAY_USE = (
     "exporter.tione.models",
     "exporter.tione.api",
     "exporter.tione.listing",
+    "exporter.tione.events",
     "exporter.tione.workspaces",
     "exporter.tione.resource_groups",
     "exporter.tencentcloud.signing",

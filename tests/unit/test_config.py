@@ -70,6 +70,8 @@ ALL_FLAGS = {
     "--capacity.interval": ("10m", lambda s: s.capacity.interval == 600.0),
     "--log.level": ("debug", lambda s: s.log.level == "debug"),
     "--log.format": ("json", lambda s: s.log.format == "json"),
+    "--events.max-services": ("0", lambda s: s.events.max_services == 0),
+    "--events.refresh-interval": ("5m", lambda s: s.events.refresh_interval == 300.0),
 }
 
 
@@ -135,6 +137,9 @@ metrics:
   tag-labels: [team, env]
   exclude: ["tione_service_pod_.*", "tione_service_info"]
   pod-series: false
+events:
+  max-services: 25
+  refresh-interval: 2m
 capacity:
   interval: 15m
 """
@@ -160,6 +165,8 @@ def test_every_yaml_key(tmp_path: Path) -> None:
     assert settings.metrics.tag_labels == ("team", "env")
     assert [p.pattern for p in settings.metrics.exclude] == ["tione_service_pod_.*", "tione_service_info"]
     assert settings.metrics.pod_series is False
+    assert settings.events.max_services == 25
+    assert settings.events.refresh_interval == 120.0
     assert settings.capacity.interval == 900.0
     filters, tag_filters = listing_filters(settings)
     assert [f.to_api() for f in filters] == [
@@ -411,6 +418,18 @@ def test_settings_are_immutable() -> None:
     settings = load_settings({}, REGION)
     with pytest.raises(Exception, match="frozen"):
         settings.poll.interval = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("raw", ["-1", "2.5", "ten", ""])
+def test_events_max_services_is_a_whole_number(raw: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"--events.max-services": raw}, REGION)
+    assert any("events.max-services" in problem for problem in caught.value.problems)
+
+
+def test_events_defaults() -> None:
+    settings = load_settings({}, REGION)
+    assert (settings.events.max_services, settings.events.refresh_interval) == (10, 60.0)
 
 
 # --- the capacity source's interval ----------------------------------------------------------------

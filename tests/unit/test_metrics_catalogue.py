@@ -24,6 +24,7 @@ from exporter.metrics.families.pod import PodOfService, pods
 from exporter.metrics.families.service import ServiceInGroup
 from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.tione import models
+from exporter.tione.event_models import Event, ServiceEvents
 from exporter.tione.models import ServiceGroup, Workspace
 from exporter.tione.snapshot import Discovery, RegionSnapshot
 from tests.conftest import LOCAL_FIXTURES
@@ -71,10 +72,25 @@ def sample_lines(text: str, families: list[str] | None = None) -> list[str]:
     return [line for line in lines if metric_name(line) in families]
 
 
+def service_events(items: list[dict[str, Any]]) -> tuple[ServiceEvents, ...]:
+    """A case's `events`: per troubled service, `DescribeEvents`' answer (`TotalCount`, `Events`)."""
+    return tuple(
+        ServiceEvents(
+            item["ServiceGroupId"],
+            item["ServiceId"],
+            tuple(Event.model_validate(event) for event in item.get("Events") or ()),
+            item.get("TotalCount", len(item.get("Events") or ())),
+            0.0,
+        )
+        for item in items
+    )
+
+
 def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
     """A region's snapshot from a case: its `groups` as listed; optionally `workspaces` (as
-    `DescribeWorkspaces` sends them, all polled), `listed_in` (group id -> the workspace it was listed in)
-    and `resource_groups` (as `DescribeBillingResourceGroups` sends them)."""
+    `DescribeWorkspaces` sends them, all polled), `listed_in` (group id -> the workspace it was listed in),
+    `resource_groups` (as `DescribeBillingResourceGroups` sends them) and `events` (per troubled service,
+    `DescribeEvents`' answer with the service's `ServiceGroupId` and `ServiceId`)."""
     workspaces = tuple(Workspace.model_validate(item) for item in case.get("workspaces", ()))
     return RegionSnapshot(
         region,
@@ -83,6 +99,7 @@ def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
         polled_workspaces=tuple(item.ti_project_id or "" for item in workspaces),
         discovery=Discovery(workspaces),
         resource_groups=tuple(models.ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
+        events=service_events(case.get("events", [])),
     )
 
 

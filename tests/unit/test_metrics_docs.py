@@ -9,6 +9,7 @@ import pytest
 
 from exporter.metrics.families import SELF_FAMILIES, SNAPSHOT_FAMILIES
 from exporter.metrics.families import component as component_kind
+from exporter.metrics.families import events as events_kind
 from exporter.metrics.families import group as group_kind
 from exporter.metrics.families import pod as pod_kind
 from exporter.metrics.families import resource_group as resource_group_kind
@@ -26,6 +27,7 @@ DOC = REPO / "docs" / "metrics.md"
 SECTIONS: dict[str, tuple[Family[Any] | LiveFamily, ...]] = {
     "Service groups": GROUP_FAMILIES,
     "Services": SERVICE_FAMILIES + POD_FAMILIES,
+    "Warning events": events_kind.FAMILIES,
     "The exporter itself": SELF_FAMILIES,
     "Workspaces": workspace_kind.FAMILIES,
     "Gateways and schedulers": component_kind.FAMILIES,
@@ -34,6 +36,7 @@ SECTIONS: dict[str, tuple[Family[Any] | LiveFamily, ...]] = {
 SECTION_IDENTITY = {
     "Service groups": group_kind.IDENTITY,
     "Services": service_kind.IDENTITY,
+    "Warning events": events_kind.IDENTITY,
     "The exporter itself": (),
     "Workspaces": ("region",),
     "Gateways and schedulers": component_kind.IDENTITY,

@@ -23,7 +23,7 @@ from exporter.metrics.self import SelfMetrics
 from exporter.tione.models import ResourceGroup, ServiceGroup, Workspace
 from exporter.tione.snapshot import Discovery, RegionSnapshot
 from tests.conftest import require_tool
-from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, metric_name, sample_lines
+from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, metric_name, sample_lines, service_events
 
 RICH = RenderOptions(tag_labels=("*",))
 
@@ -48,6 +48,7 @@ def rich_exposition() -> Exposition:
     workspace = Workspace(ti_project_id="ws-1", name="production", status="Normal")
     listed = {"group_workspaces": {g.service_group_id or "": "ws-1" for g in groups}, "polled_workspaces": ("ws-1",)}
     capacity = rich_resource_groups()
+    events = service_events([item for name in CASE_NAMES for item in load_case(name).get("events", [])])
     return render(
         [
             collect_region(
@@ -56,11 +57,12 @@ def rich_exposition() -> Exposition:
                     tuple(groups),
                     discovery=Discovery((workspace,)),
                     resource_groups=capacity,
+                    events=events,
                     **listed,
                 ),
                 RICH,
             ),
-            collect_region(RegionSnapshot("ap-shanghai", tuple(groups), resource_groups=capacity), RICH),
+            collect_region(RegionSnapshot("ap-shanghai", tuple(groups), resource_groups=capacity, events=events), RICH),
         ]
     )
 

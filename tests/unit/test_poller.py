@@ -404,6 +404,25 @@ def test_a_poll_needs_exactly_one_primary_source() -> None:
         make(sources=(scripted_source(), scripted_source()))
 
 
+async def test_the_rows_needing_attention_follow_the_served_snapshot(listing: dict[str, Listing]) -> None:
+    """Made with the samples of a successful poll, kept while its samples are, dropped with them."""
+    clock = Clock()
+    listing["r1"] = returning(group("g1", "Normal", "Abnormal"), group("g2", "CREATE_FAILED"))
+    poller, _ = make(clock=clock, max_staleness=60.0)
+    status = await poller.poll("r1")
+    assert [row.service_id for row in status.attention] == ["g2-1", "g1-2"]  # critical first
+    listing["r1"] = raising(APIError("InternalError", "try later"))
+    clock.now += 30.0
+    status = await poller.poll("r1")
+    assert status.stale and [row.service_id for row in status.attention] == ["g2-1", "g1-2"]
+    clock.now += 31.0
+    status = await poller.poll("r1")
+    assert status.attention == ()
+    listing["r1"] = returning(group("g1", "Normal"))
+    status = await poller.poll("r1")
+    assert status.attention == ()
+
+
 async def test_after_stale_series_go_every_source_runs_again(listing: dict[str, Listing]) -> None:
     clock = Clock()
     calls: list[float] = []

@@ -16,6 +16,7 @@ import pytest
 from pydantic import create_model
 
 from exporter.simulator import ACTION, VERSION, SimulatorServer
+from exporter.tione.event_models import DescribeEventsResponse
 from exporter.tione.models import (
     DescribeBillingResourceGroupsResponse,
     DescribeModelServiceGroupsResponse,
@@ -214,6 +215,24 @@ def test_simulator_resource_groups_have_the_sdk_documented_types(simulator: Simu
         answer = _post(simulator, "DescribeBillingResourceGroups", region, {"Limit": 100})
         assert answer["ResourceGroupSet"] and answer["ResourceGroupSet"][0]["InstanceSet"]
         assert answer_mismatches(answer, "DescribeBillingResourceGroupsResponse") == []
+
+
+def test_the_events_models_accept_the_sdk_documented_types() -> None:
+    assert mismatches(DescribeEventsResponse, "DescribeEventsResponse", {}) == []
+    reached = {sdk_name for _, sdk_name in model_pairs(DescribeEventsResponse, "DescribeEventsResponse")}
+    assert reached == {"DescribeEventsResponse", "Event"}
+
+
+def test_the_simulator_events_parse_into_the_events_models(simulator: SimulatorServer) -> None:
+    for group in simulator.fleet("ap-guangzhou", ""):
+        for service in group["Services"]:
+            body = {"Service": "INFER", "ServiceId": service["ServiceId"], "StartTime": "2000-01-01T00:00:00Z"}
+            answer = _post(simulator, "DescribeEvents", "ap-guangzhou", body)
+            parsed = DescribeEventsResponse.model_validate(answer)
+            assert parsed.total_count == len(answer["Events"])
+            assert all(
+                event.last_timestamp is not None and event.last_timestamp.tzinfo is UTC for event in parsed.events or ()
+            )
 
 
 # --- DescribeBillingResourceGroups ---------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.metrics.families import component, exporter, group, pod, resource_group, service, workspace
+from exporter.metrics.families import component, events, exporter, group, pod, resource_group, service, workspace
 from exporter.metrics.families.family import Family, Kind, LiveFamily
 
 KINDS: tuple[Kind[Any, Any], ...] = (
@@ -20,6 +20,8 @@ KINDS: tuple[Kind[Any, Any], ...] = (
     component.KIND,
     service.KIND,
     pod.KIND,
+    events.GROUP_KIND,
+    events.KIND,
     resource_group.KIND,
 )
 """Every kind a snapshot holds, parents before their children; also the exposition order."""

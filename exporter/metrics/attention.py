@@ -1,0 +1,191 @@
+"""The on-call view of a region: one row per service that needs attention, made once per poll.
+
+The poller builds the rows from the same snapshot as the series (`attention_rows`), so the status page's
+"Needs attention" table and `/api/v1/attention` only format data and never walk the fleet per request.
+Which services are listed, how severe and since when is `tione.attention`'s rule, the one the events
+source uses to choose whose events to ask. Free text from the API (condition messages, event messages,
+creation failures) is scrubbed of known secrets here; the page escapes it as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from exporter.logs import redact
+from exporter.metrics.families import service as services
+from exporter.metrics.families.fields import GPU_HUNDREDTHS
+from exporter.tione.attention import SEVERITIES, Severity, replicas, trouble
+from exporter.tione.event_models import ServiceEvents
+from exporter.tione.models import as_utc
+from exporter.tione.snapshot import RegionSnapshot
+
+MAX_EVENTS = 5
+"""Latest Warning events a row carries; the count of all of them is in `events_total`."""
+MAX_TEXT = 1000
+"""Characters of one message kept: platform messages can be long and say the same thing again."""
+
+
+def _seconds(moment: datetime | None) -> float | None:
+    moment = as_utc(moment)
+    return moment.timestamp() if moment is not None else None
+
+
+def _text(value: str | None) -> str:
+    text = redact(value or "")
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class AttentionEvent:
+    """One Warning event as the page and the JSON show it."""
+
+    message: str
+    count: int | None
+    first_timestamp: float | None
+    last_timestamp: float | None
+    resource_kind: str
+    resource_name: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message": self.message,
+            "count": self.count,
+            "first_timestamp": self.first_timestamp,
+            "last_timestamp": self.last_timestamp,
+            "resource_kind": self.resource_kind,
+            "resource_name": self.resource_name,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AttentionRow:
+    """One service that needs attention; times are Unix seconds."""
+
+    region: str
+    service_group_id: str
+    service_group_name: str
+    service_id: str
+    model_name: str
+    model_version: str
+    status: str
+    business_status: str
+    desired_replicas: int | None
+    available_replicas: int | None
+    severity: Severity
+    reason: str
+    message: str
+    since: float | None
+    gpus: float | None
+    """Physical GPU cards the service holds now, None for a service without GPUs."""
+    events: tuple[AttentionEvent, ...] = ()
+    events_total: int | None = None
+    """Warning events of the last hour; None when they were not asked (yet, or over the per-poll bound)."""
+    events_asked: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "service_group_id": self.service_group_id,
+            "service_group_name": self.service_group_name,
+            "service_id": self.service_id,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "status": self.status,
+            "business_status": self.business_status,
+            "desired_replicas": self.desired_replicas,
+            "available_replicas": self.available_replicas,
+            "severity": self.severity,
+            "reason": self.reason,
+            "message": self.message,
+            "since": self.since,
+            "gpus": self.gpus,
+            "events_total": self.events_total,
+            "events_asked": self.events_asked,
+            "events": [event.to_json() for event in self.events],
+        }
+
+
+def _event(item: Any) -> AttentionEvent:
+    return AttentionEvent(
+        message=_text(item.message),
+        count=item.count,
+        first_timestamp=_seconds(item.first_timestamp),
+        last_timestamp=_seconds(item.last_timestamp),
+        resource_kind=item.resource_kind or "",
+        resource_name=item.resource_name or "",
+    )
+
+
+def _gpus(s: services.ServiceInGroup) -> float | None:
+    """Physical cards the service holds now. When the answer lists its pods, only those placed on a node
+    count (a pod the scheduler cannot place holds nothing, however many replicas are asked for); else
+    the replicas the workload reports, as `tione_service_allocated_physical_gpus` counts them."""
+    info = s.service.service_info
+    resources = info.resources if info is not None else None
+    if info is None or resources is None or services.is_cpu_only(resources):
+        return None
+    hundredths = sum(value for _, value in services.physical_gpus(resources))
+    if info.pod_infos is not None:
+        placed = sum(1 for pod in info.pod_infos if pod.node_ip)
+        return hundredths * placed / GPU_HUNDREDTHS
+    held = services.replicas_allocated(s)
+    return None if held is None else hundredths * held / GPU_HUNDREDTHS
+
+
+def attention_rows(snapshot: RegionSnapshot) -> tuple[AttentionRow, ...]:
+    """The region's services that need attention, most severe first, then the longest troubled."""
+    asked: Mapping[str, ServiceEvents] = {item.service_id: item for item in snapshot.events}
+    rows: list[AttentionRow] = []
+    seen: set[str] = set()
+    for group in snapshot.groups:
+        for service in group.services or ():
+            service_id = service.service_id
+            if not service_id or service_id in seen:
+                continue
+            problem = trouble(service)
+            if problem is None:
+                continue
+            seen.add(service_id)
+            info = service.service_info
+            model = info.model_info if info is not None else None
+            desired, available = replicas(service)
+            found = asked.get(service_id)
+            latest = sorted(
+                (found.events if found else ()), key=lambda e: _seconds(e.last_timestamp) or 0.0, reverse=True
+            )
+            rows.append(
+                AttentionRow(
+                    region=snapshot.region,
+                    service_group_id=service.service_group_id or group.service_group_id or "",
+                    service_group_name=service.service_group_name or group.service_group_name or "",
+                    service_id=service_id,
+                    model_name=(model.model_name if model else None) or "",
+                    model_version=(model.model_version if model else None) or "",
+                    status=service.status or "",
+                    business_status=service.business_status or "",
+                    desired_replicas=desired,
+                    available_replicas=available,
+                    severity=problem.severity,
+                    reason=_text(problem.reason),
+                    message=_text(problem.message),
+                    since=_seconds(problem.since),
+                    gpus=_gpus(services.ServiceInGroup(service, group)),
+                    events=tuple(_event(item) for item in latest[:MAX_EVENTS]),
+                    events_total=found.total if found else None,
+                    events_asked=found.asked if found else None,
+                )
+            )
+    return tuple(ordered(rows))
+
+
+def ordered(rows: Iterable[AttentionRow]) -> list[AttentionRow]:
+    """Most severe first, then the longest troubled (an unknown start last), then by region and id."""
+
+    def key(row: AttentionRow) -> tuple[int, float, str, str]:
+        since = row.since if row.since is not None else float("inf")
+        return (SEVERITIES.index(row.severity), since, row.region, row.service_id)
+
+    return sorted(rows, key=key)

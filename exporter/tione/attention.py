@@ -1,0 +1,104 @@
+"""Which services need attention, how badly, and since when: one rule for the events source and the page.
+
+A service needs attention when it is not deliberately stopped and any of: its `Status` is a failure
+state (`Abnormal`, `CREATE_FAILED`, `TIMEOUT_EXCEPTION`), its `BusinessStatus` is `ARREARS_STOP`, fewer
+replicas are available than desired, or a workload condition is `False`. A service stopped by its owner
+never does. The events source asks `DescribeEvents` only about these services, and the on-call page lists
+exactly them, so both must read the rule from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from exporter.tione.models import Condition, Service
+
+FAILURE_STATUSES: frozenset[str] = frozenset({"Abnormal", "CREATE_FAILED", "TIMEOUT_EXCEPTION"})
+STOPPED_STATUSES: frozenset[str] = frozenset({"Stopped", "Stopping"})
+ARREARS_STOP = "ARREARS_STOP"
+
+Severity = Literal["critical", "warning"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "warning")
+"""Most severe first: `critical` serves nothing (no replica available, creation failed, stopped for
+arrears); `warning` still serves, short of replicas or with a failing condition."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trouble:
+    """Why a service needs attention: severity, the failing condition's (or state's) reason and message,
+    and since when it has been so (the earliest known moment, None when the API gives none)."""
+
+    severity: Severity
+    reason: str
+    message: str
+    since: datetime | None
+
+
+def _desired_available(service: Service) -> tuple[int | None, int | None]:
+    info = service.service_info
+    if info is None:
+        return None, None
+    workload = info.status
+    available = workload.available_replicas if workload is not None else None
+    if workload is not None and available is None and workload.ready_replicas is not None:
+        available = workload.ready_replicas
+    return info.replicas, available
+
+
+def replicas(service: Service) -> tuple[int | None, int | None]:
+    """(desired, available) replicas as far as the API says (`ServiceInfo.Replicas`, `AvailableReplicas`)."""
+    return _desired_available(service)
+
+
+def _failing_conditions(service: Service) -> list[Condition]:
+    info = service.service_info
+    workload = info.status if info is not None else None
+    if workload is None:
+        return []
+    listed: Sequence[Condition] = workload.conditions or workload.stateful_set_condition or ()
+    return [condition for condition in listed if (condition.status or "").lower() == "false"]
+
+
+def deliberately_stopped(service: Service) -> bool:
+    return service.status in STOPPED_STATUSES and service.business_status != ARREARS_STOP
+
+
+def needs_attention(service: Service) -> bool:
+    """The rule in the module docstring."""
+    return trouble(service) is not None
+
+
+def trouble(service: Service) -> Trouble | None:
+    """What is wrong with `service`, or None when nothing needs attention."""
+    if deliberately_stopped(service):
+        return None
+    desired, available = _desired_available(service)
+    short = desired is not None and available is not None and available < desired
+    failing = _failing_conditions(service)
+    arrears = service.business_status == ARREARS_STOP
+    failed = service.status in FAILURE_STATUSES
+    if not (arrears or failed or short or failing):
+        return None
+    serves_nothing = arrears or service.status in ("CREATE_FAILED", "TIMEOUT_EXCEPTION")
+    serves_nothing = serves_nothing or (desired is not None and desired > 0 and not available)
+    severity: Severity = "critical" if serves_nothing else "warning"
+    info = service.service_info
+    workload = info.status if info is not None else None
+    if arrears:
+        reason, message = ARREARS_STOP, "stopped because the account is in arrears"
+    elif service.status == "CREATE_FAILED" and service.create_failed_reason:
+        reason, message = "CREATE_FAILED", service.create_failed_reason
+    elif failing:
+        reason = failing[0].reason or failing[0].type or "ConditionFalse"
+        message = failing[0].message or ""
+    elif workload is not None and workload.reason:
+        reason, message = workload.reason, ""
+    else:
+        reason = service.status or "unknown"
+        message = f"{available if available is not None else '?'} of {desired} replicas available" if short else ""
+    times = [condition.last_transition_time for condition in failing if condition.last_transition_time is not None]
+    since = min(times) if times else (service.update_time or service.create_time)
+    return Trouble(severity, reason, message, since)

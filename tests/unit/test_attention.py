@@ -1,0 +1,328 @@
+"""Which services need attention, the rows the poller makes of them, and how the page and the JSON show them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from exporter.logs import forget_secrets, register_secrets
+from exporter.metrics.attention import AttentionEvent, AttentionRow, attention_rows, ordered
+from exporter.metrics.render import render
+from exporter.poller import RegionStatus
+from exporter.tione.attention import needs_attention, trouble
+from exporter.tione.event_models import Event, ServiceEvents
+from exporter.tione.models import Service, ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
+from exporter.web.page import PageContext, age, status_page
+from exporter.web.server import ExporterApp, WebServer, bind
+from tests.unit.test_web import FixedLive, FixedSnapshot
+
+T0 = "2024-05-01T10:00:00Z"
+
+
+def service(status: str | None = "Normal", desired: int | None = 2, available: int | None = 2, **extra: Any) -> Service:
+    workload: dict[str, Any] = {"Replicas": desired, "AvailableReplicas": available}
+    workload.update(extra.pop("workload", {}))
+    raw: dict[str, Any] = {
+        "ServiceId": "ms-a-1",
+        "Status": status,
+        "ServiceInfo": {"Replicas": desired, "Status": workload},
+    }
+    raw.update(extra)
+    return Service.model_validate(raw)
+
+
+@pytest.mark.parametrize(
+    ("svc", "expected"),
+    [
+        (service(), False),
+        (service("Stopped", 0, 0), False),
+        (service("Stopping", 2, 0), False),
+        (service("Stopped", 0, 0, BusinessStatus="ARREARS_STOP"), True),
+        (service("Abnormal", 2, 2), True),
+        (service("CREATE_FAILED", 1, 0), True),
+        (service("TIMEOUT_EXCEPTION", None, None), True),
+        (service("Normal", 3, 1), True),
+        (service("Pending", 2, 0), True),
+        (service("Normal", 2, None), False),
+        (service(workload={"Conditions": [{"Type": "Available", "Status": "False"}]}), True),
+        (service(workload={"Conditions": [{"Type": "Available", "Status": "True"}]}), False),
+        (service("Stopped", 0, 0, workload={"Conditions": [{"Type": "Available", "Status": "False"}]}), False),
+    ],
+)
+def test_the_rule(svc: Service, expected: bool) -> None:
+    assert needs_attention(svc) is expected
+
+
+def test_severity_reason_and_since() -> None:
+    crash = trouble(
+        service(
+            "Abnormal",
+            3,
+            1,
+            UpdateTime="2024-05-01 12:00:00",
+            workload={
+                "Conditions": [
+                    {"Type": "Progressing", "Status": "True", "LastTransitionTime": "2024-04-01T00:00:00Z"},
+                    {
+                        "Type": "Available",
+                        "Status": "False",
+                        "Reason": "MinimumReplicasUnavailable",
+                        "Message": "Deployment does not have minimum availability.",
+                        "LastTransitionTime": T0,
+                    },
+                ]
+            },
+        )
+    )
+    assert crash is not None
+    assert (crash.severity, crash.reason) == ("warning", "MinimumReplicasUnavailable")
+    assert crash.message == "Deployment does not have minimum availability."
+    assert crash.since == datetime(2024, 5, 1, 10, tzinfo=UTC)  # the failing condition's, not the update's
+    failed = trouble(service("CREATE_FAILED", 1, 0, CreateFailedReason="image not found", UpdateTime=T0))
+    assert failed is not None
+    assert (failed.severity, failed.reason, failed.message) == ("critical", "CREATE_FAILED", "image not found")
+    assert failed.since == datetime(2024, 5, 1, 10, tzinfo=UTC)
+    arrears = trouble(service("Stopped", 0, 0, BusinessStatus="ARREARS_STOP"))
+    assert arrears is not None and (arrears.severity, arrears.reason) == ("critical", "ARREARS_STOP")
+    short = trouble(service("Normal", 3, 2))
+    assert short is not None and (short.severity, short.message) == ("warning", "2 of 3 replicas available")
+    down = trouble(service("Pending", 2, 0))
+    assert down is not None and down.severity == "critical"
+
+
+def _group(group_id: str, name: str, *services: dict[str, Any]) -> ServiceGroup:
+    return ServiceGroup.model_validate(
+        {"ServiceGroupId": group_id, "ServiceGroupName": name, "Services": list(services)}
+    )
+
+
+def _raw(service_id: str, status: str, desired: int, available: int, update: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "ServiceId": service_id,
+        "Status": status,
+        "UpdateTime": update,
+        "ServiceInfo": {
+            "Replicas": desired,
+            "Status": {"Replicas": desired, "AvailableReplicas": available},
+            "ModelInfo": {"ModelName": f"model-{service_id}", "ModelVersion": "v3"},
+            "Resources": {"Cpu": 8000, "Memory": 32768, "Gpu": 100, "GpuType": "A10", "RealGpu": 100},
+        },
+        **extra,
+    }
+
+
+def sample_snapshot() -> RegionSnapshot:
+    groups = (
+        _group("ms-g1", "ranker", _raw("ms-g1-1", "Normal", 2, 2, "2024-05-01T08:00:00Z")),
+        _group(
+            "ms-g2",
+            "chat <b>bot</b>",
+            _raw("ms-g2-1", "Normal", 3, 1, "2024-05-01T07:00:00Z"),
+            _raw("ms-g2-2", "Abnormal", 2, 0, "2024-05-01T09:00:00Z"),
+        ),
+        _group("ms-g3", "old", _raw("ms-g3-1", "Pending", 1, 0, "2024-05-01T06:00:00Z")),
+    )
+    events = (
+        ServiceEvents(
+            "ms-g2",
+            "ms-g2-2",
+            (
+                Event(message="older", last_timestamp=datetime(2024, 5, 1, 9, 0, tzinfo=UTC), count=2, type="Warning"),
+                Event(message="Back-off <restarting>", last_timestamp=datetime(2024, 5, 1, 9, 30, tzinfo=UTC), count=7),
+            ),
+            2,
+            1_714_557_600.0,
+        ),
+    )
+    return RegionSnapshot("ap-guangzhou", groups, events=events)
+
+
+def test_rows_are_the_troubled_services_most_severe_then_oldest() -> None:
+    rows = attention_rows(sample_snapshot())
+    assert [(row.service_id, row.severity) for row in rows] == [
+        ("ms-g3-1", "critical"),
+        ("ms-g2-2", "critical"),
+        ("ms-g2-1", "warning"),
+    ]
+    row = rows[1]
+    assert (row.service_group_name, row.model_name, row.model_version) == ("chat <b>bot</b>", "model-ms-g2-2", "v3")
+    assert (row.desired_replicas, row.available_replicas, row.gpus) == (2, 0, 2.0)
+    assert [event.message for event in row.events] == ["Back-off <restarting>", "older"]  # newest first
+    assert row.events_total == 2
+    assert rows[0].events_total is None  # not asked
+    assert rows[2].gpus == 3.0
+
+
+def test_ordering_across_regions() -> None:
+    def row(region: str, severity: str, since: float | None) -> AttentionRow:
+        return AttentionRow(
+            region, "g", "", f"{region}-{since}", "", "", "", "", None, None, severity, "", "", since, None
+        )  # type: ignore[arg-type]
+
+    rows = ordered(
+        [row("b", "warning", 1.0), row("a", "critical", None), row("c", "critical", 5.0), row("a", "warning", 0.5)]
+    )
+    assert [(r.region, r.severity, r.since) for r in rows] == [
+        ("c", "critical", 5.0),
+        ("a", "critical", None),
+        ("a", "warning", 0.5),
+        ("b", "warning", 1.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (5, "5 s"),
+        (61, "1 min"),
+        (17 * 60 + 5, "17 min"),
+        (3 * 3600, "3 h"),
+        (3 * 3600 + 300, "3 h 5 min"),
+        (50 * 3600, "2 d 2 h"),
+    ],
+)
+def test_ages_read_at_a_glance(seconds: float, text: str) -> None:
+    assert age(seconds) == text
+
+
+CONTEXT = PageContext(version="1.0", started=0.0, telemetry_path="/metrics", interval=30.0, max_staleness=300.0)
+NOW = 1_714_557_600.0 + 17 * 60
+
+
+def statuses() -> list[RegionStatus]:
+    rows = attention_rows(sample_snapshot())
+    return [
+        RegionStatus("ap-guangzhou", outcome="success", polls=1, attention=rows),
+        RegionStatus("ap-shanghai", outcome="success", polls=1),
+    ]
+
+
+def test_the_page_lists_the_rows_escaped_coloured_and_filterable() -> None:
+    page = status_page(statuses(), CONTEXT, ready=True, now=NOW).decode()
+    attention, _ = page.split("<h2>Regions</h2>")
+    assert attention.index("ms-g3-1") < attention.index("ms-g2-2") < attention.index("ms-g2-1")
+    assert "ms-g1-1" not in attention
+    assert "chat &lt;b&gt;bot&lt;/b&gt;" in attention and "<b>bot</b>" not in page
+    assert "Back-off &lt;restarting&gt;" in attention
+    assert 'class="critical"' in attention and 'class="warning"' in attention
+    assert "for 1 h 17 min" in attention  # ms-g2-2, troubled since 09:00, seen at 10:17
+    assert "47 min ago" in attention  # its latest Warning event, at 09:30
+    assert "not asked yet" in attention
+    assert 'id="f-region"' in attention and '<option value="ap-shanghai">' in attention and 'id="f-text"' in attention
+    assert "location.reload" in page
+    assert 'href="api/v1/attention"' in page
+    assert 'name="viewport"' in page
+    for external in ("http://", "https://", "src=", "<link"):
+        assert external not in page.replace('href="metrics"', ""), external
+
+
+def test_the_page_says_when_the_events_are_off() -> None:
+    off = PageContext(
+        version="1", started=0.0, telemetry_path="/metrics", interval=30.0, max_staleness=300.0, events=False
+    )
+    page = status_page(statuses(), off, ready=True, now=NOW).decode()
+    assert "events off (--events.max-services 0)" in page
+    assert "not asked yet" not in page and "Back-off" not in page
+
+
+def test_nothing_needs_attention() -> None:
+    page = status_page([RegionStatus("r", outcome="success", polls=1)], CONTEXT, ready=True, now=NOW).decode()
+    assert "Nothing needs attention." in page
+    assert 'id="attention"' not in page
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    snapshot = FixedSnapshot(render([]), ready=True, region_statuses=statuses())
+    server = WebServer(ExporterApp(snapshot, FixedLive(), CONTEXT), bind("127.0.0.1", 0))
+    task = asyncio.create_task(server.serve())
+    async with httpx.AsyncClient(base_url=f"http://{server.address}", timeout=5) as client:
+        yield client
+    server.stop()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_the_json_has_the_same_rows(http: httpx.AsyncClient) -> None:
+    response = await http.get("/api/v1/attention")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    services = response.json()["services"]
+    assert [item["service_id"] for item in services] == ["ms-g3-1", "ms-g2-2", "ms-g2-1"]
+    first = services[1]
+    for key in (
+        "region",
+        "service_group_id",
+        "service_group_name",
+        "service_id",
+        "model_name",
+        "status",
+        "business_status",
+        "desired_replicas",
+        "available_replicas",
+        "reason",
+        "message",
+        "since",
+        "events",
+    ):
+        assert key in first, key
+    assert first["events"][0] == {
+        "message": "Back-off <restarting>",
+        "count": 7,
+        "first_timestamp": None,
+        "last_timestamp": 1_714_555_800.0,
+        "resource_kind": "",
+        "resource_name": "",
+    }
+    assert (await http.post("/api/v1/attention")).status_code == 405
+
+
+def test_registered_secrets_never_reach_the_rows() -> None:
+    register_secrets(["SuperSecretKey42"])
+    try:
+        snapshot = RegionSnapshot(
+            "r",
+            (
+                _group(
+                    "ms-s",
+                    "g",
+                    _raw("ms-s-1", "CREATE_FAILED", 1, 0, T0, CreateFailedReason="pull with SuperSecretKey42 failed"),
+                ),
+            ),
+            events=(ServiceEvents("ms-s", "ms-s-1", (Event(message="key SuperSecretKey42"),), 1, 0.0),),
+        )
+        rows = attention_rows(snapshot)
+        text = json.dumps([row.to_json() for row in rows])
+        page = status_page([RegionStatus("r", attention=rows)], CONTEXT, ready=True, now=NOW).decode()
+        assert "ms-s-1" in text and "ms-s-1" in page
+        assert "SuperSecretKey42" not in text and "SuperSecretKey42" not in page
+    finally:
+        forget_secrets()
+
+
+def test_event_rows_keep_a_bounded_message() -> None:
+    long = "x" * 5000
+    snapshot = RegionSnapshot(
+        "r",
+        (_group("ms-l", "g", _raw("ms-l-1", "Abnormal", 1, 0, T0)),),
+        events=(ServiceEvents("ms-l", "ms-l-1", tuple(Event(message=long) for _ in range(9)), 9, 0.0),),
+    )
+    [row] = attention_rows(snapshot)
+    assert len(row.events) == 5 and all(len(event.message) <= 1000 for event in row.events)
+    assert isinstance(row.events[0], AttentionEvent)
+
+
+def test_gpus_held_count_only_pods_placed_on_a_node() -> None:
+    raw = _raw("ms-p-1", "Pending", 2, 0, T0)
+    raw["ServiceInfo"]["PodInfos"] = [{"Name": "a", "NodeIP": ""}, {"Name": "b", "NodeIP": "10.0.0.2"}]
+    [row] = attention_rows(RegionSnapshot("r", (_group("ms-p", "g", raw),)))
+    assert row.gpus == 1.0  # one card a replica, one of two pods placed
+    raw["ServiceInfo"]["PodInfos"] = []
+    [row] = attention_rows(RegionSnapshot("r", (_group("ms-p", "g", raw),)))
+    assert row.gpus == 0.0

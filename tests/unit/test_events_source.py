@@ -1,0 +1,180 @@
+"""The events source on its own, with a stand-in client: which services it asks, how often, within what time."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from typing import Any
+
+import pytest
+
+from exporter.tencentcloud.errors import APIError, TencentCloudError
+from exporter.tione.events import ACTION, source, troubled
+from exporter.tione.models import ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
+
+REGION = "ap-guangzhou"
+
+
+class FakeClient:
+    """Answers `DescribeEvents` per service id: an answer, an error to raise, or "hang"."""
+
+    def __init__(self, behaviour: dict[str, Any] | None = None) -> None:
+        self.behaviour = behaviour or {}
+        self.calls: list[dict[str, Any]] = []
+
+    async def call(self, action: str, region: str, params: dict[str, Any], *, deadline: float) -> dict[str, Any]:
+        assert action == ACTION
+        self.calls.append(params)
+        what = self.behaviour.get(params["ServiceId"])
+        if what == "hang":
+            await asyncio.sleep(3600)
+        if isinstance(what, Exception):
+            raise what
+        message = f"event of {params['ServiceId']}"
+        event = {"Id": "1", "Message": message, "LastTimestamp": "2024-05-01T10:00:00Z", "Count": 3, "Type": "Warning"}
+        return {"TotalCount": 1, "Events": [event], "RequestId": "r"}
+
+    def report_error(self, region: str, action: str, code: str) -> None:
+        pass
+
+
+def snapshot(*troubled_since: str, healthy: int = 2) -> RegionSnapshot:
+    """One group per troubled service (Abnormal since the given time) and a few healthy ones."""
+    groups = [
+        {
+            "ServiceGroupId": f"ms-t{index}",
+            "Services": [
+                {
+                    "ServiceId": f"ms-t{index}-1",
+                    "Status": "Abnormal",
+                    "UpdateTime": since,
+                    "ServiceInfo": {"Replicas": 1, "Status": {"AvailableReplicas": 0}},
+                }
+            ],
+        }
+        for index, since in enumerate(troubled_since)
+    ]
+    groups += [
+        {
+            "ServiceGroupId": f"ms-h{index}",
+            "Services": [
+                {
+                    "ServiceId": f"ms-h{index}-1",
+                    "Status": "Normal",
+                    "ServiceInfo": {"Replicas": 1, "Status": {"AvailableReplicas": 1}},
+                }
+            ],
+        }
+        for index in range(healthy)
+    ]
+    return RegionSnapshot(REGION, tuple(ServiceGroup.model_validate(group) for group in groups))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+SINCE = (
+    "2024-05-01T05:00:00Z",
+    "2024-05-01T01:00:00Z",
+    "2024-05-01T03:00:00Z",
+    "2024-05-01T02:00:00Z",
+    "2024-05-01T04:00:00Z",
+)
+
+
+def test_troubled_services_longest_first() -> None:
+    assert [service_id for _, service_id in troubled(snapshot(*SINCE))] == [
+        "ms-t1-1",
+        "ms-t3-1",
+        "ms-t2-1",
+        "ms-t4-1",
+        "ms-t0-1",
+    ]
+
+
+async def test_bounded_per_poll_longest_first_then_cached_until_refresh() -> None:
+    client, clock = FakeClient(), Clock()
+    events = source(client, max_services=2, refresh=60.0, clock=clock)  # type: ignore[arg-type]
+    state = snapshot(*SINCE)
+
+    async def poll() -> list[str]:
+        client.calls.clear()
+        result = await events.fetch(REGION, state, clock() + 20)
+        calls = [call["ServiceId"] for call in client.calls]
+        assert {item.service_id for item in result} == set(asked) | set(calls)  # fresh and cached answers
+        return calls
+
+    asked: list[str] = []
+    first = await poll()
+    assert first == ["ms-t1-1", "ms-t3-1"]
+    asked += first
+    clock.now += 10
+    second = await poll()
+    assert second == ["ms-t2-1", "ms-t4-1"]
+    asked += second
+    clock.now += 10
+    assert await poll() == ["ms-t0-1"]
+    asked.append("ms-t0-1")
+    clock.now += 10
+    assert await poll() == []  # everyone asked within the refresh interval
+    clock.now += 40
+    assert await poll() == ["ms-t1-1", "ms-t3-1"]  # 60 s after their first answer
+
+
+async def test_the_request_names_the_workspace_the_group_was_listed_in() -> None:
+    client = FakeClient()
+    state = snapshot(*SINCE[:2])
+    state = dataclasses.replace(state, group_workspaces={"ms-t0": "ws-1"})
+    await source(client).fetch(REGION, state, time.monotonic() + 5)  # type: ignore[arg-type]
+    workspaces = {call["ServiceId"]: call.get("TiProjectId") for call in client.calls}
+    assert workspaces == {"ms-t0-1": "ws-1", "ms-t1-1": None}  # unknown: the default workspace
+
+
+async def test_a_hanging_call_never_holds_the_poll_past_half_of_what_is_left() -> None:
+    client = FakeClient({"ms-t0-1": "hang", "ms-t1-1": "hang"})
+    events = source(client)  # type: ignore[arg-type]
+    started = time.monotonic()
+    with pytest.raises(TencentCloudError) as caught:
+        await events.fetch(REGION, snapshot(*SINCE[:2]), started + 1.0)
+    elapsed = time.monotonic() - started
+    assert caught.value.code == "Timeout"
+    assert 0.4 < elapsed < 0.9
+
+
+async def test_one_failure_keeps_the_others_and_the_last_answer() -> None:
+    clock = Clock()
+    client = FakeClient()
+    events = source(client, max_services=5, refresh=60.0, clock=clock)  # type: ignore[arg-type]
+    state = snapshot(*SINCE[:2])
+    assert len(await events.fetch(REGION, state, clock() + 5)) == 2
+    clock.now += 61
+    client.behaviour = {"ms-t0-1": APIError("InternalError", "boom")}
+    result = await events.fetch(REGION, state, clock() + 5)
+    assert {item.service_id for item in result} == {"ms-t0-1", "ms-t1-1"}  # ms-t0-1 keeps its last answer
+    client.behaviour = {"ms-t0-1": APIError("InternalError", "boom"), "ms-t1-1": APIError("InternalError", "boom")}
+    clock.now += 61
+    with pytest.raises(APIError):  # every call failed: the poller hears of it (logs it, keeps the last result)
+        await events.fetch(REGION, state, clock() + 5)
+
+
+async def test_a_service_that_recovers_is_forgotten() -> None:
+    client = FakeClient()
+    events = source(client, refresh=3600.0)  # type: ignore[arg-type]
+    result = await events.fetch(REGION, snapshot(*SINCE[:2]), time.monotonic() + 5)
+    assert len(result) == 2
+    result = await events.fetch(REGION, snapshot(SINCE[0]), time.monotonic() + 5)
+    assert [item.service_id for item in result] == ["ms-t0-1"]
+    assert result[0].total == 1 and result[0].events[0].message == "event of ms-t0-1"
+
+
+async def test_nothing_troubled_asks_nothing() -> None:
+    client = FakeClient()
+    assert await source(client).fetch(REGION, snapshot(), time.monotonic() + 5) == ()  # type: ignore[arg-type]
+    assert client.calls == []
