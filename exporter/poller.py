@@ -43,6 +43,10 @@ regions and replicas of the exporter drift apart instead of calling the API in l
 JITTER_MAX = 1.0
 DEADLINE_GRACE = 1.0
 """Extra seconds before a poll that overran its own deadline is cancelled from outside."""
+SECONDARY_SHARE = 0.5
+"""The share of what is left of a poll's deadline that a secondary source may spend."""
+SECONDARY_GRACE = 0.1
+"""Seconds past its own deadline before a secondary source is cut off from outside (the client stops on time)."""
 SKIP_LOG_INTERVAL = 300.0
 """Seconds between two warnings about unreadable objects of one region: the same broken object comes back
 every poll, and the counter and the status page already say so each time."""
@@ -252,8 +256,16 @@ class Poller:
             if source.primary:
                 result = await source.fetch(region, run.snapshot, deadline)
             else:
+                left = max(0.0, deadline - self._clock())
                 try:
-                    result = await source.fetch(region, run.snapshot, deadline)
+                    # At most a share of the time left, so that a slow or throttled secondary call (retried by
+                    # the client until its deadline) can never make the whole poll overrun and fail.
+                    async with asyncio.timeout(left * SECONDARY_SHARE + SECONDARY_GRACE):
+                        result = await source.fetch(region, run.snapshot, self._clock() + left * SECONDARY_SHARE)
+                except TimeoutError:
+                    late = TencentCloudError(TIMEOUT, f"{source.action} did not finish in its share of the poll")
+                    run.snapshot = self._secondary_failed(region, key, source, run.snapshot, late)
+                    continue
                 except Exception as exc:  # a secondary source never fails the region
                     run.snapshot = self._secondary_failed(region, key, source, run.snapshot, exc)
                     continue

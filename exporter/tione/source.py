@@ -9,6 +9,8 @@ found, e.g. the workspaces to list), and stores each result in the region's `Reg
 A *primary* source's failure fails the region's poll (its `tione_up` goes to 0 and the whole previous
 snapshot is kept, for a while). A *secondary* source's failure is logged and counted by the client's
 hooks, never fails the region: its own last result is kept under the same staleness rule, then emptied.
+It may spend at most half of what is left of the poll's deadline (its `deadline` says when), so that a
+slow or throttled secondary call never makes the poll overrun.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -443,3 +444,27 @@ async def test_after_stale_series_go_every_source_runs_again(listing: dict[str, 
     await poller.poll("r1")
     assert calls == [1000.0, 1062.0], "the slow source ran again at once"
     assert b'service_group_id="g1"' in poller.exposition.text
+
+
+async def test_a_secondary_source_that_hangs_costs_its_share_of_the_poll_never_the_region(
+    listing: dict[str, Listing], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A throttled secondary call is retried by the client until its deadline; it must not take the poll
+    past its own and fail the region."""
+    listing["r1"] = returning(group("g1", "Normal"))
+
+    async def hanging(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        await asyncio.sleep(60)
+        return ()
+
+    slow: Source[Any] = Source("DescribeSlow", hanging, lambda snapshot, _: snapshot, empty=(), probe=_probe)
+    poller, metrics = make(timeout=0.6, sources=(scripted_source(), slow))
+    started = time.monotonic()
+    status = await poller.poll("r1")
+    took = time.monotonic() - started
+    assert status.outcome == "success", status
+    assert sample(metrics, "tione_up", region="r1") == 1.0
+    assert b'service_group_id="g1"' in poller.exposition.text
+    assert took < 0.6, "the secondary source was cut off within the poll's deadline"
+    failed = [r for r in caplog.records if r.getMessage() == "source failed"]
+    assert failed and getattr(failed[0], "code", None) == "Timeout"
