@@ -91,12 +91,13 @@ def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source
     if discovery > 0:
         polled.append(workspaces.source(client, discovery))
     polled.append(listing.source(client, query, settings.tione.project_ids))
+    if settings.capacity.interval:
+        polled.append(resource_groups.source(client, settings.capacity.interval))
     if settings.events.max_services > 0:
+        # Last: the most expendable, and it may take all of its share of the poll when many services are troubled.
         polled.append(
             events.source(client, max_services=settings.events.max_services, refresh=settings.events.refresh_interval)
         )
-    if settings.capacity.interval:
-        polled.append(resource_groups.source(client, settings.capacity.interval))
     return tuple(polled)
 
 

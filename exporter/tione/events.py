@@ -8,7 +8,8 @@ client and token bucket as everything else.
 Its cost is bounded twice: at most `max_services` calls per poll and region, and a service's answer is
 kept for `refresh` seconds before it is asked again, so a fleet with many broken services is covered a few
 at a time instead of spending the API quota on the same events every poll. It never delays the listing's
-series for long (it gets half of what is left of the poll's time) and never fails the region: a service
+series for long (the poller gives it half of what is left of the poll's time, and every call stops by then)
+and never fails the region: a service
 whose call fails keeps its last answer, and only when every call of a poll fails does the source report
 the failure (logged and counted by the poller; the listing's series are served all the same).
 
@@ -41,8 +42,10 @@ WARNING = "Warning"
 WINDOW_SECONDS = 3600.0
 """The look-back of each call: the last hour."""
 LIMIT = 100
-CONCURRENCY = 4
-"""Calls in flight at once in one region; the token bucket sets the pace anyway."""
+CONCURRENCY = 1
+"""Calls in flight at once in one region. The token bucket is shared, first come first served: one events
+call waiting in it at a time keeps other regions' calls (listing pages, capacity) from queueing behind a
+batch of events."""
 DEFAULT_MAX_SERVICES = 10
 DEFAULT_REFRESH_SECONDS = 60.0
 PROBE_SERVICE_ID = "ms-tione-exporter-check"
@@ -135,8 +138,8 @@ def source(
             for group_id, service_id in services
             if (entry := cache.entries.get((region, service_id))) is None or started - entry[0] >= refresh
         ][:max_services]
-        # Half of what is left of the poll: the listing's series wait for this source, not for long.
-        budget = started + max(0.0, deadline - started) / 2
+        # The poller gives a secondary source its share of the poll as `deadline`: every call ends by then.
+        budget = deadline
         limit = asyncio.Semaphore(CONCURRENCY)
 
         async def one(group_id: str, service_id: str) -> BaseException | None:

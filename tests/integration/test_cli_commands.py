@@ -123,7 +123,7 @@ def test_check_reports_each_region(simulator: SimulatorServer) -> None:
         capacity = len(simulator.resource_groups(region))
         assert line == (
             f"{region}: ok ({workspaces} workspaces, {count} service groups in the default workspace, "
-            f"DescribeEvents permitted, {capacity} resource groups)"
+            f"{capacity} resource groups, DescribeEvents permitted)"
         )
 
 

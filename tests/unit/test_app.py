@@ -81,7 +81,7 @@ async def test_the_action_labels_come_from_the_sources_in_use() -> None:
     )
     in_use = make_sources(settings, client)
     metrics.declare_actions(source.action for source in in_use)
-    actions = ["DescribeWorkspaces", ACTION, "DescribeEvents", resource_groups.ACTION]
+    actions = ["DescribeWorkspaces", ACTION, resource_groups.ACTION, "DescribeEvents"]
     assert [source.action for source in in_use] == actions
     assert [source.primary for source in in_use] == [False, True, False, False]
     for action in actions:
