@@ -265,9 +265,12 @@ class Poller:
                 except TimeoutError:
                     late = TencentCloudError(TIMEOUT, f"{source.action} did not finish in its share of the poll")
                     run.snapshot = self._secondary_failed(region, key, source, run.snapshot, late)
+                    del run.ran[key]  # a passing trouble: asked again at the next poll, not after its interval
                     continue
                 except Exception as exc:  # a secondary source never fails the region
                     run.snapshot = self._secondary_failed(region, key, source, run.snapshot, exc)
+                    if not isinstance(exc, TencentCloudError) or exc.retryable:
+                        del run.ran[key]  # a passing trouble: asked again at the next poll
                     continue
             run.snapshot = source.store(run.snapshot, result)
             run.succeeded[key] = self._clock()

@@ -468,3 +468,29 @@ async def test_a_secondary_source_that_hangs_costs_its_share_of_the_poll_never_t
     assert took < 0.6, "the secondary source was cut off within the poll's deadline"
     failed = [r for r in caplog.records if r.getMessage() == "source failed"]
     assert failed and getattr(failed[0], "code", None) == "Timeout"
+
+
+@pytest.mark.parametrize(
+    ("error", "asked_again"),
+    [
+        (APIError("InternalError", "down"), [1000.0, 1030.0, 1060.0]),  # passing trouble: the next poll asks again
+        (APIError("RequestLimitExceeded", "slow down"), [1000.0, 1030.0, 1060.0]),
+        (APIError("UnauthorizedOperation", "no"), [1000.0, 1060.0]),  # final: asked again after its interval
+    ],
+)
+async def test_a_secondary_source_that_failed_is_asked_again_by_the_kind_of_failure(
+    listing: dict[str, Listing], error: APIError, asked_again: list[float]
+) -> None:
+    clock = Clock()
+    calls: list[float] = []
+
+    async def failing(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        calls.append(clock.now)
+        raise error
+
+    slow = scripted_source(failing, primary=False, interval=60.0)
+    poller, _ = make(clock=clock, sources=(quiet_primary(), slow))
+    for _ in range(3):
+        assert (await poller.poll("r1")).outcome == "success"
+        clock.now += 30.0
+    assert calls == asked_again
