@@ -27,6 +27,7 @@ from exporter.logs import poll_fields, redact
 from exporter.metrics.render import Exposition, RegionSamples, RenderOptions, collect_region, render
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
 from exporter.tione.decode import Skipped
+from exporter.tione.paging import raise_if_cancelling
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Source
 
@@ -184,7 +185,9 @@ class Poller:
             try:
                 await self.poll(region)
             except Exception as exc:  # `poll` handles the listing's errors; this guards the bookkeeping too
+                raise_if_cancelling()
                 log.error("poll bookkeeping failed", extra={"region": region, "error": f"{type(exc).__name__}: {exc}"})
+            raise_if_cancelling()  # a stop swallowed below (and so a poll that seemed to end) still ends the loop
             next_poll = started + self._next_delay()
             expiry = self._expiry(region)
             if expiry is not None and expiry < next_poll:
@@ -192,6 +195,7 @@ class Poller:
                 try:
                     await self._expire(region)
                 except Exception as exc:  # the loop outlives its bookkeeping; the next poll tries again
+                    raise_if_cancelling()
                     log.error(
                         "dropping stale series failed",
                         extra={"region": region, "error": f"{type(exc).__name__}: {exc}"},
@@ -227,6 +231,8 @@ class Poller:
             return await self._succeeded(
                 region, samples, self._clock() - started, finished, skipped=run.snapshot.skipped
             )
+        # A poll cut short by a stop is no failure: what it raised may be a cancellation swallowed below.
+        raise_if_cancelling()
         return await self._failed(region, error, self._clock() - started, self._wall_clock())
 
     async def _run_sources(self, region: str, run: _Run, started: float, deadline: float) -> None:
@@ -247,6 +253,7 @@ class Poller:
                 try:
                     result = await source.fetch(region, run.snapshot, deadline)
                 except Exception as exc:  # a secondary source never fails the region
+                    raise_if_cancelling()
                     run.snapshot = self._secondary_failed(region, key, source, run.snapshot, exc)
                     continue
             run.snapshot = source.store(run.snapshot, result)
