@@ -116,6 +116,7 @@ def poll_plan(settings: Settings, sources: Sequence[Source[Any]]) -> PollPlan:
         interval=settings.poll.interval,
         timeout=settings.poll.timeout,
         max_staleness=settings.poll.max_staleness,
+        rate_limit=settings.api.rate_limit,
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
+from exporter.durations import format_duration
 from exporter.logs import poll_fields, redact
 from exporter.metrics.render import Exposition, RegionSamples, RenderOptions, collect_region, render
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
@@ -43,6 +44,9 @@ regions and replicas of the exporter drift apart instead of calling the API in l
 JITTER_MAX = 1.0
 DEADLINE_GRACE = 1.0
 """Extra seconds before a poll that overran its own deadline is cancelled from outside."""
+BUDGET_LOG_INTERVAL = 600.0
+"""Seconds between two warnings that the polls need more requests than the rate limit allows per interval:
+it stays true poll after poll, and one line says what to change."""
 SKIP_LOG_INTERVAL = 300.0
 """Seconds between two warnings about unreadable objects of one region: the same broken object comes back
 every poll, and the counter and the status page already say so each time."""
@@ -58,6 +62,8 @@ class PollRecorder(Protocol):
     def record_skipped(self, region: str, kind: str, reason: str, count: int = 1) -> None: ...
 
     def forget_inventory(self, region: str) -> None: ...
+
+    def requests_made(self, region: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ class PollPlan:
     interval: float = 30.0
     timeout: float = 25.0
     max_staleness: float = 300.0
+    rate_limit: float | None = None
+    """The client's requests per second, shared by all regions; None: the request budget is not checked."""
 
 
 def _unexpected(region: str, exc: Exception) -> TencentCloudError:
@@ -144,6 +152,8 @@ class Poller:
         self._exposition = render([])
         self._render_lock = asyncio.Lock()
         self._skip_logged: dict[str, float] = {}
+        self._poll_requests: dict[str, int] = {}
+        self._budget_logged: float | None = None
 
     # --- what the web app reads ---------------------------------------------------------------------------
 
@@ -167,7 +177,36 @@ class Poller:
     async def poll(self, region: str) -> RegionStatus:
         """Poll one region now (waiting for a poll of it already running) and return its new status."""
         async with self._locks[region]:
-            return await self._poll(region)
+            before = self.recorder.requests_made(region)
+            status = await self._poll(region)
+            self._check_budget(region, self.recorder.requests_made(region) - before)
+            return status
+
+    def _check_budget(self, region: str, requests: int) -> None:
+        """Warn (at most every `BUDGET_LOG_INTERVAL`) when the last polls of all regions together needed more
+        requests than the rate limit lets through in one interval: polls then queue on the token bucket,
+        run late and fail on their timeout, which looks like an API outage but is a setting."""
+        self._poll_requests[region] = requests
+        rate = self.plan.rate_limit
+        if rate is None:
+            return
+        needed = sum(self._poll_requests.values())
+        allowed = rate * self.plan.interval
+        if needed <= allowed:
+            return
+        now = self._clock()
+        if self._budget_logged is not None and now - self._budget_logged < BUDGET_LOG_INTERVAL:
+            return
+        self._budget_logged = now
+        log.warning(
+            "polls need more requests than the rate limit allows per interval; raise the interval or the rate limit",
+            extra={
+                "requests": needed,
+                "allowed": int(allowed),
+                "rate_limit": rate,
+                "interval": format_duration(self.plan.interval),
+            },
+        )
 
     async def poll_all(self) -> list[RegionStatus]:
         """One poll of every region, concurrently (for `once` and `check`-like uses)."""

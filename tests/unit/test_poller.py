@@ -424,3 +424,53 @@ async def test_after_stale_series_go_every_source_runs_again(listing: dict[str, 
     await poller.poll("r1")
     assert calls == [1000.0, 1062.0], "the slow source ran again at once"
     assert b'service_group_id="g1"' in poller.exposition.text
+
+
+def requesting(metrics: list[SelfMetrics], counts: dict[str, int]) -> Source[Any]:
+    """A primary source that sends `counts[region]` requests (as the client's hook sees them) per poll."""
+
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        for _ in range(counts[region]):
+            metrics[0].on_request(region, "DescribeModelServiceGroups")
+        return ()
+
+    return scripted_source(fetch)
+
+
+BUDGET_WARNING = "polls need more requests than the rate limit allows per interval"
+
+
+async def test_polls_needing_more_requests_than_the_interval_allows_warn_once_in_a_while(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    counts = {"r1": 6, "r2": 5}
+    holder: list[SelfMetrics] = []
+    # 1 request/s over a 10 s interval: 10 requests; each region alone fits, both together (11) do not.
+    poller, metrics = make(
+        ("r1", "r2"), clock, sources=[requesting(holder, counts)], rate_limit=1.0, interval=10.0, timeout=5.0
+    )
+    holder.append(metrics)
+    await poller.poll("r1")
+    assert BUDGET_WARNING not in caplog.text
+    await poller.poll("r2")
+    warnings = [r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]
+    assert len(warnings) == 1
+    assert (warnings[0].requests, warnings[0].allowed) == (11, 10)  # type: ignore[attr-defined]
+    clock.now += 599
+    await poller.poll_all()
+    assert len([r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]) == 1
+    clock.now += 2
+    await poller.poll("r1")
+    assert len([r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]) == 2
+
+
+async def test_polls_within_the_budget_do_not_warn(caplog: pytest.LogCaptureFixture) -> None:
+    holder: list[SelfMetrics] = []
+    poller, metrics = make(
+        ("r1", "r2"), sources=[requesting(holder, {"r1": 5, "r2": 5})], rate_limit=1.0, interval=10.0, timeout=5.0
+    )
+    holder.append(metrics)
+    await poller.poll_all()
+    await poller.poll_all()
+    assert BUDGET_WARNING not in caplog.text
