@@ -474,3 +474,82 @@ async def test_polls_within_the_budget_do_not_warn(caplog: pytest.LogCaptureFixt
     await poller.poll_all()
     await poller.poll_all()
     assert BUDGET_WARNING not in caplog.text
+
+
+# --- freshness and readiness, each test written against the mistake it names ----------------------------------
+
+
+async def test_staleness_counts_from_the_last_success_not_the_first(listing: dict[str, Listing]) -> None:
+    """Several successes, then failures: a long-running exporter must not drop its series at the first
+    failed poll because its *first* success is long past."""
+    clock = Clock()
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make(clock=clock, max_staleness=60.0)
+    for _ in range(5):
+        await poller.poll("r1")
+        clock.now += 30.0  # the first success is 150 s back after the loop, the last one 30 s
+    kept = poller.exposition
+    listing["r1"] = raising(APIError("InternalError", "down"))
+    status = await poller.poll("r1")
+    assert status.stale
+    assert poller.exposition is kept
+    clock.now += 29.0  # 59 s after the last success
+    assert (await poller.poll("r1")).stale
+    assert poller.exposition is kept
+    clock.now += 2.0  # 61 s after it
+    assert not (await poller.poll("r1")).stale
+    assert poller.exposition.text == b""
+
+
+async def test_one_stale_region_never_wipes_another(listing: dict[str, Listing]) -> None:
+    clock = Clock()
+    listing["r1"] = returning(group("g1", "Normal"))
+    listing["r2"] = returning(group("g2", "Normal"))
+    poller, metrics = make(("r1", "r2"), clock=clock, max_staleness=60.0)
+    await poller.poll_all()
+    listing["r1"] = raising(APIError("InternalError", "down"))
+    clock.now += 61.0
+    assert not (await poller.poll("r1")).stale  # r1's series went
+    text = poller.exposition.text
+    assert b'region="r1"' not in text
+    assert b'service_group_id="g2"' in text and b'region="r2"' in text
+    assert poller.status("r2").service_groups == 1
+    assert sample(metrics, "tione_exporter_service_groups", region="r2") == 1.0
+    assert sample(metrics, "tione_exporter_service_groups", region="r1") is None
+
+
+async def test_after_a_failure_the_loop_polls_again_at_the_next_interval(listing: dict[str, Listing]) -> None:
+    """With a staleness window far longer than the interval, a failing region is still polled every
+    interval (a recovery shows up at once), not left asleep until its series expire."""
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make(interval=0.1, timeout=0.05, max_staleness=30.0, rng=random.Random(1))
+    task = asyncio.create_task(poller.run())
+    try:
+        await asyncio.sleep(0.05)
+        listing["r1"] = raising(APIError("InternalError", "down"))
+        await asyncio.sleep(0.5)
+        status = poller.status("r1")
+        assert status.outcome == "failure"
+        assert status.stale
+        assert status.polls >= 4, status.polls
+        listing["r1"] = returning(group("g1", "Normal"))
+        await asyncio.sleep(0.15)
+        assert poller.status("r1").outcome == "success"
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_ready_only_once_every_region_has_polled(listing: dict[str, Listing]) -> None:
+    for region in ("r1", "r2", "r3"):
+        listing[region] = returning(group(f"g-{region}", "Normal"))
+    listing["r3"] = raising(APIError("InternalError", "down"))
+    poller, _ = make(("r1", "r2", "r3"))
+    assert not poller.ready
+    await poller.poll("r1")
+    assert not poller.ready
+    await poller.poll("r3")
+    assert not poller.ready
+    await poller.poll("r2")
+    assert poller.ready
