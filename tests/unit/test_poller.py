@@ -553,3 +553,46 @@ async def test_ready_only_once_every_region_has_polled(listing: dict[str, Listin
     assert not poller.ready
     await poller.poll("r2")
     assert poller.ready
+
+
+def _source_failed(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    fields = ("region", "action", "code", "error_message", "request_id", "kept")
+    return [
+        {name: getattr(record, name, None) for name in fields}
+        for record in caplog.records
+        if record.getMessage() == "source failed"
+    ]
+
+
+async def test_a_secondary_failure_is_one_log_line_saying_what_failed_and_whether_its_result_stays(
+    listing: dict[str, Listing], caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make(clock=clock, max_staleness=60.0, sources=(quiet_primary(), scripted_source(primary=False)))
+    await poller.poll("r1")
+    listing["r1"] = raising(APIError("UnauthorizedOperation", "not allowed", request_id="req-7"))
+    clock.now += 30.0
+    await poller.poll("r1")
+    listing["r1"] = raising(ValueError("odd answer"))
+    clock.now += 30.0  # exactly max_staleness after the last success: no longer kept
+    await poller.poll("r1")
+    assert _source_failed(caplog) == [
+        {
+            "region": "r1",
+            "action": "DescribeModelServiceGroups",
+            "code": "UnauthorizedOperation",
+            "error_message": "not allowed",
+            "request_id": "req-7",
+            "kept": True,
+        },
+        {
+            "region": "r1",
+            "action": "DescribeModelServiceGroups",
+            "code": "ExporterError",
+            "error_message": "ValueError: odd answer",
+            "request_id": None,
+            "kept": False,
+        },
+    ]
+    assert poller.exposition.text == b""
