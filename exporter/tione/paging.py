@@ -158,10 +158,8 @@ async def all_of(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     while pending:
         try:
             await asyncio.wait(pending)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the children are cancelled already: let them finish cleaning up
             cancelled = True
-            for task in pending:
-                task.cancel()
         pending = [task for task in pending if not task.done()]
     for task in tasks:  # retrieved, so that no "exception was never retrieved" is logged later
         if not task.cancelled():
