@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import poller as poller_module
-from exporter.metrics.render import collect_region
+from exporter.metrics.render import RenderOptions, collect_region
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import JITTER_MAX, Poller, PollPlan
 from exporter.tencentcloud.errors import APIError
@@ -596,3 +597,54 @@ async def test_a_secondary_failure_is_one_log_line_saying_what_failed_and_whethe
         },
     ]
     assert poller.exposition.text == b""
+
+
+async def test_a_poll_hands_its_sources_the_deadline_and_records_its_duration(listing: dict[str, Listing]) -> None:
+    clock = Clock()
+    deadlines: list[float] = []
+
+    async def timed(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        deadlines.append(deadline)
+        clock.now += 2.5  # the call takes 2.5 s
+        return (group("g1", "Normal"),)
+
+    poller, _ = make(clock=clock, timeout=7.0, sources=[scripted_source(timed)])
+    started = clock.now
+    status = await poller.poll("r1")
+    assert deadlines == [started + 7.0]
+    assert status.duration == pytest.approx(2.5)
+
+    async def failing(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        clock.now += 1.5
+        raise APIError("InternalError", "down")
+
+    poller, _ = make(clock=clock, sources=[scripted_source(failing)])
+    assert (await poller.poll("r1")).duration == pytest.approx(1.5)
+
+
+async def test_a_poll_renders_with_the_plan_options(listing: dict[str, Listing]) -> None:
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make(options=RenderOptions(exclude=(re.compile("tione_service_status"),)))
+    await poller.poll("r1")
+    assert b"tione_service_group_info{" in poller.exposition.text
+    assert b"tione_service_status{" not in poller.exposition.text
+
+
+async def test_stale_series_go_at_their_expiry_between_two_polls(listing: dict[str, Listing]) -> None:
+    """Expiry falls between two polls: the loop drops the series then, not at the next (failed) poll."""
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make(interval=1.0, timeout=0.2, max_staleness=1.5, rng=random.Random(3))
+    task = asyncio.create_task(poller.run())
+    try:
+        await asyncio.sleep(0.2)
+        listing["r1"] = raising(APIError("InternalError", "down"))
+        await asyncio.sleep(1.0)  # the second poll (at about 1.0 s) failed: stale until 1.5 s
+        assert poller.status("r1").stale
+        assert poller.exposition.text
+        await asyncio.sleep(0.55)  # about 1.75 s: expired, and the third poll (about 2.0 s) not yet run
+        assert poller.status("r1").polls == 2
+        assert poller.exposition.text == b""
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
