@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,6 +35,7 @@ from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
 from exporter.tione import events, listing, resource_groups, workspaces
 from exporter.tione.api import SERVICE, VERSION
+from exporter.tione.paging import raise_if_cancelling
 from exporter.tione.source import Source
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, ListenError, WebServer, bind
@@ -42,6 +45,13 @@ log = logging.getLogger("exporter")
 
 STOP_SECONDS = 5.0
 """A stop signal ends the process within this many seconds (the interface's promise)."""
+HARD_STOP_SECONDS = STOP_SECONDS - 0.5
+"""Seconds after the first stop signal at which the process exits whatever is still running: the graceful
+stop gives up waiting before that, and this is the backstop for whatever it cannot see (a task that does
+not end when cancelled, a worker thread the interpreter would wait for on its way out)."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+"""SIGHUP stops the exporter like SIGTERM: there is nothing to reload, credential files are re-read when
+they change and the web config is read at start."""
 CHECK_SECONDS = 15.0
 """Deadline of `check`'s calls in one region."""
 
@@ -113,6 +123,7 @@ def poll_plan(settings: Settings, sources: Sequence[Source[Any]]) -> PollPlan:
         interval=settings.poll.interval,
         timeout=settings.poll.timeout,
         max_staleness=settings.poll.max_staleness,
+        rate_limit=settings.api.rate_limit,
     )
 
 
@@ -199,8 +210,14 @@ class Exporter:
         self.server.stop()
         for task in others:
             task.cancel()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(server_task, *others, return_exceptions=True), STOP_SECONDS - 1.5)
+        # `asyncio.wait`, not `wait_for`: a task that does not end when cancelled is reported, not waited for
+        # (the hard stop of `run_command` ends the process anyway).
+        done, pending = await asyncio.wait({server_task, *others}, timeout=STOP_SECONDS - 1.5)
+        for task in done:  # retrieved, so that no "exception was never retrieved" follows the stop
+            if not task.cancelled():
+                task.exception()
+        if pending:
+            log.warning("tasks still running at stop", extra={"tasks": ",".join(sorted(t.get_name() for t in pending))})
         await self.client.aclose()
 
 
@@ -210,8 +227,10 @@ class Exporter:
 async def run_command(
     settings: Settings, credentials: CredentialProvider, on_listening: Callable[[str], None] | None = None
 ) -> int:
-    """Serve until SIGTERM or SIGINT; `on_listening` hears the base URL (`http://127.0.0.1:10120`) once the
-    socket listens."""
+    """Serve until SIGTERM, SIGINT or SIGHUP; the process ends within `STOP_SECONDS` of the first signal.
+
+    `on_listening` hears the base URL (`http://127.0.0.1:10120`) once the socket listens.
+    """
     try:
         web = web_config(settings)
     except ConfigError as error:
@@ -219,13 +238,44 @@ async def run_command(
         return EXIT_CONFIG
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("stop requested", extra={"signal": sig.name})
+            arm_hard_stop(HARD_STOP_SECONDS)
+        stop.set()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         return await Exporter(settings, credentials, web).serve(stop, on_listening)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
+            if stop.is_set():  # a second signal while the process winds down changes nothing
+                signal.signal(sig, signal.SIG_IGN)
+
+
+def arm_hard_stop(seconds: float, code: int = EXIT_OK) -> threading.Timer:
+    """Exit the process with `code` in `seconds`, whatever is still running then; logged.
+
+    A daemon thread, not a task: it fires also when the event loop is stuck, and it is never disarmed,
+    so it bounds the interpreter's exit too (which waits for worker threads). For a process about to end
+    only: it takes the whole process down.
+    """
+
+    def hard_stop() -> None:
+        log.error("stop did not finish in time, exiting anyway", extra={"after": format_duration(seconds)})
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # a closed or broken stream must not keep the process alive
+                stream.flush()
+        os._exit(code)
+
+    timer = threading.Timer(seconds, hard_stop)
+    timer.daemon = True
+    timer.name = "hard stop"
+    timer.start()
+    return timer
 
 
 async def once_command(settings: Settings, credentials: CredentialProvider, output: Format) -> int:
@@ -276,6 +326,7 @@ async def _check_region(checked: Sequence[Source[Any]], region: str) -> tuple[bo
         try:
             found.append(await source.probe(region, deadline))
         except Exception as error:  # one region's surprise must not hide the other regions' lines
+            raise_if_cancelling()
             if source.primary:
                 return False, [f"{region}: {_problem(error)}"]
             if isinstance(error, TencentCloudError) and is_permission_error(error.code):

@@ -14,7 +14,7 @@ import ipaddress
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -39,6 +39,18 @@ API_RATE_LIMIT = 20.0
 """What the API allows per second for this action; a higher `--api.rate-limit` only earns throttling."""
 DEFAULT_TIMEOUT_SHARE = 0.8
 """Without an explicit `--poll.timeout`, a short `--poll.interval` lowers the timeout to this share of it."""
+MIN_INTERVAL = 0.5
+"""The shortest `--poll.interval`: below it a poll's implied timeout cannot hold a request and a retry (an
+API answer takes 50-300 ms), polls fail on the rate limiter, and the log fills with failures."""
+MIN_TIMEOUT = 0.25
+"""The shortest `--poll.timeout`: room for one request to the API and its answer, with the client's 50 ms
+floor for an attempt to spare."""
+MAX_DURATION = 24 * 3600.0
+"""The longest of any duration setting: a day. Longer is a typo (`1e300`, `30000m`), not a schedule."""
+MIN_RATE_LIMIT = 0.1
+"""Requests per second below which a poll of even a small fleet cannot finish within its timeout."""
+MAX_RATE_LIMIT = 1000.0
+"""Requests per second above which the setting can only be a mistake: 50 times what the API allows."""
 
 
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warn", "error")
@@ -64,6 +76,32 @@ def parse_duration(value: object) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise PydanticCustomError("duration", 'duration must be positive, not "{value}"', {"value": value})
     return seconds
+
+
+def _in_range(
+    low: float,
+    high: float,
+    parse: Callable[[object], float],
+    show: Callable[[float], str] = format_duration,
+    *,
+    off: bool = False,
+) -> BeforeValidator:
+    """`parse`, then a value outside [low, high] refused with one message naming the allowed range (and the
+    value as written: `1e300` seconds spelled out would be 300 digits). With `off`, 0 is allowed too."""
+
+    def check(value: object) -> float:
+        number = parse(value)
+        if off and number == 0.0:
+            return number
+        if not low <= number <= high:
+            raise PydanticCustomError(
+                "range",
+                'must be between {low} and {high}, not "{value}"',
+                {"low": show(low), "high": show(high), "value": str(value).strip()},
+            )
+        return number
+
+    return BeforeValidator(check)
 
 
 def _split_list(value: object) -> object:
@@ -251,9 +289,6 @@ def _boolean(value: object) -> bool:
     raise PydanticCustomError("bool", 'expected true or false, not "{value}"', {"value": value})
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
 def parse_interval(value: object) -> float:
     """A duration, or 0 (also `0s`) for "never": the interval of a source that can be switched off."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
@@ -263,25 +298,13 @@ def parse_interval(value: object) -> float:
     return parse_duration(value)
 
 
-IntervalOrOff = Annotated[float, BeforeValidator(parse_interval)]
-"""Seconds; written `30s`, `5m`, `1h30m`, `500ms` or `30`."""
+IntervalOrOff = Annotated[float, _in_range(MIN_INTERVAL, MAX_DURATION, parse_interval, off=True)]
+"""Seconds, or 0 for off; written `30s`, `5m`, `1h30m`, `500ms` or `30`."""
+Interval = Annotated[float, _in_range(MIN_INTERVAL, MAX_DURATION, parse_duration)]
+Timeout = Annotated[float, _in_range(MIN_TIMEOUT, MAX_DURATION, parse_duration)]
+Staleness = Annotated[float, _in_range(MIN_INTERVAL, MAX_DURATION, parse_duration)]
+RateLimit = Annotated[float, _in_range(MIN_RATE_LIMIT, MAX_RATE_LIMIT, _number, "{:g}".format)]
 
-
-def parse_duration_or_off(value: object) -> float:
-    """Like `parse_duration`, but zero (`0`, `0s`) is allowed: it switches off what the duration paces."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
-        return 0.0
-    if isinstance(value, str):
-        try:
-            if parse_go_duration(value.strip()) == 0:
-                return 0.0
-        except ValueError:
-            pass
-    return parse_duration(value)
-
-
-DurationOrOff = Annotated[float, BeforeValidator(parse_duration_or_off)]
-"""Seconds, or 0 for off; written like a `Duration`."""
 
 ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
 TelemetryPath = Annotated[str, BeforeValidator(_telemetry_path)]
@@ -291,7 +314,6 @@ Strings = Annotated[tuple[str, ...], BeforeValidator(_strings)]
 NonEmptyStrings = Annotated[tuple[str, ...], BeforeValidator(_strings), AfterValidator(_non_empty)]
 Patterns = Annotated[tuple[re.Pattern[str], ...], BeforeValidator(_patterns)]
 OptionalPath = Annotated[Path | None, BeforeValidator(_optional_path)]
-PositiveNumber = Annotated[float, BeforeValidator(_number)]
 Boolean = Annotated[bool, BeforeValidator(_boolean)]
 Count = Annotated[int, BeforeValidator(_count)]
 LogLevel = Annotated[Literal["debug", "info", "warn", "error"], _choice(LOG_LEVELS)]
@@ -358,18 +380,18 @@ class TioneSettings(Section):
 
 
 class PollSettings(Section):
-    interval: Duration = 30.0
-    timeout: Duration = 25.0
-    max_staleness: Duration = 300.0
+    interval: Interval = 30.0
+    timeout: Timeout = 25.0
+    max_staleness: Staleness = 300.0
 
 
 class CapacitySettings(Section):
-    interval: DurationOrOff = 300.0
+    interval: IntervalOrOff = 300.0
     """Seconds between two reads of the resource groups' capacity per region; 0: not read."""
 
 
 class ApiSettings(Section):
-    rate_limit: PositiveNumber = 10.0
+    rate_limit: RateLimit = 10.0
 
 
 class LogSettings(Section):
@@ -385,7 +407,7 @@ class MetricsSettings(Section):
 
 class EventsSettings(Section):
     max_services: Count = 10
-    refresh_interval: Duration = 60.0
+    refresh_interval: Interval = 60.0
 
 
 class Settings(BaseSettings):
@@ -686,6 +708,16 @@ def load_settings(flags: Mapping[str, str], environ: Mapping[str, str] | None = 
     if region:
         layers.append(LayerSource(Settings, {"tione": {"regions": region}}, {("tione", "regions"): REGION_ENV}))
 
+    # Each layer on its own first: a bad value is an error also where a higher layer overrides it (a flag
+    # must not hide a broken file that will bite as soon as the flag goes).
+    problems: list[str] = []
+    for layer in layers:
+        try:
+            Settings(_build_sources=((layer,), {}))
+        except ValidationError as error:
+            problems.extend(_describe(item, [layer]) for item in error.errors())
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
     try:
         settings = Settings(_build_sources=(tuple(layers), {}))
     except ValidationError as error:

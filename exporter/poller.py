@@ -23,11 +23,13 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
+from exporter.durations import format_duration
 from exporter.logs import poll_fields, redact
 from exporter.metrics.attention import AttentionRow, attention_rows
 from exporter.metrics.render import Exposition, RegionSamples, RenderOptions, collect_region, render
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
 from exporter.tione.decode import Skipped
+from exporter.tione.paging import raise_if_cancelling
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Source
 
@@ -47,6 +49,9 @@ SECONDARY_SHARE = 0.5
 """The share of what is left of a poll's deadline that a secondary source may spend."""
 SECONDARY_GRACE = 0.1
 """Seconds past its own deadline before a secondary source is cut off from outside (the client stops on time)."""
+BUDGET_LOG_INTERVAL = 600.0
+"""Seconds between two warnings that the polls need more requests than the rate limit allows per interval:
+it stays true poll after poll, and one line says what to change."""
 SKIP_LOG_INTERVAL = 300.0
 """Seconds between two warnings about unreadable objects of one region: the same broken object comes back
 every poll, and the counter and the status page already say so each time."""
@@ -62,6 +67,8 @@ class PollRecorder(Protocol):
     def record_skipped(self, region: str, kind: str, reason: str, count: int = 1) -> None: ...
 
     def forget_inventory(self, region: str) -> None: ...
+
+    def requests_made(self, region: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,8 @@ class PollPlan:
     interval: float = 30.0
     timeout: float = 25.0
     max_staleness: float = 300.0
+    rate_limit: float | None = None
+    """The client's requests per second, shared by all regions; None: the request budget is not checked."""
 
 
 def _collect(snapshot: RegionSnapshot, options: RenderOptions) -> tuple[RegionSamples, tuple[AttentionRow, ...]]:
@@ -155,6 +164,8 @@ class Poller:
         self._exposition = render([])
         self._render_lock = asyncio.Lock()
         self._skip_logged: dict[str, float] = {}
+        self._poll_requests: dict[str, int] = {}
+        self._budget_logged: float | None = None
 
     # --- what the web app reads ---------------------------------------------------------------------------
 
@@ -178,7 +189,36 @@ class Poller:
     async def poll(self, region: str) -> RegionStatus:
         """Poll one region now (waiting for a poll of it already running) and return its new status."""
         async with self._locks[region]:
-            return await self._poll(region)
+            before = self.recorder.requests_made(region)
+            status = await self._poll(region)
+            self._check_budget(region, self.recorder.requests_made(region) - before)
+            return status
+
+    def _check_budget(self, region: str, requests: int) -> None:
+        """Warn (at most every `BUDGET_LOG_INTERVAL`) when the last polls of all regions together needed more
+        requests than the rate limit lets through in one interval: polls then queue on the token bucket,
+        run late and fail on their timeout, which looks like an API outage but is a setting."""
+        self._poll_requests[region] = requests
+        rate = self.plan.rate_limit
+        if rate is None:
+            return
+        needed = sum(self._poll_requests.values())
+        allowed = rate * self.plan.interval
+        if needed <= allowed:
+            return
+        now = self._clock()
+        if self._budget_logged is not None and now - self._budget_logged < BUDGET_LOG_INTERVAL:
+            return
+        self._budget_logged = now
+        log.warning(
+            "polls need more requests than the rate limit allows per interval; raise the interval or the rate limit",
+            extra={
+                "requests": needed,
+                "allowed": int(allowed),
+                "rate_limit": rate,
+                "interval": format_duration(self.plan.interval),
+            },
+        )
 
     async def poll_all(self) -> list[RegionStatus]:
         """One poll of every region, concurrently (for `once` and `check`-like uses)."""
@@ -196,7 +236,9 @@ class Poller:
             try:
                 await self.poll(region)
             except Exception as exc:  # `poll` handles the listing's errors; this guards the bookkeeping too
+                raise_if_cancelling()
                 log.error("poll bookkeeping failed", extra={"region": region, "error": f"{type(exc).__name__}: {exc}"})
+            raise_if_cancelling()  # a stop swallowed below (and so a poll that seemed to end) still ends the loop
             next_poll = started + self._next_delay()
             expiry = self._expiry(region)
             if expiry is not None and expiry < next_poll:
@@ -204,6 +246,7 @@ class Poller:
                 try:
                     await self._expire(region)
                 except Exception as exc:  # the loop outlives its bookkeeping; the next poll tries again
+                    raise_if_cancelling()
                     log.error(
                         "dropping stale series failed",
                         extra={"region": region, "error": f"{type(exc).__name__}: {exc}"},
@@ -239,6 +282,8 @@ class Poller:
             return await self._succeeded(
                 region, samples, self._clock() - started, finished, skipped=run.snapshot.skipped, attention=attention
             )
+        # A poll cut short by a stop is no failure: what it raised may be a cancellation swallowed below.
+        raise_if_cancelling()
         return await self._failed(region, error, self._clock() - started, self._wall_clock())
 
     async def _run_sources(self, region: str, run: _Run, started: float, deadline: float) -> None:
@@ -268,6 +313,7 @@ class Poller:
                     del run.ran[key]  # a passing trouble: asked again at the next poll, not after its interval
                     continue
                 except Exception as exc:  # a secondary source never fails the region
+                    raise_if_cancelling()
                     run.snapshot = self._secondary_failed(region, key, source, run.snapshot, exc)
                     if not isinstance(exc, TencentCloudError) or exc.retryable:
                         del run.ran[key]  # a passing trouble: asked again at the next poll

@@ -109,6 +109,7 @@ class SelfMetrics:
         self._services = _gauge("tione_exporter_services", registry)
         self._skipped = _counter("tione_exporter_skipped_objects_total", registry)
         self._codes: set[str] = set()
+        self._request_counts: dict[str, int] = {}
 
         self._regions = [clean_value(region) for region in regions]
         self._build_info.labels(clean_value(version), platform.python_version()).set(1)
@@ -132,6 +133,11 @@ class SelfMetrics:
 
     def on_request(self, region: str, action: str) -> None:
         self._requests.labels(clean_value(region), clean_value(action)).inc()
+        self._request_counts[region] = self._request_counts.get(region, 0) + 1
+
+    def requests_made(self, region: str) -> int:
+        """API requests sent in `region` so far, every action together (the poller's budget check)."""
+        return self._request_counts.get(region, 0)
 
     def on_error(self, region: str, action: str, code: str) -> None:
         self._errors.labels(clean_value(region), clean_value(action), self._code_label(code)).inc()

@@ -115,21 +115,60 @@ def check_budget(
         )
 
 
+def cancelling() -> bool:
+    """Whether the current task has a cancellation pending that nothing has taken back (`Task.uncancel`)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def raise_if_cancelling() -> None:
+    """Raise `CancelledError` when the current task is being cancelled.
+
+    For every place that turns an error into an outcome (a failed poll, a failed source, a check line):
+    the error may be what is left of a cancellation that something below swallowed, and a stop must stay
+    a stop, never become a failure the caller carries on after.
+    """
+    if cancelling():
+        raise asyncio.CancelledError
+
+
 async def all_of(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     """Run all concurrently, results in order; the first failure cancels the rest and is raised itself.
 
     Every task is awaited to its end, so no failure is left unretrieved, also when the caller is cancelled.
+    A cancellation of the caller is always raised as `CancelledError`, even when a child failed at the same
+    instant. (Not a `TaskGroup`: it gives its children's errors priority over the caller's cancellation, so
+    a stop arriving as a page fails would become an ordinary failure the caller carries on after; and on
+    Python before 3.13 a group whose child fails leaves its own cancellation request counted in the
+    caller's `Task.cancelling()`, which would then read as a stop.)
     """
+    tasks = [asyncio.create_task(item) for item in coroutines]
+    cancelled = False
     try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(item) for item in coroutines]
-    except BaseExceptionGroup as failures:
-        error: BaseException = failures
-        while isinstance(error, BaseExceptionGroup):
-            error = error.exceptions[0]
-    else:
-        return [task.result() for task in tasks]
-    raise error
+        if tasks:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        cancelled = True
+    first = next(
+        (task.exception() for task in tasks if task.done() and not task.cancelled() and task.exception()), None
+    )
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    while pending:
+        try:
+            await asyncio.wait(pending)
+        except asyncio.CancelledError:  # the children are cancelled already: let them finish cleaning up
+            cancelled = True
+        pending = [task for task in pending if not task.done()]
+    for task in tasks:  # retrieved, so that no "exception was never retrieved" is logged later
+        if not task.cancelled():
+            task.exception()
+    if cancelled:
+        raise asyncio.CancelledError
+    if first is not None:
+        raise first
+    return [task.result() for task in tasks]
 
 
 async def each(func: Callable[[A], Awaitable[T]], items: Iterable[A], workers: int = WORKERS) -> list[T]:

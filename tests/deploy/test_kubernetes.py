@@ -188,7 +188,6 @@ def test_prometheus_rule_carries_exactly_the_rule_files(kustomization: str) -> N
 
 def test_promtool_rule_tests_pass_on_the_prometheus_rule(tmp_path: Path) -> None:
     """The rule unit tests of deploy/prometheus/tests/, run against the rules as the PrometheusRule has them."""
-    promtool = require_tool("promtool")
     rules = tmp_path / "rules" / "prometheusrule.yml"
     rules.parent.mkdir()
     rules.write_text(
@@ -202,6 +201,7 @@ def test_promtool_rule_tests_pass_on_the_prometheus_rule(tmp_path: Path) -> None
         test = yaml.safe_load(source.read_text())
         test["rule_files"] = ["../rules/prometheusrule.yml"]
         (tests / source.name).write_text(yaml.safe_dump(test, sort_keys=False))
+    promtool = require_tool("promtool")  # only from here on: the rules are rendered and found without it
     check = subprocess.run(
         [promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60, check=False
     )

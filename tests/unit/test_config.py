@@ -455,3 +455,66 @@ def test_the_capacity_interval_from_the_file(tmp_path: Path) -> None:
 def test_a_negative_or_unreadable_capacity_interval_is_refused(raw: str) -> None:
     (problem,) = problems({"--capacity.interval": raw})
     assert problem.startswith("--capacity.interval: ")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--poll.interval", "1ms", '--poll.interval: must be between 500ms and 24h, not "1ms"'),
+        ("--poll.interval", "499ms", '--poll.interval: must be between 500ms and 24h, not "499ms"'),
+        ("--poll.interval", "1e300", '--poll.interval: must be between 500ms and 24h, not "1e300"'),
+        ("--poll.interval", "24h1s", '--poll.interval: must be between 500ms and 24h, not "24h1s"'),
+        ("--poll.timeout", "100ms", '--poll.timeout: must be between 250ms and 24h, not "100ms"'),
+        ("--poll.max-staleness", "1e300", '--poll.max-staleness: must be between 500ms and 24h, not "1e300"'),
+        ("--poll.max-staleness", "100ms", '--poll.max-staleness: must be between 500ms and 24h, not "100ms"'),
+        ("--tione.discovery-interval", "48h", '--tione.discovery-interval: must be between 500ms and 24h, not "48h"'),
+        ("--tione.discovery-interval", "1ms", '--tione.discovery-interval: must be between 500ms and 24h, not "1ms"'),
+        ("--api.rate-limit", "1e-9", '--api.rate-limit: must be between 0.1 and 1000, not "1e-9"'),
+        ("--api.rate-limit", "0.09", '--api.rate-limit: must be between 0.1 and 1000, not "0.09"'),
+        ("--api.rate-limit", "1001", '--api.rate-limit: must be between 0.1 and 1000, not "1001"'),
+    ],
+)
+def test_settings_outside_their_range_are_one_line_naming_the_range(flag: str, value: str, expected: str) -> None:
+    found = problems({flag: value})
+    assert found == (expected,)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--poll.interval", "500ms"),
+        ("--poll.interval", "24h"),
+        ("--poll.max-staleness", "24h"),
+        ("--tione.discovery-interval", "0"),
+        ("--tione.discovery-interval", "24h"),
+        ("--api.rate-limit", "0.1"),
+        ("--api.rate-limit", "1000"),
+    ],
+)
+def test_the_bounds_themselves_are_allowed(flag: str, value: str) -> None:
+    load_settings({flag: value}, REGION)
+
+
+def test_the_shortest_timeout_is_allowed_below_the_shortest_interval() -> None:
+    settings = load_settings({"--poll.interval": "500ms", "--poll.timeout": "250ms"}, REGION)
+    assert (settings.poll.interval, settings.poll.timeout) == (0.5, 0.25)
+    assert load_settings({"--poll.interval": "500ms"}, REGION).poll.timeout == pytest.approx(0.4)
+
+
+def test_rate_limits_between_the_api_limit_and_the_ceiling_warn() -> None:
+    assert len(load_settings({"--api.rate-limit": "1000"}, REGION).warnings()) == 1
+
+
+def test_a_bad_file_value_is_an_error_even_where_a_flag_overrides_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "poll:\n  interval: 1e300\n  timeout: 5x\napi:\n  rate-limit: 0\n")
+    flags = {"--config.file": path, "--poll.interval": "30s", "--poll.timeout": "5s", "--api.rate-limit": "5"}
+    assert problems(flags) == (
+        f'poll.interval (in {path}): must be between 500ms and 24h, not "1e300"',
+        f'poll.timeout (in {path}): invalid duration "5x"',
+        f'api.rate-limit (in {path}): must be a positive number, not "0"',
+    )
+
+
+def test_a_bad_variable_is_an_error_even_where_a_flag_overrides_it() -> None:
+    found = problems({"--log.level": "info"}, {"TIONE_EXPORTER_LOG_LEVEL": "loud"})
+    assert found == ('TIONE_EXPORTER_LOG_LEVEL: must be one of debug, info, warn, error, not "loud"',)

@@ -272,3 +272,50 @@ async def test_credentials_that_cannot_go_in_a_header_are_refused_by_name(env: d
     message = str(caught.value)
     assert caught.value.provider == "environment" and part in message
     assert SECRET_KEY not in message and "\u00e9" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("files", [False, True])
+async def test_a_plain_variable_wins_over_its_file_variant_with_different_values(tmp_path: Path, files: bool) -> None:
+    """Every part given both ways, each way with its own value: the variable's value is the one used."""
+    plain = {
+        "TENCENTCLOUD_SECRET_ID": "AKIDplain",
+        "TENCENTCLOUD_SECRET_KEY": "key-plain",
+        "TENCENTCLOUD_SECURITY_TOKEN": "tok-plain",
+    }
+    env = dict(plain)
+    for name, value in (
+        ("TENCENTCLOUD_SECRET_ID", "AKIDfile"),
+        ("TENCENTCLOUD_SECRET_KEY", "key-file"),
+        ("TENCENTCLOUD_SECURITY_TOKEN", "tok-file"),
+    ):
+        path = tmp_path / name
+        path.write_text(value + "\n")
+        env[name + "_FILE"] = str(path)
+    got = await EnvProvider(env, files=files).get()
+    assert (got.secret_id, got.secret_key, got.token) == ("AKIDplain", "key-plain", "tok-plain")
+    for name, from_file in (
+        ("TENCENTCLOUD_SECRET_ID", ("AKIDfile", "key-plain", "tok-plain")),
+        ("TENCENTCLOUD_SECRET_KEY", ("AKIDplain", "key-file", "tok-plain")),
+        ("TENCENTCLOUD_SECURITY_TOKEN", ("AKIDplain", "key-plain", "tok-file")),
+    ):
+        without = {k: v for k, v in env.items() if k != name}
+        got = await EnvProvider(without, files=files).get()
+        assert (got.secret_id, got.secret_key, got.token) == from_file, name
+    only_files = {k: v for k, v in env.items() if k not in plain}
+    got = await EnvProvider(only_files, files=True).get()
+    assert (got.secret_id, got.secret_key, got.token) == ("AKIDfile", "key-file", "tok-file")
+
+
+async def test_the_chain_prefers_the_plain_variables_to_the_files(tmp_path: Path) -> None:
+    key_file, id_file = tmp_path / "key", tmp_path / "id"
+    key_file.write_text("key-file")
+    id_file.write_text("AKIDfile")
+    env = {
+        "TENCENTCLOUD_SECRET_ID": "AKIDplain",
+        "TENCENTCLOUD_SECRET_KEY": "key-plain",
+        "TENCENTCLOUD_SECRET_ID_FILE": str(id_file),
+        "TENCENTCLOUD_SECRET_KEY_FILE": str(key_file),
+    }
+    chain = default_chain(environ=env, metadata_url="http://127.0.0.1:9")
+    got = await chain.get()
+    assert (chain.name, got.secret_id, got.secret_key) == ("environment", "AKIDplain", "key-plain")

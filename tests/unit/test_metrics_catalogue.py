@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from exporter.metrics.families.service import ServiceInGroup
 from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.tione import models
 from exporter.tione.event_models import Event, ServiceEvents
+from exporter.tione.listing import dedupe
 from exporter.tione.models import ServiceGroup, Workspace
 from exporter.tione.snapshot import Discovery, RegionSnapshot
 from tests.conftest import LOCAL_FIXTURES
@@ -104,7 +106,12 @@ def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
 
 
 def render_case(case: dict[str, Any], options: RenderOptions | None = None) -> str:
-    return render([collect_region(snapshot_of(case), options)]).text.decode()
+    """The case's exposition; with `"dedupe": true` its groups first go through the listing's `dedupe`,
+    as a group read twice across pages does."""
+    snapshot = snapshot_of(case)
+    if case.get("dedupe"):
+        snapshot = replace(snapshot, groups=tuple(dedupe(snapshot.groups)))
+    return render([collect_region(snapshot, options)]).text.decode()
 
 
 def render_groups(groups: list[dict[str, Any]], options: RenderOptions | None = None) -> str:

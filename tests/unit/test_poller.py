@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import poller as poller_module
-from exporter.metrics.render import collect_region
+from exporter.metrics.render import RenderOptions, collect_region
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import JITTER_MAX, Poller, PollPlan
 from exporter.tencentcloud.errors import APIError
@@ -494,3 +495,226 @@ async def test_a_secondary_source_that_failed_is_asked_again_by_the_kind_of_fail
         assert (await poller.poll("r1")).outcome == "success"
         clock.now += 30.0
     assert calls == asked_again
+
+
+def requesting(metrics: list[SelfMetrics], counts: dict[str, int]) -> Source[Any]:
+    """A primary source that sends `counts[region]` requests (as the client's hook sees them) per poll."""
+
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        for _ in range(counts[region]):
+            metrics[0].on_request(region, "DescribeModelServiceGroups")
+        return ()
+
+    return scripted_source(fetch)
+
+
+BUDGET_WARNING = "polls need more requests than the rate limit allows per interval"
+
+
+async def test_polls_needing_more_requests_than_the_interval_allows_warn_once_in_a_while(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    counts = {"r1": 6, "r2": 5}
+    holder: list[SelfMetrics] = []
+    # 1 request/s over a 10 s interval: 10 requests; each region alone fits, both together (11) do not.
+    poller, metrics = make(
+        ("r1", "r2"), clock, sources=[requesting(holder, counts)], rate_limit=1.0, interval=10.0, timeout=5.0
+    )
+    holder.append(metrics)
+    await poller.poll("r1")
+    assert BUDGET_WARNING not in caplog.text
+    await poller.poll("r2")
+    warnings = [r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]
+    assert len(warnings) == 1
+    assert (warnings[0].requests, warnings[0].allowed) == (11, 10)  # type: ignore[attr-defined]
+    clock.now += 599
+    await poller.poll_all()
+    assert len([r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]) == 1
+    clock.now += 2
+    await poller.poll("r1")
+    assert len([r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]) == 2
+
+
+async def test_polls_within_the_budget_do_not_warn(caplog: pytest.LogCaptureFixture) -> None:
+    holder: list[SelfMetrics] = []
+    poller, metrics = make(
+        ("r1", "r2"), sources=[requesting(holder, {"r1": 5, "r2": 5})], rate_limit=1.0, interval=10.0, timeout=5.0
+    )
+    holder.append(metrics)
+    await poller.poll_all()
+    await poller.poll_all()
+    assert BUDGET_WARNING not in caplog.text
+
+
+# --- freshness and readiness, each test written against the mistake it names ----------------------------------
+
+
+async def test_staleness_counts_from_the_last_success_not_the_first(listing: dict[str, Listing]) -> None:
+    """Several successes, then failures: a long-running exporter must not drop its series at the first
+    failed poll because its *first* success is long past."""
+    clock = Clock()
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make(clock=clock, max_staleness=60.0)
+    for _ in range(5):
+        await poller.poll("r1")
+        clock.now += 30.0  # the first success is 150 s back after the loop, the last one 30 s
+    kept = poller.exposition
+    listing["r1"] = raising(APIError("InternalError", "down"))
+    status = await poller.poll("r1")
+    assert status.stale
+    assert poller.exposition is kept
+    clock.now += 29.0  # 59 s after the last success
+    assert (await poller.poll("r1")).stale
+    assert poller.exposition is kept
+    clock.now += 2.0  # 61 s after it
+    assert not (await poller.poll("r1")).stale
+    assert poller.exposition.text == b""
+
+
+async def test_one_stale_region_never_wipes_another(listing: dict[str, Listing]) -> None:
+    clock = Clock()
+    listing["r1"] = returning(group("g1", "Normal"))
+    listing["r2"] = returning(group("g2", "Normal"))
+    poller, metrics = make(("r1", "r2"), clock=clock, max_staleness=60.0)
+    await poller.poll_all()
+    listing["r1"] = raising(APIError("InternalError", "down"))
+    clock.now += 61.0
+    assert not (await poller.poll("r1")).stale  # r1's series went
+    text = poller.exposition.text
+    assert b'region="r1"' not in text
+    assert b'service_group_id="g2"' in text and b'region="r2"' in text
+    assert poller.status("r2").service_groups == 1
+    assert sample(metrics, "tione_exporter_service_groups", region="r2") == 1.0
+    assert sample(metrics, "tione_exporter_service_groups", region="r1") is None
+
+
+async def test_after_a_failure_the_loop_polls_again_at_the_next_interval(listing: dict[str, Listing]) -> None:
+    """With a staleness window far longer than the interval, a failing region is still polled every
+    interval (a recovery shows up at once), not left asleep until its series expire."""
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make(interval=0.1, timeout=0.05, max_staleness=30.0, rng=random.Random(1))
+    task = asyncio.create_task(poller.run())
+    try:
+        await asyncio.sleep(0.05)
+        listing["r1"] = raising(APIError("InternalError", "down"))
+        await asyncio.sleep(0.5)
+        status = poller.status("r1")
+        assert status.outcome == "failure"
+        assert status.stale
+        assert status.polls >= 4, status.polls
+        listing["r1"] = returning(group("g1", "Normal"))
+        await asyncio.sleep(0.15)
+        assert poller.status("r1").outcome == "success"
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_ready_only_once_every_region_has_polled(listing: dict[str, Listing]) -> None:
+    for region in ("r1", "r2", "r3"):
+        listing[region] = returning(group(f"g-{region}", "Normal"))
+    listing["r3"] = raising(APIError("InternalError", "down"))
+    poller, _ = make(("r1", "r2", "r3"))
+    assert not poller.ready
+    await poller.poll("r1")
+    assert not poller.ready
+    await poller.poll("r3")
+    assert not poller.ready
+    await poller.poll("r2")
+    assert poller.ready
+
+
+def _source_failed(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    fields = ("region", "action", "code", "error_message", "request_id", "kept")
+    return [
+        {name: getattr(record, name, None) for name in fields}
+        for record in caplog.records
+        if record.getMessage() == "source failed"
+    ]
+
+
+async def test_a_secondary_failure_is_one_log_line_saying_what_failed_and_whether_its_result_stays(
+    listing: dict[str, Listing], caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make(clock=clock, max_staleness=60.0, sources=(quiet_primary(), scripted_source(primary=False)))
+    await poller.poll("r1")
+    listing["r1"] = raising(APIError("UnauthorizedOperation", "not allowed", request_id="req-7"))
+    clock.now += 30.0
+    await poller.poll("r1")
+    listing["r1"] = raising(ValueError("odd answer"))
+    clock.now += 30.0  # exactly max_staleness after the last success: no longer kept
+    await poller.poll("r1")
+    assert _source_failed(caplog) == [
+        {
+            "region": "r1",
+            "action": "DescribeModelServiceGroups",
+            "code": "UnauthorizedOperation",
+            "error_message": "not allowed",
+            "request_id": "req-7",
+            "kept": True,
+        },
+        {
+            "region": "r1",
+            "action": "DescribeModelServiceGroups",
+            "code": "ExporterError",
+            "error_message": "ValueError: odd answer",
+            "request_id": None,
+            "kept": False,
+        },
+    ]
+    assert poller.exposition.text == b""
+
+
+async def test_a_poll_hands_its_sources_the_deadline_and_records_its_duration(listing: dict[str, Listing]) -> None:
+    clock = Clock()
+    deadlines: list[float] = []
+
+    async def timed(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        deadlines.append(deadline)
+        clock.now += 2.5  # the call takes 2.5 s
+        return (group("g1", "Normal"),)
+
+    poller, _ = make(clock=clock, timeout=7.0, sources=[scripted_source(timed)])
+    started = clock.now
+    status = await poller.poll("r1")
+    assert deadlines == [started + 7.0]
+    assert status.duration == pytest.approx(2.5)
+
+    async def failing(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        clock.now += 1.5
+        raise APIError("InternalError", "down")
+
+    poller, _ = make(clock=clock, sources=[scripted_source(failing)])
+    assert (await poller.poll("r1")).duration == pytest.approx(1.5)
+
+
+async def test_a_poll_renders_with_the_plan_options(listing: dict[str, Listing]) -> None:
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make(options=RenderOptions(exclude=(re.compile("tione_service_status"),)))
+    await poller.poll("r1")
+    assert b"tione_service_group_info{" in poller.exposition.text
+    assert b"tione_service_status{" not in poller.exposition.text
+
+
+async def test_stale_series_go_at_their_expiry_between_two_polls(listing: dict[str, Listing]) -> None:
+    """Expiry falls between two polls: the loop drops the series then, not at the next (failed) poll."""
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make(interval=1.0, timeout=0.2, max_staleness=1.5, rng=random.Random(3))
+    task = asyncio.create_task(poller.run())
+    try:
+        await asyncio.sleep(0.2)
+        listing["r1"] = raising(APIError("InternalError", "down"))
+        await asyncio.sleep(1.0)  # the second poll (at about 1.0 s) failed: stale until 1.5 s
+        assert poller.status("r1").stale
+        assert poller.exposition.text
+        await asyncio.sleep(0.55)  # about 1.75 s: expired, and the third poll (about 2.0 s) not yet run
+        assert poller.status("r1").polls == 2
+        assert poller.exposition.text == b""
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -104,3 +104,51 @@ async def test_cancellation_while_queued_behind_others() -> None:
     # `third` took the second slot: one interval after `first`, not two.
     assert isinstance(results[0], float) and isinstance(results[2], float)
     assert results[2] - results[0] < 1.5 / 50
+
+
+async def test_an_idle_bucket_saves_up_no_more_than_its_burst(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a long idle spell the next poll still goes out at the rate: only `burst` requests are free."""
+    now = [1000.0]
+    monkeypatch.setattr("exporter.tencentcloud.ratelimit.time.monotonic", lambda: now[0])
+    bucket = TokenBucket(rate=10, burst=2)
+    assert await bucket.acquire() == 0.0
+    now[0] += 3600.0  # an hour idle: 36,000 tokens' worth of time
+    assert bucket.available == 2.0
+    assert await bucket.acquire() == 0.0
+    assert await bucket.acquire() == 0.0
+    assert bucket.available == 0.0  # the third request of the poll waits for the rate
+    now[0] += 0.05
+    assert bucket.available == pytest.approx(0.5)
+
+
+async def test_a_partly_idle_bucket_refills_at_the_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("exporter.tencentcloud.ratelimit.time.monotonic", lambda: now[0])
+    bucket = TokenBucket(rate=10, burst=5)
+    for _ in range(5):
+        await bucket.acquire()
+    now[0] += 0.25
+    assert bucket.available == pytest.approx(2.5)
+
+
+def test_rates_below_one_a_second_are_allowed_and_nonsense_is_named() -> None:
+    """The settings allow down to 0.1 requests/s; the bucket must take it."""
+    assert TokenBucket(0.1, 1).rate == 0.1
+    assert TokenBucket(0.5, 1).rate == 0.5
+    with pytest.raises(ValueError, match=r"^rate must be positive, got 0$"):
+        TokenBucket(0, 1)
+    with pytest.raises(ValueError, match=r"^burst must be at least 1, got 0$"):
+        TokenBucket(1, 0)
+
+
+async def test_a_token_refilled_while_waiting_is_taken_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exactly one token saved up is enough for a request, and a request takes exactly one."""
+    now = [1000.0]
+    monkeypatch.setattr("exporter.tencentcloud.ratelimit.time.monotonic", lambda: now[0])
+    bucket = TokenBucket(rate=4, burst=3)
+    assert await bucket.acquire() == 0.0
+    assert bucket.available == 2.0
+    assert await bucket.acquire() == 0.0
+    assert bucket.available == 1.0
+    assert await asyncio.wait_for(bucket.acquire(), 1) == 0.0
+    assert bucket.available == 0.0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import time
+from collections.abc import Iterator
 
 import pytest
 from tencentcloud.common import credential
@@ -88,3 +91,55 @@ def test_verify_accepts_own_signature_and_rejects_tampering() -> None:
 @pytest.mark.parametrize("header", ["", "Basic abc", "TC3-HMAC-SHA256 Credential=a/b, Signature=x"])
 def test_parse_rejects_garbage(header: str) -> None:
     assert signing.parse_authorization(header) is None
+
+
+@pytest.fixture(params=["CST-8", "PST8", "Asia/Shanghai"])
+def local_zone(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The process's local time zone set to one far from UTC (POSIX spellings need no tz database), and
+    restored afterwards."""
+    zone = str(request.param)
+    if "/" in zone and not os.path.exists(f"/usr/share/zoneinfo/{zone}"):
+        pytest.skip(f"no tz database entry for {zone} (the POSIX spellings cover the same offsets)")
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        yield zone
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        1767225599,  # 2025-12-31 23:59:59 UTC: already 2026-01-01 east of UTC
+        1767225600,  # 2026-01-01 00:00:00 UTC: still 2025-12-31 west of UTC
+        1767200400,  # 2025-12-31 17:00:00 UTC: 01:00 the next day at UTC+8
+        1767250800,  # 2026-01-01 07:00:00 UTC: 23:00 the day before at UTC-8
+    ],
+)
+def test_authorization_matches_official_sdk_in_a_local_zone_far_from_utc(local_zone: str, timestamp: int) -> None:
+    """The credential scope's date is the UTC date, whatever the host's zone: near midnight UTC a local date
+    would differ from the API's (and the SDK's) by a day, and every request would fail its signature check."""
+    if local_zone == "PST8":
+        assert time.localtime(1767225600).tm_mday == 31, "the zone did not take effect"
+    else:
+        assert time.localtime(1767225599).tm_year == 2026, "the zone did not take effect"
+    params: dict[str, object] = {"Limit": 100, "Offset": 0}
+    expected, body = sdk_authorization(
+        "AKIDexample0000000000000000000000", "key-example", "tione.tencentcloudapi.com", timestamp, params
+    )
+    ours = signing.authorization(
+        secret_id="AKIDexample0000000000000000000000",
+        secret_key="key-example",
+        service="tione",
+        host="tione.tencentcloudapi.com",
+        timestamp=timestamp,
+        body=body,
+    )
+    assert ours == expected
+    assert signing.utc_date(timestamp) == time.strftime("%Y-%m-%d", time.gmtime(timestamp))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import re
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -302,3 +304,81 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
     config = load_web_config(write(tmp_path, block.group(1)))
     assert config.tls is not None and config.tls.verify_mode == ssl.CERT_REQUIRED
     assert list(config.users) == ["prometheus"]
+
+
+# --- what the TLS settings do over the wire -----------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def serving(directory: Path, tls: str) -> AsyncIterator[tuple[str, int]]:
+    """The real server on loopback with `tls` as the body of `tls_server_config` (cert and key given)."""
+    path = write(directory, f"tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{tls}")
+    config = load_web_config(path)
+    context = PageContext(version="1", started=0.0, telemetry_path="/metrics", interval=30.0, max_staleness=300.0)
+    server = WebServer(ExporterApp(Snapshot(), Live(), context, BasicAuth({})), bind("127.0.0.1", 0), config.tls)
+    task = asyncio.create_task(server.serve())
+    try:
+        host, _, port = server.address.rpartition(":")
+        yield host, int(port)
+    finally:
+        server.stop()
+        await asyncio.wait_for(task, 5)
+
+
+def client_context(
+    directory: Path,
+    *,
+    maximum: ssl.TLSVersion | None = None,
+    certificate: str | None = None,
+) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(directory / "ca.crt"))
+    if maximum is not None:
+        context.maximum_version = maximum
+    if certificate is not None:
+        context.load_cert_chain(str(directory / f"{certificate}.crt"), str(directory / f"{certificate}.key"))
+    return context
+
+
+def _get(address: tuple[str, int], context: ssl.SSLContext) -> tuple[str, str]:
+    """The negotiated TLS version and the status line of `GET /-/healthy`, with Python's own ssl module."""
+    with (
+        socket.create_connection(address, timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := tls.recv(4096):
+            answer += chunk
+        return str(tls.version()), answer.split(b"\r\n", 1)[0].decode()
+
+
+async def get(address: tuple[str, int], context: ssl.SSLContext) -> tuple[str, str]:
+    return await asyncio.to_thread(_get, address, context)
+
+
+async def test_min_version_refuses_an_older_client_over_the_wire(tls_dir: Path) -> None:
+    async with serving(tls_dir, "  min_version: TLS13\n") as address:
+        assert await get(address, client_context(tls_dir)) == ("TLSv1.3", "HTTP/1.1 200 OK")
+        with pytest.raises(ssl.SSLError):
+            await get(address, client_context(tls_dir, maximum=ssl.TLSVersion.TLSv1_2))
+
+
+async def test_max_version_caps_what_is_negotiated_over_the_wire(tls_dir: Path) -> None:
+    async with serving(tls_dir, "  max_version: TLS12\n") as address:
+        assert await get(address, client_context(tls_dir)) == ("TLSv1.2", "HTTP/1.1 200 OK")
+    async with serving(tls_dir, "") as address:
+        assert (await get(address, client_context(tls_dir)))[0] == "TLSv1.3", "without max_version: the newest"
+
+
+async def test_a_client_without_a_certificate_is_refused_when_one_is_required(tls_dir: Path) -> None:
+    required = "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n"
+    async with serving(tls_dir, required) as address:
+        assert (await get(address, client_context(tls_dir, certificate="client")))[1] == "HTTP/1.1 200 OK"
+        for refused in (client_context(tls_dir), client_context(tls_dir, certificate="other")):
+            # TLS 1.3 reports a refused certificate after the handshake: as an alert on the first read
+            # or as a closed connection, never as an answer.
+            try:
+                _, status = await get(address, refused)
+            except (ssl.SSLError, ConnectionError):
+                continue
+            assert status == "", status
