@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,27 @@ def seed_response() -> dict[str, Any]:
     """The contents of `Response` in the API's published example."""
     data: dict[str, Any] = json.loads((LOCAL_FIXTURES / "seed.json").read_text())["Response"]
     return data
+
+
+def signed_simulator(
+    regions: tuple[str, ...] = ("ap-guangzhou", "ap-shanghai"), groups: int = 6, seed: int = 1, **config: Any
+) -> SimulatorServer:
+    """A simulator (not started) that checks signatures with fresh keys, holds still (churn off) and never
+    throttles; `config` sets any other `SimulatorConfig` field."""
+    from exporter.simulator import SimulatorConfig, SimulatorServer
+
+    return SimulatorServer(
+        SimulatorConfig(
+            groups=groups,
+            regions=regions,
+            secret_id="AKID" + secrets.token_hex(16),
+            secret_key=secrets.token_urlsafe(24),
+            churn=False,
+            rate_limit=None,
+            seed=seed,
+            **config,
+        )
+    )
 
 
 @pytest.fixture

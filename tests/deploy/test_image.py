@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -28,9 +27,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
-from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer
 from tests.conftest import REPO, in_ci, require_tool
+from tests.conftest import signed_simulator as signed
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(300)]
 
@@ -166,15 +165,7 @@ def image() -> Iterator[Image]:
 
 @pytest.fixture(scope="module")
 def signed_simulator() -> Iterator[SimulatorServer]:
-    config = SimulatorConfig(
-        groups=GROUPS,
-        regions=REGIONS,
-        secret_id="AKID" + secrets.token_hex(16),
-        secret_key=secrets.token_urlsafe(24),
-        churn=False,
-        rate_limit=None,
-    )
-    with SimulatorServer(config) as server:
+    with signed(REGIONS, groups=GROUPS) as server:
         yield server
 
 

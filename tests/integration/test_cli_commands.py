@@ -24,9 +24,8 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer
-from tests.conftest import REPO, require_tool
+from tests.conftest import REPO, require_tool, signed_simulator
 from tests.unit.test_web_config import PEM
 
 REGIONS = ("ap-guangzhou", "ap-shanghai")
@@ -35,15 +34,7 @@ COMMAND = [sys.executable, "-m", "exporter"]
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorServer]:
-    config = SimulatorConfig(
-        groups=8,
-        regions=REGIONS,
-        secret_id="AKID" + secrets.token_hex(16),
-        secret_key=secrets.token_urlsafe(24),
-        churn=False,
-        rate_limit=None,
-    )
-    with SimulatorServer(config) as server:
+    with signed_simulator(REGIONS, groups=8) as server:
         yield server
 
 

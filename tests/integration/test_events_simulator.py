@@ -7,7 +7,6 @@ stopped for arrears), with churn off so the troubled services stay the same thro
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -16,12 +15,12 @@ import pytest
 from exporter.app import Wiring, poll_plan
 from exporter.config import load_settings
 from exporter.poller import Poller
-from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer
 from exporter.tencentcloud.credentials import Credentials, StaticProvider
 from exporter.tione.attention import needs_attention
 from exporter.tione.events import ACTION
 from exporter.tione.models import Service
+from tests.conftest import signed_simulator
 
 REGIONS = ("ap-guangzhou", "ap-shanghai")
 INCIDENT_REGION = REGIONS[0]
@@ -29,17 +28,7 @@ INCIDENT_REGION = REGIONS[0]
 
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
-    config = SimulatorConfig(
-        groups=12,
-        regions=REGIONS,
-        secret_id="AKID" + secrets.token_hex(16),
-        secret_key=secrets.token_urlsafe(24),
-        churn=False,
-        rate_limit=None,
-        seed=5,
-        incidents=True,
-    )
-    with SimulatorServer(config) as server:
+    with signed_simulator(REGIONS, groups=12, seed=5, incidents=True) as server:
         for region in REGIONS:
             server.set_region_outage(region, False)  # the scheduled outage would make polls fail at random
         yield server

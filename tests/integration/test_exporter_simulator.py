@@ -24,9 +24,9 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from exporter.app import Exporter
 from exporter.config import load_settings
 from exporter.logs import forget_secrets, setup_logging
-from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer
 from exporter.tencentcloud.credentials import Credentials, StaticProvider
+from tests.conftest import signed_simulator
 
 REGIONS = ("ap-guangzhou", "ap-shanghai")
 UNSERVED = "ap-nowhere"
@@ -76,23 +76,9 @@ class Running:
             await asyncio.sleep(0.1)
 
 
-def signed_simulator(regions: tuple[str, ...] = REGIONS, groups: int = 6, seed: int = 7) -> SimulatorServer:
-    """A simulator that checks signatures with fresh keys, holds still (churn off) and never throttles."""
-    config = SimulatorConfig(
-        groups=groups,
-        regions=regions,
-        secret_id="AKID" + secrets.token_hex(16),
-        secret_key=secrets.token_urlsafe(24),
-        churn=False,
-        rate_limit=None,
-        seed=seed,
-    )
-    return SimulatorServer(config)
-
-
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
-    with signed_simulator() as server:
+    with signed_simulator(REGIONS, groups=6, seed=7) as server:
         yield server
 
 

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer
 from exporter.tione.attention import needs_attention
 from exporter.tione.models import Service
-from tests.conftest import require_tool
+from tests.conftest import require_tool, signed_simulator
 from tests.integration.test_exporter_simulator import running_exporter
 
 REGIONS = ("ap-guangzhou", "ap-shanghai")
@@ -34,17 +33,7 @@ BROWSER_SECONDS = 60.0
 
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
-    config = SimulatorConfig(
-        groups=8,
-        regions=REGIONS,
-        secret_id="AKID" + secrets.token_hex(16),
-        secret_key=secrets.token_urlsafe(24),
-        churn=False,
-        rate_limit=None,
-        seed=21,
-        incidents=True,
-    )
-    with SimulatorServer(config) as server:
+    with signed_simulator(REGIONS, groups=8, seed=21, incidents=True) as server:
         for region in REGIONS:
             server.set_region_outage(region, False)
         yield server

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from exporter.simulator.server import SimulatorServer
-from tests.integration.test_exporter_simulator import Samples, running_exporter, signed_simulator, value
+from tests.conftest import signed_simulator
+from tests.integration.test_exporter_simulator import Samples, running_exporter, value
 
 REGION = "ap-guangzhou"
 JSON = dict[str, Any]

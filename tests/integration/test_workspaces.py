@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from exporter.simulator.server import SimulatorServer
-from tests.integration.test_exporter_simulator import Samples, running_exporter, signed_simulator, value
+from tests.conftest import signed_simulator
+from tests.integration.test_exporter_simulator import Samples, running_exporter, value
 
 REGION = "ap-guangzhou"
 DISCOVER = "DescribeWorkspaces"
