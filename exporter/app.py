@@ -24,7 +24,7 @@ from exporter.config import Settings, listing_filters
 from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigError, print_problems
 from exporter.durations import format_duration
 from exporter.logs import redact, register_secrets
-from exporter.metrics.exposition import Format, body
+from exporter.metrics.exposition import Format, answer
 from exporter.metrics.reads import READ_FIELDS
 from exporter.metrics.render import RenderOptions
 from exporter.metrics.self import SelfMetrics
@@ -286,7 +286,8 @@ async def once_command(settings: Settings, credentials: CredentialProvider, outp
         statuses = await poller.poll_all()
     finally:
         await wiring.client.aclose()
-    sys.stdout.buffer.write(body(poller.exposition, wiring.metrics, output))
+    for chunk in answer(poller.exposition, wiring.metrics, output).chunks:
+        sys.stdout.buffer.write(chunk)
     sys.stdout.flush()
     return EXIT_OK if all(status.outcome == "success" for status in statuses) else EXIT_FAILED
 

@@ -4,11 +4,13 @@ An answer is the snapshot's exposition (rendered once per poll) followed by the 
 (rendered now). OpenMetrics ends with exactly one `# EOF`, added here and nowhere else: the snapshot
 and the live part are both kept without it so that they can be joined. A gzip answer is one member
 whose snapshot part is deflated once per exposition (`Exposition.gzip`); only the live part is
-compressed per answer. `/metrics` and the `once` command both answer through `body()`.
+compressed per answer. `/metrics` and the `once` command both answer through `answer()`, whose chunks
+are written one after the other: the held snapshot is never copied into a per-answer body.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,7 +39,18 @@ class LiveMetrics(Protocol):
     def render(self, openmetrics: bool) -> bytes: ...
 
 
-def body(exposition: Exposition, live: LiveMetrics, output: Format, *, compressed: bool = False) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer as the chunks to write in order: views of the held snapshot, then this answer's own tail."""
+
+    chunks: Sequence[bytes | memoryview]
+
+    @property
+    def length(self) -> int:
+        return sum(len(chunk) for chunk in self.chunks)
+
+
+def answer(exposition: Exposition, live: LiveMetrics, output: Format, *, compressed: bool = False) -> Answer:
     """The whole answer in `output`, gzip-compressed as one member when `compressed`.
 
     Deflating a snapshot the first time takes a while for a large fleet: call this in a worker thread
@@ -47,5 +60,11 @@ def body(exposition: Exposition, live: LiveMetrics, output: Format, *, compresse
     if output.openmetrics:
         tail += EOF
     if compressed:
-        return exposition.gzip(output.openmetrics).finish(tail)
-    return (exposition.openmetrics if output.openmetrics else exposition.text) + tail
+        prefix = exposition.gzip(output.openmetrics)
+        return Answer((memoryview(prefix.body), prefix.finish_tail(tail)))
+    return Answer((*exposition.chunks(output.openmetrics), tail))
+
+
+def body(exposition: Exposition, live: LiveMetrics, output: Format, *, compressed: bool = False) -> bytes:
+    """The answer joined into one bytes object: for tests and small outputs, never for `/metrics`."""
+    return b"".join(answer(exposition, live, output, compressed=compressed).chunks)

@@ -39,7 +39,11 @@ class GzipPrefix:
 
     def finish(self, tail: bytes) -> bytes:
         """The complete member: the prefix's data followed by `tail`."""
+        return self.body + self.finish_tail(tail)
+
+    def finish_tail(self, tail: bytes) -> bytes:
+        """What follows `body` to complete the member with `tail`: written after it, never joined to it."""
         compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, _RAW_DEFLATE)
         rest = compressor.compress(tail) + compressor.flush(zlib.Z_FINISH)
         trailer = struct.pack("<II", zlib.crc32(tail, self.crc), (self.size + len(tail)) & 0xFFFFFFFF)
-        return self.body + rest + trailer
+        return rest + trailer

@@ -92,6 +92,10 @@ class Exposition:
     _gzip: dict[bool, GzipPrefix] = field(default_factory=dict, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
+    def chunks(self, openmetrics: bool) -> tuple[memoryview, ...]:
+        """The snapshot in one format as views to write in order, without copying it."""
+        return (memoryview(self.openmetrics if openmetrics else self.text),)
+
     def gzip(self, openmetrics: bool) -> GzipPrefix:
         """The deflated snapshot in one format, computed once (thread-safe: scrapes call it from worker threads)."""
         with self._lock:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import uvicorn
 
 from exporter.logs import redact
-from exporter.metrics.exposition import LiveMetrics, body
+from exporter.metrics.exposition import Answer, LiveMetrics, answer
 from exporter.metrics.render import Exposition
 from exporter.poller import RegionStatus
 from exporter.web.negotiation import negotiate_format, wants_gzip
@@ -108,13 +108,13 @@ class ExporterApp:
         exposition = self.poller.exposition
         if compressed:
             # Deflating a large snapshot takes a while: in a thread (once per snapshot and format).
-            answer = await asyncio.to_thread(body, exposition, self.live, output, compressed=True)
+            reply = await asyncio.to_thread(answer, exposition, self.live, output, compressed=True)
         else:
-            answer = body(exposition, self.live, output)
+            reply = answer(exposition, self.live, output)
         extra = [(b"vary", b"Accept, Accept-Encoding"), (b"cache-control", b"no-store")]
         if compressed:
             extra.append((b"content-encoding", b"gzip"))
-        await _respond(send, scope["method"], 200, answer, content_type=output.content_type, extra=extra)
+        await _respond(send, scope["method"], 200, reply, content_type=output.content_type, extra=extra)
 
     async def _index(self, scope: Scope, send: Send) -> None:
         page = status_page(self.poller.statuses(), self.context, ready=self.poller.ready)
@@ -163,19 +163,25 @@ async def _respond(
     send: Send,
     method: str,
     status: int,
-    body: bytes,
+    body: bytes | Answer,
     *,
     content_type: str = "text/plain; charset=utf-8",
     extra: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
+    reply = body if isinstance(body, Answer) else Answer((body,))
     headers = [
         (b"content-type", content_type.encode()),
-        (b"content-length", str(len(body)).encode()),
+        (b"content-length", str(reply.length).encode()),
         (b"x-content-type-options", b"nosniff"),
         *extra,
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+    if method == "HEAD":
+        await send({"type": "http.response.body", "body": b""})
+        return
+    last = len(reply.chunks) - 1
+    for index, chunk in enumerate(reply.chunks):
+        await send({"type": "http.response.body", "body": chunk, "more_body": index < last})
 
 
 # --- serving ---------------------------------------------------------------------------------------------
