@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
+from exporter import memory
 from exporter.durations import format_duration
 from exporter.logs import poll_fields, redact
 from exporter.metrics.attention import AttentionRow, attention_rows
@@ -472,3 +473,4 @@ class Poller:
         async with self._render_lock:
             regions = [self._samples[region] for region in self.plan.regions if region in self._samples]
             self._exposition = await asyncio.to_thread(render, regions)
+        await asyncio.to_thread(memory.trim)  # what the poll and the previous exposition freed goes back to the system

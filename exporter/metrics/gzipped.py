@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 LEVEL = 3
@@ -32,10 +33,18 @@ class GzipPrefix:
     size: int
 
     @classmethod
-    def of(cls, data: bytes) -> GzipPrefix:
+    def of(cls, data: bytes | Iterable[bytes | memoryview]) -> GzipPrefix:
+        """The prefix of `data`, or of its chunks in order (compressed one by one, never joined first)."""
+        chunks: Iterable[bytes | memoryview] = (data,) if isinstance(data, bytes) else data
         compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, _RAW_DEFLATE)
-        body = _HEADER + compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        return cls(body=body, crc=zlib.crc32(data), size=len(data))
+        parts = [_HEADER]
+        crc = size = 0
+        for chunk in chunks:
+            parts.append(compressor.compress(chunk))
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+        parts.append(compressor.flush(zlib.Z_SYNC_FLUSH))
+        return cls(body=b"".join(parts), crc=crc, size=size)
 
     def finish(self, tail: bytes) -> bytes:
         """The complete member: the prefix's data followed by `tail`."""

@@ -1,9 +1,9 @@
 """From a region's snapshot to exposition bytes, once per poll rather than once per scrape.
 
 `collect_region` walks the kinds of objects a snapshot holds (`families.KINDS`: groups, their services,
-their pods) and turns them into finished sample lines, family by family. `render` then only
-concatenates: family headers (one HELP and TYPE per family, in exposition order)
-followed by every region's lines for that family, so a poll of one region costs only that region's work.
+their pods) and turns them into finished sample lines, family by family. `render` then only arranges,
+copying nothing: family headers (one HELP and TYPE per family, in exposition order) beside every
+region's lines for that family, so a poll of one region costs only that region's work.
 The gzip form of an exposition is made once, on first demand, and kept with it (`Exposition.gzip`).
 
 The sample lines are the same in the Prometheus text format 0.0.4 and in OpenMetrics 1.0 (no
@@ -79,29 +79,61 @@ class RegionSamples:
         return sum(lines.series for lines in self.families.values())
 
 
-@dataclass(frozen=True)
-class Exposition:
-    """The snapshot in both formats; the OpenMetrics form lacks `# EOF` (the live self-metrics follow it).
+@dataclass(frozen=True, slots=True)
+class FamilyBlock:
+    """One family of the snapshot: its header in each format, then every region's lines of it.
 
-    The gzip forms are open-ended members (`GzipPrefix`) made on first demand and kept: most setups
-    scrape in one format only, and a scrape then compresses just its small live part.
+    The lines are the regions' own `FamilyLines.text`, shared, never copied: both formats write them.
     """
 
-    text: bytes
-    openmetrics: bytes
+    text_header: bytes
+    openmetrics_header: bytes
+    lines: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Exposition:
+    """The snapshot in both formats, held once; the OpenMetrics form lacks `# EOF` (the live self-metrics follow it).
+
+    The sample lines are the same in both formats and only the family headers differ, so the two forms are
+    one sequence of family blocks, written as views (`chunks`) and never joined: the regions' lines are
+    the only copy of the uncompressed snapshot. The gzip forms are open-ended members (`GzipPrefix`) made
+    on first demand and kept: most setups scrape in one format only, and a scrape then compresses just its
+    small live part.
+    """
+
+    families: tuple[FamilyBlock, ...] = ()
     _gzip: dict[bool, GzipPrefix] = field(default_factory=dict, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def chunks(self, openmetrics: bool) -> tuple[memoryview, ...]:
         """The snapshot in one format as views to write in order, without copying it."""
-        return (memoryview(self.openmetrics if openmetrics else self.text),)
+        views: list[memoryview] = []
+        for block in self.families:
+            views.append(memoryview(block.openmetrics_header if openmetrics else block.text_header))
+            views.extend(memoryview(lines) for lines in block.lines)
+        return tuple(views)
+
+    def size(self, openmetrics: bool) -> int:
+        """Bytes of the uncompressed snapshot in one format."""
+        return sum(len(chunk) for chunk in self.chunks(openmetrics))
+
+    @property
+    def text(self) -> bytes:
+        """The text form joined into one bytes object: a copy, for tests and small outputs, never for serving."""
+        return b"".join(self.chunks(openmetrics=False))
+
+    @property
+    def openmetrics(self) -> bytes:
+        """The OpenMetrics form joined into one bytes object: a copy, for tests, never for serving."""
+        return b"".join(self.chunks(openmetrics=True))
 
     def gzip(self, openmetrics: bool) -> GzipPrefix:
         """The deflated snapshot in one format, computed once (thread-safe: scrapes call it from worker threads)."""
         with self._lock:
             prefix = self._gzip.get(openmetrics)
             if prefix is None:
-                prefix = self._gzip[openmetrics] = GzipPrefix.of(self.openmetrics if openmetrics else self.text)
+                prefix = self._gzip[openmetrics] = GzipPrefix.of(self.chunks(openmetrics))
             return prefix
 
 
@@ -303,16 +335,11 @@ def render(regions: Iterable[RegionSamples]) -> Exposition:
     names = [clean_value(samples.region) for samples in regions]
     if len(set(names)) != len(names):
         raise ValueError(f"a region appears more than once: {sorted(names)}")
-    text: list[bytes] = []
-    openmetrics: list[bytes] = []
+    blocks: list[FamilyBlock] = []
     for family in SNAPSHOT_FAMILIES:
-        parts = [samples.families[family.name] for samples in regions if family.name in samples.families]
-        if not parts:
+        lines = tuple(samples.families[family.name].text for samples in regions if family.name in samples.families)
+        if not lines:
             continue
         headers = _HEADERS[family.name]
-        text.append(headers.text)
-        openmetrics.append(headers.openmetrics)
-        for part in parts:
-            text.append(part.text)
-            openmetrics.append(part.text)
-    return Exposition(text=b"".join(text), openmetrics=b"".join(openmetrics))
+        blocks.append(FamilyBlock(headers.text, headers.openmetrics, lines))
+    return Exposition(tuple(blocks))

@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "exporter.logs": 9,
     "exporter.console": 9,
     "exporter.durations": 9,
+    "exporter.memory": 9,
     "exporter": 10,
 }
 """Lower layers never import higher ones (a smaller number is higher). `web` reads the poller's statuses;

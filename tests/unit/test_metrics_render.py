@@ -12,6 +12,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter.metrics.families import SNAPSHOT_FAMILIES
+from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.render import (
     Exposition,
     RegionSamples,
@@ -120,6 +121,29 @@ def test_gzip_forms_decompress_to_the_plain_forms_and_are_deterministic() -> Non
     assert first.gzip(False).finish(b"tail\n") == second.gzip(False).finish(b"tail\n")
     assert first.gzip(False) is first.gzip(False)  # made once, then kept
     assert len(first.gzip(False).finish(b"")) < len(first.text) / 4
+
+
+def test_both_formats_share_the_regions_lines_and_write_them_without_copying() -> None:
+    groups = rich_groups()
+    regions = [
+        collect_region(RegionSnapshot(region, tuple(groups)), RICH) for region in ("ap-guangzhou", "ap-shanghai")
+    ]
+    exposition = render(regions)
+    held = {id(lines.text) for samples in regions for lines in samples.families.values()}
+    shared = [chunk for chunk in exposition.chunks(openmetrics=False) if id(chunk.obj) in held]
+    assert len(shared) == len(held), "every region's lines are written, each once"
+    assert [id(chunk.obj) for chunk in exposition.chunks(openmetrics=True) if id(chunk.obj) in held] == [
+        id(chunk.obj) for chunk in shared
+    ], "the OpenMetrics form writes the very same bytes objects, in the same order"
+    assert exposition.size(False) == len(exposition.text)
+    assert exposition.size(True) == len(exposition.openmetrics)
+
+
+def test_gzip_of_chunks_is_the_gzip_of_their_join() -> None:
+    chunks = [b'a{x="1"} 1.0\n' * 50, b"", memoryview(b"b 2.0\n" * 20)]
+    joined = b"".join(chunks)
+    assert GzipPrefix.of(chunks) == GzipPrefix.of(joined)
+    assert gzip.decompress(GzipPrefix.of(chunks).finish(b"tail\n")) == joined + b"tail\n"
 
 
 def test_openmetrics_gzip_finished_with_self_metrics_is_one_valid_document() -> None:

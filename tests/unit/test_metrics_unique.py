@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.labels import MAX_LABEL_VALUE_LENGTH
-from exporter.metrics.render import Exposition, RenderOptions, collect_region, render
+from exporter.metrics.render import Exposition, FamilyBlock, RenderOptions, collect_region, render
 from exporter.tione.models import ResourceGroup, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, options_of, snapshot_of
@@ -52,7 +52,7 @@ def exposition_of(
 def test_the_checker_finds_a_repeated_series() -> None:
     line = b'tione_service_group_services{region="r",service_group_id="ms-1"} 1.0\n'
     header = b"# TYPE tione_service_group_services gauge\n"
-    repeated = repeated_series(Exposition(text=header + line + line, openmetrics=b""))
+    repeated = repeated_series(Exposition((FamilyBlock(header, header, (line + line,)),)))
     assert repeated == [("tione_service_group_services", (("region", "r"), ("service_group_id", "ms-1")))]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,9 +125,10 @@ async def test_the_snapshot_is_compressed_once_per_snapshot(
     calls: list[int] = []
     original = GzipPrefix.of
 
-    def counting(data: bytes) -> GzipPrefix:
-        calls.append(len(data))
-        return original(data)
+    def counting(data: Iterable[bytes | memoryview]) -> GzipPrefix:
+        chunks = list(data)
+        calls.append(sum(len(chunk) for chunk in chunks))
+        return original(chunks)
 
     monkeypatch.setattr(GzipPrefix, "of", staticmethod(counting))
     for _ in range(3):
