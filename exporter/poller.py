@@ -156,7 +156,8 @@ class Poller:
         self._rng = rng if rng is not None else random.Random()
         self._samples: dict[str, RegionSamples] = {}
         self._snapshots: dict[str, RegionSnapshot] = {region: RegionSnapshot(region) for region in plan.regions}
-        """The last good snapshot of each region: what every source last returned, kept results included."""
+        """The last good snapshot of each region: what every secondary source last returned, kept results included.
+        The primary source's result (the listing, most of the memory) is dropped once formatted."""
         self._source_ran: dict[tuple[str, int], float] = {}
         self._source_succeeded: dict[tuple[str, int], float] = {}
         self._last_success: dict[str, float] = {}
@@ -275,7 +276,9 @@ class Poller:
             error = _unexpected(region, exc)
         else:
             # Only a poll that succeeds moves the sources' clocks: a failed one changed nothing.
-            self._snapshots[region] = run.snapshot
+            # The primary source runs at every poll: its result, formatted now, need not be held until the next.
+            primary = next(source for source in self.plan.sources if source.primary)
+            self._snapshots[region] = primary.store(run.snapshot, primary.empty)
             self._source_ran.update(run.ran)
             self._source_succeeded.update(run.succeeded)
             finished = self._wall_clock()
