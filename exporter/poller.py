@@ -193,6 +193,7 @@ class Poller:
         async with self._locks[region]:
             before = self.recorder.requests_made(region)
             status = await self._poll(region)
+            await asyncio.to_thread(memory.trim)  # the poll's objects are gone: their memory goes back to the system
             self._check_budget(region, self.recorder.requests_made(region) - before)
             return status
 
@@ -476,4 +477,3 @@ class Poller:
         async with self._render_lock:
             regions = [self._samples[region] for region in self.plan.regions if region in self._samples]
             self._exposition = await asyncio.to_thread(render, regions)
-        await asyncio.to_thread(memory.trim)  # what the poll and the previous exposition freed goes back to the system

@@ -399,3 +399,32 @@ def test_network_policy_allows_only_metrics_in_and_dns_https_out(kustomization: 
     assert all("from" not in rule for rule in policy["ingress"])
     egress = {(port["port"], port["protocol"]) for rule in policy["egress"] for port in rule["ports"]}
     assert egress == {(53, "UDP"), (53, "TCP"), (443, "TCP")}
+
+
+def sizing_rows() -> dict[str, dict[str, str]]:
+    """docs/performance.md's sizing table, by its first cell: memory and CPU requests and limits."""
+    text = (REPO / "docs" / "performance.md").read_text()
+    section = text.split("## Sizing", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, dict[str, str]] = {}
+    header: list[str] = []
+    for line in section.splitlines():
+        if not line.startswith("|") or line.startswith("|--") or line.startswith("|:") or "---" in line:
+            continue
+        cells = [cell.strip().strip("`") for cell in line.strip("|").split("|")]
+        if not header:
+            header = cells
+            continue
+        rows[cells[0]] = dict(zip(header, cells, strict=True))
+    return rows
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_resources_are_the_sizing_tables_default_row(kustomization: str) -> None:
+    (default,) = [row for name, row in sizing_rows().items() if "manifests' default" in name]
+    for deployment in of_kind(render(kustomization), "Deployment"):
+        (container,) = containers(deployment)
+        resources = container["resources"]
+        assert resources["requests"]["memory"] == default["memory request"]
+        assert resources["limits"]["memory"] == default["memory limit"]
+        assert resources["requests"]["cpu"] == default["CPU request"]
+        assert resources["limits"]["cpu"] == default["CPU limit"]
