@@ -568,7 +568,6 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         "gauge",
         (),
         lambda s: timestamp(s.service.create_time),
-
         opt_in=True,
     ),
     _family(
