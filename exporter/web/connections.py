@@ -311,6 +311,9 @@ class Listener:
         self._loop.remove_reader(self.sock.fileno())
         for task in list(self.registry.handshakes):
             task.cancel()
+        for protocol in list(self.registry.protocols):
+            if protocol.stalled_since is not None:
+                protocol.abort()  # a client that reads nothing would only hold the stop up
         self.registry.tally.flush(force=True)
 
     async def wait_closed(self) -> None:

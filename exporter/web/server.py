@@ -322,6 +322,17 @@ class _Server(uvicorn.Server):
         self.servers = [listener]  # type: ignore[list-item]  # closed and awaited like an asyncio.Server
         self.started = True
 
+    async def _wait_tasks_to_complete(self) -> None:
+        """Give answers still moving most of the grace period, then drop their connections: uvicorn would
+        cancel their tasks instead, and log a traceback for each."""
+        try:
+            async with asyncio.timeout(GRACEFUL_SHUTDOWN_SECONDS - 0.25):
+                await super()._wait_tasks_to_complete()
+        except TimeoutError:
+            for protocol in list(self.registry.protocols):
+                protocol.abort()
+            await super()._wait_tasks_to_complete()
+
     async def on_tick(self, counter: int) -> bool:
         if counter % 2 == 0:  # every 200 ms
             self.registry.sweep(time.monotonic())
