@@ -84,14 +84,12 @@ class Exporter:
         env["TIONE_EXPORTER_TIONE_ENDPOINT"] = simulator.url
         args = ["run", "--tione.regions", ",".join(regions), "--web.listen-address", "127.0.0.1:0"]
         args += ["--api.rate-limit", "1000", *flags]
-
-        def limit() -> None:
-            if descriptors is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, descriptors))
-
         self.log = log
         with log.open("wb") as out:
-            self.process = subprocess.Popen([*COMMAND, *args], env=env, stdout=out, stderr=out, preexec_fn=limit)
+            self.process = subprocess.Popen([*COMMAND, *args], env=env, stdout=out, stderr=out)
+        if descriptors is not None:
+            # Set from outside (`prlimit`) right away: the interpreter is still starting, long before it serves.
+            resource.prlimit(self.process.pid, resource.RLIMIT_NOFILE, (descriptors, descriptors))
         address = _wait_for(log, r"msg=serving address=(\S+)", self.process, 30).group(1)
         host, port = address.rsplit(":", 1)
         self.address = (host, int(port))

@@ -143,7 +143,7 @@ async def test_a_stalled_answer_gives_its_place_to_a_new_scrape(served: Served) 
 
 @pytest.mark.parametrize("served", [{"scrapes": 1}], indirect=True)
 async def test_beyond_the_scrape_cap_a_request_waits_then_gets_503(served: Served) -> None:
-    reader, writer = await served.connect(receive_buffer=4096)
+    _, writer = await served.connect(receive_buffer=4096)
     writer.write(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
     await asyncio.sleep(0.1)  # the answer is stalled, but not yet for long: it keeps its place
     status, body = await served.get("/metrics")
