@@ -12,6 +12,7 @@ import os
 import re
 import resource
 import secrets
+import select
 import socket
 import statistics
 import subprocess
@@ -269,28 +270,16 @@ def never_reader(address: tuple[str, int], stop: threading.Event, tally: Tally) 
             sock.sendall(REQUEST)
             with tally.lock:
                 tally.answers += 1
-            # Wait, reading nothing, until the server gives up on this connection (peeking at the socket's
-            # state costs no read of the answer: MSG_PEEK of one byte leaves the data where it is).
-            while not stop.wait(0.5):
-                sock.setblocking(False)
-                try:
-                    if sock.recv(1, socket.MSG_PEEK) == b"":
-                        break
-                except BlockingIOError:
-                    pass
-                # data waiting: still connected, still not reading
-                if _closed_by_peer(sock):
-                    break
+            # Wait, reading nothing, until the server closes or drops this connection: poll() reports the
+            # peer's FIN (POLLRDHUP) or reset (POLLHUP, POLLERR) whatever unread data waits in front of it.
+            watch = select.poll()
+            watch.register(sock, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+            while not stop.is_set() and not watch.poll(500):
+                pass
         except OSError:
             pass
         finally:
             sock.close()
-
-
-def _closed_by_peer(sock: socket.socket) -> bool:
-    """Whether the peer reset the connection (an aborted answer), without reading its data."""
-    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    return error != 0
 
 
 def prober(address: tuple[str, int], stop: threading.Event, tally: Tally, every: float = 0.05) -> None:

@@ -25,10 +25,14 @@ not one timer per connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import fcntl
 import logging
 import socket
 import ssl
+import struct
+import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,7 +136,7 @@ class Registry:
             if protocol.head_since is not None and now - protocol.head_since > limits.header_timeout:
                 protocol.close()
                 self.tally.count("header_timeout")
-            elif protocol.stalled_since is not None and now - protocol.stalled_since > limits.write_timeout:
+            elif protocol.stalled_since is not None and protocol.stalled_for() > limits.write_timeout:
                 protocol.abort()
                 self.tally.count("write_timeout")
         self.tally.flush()
@@ -163,6 +167,7 @@ class GuardedProtocol(H11Protocol):
         self.head_since: float | None = now
         self.idle_since: float | None = now
         self.stalled_since: float | None = None
+        self._unsent: int | None = None
         self.closing = False
 
     # --- the bounds' bookkeeping ---------------------------------------------------------------------------
@@ -200,6 +205,7 @@ class GuardedProtocol(H11Protocol):
     def pause_writing(self) -> None:
         if self.stalled_since is None:
             self.stalled_since = self.clock()
+            self._unsent = self._kernel_unsent()
         super().pause_writing()
 
     def resume_writing(self) -> None:
@@ -209,8 +215,32 @@ class GuardedProtocol(H11Protocol):
     # --- what the app and the registry may do ----------------------------------------------------------------
 
     def stalled_for(self) -> float:
-        """Seconds the client has read nothing of the answer (0 while it reads)."""
-        return 0.0 if self.stalled_since is None else self.clock() - self.stalled_since
+        """Seconds the client has read nothing of the answer (0 while it reads).
+
+        The transport says when its buffer went above the high-water mark, but it learns that the client
+        read only when the event loop runs its write callback; after the loop was held up (a long garbage
+        collection, a busy machine) a reader would look stalled for the whole hold-up. So the kernel's
+        own count of bytes not yet taken by the client is looked at too: if it fell since the last look,
+        the client is reading, and the clock starts again.
+        """
+        if self.stalled_since is None:
+            return 0.0
+        unsent = self._kernel_unsent()
+        if unsent is not None:
+            if self._unsent is not None and unsent < self._unsent:
+                self.stalled_since = self.clock()
+            self._unsent = unsent
+        return self.clock() - self.stalled_since
+
+    def _kernel_unsent(self) -> int | None:
+        """Bytes in the socket's send queue not yet acknowledged by the client (`SIOCOUTQ`); None if unknown."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            answer = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")  # SIOCOUTQ on sockets
+            return int(struct.unpack("i", answer)[0])
+        return None
 
     def close(self) -> None:
         """Close a connection with nothing to flush (waiting for a request)."""
