@@ -235,6 +235,9 @@ def scraper(address: tuple[str, int], stop: threading.Event, tally: Tally) -> No
             tally.sizes.append(size)
             if status != 200:
                 tally.failures.append(f"status {status}")
+        if status != 200:  # answered with `Connection: close`
+            sock.close()
+            sock = None
     if sock is not None:
         sock.close()
 

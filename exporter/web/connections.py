@@ -27,12 +27,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import fcntl
 import logging
 import socket
 import ssl
 import struct
-import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +51,9 @@ ACCEPT_BATCH = 64
 ACCEPT_BACKOFF_MIN = 0.05
 ACCEPT_BACKOFF_MAX = 1.0
 """Pause of accepting after an accept error, doubled for each one in a row up to the maximum."""
+TCP_INFO_SIZE = 232
+BYTES_ACKED_OFFSET = 120
+"""Where `tcpi_bytes_acked` (a u64, Linux 4.1 and later) sits in `struct tcp_info`."""
 RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
@@ -167,7 +168,7 @@ class GuardedProtocol(H11Protocol):
         self.head_since: float | None = now
         self.idle_since: float | None = now
         self.stalled_since: float | None = None
-        self._unsent: int | None = None
+        self._acked: int | None = None
         self.closing = False
 
     # --- the bounds' bookkeeping ---------------------------------------------------------------------------
@@ -205,7 +206,7 @@ class GuardedProtocol(H11Protocol):
     def pause_writing(self) -> None:
         if self.stalled_since is None:
             self.stalled_since = self.clock()
-            self._unsent = self._kernel_unsent()
+            self._acked = self._bytes_acked()
         super().pause_writing()
 
     def resume_writing(self) -> None:
@@ -220,26 +221,27 @@ class GuardedProtocol(H11Protocol):
         The transport says when its buffer went above the high-water mark, but it learns that the client
         read only when the event loop runs its write callback; after the loop was held up (a long garbage
         collection, a busy machine) a reader would look stalled for the whole hold-up. So the kernel's
-        own count of bytes not yet taken by the client is looked at too: if it fell since the last look,
-        the client is reading, and the clock starts again.
+        count of bytes the client has acknowledged is looked at too: if it grew since the last look, the
+        client is reading, and the clock starts again.
         """
         if self.stalled_since is None:
             return 0.0
-        unsent = self._kernel_unsent()
-        if unsent is not None:
-            if self._unsent is not None and unsent < self._unsent:
+        acked = self._bytes_acked()
+        if acked is not None:
+            if self._acked is not None and acked > self._acked:
                 self.stalled_since = self.clock()
-            self._unsent = unsent
+            self._acked = acked
         return self.clock() - self.stalled_since
 
-    def _kernel_unsent(self) -> int | None:
-        """Bytes in the socket's send queue not yet acknowledged by the client (`SIOCOUTQ`); None if unknown."""
+    def _bytes_acked(self) -> int | None:
+        """`tcpi_bytes_acked` of the socket's `TCP_INFO` (Linux); None where it is not to be had."""
         sock = self.transport.get_extra_info("socket") if self.transport is not None else None
         if sock is None:
             return None
-        with contextlib.suppress(OSError, ValueError):
-            answer = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")  # SIOCOUTQ on sockets
-            return int(struct.unpack("i", answer)[0])
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
+            if len(info) >= BYTES_ACKED_OFFSET + 8:
+                return int(struct.unpack_from("Q", info, BYTES_ACKED_OFFSET)[0])
         return None
 
     def close(self) -> None:

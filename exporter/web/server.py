@@ -53,8 +53,9 @@ SLICE_BYTES = 256 * 1024
 below its high-water mark before the next): what a client that stops reading pins, besides the snapshot."""
 SCRAPE_QUEUE_SECONDS = 1.0
 """How long a metrics request waits for a place when `max_concurrent_scrapes` answers are being written."""
-STALLED_SECONDS = 1.0
-"""An answer whose client has read nothing for this long gives up its place to a new scrape that has none."""
+STALLED_SECONDS = 0.5
+"""An answer whose client has read nothing for this long gives up its place to a new scrape that has none
+(and goes on outside the count, until `--web.write-timeout`)."""
 KEEP_ALIVE_SECONDS = 30
 """A kept-alive connection with no request for this long is closed (Prometheus scrapes every 15-60 s)."""
 
@@ -230,39 +231,63 @@ class Stallable(Protocol):
 
 
 class ScrapeSlots:
-    """At most `size` metrics answers written at once.
+    """At most `size` metrics answers moving at once, and at most `size` more whose clients read nothing.
 
-    A request beyond that first makes room by dropping the answer whose client has read nothing for the
-    longest (at least `STALLED_SECONDS`): clients that never read must not lock out the ones that do. If
-    every answer is moving, it waits up to `SCRAPE_QUEUE_SECONDS` for one to finish, then gets a 503.
+    An answer whose client has read nothing for `STALLED_SECONDS` gives up its place as soon as a request
+    needs one, and goes on outside the count (it costs a slice of memory, not CPU): clients that never
+    read must not lock out the ones that do. Beyond `size` such stalled answers, the one stalled longest
+    is dropped (its connection closed); any of them is dropped at `--web.write-timeout`. A request that
+    finds every place taken by a moving answer waits up to `SCRAPE_QUEUE_SECONDS`, then gets a 503.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._semaphore = asyncio.Semaphore(size)
-        self._holders: dict[int, Stallable] = {}
+        self._moving: dict[int, Stallable] = {}
+        self._stalled: dict[int, Stallable] = {}
+        self._set_aside: set[int] = set()
+        """Answers whose place was given back: they release nothing when they end."""
         self.in_use = 0
-        """Answers being written now."""
+        """Answers holding a place now."""
 
     async def acquire(self, connection: Stallable | None) -> bool:
-        if self._semaphore.locked():
-            stalled = [(holder.stalled_for(), key) for key, holder in self._holders.items()]
-            longest = max(stalled, default=None)
-            if longest is not None and longest[0] >= STALLED_SECONDS:
-                self._holders.pop(longest[1]).abort()  # its answer ends at its next write, freeing the place
-        try:
-            async with asyncio.timeout(SCRAPE_QUEUE_SECONDS):
-                await self._semaphore.acquire()
-        except TimeoutError:
-            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SCRAPE_QUEUE_SECONDS
+        while True:
+            self._set_stalled_aside()
+            try:
+                async with asyncio.timeout(min(STALLED_SECONDS / 2, max(0.0, deadline - loop.time()))):
+                    await self._semaphore.acquire()
+                break
+            except TimeoutError:
+                if loop.time() >= deadline:
+                    return False
         self.in_use += 1
         if connection is not None:
-            self._holders[id(connection)] = connection
+            self._moving[id(connection)] = connection
         return True
 
+    def _set_stalled_aside(self) -> None:
+        """Give the places of stalled answers back, and drop the stalled longest beyond `size` of them."""
+        if not self._semaphore.locked():
+            return
+        for key, holder in list(self._moving.items()):
+            if holder.stalled_for() >= STALLED_SECONDS:
+                self._stalled[key] = self._moving.pop(key)
+                self._set_aside.add(key)
+                self.in_use -= 1
+                self._semaphore.release()
+        while len(self._stalled) > self.size:
+            longest = max(self._stalled, key=lambda key: self._stalled[key].stalled_for())
+            self._stalled.pop(longest).abort()  # its answer ends at its next write
+
     def release(self, connection: Stallable | None) -> None:
+        if connection is not None and id(connection) in self._set_aside:
+            self._set_aside.discard(id(connection))
+            self._stalled.pop(id(connection), None)
+            return  # its place was given back when it stalled
         if connection is not None:
-            self._holders.pop(id(connection), None)
+            self._moving.pop(id(connection), None)
         self.in_use -= 1
         self._semaphore.release()
 

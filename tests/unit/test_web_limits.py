@@ -46,13 +46,15 @@ class Served:
     host: str
     port: int
 
-    async def connect(self, receive_buffer: int | None = None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def connect(
+        self, receive_buffer: int | None = None, limit: int = 65536
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         sock = socket.socket()
         if receive_buffer is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, (self.host, self.port))
-        return await asyncio.open_connection(sock=sock)
+        return await asyncio.open_connection(sock=sock, limit=limit)
 
     async def get(self, path: str) -> tuple[int, bytes]:
         reader, writer = await self.connect()
@@ -135,19 +137,40 @@ async def test_a_client_that_stops_reading_is_disconnected_after_the_write_timeo
 async def test_a_stalled_answer_gives_its_place_to_a_new_scrape(served: Served) -> None:
     reader, writer = await served.connect(receive_buffer=4096)
     writer.write(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
-    await asyncio.sleep(1.3)  # stalled for longer than STALLED_SECONDS
+    await asyncio.sleep(0.8)  # stalled for longer than STALLED_SECONDS
     status, body = await served.get("/metrics")
     assert status == 200 and len(body) == BIG + len(b"tione_up 1\n")
-    assert await closed(reader, 2.0)
+    assert not await closed(reader, 0.2)  # set aside, not dropped: it may still read
+
+
+@pytest.mark.parametrize("served", [{"scrapes": 1}], indirect=True)
+async def test_stalled_answers_beyond_the_cap_are_dropped_longest_first(served: Served) -> None:
+    stalled = []
+    for _ in range(3):
+        reader, writer = await served.connect(receive_buffer=4096)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+        stalled.append((reader, writer))  # the writer too: a writer let go closes its connection
+        await asyncio.sleep(0.8)
+    # The second set the first aside, the third the second: two set aside, one more than the cap.
+    assert await closed(stalled[0][0], 1.0)
+    assert not await closed(stalled[1][0], 0.2)
 
 
 @pytest.mark.parametrize("served", [{"scrapes": 1}], indirect=True)
 async def test_beyond_the_scrape_cap_a_request_waits_then_gets_503(served: Served) -> None:
-    _, writer = await served.connect(receive_buffer=4096)
+    reader, writer = await served.connect(receive_buffer=4096, limit=4096)  # reads from the socket as it goes
     writer.write(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
-    await asyncio.sleep(0.1)  # the answer is stalled, but not yet for long: it keeps its place
+
+    async def read_slowly() -> None:  # moving, so it keeps its place
+        for _ in range(40):
+            await reader.read(4096)
+            await asyncio.sleep(0.05)
+
+    slow = asyncio.create_task(read_slowly())
+    await asyncio.sleep(0.1)
     status, body = await served.get("/metrics")
     assert (status, body) == (503, b"503 too many concurrent scrapes\n")
+    slow.cancel()
     writer.close()
 
 
