@@ -22,7 +22,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from bench.hostile import Exporter, Simulator, Tally, get, never_reader, prober, run_clients, scraper
+from bench.hostile import Exporter, Simulator, Tally, get, never_reader, probing, run_clients, scraper
 
 
 def sample_rss(exporter: Exporter, stop: threading.Event, peaks: list[int], fds: list[int]) -> None:
@@ -86,9 +86,9 @@ def run(exporter: Exporter, args: argparse.Namespace) -> int:
     fds: list[int] = []
     sampler = threading.Thread(target=sample_rss, args=(exporter, stop, rss, fds), daemon=True)
     sampler.start()
-    idle_probes = Tally()
     before = poll_figures(exporter)
-    run_clients([(prober, 1, idle_probes)], exporter.address, args.idle_seconds)
+    with probing(exporter.address) as idle_probes:
+        time.sleep(args.idle_seconds)
     idle = poll_figures(exporter)
     idle_rss, idle_fds = max(rss), max(fds)
     rss.clear()
@@ -99,12 +99,13 @@ def run(exporter: Exporter, args: argparse.Namespace) -> int:
         f"/-/healthy p99 {idle_probes.p99() * 1000:.1f} ms"
     )
 
-    probes, scrapes, stalled = Tally(), Tally(), Tally()
-    run_clients(
-        [(prober, 1, probes), (scraper, args.scrapers, scrapes), (never_reader, args.never_readers, stalled)],
-        exporter.address,
-        args.seconds,
-    )
+    scrapes, stalled = Tally(), Tally()
+    with probing(exporter.address) as probes:
+        run_clients(
+            [(scraper, args.scrapers, scrapes), (never_reader, args.never_readers, stalled)],
+            exporter.address,
+            args.seconds,
+        )
     loaded = poll_figures(exporter)
     stop.set()
     sampler.join()

@@ -8,6 +8,8 @@ that a dozen of them reading 15 MB answers cost the load generator little.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
 import re
 import resource
@@ -19,9 +21,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 REGIONS = ("ap-guangzhou", "ap-shanghai")
 COMMAND = [sys.executable, "-m", "exporter"]
@@ -285,7 +289,7 @@ def never_reader(address: tuple[str, int], stop: threading.Event, tally: Tally) 
             sock.close()
 
 
-def prober(address: tuple[str, int], stop: threading.Event, tally: Tally, every: float = 0.05) -> None:
+def prober(address: tuple[str, int], stop: Any, tally: Tally, every: float = 0.05) -> None:
     """`/-/healthy` on a fresh connection (as a kubelet probes) every `every` seconds, timed."""
     while not stop.is_set():
         started = time.monotonic()
@@ -296,6 +300,31 @@ def prober(address: tuple[str, int], stop: threading.Event, tally: Tally, every:
             if status != 200:
                 tally.failures.append(f"status {status}")
         stop.wait(every)
+
+
+def _probe_process(address: tuple[str, int], every: float, stop: Any, results: Connection) -> None:
+    tally = Tally()
+    prober(address, stop, tally, every)
+    results.send((tally.answers, tally.failures, tally.latencies))
+
+
+@contextlib.contextmanager
+def probing(address: tuple[str, int], every: float = 0.05) -> Iterator[Tally]:
+    """`prober` in a process of its own for the block: in the process that generates the load, its thread
+    would wait for the interpreter behind the clients' threads and time that wait, not the exporter."""
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    receiving, sending = context.Pipe(duplex=False)
+    process = context.Process(target=_probe_process, args=(address, every, stop, sending), daemon=True)
+    process.start()
+    tally = Tally()
+    try:
+        yield tally
+    finally:
+        stop.set()
+        if receiving.poll(30):
+            tally.answers, tally.failures, tally.latencies = receiving.recv()
+        process.join(10)
 
 
 def run_clients(groups: list[tuple[Callable[..., None], int, Tally]], address: tuple[str, int], seconds: float) -> None:

@@ -527,7 +527,7 @@ OPTIONS: tuple[Option, ...] = (
         "web.max_concurrent_scrapes",
         "40",
         "metrics answers written at once; beyond it one whose client stopped reading makes room, or the "
-        "request waits up to 1s, then gets 503",
+        "request waits up to 5s, then gets 503",
         metavar="NUMBER",
     ),
     _option(

@@ -51,8 +51,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 2.0
 SLICE_BYTES = 256 * 1024
 """The largest piece of an answer handed to the transport at once (uvicorn waits for the buffer to drain
 below its high-water mark before the next): what a client that stops reading pins, besides the snapshot."""
-SCRAPE_QUEUE_SECONDS = 1.0
-"""How long a metrics request waits for a place when `max_concurrent_scrapes` answers are being written."""
+SCRAPE_QUEUE_SECONDS = 5.0
+"""How long a metrics request waits for a place when `max_concurrent_scrapes` answers are moving: well
+within Prometheus's default 10 s scrape timeout, since for Prometheus a 503 is a failed scrape."""
 STALLED_SECONDS = 0.5
 """An answer whose client has read nothing for this long gives up its place to a new scrape that has none
 (and goes on outside the count, until `--web.write-timeout`)."""
@@ -84,12 +85,13 @@ class ExporterApp:
         auth: BasicAuth | None = None,
         *,
         max_concurrent_scrapes: int = 40,
+        scrape_queue_seconds: float = SCRAPE_QUEUE_SECONDS,
     ) -> None:
         self.poller = poller
         self.live = live
         self.context = context
         self.auth = auth if auth is not None and auth.enabled else None
-        self.slots = ScrapeSlots(max_concurrent_scrapes)
+        self.slots = ScrapeSlots(max_concurrent_scrapes, scrape_queue_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -237,11 +239,12 @@ class ScrapeSlots:
     needs one, and goes on outside the count (it costs a slice of memory, not CPU): clients that never
     read must not lock out the ones that do. Beyond `size` such stalled answers, the one stalled longest
     is dropped (its connection closed); any of them is dropped at `--web.write-timeout`. A request that
-    finds every place taken by a moving answer waits up to `SCRAPE_QUEUE_SECONDS`, then gets a 503.
+    finds every place taken by a moving answer waits up to `queue_seconds`, then gets a 503.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, queue_seconds: float = SCRAPE_QUEUE_SECONDS) -> None:
         self.size = size
+        self.queue_seconds = queue_seconds
         self._semaphore = asyncio.Semaphore(size)
         self._moving: dict[int, Stallable] = {}
         self._stalled: dict[int, Stallable] = {}
@@ -252,7 +255,7 @@ class ScrapeSlots:
 
     async def acquire(self, connection: Stallable | None) -> bool:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + SCRAPE_QUEUE_SECONDS
+        deadline = loop.time() + self.queue_seconds
         while True:
             self._set_stalled_aside()
             try:

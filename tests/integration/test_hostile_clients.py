@@ -17,7 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from bench.hostile import REQUEST, Exporter, Simulator, Tally, connect, get, prober, run_clients, scraper, slow_reader
+from bench.hostile import (
+    REQUEST,
+    Exporter,
+    Simulator,
+    Tally,
+    connect,
+    get,
+    probing,
+    run_clients,
+    scraper,
+    slow_reader,
+)
 
 DESCRIPTORS = 1024
 """systemd's default descriptor limit, under which the slowloris flood used to starve the API client."""
@@ -52,7 +63,6 @@ def test_slowloris_under_a_1024_descriptor_limit(small: Simulator, tmp_path: Pat
         small, tmp_path / "exporter.log", "--poll.interval", "1s", "--web.header-timeout", "3s", descriptors=DESCRIPTORS
     )
     sockets: list[socket.socket | None] = []
-    probes = Tally()
     try:
         polls = exporter.total("tione_exporter_polls_total")
         errors = exporter.total("tione_exporter_poll_errors_total")
@@ -82,7 +92,8 @@ def test_slowloris_under_a_1024_descriptor_limit(small: Simulator, tmp_path: Pat
                 peak = max(peak, exporter.descriptors())
                 time.sleep(0.5)
 
-        run_clients([(drip, 1, Tally()), (prober, 1, probes)], exporter.address, 12)
+        with probing(exporter.address) as probes:
+            run_clients([(drip, 1, Tally())], exporter.address, 12)
         assert exporter.process.poll() is None
         assert peak < DESCRIPTORS
         assert reopened > 200, "the exporter never closed a half-sent request: the flood did not test the limits"
@@ -147,16 +158,17 @@ def test_concurrent_scrapers_and_slow_readers_do_not_delay_polls(large: Simulato
     scrapers doubled a poll's duration, fifty made every poll time out.)"""
     exporter = Exporter(large, tmp_path / "exporter.log", "--poll.interval", "3s", "--poll.timeout", "2500ms")
     try:
-        idle_probes = Tally()
-        run_clients([(prober, 1, idle_probes)], exporter.address, 6)
+        with probing(exporter.address) as idle_probes:
+            time.sleep(6)
         body = len(get(exporter.address, "/metrics")[1])
         durations = exporter.total("tione_exporter_poll_duration_seconds_sum")
         polls = exporter.total("tione_exporter_polls_total")
         errors = exporter.total("tione_exporter_poll_errors_total")
         idle_mean = durations / polls
 
-        probes, scrapes, slow = Tally(), Tally(), Tally()
-        run_clients([(prober, 1, probes), (scraper, 12, scrapes), (slow_reader, 8, slow)], exporter.address, 15)
+        scrapes, slow = Tally(), Tally()
+        with probing(exporter.address) as probes:
+            run_clients([(scraper, 12, scrapes), (slow_reader, 8, slow)], exporter.address, 15)
 
         loaded_polls = exporter.total("tione_exporter_polls_total") - polls
         loaded_mean = (exporter.total("tione_exporter_poll_duration_seconds_sum") - durations) / loaded_polls

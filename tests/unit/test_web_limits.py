@@ -82,7 +82,9 @@ async def closed(reader: asyncio.StreamReader, within: float) -> bool:
 async def served(request: pytest.FixtureRequest) -> AsyncIterator[Served]:
     options: dict[str, Any] = getattr(request, "param", {})
     limits = Limits(**options.get("limits", {}))
-    app = ExporterApp(Snapshot(), Live(), CONTEXT, max_concurrent_scrapes=options.get("scrapes", 40))
+    app = ExporterApp(
+        Snapshot(), Live(), CONTEXT, max_concurrent_scrapes=options.get("scrapes", 40), scrape_queue_seconds=1.0
+    )
     sock = bind("127.0.0.1", 0)
     host, port = sock.getsockname()[:2]
     server = WebServer(app, sock, limits=limits)
