@@ -20,6 +20,7 @@ import platform
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from bench.hostile import Exporter, Simulator, Tally, get, never_reader, probing, run_clients, scraper
