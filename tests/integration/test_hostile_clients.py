@@ -30,6 +30,8 @@ from bench.hostile import (
     slow_reader,
 )
 
+FULL = ("--metrics.state-sets", "full")
+"""Every state of every state set: the largest exposition a fleet gives, 15 MB for the `large` one."""
 DESCRIPTORS = 1024
 """systemd's default descriptor limit, under which the slowloris flood used to starve the API client."""
 
@@ -118,7 +120,7 @@ def test_clients_that_never_read_pin_neither_memory_nor_descriptors(large: Simul
     clients are cut off after the write timeout, giving their descriptors back."""
     # No poll lands while memory is measured: a new snapshot, and the allocator's keeping of what rendering
     # it took, would be counted against the stalled clients (the benchmark measures that case).
-    exporter = Exporter(large, tmp_path / "exporter.log", "--poll.interval", "30s", "--web.write-timeout", "3s")
+    exporter = Exporter(large, tmp_path / "exporter.log", *FULL, "--poll.interval", "30s", "--web.write-timeout", "3s")
     stalled: list[socket.socket] = []
     try:
         status, body = get(exporter.address, "/metrics")
@@ -156,7 +158,7 @@ def test_concurrent_scrapers_and_slow_readers_do_not_delay_polls(large: Simulato
     fails, polls take about as long as without the load, every scrape is whole, and the probe's 99th
     percentile stays below a poll's timeout. (Scrapes and polls once shared one event loop: five
     scrapers doubled a poll's duration, fifty made every poll time out.)"""
-    exporter = Exporter(large, tmp_path / "exporter.log", "--poll.interval", "3s", "--poll.timeout", "2500ms")
+    exporter = Exporter(large, tmp_path / "exporter.log", *FULL, "--poll.interval", "3s", "--poll.timeout", "2500ms")
     try:
         with probing(exporter.address) as idle_probes:
             time.sleep(6)
