@@ -18,7 +18,7 @@ descriptor left for its own socket. So the exporter accepts connections itself (
 - accept errors (out of descriptors, out of memory) pause accepting with a growing backoff and are
   logged at most once per `ACCEPT_LOG_INTERVAL`, with the count since the last line.
 
-The sweep that applies the timeouts runs on the server's own tick (uvicorn's `on_tick`, every 100 ms),
+The sweep that applies the timeouts runs on the server's own tick (uvicorn's `on_tick`, every 200 ms),
 not one timer per connection.
 """
 
