@@ -28,8 +28,7 @@ from exporter.metrics.families import group as groups
 from exporter.metrics.families import service as services
 from exporter.metrics.families.family import Family, Kind, Sample, TagFamily
 from exporter.metrics.gzipped import GzipPrefix
-from exporter.metrics.labels import REGION_LABEL, TagSelection, clean_value, escape_value
-from exporter.tione.models import Tag
+from exporter.metrics.labels import REGION_LABEL, Tag, TagSelection, clean_value, escape_value
 from exporter.tione.snapshot import RegionSnapshot
 
 AnyFamily = Family[Any]
