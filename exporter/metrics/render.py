@@ -115,18 +115,19 @@ class _Tails(dict[Sample, bytes]):
         self.writer = writer
 
     def __missing__(self, sample: Sample) -> bytes:
-        tail = self[sample] = self.writer.tail(self.names, *sample)
+        values, number = sample
+        tail = self[sample] = self.writer.tail(self.names, values, number) if values else self.writer.ending(number)
         return tail
 
 
 class _FamilyOut:
-    """One family's lines while a region is collected."""
+    """One family's lines while a region is collected: the pieces of its lines, joined once at the end."""
 
-    __slots__ = ("family", "lines", "prefix", "samples", "series", "tags", "tails")
+    __slots__ = ("family", "lines", "prefix", "samples", "tags", "tails")
 
     def __init__(self, family: AnyFamily, writer: _Writer) -> None:
         self.family = family
-        self.samples: Callable[[Any], Sequence[Sample]] | None = None
+        self.samples: Callable[[Any], Sequence[Sample]] = _no_samples
         self.tags: Callable[[Any], Sequence[Tag] | None] | None = None
         if isinstance(family, TagFamily):
             self.tags = family.tags
@@ -135,17 +136,21 @@ class _FamilyOut:
         self.prefix = f"{family.name}{{".encode()
         self.lines: list[bytes] = []
         self.tails = _Tails(family.labels, writer)
-        self.series = 0
+
+
+def _no_samples(subject: Any) -> Sequence[Sample]:
+    return ()
 
 
 class _KindOut:
     """One kind's selected families and the ids seen while a region is collected."""
 
-    __slots__ = ("children", "count", "kind", "outs", "seen", "tally")
+    __slots__ = ("children", "count", "kind", "outs", "seen", "tag_outs", "tally")
 
     def __init__(self, kind: Kind[Any, Any], outs: list[_FamilyOut], children: list[_KindOut]) -> None:
         self.kind = kind
-        self.outs = outs
+        self.outs = [out for out in outs if out.tags is None]
+        self.tag_outs = [out for out in outs if out.tags is not None]
         self.children = children
         self.seen: set[str] = set()
         self.count = 0
@@ -155,10 +160,12 @@ class _KindOut:
 class _Writer:
     """Accumulates the sample lines of the families selected by the options.
 
-    A line is the family's head (name and identity labels, once per object) and a tail (extra
-    labels and value). Tails repeat a great deal (every state set writes the same ones for every
-    object), so each family's tails are formatted once per distinct sample, and one object's lines
-    of a family are written as one block `head + tail + head + tail ...`.
+    A line is the family's prefix (its name and `{`), the object's identity labels (formatted once per
+    object, shared by all its families) and a tail (extra labels and value). Tails repeat a great deal
+    (every state set writes the same ones for every object), so each family's tails are formatted once
+    per distinct sample. A line costs no bytes object of its own: its three pieces, all shared, go on
+    the family's list, joined once when the region is done; an object with several lines in a family
+    gets one block `head + tail + head + tail ...`.
     """
 
     def __init__(self, options: RenderOptions) -> None:
@@ -166,7 +173,7 @@ class _Writer:
         self.tags = TagSelection(options.tag_labels)
         self._labels: dict[str, str] = {}
         self._pairs: dict[tuple[str, str], str] = {}
-        self._endings: dict[float, str] = {}
+        self._endings: dict[float, bytes] = {}
         self.kinds: dict[Kind[Any, Any], _KindOut] = {}
         self.roots = self._kinds(None)
 
@@ -197,19 +204,17 @@ class _Writer:
             text = self._pairs[pair] = f',{pair[0]}="{self.label(pair[1])}"'
         return text
 
-    def ending(self, number: float) -> str:
+    def ending(self, number: float) -> bytes:
         """`} value` and the newline."""
         text = self._endings.get(number)
         if text is None:
-            text = self._endings[number] = f"}} {_go_float(number)}\n"
+            text = self._endings[number] = f"}} {_go_float(number)}\n".encode()
         return text
 
     def tail(self, names: tuple[str, ...], values: tuple[str, ...], number: float) -> bytes:
         if len(names) != len(values):
             raise ValueError(f"labels {names} do not match values {values}")
-        parts = [self.pair(pair) for pair in zip(names, values, strict=True)]
-        parts.append(self.ending(number))
-        return "".join(parts).encode()
+        return "".join([self.pair(pair) for pair in zip(names, values, strict=True)]).encode() + self.ending(number)
 
     def walk(self, snapshot: RegionSnapshot, outs: list[_KindOut], parent: object, identity: str) -> None:
         """Each kind's objects under `parent`, their lines, then their children's, depth first."""
@@ -226,26 +231,25 @@ class _Writer:
                 if kind.tally is not None:
                     out.tally[kind.tally(subject)] += 1
                 own = f'{identity}{prefix}"{self.label(object_id)}"'
-                self.emit(out.outs, subject, own.encode())
+                self.emit(out, subject, own.encode())
                 if out.children:
                     self.walk(snapshot, out.children, subject, own)
 
-    def emit(self, outs: list[_FamilyOut], subject: Any, identity: bytes) -> None:
+    def emit(self, kind: _KindOut, subject: Any, identity: bytes) -> None:
         """Append each family's lines for one object."""
-        for out in outs:
-            head = out.prefix + identity
-            if out.samples is None:
-                assert out.tags is not None
-                names, values = self.tags.labels(out.tags(subject))
-                out.lines.append(head + self.tail(names, values, 1.0))
-                out.series += 1
-                continue
+        for out in kind.outs:
             samples = out.samples(subject)
             if not samples:
                 continue
-            block = list(map(out.tails.__getitem__, samples))
-            out.lines.append(head + head.join(block))
-            out.series += len(block)
+            if len(samples) == 1:
+                out.lines += (out.prefix, identity, out.tails[samples[0]])
+            else:
+                head = out.prefix + identity
+                out.lines += (head, head.join([out.tails[sample] for sample in samples]))
+        for out in kind.tag_outs:
+            assert out.tags is not None
+            names, values = self.tags.labels(out.tags(subject))
+            out.lines += (out.prefix, identity, self.tail(names, values, 1.0))
 
 
 def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = None) -> RegionSamples:
@@ -264,7 +268,8 @@ def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = Non
         if out.lines:
             text = b"".join(out.lines)
             out.lines.clear()
-            families[name] = FamilyLines(text=text, series=out.series)
+            # Every line ends in the only newline it has: label values are escaped (`\n`) by `escape_value`.
+            families[name] = FamilyLines(text=text, series=text.count(b"\n"))
     service_kind = writer.kinds[services.KIND]
     return RegionSamples(
         region=snapshot.region,
