@@ -14,6 +14,7 @@ timestamps, no exemplars); only the headers differ: OpenMetrics names a counter 
 from __future__ import annotations
 
 import collections
+import itertools
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,6 +30,7 @@ from exporter.metrics.families import service as services
 from exporter.metrics.families.family import Family, Kind, Sample, TagFamily
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.labels import REGION_LABEL, Tag, TagSelection, clean_value, escape_value
+from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 
 AnyFamily = Family[Any]
@@ -261,23 +263,145 @@ def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = Non
     The counts (groups, services, services by status) are of exactly the objects rendered.
     """
     writer = _Writer(options or RenderOptions())
-    writer.walk(snapshot, writer.roots, snapshot, f'{REGION_LABEL}="{writer.label(snapshot.region)}"')
+    writer.walk(snapshot, writer.roots, snapshot, _region_identity(writer, snapshot.region))
+    service_kind = writer.kinds[services.KIND]
+    return _samples(
+        snapshot.region,
+        {name: out.lines for name, out in writer.outs.items()},
+        writer.kinds[groups.KIND].count,
+        service_kind.count,
+        service_kind.tally,
+    )
 
+
+def _region_identity(writer: _Writer, region: str) -> str:
+    return f'{REGION_LABEL}="{writer.label(region)}"'
+
+
+def _samples(
+    region: str,
+    pieces: Mapping[str, Iterable[bytes]],
+    service_groups: int,
+    service_count: int,
+    tally: collections.Counter[str],
+) -> RegionSamples:
     families: dict[str, FamilyLines] = {}
-    for name, out in writer.outs.items():
-        if out.lines:
-            text = b"".join(out.lines)
-            out.lines.clear()
+    for name, parts in pieces.items():
+        text = b"".join(parts)
+        if text:
             # Every line ends in the only newline it has: label values are escaped (`\n`) by `escape_value`.
             families[name] = FamilyLines(text=text, series=text.count(b"\n"))
-    service_kind = writer.kinds[services.KIND]
     return RegionSamples(
-        region=snapshot.region,
-        service_groups=writer.kinds[groups.KIND].count,
-        services=service_kind.count,
+        region=region,
+        service_groups=service_groups,
+        services=service_count,
         families=MappingProxyType(families),
-        services_by_status=MappingProxyType(dict(sorted(service_kind.tally.items()))),
+        services_by_status=MappingProxyType(dict(sorted(tally.items()))),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fragment:
+    """One group's lines, formatted as if it were alone in the region, and what it takes to merge them."""
+
+    group: ServiceGroup
+    """Held so that its `id()` keeps naming it until the merge."""
+    workspace: str
+    counted: bool
+    """False when the group has no id (as a label value): `collect_region` leaves it out too."""
+    group_id: str
+    service_ids: frozenset[str]
+    services: int
+    tally: collections.Counter[str]
+    pieces: dict[str, list[bytes]]
+
+
+class RegionStream:
+    """A region's service groups formatted page by page as the listing reads them, merged at the end.
+
+    The listing waits on the token bucket between pages; formatting each page then costs the poll nothing,
+    and what is left after the last answer is a merge (`finish`). Each group is formatted on its own, as
+    the listing read it (`add`), and kept by identity; the merge takes, in the snapshot's order, the
+    fragment of every group the listing kept (its de-duplication picked one copy of each). The result is
+    exactly `collect_region`'s: whenever the fragments cannot say so alone (a group that was not added or
+    was listed in another workspace than its fragment says, a service id repeated across groups), `finish`
+    gives None and the caller collects the region as a whole.
+    """
+
+    def __init__(self, region: str, options: RenderOptions | None = None) -> None:
+        self.region = region
+        self.options = options or RenderOptions()
+        self._writer = _Writer(self.options)
+        self._identity = _region_identity(self._writer, region)
+        self._root = self._writer.kinds[groups.KIND]
+        self._subtree = self._below(self._root)
+        self._outs = [out for kind in self._subtree for out in kind.outs + kind.tag_outs]
+        self._fragments: dict[int, _Fragment] = {}
+
+    def _below(self, kind: _KindOut) -> list[_KindOut]:
+        return [kind, *(below for child in kind.children for below in self._below(child))]
+
+    def add(self, listed: Iterable[ServiceGroup], project_id: str) -> None:
+        """Format groups as listed in workspace `project_id` ("" for the default one, unnamed)."""
+        for group in listed:
+            self._fragments[id(group)] = self._format(group, project_id)
+
+    def _format(self, group: ServiceGroup, workspace: str) -> _Fragment:
+        for kind in self._subtree:
+            kind.seen, kind.count, kind.tally = set(), 0, collections.Counter()
+        group_workspaces = {group.service_group_id or "": workspace} if workspace else {}
+        alone = RegionSnapshot(self.region, (group,), group_workspaces=group_workspaces)
+        self._writer.walk(alone, [self._root], alone, self._identity)
+        pieces: dict[str, list[bytes]] = {}
+        for out in self._outs:
+            if out.lines:
+                pieces[out.family.name], out.lines = out.lines, []
+        service_kind = self._writer.kinds[services.KIND]
+        return _Fragment(
+            group=group,
+            workspace=workspace,
+            counted=self._root.count > 0,
+            group_id=next(iter(self._root.seen), ""),
+            service_ids=frozenset(service_kind.seen),
+            services=service_kind.count,
+            tally=service_kind.tally,
+            pieces=pieces,
+        )
+
+    def finish(self, snapshot: RegionSnapshot) -> RegionSamples | None:
+        """The region's samples from the fragments and the snapshot's other kinds, or None when the
+        fragments cannot give exactly what `collect_region(snapshot)` would."""
+        chosen: list[_Fragment] = []
+        seen_groups: set[str] = set()
+        seen_services: set[str] = set()
+        for group in snapshot.groups:
+            fragment = self._fragments.get(id(group))
+            if fragment is None or fragment.group is not group:
+                return None
+            if fragment.workspace != snapshot.group_workspaces.get(group.service_group_id or "", ""):
+                return None
+            if not fragment.counted or fragment.group_id in seen_groups:
+                continue
+            if not seen_services.isdisjoint(fragment.service_ids):
+                return None
+            seen_groups.add(fragment.group_id)
+            seen_services |= fragment.service_ids
+            chosen.append(fragment)
+        self._fragments.clear()
+        writer = self._writer
+        others = [root for root in writer.roots if root is not self._root]
+        writer.walk(snapshot, others, snapshot, self._identity)
+        in_groups = {out.family.name for out in self._outs}
+        pieces: dict[str, Iterable[bytes]] = {}
+        for name, out in writer.outs.items():
+            if name in in_groups:
+                pieces[name] = itertools.chain.from_iterable([fragment.pieces.get(name, []) for fragment in chosen])
+            else:
+                pieces[name] = out.lines
+        tally: collections.Counter[str] = collections.Counter()
+        for fragment in chosen:
+            tally.update(fragment.tally)
+        return _samples(snapshot.region, pieces, len(chosen), sum(fragment.services for fragment in chosen), tally)
 
 
 @dataclass(frozen=True)

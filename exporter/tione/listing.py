@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -188,8 +190,29 @@ async def fetch_page(client: TencentCloudClient, region: str, params: dict[str, 
     return await call_parsed(client, ACTION, region, params, parse_page, deadline=deadline, typed=typed_page)
 
 
+PageObserver = Callable[[Sequence[ServiceGroup], str], None]
+"""Called with the groups of each page as it is read, and the workspace it was read in ("": the default)."""
+
+_observer: ContextVar[PageObserver | None] = ContextVar("listing_page_observer", default=None)
+
+
+@contextmanager
+def observing(observer: PageObserver) -> Iterator[None]:
+    """Hand every page of groups the listings in this block read (in the tasks it starts too) to `observer`
+    as it arrives: the caller can work on each page while the listing waits for the next. Pages come as
+    read, seam repairs and second scans included; the listing's result says which groups it kept."""
+    token = _observer.set(observer)
+    try:
+        yield
+    finally:
+        _observer.reset(token)
+
+
 async def _page(client: TencentCloudClient, region: str, query: ListingQuery, offset: int, deadline: float) -> _Page:
     parsed = await fetch_page(client, region, query.params(offset), deadline)
+    observer = _observer.get()
+    if observer is not None:
+        observer(parsed.groups, query.project_id or "")
     return _Page(offset, parsed.total_count, parsed.groups, parsed.skipped)
 
 
