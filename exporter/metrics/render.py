@@ -14,7 +14,6 @@ timestamps, no exemplars); only the headers differ: OpenMetrics names a counter 
 from __future__ import annotations
 
 import collections
-import itertools
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -264,38 +263,34 @@ def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = Non
     """
     writer = _Writer(options or RenderOptions())
     writer.walk(snapshot, writer.roots, snapshot, _region_identity(writer, snapshot.region))
+    families = {name: _lines(out.lines) for name, out in writer.outs.items()}
     service_kind = writer.kinds[services.KIND]
-    return _samples(
-        snapshot.region,
-        {name: out.lines for name, out in writer.outs.items()},
-        writer.kinds[groups.KIND].count,
-        service_kind.count,
-        service_kind.tally,
-    )
+    return _samples(snapshot.region, families, writer.kinds[groups.KIND].count, service_kind.count, service_kind.tally)
 
 
 def _region_identity(writer: _Writer, region: str) -> str:
     return f'{REGION_LABEL}="{writer.label(region)}"'
 
 
+def _lines(pieces: list[bytes]) -> FamilyLines:
+    """A family's pieces joined; every line ends in the only newline it has (label values are escaped)."""
+    text = b"".join(pieces)
+    pieces.clear()
+    return FamilyLines(text=text, series=text.count(b"\n"))
+
+
 def _samples(
     region: str,
-    pieces: Mapping[str, Iterable[bytes]],
+    families: Mapping[str, FamilyLines],
     service_groups: int,
     service_count: int,
     tally: collections.Counter[str],
 ) -> RegionSamples:
-    families: dict[str, FamilyLines] = {}
-    for name, parts in pieces.items():
-        text = b"".join(parts)
-        if text:
-            # Every line ends in the only newline it has: label values are escaped (`\n`) by `escape_value`.
-            families[name] = FamilyLines(text=text, series=text.count(b"\n"))
     return RegionSamples(
         region=region,
         service_groups=service_groups,
         services=service_count,
-        families=MappingProxyType(families),
+        families=MappingProxyType({name: lines for name, lines in families.items() if lines.series}),
         services_by_status=MappingProxyType(dict(sorted(tally.items()))),
     )
 
@@ -313,7 +308,9 @@ class _Fragment:
     service_ids: frozenset[str]
     services: int
     tally: collections.Counter[str]
-    pieces: dict[str, list[bytes]]
+    texts: tuple[bytes, ...]
+    """Its lines of each family of the group's kinds, in `RegionStream`'s order of them."""
+    series: tuple[int, ...]
 
 
 class RegionStream:
@@ -352,10 +349,15 @@ class RegionStream:
         group_workspaces = {group.service_group_id or "": workspace} if workspace else {}
         alone = RegionSnapshot(self.region, (group,), group_workspaces=group_workspaces)
         self._writer.walk(alone, [self._root], alone, self._identity)
-        pieces: dict[str, list[bytes]] = {}
+        texts: list[bytes] = []
+        series: list[int] = []
         for out in self._outs:
+            text = b""
             if out.lines:
-                pieces[out.family.name], out.lines = out.lines, []
+                text = b"".join(out.lines)
+                out.lines.clear()
+            texts.append(text)
+            series.append(text.count(b"\n"))
         service_kind = self._writer.kinds[services.KIND]
         return _Fragment(
             group=group,
@@ -365,7 +367,8 @@ class RegionStream:
             service_ids=frozenset(service_kind.seen),
             services=service_kind.count,
             tally=service_kind.tally,
-            pieces=pieces,
+            texts=tuple(texts),
+            series=tuple(series),
         )
 
     def finish(self, snapshot: RegionSnapshot) -> RegionSamples | None:
@@ -391,17 +394,18 @@ class RegionStream:
         writer = self._writer
         others = [root for root in writer.roots if root is not self._root]
         writer.walk(snapshot, others, snapshot, self._identity)
-        in_groups = {out.family.name for out in self._outs}
-        pieces: dict[str, Iterable[bytes]] = {}
-        for name, out in writer.outs.items():
-            if name in in_groups:
-                pieces[name] = itertools.chain.from_iterable([fragment.pieces.get(name, []) for fragment in chosen])
-            else:
-                pieces[name] = out.lines
+        # One column per family: the fragments' texts side by side, joined at C speed.
+        texts = zip(*(fragment.texts for fragment in chosen), strict=True) if chosen else iter(())
+        series = zip(*(fragment.series for fragment in chosen), strict=True) if chosen else iter(())
+        merged = {
+            out.family.name: FamilyLines(b"".join(column), sum(counts))
+            for out, column, counts in zip(self._outs, texts, series, strict=False)
+        }
+        families = {name: merged.get(name) or _lines(out.lines) for name, out in writer.outs.items()}
         tally: collections.Counter[str] = collections.Counter()
         for fragment in chosen:
             tally.update(fragment.tally)
-        return _samples(snapshot.region, pieces, len(chosen), sum(fragment.services for fragment in chosen), tally)
+        return _samples(snapshot.region, families, len(chosen), sum(fragment.services for fragment in chosen), tally)
 
 
 @dataclass(frozen=True)
