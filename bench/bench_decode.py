@@ -159,12 +159,12 @@ def split(result: dict[str, float]) -> str:
     return " / ".join(f"{seconds:.2f}" for seconds in parts) + " s"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--services", default="1000,10000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--max-ratio", type=float, default=4.0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     print(f"python {platform.python_version()} on {platform.machine()}; CPU seconds, best of {args.repeat}")
     print(

@@ -134,3 +134,29 @@ async def test_the_listing_hands_each_page_to_the_observer_as_read() -> None:
     assert len(result.groups) == 250
     await scan_service_groups(client_for(fleet), REGION, ListingQuery(), deadline=deadline())
     assert len(seen) == 3, "no observer outside the block"
+
+
+async def test_a_poll_of_a_listed_region_merges_the_pages_it_formatted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The poller formats the listing's pages as they come and only merges them at the end: collecting the
+    region whole is not needed (and here would fail the poll), and the exposition is the same."""
+    from exporter import poller as poller_module
+    from exporter.metrics.render import render
+    from exporter.metrics.self import SelfMetrics
+    from exporter.poller import Poller, PollPlan
+    from exporter.tione import listing
+    from tests.unit.test_client_listing import Fleet, client_for
+
+    fleet = Fleet(350)
+    plan = PollPlan(regions=(REGION,), sources=(listing.source(client_for(fleet), listing.ListingQuery()),))
+    poller = Poller(plan, SelfMetrics((REGION,)))
+
+    def whole(snapshot: RegionSnapshot, options: RenderOptions | None = None) -> RegionSamples:
+        raise AssertionError("the region was collected whole")
+
+    monkeypatch.setattr(poller_module, "collect_region", whole)
+    status = await poller.poll(REGION)
+    assert status.outcome == "success" and status.service_groups == 350
+    monkeypatch.undo()
+    groups = records(fleet.groups)
+    expected = render([collect_region(RegionSnapshot(REGION, tuple(groups)), RenderOptions())])
+    assert b"".join(poller.exposition.chunks(False)) == expected.text
