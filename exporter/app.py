@@ -117,6 +117,8 @@ def poll_plan(settings: Settings, sources: Sequence[Source[Any]]) -> PollPlan:
             tag_labels=settings.metrics.tag_labels,
             exclude=settings.metrics.exclude,
             pod_series=settings.metrics.pod_series,
+            state_sets=settings.metrics.state_sets,
+            include=settings.metrics.include,
         ),
         interval=settings.poll.interval,
         timeout=settings.poll.timeout,

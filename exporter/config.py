@@ -55,6 +55,7 @@ MAX_RATE_LIMIT = 1000.0
 
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warn", "error")
 LOG_FORMATS: tuple[str, ...] = ("logfmt", "json")
+STATE_SETS: tuple[str, ...] = ("current", "full")
 
 
 # --- value types -------------------------------------------------------------------------------------------
@@ -318,6 +319,7 @@ Boolean = Annotated[bool, BeforeValidator(_boolean)]
 Count = Annotated[int, BeforeValidator(_count)]
 LogLevel = Annotated[Literal["debug", "info", "warn", "error"], _choice(LOG_LEVELS)]
 LogFormat = Annotated[Literal["logfmt", "json"], _choice(LOG_FORMATS)]
+StateSetForm = Annotated[Literal["current", "full"], _choice(STATE_SETS)]
 
 
 def _filter_name(value: object) -> str:
@@ -402,7 +404,10 @@ class LogSettings(Section):
 class MetricsSettings(Section):
     tag_labels: Strings = ()
     exclude: Patterns = ()
-    pod_series: Boolean = True
+    include: Patterns = ()
+    """The opt-in families to export as well (regular expressions matched against the whole name)."""
+    pod_series: Boolean = False
+    state_sets: StateSetForm = "current"
 
 
 class EventsSettings(Section):
@@ -556,7 +561,24 @@ OPTIONS: tuple[Option, ...] = (
         "regular expressions; metric families whose name matches one are not exported",
         flag=False,
     ),
-    _option("metrics.pod_series", "true", "export the per-pod series (tione_service_pod_*)", flag=False),
+    _option(
+        "metrics.include",
+        "none",
+        "regular expressions; opt-in metric families whose name matches one are exported too",
+        flag=False,
+    ),
+    _option(
+        "metrics.pod_series",
+        "false",
+        "export the per-pod and per-container series (tione_service_pod_*): true or false",
+        metavar="BOOL",
+    ),
+    _option(
+        "metrics.state_sets",
+        "current",
+        "state sets as their current value only (current) or with a 0 for every other known value (full)",
+        metavar="FORM",
+    ),
     _option(
         "events.max_services",
         "10",

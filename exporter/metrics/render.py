@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client.utils import floatToGoString
 
@@ -38,21 +38,47 @@ _go_float: Callable[[float], str] = floatToGoString
 """prometheus_client's own number formatting, so the bytes match what it would write."""
 
 
+StateSets = Literal["current", "full"]
+
+
 @dataclass(frozen=True)
 class RenderOptions:
-    """What to expose: tag keys that become labels (`("*",)` for all), families to leave out
-    (regexes matched against the whole family name), and whether per-pod series are wanted."""
+    """What to expose; the defaults are the lean selection a large fleet can afford.
+
+    - `tag_labels`: tag keys that become labels (`("*",)` for all; none: no `*_tags` series).
+    - `exclude`: regexes matched against the whole family name; a family matching one is left out.
+    - `include`: regexes naming the opt-in families (`opt_in`) to export as well; `exclude` still wins.
+    - `pod_series`: the per-pod and per-container families (`tione_service_pod_*`).
+    - `state_sets`: `current` exports a state set's current value only (its series of value 1), `full`
+      also every other known value as 0 (one series per known value and object).
+    """
 
     tag_labels: tuple[str, ...] = ()
     exclude: tuple[re.Pattern[str], ...] = ()
-    pod_series: bool = True
+    pod_series: bool = False
+    state_sets: StateSets = "current"
+    include: tuple[re.Pattern[str], ...] = ()
+
+    @classmethod
+    def everything(cls, tag_labels: tuple[str, ...] = ()) -> RenderOptions:
+        """Every family in its full form: what the exporter exposed before its defaults became lean."""
+        return cls(tag_labels=tag_labels, pod_series=True, state_sets="full", include=(re.compile(".*"),))
 
     def includes(self, family: AnyFamily) -> bool:
         if family.pods and not self.pod_series:
             return False
         if isinstance(family, TagFamily) and not TagSelection(self.tag_labels).enabled:
             return False
+        if family.opt_in and not any(pattern.fullmatch(family.name) for pattern in self.include):
+            return False
         return not any(pattern.fullmatch(family.name) for pattern in self.exclude)
+
+    def families(self) -> list[AnyFamily]:
+        """The snapshot's families to render, in exposition order, state sets in the form selected."""
+        selected = [family for family in SNAPSHOT_FAMILIES if self.includes(family)]
+        if self.state_sets == "full":
+            return selected
+        return [family.current_only() for family in selected]
 
 
 @dataclass(frozen=True)
@@ -170,7 +196,7 @@ class _Writer:
     """
 
     def __init__(self, options: RenderOptions) -> None:
-        self.outs = {family.name: _FamilyOut(family, self) for family in SNAPSHOT_FAMILIES if options.includes(family)}
+        self.outs = {family.name: _FamilyOut(family, self) for family in options.families()}
         self.tags = TagSelection(options.tag_labels)
         self._labels: dict[str, str] = {}
         self._pairs: dict[tuple[str, str], str] = {}

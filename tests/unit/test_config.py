@@ -49,9 +49,11 @@ def test_defaults_match_the_interface() -> None:
     assert settings.api.rate_limit == 10.0
     assert settings.log.level == "info"
     assert settings.log.format == "logfmt"
-    assert settings.metrics.pod_series is True
+    assert settings.metrics.pod_series is False
+    assert settings.metrics.state_sets == "current"
     assert settings.metrics.tag_labels == ()
     assert settings.metrics.exclude == ()
+    assert settings.metrics.include == ()
     assert settings.warnings() == []
 
 
@@ -72,6 +74,8 @@ ALL_FLAGS = {
     "--log.format": ("json", lambda s: s.log.format == "json"),
     "--events.max-services": ("0", lambda s: s.events.max_services == 0),
     "--events.refresh-interval": ("5m", lambda s: s.events.refresh_interval == 300.0),
+    "--metrics.pod-series": ("true", lambda s: s.metrics.pod_series is True),
+    "--metrics.state-sets": ("full", lambda s: s.metrics.state_sets == "full"),
 }
 
 
@@ -136,7 +140,9 @@ log:
 metrics:
   tag-labels: [team, env]
   exclude: ["tione_service_pod_.*", "tione_service_info"]
-  pod-series: false
+  include: ["tione_service_rolling_update_.*"]
+  pod-series: true
+  state-sets: FULL
 events:
   max-services: 25
   refresh-interval: 2m
@@ -164,7 +170,9 @@ def test_every_yaml_key(tmp_path: Path) -> None:
     assert settings.log.format == "json"
     assert settings.metrics.tag_labels == ("team", "env")
     assert [p.pattern for p in settings.metrics.exclude] == ["tione_service_pod_.*", "tione_service_info"]
-    assert settings.metrics.pod_series is False
+    assert [p.pattern for p in settings.metrics.include] == ["tione_service_rolling_update_.*"]
+    assert settings.metrics.pod_series is True
+    assert settings.metrics.state_sets == "full"
     assert settings.events.max_services == 25
     assert settings.events.refresh_interval == 120.0
     assert settings.capacity.interval == 900.0
@@ -365,6 +373,20 @@ def test_bad_filters_are_named(tmp_path: Path) -> None:
     assert found[0].startswith(f'tione.filters[0].name (in {path}): unknown filter name "Colour" (known: ClusterId')
     assert found[1] == f"tione.filters[1].values (in {path}): must list at least one value"
     assert found[2] == f"tione.tag-filters[0].key (in {path}): required"
+
+
+def test_bad_metric_selection_flags_are_named() -> None:
+    assert problems({"--metrics.pod-series": "sometimes"}) == (
+        '--metrics.pod-series: expected true or false, not "sometimes"',
+    )
+    (line,) = problems({"--metrics.state-sets": "some"})
+    assert line.startswith("--metrics.state-sets: ") and "current" in line and "full" in line
+
+
+def test_bad_include_regex_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, 'metrics:\n  include: ["tione_(bad"]\n')
+    (line,) = problems({"--config.file": path})
+    assert line.startswith(f'metrics.include (in {path}): invalid regular expression "tione_(bad": missing )')
 
 
 def test_bad_exclude_regex_is_named(tmp_path: Path) -> None:
