@@ -17,7 +17,7 @@ takes over the same bytes (the floor any typed decoding is compared with):
 The previous poll's groups stay alive while the next is decoded, as in the exporter, so the oldest
 generation holds a fleet when it is collected. Times are process CPU, best of `--repeat`.
 
-    python -m bench.bench_decode [--services 1000,10000] [--repeat 3] [--max-ratio 4]
+    python -m bench.bench_decode [--services 1000,10000] [--repeat 3] [--max-ratio 4] [--everything]
 
 Fails when a poll (decode + catalogue + GC) of the largest size takes more than `--max-ratio` times
 `json.loads`. Results are recorded in docs/performance.md ("Decoding").
@@ -191,9 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--services", default="1000,10000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--max-ratio", type=float, default=4.0)
+    parser.add_argument(
+        "--everything", action="store_true", help="every family in full (default: the default selection)"
+    )
     args = parser.parse_args(argv)
+    global OPTIONS  # noqa: PLW0603 - the selection every measurement of this run renders
+    OPTIONS = RenderOptions.everything() if args.everything else RenderOptions()
 
-    print(f"python {platform.python_version()} on {platform.machine()}; CPU seconds, best of {args.repeat}")
+    selection = "every family in full" if args.everything else "the default selection"
+    print(
+        f"python {platform.python_version()} on {platform.machine()}; {selection}; CPU seconds, best of {args.repeat}"
+    )
     print(
         "| services | answers | json.loads | per-object path | before: decode / collect / GC / poll "
         "| after: decode / collect / GC / poll | after the last answer | after / json.loads "
