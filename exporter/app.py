@@ -26,7 +26,6 @@ from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigErro
 from exporter.durations import format_duration
 from exporter.logs import redact, register_secrets
 from exporter.metrics.exposition import Format, answer
-from exporter.metrics.reads import READ_FIELDS
 from exporter.metrics.render import RenderOptions
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan
@@ -96,7 +95,6 @@ def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source
         filters=tuple(filters),
         tag_filters=tuple(tag_filters),
         service_category=settings.tione.service_category,
-        reads=READ_FIELDS,
     )
     discovery = settings.tione.discovery_interval
     polled: list[Source[Any]] = []

@@ -30,9 +30,11 @@ from typing import Any, Literal, Protocol
 from exporter.durations import format_duration
 from exporter.logs import poll_fields, redact
 from exporter.metrics.attention import AttentionRow, attention_rows
-from exporter.metrics.render import Exposition, RegionSamples, RenderOptions, collect_region, render
+from exporter.metrics.render import Exposition, RegionSamples, RegionStream, RenderOptions, collect_region, render
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
+from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tione.decode import Skipped
+from exporter.tione.listing import observing
 from exporter.tione.paging import raise_if_cancelling
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Source
@@ -129,9 +131,15 @@ class Published:
         return all(status.polls > 0 for status in self.statuses)
 
 
-def _collect(snapshot: RegionSnapshot, options: RenderOptions) -> tuple[RegionSamples, tuple[AttentionRow, ...]]:
-    """A region's samples and its services that need attention, from one snapshot (in a worker thread)."""
-    return collect_region(snapshot, options), attention_rows(snapshot)
+def _collect(
+    snapshot: RegionSnapshot, options: RenderOptions, stream: RegionStream
+) -> tuple[RegionSamples, tuple[AttentionRow, ...]]:
+    """A region's samples and its services that need attention, from one snapshot (in a worker thread):
+    merged from the pages formatted during the listing where they say it all, else collected whole."""
+    samples = stream.finish(snapshot)
+    if samples is None:
+        samples = collect_region(snapshot, options)
+    return samples, attention_rows(snapshot)
 
 
 def _unexpected(region: str, exc: Exception) -> TencentCloudError:
@@ -220,7 +228,8 @@ class Poller:
         """Poll one region now (waiting for a poll of it already running) and return its new status."""
         async with self._locks[region]:
             before = self.recorder.requests_made(region)
-            status = await self._poll(region)
+            with paused_gc():  # a poll allocates in bursts and makes no cycles: see `gcpause`
+                status = await self._poll(region)
             self._check_budget(region, self.recorder.requests_made(region) - before)
             return status
 
@@ -291,11 +300,14 @@ class Poller:
         started = self._clock()
         deadline = started + self.plan.timeout
         run = _Run(self._snapshots[region])
+        # Each page of the listing is formatted as it arrives, while the listing waits for the next one.
+        stream = RegionStream(region, self.plan.options)
         try:
-            async with asyncio.timeout(self.plan.timeout + DEADLINE_GRACE):
-                await self._run_sources(region, run, started, deadline)
-            # Formatting a large fleet takes a while: off the event loop, so scrapes are not held up.
-            samples, attention = await asyncio.to_thread(_collect, run.snapshot, self.plan.options)
+            with observing(stream.add):
+                async with asyncio.timeout(self.plan.timeout + DEADLINE_GRACE):
+                    await self._run_sources(region, run, started, deadline)
+            # What is left (the merge, or a whole region) off the event loop, so scrapes are not held up.
+            samples, attention = await asyncio.to_thread(_collect, run.snapshot, self.plan.options, stream)
         except TencentCloudError as exc:
             error = exc
         except TimeoutError:
