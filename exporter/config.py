@@ -51,6 +51,11 @@ MIN_RATE_LIMIT = 0.1
 """Requests per second below which a poll of even a small fleet cannot finish within its timeout."""
 MAX_RATE_LIMIT = 1000.0
 """Requests per second above which the setting can only be a mistake: 50 times what the API allows."""
+MIN_WEB_TIMEOUT = 0.1
+"""The shortest `--web.header-timeout` and `--web.write-timeout`: below it a client on a slow link is cut off."""
+MAX_WEB_TIMEOUT = 3600.0
+MAX_WEB_COUNT = 100_000
+"""The largest `--web.max-connections` and `--web.max-concurrent-scrapes`: more is a typo, not a plan."""
 
 
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warn", "error")
@@ -305,6 +310,20 @@ Interval = Annotated[float, _in_range(MIN_INTERVAL, MAX_DURATION, parse_duration
 Timeout = Annotated[float, _in_range(MIN_TIMEOUT, MAX_DURATION, parse_duration)]
 Staleness = Annotated[float, _in_range(MIN_INTERVAL, MAX_DURATION, parse_duration)]
 RateLimit = Annotated[float, _in_range(MIN_RATE_LIMIT, MAX_RATE_LIMIT, _number, "{:g}".format)]
+WebTimeout = Annotated[float, _in_range(MIN_WEB_TIMEOUT, MAX_WEB_TIMEOUT, parse_duration)]
+
+
+def _web_count(value: object) -> int:
+    """A whole number from 1 to `MAX_WEB_COUNT`."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_WEB_COUNT:
+        raise PydanticCustomError(
+            "count", 'must be a whole number from 1 to {high}, not "{value}"', {"high": MAX_WEB_COUNT, "value": value}
+        )
+    return int(text)
+
+
+WebCount = Annotated[int, BeforeValidator(_web_count)]
 
 
 ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
@@ -365,6 +384,11 @@ class WebSettings(Section):
     listen_address: ListenAddress = ":10120"
     telemetry_path: TelemetryPath = "/metrics"
     config_file: OptionalPath = None
+    max_connections: WebCount = 1000
+    """Open connections at most; lowered at start to leave room under the descriptor limit."""
+    max_concurrent_scrapes: WebCount = 40
+    header_timeout: WebTimeout = 10.0
+    write_timeout: WebTimeout = 30.0
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -496,6 +520,33 @@ OPTIONS: tuple[Option, ...] = (
         default="none",
         help="web configuration file (exporter-toolkit format: TLS, basic auth)",
         metavar="PATH",
+    ),
+    _option(
+        "web.max_connections",
+        "1000",
+        "open HTTP connections at most (lowered to the descriptor limit less 128); beyond it the longest idle "
+        "connection is closed to make room",
+        metavar="NUMBER",
+    ),
+    _option(
+        "web.max_concurrent_scrapes",
+        "40",
+        "metrics answers written at once; beyond it one whose client stopped reading makes room, or the "
+        "request waits up to 5s, then gets 503",
+        metavar="NUMBER",
+    ),
+    _option(
+        "web.header_timeout",
+        "10s",
+        "a connection that has not sent a complete request head this long after it opened (or after the "
+        "first byte of its next request) is closed",
+        metavar="DURATION",
+    ),
+    _option(
+        "web.write_timeout",
+        "30s",
+        "a client that reads nothing of its answer for this long is disconnected",
+        metavar="DURATION",
     ),
     _option(
         "tione.regions",

@@ -74,6 +74,10 @@ ALL_FLAGS = {
     "--log.format": ("json", lambda s: s.log.format == "json"),
     "--events.max-services": ("0", lambda s: s.events.max_services == 0),
     "--events.refresh-interval": ("5m", lambda s: s.events.refresh_interval == 300.0),
+    "--web.max-connections": ("300", lambda s: s.web.max_connections == 300),
+    "--web.max-concurrent-scrapes": ("7", lambda s: s.web.max_concurrent_scrapes == 7),
+    "--web.header-timeout": ("2500ms", lambda s: s.web.header_timeout == 2.5),
+    "--web.write-timeout": ("1m", lambda s: s.web.write_timeout == 60.0),
     "--metrics.pod-series": ("true", lambda s: s.metrics.pod_series is True),
     "--metrics.state-sets": ("full", lambda s: s.metrics.state_sets == "full"),
 }
@@ -115,6 +119,10 @@ web:
   listen-address: "[::1]:9001"
   telemetry-path: /custom/metrics
   config-file: /etc/web.yml
+  max-connections: 200
+  max-concurrent-scrapes: 3
+  header-timeout: 5s
+  write-timeout: 45s
 tione:
   regions: [ap-shanghai, ap-guangzhou]
   endpoint: http://localhost:8080
@@ -157,6 +165,8 @@ def test_every_yaml_key(tmp_path: Path) -> None:
     assert settings.web.host_port == ("::1", 9001)
     assert settings.web.telemetry_path == "/custom/metrics"
     assert settings.web.config_file == Path("/etc/web.yml")
+    assert (settings.web.max_connections, settings.web.max_concurrent_scrapes) == (200, 3)
+    assert (settings.web.header_timeout, settings.web.write_timeout) == (5.0, 45.0)
     assert settings.tione.regions == ("ap-shanghai", "ap-guangzhou")
     assert settings.tione.endpoint == "http://localhost:8080"
     assert settings.tione.project_ids == ("12", "34")
@@ -494,6 +504,14 @@ def test_a_negative_or_unreadable_capacity_interval_is_refused(raw: str) -> None
         ("--api.rate-limit", "1e-9", '--api.rate-limit: must be between 0.1 and 1000, not "1e-9"'),
         ("--api.rate-limit", "0.09", '--api.rate-limit: must be between 0.1 and 1000, not "0.09"'),
         ("--api.rate-limit", "1001", '--api.rate-limit: must be between 0.1 and 1000, not "1001"'),
+        ("--web.header-timeout", "50ms", '--web.header-timeout: must be between 100ms and 1h, not "50ms"'),
+        ("--web.write-timeout", "2h", '--web.write-timeout: must be between 100ms and 1h, not "2h"'),
+        ("--web.max-connections", "0", '--web.max-connections: must be a whole number from 1 to 100000, not "0"'),
+        (
+            "--web.max-concurrent-scrapes",
+            "100001",
+            '--web.max-concurrent-scrapes: must be a whole number from 1 to 100000, not "100001"',
+        ),
     ],
 )
 def test_settings_outside_their_range_are_one_line_naming_the_range(flag: str, value: str, expected: str) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, Literal, TypeVar
 
-from exporter.tione.models import Tag
+from exporter.metrics.labels import Tag
 from exporter.tione.snapshot import RegionSnapshot
 
 MetricType = Literal["gauge", "counter", "histogram"]
