@@ -15,7 +15,7 @@ import pytest
 
 from exporter.app import DESCRIPTOR_RESERVE, web_limits
 from exporter.config import load_settings
-from exporter.metrics.render import Exposition
+from exporter.metrics.render import Exposition, FamilyBlock
 from exporter.poller import RegionStatus
 from exporter.web.connections import Limits, Listener, Registry, Tally
 from exporter.web.page import PageContext
@@ -28,7 +28,9 @@ CONTEXT = PageContext(version="1", started=0.0, telemetry_path="/metrics", inter
 
 @dataclass
 class Snapshot:
-    exposition: Exposition = field(default_factory=lambda: Exposition(b"x 1\n" * (BIG // 4), b"x 1\n" * (BIG // 4)))
+    exposition: Exposition = field(
+        default_factory=lambda: Exposition((FamilyBlock(b"", b"", (b"x 1\n" * (BIG // 4),)),))
+    )
     ready: bool = True
 
     def statuses(self) -> Sequence[RegionStatus]:
