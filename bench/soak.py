@@ -93,6 +93,8 @@ class Result:
     died: bool
     seconds: float
     log_lines: int
+    failed_poll_lines: list[str] = field(default_factory=list)
+    """The exporter's log lines about failed polls (the first few): why they failed."""
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -254,6 +256,7 @@ def soak(
     fd_slack: int = 4,
     thread_slack: int = 2,
     progress: bool = False,
+    keep_log: Path | None = None,
 ) -> Result:
     """Run the soak: `polls` polls of each region after a warm-up of `warmup` times `polls` polls (included)."""
     secret_id, secret_key = "AKID" + secrets.token_hex(16), secrets.token_urlsafe(24)
@@ -316,7 +319,11 @@ def soak(
                     sample_every=sample_every,
                     progress=progress,
                 )
-                result.log_lines = len(log.read_bytes().splitlines())
+                lines = log.read_text(errors="replace").splitlines()
+                result.log_lines = len(lines)
+                result.failed_poll_lines = [line for line in lines if 'msg="poll failed"' in line][:10]
+                if keep_log is not None:
+                    keep_log.write_text("\n".join(lines) + "\n")
         result.failures = judge(
             result, polls=polls, max_growth=max_growth, fd_slack=fd_slack, thread_slack=thread_slack
         )
@@ -384,7 +391,7 @@ def judge(result: Result, *, polls: int, max_growth: float, fd_slack: int, threa
     if min(result.polls.get(region, 0) for region in REGIONS) < polls:
         failures.append(f"fewer than {polls} polls of a region: {result.polls}")
     if any(result.poll_errors.values()):
-        failures.append(f"failed polls: {result.poll_errors}")
+        failures.append(f"failed polls: {result.poll_errors}: {result.failed_poll_lines[:3]}")
     if result.scrape_failures:
         failures.append(f"failed scrapes: {result.scrape_failures}")
     if not result.after_warmup:
@@ -446,6 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=0.1, help="share of the polls that is warm-up")
     parser.add_argument("--max-growth", type=float, default=0.10, help="allowed memory growth after the warm-up")
     parser.add_argument("--json", type=Path, help="also write every sample and count to this file")
+    parser.add_argument("--log", type=Path, help="keep the exporter's log in this file")
     args = parser.parse_args(argv)
     result = soak(
         args.polls,
@@ -456,6 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup=args.warmup,
         max_growth=args.max_growth,
         progress=True,
+        keep_log=args.log,
     )
     print(summary(result))
     if args.json:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.families import group as group_kind
@@ -270,6 +271,7 @@ def test_condition_state(status: str | None, state: str | None) -> None:
         ("http://robot:PW@10.0.0.1:5000/ml/y", "http://10.0.0.1:5000/ml/y"),
         ("oci://u:p@reg.example.com/y:v1", "oci://reg.example.com/y:v1"),
         ("robot:PW@ubuntu:22.04", "ubuntu:22.04"),
+        ("robot:p@ss@ubuntu:22.04", "ubuntu:22.04"),
         ("ubuntu@sha256:" + "0f" * 32, "ubuntu@sha256:" + "0f" * 32),
         ("robot:PW@ubuntu@sha256:" + "0f" * 32, "ubuntu@sha256:" + "0f" * 32),
         ("robot:PW@", ""),
@@ -371,3 +373,117 @@ def test_dist_instances_per_replica_as_the_sdk_types_them(
         }
     )
     assert replicas_allocated(ServiceInGroup(service, ServiceGroup())) == expected
+
+
+# --- single fields of a service -------------------------------------------------------------------
+
+
+def _labels_of(text: str, family: str) -> list[dict[str, str]]:
+    return [dict(sample.labels) for parsed in parse_text(text) if parsed.name == family for sample in parsed.samples]
+
+
+def test_every_info_label_carries_its_own_field() -> None:
+    """Each label of `tione_service_info` from a service whose fields all differ: a label fed by the wrong
+    field, or by none, shows."""
+    service = {
+        "ServiceId": "ms-i-1",
+        "ServiceGroupName": "own-name",
+        "Version": "v-ver",
+        "ChargeType": "POSTPAID_BY_HOUR",
+        "ResourceGroupId": "trsg-1",
+        "ResourceGroupName": "rg-name",
+        "ClusterId": "cls-1",
+        "Namespace": "ns-1",
+        "DeployType": "STANDARD",
+        "CreateSource": "AUTO_ML",
+        "ServiceInfo": {
+            "InstanceType": "TI.S.1",
+            "ScaleMode": "AUTO",
+            "ModelInfo": {
+                "ModelId": "m-id",
+                "ModelName": "m-name",
+                "ModelVersion": "m-ver",
+                "ModelVersionId": "m-ver-id",
+                "ModelSource": "COS",
+                "ModelFormat": "PYTORCH",
+                "AlgorithmFramework": "PYTORCH",
+            },
+            "ImageInfo": {"ImageType": "CUSTOM", "ImageUrl": "u:p@reg.example.com/ns/img:1"},
+        },
+    }
+    text = render_groups([{"ServiceGroupId": "ms-i", "ServiceGroupName": "group-name", "Services": [service]}])
+    [labels] = _labels_of(text, "tione_service_info")
+    assert labels == {
+        "region": REGION,
+        "service_group_id": "ms-i",
+        "service_id": "ms-i-1",
+        "service_group_name": "own-name",
+        "version": "v-ver",
+        "model_id": "m-id",
+        "model_name": "m-name",
+        "model_version": "m-ver",
+        "model_version_id": "m-ver-id",
+        "model_source": "COS",
+        "model_format": "PYTORCH",
+        "algorithm_framework": "PYTORCH",
+        "image_type": "CUSTOM",
+        "image_url": "reg.example.com/ns/img:1",
+        "instance_type": "TI.S.1",
+        "charge_type": "POSTPAID_BY_HOUR",
+        "resource_group_id": "trsg-1",
+        "resource_group_name": "rg-name",
+        "cluster_id": "cls-1",
+        "tione_namespace": "ns-1",
+        "deploy_type": "STANDARD",
+        "scale_mode": "AUTO",
+        "create_source": "AUTO_ML",
+    }
+
+
+def test_a_card_model_not_given_is_an_empty_label_not_a_made_up_one() -> None:
+    service = {
+        "ServiceId": "ms-g-1",
+        "ServiceInfo": {"Resources": {"Cpu": 1000, "Gpu": 50, "RealGpu": 100}, "Status": {"Replicas": 2}},
+    }
+    text = render_groups([{"ServiceGroupId": "ms-g", "Services": [service]}])
+    for family, value in (
+        ("tione_service_replica_gpus", 0.5),
+        ("tione_service_replica_physical_gpus", 1.0),
+        ("tione_service_allocated_physical_gpus", 2.0),
+    ):
+        samples = [
+            (dict(sample.labels).get("gpu_type"), sample.value)
+            for parsed in parse_text(text)
+            if parsed.name == family
+            for sample in parsed.samples
+        ]
+        assert samples == [("", value)], family
+
+
+@pytest.mark.parametrize(("text", "number"), [("0", 0), (" 3 ", 3), ("-1", None), ("x", None), (None, None)])
+def test_whole_number(text: str | None, number: int | None) -> None:
+    assert service_kind.whole_number(text) == number
+
+
+@pytest.mark.parametrize(
+    ("step", "desired", "down", "up"),
+    [
+        (None, 4, None, None),
+        ({"Type": "Num", "Value": 2}, None, 2, 2),
+        ({"Type": " NUM ", "Value": 0}, 4, 0, 0),
+        ({"Type": "Num", "Value": -1}, 4, None, None),
+        ({"Type": "Num", "Value": None}, 4, None, None),
+        ({"Type": None, "Value": 2}, 4, None, None),
+        ({"Type": "Percent", "Value": 100}, 1, 1, 1),
+        ({"Type": "Percent", "Value": 1}, 101, 1, 2),
+        ({"Type": "Percent", "Value": 25}, 10, 2, 3),
+        ({"Type": "Percent", "Value": 25}, None, None, None),
+        ({"Type": "Percent", "Value": -25}, 10, None, None),
+    ],
+)
+def test_rollout_budget_reads_num_and_percent_as_kubernetes_does(
+    step: dict[str, Any] | None, desired: int | None, down: int | None, up: int | None
+) -> None:
+    parsed = None if step is None else models.NumOrPercent.model_validate(step)
+    assert service_kind.rollout_budget(parsed, desired, round_up=False) == down
+    assert service_kind.rollout_budget(parsed, desired, round_up=True) == up
