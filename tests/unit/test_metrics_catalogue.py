@@ -487,3 +487,31 @@ def test_rollout_budget_reads_num_and_percent_as_kubernetes_does(
     parsed = None if step is None else models.NumOrPercent.model_validate(step)
     assert service_kind.rollout_budget(parsed, desired, round_up=False) == down
     assert service_kind.rollout_budget(parsed, desired, round_up=True) == up
+
+
+def test_state_sets_with_and_without_a_leading_label_never_share_their_samples() -> None:
+    """Samples of a state set are shared between objects in the same state, but only without a leading
+    label: one of another pod, or none, must never come back from the cache."""
+    known = ("Up-cache", "Down-cache")
+    assert state_set("Up-cache", known) == ((("Up-cache",), 1.0), (("Down-cache",), 0.0))
+    assert state_set("Up-cache", known, "pod-0") == ((("pod-0", "Up-cache"), 1.0), (("pod-0", "Down-cache"), 0.0))
+    assert state_set("Down-cache", known, "pod-1") == ((("pod-1", "Up-cache"), 0.0), (("pod-1", "Down-cache"), 1.0))
+    assert state_set("Down-cache", known) == ((("Up-cache",), 0.0), (("Down-cache",), 1.0))
+
+
+def test_a_pod_without_containers_has_its_pod_series_only() -> None:
+    service = {
+        "ServiceId": "ms-p-1",
+        "ServiceInfo": {"PodInfos": [{"Name": "pod-a", "Phase": "Running", "ContainerInfos": None}]},
+    }
+    text = render_groups([{"ServiceGroupId": "ms-p", "Services": [service]}])
+    assert 'pod_name="pod-a",phase="Running"} 1.0' in text
+    assert "container" not in text.replace("ContainerInfos", "")
+
+
+def test_services_are_tallied_by_status_and_one_without_is_unknown() -> None:
+    groups = [
+        {"ServiceGroupId": "ms-t", "Services": [{"ServiceId": "ms-t-1", "Status": "Normal"}, {"ServiceId": "ms-t-2"}]}
+    ]
+    collected = collect_region(snapshot_of({"groups": groups}))
+    assert dict(collected.services_by_status) == {"Normal": 1, "unknown": 1}

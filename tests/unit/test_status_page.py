@@ -17,7 +17,7 @@ import pytest
 from exporter.metrics.attention import AttentionEvent, AttentionRow
 from exporter.poller import RegionStatus
 from exporter.tione.decode import Skipped
-from exporter.web.page import MAX_SKIPPED_ROWS, PageContext, status_page
+from exporter.web.page import MAX_SKIPPED_ROWS, PageContext, age, status_page
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "web" / "status_page.html"
 NOW = 1_714_560_000.0  # 2024-05-01 10:40:00 UTC
@@ -153,3 +153,54 @@ def test_the_page_reloads_every_interval_but_within_5_s_to_a_minute(interval: fl
     context = PageContext(version="1", started=0.0, telemetry_path="/x", interval=interval, max_staleness=300.0)
     page = status_page([], context, ready=True, now=NOW).decode()
     assert re.findall(r"location\.reload\(\); \}, (\d+)\);", page) == [str(refresh)]
+
+
+QUIET = Path(__file__).resolve().parent.parent / "fixtures" / "web" / "status_page_quiet.html"
+
+
+def test_a_quiet_page_is_exactly_the_golden_quiet_page() -> None:
+    """Ready, nothing in trouble, nothing left out: the page says so and shows no empty tables."""
+    context = PageContext(version="1", started=NOW, telemetry_path="/Xport/metrics", interval=30.0, max_staleness=300.0)
+    page = status_page([RegionStatus("ap-guangzhou", outcome="success", polls=1)], context, ready=True, now=NOW)
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        QUIET.write_text(page.decode(), encoding="utf-8")
+    assert page.decode() == QUIET.read_text(encoding="utf-8")
+    assert b'href="Xport/metrics"' in page and b"(ready)" in page and b"Left out" not in page
+
+
+def test_limits_at_their_edges() -> None:
+    """Exactly as many left-out objects as are listed (no "and 0 more"), one event more than shown, a
+    count of 2, a failure without an error code, events switched off, and the current time by default."""
+    skipped = tuple(Skipped("service", f"ms-{n}", "g", "", "wrong_type") for n in range(MAX_SKIPPED_ROWS))
+    rows = (
+        _row("ms-one-more", "critical", events=(_event("twice", 2, NOW - 30),), events_total=2),
+        _row("ms-all-shown", "warning", events=(_event("once", 1, NOW - 30),), events_total=1),
+    )
+    statuses = [RegionStatus("r", outcome="failure", polls=1, skipped=skipped, attention=rows)]
+    page = status_page(statuses, CONTEXT, ready=True).decode()  # now: the current time
+    assert f"ms-{MAX_SKIPPED_ROWS - 1}" in page and "more</p>" not in page
+    assert page.count('<li class="muted">and 1 more</li>') == 1 and "and 0 more" not in page
+    assert "&times;2 twice" in page and "&times;1" not in page
+    assert '<td class="failure">failure</td><td class="num">&ndash;</td><td>never</td>' in page
+    assert "<code>" not in page.split("<h2>Regions</h2>")[1].split("<h2>Left out")[0]  # no error code, none shown
+    off = PageContext(version="1", started=0.0, telemetry_path="/m", interval=30.0, max_staleness=300.0, events=False)
+    page = status_page(statuses, off, ready=True, now=NOW).decode()
+    assert page.count('<td class="events"><span class="muted">events off (--events.max-services 0)</span></td>') == 2
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (-5, "0 s"),
+        (0, "0 s"),
+        (59.9, "59 s"),
+        (60, "1 min"),
+        (3599, "59 min"),
+        (3600, "1 h"),
+        (86399, "23 h 59 min"),
+        (86400, "1 d"),
+        (90000, "1 d 1 h"),
+    ],
+)
+def test_ages_at_the_edges_of_each_unit(seconds: float, text: str) -> None:
+    assert age(seconds) == text

@@ -388,7 +388,7 @@ def test_every_problem_of_every_section_is_listed_at_once(tls_dir: Path) -> None
     path = write(
         tls_dir,
         "tls_server_config:\n  cert_file: ''\n  key_file: 5\n  client_auth_type: RequestClientCert\n"
-        "basic_auth_users:\n  'a:b': x\n  '': y\n  good: not-a-hash\nextra: 1\n",
+        "basic_auth_users:\n  'a:b': x\n  '': y\n  good: not-a-hash\n  other: not-one-either\nextra: 1\n",
     )
     where = f"--web.config.file {path}"
     assert problems(path) == (
@@ -400,6 +400,7 @@ def test_every_problem_of_every_section_is_listed_at_once(tls_dir: Path) -> None
         f"{where}: basic_auth_users: invalid user name 'a:b'",
         f"{where}: basic_auth_users: invalid user name ''",
         f"{where}: basic_auth_users.good: not a bcrypt hash (expected $2a$, $2b$ or $2y$...)",
+        f"{where}: basic_auth_users.other: not a bcrypt hash (expected $2a$, $2b$ or $2y$...)",
     )
 
 
