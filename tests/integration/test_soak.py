@@ -29,7 +29,7 @@ def test_a_short_soak_keeps_memory_descriptors_and_threads_flat_and_every_poll_s
     assert all(result.poll_errors[region] == 0 for region in REGIONS), report
     assert result.scrape_failures == {} and sum(result.scrapes.values()) > 10 * POLLS, report
     assert len(result.after_warmup) >= 10, report
-    assert result.growth(result.peak_rss_kib) <= MAX_GROWTH, report
+    assert result.growth(result.end_rss_kib) <= MAX_GROWTH, report
     assert max(s.fds for s in result.after_warmup) <= result.warm.fds + 4, report
     assert max(s.threads for s in result.after_warmup) <= result.warm.threads + 2, report
     assert result.failures == [], report

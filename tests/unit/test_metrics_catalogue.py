@@ -272,6 +272,11 @@ def test_condition_state(status: str | None, state: str | None) -> None:
         ("oci://u:p@reg.example.com/y:v1", "oci://reg.example.com/y:v1"),
         ("robot:PW@ubuntu:22.04", "ubuntu:22.04"),
         ("robot:p@ss@ubuntu:22.04", "ubuntu:22.04"),
+        ("robot:pa/ss@reg.example.com/y:v1", "reg.example.com/y:v1"),  # a slash in the password
+        ("https://u:p://w@reg.example.com/y", "https://reg.example.com/y"),
+        ("u:p/w@ubuntu@sha256:" + "0f" * 32, "ubuntu@sha256:" + "0f" * 32),
+        ("myreg:5000/ns/img@sha256:abc", "myreg:5000/ns/img@sha256:abc"),
+        ("localhost/ns/img@x", "localhost/ns/img@x"),
         ("ubuntu@sha256:" + "0f" * 32, "ubuntu@sha256:" + "0f" * 32),
         ("robot:PW@ubuntu@sha256:" + "0f" * 32, "ubuntu@sha256:" + "0f" * 32),
         ("robot:PW@", ""),

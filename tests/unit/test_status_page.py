@@ -179,7 +179,12 @@ def test_limits_at_their_edges() -> None:
     statuses = [RegionStatus("r", outcome="failure", polls=1, skipped=skipped, attention=rows)]
     page = status_page(statuses, CONTEXT, ready=True).decode()  # now: the current time
     assert f"ms-{MAX_SKIPPED_ROWS - 1}" in page and "more</p>" not in page
-    assert page.count('<li class="muted">and 1 more</li>') == 1 and "and 0 more" not in page
+    assert '</tbody></table>\n\n<p class="muted">Polling every' in page  # nothing after the last row
+    assert page.count('<li class="muted">and 1 more</li></ul>') == 1 and "and 0 more" not in page
+    assert page.count(" ago</span></li></ul>") == 1  # every event shown: nothing after the last
+    one_over = (*skipped, Skipped("service", "ms-last", "g", "", "wrong_type"))
+    over = status_page([RegionStatus("r", skipped=one_over)], CONTEXT, ready=True, now=NOW).decode()
+    assert '<p class="muted">and 1 more</p>' in over and "ms-last" not in over
     assert "&times;2 twice" in page and "&times;1" not in page
     assert '<td class="failure">failure</td><td class="num">&ndash;</td><td>never</td>' in page
     assert "<code>" not in page.split("<h2>Regions</h2>")[1].split("<h2>Left out")[0]  # no error code, none shown
