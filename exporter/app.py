@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 import sys
 import threading
@@ -25,7 +26,6 @@ from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigErro
 from exporter.durations import format_duration
 from exporter.logs import redact, register_secrets
 from exporter.metrics.exposition import Format, answer
-from exporter.metrics.reads import READ_FIELDS
 from exporter.metrics.render import RenderOptions
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan
@@ -37,6 +37,7 @@ from exporter.tione import events, listing, resource_groups, workspaces
 from exporter.tione.api import SERVICE, VERSION
 from exporter.tione.paging import raise_if_cancelling
 from exporter.tione.source import Source
+from exporter.web.connections import Limits
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, ListenError, WebServer, bind
 from exporter.web.webconfig import BasicAuth, WebConfig, load_web_config
@@ -94,7 +95,6 @@ def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source
         filters=tuple(filters),
         tag_filters=tuple(tag_filters),
         service_category=settings.tione.service_category,
-        reads=READ_FIELDS,
     )
     discovery = settings.tione.discovery_interval
     polled: list[Source[Any]] = []
@@ -119,6 +119,8 @@ def poll_plan(settings: Settings, sources: Sequence[Source[Any]]) -> PollPlan:
             tag_labels=settings.metrics.tag_labels,
             exclude=settings.metrics.exclude,
             pod_series=settings.metrics.pod_series,
+            state_sets=settings.metrics.state_sets,
+            include=settings.metrics.include,
         ),
         interval=settings.poll.interval,
         timeout=settings.poll.timeout,
@@ -137,6 +139,26 @@ class Wiring:
         self.metrics.declare_actions(source.action for source in self.sources)
 
 
+DESCRIPTOR_RESERVE = 128
+"""Descriptors kept free of web connections: the API client's sockets, log files, the event loops, worker
+threads. Without them a flood of connections leaves every poll failing with a network error."""
+MIN_CONNECTIONS = 16
+
+
+def web_limits(settings: Settings, descriptors: int | None = None) -> Limits:
+    """The web server's bounds: `--web.max-connections` lowered, if need be, to the process's descriptor
+    limit (`ulimit -n`, RLIMIT_NOFILE) less `DESCRIPTOR_RESERVE`."""
+    if descriptors is None:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        descriptors = soft if soft != resource.RLIM_INFINITY else 1 << 20
+    room = max(MIN_CONNECTIONS, descriptors - DESCRIPTOR_RESERVE)
+    return Limits(
+        max_connections=min(settings.web.max_connections, room),
+        header_timeout=settings.web.header_timeout,
+        write_timeout=settings.web.write_timeout,
+    )
+
+
 def web_config(settings: Settings) -> WebConfig:
     """The TLS and basic auth settings of `--web.config.file` (none: plain HTTP, no auth); raises ConfigError."""
     if settings.web.config_file is None:
@@ -144,8 +166,88 @@ def web_config(settings: Settings) -> WebConfig:
     return load_web_config(settings.web.config_file)
 
 
+class PollThread:
+    """The poller and its API client on an event loop of their own, in a thread of their own.
+
+    Scrapes and polls once shared one event loop: fifty concurrent scrapers of a large fleet held it
+    long enough for every poll to time out, and a healthy API looked down. Here nothing the web server
+    does can delay a poll's callbacks; the two threads share only the interpreter (the poller renders
+    in worker threads as before) and hand over immutable objects (`Poller.published`, the self-metrics'
+    thread-safe registry). The client, its connections and the credential provider's locks are used and
+    closed only on this loop. A thread rather than a process: a process would copy each snapshot (tens
+    of megabytes for thousands of services) across to the server, and hold it twice (docs/performance.md).
+    """
+
+    def __init__(self, poller: Poller, client: TencentCloudClient) -> None:
+        self.poller = poller
+        self.client = client
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._caller: asyncio.AbstractEventLoop | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="poller", daemon=True)
+
+    def start(self) -> asyncio.Future[None]:
+        """Start polling; the future (of the calling loop) ends when polling does, with its error if any."""
+        self._caller = asyncio.get_running_loop()
+        self._done = self._caller.create_future()
+        self._thread.start()
+        self._started.wait()
+        return self._done
+
+    def _main(self) -> None:
+        error: BaseException | None = None
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:  # reported to the serving loop, which logs it and stops; nothing is hidden
+            error = exc
+        finally:
+            self._started.set()  # also when the loop could not even start
+            self._report(error)
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._started.set()
+        error: BaseException | None = None
+        try:
+            await self.poller.run()
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            await self.client.aclose()
+            # Said now, not after `asyncio.run` has waited for worker threads: a render still running in one
+            # must not hold up the stop (the interpreter's exit, bounded by the hard stop, waits for it).
+            self._report(error)
+
+    def _report(self, error: BaseException | None) -> None:
+        caller, done = self._caller, self._done
+        if caller is None or done is None:
+            return
+
+        def finish() -> None:
+            if done.done():
+                return
+            if error is None or isinstance(error, asyncio.CancelledError):
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+        with contextlib.suppress(RuntimeError):  # the serving loop has already ended: nobody is waiting
+            caller.call_soon_threadsafe(finish)
+
+    def stop(self) -> None:
+        """Cancel polling (from any thread); the client is closed on the poll loop as polling ends."""
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                loop.call_soon_threadsafe(task.cancel)
+
+
 class Exporter:
-    """The running exporter: one client, one poller, one web server, on the current event loop."""
+    """The running exporter: one client and one poller on the poll thread's loop, one web server on this one."""
 
     def __init__(self, settings: Settings, credentials: CredentialProvider, web: WebConfig | None = None) -> None:
         self.settings = settings
@@ -154,6 +256,7 @@ class Exporter:
         self.metrics = wiring.metrics
         self.client = wiring.client
         self.poller = Poller(poll_plan(settings, wiring.sources), self.metrics)
+        self.polling = PollThread(self.poller, self.client)
         context = PageContext(
             version=__version__,
             started=time.time(),
@@ -162,7 +265,13 @@ class Exporter:
             max_staleness=settings.poll.max_staleness,
             events=settings.events.max_services > 0,
         )
-        self.app = ExporterApp(self.poller, self.metrics, context, BasicAuth(self.web.users))
+        self.app = ExporterApp(
+            self.poller,
+            self.metrics,
+            context,
+            BasicAuth(self.web.users),
+            max_concurrent_scrapes=settings.web.max_concurrent_scrapes,
+        )
         self.server: WebServer | None = None
 
     async def serve(self, stop: asyncio.Event, on_listening: Callable[[str], None] | None = None) -> int:
@@ -177,7 +286,8 @@ class Exporter:
             log.error("cannot serve", extra={"address": self.settings.web.listen_address, "error": str(error)})
             await self.client.aclose()
             return EXIT_FAILED
-        self.server = WebServer(self.app, sock, self.web.tls)
+        limits = web_limits(self.settings)
+        self.server = WebServer(self.app, sock, self.web.tls, limits)
         log.info(
             "serving",
             extra={
@@ -187,38 +297,43 @@ class Exporter:
                 "telemetry_path": self.settings.web.telemetry_path,
                 "regions": ",".join(self.settings.tione.regions),
                 "interval": format_duration(self.settings.poll.interval),
+                "max_connections": limits.max_connections,
             },
         )
         if on_listening is not None:
             on_listening(f"{self.web.scheme}://{self.server.address}")
         server_task = asyncio.create_task(self.server.serve(), name="http server")
-        poll_task = asyncio.create_task(self.poller.run(), name="poller")
+        poll_task = self.polling.start()
         stop_task = asyncio.create_task(stop.wait(), name="stop")
-        done, _ = await asyncio.wait({server_task, poll_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        waited: set[asyncio.Future[Any]] = {server_task, poll_task, stop_task}
+        done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
         code = EXIT_OK
         if stop_task not in done:
             failed = server_task if server_task in done else poll_task
             reason = None if failed.cancelled() else failed.exception()
-            log.error("stopped unexpectedly", extra={"task": failed.get_name(), "error": repr(reason)})
+            name = "http server" if failed is server_task else "poller"
+            log.error("stopped unexpectedly", extra={"task": name, "error": repr(reason)})
             code = EXIT_FAILED
         await self._shutdown(server_task, poll_task, stop_task)
         return code
 
-    async def _shutdown(self, server_task: asyncio.Task[None], *others: asyncio.Task[object]) -> None:
+    async def _shutdown(
+        self, server_task: asyncio.Future[None], poll_task: asyncio.Future[None], stop_task: asyncio.Future[Any]
+    ) -> None:
         log.info("stopping")
         assert self.server is not None
         self.server.stop()
-        for task in others:
-            task.cancel()
+        self.polling.stop()  # the poll thread closes the client as its loop ends
+        stop_task.cancel()
         # `asyncio.wait`, not `wait_for`: a task that does not end when cancelled is reported, not waited for
         # (the hard stop of `run_command` ends the process anyway).
-        done, pending = await asyncio.wait({server_task, *others}, timeout=STOP_SECONDS - 1.5)
+        names: dict[asyncio.Future[Any], str] = {server_task: "http server", poll_task: "poller", stop_task: "stop"}
+        done, pending = await asyncio.wait(names, timeout=STOP_SECONDS - 1.5)
         for task in done:  # retrieved, so that no "exception was never retrieved" follows the stop
             if not task.cancelled():
                 task.exception()
         if pending:
-            log.warning("tasks still running at stop", extra={"tasks": ",".join(sorted(t.get_name() for t in pending))})
-        await self.client.aclose()
+            log.warning("tasks still running at stop", extra={"tasks": ",".join(sorted(names[t] for t in pending))})
 
 
 # --- commands --------------------------------------------------------------------------------------------

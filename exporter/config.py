@@ -51,10 +51,16 @@ MIN_RATE_LIMIT = 0.1
 """Requests per second below which a poll of even a small fleet cannot finish within its timeout."""
 MAX_RATE_LIMIT = 1000.0
 """Requests per second above which the setting can only be a mistake: 50 times what the API allows."""
+MIN_WEB_TIMEOUT = 0.1
+"""The shortest `--web.header-timeout` and `--web.write-timeout`: below it a client on a slow link is cut off."""
+MAX_WEB_TIMEOUT = 3600.0
+MAX_WEB_COUNT = 100_000
+"""The largest `--web.max-connections` and `--web.max-concurrent-scrapes`: more is a typo, not a plan."""
 
 
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warn", "error")
 LOG_FORMATS: tuple[str, ...] = ("logfmt", "json")
+STATE_SETS: tuple[str, ...] = ("current", "full")
 
 
 # --- value types -------------------------------------------------------------------------------------------
@@ -304,6 +310,20 @@ Interval = Annotated[float, _in_range(MIN_INTERVAL, MAX_DURATION, parse_duration
 Timeout = Annotated[float, _in_range(MIN_TIMEOUT, MAX_DURATION, parse_duration)]
 Staleness = Annotated[float, _in_range(MIN_INTERVAL, MAX_DURATION, parse_duration)]
 RateLimit = Annotated[float, _in_range(MIN_RATE_LIMIT, MAX_RATE_LIMIT, _number, "{:g}".format)]
+WebTimeout = Annotated[float, _in_range(MIN_WEB_TIMEOUT, MAX_WEB_TIMEOUT, parse_duration)]
+
+
+def _web_count(value: object) -> int:
+    """A whole number from 1 to `MAX_WEB_COUNT`."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_WEB_COUNT:
+        raise PydanticCustomError(
+            "count", 'must be a whole number from 1 to {high}, not "{value}"', {"high": MAX_WEB_COUNT, "value": value}
+        )
+    return int(text)
+
+
+WebCount = Annotated[int, BeforeValidator(_web_count)]
 
 
 ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
@@ -318,6 +338,7 @@ Boolean = Annotated[bool, BeforeValidator(_boolean)]
 Count = Annotated[int, BeforeValidator(_count)]
 LogLevel = Annotated[Literal["debug", "info", "warn", "error"], _choice(LOG_LEVELS)]
 LogFormat = Annotated[Literal["logfmt", "json"], _choice(LOG_FORMATS)]
+StateSetForm = Annotated[Literal["current", "full"], _choice(STATE_SETS)]
 
 
 def _filter_name(value: object) -> str:
@@ -363,6 +384,11 @@ class WebSettings(Section):
     listen_address: ListenAddress = ":10120"
     telemetry_path: TelemetryPath = "/metrics"
     config_file: OptionalPath = None
+    max_connections: WebCount = 1000
+    """Open connections at most; lowered at start to leave room under the descriptor limit."""
+    max_concurrent_scrapes: WebCount = 40
+    header_timeout: WebTimeout = 10.0
+    write_timeout: WebTimeout = 30.0
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -402,7 +428,10 @@ class LogSettings(Section):
 class MetricsSettings(Section):
     tag_labels: Strings = ()
     exclude: Patterns = ()
-    pod_series: Boolean = True
+    include: Patterns = ()
+    """The opt-in families to export as well (regular expressions matched against the whole name)."""
+    pod_series: Boolean = False
+    state_sets: StateSetForm = "current"
 
 
 class EventsSettings(Section):
@@ -493,6 +522,33 @@ OPTIONS: tuple[Option, ...] = (
         metavar="PATH",
     ),
     _option(
+        "web.max_connections",
+        "1000",
+        "open HTTP connections at most (lowered to the descriptor limit less 128); beyond it the longest idle "
+        "connection is closed to make room",
+        metavar="NUMBER",
+    ),
+    _option(
+        "web.max_concurrent_scrapes",
+        "40",
+        "metrics answers written at once; beyond it one whose client stopped reading makes room, or the "
+        "request waits up to 5s, then gets 503",
+        metavar="NUMBER",
+    ),
+    _option(
+        "web.header_timeout",
+        "10s",
+        "a connection that has not sent a complete request head this long after it opened (or after the "
+        "first byte of its next request) is closed",
+        metavar="DURATION",
+    ),
+    _option(
+        "web.write_timeout",
+        "30s",
+        "a client that reads nothing of its answer for this long is disconnected",
+        metavar="DURATION",
+    ),
+    _option(
         "tione.regions",
         "$TENCENTCLOUD_REGION",
         "comma-separated regions to poll (default: the TENCENTCLOUD_REGION environment variable)",
@@ -556,7 +612,24 @@ OPTIONS: tuple[Option, ...] = (
         "regular expressions; metric families whose name matches one are not exported",
         flag=False,
     ),
-    _option("metrics.pod_series", "true", "export the per-pod series (tione_service_pod_*)", flag=False),
+    _option(
+        "metrics.include",
+        "none",
+        "regular expressions; opt-in metric families whose name matches one are exported too",
+        flag=False,
+    ),
+    _option(
+        "metrics.pod_series",
+        "false",
+        "export the per-pod and per-container series (tione_service_pod_*): true or false",
+        metavar="BOOL",
+    ),
+    _option(
+        "metrics.state_sets",
+        "current",
+        "state sets as their current value only (current) or with a 0 for every other known value (full)",
+        metavar="FORM",
+    ),
     _option(
         "events.max_services",
         "10",

@@ -9,6 +9,10 @@ them: a short API outage does not blank dashboards, a long one does not show sta
 A secondary source's failure keeps that source's last result under the same rule and fails nothing.
 Nothing a poll raises ends the loop; the outcome of each poll is a log line, self-metrics, and the
 status the landing page shows.
+
+The poller runs on an event loop of its own, in a thread of its own (`exporter.app`), while the web
+server reads it from another: what the server reads (`exposition`, `ready`, `statuses()`) is one
+immutable `Published` object, replaced whole after each change, so a reader always sees one state.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from typing import Any, Literal, Protocol
 from exporter.durations import format_duration
 from exporter.logs import poll_fields, redact
 from exporter.metrics.attention import AttentionRow, attention_rows
-from exporter.metrics.render import Exposition, RegionSamples, RenderOptions, collect_region, render
+from exporter.metrics.render import Exposition, RegionSamples, RegionStream, RenderOptions, collect_region, render
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
+from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tione.decode import Skipped
+from exporter.tione.listing import observing
 from exporter.tione.paging import raise_if_cancelling
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Source
@@ -112,9 +118,28 @@ class PollPlan:
     """The client's requests per second, shared by all regions; None: the request budget is not checked."""
 
 
-def _collect(snapshot: RegionSnapshot, options: RenderOptions) -> tuple[RegionSamples, tuple[AttentionRow, ...]]:
-    """A region's samples and its services that need attention, from one snapshot (in a worker thread)."""
-    return collect_region(snapshot, options), attention_rows(snapshot)
+@dataclass(frozen=True)
+class Published:
+    """What the web server reads, as one object: replaced (one reference assignment), never changed."""
+
+    exposition: Exposition
+    statuses: tuple[RegionStatus, ...]
+
+    @property
+    def ready(self) -> bool:
+        """True once every region's first poll has finished, whatever its outcome."""
+        return all(status.polls > 0 for status in self.statuses)
+
+
+def _collect(
+    snapshot: RegionSnapshot, options: RenderOptions, stream: RegionStream
+) -> tuple[RegionSamples, tuple[AttentionRow, ...]]:
+    """A region's samples and its services that need attention, from one snapshot (in a worker thread):
+    merged from the pages formatted during the listing where they say it all, else collected whole."""
+    samples = stream.finish(snapshot)
+    if samples is None:
+        samples = collect_region(snapshot, options)
+    return samples, attention_rows(snapshot)
 
 
 def _unexpected(region: str, exc: Exception) -> TencentCloudError:
@@ -162,6 +187,7 @@ class Poller:
         self._status: dict[str, RegionStatus] = {region: RegionStatus(region) for region in plan.regions}
         self._locks: dict[str, asyncio.Lock] = {region: asyncio.Lock() for region in plan.regions}
         self._exposition = render([])
+        self._published = Published(self._exposition, tuple(self._status.values()))
         self._render_lock = asyncio.Lock()
         self._skip_logged: dict[str, float] = {}
         self._poll_requests: dict[str, int] = {}
@@ -170,19 +196,31 @@ class Poller:
     # --- what the web app reads ---------------------------------------------------------------------------
 
     @property
+    def published(self) -> Published:
+        """The exposition and the statuses as of the last change, safe to read from any thread."""
+        return self._published
+
+    @property
     def exposition(self) -> Exposition:
-        return self._exposition
+        return self._published.exposition
 
     @property
     def ready(self) -> bool:
         """True once every region's first poll has finished, whatever its outcome."""
-        return all(status.polls > 0 for status in self._status.values())
+        return self._published.ready
 
     def statuses(self) -> list[RegionStatus]:
-        return [self._status[region] for region in self.plan.regions]
+        return list(self._published.statuses)
 
     def status(self, region: str) -> RegionStatus:
         return self._status[region]
+
+    def _set_status(self, region: str, status: RegionStatus) -> None:
+        self._status[region] = status
+        self._publish()
+
+    def _publish(self) -> None:
+        self._published = Published(self._exposition, tuple(self._status[region] for region in self.plan.regions))
 
     # --- polling ----------------------------------------------------------------------------------------
 
@@ -190,7 +228,8 @@ class Poller:
         """Poll one region now (waiting for a poll of it already running) and return its new status."""
         async with self._locks[region]:
             before = self.recorder.requests_made(region)
-            status = await self._poll(region)
+            with paused_gc():  # a poll allocates in bursts and makes no cycles: see `gcpause`
+                status = await self._poll(region)
             self._check_budget(region, self.recorder.requests_made(region) - before)
             return status
 
@@ -261,11 +300,14 @@ class Poller:
         started = self._clock()
         deadline = started + self.plan.timeout
         run = _Run(self._snapshots[region])
+        # Each page of the listing is formatted as it arrives, while the listing waits for the next one.
+        stream = RegionStream(region, self.plan.options)
         try:
-            async with asyncio.timeout(self.plan.timeout + DEADLINE_GRACE):
-                await self._run_sources(region, run, started, deadline)
-            # Formatting a large fleet takes a while: off the event loop, so scrapes are not held up.
-            samples, attention = await asyncio.to_thread(_collect, run.snapshot, self.plan.options)
+            with observing(stream.add):
+                async with asyncio.timeout(self.plan.timeout + DEADLINE_GRACE):
+                    await self._run_sources(region, run, started, deadline)
+            # What is left (the merge, or a whole region) off the event loop, so scrapes are not held up.
+            samples, attention = await asyncio.to_thread(_collect, run.snapshot, self.plan.options, stream)
         except TencentCloudError as exc:
             error = exc
         except TimeoutError:
@@ -389,7 +431,7 @@ class Poller:
             skipped=tuple(skipped),
             attention=tuple(attention),
         )
-        self._status[region] = status
+        self._set_status(region, status)
         log.info(
             "poll finished",
             extra=poll_fields(
@@ -417,7 +459,7 @@ class Poller:
             request_id=error.request_id or None,
             stale=region in self._samples,
         )
-        self._status[region] = status
+        self._set_status(region, status)
         level = logging.ERROR if error.code == UNEXPECTED_ERROR else logging.WARNING
         log.log(
             level,
@@ -454,13 +496,16 @@ class Poller:
                 del clocks[key]
         await self._rerender()
         self.recorder.forget_inventory(region)
-        self._status[region] = replace(
-            self._status[region],
-            stale=False,
-            service_groups=None,
-            services=None,
-            services_by_status=MappingProxyType({}),
-            attention=(),
+        self._set_status(
+            region,
+            replace(
+                self._status[region],
+                stale=False,
+                service_groups=None,
+                services=None,
+                services_by_status=MappingProxyType({}),
+                attention=(),
+            ),
         )
         log.warning(
             "dropped stale series",
@@ -472,3 +517,4 @@ class Poller:
         async with self._render_lock:
             regions = [self._samples[region] for region in self.plan.regions if region in self._samples]
             self._exposition = await asyncio.to_thread(render, regions)
+            self._publish()

@@ -265,11 +265,15 @@ def _recent_changes() -> Panels:
     return [
         timeseries_panel(
             "Status changes",
-            "Services changing status, per region (each change flips two series of the state set).",
+            "Services entering a status they were not in one interval before (a new service too), per region.",
             "short",
             [
                 query(
-                    f"sum by (region) (changes(tione_service_status{{{REGION}}}[$__rate_interval])) / 2",
+                    # Only the current value of a state set is 1 (and, by default, the only series): a
+                    # change is a status series at 1 now that was not at 1 an interval ago.
+                    f"count by (region) ((tione_service_status{{{REGION}}} == 1)"
+                    f" unless (tione_service_status{{{REGION}}} offset $__rate_interval == 1))"
+                    f" or sum by (region) (tione_service_status{{{REGION}}}) * 0",
                     "{{region}}",
                 )
             ],
@@ -277,17 +281,17 @@ def _recent_changes() -> Panels:
         ),
         table_panel(
             "Services that changed status in the time range",
-            "Number of status changes of each service over the dashboard's time range.",
+            "Services that held more than one status over the dashboard's time range, and how many they held.",
             "short",
             [
                 query(
-                    "sum by (region, service_group_id, service_id) "
-                    f"(changes(tione_service_status{{{REGION}}}[$__range])) / 2 > 0",
+                    "count by (region, service_group_id, service_id) "
+                    f"(max_over_time(tione_service_status{{{REGION}}}[$__range]) == 1) > 1",
                     instant=True,
                 )
             ],
-            rename={"Value": "status changes"},
-            sort_by="status changes",
+            rename={"Value": "statuses held"},
+            sort_by="statuses held",
             width=8,
         ),
         table_panel(

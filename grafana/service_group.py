@@ -1,11 +1,12 @@
-"""One service group in depth: per service, its status over time, replicas, conditions, resources, pods and
-restarts, autoscaling bounds, and the model and image it runs."""
+"""One service group in depth: per service, its status over time, replicas, conditions, resources, pods by
+phase, autoscaling bounds, and the model and image it runs. Every panel reads series the exporter exports by
+default."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 
-from exporter.tione.models import CONDITION_STATUSES, POD_PHASES, SERVICE_STATUSES
+from exporter.tione.models import CONDITION_STATUSES, SERVICE_STATUSES
 from grafana.panels import (
     BLUE,
     GREEN,
@@ -42,7 +43,6 @@ STATUS_COLOURS = {
     "CREATE_FAILED": RED,
     "TIMEOUT_EXCEPTION": RED,
 }
-PHASE_COLOURS = {"Running": GREEN, "Pending": BLUE, "Succeeded": GREY, "Failed": RED, "Unknown": ORANGE}
 # The exporter writes condition statuses in lower case.
 CONDITION_VALUES = tuple(value.lower() for value in CONDITION_STATUSES)
 CONDITION_COLOURS = {"true": GREEN, "false": RED, "unknown": ORANGE}
@@ -221,42 +221,25 @@ def _resources() -> Panels:
 
 
 def _pods() -> Panels:
+    """From the service-level series, which are on by default; the per-pod and per-container series need
+    `metrics.pod-series` (docs/metrics.md shows the queries for them)."""
     return [
-        state_timeline_panel(
-            "Pod phases",
-            "Each pod's phase over time.",
-            [
-                query(
-                    state_set_code("tione_service_pod_phase", SERVICE, "phase", POD_PHASES, "service_id, pod_name"),
-                    "{{pod_name}}",
-                )
-            ],
-            state_mappings(POD_PHASES, PHASE_COLOURS),
-            width=12,
+        timeseries_panel(
+            "Pods by phase",
+            "Each service's pods by phase (Running, Pending, Failed, ...).",
+            "short",
+            [query(f"sum by (service_id, phase) (tione_service_pods{{{SERVICE}}})", "{{service_id}} {{phase}}")],
+            stacked=True,
         ),
         timeseries_panel(
-            "Container restarts",
-            "Container restarts per pod over each interval.",
+            "Replicas not ready",
+            "Current replicas of each service that are not ready.",
             "short",
             [
                 query(
-                    f"sum by (pod_name) (increase(tione_service_pod_container_restarts_total{{{SERVICE}}}"
-                    "[$__rate_interval]))",
-                    "{{pod_name}}",
+                    f"tione_service_status_replicas{{{SERVICE}}} - tione_service_status_replicas_ready{{{SERVICE}}}",
+                    "{{service_id}}",
                 )
             ],
-        ),
-        timeseries_panel(
-            "Containers not ready",
-            "Containers that are not ready, per pod.",
-            "short",
-            [
-                query(
-                    f"count by (pod_name) (tione_service_pod_container_ready{{{SERVICE}}} == 0)"
-                    f" or count by (pod_name) (tione_service_pod_container_ready{{{SERVICE}}}) * 0",
-                    "{{pod_name}}",
-                )
-            ],
-            width=24,
         ),
     ]

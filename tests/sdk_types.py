@@ -9,6 +9,7 @@ every value of those types, and our simulator and fixtures must send nothing els
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import types
 import typing
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import tencentcloud.tione.v20211111.models as sdk
 from pydantic import BaseModel, ValidationError
 
@@ -207,3 +209,49 @@ def answer_mismatches(value: dict[str, Any], sdk_name: str, path: str = "") -> l
             elif kind.is_object:
                 problems += answer_mismatches(element, kind.name, at)
     return problems
+
+
+def _record_of(annotation: Any) -> type[msgspec.Struct] | None:
+    """The record class an annotation holds (through Optional and list), if any."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list):
+        found = [_record_of(arg) for arg in typing.get_args(annotation)]
+        return next((item for item in found if item is not None), None)
+    return annotation if inspect.isclass(annotation) and issubclass(annotation, msgspec.Struct) else None
+
+
+def record_mismatches(
+    record: type[msgspec.Struct], sdk_name: str, ignored: frozenset[str] = frozenset()
+) -> tuple[list[str], set[str]]:
+    """Every way a record of the poll (and the records it nests) disagrees with the SDK's class `sdk_name`,
+        read both ways a poll reads an answer (from the body's bytes, and from decoded JSON): a field the SDK
+        does not document (but those in `ignored`), or a value of the documented type the record rejects. Also
+    the SDK classes reached."""
+    problems: list[str] = []
+    reached: set[str] = set()
+    todo = [(record, sdk_name)]
+    while todo:
+        ours, theirs = todo.pop()
+        if theirs in reached:
+            continue
+        reached.add(theirs)
+        documented = documented_fields(theirs)
+        hints = typing.get_type_hints(ours)
+        for field in msgspec.structs.fields(ours):
+            kind = documented.get(field.encode_name)
+            if kind is None and field.encode_name in ignored:
+                continue
+            if kind is None:
+                problems.append(f"{ours.__name__}.{field.encode_name} is not documented on {theirs}")
+                continue
+            nested = _record_of(hints[field.name])
+            if nested is not None:
+                todo.append((nested, kind.name))
+            for value in sample_values(kind):
+                document = {field.encode_name: value}
+                try:
+                    msgspec.json.decode(json.dumps(document).encode(), type=ours, strict=False)
+                    msgspec.convert(document, ours, strict=False)
+                except msgspec.ValidationError as exc:
+                    problems.append(f"{theirs}.{field.encode_name} ({kind}): {ours.__name__} rejects {value!r}: {exc}")
+                    break
+    return problems, reached

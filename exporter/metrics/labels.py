@@ -12,8 +12,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-
-from exporter.tione.models import Tag
+from typing import Protocol
 
 MAX_LABEL_VALUE_LENGTH = 512
 """Longer values are cut: a label value is an identifier, not a document."""
@@ -81,6 +80,16 @@ def tag_label_names(keys: tuple[str, ...]) -> tuple[str, ...]:
         taken.add(name)
         names.append(name)
     return tuple(names)
+
+
+class Tag(Protocol):
+    """A tag as the API sends it, in a service group, a service or a resource group."""
+
+    @property
+    def tag_key(self) -> str | None: ...
+
+    @property
+    def tag_value(self) -> str | None: ...
 
 
 class TagSelection:

@@ -1,15 +1,22 @@
 """The API fields the exporter reads, per model: everything else may be broken without costing anything.
 
-An answer's object whose field does not fit the models is left out only when that field is one of
-these (`exporter.tione.decode`); a field listed nowhere here is dropped and the object kept. A test
-runs the catalogue and the status page over every fixture and a simulated fleet, recording each field
-they touch, and fails when one is missing here.
+The records a poll decodes (`exporter.tione.records`) hold exactly these fields, so an answer's object
+is left out only when one of them does not fit (`exporter.tione.decode`); a field listed nowhere here
+is never even built. Tests run the catalogue, the status page and the listing's de-duplication over
+every fixture and a simulated fleet, recording each field they touch, and fail when one is missing
+here; and they check that the records hold these fields and no others.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from pydantic import BaseModel
+
 from exporter.tione import models
-from exporter.tione.decode import Reads
+
+Reads = Mapping[type[BaseModel], frozenset[str]]
+"""Per model class, the fields read (Python names)."""
 
 READ_FIELDS: Reads = {
     models.ServiceGroup: frozenset(
@@ -19,6 +26,7 @@ READ_FIELDS: Reads = {
             "created_by",
             "create_source",
             "create_time",
+            "update_time",
             "latest_version",
             "service_count",
             "running_service_count",
@@ -38,8 +46,10 @@ READ_FIELDS: Reads = {
     models.Service: frozenset(
         {
             "service_id",
+            "service_group_id",
             "service_group_name",
             "business_status",
+            "create_failed_reason",
             "charge_type",
             "cluster_id",
             "create_source",
@@ -85,11 +95,12 @@ READ_FIELDS: Reads = {
             "unavailable_replicas",
             "updated_replicas",
             "status",
+            "reason",
             "conditions",
             "stateful_set_condition",
         }
     ),
-    models.Condition: frozenset({"type", "status", "last_transition_time"}),
+    models.Condition: frozenset({"type", "status", "last_transition_time", "reason", "message"}),
     models.ResourceInfo: frozenset({"cpu", "memory", "gpu", "gpu_type", "real_gpu", "real_gpu_detail_set", "rdma"}),
     models.GpuDetail: frozenset({"name", "value"}),
     models.HorizontalPodAutoscaler: frozenset({"min_replicas", "max_replicas"}),
@@ -106,10 +117,10 @@ READ_FIELDS: Reads = {
             "algorithm_framework",
         }
     ),
-    models.Pod: frozenset({"name", "phase", "containers", "container_infos"}),
+    models.Pod: frozenset({"name", "phase", "node_ip", "containers", "container_infos"}),
     models.Container: frozenset({"name", "status"}),
     models.ContainerStatus: frozenset({"restart_count", "ready"}),
     models.Tag: frozenset({"tag_key", "tag_value"}),
 }
-"""Per model class, the Python names of the fields read. A class reached only through unread fields
-needs no entry; one reached through read fields without an entry is taken as read whole."""
+"""Per model class, the Python names of the fields read; a class reached only through unread fields has
+no entry (and no record)."""

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client.utils import floatToGoString
 
@@ -28,8 +28,8 @@ from exporter.metrics.families import group as groups
 from exporter.metrics.families import service as services
 from exporter.metrics.families.family import Family, Kind, Sample, TagFamily
 from exporter.metrics.gzipped import GzipPrefix
-from exporter.metrics.labels import REGION_LABEL, TagSelection, clean_value, escape_value
-from exporter.tione.models import Tag
+from exporter.metrics.labels import REGION_LABEL, Tag, TagSelection, clean_value, escape_value
+from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 
 AnyFamily = Family[Any]
@@ -38,21 +38,47 @@ _go_float: Callable[[float], str] = floatToGoString
 """prometheus_client's own number formatting, so the bytes match what it would write."""
 
 
+StateSets = Literal["current", "full"]
+
+
 @dataclass(frozen=True)
 class RenderOptions:
-    """What to expose: tag keys that become labels (`("*",)` for all), families to leave out
-    (regexes matched against the whole family name), and whether per-pod series are wanted."""
+    """What to expose; the defaults are the lean selection a large fleet can afford.
+
+    - `tag_labels`: tag keys that become labels (`("*",)` for all; none: no `*_tags` series).
+    - `exclude`: regexes matched against the whole family name; a family matching one is left out.
+    - `include`: regexes naming the opt-in families (`opt_in`) to export as well; `exclude` still wins.
+    - `pod_series`: the per-pod and per-container families (`tione_service_pod_*`).
+    - `state_sets`: `current` exports a state set's current value only (its series of value 1), `full`
+      also every other known value as 0 (one series per known value and object).
+    """
 
     tag_labels: tuple[str, ...] = ()
     exclude: tuple[re.Pattern[str], ...] = ()
-    pod_series: bool = True
+    pod_series: bool = False
+    state_sets: StateSets = "current"
+    include: tuple[re.Pattern[str], ...] = ()
+
+    @classmethod
+    def everything(cls, tag_labels: tuple[str, ...] = ()) -> RenderOptions:
+        """Every family in its full form: what the exporter exposed before its defaults became lean."""
+        return cls(tag_labels=tag_labels, pod_series=True, state_sets="full", include=(re.compile(".*"),))
 
     def includes(self, family: AnyFamily) -> bool:
         if family.pods and not self.pod_series:
             return False
         if isinstance(family, TagFamily) and not TagSelection(self.tag_labels).enabled:
             return False
+        if family.opt_in and not any(pattern.fullmatch(family.name) for pattern in self.include):
+            return False
         return not any(pattern.fullmatch(family.name) for pattern in self.exclude)
+
+    def families(self) -> list[AnyFamily]:
+        """The snapshot's families to render, in exposition order, state sets in the form selected."""
+        selected = [family for family in SNAPSHOT_FAMILIES if self.includes(family)]
+        if self.state_sets == "full":
+            return selected
+        return [family.current_only() for family in selected]
 
 
 @dataclass(frozen=True)
@@ -116,18 +142,19 @@ class _Tails(dict[Sample, bytes]):
         self.writer = writer
 
     def __missing__(self, sample: Sample) -> bytes:
-        tail = self[sample] = self.writer.tail(self.names, *sample)
+        values, number = sample
+        tail = self[sample] = self.writer.tail(self.names, values, number) if values else self.writer.ending(number)
         return tail
 
 
 class _FamilyOut:
-    """One family's lines while a region is collected."""
+    """One family's lines while a region is collected: the pieces of its lines, joined once at the end."""
 
-    __slots__ = ("family", "lines", "prefix", "samples", "series", "tags", "tails")
+    __slots__ = ("family", "lines", "prefix", "samples", "tags", "tails")
 
     def __init__(self, family: AnyFamily, writer: _Writer) -> None:
         self.family = family
-        self.samples: Callable[[Any], Sequence[Sample]] | None = None
+        self.samples: Callable[[Any], Sequence[Sample]] = _no_samples
         self.tags: Callable[[Any], Sequence[Tag] | None] | None = None
         if isinstance(family, TagFamily):
             self.tags = family.tags
@@ -136,17 +163,21 @@ class _FamilyOut:
         self.prefix = f"{family.name}{{".encode()
         self.lines: list[bytes] = []
         self.tails = _Tails(family.labels, writer)
-        self.series = 0
+
+
+def _no_samples(subject: Any) -> Sequence[Sample]:
+    return ()
 
 
 class _KindOut:
     """One kind's selected families and the ids seen while a region is collected."""
 
-    __slots__ = ("children", "count", "kind", "outs", "seen", "tally")
+    __slots__ = ("children", "count", "kind", "outs", "seen", "tag_outs", "tally")
 
     def __init__(self, kind: Kind[Any, Any], outs: list[_FamilyOut], children: list[_KindOut]) -> None:
         self.kind = kind
-        self.outs = outs
+        self.outs = [out for out in outs if out.tags is None]
+        self.tag_outs = [out for out in outs if out.tags is not None]
         self.children = children
         self.seen: set[str] = set()
         self.count = 0
@@ -156,18 +187,20 @@ class _KindOut:
 class _Writer:
     """Accumulates the sample lines of the families selected by the options.
 
-    A line is the family's head (name and identity labels, once per object) and a tail (extra
-    labels and value). Tails repeat a great deal (every state set writes the same ones for every
-    object), so each family's tails are formatted once per distinct sample, and one object's lines
-    of a family are written as one block `head + tail + head + tail ...`.
+    A line is the family's prefix (its name and `{`), the object's identity labels (formatted once per
+    object, shared by all its families) and a tail (extra labels and value). Tails repeat a great deal
+    (every state set writes the same ones for every object), so each family's tails are formatted once
+    per distinct sample. A line costs no bytes object of its own: its three pieces, all shared, go on
+    the family's list, joined once when the region is done; an object with several lines in a family
+    gets one block `head + tail + head + tail ...`.
     """
 
     def __init__(self, options: RenderOptions) -> None:
-        self.outs = {family.name: _FamilyOut(family, self) for family in SNAPSHOT_FAMILIES if options.includes(family)}
+        self.outs = {family.name: _FamilyOut(family, self) for family in options.families()}
         self.tags = TagSelection(options.tag_labels)
         self._labels: dict[str, str] = {}
         self._pairs: dict[tuple[str, str], str] = {}
-        self._endings: dict[float, str] = {}
+        self._endings: dict[float, bytes] = {}
         self.kinds: dict[Kind[Any, Any], _KindOut] = {}
         self.roots = self._kinds(None)
 
@@ -198,19 +231,17 @@ class _Writer:
             text = self._pairs[pair] = f',{pair[0]}="{self.label(pair[1])}"'
         return text
 
-    def ending(self, number: float) -> str:
+    def ending(self, number: float) -> bytes:
         """`} value` and the newline."""
         text = self._endings.get(number)
         if text is None:
-            text = self._endings[number] = f"}} {_go_float(number)}\n"
+            text = self._endings[number] = f"}} {_go_float(number)}\n".encode()
         return text
 
     def tail(self, names: tuple[str, ...], values: tuple[str, ...], number: float) -> bytes:
         if len(names) != len(values):
             raise ValueError(f"labels {names} do not match values {values}")
-        parts = [self.pair(pair) for pair in zip(names, values, strict=True)]
-        parts.append(self.ending(number))
-        return "".join(parts).encode()
+        return "".join([self.pair(pair) for pair in zip(names, values, strict=True)]).encode() + self.ending(number)
 
     def walk(self, snapshot: RegionSnapshot, outs: list[_KindOut], parent: object, identity: str) -> None:
         """Each kind's objects under `parent`, their lines, then their children's, depth first."""
@@ -227,26 +258,25 @@ class _Writer:
                 if kind.tally is not None:
                     out.tally[kind.tally(subject)] += 1
                 own = f'{identity}{prefix}"{self.label(object_id)}"'
-                self.emit(out.outs, subject, own.encode())
+                self.emit(out, subject, own.encode())
                 if out.children:
                     self.walk(snapshot, out.children, subject, own)
 
-    def emit(self, outs: list[_FamilyOut], subject: Any, identity: bytes) -> None:
+    def emit(self, kind: _KindOut, subject: Any, identity: bytes) -> None:
         """Append each family's lines for one object."""
-        for out in outs:
-            head = out.prefix + identity
-            if out.samples is None:
-                assert out.tags is not None
-                names, values = self.tags.labels(out.tags(subject))
-                out.lines.append(head + self.tail(names, values, 1.0))
-                out.series += 1
-                continue
+        for out in kind.outs:
             samples = out.samples(subject)
             if not samples:
                 continue
-            block = list(map(out.tails.__getitem__, samples))
-            out.lines.append(head + head.join(block))
-            out.series += len(block)
+            if len(samples) == 1:
+                out.lines += (out.prefix, identity, out.tails[samples[0]])
+            else:
+                head = out.prefix + identity
+                out.lines += (head, head.join([out.tails[sample] for sample in samples]))
+        for out in kind.tag_outs:
+            assert out.tags is not None
+            names, values = self.tags.labels(out.tags(subject))
+            out.lines += (out.prefix, identity, self.tail(names, values, 1.0))
 
 
 def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = None) -> RegionSamples:
@@ -258,22 +288,150 @@ def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = Non
     The counts (groups, services, services by status) are of exactly the objects rendered.
     """
     writer = _Writer(options or RenderOptions())
-    writer.walk(snapshot, writer.roots, snapshot, f'{REGION_LABEL}="{writer.label(snapshot.region)}"')
-
-    families: dict[str, FamilyLines] = {}
-    for name, out in writer.outs.items():
-        if out.lines:
-            text = b"".join(out.lines)
-            out.lines.clear()
-            families[name] = FamilyLines(text=text, series=out.series)
+    writer.walk(snapshot, writer.roots, snapshot, _region_identity(writer, snapshot.region))
+    families = {name: _lines(out.lines) for name, out in writer.outs.items()}
     service_kind = writer.kinds[services.KIND]
+    return _samples(snapshot.region, families, writer.kinds[groups.KIND].count, service_kind.count, service_kind.tally)
+
+
+def _region_identity(writer: _Writer, region: str) -> str:
+    return f'{REGION_LABEL}="{writer.label(region)}"'
+
+
+def _lines(pieces: list[bytes]) -> FamilyLines:
+    """A family's pieces joined; every line ends in the only newline it has (label values are escaped)."""
+    text = b"".join(pieces)
+    pieces.clear()
+    return FamilyLines(text=text, series=text.count(b"\n"))
+
+
+def _samples(
+    region: str,
+    families: Mapping[str, FamilyLines],
+    service_groups: int,
+    service_count: int,
+    tally: collections.Counter[str],
+) -> RegionSamples:
     return RegionSamples(
-        region=snapshot.region,
-        service_groups=writer.kinds[groups.KIND].count,
-        services=service_kind.count,
-        families=MappingProxyType(families),
-        services_by_status=MappingProxyType(dict(sorted(service_kind.tally.items()))),
+        region=region,
+        service_groups=service_groups,
+        services=service_count,
+        families=MappingProxyType({name: lines for name, lines in families.items() if lines.series}),
+        services_by_status=MappingProxyType(dict(sorted(tally.items()))),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fragment:
+    """One group's lines, formatted as if it were alone in the region, and what it takes to merge them."""
+
+    group: ServiceGroup
+    """Held so that its `id()` keeps naming it until the merge."""
+    workspace: str
+    counted: bool
+    """False when the group has no id (as a label value): `collect_region` leaves it out too."""
+    group_id: str
+    service_ids: frozenset[str]
+    services: int
+    tally: collections.Counter[str]
+    texts: tuple[bytes, ...]
+    """Its lines of each family of the group's kinds, in `RegionStream`'s order of them."""
+    series: tuple[int, ...]
+
+
+class RegionStream:
+    """A region's service groups formatted page by page as the listing reads them, merged at the end.
+
+    The listing waits on the token bucket between pages; formatting each page then costs the poll nothing,
+    and what is left after the last answer is a merge (`finish`). Each group is formatted on its own, as
+    the listing read it (`add`), and kept by identity; the merge takes, in the snapshot's order, the
+    fragment of every group the listing kept (its de-duplication picked one copy of each). The result is
+    exactly `collect_region`'s: whenever the fragments cannot say so alone (a group that was not added or
+    was listed in another workspace than its fragment says, a service id repeated across groups), `finish`
+    gives None and the caller collects the region as a whole.
+    """
+
+    def __init__(self, region: str, options: RenderOptions | None = None) -> None:
+        self.region = region
+        self.options = options or RenderOptions()
+        self._writer = _Writer(self.options)
+        self._identity = _region_identity(self._writer, region)
+        self._root = self._writer.kinds[groups.KIND]
+        self._subtree = self._below(self._root)
+        self._outs = [out for kind in self._subtree for out in kind.outs + kind.tag_outs]
+        self._fragments: dict[int, _Fragment] = {}
+
+    def _below(self, kind: _KindOut) -> list[_KindOut]:
+        return [kind, *(below for child in kind.children for below in self._below(child))]
+
+    def add(self, listed: Iterable[ServiceGroup], project_id: str) -> None:
+        """Format groups as listed in workspace `project_id` ("" for the default one, unnamed)."""
+        for group in listed:
+            self._fragments[id(group)] = self._format(group, project_id)
+
+    def _format(self, group: ServiceGroup, workspace: str) -> _Fragment:
+        for kind in self._subtree:
+            kind.seen, kind.count, kind.tally = set(), 0, collections.Counter()
+        group_workspaces = {group.service_group_id or "": workspace} if workspace else {}
+        alone = RegionSnapshot(self.region, (group,), group_workspaces=group_workspaces)
+        self._writer.walk(alone, [self._root], alone, self._identity)
+        texts: list[bytes] = []
+        series: list[int] = []
+        for out in self._outs:
+            text = b""
+            if out.lines:
+                text = b"".join(out.lines)
+                out.lines.clear()
+            texts.append(text)
+            series.append(text.count(b"\n"))
+        service_kind = self._writer.kinds[services.KIND]
+        return _Fragment(
+            group=group,
+            workspace=workspace,
+            counted=self._root.count > 0,
+            group_id=next(iter(self._root.seen), ""),
+            service_ids=frozenset(service_kind.seen),
+            services=service_kind.count,
+            tally=service_kind.tally,
+            texts=tuple(texts),
+            series=tuple(series),
+        )
+
+    def finish(self, snapshot: RegionSnapshot) -> RegionSamples | None:
+        """The region's samples from the fragments and the snapshot's other kinds, or None when the
+        fragments cannot give exactly what `collect_region(snapshot)` would."""
+        chosen: list[_Fragment] = []
+        seen_groups: set[str] = set()
+        seen_services: set[str] = set()
+        for group in snapshot.groups:
+            fragment = self._fragments.get(id(group))
+            if fragment is None or fragment.group is not group:
+                return None
+            if fragment.workspace != snapshot.group_workspaces.get(group.service_group_id or "", ""):
+                return None
+            if not fragment.counted or fragment.group_id in seen_groups:
+                continue
+            if not seen_services.isdisjoint(fragment.service_ids):
+                return None
+            seen_groups.add(fragment.group_id)
+            seen_services |= fragment.service_ids
+            chosen.append(fragment)
+        self._fragments.clear()
+        writer = self._writer
+        others = [root for root in writer.roots if root is not self._root]
+        writer.walk(snapshot, others, snapshot, self._identity)
+        # One column per family: the fragments' texts side by side, joined at C speed.
+        texts = zip(*(fragment.texts for fragment in chosen), strict=True) if chosen else iter(())
+        series = zip(*(fragment.series for fragment in chosen), strict=True) if chosen else iter(())
+        merged = {
+            out.family.name: FamilyLines(b"".join(column), sum(counts))
+            for out, column, counts in zip(self._outs, texts, series, strict=False)
+        }
+        families = {name: merged.get(name) or _lines(out.lines) for name, out in writer.outs.items()}
+        tally: collections.Counter[str] = collections.Counter()
+        for fragment in chosen:
+            tally.update(fragment.tally)
+        return _samples(snapshot.region, families, len(chosen), sum(fragment.services for fragment in chosen), tally)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from exporter.tione.models import Condition, Service
+from exporter.tione.records import Condition, Service
 
 FAILURE_STATUSES: frozenset[str] = frozenset({"Abnormal", "CREATE_FAILED", "TIMEOUT_EXCEPTION"})
 STOPPED_STATUSES: frozenset[str] = frozenset({"Stopped", "Stopping"})

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -39,17 +41,11 @@ from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import APIError, TencentCloudError
-from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tione import workspaces
-from exporter.tione.decode import Reads, Skipped, decode_groups
-from exporter.tione.models import (
-    DescribeModelServiceGroupsResponse,
-    Filter,
-    ServiceGroup,
-    TagFilter,
-    as_utc,
-)
+from exporter.tione.decode import Skipped, decode_answer, decode_groups, identified
+from exporter.tione.models import DescribeModelServiceGroupsResponse, Filter, TagFilter, as_utc
 from exporter.tione.paging import (
+    MAX_TOTAL_COUNT,
     all_of,
     call_parsed,
     check_budget,
@@ -58,6 +54,7 @@ from exporter.tione.paging import (
     malformed,
     parse_answer,
 )
+from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Source
 
@@ -93,14 +90,12 @@ UNREADABLE_WORKSPACE: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class ListingQuery:
-    """What to list: one workspace (`TiProjectId`, None for the default one) and the API's filters;
-    and which fields the caller reads (`reads`), so that a field nobody reads never costs an object."""
+    """What to list: one workspace (`TiProjectId`, None for the default one) and the API's filters."""
 
     project_id: str | None = None
     filters: tuple[Filter, ...] = ()
     tag_filters: tuple[TagFilter, ...] = ()
     service_category: str | None = None
-    reads: Reads | None = field(default=None, compare=False)
 
     def params(self, offset: int, limit: int = LIMIT) -> dict[str, Any]:
         """The request body for the page at `offset`."""
@@ -163,7 +158,18 @@ class ParsedPage:
     request_id: str | None
 
 
-def parse_page(region: str, answer: dict[str, Any], reads: Reads | None = None) -> ParsedPage:
+def typed_page(content: bytes) -> ParsedPage | None:
+    """A page read in one pass from the answer's bytes, or None when something in it does not fit: the
+    client then gives the answer untyped, and `parse_page` reads it object by object."""
+    answer = decode_answer(content)
+    if answer is None or answer.total_count is None or not 0 <= answer.total_count <= MAX_TOTAL_COUNT:
+        return None
+    skipped: list[Skipped] = []
+    groups = identified(answer.service_groups or [], skipped)
+    return ParsedPage(answer.total_count, groups, skipped, answer.request_id)
+
+
+def parse_page(region: str, answer: dict[str, Any]) -> ParsedPage:
     """One `Response` object: its envelope must fit (else the page is malformed, naming the field path,
     never the value); its groups are read one by one, and one that does not fit is left out (`decode`)."""
     envelope = {key: value for key, value in answer.items() if key != "ServiceGroups"}
@@ -175,16 +181,38 @@ def parse_page(region: str, answer: dict[str, Any], reads: Reads | None = None) 
     if not isinstance(items, list):
         reason = f"does not fit the model at ServiceGroups: {type(items).__name__} is not a list"
         raise malformed(ACTION, region, answer, reason)
-    with paused_gc():
-        decoded = decode_groups(items, reads)
+    decoded = decode_groups(items)
     return ParsedPage(total, decoded.groups, decoded.skipped, parsed.request_id)
 
 
-async def _page(client: TencentCloudClient, region: str, query: ListingQuery, offset: int, deadline: float) -> _Page:
-    def parse(region: str, answer: dict[str, Any]) -> ParsedPage:
-        return parse_page(region, answer, query.reads)
+async def fetch_page(client: TencentCloudClient, region: str, params: dict[str, Any], deadline: float) -> ParsedPage:
+    """One page of the listing: typed in one pass when it all fits, else read object by object."""
+    return await call_parsed(client, ACTION, region, params, parse_page, deadline=deadline, typed=typed_page)
 
-    parsed = await call_parsed(client, ACTION, region, query.params(offset), parse, deadline=deadline)
+
+PageObserver = Callable[[Sequence[ServiceGroup], str], None]
+"""Called with the groups of each page as it is read, and the workspace it was read in ("": the default)."""
+
+_observer: ContextVar[PageObserver | None] = ContextVar("listing_page_observer", default=None)
+
+
+@contextmanager
+def observing(observer: PageObserver) -> Iterator[None]:
+    """Hand every page of groups the listings in this block read (in the tasks it starts too) to `observer`
+    as it arrives: the caller can work on each page while the listing waits for the next. Pages come as
+    read, seam repairs and second scans included; the listing's result says which groups it kept."""
+    token = _observer.set(observer)
+    try:
+        yield
+    finally:
+        _observer.reset(token)
+
+
+async def _page(client: TencentCloudClient, region: str, query: ListingQuery, offset: int, deadline: float) -> _Page:
+    parsed = await fetch_page(client, region, query.params(offset), deadline)
+    observer = _observer.get()
+    if observer is not None:
+        observer(parsed.groups, query.project_id or "")
     return _Page(offset, parsed.total_count, parsed.groups, parsed.skipped)
 
 
@@ -391,7 +419,7 @@ async def count_groups(
     total = 0
     for project_id in dict.fromkeys(project_ids):
         params = ListingQuery(project_id=project_id).params(0, limit=1)
-        parsed = await call_parsed(client, ACTION, region, params, parse_page, deadline=deadline)
+        parsed = await fetch_page(client, region, params, deadline)
         total += parsed.total_count or 0
     return total
 

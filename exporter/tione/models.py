@@ -60,7 +60,7 @@ CONDITION_STATUSES: tuple[str, ...] = ("True", "False", "Unknown")
 POD_PHASES: tuple[str, ...] = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 
 
-def _lenient_time(value: Any) -> datetime | None:
+def lenient_time(value: Any) -> datetime | None:
     """A time as the API may send it, or None when it is absent or unreadable.
 
     The official SDK documents these fields as plain strings without promising a format; the API is known
@@ -87,7 +87,7 @@ def _serialize_secret(value: SecretStr, info: SerializationInfo) -> str:
     return str(value)
 
 
-Timestamp = Annotated[datetime | None, BeforeValidator(_lenient_time)]
+Timestamp = Annotated[datetime | None, BeforeValidator(lenient_time)]
 """A time the SDK documents as `str`: RFC 3339 or `YYYY-MM-DD HH:MM:SS` (naive, taken as UTC); None if unreadable."""
 
 Secret = Annotated[SecretStr, PlainSerializer(_serialize_secret, return_type=str)]

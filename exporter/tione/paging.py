@@ -84,9 +84,19 @@ async def call_parsed(
     parse: Callable[[str, dict[str, Any]], T],
     *,
     deadline: float,
+    typed: Callable[[bytes], T | None] | None = None,
 ) -> T:
-    """One call of `action`, its answer read by `parse(region, answer)`; a parse failure is the action's error."""
-    answer = await client.call(action, region, params, deadline=deadline)
+    """One call of `action`, its answer read by `parse(region, answer)`; a parse failure is the action's error.
+
+    `typed` reads the answer's body in one pass where it can (see `TencentCloudClient.call_typed`);
+    `parse` then only reads what it could not."""
+    if typed is None:
+        answer = await client.call(action, region, params, deadline=deadline)
+    else:
+        read = await client.call_typed(action, region, params, typed, deadline=deadline)
+        if not isinstance(read, dict):
+            return read
+        answer = read
     try:
         return parse(region, answer)
     except TransportError as exc:

@@ -13,7 +13,8 @@ from types import MappingProxyType
 
 from exporter.tione.decode import Skipped
 from exporter.tione.event_models import ServiceEvents
-from exporter.tione.models import ResourceGroup, ServiceGroup, Workspace
+from exporter.tione.models import ResourceGroup, Workspace
+from exporter.tione.records import ServiceGroup
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,15 @@
-"""The ASGI app and its uvicorn server, on the same event loop as the poller.
+"""The ASGI app and its uvicorn server, on an event loop of their own (the poller has another, in its thread).
 
 The telemetry path writes bytes the poller rendered when its snapshot landed, followed by the live
 self-metrics; it never calls the cloud API, so a scrape costs the same for ten services or ten thousand
 and keeps answering while the API is down. Compressed answers are one gzip member whose snapshot part
 is deflated once per snapshot; only the small live part is compressed per scrape (`Exposition.gzip`).
+
+Every answer is written in slices of at most `SLICE_BYTES`, each sent only once the transport's buffer
+is below its high-water mark: a client that stops reading holds at most about one slice in the
+process's memory (and the snapshot the answer points into), never a copy of the whole body. At most
+`max_concurrent_scrapes` metrics answers are written at once (`ScrapeSlots`); the connections
+themselves are bounded in `exporter.web.connections`.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Generator, MutableMapping, Sequence
 from typing import Any, Protocol
 
@@ -24,6 +31,7 @@ from exporter.logs import redact
 from exporter.metrics.exposition import Answer, LiveMetrics, answer
 from exporter.metrics.render import Exposition
 from exporter.poller import RegionStatus
+from exporter.web.connections import CONNECTION_KEY, GuardedProtocol, Limits, Listener, Registry, Tally
 from exporter.web.negotiation import negotiate_format, wants_gzip
 from exporter.web.page import PageContext, attention, status_page
 from exporter.web.webconfig import REALM, BasicAuth
@@ -40,6 +48,17 @@ HEALTHY_PATH = "/-/healthy"
 READY_PATH = "/-/ready"
 GRACEFUL_SHUTDOWN_SECONDS = 2.0
 """Open connections get this long to finish after a stop signal; the whole stop stays within 5 seconds."""
+SLICE_BYTES = 256 * 1024
+"""The largest piece of an answer handed to the transport at once (uvicorn waits for the buffer to drain
+below its high-water mark before the next): what a client that stops reading pins, besides the snapshot."""
+SCRAPE_QUEUE_SECONDS = 5.0
+"""How long a metrics request waits for a place when `max_concurrent_scrapes` answers are moving: well
+within Prometheus's default 10 s scrape timeout, since for Prometheus a 503 is a failed scrape."""
+STALLED_SECONDS = 0.5
+"""An answer whose client has read nothing for this long gives up its place to a new scrape that has none
+(and goes on outside the count, until `--web.write-timeout`)."""
+KEEP_ALIVE_SECONDS = 30
+"""A kept-alive connection with no request for this long is closed (Prometheus scrapes every 15-60 s)."""
 
 
 class PollerView(Protocol):
@@ -59,12 +78,20 @@ class ExporterApp:
     other methods."""
 
     def __init__(
-        self, poller: PollerView, live: LiveMetrics, context: PageContext, auth: BasicAuth | None = None
+        self,
+        poller: PollerView,
+        live: LiveMetrics,
+        context: PageContext,
+        auth: BasicAuth | None = None,
+        *,
+        max_concurrent_scrapes: int = 40,
+        scrape_queue_seconds: float = SCRAPE_QUEUE_SECONDS,
     ) -> None:
         self.poller = poller
         self.live = live
         self.context = context
         self.auth = auth if auth is not None and auth.enabled else None
+        self.slots = ScrapeSlots(max_concurrent_scrapes, scrape_queue_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -102,6 +129,17 @@ class ExporterApp:
         return await self.auth.allows(_headers(scope).get("authorization"))
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
+        connection = scope.get(CONNECTION_KEY)
+        if not await self.slots.acquire(connection):
+            extra = [(b"retry-after", b"1"), (b"connection", b"close")]
+            await _respond(send, scope["method"], 503, b"503 too many concurrent scrapes\n", extra=extra)
+            return
+        try:
+            await self._write_metrics(scope, send)
+        finally:
+            self.slots.release(connection)
+
+    async def _write_metrics(self, scope: Scope, send: Send) -> None:
         headers = _headers(scope)
         output = negotiate_format(headers.get("accept", ""))
         compressed = wants_gzip(headers.get("accept-encoding", ""))
@@ -179,9 +217,82 @@ async def _respond(
     if method == "HEAD":
         await send({"type": "http.response.body", "body": b""})
         return
-    last = len(reply.chunks) - 1
-    for index, chunk in enumerate(reply.chunks):
-        await send({"type": "http.response.body", "body": chunk, "more_body": index < last})
+    for chunk in reply.chunks:
+        view = memoryview(chunk)
+        for start in range(0, len(view), SLICE_BYTES):
+            await send({"type": "http.response.body", "body": view[start : start + SLICE_BYTES], "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class Stallable(Protocol):
+    """The connection answering a scrape, as `ScrapeSlots` sees it (`GuardedProtocol`)."""
+
+    def stalled_for(self) -> float: ...
+
+    def abort(self) -> None: ...
+
+
+class ScrapeSlots:
+    """At most `size` metrics answers moving at once, and at most `size` more whose clients read nothing.
+
+    An answer whose client has read nothing for `STALLED_SECONDS` gives up its place as soon as a request
+    needs one, and goes on outside the count (it costs a slice of memory, not CPU): clients that never
+    read must not lock out the ones that do. Beyond `size` such stalled answers, the one stalled longest
+    is dropped (its connection closed); any of them is dropped at `--web.write-timeout`. A request that
+    finds every place taken by a moving answer waits up to `queue_seconds`, then gets a 503.
+    """
+
+    def __init__(self, size: int, queue_seconds: float = SCRAPE_QUEUE_SECONDS) -> None:
+        self.size = size
+        self.queue_seconds = queue_seconds
+        self._semaphore = asyncio.Semaphore(size)
+        self._moving: dict[int, Stallable] = {}
+        self._stalled: dict[int, Stallable] = {}
+        self._set_aside: set[int] = set()
+        """Answers whose place was given back: they release nothing when they end."""
+        self.in_use = 0
+        """Answers holding a place now."""
+
+    async def acquire(self, connection: Stallable | None) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.queue_seconds
+        while True:
+            self._set_stalled_aside()
+            try:
+                async with asyncio.timeout(min(STALLED_SECONDS / 2, max(0.0, deadline - loop.time()))):
+                    await self._semaphore.acquire()
+                break
+            except TimeoutError:
+                if loop.time() >= deadline:
+                    return False
+        self.in_use += 1
+        if connection is not None:
+            self._moving[id(connection)] = connection
+        return True
+
+    def _set_stalled_aside(self) -> None:
+        """Give the places of stalled answers back, and drop the stalled longest beyond `size` of them."""
+        if not self._semaphore.locked():
+            return
+        for key, holder in list(self._moving.items()):
+            if holder.stalled_for() >= STALLED_SECONDS:
+                self._stalled[key] = self._moving.pop(key)
+                self._set_aside.add(key)
+                self.in_use -= 1
+                self._semaphore.release()
+        while len(self._stalled) > self.size:
+            longest = max(self._stalled, key=lambda key: self._stalled[key].stalled_for())
+            self._stalled.pop(longest).abort()  # its answer ends at its next write
+
+    def release(self, connection: Stallable | None) -> None:
+        if connection is not None and id(connection) in self._set_aside:
+            self._set_aside.discard(id(connection))
+            self._stalled.pop(id(connection), None)
+            return  # its place was given back when it stalled
+        if connection is not None:
+            self._moving.pop(id(connection), None)
+        self.in_use -= 1
+        self._semaphore.release()
 
 
 # --- serving ---------------------------------------------------------------------------------------------
@@ -217,11 +328,43 @@ def bound_address(sock: socket.socket) -> str:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the exporter decides when to stop and exits with 0."""
+    """uvicorn without its own signal handling (the exporter decides when to stop and exits with 0), and
+    with the exporter's `Listener` accepting connections within `Limits` instead of `loop.create_server`."""
+
+    def __init__(self, config: uvicorn.Config, limits: Limits) -> None:
+        super().__init__(config)
+        self.registry = Registry(limits, Tally())
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        assert sockets is not None and len(sockets) == 1
+        config = self.config
+
+        def make_protocol(registry: Registry) -> GuardedProtocol:
+            return GuardedProtocol(config, self.server_state, self.lifespan.state, registry)
+
+        listener = Listener(sockets[0], make_protocol, self.registry, config.ssl)
+        self.servers = [listener]  # type: ignore[list-item]  # closed and awaited like an asyncio.Server
+        self.started = True
+
+    async def _wait_tasks_to_complete(self) -> None:
+        """Give answers still moving most of the grace period, then drop their connections: uvicorn would
+        cancel their tasks instead, and log a traceback for each."""
+        try:
+            async with asyncio.timeout(GRACEFUL_SHUTDOWN_SECONDS - 0.25):
+                await super()._wait_tasks_to_complete()
+        except TimeoutError:
+            for protocol in list(self.registry.protocols):
+                protocol.abort()
+            await super()._wait_tasks_to_complete()
+
+    async def on_tick(self, counter: int) -> bool:
+        if counter % 2 == 0:  # every 200 ms
+            self.registry.sweep(time.monotonic())
+        return await super().on_tick(counter)
 
 
 class WebServer:
@@ -231,8 +374,11 @@ class WebServer:
     in the backlog instead of being refused.
     """
 
-    def __init__(self, app: ExporterApp, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, app: ExporterApp, sock: socket.socket, tls: ssl.SSLContext | None = None, limits: Limits | None = None
+    ) -> None:
         self.sock = sock
+        self.limits = limits if limits is not None else Limits()
         config = uvicorn.Config(
             app,
             lifespan="off",
@@ -240,11 +386,11 @@ class WebServer:
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=int(GRACEFUL_SHUTDOWN_SECONDS),
-            timeout_keep_alive=30,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         config.load()
         config.ssl = tls  # a context built and checked from the web configuration file, or plain HTTP
-        self._server = _Server(config)
+        self._server = _Server(config, self.limits)
 
     @property
     def address(self) -> str:

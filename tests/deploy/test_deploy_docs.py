@@ -1,5 +1,5 @@
-"""docs/deploy.md and docs/scaling.md: their links and paths exist, and the overlay they tell users to
-write renders with `kubectl kustomize` into what they say it does."""
+"""docs/deploy.md, docs/scaling.md and docs/security.md: their links and paths exist, and the overlay they
+tell users to write renders with `kubectl kustomize` into what they say it does."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ import yaml
 
 from tests.conftest import REPO, require_tool
 
-DOCS = [REPO / "docs" / "deploy.md", REPO / "docs" / "scaling.md", REPO / "deploy" / "kubernetes" / "README.md"]
+DOCS = [
+    REPO / "docs" / "deploy.md",
+    REPO / "docs" / "scaling.md",
+    REPO / "docs" / "security.md",
+    REPO / "deploy" / "kubernetes" / "README.md",
+]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 REPO_PATH = re.compile(r"`((?:deploy|grafana|docs|tests)/[\w./-]*|Dockerfile)`")
 

@@ -9,6 +9,7 @@ counted, logged and shown on the status page.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,7 +87,9 @@ def of_service(key: tuple[str, frozenset[tuple[str, str]]], service_id: str) -> 
 
 
 @pytest.mark.parametrize("case", list(CASES))
-async def test_one_odd_service_costs_at_most_that_service(simulator: SimulatorServer, case: str) -> None:
+async def test_one_odd_service_costs_at_most_that_service(
+    simulator: SimulatorServer, case: str, tmp_path: Path
+) -> None:
     edit, rule, reason, path = CASES[case]
     group_id, service_id = target(simulator)
     workspaces = ",".join(simulator.workspaces(REGION))
@@ -95,6 +98,10 @@ async def test_one_odd_service_costs_at_most_that_service(simulator: SimulatorSe
     # each poll), and the comparison below is of the listing's series.
     flags = {"--tione.project-ids": workspaces, "--poll.interval": "2s", "--poll.timeout": "1800ms"}
     flags["--events.max-services"] = "0"
+    # The creation time is an opt-in family: selected, so that an unreadable one has a series to lose.
+    config = tmp_path / "exporter.yaml"
+    config.write_text('metrics:\n  include: ["tione_service_created_timestamp_seconds"]\n')
+    flags["--config.file"] = str(config)
     async with running_exporter(simulator, regions=(REGION,), **flags) as running:
         before = await running.wait_for(
             lambda s: value(s, "tione_service_info", service_id=service_id) == 1.0, "the service's series"

@@ -467,3 +467,42 @@ async def test_pages_failing_together_leave_no_unretrieved_task_exception() -> N
         errors.close()
     assert codes == ["AuthFailure"]
     assert errors.messages == []
+
+
+async def test_a_page_that_fits_is_read_in_one_pass_without_json_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.tione.listing import fetch_page
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the untyped path read a page that fits")
+
+    monkeypatch.setattr(TencentCloudClient, "_parse", staticmethod(refuse))
+    page = await fetch_page(client_for(Fleet(5)), "ap-guangzhou", ListingQuery().params(0), deadline())
+    assert page.total_count == 5 and [g.service_group_id for g in page.groups][:2] == ["ms-00000", "ms-00001"]
+    assert page.skipped == [] and page.request_id == "r1"
+
+
+async def test_a_page_with_an_odd_object_is_read_object_by_object() -> None:
+    from exporter.tione.decode import Skipped
+    from exporter.tione.listing import fetch_page
+
+    fleet = Fleet(3)
+    fleet.groups[1]["Services"][0]["Status"] = ["not", "text"]
+    page = await fetch_page(client_for(fleet), "ap-guangzhou", ListingQuery().params(0), deadline())
+    assert [g.service_group_id for g in page.groups] == ["ms-00000", "ms-00001", "ms-00002"]
+    assert page.groups[1].services == []
+    assert page.skipped == [Skipped("service", "ms-00001-1", "ms-00001", "Services[0].Status", "wrong_type")]
+
+
+async def test_an_error_answer_is_still_the_error_with_a_typed_read() -> None:
+    from exporter.tione.listing import fetch_page
+
+    fleet = Fleet(3)
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        error = {"Error": {"Code": "AuthFailure.SignatureFailure", "Message": "no"}, "RequestId": "r9"}
+        return httpx.Response(200, json={"Response": error})
+
+    fleet.handler = refused  # type: ignore[method-assign]
+    with pytest.raises(APIError) as caught:
+        await fetch_page(client_for(fleet), "ap-guangzhou", ListingQuery().params(0), deadline())
+    assert caught.value.code == "AuthFailure.SignatureFailure" and caught.value.request_id == "r9"

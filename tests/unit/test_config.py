@@ -49,9 +49,11 @@ def test_defaults_match_the_interface() -> None:
     assert settings.api.rate_limit == 10.0
     assert settings.log.level == "info"
     assert settings.log.format == "logfmt"
-    assert settings.metrics.pod_series is True
+    assert settings.metrics.pod_series is False
+    assert settings.metrics.state_sets == "current"
     assert settings.metrics.tag_labels == ()
     assert settings.metrics.exclude == ()
+    assert settings.metrics.include == ()
     assert settings.warnings() == []
 
 
@@ -72,6 +74,12 @@ ALL_FLAGS = {
     "--log.format": ("json", lambda s: s.log.format == "json"),
     "--events.max-services": ("0", lambda s: s.events.max_services == 0),
     "--events.refresh-interval": ("5m", lambda s: s.events.refresh_interval == 300.0),
+    "--web.max-connections": ("300", lambda s: s.web.max_connections == 300),
+    "--web.max-concurrent-scrapes": ("7", lambda s: s.web.max_concurrent_scrapes == 7),
+    "--web.header-timeout": ("2500ms", lambda s: s.web.header_timeout == 2.5),
+    "--web.write-timeout": ("1m", lambda s: s.web.write_timeout == 60.0),
+    "--metrics.pod-series": ("true", lambda s: s.metrics.pod_series is True),
+    "--metrics.state-sets": ("full", lambda s: s.metrics.state_sets == "full"),
 }
 
 
@@ -111,6 +119,10 @@ web:
   listen-address: "[::1]:9001"
   telemetry-path: /custom/metrics
   config-file: /etc/web.yml
+  max-connections: 200
+  max-concurrent-scrapes: 3
+  header-timeout: 5s
+  write-timeout: 45s
 tione:
   regions: [ap-shanghai, ap-guangzhou]
   endpoint: http://localhost:8080
@@ -136,7 +148,9 @@ log:
 metrics:
   tag-labels: [team, env]
   exclude: ["tione_service_pod_.*", "tione_service_info"]
-  pod-series: false
+  include: ["tione_service_rolling_update_.*"]
+  pod-series: true
+  state-sets: FULL
 events:
   max-services: 25
   refresh-interval: 2m
@@ -151,6 +165,8 @@ def test_every_yaml_key(tmp_path: Path) -> None:
     assert settings.web.host_port == ("::1", 9001)
     assert settings.web.telemetry_path == "/custom/metrics"
     assert settings.web.config_file == Path("/etc/web.yml")
+    assert (settings.web.max_connections, settings.web.max_concurrent_scrapes) == (200, 3)
+    assert (settings.web.header_timeout, settings.web.write_timeout) == (5.0, 45.0)
     assert settings.tione.regions == ("ap-shanghai", "ap-guangzhou")
     assert settings.tione.endpoint == "http://localhost:8080"
     assert settings.tione.project_ids == ("12", "34")
@@ -164,7 +180,9 @@ def test_every_yaml_key(tmp_path: Path) -> None:
     assert settings.log.format == "json"
     assert settings.metrics.tag_labels == ("team", "env")
     assert [p.pattern for p in settings.metrics.exclude] == ["tione_service_pod_.*", "tione_service_info"]
-    assert settings.metrics.pod_series is False
+    assert [p.pattern for p in settings.metrics.include] == ["tione_service_rolling_update_.*"]
+    assert settings.metrics.pod_series is True
+    assert settings.metrics.state_sets == "full"
     assert settings.events.max_services == 25
     assert settings.events.refresh_interval == 120.0
     assert settings.capacity.interval == 900.0
@@ -367,6 +385,20 @@ def test_bad_filters_are_named(tmp_path: Path) -> None:
     assert found[2] == f"tione.tag-filters[0].key (in {path}): required"
 
 
+def test_bad_metric_selection_flags_are_named() -> None:
+    assert problems({"--metrics.pod-series": "sometimes"}) == (
+        '--metrics.pod-series: expected true or false, not "sometimes"',
+    )
+    (line,) = problems({"--metrics.state-sets": "some"})
+    assert line.startswith("--metrics.state-sets: ") and "current" in line and "full" in line
+
+
+def test_bad_include_regex_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, 'metrics:\n  include: ["tione_(bad"]\n')
+    (line,) = problems({"--config.file": path})
+    assert line.startswith(f'metrics.include (in {path}): invalid regular expression "tione_(bad": missing )')
+
+
 def test_bad_exclude_regex_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, 'metrics:\n  exclude: ["tione_ok", "tione_(bad"]\n')
     (line,) = problems({"--config.file": path})
@@ -472,6 +504,14 @@ def test_a_negative_or_unreadable_capacity_interval_is_refused(raw: str) -> None
         ("--api.rate-limit", "1e-9", '--api.rate-limit: must be between 0.1 and 1000, not "1e-9"'),
         ("--api.rate-limit", "0.09", '--api.rate-limit: must be between 0.1 and 1000, not "0.09"'),
         ("--api.rate-limit", "1001", '--api.rate-limit: must be between 0.1 and 1000, not "1001"'),
+        ("--web.header-timeout", "50ms", '--web.header-timeout: must be between 100ms and 1h, not "50ms"'),
+        ("--web.write-timeout", "2h", '--web.write-timeout: must be between 100ms and 1h, not "2h"'),
+        ("--web.max-connections", "0", '--web.max-connections: must be a whole number from 1 to 100000, not "0"'),
+        (
+            "--web.max-concurrent-scrapes",
+            "100001",
+            '--web.max-concurrent-scrapes: must be a whole number from 1 to 100000, not "100001"',
+        ),
     ],
 )
 def test_settings_outside_their_range_are_one_line_naming_the_range(flag: str, value: str, expected: str) -> None:

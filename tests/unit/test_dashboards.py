@@ -203,3 +203,38 @@ def test_the_provisioning_file_points_grafana_at_the_dashboards() -> None:
     assert provider["type"] == "file"
     assert provider["folder"] and provider["folderUid"]
     assert provider["options"]["path"].startswith("/")
+
+
+def shipped_expressions() -> list[tuple[str, str]]:
+    """(where, PromQL) of every dashboard query and variable, alert and recording rule that ships."""
+    found: list[tuple[str, str]] = []
+    for model in dashboards():
+        found += [(f"{model['uid']}/{q.panel}", q.expr) for q in panel_queries(model)]
+        for name, query in query_variables(model):
+            found.append((f"{model['uid']}/${name}", parse_label_values(query)[0] or ""))
+    for path in sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            found += [(f"{path.name}/{rule.get('alert') or rule['record']}", rule["expr"]) for rule in group["rules"]]
+    return found
+
+
+def test_what_ships_reads_only_families_exported_by_default() -> None:
+    """Alerts, recording rules and dashboards answer with the default selection: no per-pod or opt-in family,
+    and a state set only through its series at 1 (by default the 0s are not exported)."""
+    off = {family.name for family in SNAPSHOT_FAMILIES if family.opt_in or family.pods}
+    state_sets = [family.name for family in SNAPSHOT_FAMILIES if family.states]
+    expressions = shipped_expressions()
+    assert len(expressions) > 60
+    for where, expr in expressions:
+        names, _ = scan_promql(expr) if expr else (set(), set())
+        assert not names & off, f"{where} reads {names & off}, which are off by default"
+        for name in state_sets:
+            assert not re.search(rf"\b{name}(\{{[^}}]*\}})?(\s+offset\s+\S+)?\s*==\s*0\b", expr), (
+                f"{where}: {name} == 0"
+            )
+            assert not re.search(rf"changes\(\s*{name}\b", expr), f"{where}: changes() of the state set {name}"
+
+
+def test_the_default_check_catches_a_query_on_an_off_family() -> None:
+    names, _ = scan_promql('tione_service_pod_phase{phase="Running"} == 1')
+    assert names & {family.name for family in SNAPSHOT_FAMILIES if family.pods}

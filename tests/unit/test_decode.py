@@ -1,21 +1,28 @@
-"""Reading groups one by one: what each odd object costs, and that the fields declared as read are all
-the catalogue and the status page actually read."""
+"""Reading groups: what each odd object costs, that the one-pass read of a page agrees with the
+object-by-object one, and that the fields declared as read are all the catalogue, the status page and
+the listing actually read, and exactly what the records hold."""
 
 from __future__ import annotations
 
 import copy
 import json
+import types
+import typing
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 
+from exporter.metrics.attention import attention_rows
 from exporter.metrics.reads import READ_FIELDS
 from exporter.metrics.render import RenderOptions, collect_region
 from exporter.simulator import Simulator, SimulatorConfig
-from exporter.tione import models
-from exporter.tione.decode import Skipped, decode_groups
-from exporter.tione.models import ApiModel, ServiceGroup
+from exporter.tione import models, records
+from exporter.tione.decode import Skipped, decode_answer, decode_groups
+from exporter.tione.listing import dedupe
+from exporter.tione.models import ApiModel
+from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from tests.conftest import LOCAL_FIXTURES
 
@@ -45,9 +52,9 @@ def ids(groups: list[ServiceGroup]) -> dict[str, list[str]]:
 
 
 def test_valid_groups_are_read_as_they_are() -> None:
-    decoded = decode_groups([group("ms-1"), group("ms-2", 1)], READ_FIELDS)
+    decoded = decode_groups([group("ms-1"), group("ms-2", 1)])
     assert ids(decoded.groups) == {"ms-1": ["ms-1-1", "ms-1-2"], "ms-2": ["ms-2-1"]}
-    assert decoded.skipped == [] and decoded.dropped == 0
+    assert decoded.skipped == []
 
 
 def edited(path: list[str | int], value: Any, base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -115,29 +122,63 @@ def edited(path: list[str | int], value: Any, base: dict[str, Any] | None = None
 def test_what_one_odd_field_costs(
     path: list[str | int], value: Any, kept: dict[str, list[str]], skipped: list[Skipped]
 ) -> None:
-    decoded = decode_groups([group("ms-0", 1), edited(path, value), group("ms-2", 1)], READ_FIELDS)
+    decoded = decode_groups([group("ms-0", 1), edited(path, value), group("ms-2", 1)])
     assert ids(decoded.groups) == {"ms-0": ["ms-0-1"], **kept, "ms-2": ["ms-2-1"]}
     assert decoded.skipped == skipped
+    typed = decode_answer(body([group("ms-0", 1), edited(path, value), group("ms-2", 1)]))
+    if skipped:
+        assert typed is None, "a page with an object that does not fit is read object by object"
+    else:
+        assert typed is not None and ids(typed.service_groups or []) == ids(decoded.groups)
+
+
+def body(groups: list[Any]) -> bytes:
+    return json.dumps({"Response": {"TotalCount": len(groups), "ServiceGroups": groups, "RequestId": "r"}}).encode()
+
+
+def test_the_one_pass_read_gives_what_the_object_by_object_read_gives() -> None:
+    items = [group(f"ms-{index}", index % 3 + 1) for index in range(5)]
+    typed = decode_answer(body(items))
+    assert typed is not None and typed.total_count == 5 and typed.request_id == "r"
+    assert typed.service_groups == decode_groups(items).groups
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not json",
+        b'{"Response": {"Error": {"Code": "AuthFailure", "Message": "no"}, "RequestId": "r"}}',
+        b'{"Response": {"TotalCount": "many"}}',
+        b'{"Response": {"GlobalTotalCount": "yesterday"}}',
+        b'{"NoResponse": {}}',
+        b'{"Response": {"TotalCount": 1, "ServiceGroups": {"odd": 1}}}',
+    ],
+)
+def test_an_answer_the_one_pass_read_cannot_take_is_left_to_the_untyped_path(content: bytes) -> None:
+    assert decode_answer(content) is None
+
+
+def test_a_time_that_cannot_be_read_is_unknown_and_costs_nothing() -> None:
+    item = group() | {"CreateTime": 1700000000, "UpdateTime": "2024-01-02 03:04:05"}
+    item["Services"][0]["CreateTime"] = ["not", "a", "time"]
+    (decoded,) = decode_groups([item]).groups
+    assert decoded.create_time is None
+    assert decoded.update_time is not None and decoded.update_time.isoformat() == "2024-01-02T03:04:05"
+    assert decoded.services is not None and decoded.services[0].create_time is None
 
 
 def test_an_unread_field_that_is_dropped_takes_nothing_else_with_it() -> None:
-    decoded = decode_groups([edited(["Services", 0, "ServiceInfo", "Env"], "not-a-list")], READ_FIELDS)
+    decoded = decode_groups([edited(["Services", 0, "ServiceInfo", "Env"], "not-a-list")])
     service = decoded.groups[0].services[0]  # type: ignore[index]
     assert service.service_info is not None
-    assert service.service_info.env is None and service.service_info.replicas == 2
+    assert not hasattr(service.service_info, "env") and service.service_info.replicas == 2
     assert service.service_info.horizontal_pod_autoscaler is not None
-    assert decoded.dropped == 1
-
-
-def test_without_a_declaration_of_reads_every_field_counts() -> None:
-    decoded = decode_groups([edited(["BillingInfo"], {"odd": 1})])
-    assert decoded.groups == []
-    assert decoded.skipped == [Skipped("service_group", "ms-1", "ms-1", "BillingInfo", "wrong_type")]
+    assert decoded.skipped == []
 
 
 def test_objects_that_cannot_be_told_apart_are_left_out() -> None:
     anonymous_service = edited(["Services", 0, "ServiceId"], None)
-    decoded = decode_groups([group(""), anonymous_service, "a string", None], READ_FIELDS)
+    decoded = decode_groups([group(""), anonymous_service, "a string", None])
     assert ids(decoded.groups) == {"ms-1": ["ms-1-2"]}
     assert decoded.skipped == [
         Skipped("service_group", "", "", "ServiceGroupId", "no_id"),
@@ -150,24 +191,25 @@ def test_objects_that_cannot_be_told_apart_are_left_out() -> None:
 def test_the_input_is_not_changed_by_a_repair() -> None:
     document = edited(["Services", 0, "ServiceInfo", "Env"], "not-a-list")
     original = copy.deepcopy(document)
-    decode_groups([document], READ_FIELDS)
+    decode_groups([document])
     assert document == original
 
 
-def _fleet_and_fixtures() -> Iterator[ServiceGroup]:
+def _fleet_and_fixtures() -> Iterator[models.ServiceGroup]:
     for path in sorted((LOCAL_FIXTURES / "metrics" / "cases").glob("*.json")):
         for item in json.loads(path.read_text()).get("groups", []):
-            yield ServiceGroup.model_validate(item)
+            yield models.ServiceGroup.model_validate(item)
     simulator = Simulator(SimulatorConfig(groups=80, churn=False, seed=5))
     simulator.churn_step(40)
     for region in simulator.regions:
         for item in simulator.fleet(region):
-            yield ServiceGroup.model_validate(item)
+            yield models.ServiceGroup.model_validate(item)
 
 
 def test_every_field_the_exporter_reads_is_declared(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run the catalogue (every family, tags and pods on, with the status page's counts) over every fixture
-    and a churned simulated fleet, recording each model field they touch."""
+    """Run the catalogue (every family, tags and pods on, with the status page's counts), the status page's
+    table of services needing attention and the listing's de-duplication over every fixture and a churned
+    simulated fleet, recording each model field they touch."""
     groups = list(_fleet_and_fixtures())
     touched: set[tuple[type[ApiModel], str]] = set()
     original = ApiModel.__getattribute__
@@ -179,7 +221,10 @@ def test_every_field_the_exporter_reads_is_declared(monkeypatch: pytest.MonkeyPa
         return original(self, name)
 
     monkeypatch.setattr(ApiModel, "__getattribute__", recording)
-    collect_region(RegionSnapshot("r", tuple(groups)), RenderOptions(tag_labels=("*",)))
+    snapshot = RegionSnapshot("r", tuple(groups))  # type: ignore[arg-type]
+    collect_region(snapshot, RenderOptions(tag_labels=("*",)))
+    assert attention_rows(snapshot)
+    dedupe(groups + groups)  # type: ignore[arg-type]
     monkeypatch.undo()
 
     assert len(touched) > 60
@@ -190,46 +235,43 @@ def test_every_field_the_exporter_reads_is_declared(monkeypatch: pytest.MonkeyPa
 def test_an_unread_field_below_a_read_list_is_dropped_not_the_service() -> None:
     """`PodInfos` is read, a pod's `Uid` is not: the list index on the way must not end the search."""
     broken = edited(["Services", 0, "ServiceInfo", "PodInfos"], [{"Name": "p-1", "Uid": {"odd": 1}}])
-    decoded = decode_groups([broken], READ_FIELDS)
+    decoded = decode_groups([broken])
     assert ids(decoded.groups) == {"ms-1": ["ms-1-1", "ms-1-2"]}
-    assert decoded.skipped == [] and decoded.dropped == 1
+    assert decoded.skipped == []
 
 
-def test_the_same_unread_field_broken_twice_is_dropped_once() -> None:
-    broken = edited(["Services", 0, "ServiceInfo", "Env"], [{"Name": "A", "Value": 1}, {"Name": "B", "Value": 2}])
-    decoded = decode_groups([broken, edited(["BillingInfo"], [1])], READ_FIELDS)
-    assert ids(decoded.groups) == {"ms-1": ["ms-1-1", "ms-1-2"]}
-    assert decoded.dropped == 3, "two in the first group, one in the second"
+def _record_of(annotation: Any) -> type[records.Record] | None:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list):
+        found = [_record_of(arg) for arg in typing.get_args(annotation)]
+        return next((item for item in found if item is not None), None)
+    return annotation if isinstance(annotation, type) and issubclass(annotation, records.Record) else None
 
 
-def test_a_model_reached_through_read_fields_without_a_declaration_is_read_whole() -> None:
-    """Forgetting a class in the declaration must cost an object, never hide a broken field."""
-    reads = {
-        ServiceGroup: frozenset({"service_group_id", "services"}),
-        models.Service: frozenset({"service_id", "service_info"}),
-        models.ServiceInfo: frozenset({"status"}),
-    }
-    broken = edited(["Services", 1, "ServiceInfo", "Status"], {"Replicas": 1, "Reason": ["not", "text"]})
-    decoded = decode_groups([broken], reads)
-    assert ids(decoded.groups) == {"ms-1": ["ms-1-1"]}
-    assert decoded.skipped == [
-        Skipped("service", "ms-1-2", "ms-1", "Services[1].ServiceInfo.Status.Reason", "wrong_type")
-    ]
+def _model_of(annotation: Any) -> type[ApiModel] | None:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, typing.Annotated):
+        found = [_model_of(arg) for arg in typing.get_args(annotation)]
+        return next((item for item in found if item is not None), None)
+    return annotation if isinstance(annotation, type) and issubclass(annotation, ApiModel) else None
+
+
+def test_the_records_hold_exactly_the_fields_read_under_the_models_names() -> None:
+    """Each record is its model cut down to the fields `READ_FIELDS` declares: same Python name, same name
+    on the wire, and a nested record where the model nests a model."""
+    assert {model.__name__ for model in READ_FIELDS} == {record.__name__ for record in records.RECORDS}
+    for record in records.RECORDS:
+        model = getattr(models, record.__name__)
+        hints = typing.get_type_hints(record)
+        fields = {field.name.removesuffix("_sent"): field for field in msgspec.structs.fields(record)}
+        assert set(fields) == READ_FIELDS[model], record.__name__
+        for name, field in fields.items():
+            info = model.model_fields[name]
+            assert field.encode_name == (info.alias or name), f"{record.__name__}.{name}"
+            nested, expected = _record_of(hints[field.name]), _model_of(info.annotation)
+            assert (nested.__name__ if nested else None) == (expected.__name__ if expected else None), name
+            assert getattr(record, name) is not None  # a time read through its property
 
 
 def test_an_id_that_is_not_text_is_not_quoted() -> None:
     broken = edited(["ServiceCount"], "two", {**group(), "ServiceGroupId": 12345})
-    decoded = decode_groups([broken], READ_FIELDS)
+    decoded = decode_groups([broken])
     assert decoded.skipped == [Skipped("service_group", "", "", "ServiceGroupId", "wrong_type")]
-    assert decoded.dropped == 0
-
-
-def test_a_repair_that_does_not_hold_leaves_the_group_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The safety net: should a repair ever fail to remove what does not fit, the group is not trusted."""
-    from exporter.tione import decode
-
-    monkeypatch.setattr(decode, "_delete", lambda document, keys: None)
-    decoded = decode_groups([group("ms-0", 1), edited(["BillingInfo"], {"odd": 1})], READ_FIELDS)
-    assert ids(decoded.groups) == {"ms-0": ["ms-0-1"]}
-    assert decoded.skipped == [Skipped("service_group", "ms-1", "ms-1", "BillingInfo", "wrong_type")]
-    assert decoded.dropped == 0

@@ -3,7 +3,8 @@ stays valid and every other group is exported exactly as before.
 
 Hypothesis mutates one group of a valid simulated page at a random place: a value of another JSON type,
 null, a key removed, a key added, deep nesting, a huge string. The page then goes the way of a real
-answer: JSON text, `json.loads`, the listing's page parser, the catalogue and the renderer.
+answer: JSON text, the listing's one-pass read (or `json.loads` and its object-by-object read when
+that refuses the page), the catalogue and the renderer.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.metrics.reads import READ_FIELDS
 from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.simulator import Simulator, SimulatorConfig
-from exporter.tione.listing import parse_page
+from exporter.tione.listing import parse_page, typed_page
 from exporter.tione.snapshot import RegionSnapshot
 from tests.conftest import in_ci, require_tool
 
@@ -43,8 +43,13 @@ PAGE = _page()
 
 
 def _exposition(groups: list[dict[str, Any]]) -> str:
-    answer = json.loads(json.dumps({"TotalCount": len(groups), "ServiceGroups": groups, "RequestId": "r"}))
-    parsed = parse_page(REGION, answer, READ_FIELDS)
+    """The page read as the listing reads it: in one pass when it all fits, else object by object (and
+    then the one-pass read must have refused it, or agree)."""
+    content = json.dumps({"Response": {"TotalCount": len(groups), "ServiceGroups": groups, "RequestId": "r"}})
+    answer = json.loads(content)["Response"]
+    parsed = parse_page(REGION, answer)
+    typed = typed_page(content.encode())
+    assert typed is None or typed == parsed
     return render([collect_region(RegionSnapshot(REGION, tuple(parsed.groups)), OPTIONS)]).text.decode()
 
 

@@ -50,11 +50,17 @@ def load_case(name: str) -> dict[str, Any]:
 
 
 def options_of(case: dict[str, Any]) -> RenderOptions:
+    """A case's options: every family in full (`RenderOptions.everything()`), the selection the cases were
+    written for, unless it says `"selection": "default"` (the exporter's defaults); then its own settings."""
     raw = case.get("options", {})
-    return RenderOptions(
-        tag_labels=tuple(raw.get("tag_labels", ())),
+    base = RenderOptions() if raw.get("selection") == "default" else RenderOptions.everything()
+    return replace(
+        base,
+        tag_labels=tuple(raw.get("tag_labels", base.tag_labels)),
         exclude=tuple(re.compile(pattern) for pattern in raw.get("exclude", ())),
-        pod_series=raw.get("pod_series", True),
+        pod_series=raw.get("pod_series", base.pod_series),
+        state_sets=raw.get("state_sets", base.state_sets),
+        include=tuple(re.compile(pattern) for pattern in raw["include"]) if "include" in raw else base.include,
     )
 
 
@@ -112,10 +118,11 @@ def render_case(case: dict[str, Any], options: RenderOptions | None = None) -> s
     snapshot = snapshot_of(case)
     if case.get("dedupe"):
         snapshot = replace(snapshot, groups=tuple(dedupe(snapshot.groups)))
-    return render([collect_region(snapshot, options)]).text.decode()
+    return render([collect_region(snapshot, options or RenderOptions.everything())]).text.decode()
 
 
 def render_groups(groups: list[dict[str, Any]], options: RenderOptions | None = None) -> str:
+    """The groups' exposition, every family in full unless `options` says otherwise."""
     return render_case({"groups": groups}, options)
 
 

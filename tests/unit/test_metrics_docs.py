@@ -88,6 +88,7 @@ def test_every_family_is_documented_with_its_type_and_labels_and_nothing_else(ti
         assert type_cell.split()[0] == family.type, name
         assert ("experimental" in type_cell) == (family.stability == "experimental"), name
         assert ("(state set)" in type_cell) == bool(family.states and family.name != "tione_service_status_condition")
+        assert ("(opt-in)" in type_cell) == family.opt_in, name
         assert labels == documented_labels(family, title), name
 
 
@@ -103,6 +104,12 @@ def test_the_state_set_table_lists_the_known_values() -> None:
 
 def test_the_options_named_in_the_doc_exist_in_the_configuration_reference() -> None:
     configuration = (REPO / "docs" / "configuration.md").read_text()
-    for option in ("metrics.tag-labels", "metrics.exclude", "metrics.pod-series"):
+    for option in (
+        "metrics.tag-labels",
+        "metrics.exclude",
+        "metrics.include",
+        "metrics.pod-series",
+        "metrics.state-sets",
+    ):
         assert option in DOC.read_text()
         assert option in configuration

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import re
 import subprocess
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from exporter.tione.snapshot import Discovery, RegionSnapshot
 from tests.conftest import require_tool
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, metric_name, sample_lines, service_events
 
-RICH = RenderOptions(tag_labels=("*",))
+RICH = RenderOptions.everything(tag_labels=("*",))
 
 
 def rich_groups() -> list[ServiceGroup]:
@@ -235,19 +236,56 @@ def test_pod_series_off_leaves_out_exactly_the_pod_families() -> None:
     groups = rich_groups()
     with_pods = family_names(render([collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)), RICH)]))
     without = family_names(
-        render(
-            [
-                collect_region(
-                    RegionSnapshot("ap-guangzhou", tuple(groups)), RenderOptions(tag_labels=("*",), pod_series=False)
-                )
-            ]
-        )
+        render([collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)), replace(RICH, pod_series=False))])
     )
     assert with_pods - without == {
         "tione_service_pod_phase",
         "tione_service_pod_container_restarts_total",
         "tione_service_pod_container_ready",
     }
+
+
+def rendered_lines(options: RenderOptions) -> list[str]:
+    return sample_lines(
+        render([collect_region(RegionSnapshot("ap-guangzhou", tuple(rich_groups())), options)]).text.decode()
+    )
+
+
+def test_current_state_sets_keep_exactly_the_state_series_at_1() -> None:
+    full = rendered_lines(RICH)
+    current = rendered_lines(replace(RICH, state_sets="current"))
+    state_sets = {family.name for family in SNAPSHOT_FAMILIES if family.states}
+    in_state_sets = [line for line in full if metric_name(line) in state_sets]
+    assert {line.rsplit(" ", 1)[1] for line in in_state_sets} == {"0.0", "1.0"}
+    # The same lines in the same order, less the state sets' 0s; every other family untouched.
+    assert current == [line for line in full if metric_name(line) not in state_sets or not line.endswith(" 0.0")]
+    assert len(current) < len(full)
+
+
+def test_opt_in_families_need_include_and_exclude_wins_over_it() -> None:
+    opt_in = {family.name for family in SNAPSHOT_FAMILIES if family.opt_in}
+    assert "tione_service_rolling_update_max_surge_replicas" in opt_in
+    everything = {metric_name(line) for line in rendered_lines(RICH)}
+    assert opt_in <= everything, "the rich groups feed every opt-in family"
+    lean = {metric_name(line) for line in rendered_lines(replace(RICH, include=()))}
+    assert everything - lean == opt_in
+    rollout = re.compile("tione_service_rolling_update_.*")
+    some = {metric_name(line) for line in rendered_lines(replace(RICH, include=(rollout,)))}
+    assert everything - some == opt_in - {name for name in opt_in if rollout.fullmatch(name)}
+    # include never selects a family the default has anyway, nor wins over exclude
+    excluded = replace(RICH, exclude=(re.compile("tione_service_rolling_update_max_surge_replicas"),))
+    assert "tione_service_rolling_update_max_surge_replicas" not in {
+        metric_name(line) for line in rendered_lines(excluded)
+    }
+
+
+def test_the_default_selection_is_current_state_sets_without_pods_or_opt_in_families() -> None:
+    default = RenderOptions(tag_labels=("*",))
+    expected = rendered_lines(replace(RICH, pod_series=False, state_sets="current", include=()))
+    assert rendered_lines(default) == expected
+    names = {metric_name(line) for line in expected}
+    assert "tione_service_pods" in names
+    assert not {name for name in names if name.startswith("tione_service_pod_")}
 
 
 def test_no_tag_labels_means_no_tag_families() -> None:

@@ -21,7 +21,7 @@ from exporter.tione.snapshot import RegionSnapshot
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, options_of, snapshot_of
 
 Series = tuple[str, tuple[tuple[str, str], ...]]
-EVERYTHING = RenderOptions(tag_labels=("*",))
+EVERYTHING = RenderOptions.everything(tag_labels=("*",))
 
 
 def repeated_series(exposition: Exposition) -> list[Series]:

@@ -26,8 +26,10 @@ from exporter.tione.models import (
     ServiceInfo,
     as_utc,
 )
+from exporter.tione.records import ServiceGroup as ServiceGroupRecord
+from exporter.tione.records import ServiceGroupsAnswer
 from tests.conftest import LOCAL_FIXTURES
-from tests.sdk_types import answer_mismatches, documented_fields, mismatches, model_pairs
+from tests.sdk_types import answer_mismatches, documented_fields, mismatches, model_pairs, record_mismatches
 
 RESPONSE = "DescribeModelServiceGroupsResponse"
 
@@ -56,6 +58,33 @@ IGNORED: dict[str, frozenset[str]] = {
 
 def test_every_model_accepts_the_sdk_documented_types() -> None:
     assert mismatches(DescribeModelServiceGroupsResponse, RESPONSE, IGNORED) == []
+
+
+def test_the_records_a_poll_keeps_accept_the_sdk_documented_types() -> None:
+    """The cut-down records the listing decodes (`exporter.tione.records`), read from bytes and from JSON."""
+    problems, reached = record_mismatches(ServiceGroupsAnswer, RESPONSE, frozenset({"Error"}))
+    assert problems == []
+    assert {"ServiceGroup", "Service", "ServiceInfo", "WorkloadStatus", "StatefulSetCondition", "Pod"} <= reached
+    assert {"Container", "ResourceInfo", "SmartRouterComponent", "RollingUpdate", "NumOrPercent"} <= reached
+
+
+def test_the_record_check_catches_an_int_the_record_types_as_str() -> None:
+    import msgspec
+
+    class Option(msgspec.Struct, rename="pascal"):
+        value: str | None = None
+
+    problems, _ = record_mismatches(Option, "Option")
+    assert any(problem.startswith("Option.Value (int): Option rejects 0") for problem in problems), problems
+
+
+def test_a_record_time_documented_as_a_string_is_read_or_unknown() -> None:
+    import msgspec
+
+    for text, expected in (("2023-08-05 05:46:58", "2023-08-05T05:46:58+00:00"), ("not a time", None), (5, None)):
+        record = msgspec.convert({"CreateTime": text}, ServiceGroupRecord, strict=False)
+        parsed = as_utc(record.create_time)
+        assert (parsed.isoformat() if parsed is not None else None) == expected
 
 
 def test_the_workspaces_models_accept_the_sdk_documented_types() -> None:

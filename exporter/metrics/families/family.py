@@ -11,10 +11,10 @@ families. The renderer walks the kinds; it knows none of them by name.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, Literal, TypeVar
 
-from exporter.tione.models import Tag
+from exporter.metrics.labels import Tag
 from exporter.tione.snapshot import RegionSnapshot
 
 MetricType = Literal["gauge", "counter", "histogram"]
@@ -67,6 +67,26 @@ class SampleFamily(_Declared, Generic[T]):
     states: tuple[str, ...] = ()
     """Known values of a state set (documentation and tests; the sample function emits them)."""
     stability: Stability = "stable"
+    opt_in: bool = False
+    """Off by default: rarely needed, so exported only when the `include` option names it."""
+
+    def current_only(self) -> SampleFamily[T]:
+        """This state set as its current values only: the samples of value 1, none of the 0s.
+
+        A state set of n known values costs n series per object; its current value alone costs one and
+        still answers `family{state="X"} == 1`, which is what alerts and dashboards ask. Any other family
+        is returned as it is.
+        """
+        if not self.states:
+            return self
+        return replace(self, samples=_nonzero(self.samples))
+
+
+def _nonzero(samples: Callable[[T], Sequence[Sample]]) -> Callable[[T], Sequence[Sample]]:
+    def current(subject: T) -> Sequence[Sample]:
+        return [sample for sample in samples(subject) if sample[1]]
+
+    return current
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +103,10 @@ class TagFamily(_Declared, Generic[T]):
     """Documents the pattern; the label names come from the tags."""
     states: tuple[str, ...] = ()
     stability: Stability = "stable"
+    opt_in: bool = False
+
+    def current_only(self) -> TagFamily[T]:
+        return self
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +121,7 @@ class LiveFamily(_Declared):
     identity_labels: tuple[str, ...] = ()
     states: tuple[str, ...] = ()
     stability: Stability = "stable"
+    opt_in: bool = False
 
 
 Family = SampleFamily[T] | TagFamily[T]
@@ -119,8 +144,9 @@ class Declare(Generic[T]):
         samples: Callable[[T], Sequence[Sample]],
         *,
         states: tuple[str, ...] = (),
+        opt_in: bool = False,
     ) -> SampleFamily[T]:
-        return SampleFamily(name, help_text, kind, labels, samples, self.scope, self.identity, states)
+        return SampleFamily(name, help_text, kind, labels, samples, self.scope, self.identity, states, opt_in=opt_in)
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,7 +8,8 @@ from typing import NamedTuple
 from exporter.metrics.families.family import Declare, Family, Kind, MetricType, Sample, SampleFamily, TagFamily
 from exporter.metrics.families.fields import scalar, state_set, timestamp
 from exporter.metrics.labels import REGION_LABEL
-from exporter.tione.models import SERVICE_STATUSES, ServiceGroup
+from exporter.tione.models import SERVICE_STATUSES
+from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "group"
@@ -33,9 +34,10 @@ def _family(
     samples: Callable[[ServiceGroup], Sequence[Sample]],
     *,
     states: tuple[str, ...] = (),
+    opt_in: bool = False,
 ) -> SampleFamily[ListedGroup]:
     """A family whose samples depend on the group alone, not on where it was listed."""
-    return _declare(name, help_text, kind, labels, lambda listed: samples(listed.group), states=states)
+    return _declare(name, help_text, kind, labels, lambda listed: samples(listed.group), states=states, opt_in=opt_in)
 
 
 def _group_info(listed: ListedGroup) -> tuple[Sample, ...]:
@@ -87,6 +89,7 @@ FAMILIES: tuple[Family[ListedGroup], ...] = (
         "gauge",
         (),
         lambda g: timestamp(g.create_time),
+        opt_in=True,
     ),
     TagFamily(
         "tione_service_group_tags",

@@ -1,6 +1,8 @@
 """Pods: one series set per pod of a service, labelled `pod_name` after the service's identity.
 
-Left out as a whole when the `pod_series` option is off (large fleets).
+Left out as a whole unless the `pod_series` option is on: a large fleet has many pods, and their
+containers more. Without them, `tione_service_pods` (a service family) still counts a service's pods
+by phase.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from typing import NamedTuple
 from exporter.metrics.families import service as services
 from exporter.metrics.families.family import POD_SCOPE, Declare, Family, Kind, Sample
 from exporter.metrics.families.fields import named_once, state_set
-from exporter.tione.models import POD_PHASES, Container, Pod, Service, ServiceGroup
+from exporter.metrics.families.service import pods
+from exporter.tione.models import POD_PHASES
+from exporter.tione.records import Container, Pod, Service, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = POD_SCOPE
@@ -27,17 +31,6 @@ class PodOfService(NamedTuple):
 
 
 _family: Declare[PodOfService] = Declare(SCOPE, IDENTITY)
-
-
-def pods(service: Service) -> list[Pod]:
-    """`PodInfos`, else the legacy single `Pods` object; a pod without a name or seen twice is skipped.
-
-    Names are compared as label values: one that is empty once cleaned counts as no name.
-    """
-    info = service.service_info
-    if info is None:
-        return []
-    return named_once(info.pod_infos or ([info.pods] if info.pods is not None else []))
 
 
 def containers(pod: Pod) -> list[Container]:

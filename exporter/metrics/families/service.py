@@ -20,17 +20,17 @@ from exporter.metrics.families.fields import (
     NONE,
     condition_state,
     image_url,
+    named_once,
     scalar,
     state_set,
     timestamp,
 )
 from exporter.metrics.labels import clean_value
-from exporter.tione.models import (
-    SERVICE_BUSINESS_STATUSES,
-    SERVICE_STATUSES,
-    WORKLOAD_STATUSES,
+from exporter.tione.models import POD_PHASES, SERVICE_BUSINESS_STATUSES, SERVICE_STATUSES, WORKLOAD_STATUSES
+from exporter.tione.records import (
     HorizontalPodAutoscaler,
     NumOrPercent,
+    Pod,
     ResourceInfo,
     RollingUpdate,
     ScheduledAction,
@@ -191,6 +191,28 @@ def _workload_count(read: Callable[[WorkloadStatus], int | None]) -> Callable[[S
         return scalar(read(workload) if workload is not None else None)
 
     return samples
+
+
+def pods(service: Service) -> list[Pod]:
+    """`PodInfos`, else the legacy single `Pods` object; a pod without a name or seen twice is skipped.
+
+    Names are compared as label values: one that is empty once cleaned counts as no name.
+    """
+    info = service.service_info
+    if info is None:
+        return []
+    return named_once(info.pod_infos or ([info.pods] if info.pods is not None else []))
+
+
+def _pods_by_phase(s: ServiceInGroup) -> list[Sample]:
+    """Pods by phase, only the phases some pod is in (known phases first): one series per service, where
+    per-pod phases cost one per pod and known phase. A pod without a phase is not counted."""
+    counts: dict[str, int] = dict.fromkeys(POD_PHASES, 0)
+    for pod in pods(s.service):
+        phase = clean_value(pod.phase)
+        if phase.strip():
+            counts[phase] = counts.get(phase, 0) + 1
+    return [((phase,), float(count)) for phase, count in counts.items() if count]
 
 
 def _spec_replicas(s: ServiceInGroup) -> tuple[Sample, ...]:
@@ -374,6 +396,7 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         ("status",),
         _workload_status,
         states=WORKLOAD_STATUSES,
+        opt_in=True,
     ),
     _family(
         "tione_service_spec_replicas",
@@ -418,6 +441,13 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         _workload_count(lambda w: w.updated_replicas),
     ),
     _family(
+        "tione_service_pods",
+        "Pods of the service by phase (PodInfos), for the phases some pod is in.",
+        "gauge",
+        ("phase",),
+        _pods_by_phase,
+    ),
+    _family(
         "tione_service_status_condition",
         "Workload condition: 1 on its current status (true, false or unknown), 0 on the other two.",
         "gauge",
@@ -431,6 +461,7 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         "gauge",
         ("condition",),
         _condition_transition,
+        opt_in=True,
     ),
     _family(
         "tione_service_replica_cpu_cores",
@@ -517,6 +548,7 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         "gauge",
         (),
         _rollout(lambda rolling: rolling.max_unavailable, round_up=False),
+        opt_in=True,
     ),
     _family(
         "tione_service_rolling_update_max_surge_replicas",
@@ -525,6 +557,7 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         "gauge",
         (),
         _rollout(lambda rolling: rolling.max_surge, round_up=True),
+        opt_in=True,
     ),
     _family(
         "tione_service_created_timestamp_seconds",
@@ -532,6 +565,7 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         "gauge",
         (),
         lambda s: timestamp(s.service.create_time),
+        opt_in=True,
     ),
     _family(
         "tione_service_updated_timestamp_seconds",

@@ -1,0 +1,279 @@
+"""The service groups as a poll holds them: only the fields the exporter reads, decoded straight from the
+answer's bytes.
+
+The listing keeps every group of a region until the region is rendered, so what one service costs here
+is multiplied by the fleet. The full models (`exporter.tione.models`) describe the whole API object and
+stay the reference for its documented types; these `msgspec` structs carry the fields the catalogue,
+the status page and the listing read (`exporter.metrics.reads.READ_FIELDS`, checked by a test), under
+the same Python names, so the families read either alike. Everything else in an answer is skipped by the
+decoder without being built, which is also why an unread field that does not fit costs nothing.
+
+Decoding is lax in the same places as the models (`strict=False`: `"5"` and `5.0` are the integer 5), and
+a time is kept as sent and read leniently when asked for (`models.lenient_time`): an unreadable time is unknown,
+never a reason to leave an object out. The structs are frozen and not tracked by the cyclic collector
+(`gc=False`): they form trees, never cycles, and a large fleet of them would otherwise be walked by every
+collection of the oldest generation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from exporter.tione.models import lenient_time
+
+
+class Record(msgspec.Struct, rename="pascal", frozen=True, kw_only=True, gc=False, repr_omit_defaults=True):
+    """Base of the records: PascalCase on the wire, snake_case in Python, every field optional."""
+
+
+class Tag(Record, frozen=True):
+    tag_key: str | None = None
+    tag_value: str | None = None
+
+
+class GpuDetail(Record, frozen=True):
+    name: str | None = None
+    value: int | None = None
+
+
+class ResourceInfo(Record, frozen=True):
+    cpu: int | None = None
+    memory: int | None = None
+    gpu: int | None = None
+    gpu_type: str | None = None
+    real_gpu: int | None = None
+    real_gpu_detail_set: list[GpuDetail] | None = None
+    rdma: int | None = None
+
+
+class ImageInfo(Record, frozen=True):
+    image_type: str | None = None
+    image_url: str | None = None
+
+
+class ModelInfo(Record, frozen=True):
+    model_version_id: str | None = None
+    model_id: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    model_source: str | None = None
+    algorithm_framework: str | None = None
+    model_format: str | None = None
+
+
+class HorizontalPodAutoscaler(Record, frozen=True):
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+
+
+class ScheduledAction(Record, frozen=True):
+    schedule_stop: bool | None = None
+    schedule_stop_time_sent: Any = msgspec.field(default=None, name="ScheduleStopTime")
+
+    @property
+    def schedule_stop_time(self) -> datetime | None:
+        return lenient_time(self.schedule_stop_time_sent)
+
+
+class Condition(Record, frozen=True):
+    message: str | None = None
+    reason: str | None = None
+    status: str | None = None
+    type: str | None = None
+    last_transition_time_sent: Any = msgspec.field(default=None, name="LastTransitionTime")
+
+    @property
+    def last_transition_time(self) -> datetime | None:
+        return lenient_time(self.last_transition_time_sent)
+
+
+class WorkloadStatus(Record, frozen=True):
+    replicas: int | None = None
+    updated_replicas: int | None = None
+    ready_replicas: int | None = None
+    available_replicas: int | None = None
+    unavailable_replicas: int | None = None
+    status: str | None = None
+    reason: str | None = None
+    conditions: list[Condition] | None = None
+    stateful_set_condition: list[Condition] | None = None
+
+
+class ContainerStatus(Record, frozen=True):
+    restart_count: int | None = None
+    ready: bool | None = None
+
+
+class Container(Record, frozen=True):
+    name: str | None = None
+    status: ContainerStatus | None = None
+
+
+class Pod(Record, frozen=True):
+    name: str | None = None
+    phase: str | None = None
+    node_ip: str | None = msgspec.field(default=None, name="NodeIP")
+    containers: Container | None = None
+    container_infos: list[Container] | None = None
+
+
+class NumOrPercent(Record, frozen=True):
+    type: str | None = None
+    value: int | None = None
+
+
+class RollingUpdate(Record, frozen=True):
+    max_unavailable: NumOrPercent | None = None
+    max_surge: NumOrPercent | None = None
+
+
+class ServiceInfo(Record, frozen=True):
+    replicas: int | None = None
+    image_info: ImageInfo | None = None
+    resources: ResourceInfo | None = None
+    instance_type: str | None = None
+    model_info: ModelInfo | None = None
+    horizontal_pod_autoscaler: HorizontalPodAutoscaler | None = None
+    status: WorkloadStatus | None = None
+    scale_mode: str | None = None
+    scheduled_action: ScheduledAction | None = None
+    pods: Pod | None = None
+    pod_infos: list[Pod] | None = None
+    instance_per_replicas: int | None = None
+    rolling_update: RollingUpdate | None = None
+
+
+class Service(Record, frozen=True):
+    """One version of a model service inside a service group."""
+
+    service_group_id: str | None = None
+    service_id: str | None = None
+    service_group_name: str | None = None
+    service_info: ServiceInfo | None = None
+    cluster_id: str | None = None
+    namespace: str | None = None
+    charge_type: str | None = None
+    resource_group_id: str | None = None
+    resource_group_name: str | None = None
+    tags: list[Tag] | None = None
+    create_time_sent: Any = msgspec.field(default=None, name="CreateTime")
+    update_time_sent: Any = msgspec.field(default=None, name="UpdateTime")
+    business_status: str | None = None
+    create_failed_reason: str | None = None
+    status: str | None = None
+    weight: int | None = None
+    create_source: str | None = None
+    version: str | None = None
+    scheduled_action: ScheduledAction | None = None
+    deploy_type: str | None = None
+    instance_per_replicas: str | None = None
+    """A string here (an integer in `ServiceInfo`), as the SDK documents it."""
+
+    @property
+    def create_time(self) -> datetime | None:
+        return lenient_time(self.create_time_sent)
+
+    @property
+    def update_time(self) -> datetime | None:
+        return lenient_time(self.update_time_sent)
+
+
+class SmartRouterResourceConfig(Record, frozen=True):
+    replicas: int | None = None
+    cpu: int | None = None
+    memory: int | None = None
+    instance_type: str | None = None
+
+
+class SmartRouterResourceSpec(Record, frozen=True):
+    charge_type: str | None = None
+    resource_group_id: str | None = None
+
+
+class SmartRouterComponent(Record, frozen=True):
+    """A gateway or scheduler in front of a group's services."""
+
+    name: str | None = None
+    type: str | None = None
+    resource_config: SmartRouterResourceConfig | None = None
+    status: str | None = None
+    resource_spec: SmartRouterResourceSpec | None = None
+    business_status: str | None = None
+
+
+class SmartRouter(Record, frozen=True):
+    component_list: list[SmartRouterComponent] | None = None
+
+
+class ServiceGroup(Record, frozen=True):
+    service_group_id: str | None = None
+    service_group_name: str | None = None
+    created_by: str | None = None
+    create_time_sent: Any = msgspec.field(default=None, name="CreateTime")
+    update_time_sent: Any = msgspec.field(default=None, name="UpdateTime")
+    service_count: int | None = None
+    running_service_count: int | None = None
+    services: list[Service] | None = None
+    status: str | None = None
+    tags: list[Tag] | None = None
+    latest_version: str | None = None
+    create_source: str | None = None
+    replicas_count: int | None = None
+    smart_router: SmartRouter | None = None
+
+    @property
+    def create_time(self) -> datetime | None:
+        return lenient_time(self.create_time_sent)
+
+    @property
+    def update_time(self) -> datetime | None:
+        return lenient_time(self.update_time_sent)
+
+
+class ServiceGroupsAnswer(Record, frozen=True):
+    """The `Response` object of `DescribeModelServiceGroups`, its envelope typed like the full model's.
+
+    `Error` is only looked at for being there: an error answer is read by the client's untyped path,
+    which knows how to report it.
+    """
+
+    total_count: int | None = None
+    global_total_count: int | None = None
+    service_groups: list[ServiceGroup] | None = None
+    request_id: str | None = None
+    error: Any = None
+
+
+class ServiceGroupsBody(Record, frozen=True):
+    """The whole body of an answer: `{"Response": {...}}`."""
+
+    response: ServiceGroupsAnswer
+
+
+RECORDS: tuple[type[Record], ...] = (
+    ServiceGroup,
+    SmartRouter,
+    SmartRouterComponent,
+    SmartRouterResourceConfig,
+    SmartRouterResourceSpec,
+    Service,
+    ServiceInfo,
+    RollingUpdate,
+    NumOrPercent,
+    WorkloadStatus,
+    Condition,
+    ResourceInfo,
+    GpuDetail,
+    HorizontalPodAutoscaler,
+    ScheduledAction,
+    ImageInfo,
+    ModelInfo,
+    Pod,
+    Container,
+    ContainerStatus,
+    Tag,
+)
+"""Every record below `ServiceGroup`, each named like the full model it is a part of."""

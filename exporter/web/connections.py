@@ -1,0 +1,352 @@
+"""Connections with bounds: how many, how long a request head may take, how long a client may stop reading.
+
+uvicorn serves HTTP/1.1 well but leaves a public port open to three cheap attacks, each seen against the
+exporter: half-sent requests held for ever (no header-read timeout), clients that ask for the metrics and
+never read them (no write timeout), and more connections than the process has descriptors, after which
+asyncio's accept loop logs "Too many open files" thousands of times a second and the API client has no
+descriptor left for its own socket. So the exporter accepts connections itself (`Listener`, instead of
+`loop.create_server`) and hands each to uvicorn's HTTP/1.1 protocol with a few bounds added
+(`GuardedProtocol`):
+
+- at most `max_connections` are open; a new one beyond that takes the place of the connection that has
+  been idle (waiting for a request) the longest, so a flood of idle sockets cannot lock out a probe or a
+  scraper; when every connection is busy answering, the new one is closed at once;
+- a connection must send a complete request head within `header_timeout` of opening (or of the first
+  byte of its next request on a kept-alive connection), else it is closed;
+- an answer whose client reads nothing for `write_timeout` is abandoned and the connection closed: the
+  transport's buffer, and the snapshot the answer points into, are let go;
+- accept errors (out of descriptors, out of memory) pause accepting with a growing backoff and are
+  logged at most once per `ACCEPT_LOG_INTERVAL`, with the count since the last line.
+
+The sweep that applies the timeouts runs on the server's own tick (uvicorn's `on_tick`, every 200 ms),
+not one timer per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import h11
+from uvicorn.config import Config
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+
+log = logging.getLogger(__name__)
+
+ACCEPT_LOG_INTERVAL = 60.0
+"""Seconds between two log lines about connections refused or closed by the bounds (each line gives the
+counts since the last): a flood is news once a minute, not once per socket."""
+ACCEPT_BATCH = 64
+"""Connections accepted per readiness event of the listening socket: others wait for the next loop turn."""
+ACCEPT_BACKOFF_MIN = 0.05
+ACCEPT_BACKOFF_MAX = 1.0
+"""Pause of accepting after an accept error, doubled for each one in a row up to the maximum."""
+TCP_INFO_SIZE = 232
+BYTES_ACKED_OFFSET = 120
+"""Where `tcpi_bytes_acked` (a u64, Linux 4.1 and later) sits in `struct tcp_info`."""
+RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds of the web server (`--web.*` flags)."""
+
+    max_connections: int = 1000
+    header_timeout: float = 10.0
+    write_timeout: float = 30.0
+
+
+class Tally:
+    """Counts of connections refused, evicted or timed out, logged as one line at most every interval."""
+
+    def __init__(self, interval: float = ACCEPT_LOG_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._counts: dict[str, int] = {}
+        self._errors: dict[str, int] = {}
+        self._logged: float | None = None
+
+    def count(self, what: str, error: str | None = None) -> None:
+        self._counts[what] = self._counts.get(what, 0) + 1
+        if error is not None:
+            self._errors[error] = self._errors.get(error, 0) + 1
+        self.flush()
+
+    def flush(self, *, force: bool = False) -> None:
+        if not self._counts:
+            return
+        now = self._clock()
+        if not force and self._logged is not None and now - self._logged < self.interval:
+            return
+        self._logged = now
+        fields: dict[str, object] = dict(sorted(self._counts.items()))
+        if self._errors:
+            fields["errors"] = ",".join(f"{name}:{count}" for name, count in sorted(self._errors.items()))
+        fields["interval"] = f"{self.interval:g}s"
+        log.warning("connections refused or closed by the web server's limits", extra=fields)
+        self._counts.clear()
+        self._errors.clear()
+
+
+class Registry:
+    """The open connections and the accepted sockets still in their TLS handshake."""
+
+    def __init__(self, limits: Limits, tally: Tally) -> None:
+        self.limits = limits
+        self.tally = tally
+        self.protocols: set[GuardedProtocol] = set()
+        self.handshakes: dict[asyncio.Task[Any], float] = {}
+
+    def __len__(self) -> int:
+        return len(self.protocols) + len(self.handshakes)
+
+    def make_room(self) -> bool:
+        """Close the connection idle the longest (or the oldest handshake) to take a new one; False when
+        every connection is busy answering."""
+        idle = [(p.idle_since, id(p), p) for p in self.protocols if p.idle_since is not None and not p.closing]
+        oldest_handshake = min(self.handshakes.items(), key=lambda item: item[1], default=None)
+        if idle:
+            since, _, protocol = min(idle)
+            if oldest_handshake is None or since <= oldest_handshake[1]:
+                protocol.close()
+                self.tally.count("evicted_idle")
+                return True
+        if oldest_handshake is not None:
+            oldest_handshake[0].cancel()
+            del self.handshakes[oldest_handshake[0]]
+            self.tally.count("evicted_handshake")
+            return True
+        return False
+
+    def sweep(self, now: float) -> None:
+        """Close connections past their header or write timeout."""
+        limits = self.limits
+        for protocol in list(self.protocols):
+            if protocol.closing:
+                continue
+            if protocol.head_since is not None and now - protocol.head_since > limits.header_timeout:
+                protocol.close()
+                self.tally.count("header_timeout")
+            elif protocol.stalled_since is not None and protocol.stalled_for() > limits.write_timeout:
+                protocol.abort()
+                self.tally.count("write_timeout")
+        self.tally.flush()
+
+
+class GuardedProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, with the times the bounds are measured from.
+
+    `head_since`: when the request head now awaited began (the connection opened, or the first byte of
+    the next request arrived), None while a request is being answered or a kept-alive connection is
+    quiet (uvicorn's keep-alive timeout closes those). `idle_since`: since when no request is in
+    progress. `stalled_since`: since when the transport's buffer is above its high-water mark, that is,
+    since when the client has read nothing worth mentioning.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        registry: Registry,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(config, server_state, app_state)
+        self.registry = registry
+        self.clock = clock
+        now = clock()
+        self.head_since: float | None = now
+        self.idle_since: float | None = now
+        self.stalled_since: float | None = None
+        self._acked: int | None = None
+        self.closing = False
+
+    # --- the bounds' bookkeeping ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self.registry.protocols.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.registry.protocols.discard(self)
+        self.closing = True
+        self.stalled_since = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.head_since is None and self.conn.their_state is h11.IDLE:
+            self.head_since = self.clock()  # the first byte of the next request on a kept-alive connection
+        super().data_received(data)
+        self._after_events()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.idle_since = self.clock()
+        self._after_events()
+
+    def _after_events(self) -> None:
+        if self.conn.their_state is not h11.IDLE:
+            # The head arrived and an answer is under way: the header timer stops, the connection is busy.
+            self.head_since = None
+            self.idle_since = None
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.scope[CONNECTION_KEY] = self  # type: ignore[literal-required]
+
+    def pause_writing(self) -> None:
+        if self.stalled_since is None:
+            self.stalled_since = self.clock()
+            self._acked = self._bytes_acked()
+        super().pause_writing()
+
+    def resume_writing(self) -> None:
+        self.stalled_since = None
+        super().resume_writing()
+
+    # --- what the app and the registry may do ----------------------------------------------------------------
+
+    def stalled_for(self) -> float:
+        """Seconds the client has read nothing of the answer (0 while it reads).
+
+        The transport says when its buffer went above the high-water mark, but it learns that the client
+        read only when the event loop runs its write callback; after the loop was held up (a long garbage
+        collection, a busy machine) a reader would look stalled for the whole hold-up. So the kernel's
+        count of bytes the client has acknowledged is looked at too: if it grew since the last look, the
+        client is reading, and the clock starts again.
+        """
+        if self.stalled_since is None:
+            return 0.0
+        acked = self._bytes_acked()
+        if acked is not None:
+            if self._acked is not None and acked > self._acked:
+                self.stalled_since = self.clock()
+            self._acked = acked
+        return self.clock() - self.stalled_since
+
+    def _bytes_acked(self) -> int | None:
+        """`tcpi_bytes_acked` of the socket's `TCP_INFO` (Linux); None where it is not to be had."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return None
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
+            if len(info) >= BYTES_ACKED_OFFSET + 8:
+                return int(struct.unpack_from("Q", info, BYTES_ACKED_OFFSET)[0])
+        return None
+
+    def close(self) -> None:
+        """Close a connection with nothing to flush (waiting for a request)."""
+        self.closing = True
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection and whatever it has not sent: the client stopped reading."""
+        self.closing = True
+        self.transport.abort()
+
+
+CONNECTION_KEY = "exporter.connection"
+"""The scope key under which the app finds the `GuardedProtocol` answering a request (absent under other
+servers): it lets a scrape over the concurrency cap make room by dropping one whose client stopped reading."""
+
+
+class Listener:
+    """Accepts connections on a listening socket within `Limits`; the stand-in for an `asyncio.Server`
+    that uvicorn's shutdown closes."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        make_protocol: Callable[[Registry], GuardedProtocol],
+        registry: Registry,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.sock = sock
+        self.make_protocol = make_protocol
+        self.registry = registry
+        self.tls = tls
+        self._loop = asyncio.get_running_loop()
+        self._backoff = ACCEPT_BACKOFF_MIN
+        self._retry: asyncio.TimerHandle | None = None
+        self._closed = False
+        sock.setblocking(False)
+        self._loop.add_reader(sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as error:
+                self.registry.tally.count("accept_errors", errno.errorcode.get(error.errno or 0, str(error.errno)))
+                if error.errno not in RESOURCE_ERRORS:
+                    return  # the kernel's trouble with one connection; the next one may do fine
+                self._pause()
+                return
+            self._backoff = ACCEPT_BACKOFF_MIN
+            if len(self.registry) >= self.registry.limits.max_connections and not self.registry.make_room():
+                conn.close()
+                self.registry.tally.count("refused_busy")
+                continue
+            self._start(conn)
+
+    def _pause(self) -> None:
+        """Stop accepting for a while: the socket stays readable while nothing can be accepted."""
+        self._loop.remove_reader(self.sock.fileno())
+        self._retry = self._loop.call_later(self._backoff, self._resume)
+        self._backoff = min(self._backoff * 2, ACCEPT_BACKOFF_MAX)
+
+    def _resume(self) -> None:
+        self._retry = None
+        if not self._closed:
+            self._loop.add_reader(self.sock.fileno(), self._accept)
+
+    def _start(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        started = time.monotonic()
+        task = self._loop.create_task(
+            self._loop.connect_accepted_socket(
+                lambda: self.make_protocol(self.registry),
+                conn,
+                ssl=self.tls,
+                ssl_handshake_timeout=self.registry.limits.header_timeout if self.tls else None,
+            )
+        )
+        self.registry.handshakes[task] = started
+        task.add_done_callback(lambda done: self._started(done, conn))
+
+    def _started(self, task: asyncio.Task[Any], conn: socket.socket) -> None:
+        self.registry.handshakes.pop(task, None)
+        if task.cancelled() or task.exception() is not None:
+            conn.close()  # a failed or abandoned TLS handshake; asyncio has logged nothing about it
+
+    # --- what uvicorn's shutdown calls ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._retry is not None:
+            self._retry.cancel()
+        self._loop.remove_reader(self.sock.fileno())
+        for task in list(self.registry.handshakes):
+            task.cancel()
+        for protocol in list(self.registry.protocols):
+            if protocol.stalled_since is not None:
+                protocol.abort()  # a client that reads nothing would only hold the stop up
+        self.registry.tally.flush(force=True)
+
+    async def wait_closed(self) -> None:
+        return None

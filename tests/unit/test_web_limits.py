@@ -1,0 +1,239 @@
+"""The web server's bounds over real loopback sockets: connections, header-read and write timeouts, the cap
+on concurrent scrapes, answers in slices, and accept errors logged once per interval."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from exporter.app import DESCRIPTOR_RESERVE, web_limits
+from exporter.config import load_settings
+from exporter.metrics.render import Exposition
+from exporter.poller import RegionStatus
+from exporter.web.connections import Limits, Listener, Registry, Tally
+from exporter.web.page import PageContext
+from exporter.web.server import SLICE_BYTES, ExporterApp, WebServer, _respond, bind
+
+BIG = 8 * 1024 * 1024
+"""An exposition far larger than any socket buffer, so that a client that does not read stalls its answer."""
+CONTEXT = PageContext(version="1", started=0.0, telemetry_path="/metrics", interval=30.0, max_staleness=300.0)
+
+
+@dataclass
+class Snapshot:
+    exposition: Exposition = field(default_factory=lambda: Exposition(b"x 1\n" * (BIG // 4), b"x 1\n" * (BIG // 4)))
+    ready: bool = True
+
+    def statuses(self) -> Sequence[RegionStatus]:
+        return []
+
+
+class Live:
+    def render(self, openmetrics: bool) -> bytes:
+        return b"tione_up 1\n"
+
+
+@dataclass
+class Served:
+    server: WebServer
+    host: str
+    port: int
+
+    async def connect(
+        self, receive_buffer: int | None = None, limit: int = 65536
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        sock = socket.socket()
+        if receive_buffer is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (self.host, self.port))
+        return await asyncio.open_connection(sock=sock, limit=limit)
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        reader, writer = await self.connect()
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        return int(head.split(b" ")[1]), body
+
+
+async def closed(reader: asyncio.StreamReader, within: float) -> bool:
+    """Whether the server closes the connection within `within` seconds (reading what it sends meanwhile)."""
+    try:
+        async with asyncio.timeout(within):
+            while await reader.read(65536):
+                pass
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+    return True
+
+
+@pytest.fixture
+async def served(request: pytest.FixtureRequest) -> AsyncIterator[Served]:
+    options: dict[str, Any] = getattr(request, "param", {})
+    limits = Limits(**options.get("limits", {}))
+    app = ExporterApp(
+        Snapshot(), Live(), CONTEXT, max_concurrent_scrapes=options.get("scrapes", 40), scrape_queue_seconds=1.0
+    )
+    sock = bind("127.0.0.1", 0)
+    host, port = sock.getsockname()[:2]
+    server = WebServer(app, sock, limits=limits)
+    task = asyncio.create_task(server.serve())
+    yield Served(server, host, port)
+    server.stop()
+    await asyncio.wait_for(task, 5)
+
+
+@pytest.mark.parametrize("served", [{"limits": {"header_timeout": 0.3}}], indirect=True)
+async def test_a_half_sent_request_is_closed_after_the_header_timeout(served: Served) -> None:
+    reader, writer = await served.connect()
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: t\r\n")  # never the blank line
+    for _ in range(3):  # dripping bytes does not reset the clock
+        await asyncio.sleep(0.1)
+        writer.write(b"X-A: b\r\n")
+    assert await closed(reader, 1.0)
+    assert (await served.get("/-/healthy"))[0] == 200
+
+
+@pytest.mark.parametrize("served", [{"limits": {"header_timeout": 0.3}}], indirect=True)
+async def test_a_quiet_kept_alive_connection_outlives_the_header_timeout(served: Served) -> None:
+    reader, writer = await served.connect()
+    writer.write(b"GET /-/healthy HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert b"200 OK" in await reader.readuntil(b"Healthy.\n")
+    assert not await closed(reader, 0.6)  # quiet between requests: keep-alive's business, not the header timeout
+    writer.write(b"GET /-/healthy HTTP/1.1\r\n")  # the next request starts, and stalls
+    assert await closed(reader, 1.0)
+
+
+@pytest.mark.parametrize("served", [{"limits": {"max_connections": 5}}], indirect=True)
+async def test_beyond_the_connection_cap_the_longest_idle_connection_makes_room(served: Served) -> None:
+    idle = [await served.connect() for _ in range(5)]
+    await asyncio.sleep(0.1)
+    assert await served.get("/-/healthy") == (200, b"Healthy.\n")
+    assert await closed(idle[0][0], 1.0)
+    assert not await closed(idle[-1][0], 0.2)
+
+
+@pytest.mark.parametrize("served", [{"limits": {"write_timeout": 0.5}}], indirect=True)
+async def test_a_client_that_stops_reading_is_disconnected_after_the_write_timeout(served: Served) -> None:
+    reader, writer = await served.connect(receive_buffer=4096)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+    await asyncio.sleep(1.5)  # reading nothing
+    with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+        await asyncio.wait_for(reader.readexactly(BIG), 5)
+    status, body = await served.get("/metrics")
+    assert status == 200 and len(body) == BIG + len(b"tione_up 1\n")
+
+
+@pytest.mark.parametrize("served", [{"scrapes": 1}], indirect=True)
+async def test_a_stalled_answer_gives_its_place_to_a_new_scrape(served: Served) -> None:
+    reader, writer = await served.connect(receive_buffer=4096)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+    await asyncio.sleep(0.8)  # stalled for longer than STALLED_SECONDS
+    status, body = await served.get("/metrics")
+    assert status == 200 and len(body) == BIG + len(b"tione_up 1\n")
+    assert not await closed(reader, 0.2)  # set aside, not dropped: it may still read
+
+
+@pytest.mark.parametrize("served", [{"scrapes": 1}], indirect=True)
+async def test_stalled_answers_beyond_the_cap_are_dropped_longest_first(served: Served) -> None:
+    stalled = []
+    for _ in range(3):
+        reader, writer = await served.connect(receive_buffer=4096)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+        stalled.append((reader, writer))  # the writer too: a writer let go closes its connection
+        await asyncio.sleep(0.8)
+    # The second set the first aside, the third the second: two set aside, one more than the cap.
+    assert await closed(stalled[0][0], 1.0)
+    assert not await closed(stalled[1][0], 0.2)
+
+
+@pytest.mark.parametrize("served", [{"scrapes": 1}], indirect=True)
+async def test_beyond_the_scrape_cap_a_request_waits_then_gets_503(served: Served) -> None:
+    reader, writer = await served.connect(receive_buffer=4096, limit=4096)  # reads from the socket as it goes
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+
+    async def read_slowly() -> None:  # moving, so it keeps its place
+        for _ in range(40):
+            await reader.read(4096)
+            await asyncio.sleep(0.05)
+
+    slow = asyncio.create_task(read_slowly())
+    await asyncio.sleep(0.1)
+    status, body = await served.get("/metrics")
+    assert (status, body) == (503, b"503 too many concurrent scrapes\n")
+    slow.cancel()
+    writer.close()
+
+
+async def test_answers_are_written_in_slices() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    body = bytes(range(256)) * (3 * SLICE_BYTES // 256 + 7)
+    await _respond(send, "GET", 200, body)
+    parts = [message["body"] for message in sent[1:]]
+    assert all(len(part) <= SLICE_BYTES for part in parts)
+    assert b"".join(parts) == body
+    assert [message["more_body"] for message in sent[1:]] == [True] * (len(parts) - 1) + [False]
+
+
+def test_the_connection_cap_leaves_room_under_the_descriptor_limit() -> None:
+    settings = load_settings({"--tione.regions": "ap-guangzhou"}, environ={})
+    assert web_limits(settings, descriptors=1024).max_connections == 1024 - DESCRIPTOR_RESERVE
+    assert web_limits(settings, descriptors=1 << 20).max_connections == settings.web.max_connections
+
+
+def test_the_tally_logs_once_per_interval_with_counts(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    tally = Tally(interval=60.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="exporter.web.connections"):
+        for _ in range(1000):
+            tally.count("header_timeout")
+            now[0] += 0.01
+        now[0] += 60
+        tally.count("accept_errors", "EMFILE")
+    assert len(caplog.records) == 2
+    assert caplog.records[1].__dict__["header_timeout"] == 999
+    assert caplog.records[1].__dict__["errors"] == "EMFILE:1"
+
+
+class OutOfDescriptors(socket.socket):
+    """A listening socket whose every accept fails as a process out of descriptors would."""
+
+    attempts = 0
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        OutOfDescriptors.attempts += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+
+async def test_accept_errors_back_off_and_are_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    listening = OutOfDescriptors(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    client = socket.create_connection(listening.getsockname()[:2])  # waiting in the backlog: readable for ever
+    registry = Registry(Limits(), Tally())
+    with caplog.at_level(logging.WARNING, logger="exporter.web.connections"):
+        listener = Listener(listening, lambda registry: pytest.fail("nothing is accepted"), registry)
+        await asyncio.sleep(1.6)
+        listener.close()
+    client.close()
+    listening.close()
+    # 50, 100, 200, 400, 800 ms apart: a handful of attempts, not thousands a second
+    assert 3 <= OutOfDescriptors.attempts <= 8
+    lines = [record for record in caplog.records if "limits" in record.getMessage()]
+    assert len(lines) <= 2  # the first, and the count at close
+    assert sum(record.__dict__.get("accept_errors", 0) for record in lines) == OutOfDescriptors.attempts
