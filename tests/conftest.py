@@ -6,7 +6,8 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,20 @@ def require_tool(name: str) -> str:
             pytest.fail(f"{name} is required in CI but is not installed (.ci/run installs it)")
         pytest.skip(f"{name} is not installed")
     return path
+
+
+def exporter_command() -> list[str]:
+    """The exporter as tests run it: `python -m exporter` from the tree under test (with `tree_environment`),
+    never a `tione-exporter` console script, which may be an older install of some other tree."""
+    return [sys.executable, "-m", "exporter"]
+
+
+def tree_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: this process's) with the repository root first on PYTHONPATH, so that a child
+    `python -m exporter` imports this tree whatever its working directory and whatever is installed."""
+    base = dict(os.environ if env is None else env)
+    base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), base.get("PYTHONPATH")]))
+    return base
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import yaml
 
 from exporter.simulator import SimulatorConfig, SimulatorServer
 from grafana.queries import panel_queries, parse_label_values, query_variables, substitute
-from tests.conftest import REPO, require_tool
+from tests.conftest import REPO, exporter_command, require_tool, tree_environment
 from tests.e2e.stack import Process, PrometheusAPI, free_port, stop_all, time_scaled_rules, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -62,12 +61,6 @@ def identity(alert: dict[str, Any]) -> str:
     return json.dumps(alert["labels"], sort_keys=True)
 
 
-def exporter_command() -> list[str]:
-    script = Path(sys.executable).with_name("tione-exporter")
-    found = str(script) if script.exists() else shutil.which("tione-exporter")
-    return [found] if found else [sys.executable, "-m", "exporter"]
-
-
 def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
     """Print to the terminal even while pytest captures output."""
     with capsys.disabled():
@@ -90,7 +83,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     prometheus: PrometheusAPI | None = None
     try:
         exporter_address = f"127.0.0.1:{free_port()}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TIONE_EXPORTER_", "TENCENTCLOUD_"))}
+        env = tree_environment(
+            {k: v for k, v in os.environ.items() if not k.startswith(("TIONE_EXPORTER_", "TENCENTCLOUD_"))}
+        )
         env |= {"TENCENTCLOUD_SECRET_ID": SECRET_ID, "TENCENTCLOUD_SECRET_KEY": SECRET_KEY}
         processes.append(
             Process(
@@ -339,10 +334,12 @@ def test_every_dashboard_query_and_recording_rule_returns_data(
     chain = dict(query_variables(model))
     covered: tuple[str, str] | None = None
     misses: dict[str, list[str]] = {}
+    listed: dict[str, list[str]] = {}
     region_selector, region_label = parse_label_values(chain["region"])
     for region_value in prometheus.label_values(region_label, region_selector):
         selector, label = parse_label_values(chain["service_group_id"])
         groups = prometheus.label_values(label, substitute(selector or "", {"region": region_value}))
+        listed[region_value] = groups
         assert groups, f"no service group listed for {region_value}"
         for group in groups:
             selector, label = parse_label_values(chain["service_id"])
@@ -354,6 +351,16 @@ def test_every_dashboard_query_and_recording_rule_returns_data(
                 break
             misses[group] = missing
         if covered:
+            break
+    # Under load one round of queries can miss a scrape: before failing, the groups that came closest get
+    # every query its own wait, as the overview's do.
+    closest = sorted(misses, key=lambda g: len(misses[g]))[:3] if covered is None else []
+    for group in closest:
+        region_value = next(r for r, groups in listed.items() if group in groups)
+        values = {"region": region_value, "service_group_id": group, "service_id": ALL}
+        misses[group] = _empty_queries(stack, model, values, wait=15.0)
+        if not misses[group]:
+            covered = (region_value, group)
             break
     assert covered, f"no service group fills every drill-down panel: {misses}"
     report(capsys, f"{len(records)} recording rules and every dashboard query return data (drill-down: {covered})")

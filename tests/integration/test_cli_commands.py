@@ -25,11 +25,11 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter.simulator.server import SimulatorServer
-from tests.conftest import REPO, require_tool, signed_simulator
+from tests.conftest import REPO, exporter_command, require_tool, signed_simulator, tree_environment
 from tests.unit.test_web_config import PEM
 
 REGIONS = ("ap-guangzhou", "ap-shanghai")
-COMMAND = [sys.executable, "-m", "exporter"]
+COMMAND = exporter_command()
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +39,11 @@ def simulator() -> Iterator[SimulatorServer]:
 
 
 def environment(simulator: SimulatorServer | None = None, **extra: str) -> dict[str, str]:
-    """The test's environment without any Tencent Cloud or exporter settings, plus the simulator's keys."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "TIONE_EXPORTER_", "TKE_"))}
+    """The test's environment without any Tencent Cloud or exporter settings, plus the simulator's keys; a
+    child `python -m exporter` imports this tree."""
+    env = tree_environment(
+        {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "TIONE_EXPORTER_", "TKE_"))}
+    )
     env["HOME"] = str(REPO / "tests" / "fixtures")  # no credentials file of the user's
     if simulator is not None:
         assert simulator.config.secret_id is not None and simulator.config.secret_key is not None
@@ -211,6 +214,31 @@ def test_version_and_help() -> None:
     assert version.returncode == 0
     assert re.fullmatch(r"tione-exporter \d+\.\d+\.\d+\n", version.stdout)
     assert run(["--help"], environment()).stdout.startswith("usage: tione-exporter")
+
+
+def test_the_command_the_tests_run_is_this_tree(tmp_path: Path) -> None:
+    """Spawned from another directory, the exporter the tests run imports `exporter` from this repository,
+    ahead of any other copy on the path (here a decoy that would exit 3; an installed one comes later still,
+    in site-packages). Python's verbose import log names every file it loads."""
+    assert [sys.executable, "-m", "exporter"] == COMMAND
+    decoy = tmp_path / "decoy" / "exporter"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise SystemExit(3)\n")
+    (decoy / "__main__.py").write_text("raise SystemExit(3)\n")
+    env = tree_environment(environment() | {"PYTHONPATH": str(decoy.parent), "PYTHONVERBOSE": "1"})
+    result = subprocess.run(
+        [*COMMAND, "--version"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = {Path(path) for path in re.findall(r"(/\S+/exporter/(?:__init__|__main__|cli)\.py)\b", result.stderr)}
+    assert {path.name for path in loaded} == {"__init__.py", "__main__.py", "cli.py"}, loaded
+    assert {path.parent for path in loaded} == {REPO / "exporter"}, loaded
 
 
 def wait_for_line(process: subprocess.Popen[str], pattern: str, timeout: float) -> re.Match[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import yaml
 
 from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.simulator import SimulatorConfig, SimulatorServer
-from tests.conftest import REPO
+from tests.conftest import REPO, exporter_command, tree_environment
 
 BUDGET = 30.0
 """Series per service the default selection may cost at the simulator's default fleet."""
@@ -41,6 +40,7 @@ def exposition(simulator: SimulatorServer, tmp_path: Path, metrics: dict[str, ob
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "TIONE_EXPORTER_", "TKE_"))}
     env |= {"TENCENTCLOUD_SECRET_ID": SECRET_ID, "TENCENTCLOUD_SECRET_KEY": SECRET_KEY}
     env["HOME"] = str(tmp_path)  # no credentials file of the user's
+    env = tree_environment(env)
     config = tmp_path / f"exporter-{len(list(tmp_path.iterdir()))}.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -51,7 +51,7 @@ def exposition(simulator: SimulatorServer, tmp_path: Path, metrics: dict[str, ob
         )
     )
     result = subprocess.run(
-        [sys.executable, "-m", "exporter", "once", "--config.file", str(config)],
+        [*exporter_command(), "once", "--config.file", str(config)],
         env=env,
         capture_output=True,
         text=True,

@@ -326,3 +326,108 @@ def test_gpus_held_count_only_pods_placed_on_a_node() -> None:
     raw["ServiceInfo"]["PodInfos"] = []
     [row] = attention_rows(RegionSnapshot("r", (_group("ms-p", "g", raw),)))
     assert row.gpus == 0.0
+
+
+def test_every_field_of_every_row_and_each_fallback() -> None:
+    """The whole JSON of the rows of a region with each odd case the rows must handle: a service with its
+    own group id and one without (the group's), duplicates and an empty id (left out), a healthy service
+    between troubled ones, no model, no ServiceInfo, no resources, CPU only, no readable replicas."""
+    events = (
+        Event(
+            message=None,
+            first_timestamp=datetime(2024, 5, 1, 9, 0, tzinfo=UTC),
+            last_timestamp=datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
+            count=3,
+            resource_kind="Pod",
+            resource_name="p-1",
+        ),
+    )
+    cpu = _raw("ms-f-cpu", "Abnormal", 1, 0, T0, BusinessStatus="ARREARS_STOP")
+    cpu["ServiceInfo"]["Resources"] = {"Cpu": 2000, "Memory": 4096, "Gpu": 0, "RealGpu": 0}
+    group = _group(
+        "ms-f",
+        "full",
+        _raw("ms-f-ok", "Normal", 1, 1, T0),
+        {**_raw("ms-f-1", "Abnormal", 2, 0, T0), "ServiceGroupId": "ms-own", "ServiceGroupName": "own"},
+        _raw("ms-f-ok2", "Normal", 1, 1, T0),
+        _raw("ms-f-1", "Abnormal", 9, 0, T0),  # the same id again: left out
+        _raw("", "Abnormal", 1, 0, T0),  # no id: left out
+        {"ServiceId": "ms-f-bare", "Status": "CREATE_FAILED", "UpdateTime": T0, "CreateFailedReason": "quota"},
+        {"ServiceId": "ms-f-nomodel", "Status": "Abnormal", "UpdateTime": T0, "ServiceInfo": {"Replicas": 1}},
+        cpu,
+        {
+            "ServiceId": "ms-f-noreplicas",
+            "Status": "Abnormal",
+            "UpdateTime": T0,
+            "ServiceInfo": {"Resources": {"Gpu": 100, "GpuType": "A10", "RealGpu": 100}},
+        },
+    )
+    snapshot = RegionSnapshot(
+        "ap-guangzhou", (group,), events=(ServiceEvents("ms-own", "ms-f-1", events, 4, 1_714_557_000.5),)
+    )
+    since = 1_714_557_600.0
+    base = {
+        "region": "ap-guangzhou",
+        "service_group_id": "ms-f",
+        "service_group_name": "full",
+        "model_name": "",
+        "model_version": "",
+        "business_status": "",
+        "severity": "critical",
+        "since": since,
+        "gpus": None,
+        "events_total": None,
+        "events_asked": None,
+        "events": [],
+    }
+    rows = [row.to_json() for row in attention_rows(snapshot)]
+    by_id = {row["service_id"]: row for row in rows}
+    assert sorted(by_id) == ["ms-f-1", "ms-f-bare", "ms-f-cpu", "ms-f-nomodel", "ms-f-noreplicas"]
+    assert by_id["ms-f-1"] == base | {
+        "service_group_id": "ms-own",
+        "service_group_name": "own",
+        "service_id": "ms-f-1",
+        "model_name": "model-ms-f-1",
+        "model_version": "v3",
+        "status": "Abnormal",
+        "desired_replicas": 2,
+        "available_replicas": 0,
+        "reason": by_id["ms-f-1"]["reason"],
+        "message": by_id["ms-f-1"]["message"],
+        "gpus": 2.0,
+        "events_total": 4,
+        "events_asked": 1_714_557_000.5,
+        "events": [
+            {
+                "message": "",
+                "count": 3,
+                "first_timestamp": 1_714_554_000.0,
+                "last_timestamp": 1_714_555_800.0,
+                "resource_kind": "Pod",
+                "resource_name": "p-1",
+            }
+        ],
+    }
+    assert by_id["ms-f-1"]["reason"] and by_id["ms-f-1"]["reason"] == trouble(group.services[1]).reason  # type: ignore[index,union-attr]
+    assert by_id["ms-f-bare"]["status"] == "CREATE_FAILED" and by_id["ms-f-bare"]["message"] == "quota"
+    assert (
+        by_id["ms-f-cpu"]["business_status"] == "ARREARS_STOP" and by_id["ms-f-cpu"]["model_name"] == "model-ms-f-cpu"
+    )
+    for service_id in ("ms-f-bare", "ms-f-nomodel", "ms-f-cpu", "ms-f-noreplicas"):
+        assert by_id[service_id]["gpus"] is None, service_id
+        assert by_id[service_id]["service_group_id"] == "ms-f", service_id
+    assert (by_id["ms-f-nomodel"]["model_name"], by_id["ms-f-nomodel"]["model_version"]) == ("", "")
+    assert all(set(row) == set(AttentionRow.__dataclass_fields__) for row in rows)
+
+
+@pytest.mark.parametrize(("length", "kept"), [(999, 999), (1000, 1000), (1001, 1000)])
+def test_a_message_is_kept_whole_up_to_1000_characters(length: int, kept: int) -> None:
+    snapshot = RegionSnapshot(
+        "r",
+        (_group("ms-l", "g", _raw("ms-l-1", "Abnormal", 1, 0, T0)),),
+        events=(ServiceEvents("ms-l", "ms-l-1", (Event(message="m" * length),), 1, 0.0),),
+    )
+    [row] = attention_rows(snapshot)
+    message = row.events[0].message
+    assert len(message) == kept
+    assert message == "m" * length if length <= 1000 else message == "m" * 999 + "…"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -25,7 +26,7 @@ from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.tione.listing import parse_page, typed_page
 from exporter.tione.snapshot import RegionSnapshot
-from tests.conftest import require_tool
+from tests.conftest import in_ci, require_tool
 
 REGION = "ap-guangzhou"
 OPTIONS = RenderOptions(tag_labels=("*",))
@@ -138,8 +139,10 @@ PROMTOOL = ""
 
 @pytest.fixture(autouse=True, scope="module")
 def promtool() -> None:
+    """promtool where it is installed (in CI it must be): without it the property is still checked, all
+    but promtool's verdict, which `test_mutated_pages_pass_promtool` then asks for."""
     global PROMTOOL  # noqa: PLW0603 - hypothesis examples cannot take function fixtures
-    PROMTOOL = require_tool("promtool")
+    PROMTOOL = shutil.which("promtool") or (require_tool("promtool") if in_ci() else "")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -152,13 +155,14 @@ def test_one_mutated_group_never_fails_the_page_or_touches_the_others(mutation: 
     text = _exposition(groups)
 
     list(text_string_to_metric_families(text))  # parses as the text format
-    lint = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
     mutated_id = PAGE[index]["ServiceGroupId"]
     after = _by_group(text)
     for group_id, lines in BASELINE.items():
         if group_id != mutated_id:
             assert after.get(group_id) == lines, f"group {group_id} changed"
+    if PROMTOOL:
+        lint = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 @pytest.mark.parametrize("kind", ["replace", "deep", "huge"])

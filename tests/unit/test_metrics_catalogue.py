@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.families import group as group_kind
@@ -277,6 +278,12 @@ def test_condition_state(status: str | None, state: str | None) -> None:
         ("http://robot:PW@10.0.0.1:5000/ml/y", "http://10.0.0.1:5000/ml/y"),
         ("oci://u:p@reg.example.com/y:v1", "oci://reg.example.com/y:v1"),
         ("robot:PW@ubuntu:22.04", "ubuntu:22.04"),
+        ("robot:p@ss@ubuntu:22.04", "ubuntu:22.04"),
+        ("robot:pa/ss@reg.example.com/y:v1", "reg.example.com/y:v1"),  # a slash in the password
+        ("https://u:p://w@reg.example.com/y", "https://reg.example.com/y"),
+        ("u:p/w@ubuntu@sha256:" + "0f" * 32, "ubuntu@sha256:" + "0f" * 32),
+        ("myreg:5000/ns/img@sha256:abc", "myreg:5000/ns/img@sha256:abc"),
+        ("localhost/ns/img@x", "localhost/ns/img@x"),
         ("ubuntu@sha256:" + "0f" * 32, "ubuntu@sha256:" + "0f" * 32),
         ("robot:PW@ubuntu@sha256:" + "0f" * 32, "ubuntu@sha256:" + "0f" * 32),
         ("robot:PW@", ""),
@@ -378,3 +385,145 @@ def test_dist_instances_per_replica_as_the_sdk_types_them(
         }
     )
     assert replicas_allocated(ServiceInGroup(service, ServiceGroup())) == expected
+
+
+# --- single fields of a service -------------------------------------------------------------------
+
+
+def _labels_of(text: str, family: str) -> list[dict[str, str]]:
+    return [dict(sample.labels) for parsed in parse_text(text) if parsed.name == family for sample in parsed.samples]
+
+
+def test_every_info_label_carries_its_own_field() -> None:
+    """Each label of `tione_service_info` from a service whose fields all differ: a label fed by the wrong
+    field, or by none, shows."""
+    service = {
+        "ServiceId": "ms-i-1",
+        "ServiceGroupName": "own-name",
+        "Version": "v-ver",
+        "ChargeType": "POSTPAID_BY_HOUR",
+        "ResourceGroupId": "trsg-1",
+        "ResourceGroupName": "rg-name",
+        "ClusterId": "cls-1",
+        "Namespace": "ns-1",
+        "DeployType": "STANDARD",
+        "CreateSource": "AUTO_ML",
+        "ServiceInfo": {
+            "InstanceType": "TI.S.1",
+            "ScaleMode": "AUTO",
+            "ModelInfo": {
+                "ModelId": "m-id",
+                "ModelName": "m-name",
+                "ModelVersion": "m-ver",
+                "ModelVersionId": "m-ver-id",
+                "ModelSource": "COS",
+                "ModelFormat": "PYTORCH",
+                "AlgorithmFramework": "PYTORCH",
+            },
+            "ImageInfo": {"ImageType": "CUSTOM", "ImageUrl": "u:p@reg.example.com/ns/img:1"},
+        },
+    }
+    text = render_groups([{"ServiceGroupId": "ms-i", "ServiceGroupName": "group-name", "Services": [service]}])
+    [labels] = _labels_of(text, "tione_service_info")
+    assert labels == {
+        "region": REGION,
+        "service_group_id": "ms-i",
+        "service_id": "ms-i-1",
+        "service_group_name": "own-name",
+        "version": "v-ver",
+        "model_id": "m-id",
+        "model_name": "m-name",
+        "model_version": "m-ver",
+        "model_version_id": "m-ver-id",
+        "model_source": "COS",
+        "model_format": "PYTORCH",
+        "algorithm_framework": "PYTORCH",
+        "image_type": "CUSTOM",
+        "image_url": "reg.example.com/ns/img:1",
+        "instance_type": "TI.S.1",
+        "charge_type": "POSTPAID_BY_HOUR",
+        "resource_group_id": "trsg-1",
+        "resource_group_name": "rg-name",
+        "cluster_id": "cls-1",
+        "tione_namespace": "ns-1",
+        "deploy_type": "STANDARD",
+        "scale_mode": "AUTO",
+        "create_source": "AUTO_ML",
+    }
+
+
+def test_a_card_model_not_given_is_an_empty_label_not_a_made_up_one() -> None:
+    service = {
+        "ServiceId": "ms-g-1",
+        "ServiceInfo": {"Resources": {"Cpu": 1000, "Gpu": 50, "RealGpu": 100}, "Status": {"Replicas": 2}},
+    }
+    text = render_groups([{"ServiceGroupId": "ms-g", "Services": [service]}])
+    for family, value in (
+        ("tione_service_replica_gpus", 0.5),
+        ("tione_service_replica_physical_gpus", 1.0),
+        ("tione_service_allocated_physical_gpus", 2.0),
+    ):
+        samples = [
+            (dict(sample.labels).get("gpu_type"), sample.value)
+            for parsed in parse_text(text)
+            if parsed.name == family
+            for sample in parsed.samples
+        ]
+        assert samples == [("", value)], family
+
+
+@pytest.mark.parametrize(("text", "number"), [("0", 0), (" 3 ", 3), ("-1", None), ("x", None), (None, None)])
+def test_whole_number(text: str | None, number: int | None) -> None:
+    assert service_kind.whole_number(text) == number
+
+
+@pytest.mark.parametrize(
+    ("step", "desired", "down", "up"),
+    [
+        (None, 4, None, None),
+        ({"Type": "Num", "Value": 2}, None, 2, 2),
+        ({"Type": " NUM ", "Value": 0}, 4, 0, 0),
+        ({"Type": "Num", "Value": -1}, 4, None, None),
+        ({"Type": "Num", "Value": None}, 4, None, None),
+        ({"Type": None, "Value": 2}, 4, None, None),
+        ({"Type": "Percent", "Value": 100}, 1, 1, 1),
+        ({"Type": "Percent", "Value": 1}, 101, 1, 2),
+        ({"Type": "Percent", "Value": 25}, 10, 2, 3),
+        ({"Type": "Percent", "Value": 25}, None, None, None),
+        ({"Type": "Percent", "Value": -25}, 10, None, None),
+    ],
+)
+def test_rollout_budget_reads_num_and_percent_as_kubernetes_does(
+    step: dict[str, Any] | None, desired: int | None, down: int | None, up: int | None
+) -> None:
+    parsed = None if step is None else models.NumOrPercent.model_validate(step)
+    assert service_kind.rollout_budget(parsed, desired, round_up=False) == down
+    assert service_kind.rollout_budget(parsed, desired, round_up=True) == up
+
+
+def test_state_sets_with_and_without_a_leading_label_never_share_their_samples() -> None:
+    """Samples of a state set are shared between objects in the same state, but only without a leading
+    label: one of another pod, or none, must never come back from the cache."""
+    known = ("Up-cache", "Down-cache")
+    assert state_set("Up-cache", known) == ((("Up-cache",), 1.0), (("Down-cache",), 0.0))
+    assert state_set("Up-cache", known, "pod-0") == ((("pod-0", "Up-cache"), 1.0), (("pod-0", "Down-cache"), 0.0))
+    assert state_set("Down-cache", known, "pod-1") == ((("pod-1", "Up-cache"), 0.0), (("pod-1", "Down-cache"), 1.0))
+    assert state_set("Down-cache", known) == ((("Up-cache",), 0.0), (("Down-cache",), 1.0))
+
+
+def test_a_pod_without_containers_has_its_pod_series_only() -> None:
+    service = {
+        "ServiceId": "ms-p-1",
+        "ServiceInfo": {"PodInfos": [{"Name": "pod-a", "Phase": "Running", "ContainerInfos": None}]},
+    }
+    text = render_groups([{"ServiceGroupId": "ms-p", "Services": [service]}])
+    assert 'pod_name="pod-a",phase="Running"} 1.0' in text
+    assert "container" not in text.replace("ContainerInfos", "")
+
+
+def test_services_are_tallied_by_status_and_one_without_is_unknown() -> None:
+    groups = [
+        {"ServiceGroupId": "ms-t", "Services": [{"ServiceId": "ms-t-1", "Status": "Normal"}, {"ServiceId": "ms-t-2"}]}
+    ]
+    collected = collect_region(snapshot_of({"groups": groups}))
+    assert dict(collected.services_by_status) == {"Normal": 1, "unknown": 1}

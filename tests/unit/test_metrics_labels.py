@@ -48,6 +48,13 @@ def test_escape_value() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "escaped"), [("a\\b", "a\\\\b"), ('a"b', 'a\\"b'), ("a\nb", "a\\nb"), ("a\\", "a\\\\")]
+)
+def test_each_character_that_needs_escaping_is_escaped_on_its_own(raw: str, escaped: str) -> None:
+    assert escape_value(raw) == escaped
+
+
+@pytest.mark.parametrize(
     ("key", "name"),
     [
         ("team-name", "team_name"),

@@ -10,7 +10,9 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from exporter import __version__
 from exporter.metrics.families import SELF_FAMILIES
+from exporter.metrics.families.exporter import self_family
 from exporter.metrics.self import API_DURATION_BUCKETS, MAX_ERROR_CODES, OTHER_CODE, POLL_DURATION_BUCKETS, SelfMetrics
+from exporter.tione.decode import SKIP_LABELS
 
 GZ, SH = "ap-guangzhou", "ap-shanghai"
 ACTION = "DescribeModelServiceGroups"
@@ -261,3 +263,39 @@ def test_error_codes_are_bounded_in_shape_and_number() -> None:
         )
         == 2.0
     )
+
+
+def test_every_skip_reason_of_a_configured_region_starts_at_zero() -> None:
+    metrics = SelfMetrics([GZ, SH])
+    for region in (GZ, SH):
+        for kind, reason in SKIP_LABELS:
+            sample = value(metrics, "tione_exporter_skipped_objects_total", region=region, kind=kind, reason=reason)
+            assert sample == 0, (region, kind, reason)
+
+
+def test_skipped_objects_are_counted_by_region_kind_and_reason() -> None:
+    metrics = SelfMetrics([GZ])
+    before = samples(metrics)
+    metrics.record_skipped(GZ, "service", "wrong_type")
+    metrics.record_skipped(GZ, "service", "wrong_type", 3)
+    metrics.record_skipped(SH, "workspace", "not_readable")
+    assert changes(before, metrics) == {
+        "tione_exporter_skipped_objects_total{kind=service,reason=wrong_type,region=ap-guangzhou}": 4.0,
+        "tione_exporter_skipped_objects_total{kind=workspace,reason=not_readable,region=ap-shanghai}": 1.0,
+    }
+
+
+def test_requests_made_counts_every_request_of_a_region() -> None:
+    metrics = SelfMetrics([GZ, SH], actions=[ACTION])
+    assert metrics.requests_made(GZ) == 0
+    assert metrics.requests_made("ap-nowhere") == 0
+    for _ in range(3):
+        metrics.on_request(GZ, ACTION)
+    metrics.on_request(GZ, "DescribeEvents")
+    metrics.on_request(SH, ACTION)
+    assert (metrics.requests_made(GZ), metrics.requests_made(SH)) == (4, 1)
+
+
+def test_an_undeclared_self_family_is_named_in_the_error() -> None:
+    with pytest.raises(KeyError, match="tione_exporter_no_such_family"):
+        self_family("tione_exporter_no_such_family")

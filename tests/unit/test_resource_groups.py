@@ -10,12 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
+from exporter.metrics.families.resource_group import gpus_by_type
 from exporter.metrics.self import SelfMetrics
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import MALFORMED_RESPONSE, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione import resource_groups
+from exporter.tione.models import GroupResource
 from exporter.tione.resource_groups import ACTION, LIMIT, list_resource_groups, source
 from exporter.tione.snapshot import RegionSnapshot
 
@@ -139,3 +141,19 @@ def test_a_group_with_every_field_null_gives_only_its_info_and_tags_series() -> 
         'tione_resource_group_info{region="ap-guangzhou",resource_group_id="trsg-n",resource_group_name=""} 1.0',
         'tione_resource_group_tags{region="ap-guangzhou",resource_group_id="trsg-n"} 1.0',
     ]
+
+
+@pytest.mark.parametrize(
+    ("resource", "by_type"),
+    [
+        (None, None),
+        ({"Gpu": 0}, {}),
+        ({"Gpu": 1}, None),
+        ({"Gpu": None}, None),
+        ({"Gpu": 200, "GpuDetailSet": []}, {}),
+        ({"GpuDetailSet": [{"Name": "A10", "Value": 100}, {"Name": "A10", "Value": 50}, {"Name": "T4"}]}, {"A10": 150}),
+    ],
+)
+def test_gpus_by_type(resource: dict[str, Any] | None, by_type: dict[str, int] | None) -> None:
+    parsed = None if resource is None else GroupResource.model_validate(resource)
+    assert gpus_by_type(parsed) == by_type

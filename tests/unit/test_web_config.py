@@ -382,3 +382,83 @@ async def test_a_client_without_a_certificate_is_refused_when_one_is_required(tl
             except (ssl.SSLError, ConnectionError):
                 continue
             assert status == "", status
+
+
+def test_every_problem_of_every_section_is_listed_at_once(tls_dir: Path) -> None:
+    path = write(
+        tls_dir,
+        "tls_server_config:\n  cert_file: ''\n  key_file: 5\n  client_auth_type: RequestClientCert\n"
+        "basic_auth_users:\n  'a:b': x\n  '': y\n  good: not-a-hash\n  other: not-one-either\nextra: 1\n",
+    )
+    where = f"--web.config.file {path}"
+    assert problems(path) == (
+        f"{where}: extra: unknown key",
+        f"{where}: tls_server_config.cert_file: required",
+        f"{where}: tls_server_config.key_file: expected a file path",
+        f'{where}: tls_server_config.client_auth_type: "RequestClientCert" is not supported (client certificates '
+        "are always verified); use one of NoClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert",
+        f"{where}: basic_auth_users: invalid user name 'a:b'",
+        f"{where}: basic_auth_users: invalid user name ''",
+        f"{where}: basic_auth_users.good: not a bcrypt hash (expected $2a$, $2b$ or $2y$...)",
+        f"{where}: basic_auth_users.other: not a bcrypt hash (expected $2a$, $2b$ or $2y$...)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tls_server_config: [a]\n", "tls_server_config: expected a mapping"),
+        ("tls_server_config:\n  cert_file: server.crt\n", "tls_server_config.key_file: required"),
+        ("basic_auth_users: [a]\n", "basic_auth_users: expected a mapping of user names to bcrypt hashes"),
+        ("basic_auth_users:\n  7: x\n", "basic_auth_users: invalid user name 7"),
+        ("a: [\n", "not a valid YAML file"),
+    ],
+)
+def test_each_problem_is_exactly_this_line(tls_dir: Path, text: str, expected: str) -> None:
+    path = write(tls_dir, text)
+    assert problems(path) == (f"--web.config.file {path}: {expected}",)
+
+
+def test_one_section_alone_leaves_the_other_empty(tls_dir: Path) -> None:
+    tls_only = load_web_config(write(tls_dir, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"))
+    assert tls_only.tls is not None and dict(tls_only.users) == {}
+    users_only = load_web_config(write(tls_dir, f"basic_auth_users:\n  p: {hashed(PASSWORD)}\n"))
+    assert users_only.tls is None and list(users_only.users) == ["p"] and users_only.scheme == "http"
+
+
+def test_a_client_ca_file_that_cannot_be_loaded_is_named_and_one_not_used_is_not_read(tls_dir: Path) -> None:
+    (tls_dir / "garbage.crt").write_text("not a certificate\n")
+    base = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca_file: garbage.crt\n"
+    path = write(tls_dir, base + "  client_auth_type: RequireAndVerifyClientCert\n")
+    [line] = problems(path)
+    assert re.fullmatch(
+        rf"--web\.config\.file {re.escape(str(path))}: tls_server_config\.client_ca_file: "
+        r"cannot load it: [A-Z][A-Z_]+",
+        line,
+    ), line
+    unused = load_web_config(write(tls_dir, base + "  client_auth_type: NoClientCert\n"))
+    assert unused.tls is not None and unused.tls.verify_mode == ssl.CERT_NONE
+
+
+@pytest.mark.parametrize("prefix", ["2a", "2b", "2y"])
+def test_each_bcrypt_variant_is_accepted(tmp_path: Path, prefix: str) -> None:
+    digest = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    variant = f"${prefix}${digest[4:]}"
+    config = load_web_config(write(tmp_path, f"basic_auth_users:\n  p: '{variant}'\n"))
+    assert config.users == {"p": variant.encode()}
+
+
+def test_a_hash_shaped_value_bcrypt_cannot_read_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "basic_auth_users:\n  p: '$2b$04$" + "!" * 53 + "'\n")
+    assert problems(path) == (
+        f"--web.config.file {path}: basic_auth_users.p: not a bcrypt hash (expected $2a$, $2b$ or $2y$...)",
+    )
+
+
+async def test_basic_credentials_as_clients_send_them() -> None:
+    auth = BasicAuth({"prometheus": hashed("pa:ss").encode(), "nocolon": hashed("").encode()})
+    good = base64.b64encode(b"prometheus:pa:ss").decode()
+    assert await auth.allows("Basic " + good)  # a colon in the password is the password's
+    assert await auth.allows("basic  " + good + " ")  # the scheme in any case, spaces around
+    assert not await auth.allows("Basic " + good[:4] + "!" + good[4:])  # not base64: refused, not cleaned up
+    assert not await auth.allows("Basic " + base64.b64encode(b"nocolon").decode())  # no colon: no user at all
