@@ -50,9 +50,12 @@ RUN apt-get update \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin tione
 COPY --from=build /opt/tione-exporter /opt/tione-exporter
+# MALLOC_ARENA_MAX: at most two glibc malloc arenas, so that the worker threads' freed memory is reused
+# instead of held in an arena per thread (docs/performance.md, "Memory" and "Soak").
 ENV PATH=/opt/tione-exporter/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2
 USER 65532:65532
 WORKDIR /tmp
 EXPOSE 10120
