@@ -521,5 +521,5 @@ class Poller:
         """Render in a worker thread; the lock keeps a slower, older render from replacing a newer one."""
         async with self._render_lock:
             regions = [self._samples[region] for region in self.plan.regions if region in self._samples]
-            self._exposition = await asyncio.to_thread(render, regions)
+            self._exposition = await asyncio.to_thread(render, regions, self._exposition)
             self._publish()

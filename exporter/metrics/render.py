@@ -154,6 +154,11 @@ class Exposition:
         """The OpenMetrics form joined into one bytes object: a copy, for tests, never for serving."""
         return b"".join(self.chunks(openmetrics=True))
 
+    def gzipped(self) -> tuple[bool, ...]:
+        """The formats (`openmetrics`) whose gzip form has been made."""
+        with self._lock:
+            return tuple(self._gzip)
+
     def gzip(self, openmetrics: bool) -> GzipPrefix:
         """The deflated snapshot in one format, computed once (thread-safe: scrapes call it from worker threads)."""
         with self._lock:
@@ -484,10 +489,12 @@ def _headers(family: AnyFamily) -> _Headers:
 _HEADERS: dict[str, _Headers] = {family.name: _headers(family) for family in SNAPSHOT_FAMILIES}
 
 
-def render(regions: Iterable[RegionSamples]) -> Exposition:
+def render(regions: Iterable[RegionSamples], like: Exposition | None = None) -> Exposition:
     """Merge regions family by family in exposition order; a family no region has is left out.
 
-    Each region must appear once, as a label value (its series would otherwise be duplicated).
+    Each region must appear once, as a label value (its series would otherwise be duplicated). The gzip
+    forms `like` (the exposition this one replaces) was asked for are deflated now, in the caller's
+    thread: the first gzip scrape after a poll then finds its form ready instead of deflating it.
     """
     regions = list(regions)
     names = [clean_value(samples.region) for samples in regions]
@@ -500,4 +507,7 @@ def render(regions: Iterable[RegionSamples]) -> Exposition:
             continue
         headers = _HEADERS[family.name]
         blocks.append(FamilyBlock(headers.text, headers.openmetrics, lines))
-    return Exposition(tuple(blocks))
+    exposition = Exposition(tuple(blocks))
+    for openmetrics in like.gzipped() if like is not None else ():
+        exposition.gzip(openmetrics)
+    return exposition

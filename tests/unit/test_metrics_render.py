@@ -140,6 +140,17 @@ def test_both_formats_share_the_regions_lines_and_write_them_without_copying() -
     assert exposition.size(True) == len(exposition.openmetrics)
 
 
+def test_a_new_exposition_comes_with_the_gzip_forms_its_predecessor_was_asked_for() -> None:
+    regions = [collect_region(RegionSnapshot("ap-guangzhou", tuple(rich_groups())), RICH)]
+    first = render(regions)
+    assert first.gzipped() == ()
+    first.gzip(True)
+    second = render(regions, like=first)
+    assert second.gzipped() == (True,), "made while rendering, not at the first scrape"
+    assert gzip.decompress(second.gzip(True).finish(b"")) == second.openmetrics
+    assert render(regions, like=render(regions)).gzipped() == ()
+
+
 def test_gzip_of_chunks_is_the_gzip_of_their_join() -> None:
     chunks = [b'a{x="1"} 1.0\n' * 50, b"", memoryview(b"b 2.0\n" * 20)]
     joined = b"".join(chunks)
