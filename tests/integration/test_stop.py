@@ -23,9 +23,11 @@ from exporter.simulator.server import SimulatorServer
 from tests.integration.test_cli_commands import COMMAND, REGIONS, environment
 
 STOP_SECONDS = 5.0
-RUNS = 20
+RUNS = 56
 AT_ONCE = 4
-SIGNALS = [signal.SIGTERM] * (RUNS - 6) + [signal.SIGINT] * 2 + [signal.SIGHUP] * 4
+SIGNALS = [signal.SIGTERM] * 50 + [signal.SIGINT] * 2 + [signal.SIGHUP] * 4
+"""Fifty SIGTERMs, as the promise is checked, and the other stop signals beside them."""
+assert len(SIGNALS) == RUNS
 
 
 @pytest.fixture(scope="module")
