@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from exporter.metrics.exposition import EOF, OPENMETRICS, TEXT, answer, body
 from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.render import (
@@ -167,6 +168,20 @@ def test_openmetrics_gzip_finished_with_self_metrics_is_one_valid_document() -> 
     assert document.endswith("# EOF\n")
     names = {family.name for family in parse_openmetrics(document)}
     assert {"tione_service_info", "tione_up", "tione_exporter_polls"} <= names
+
+
+def test_an_answer_is_the_snapshot_in_its_format_then_the_live_part_and_one_eof() -> None:
+    exposition = rich_exposition()
+    own = SelfMetrics(["ap-guangzhou"])
+    own.record_poll("ap-guangzhou", success=True, duration=1.5, finished_at=1_700_000_000.0)
+    text, openmetrics = exposition.text + own.render(False), exposition.openmetrics + own.render(True) + EOF
+    assert body(exposition, own, TEXT) == text
+    assert body(exposition, own, OPENMETRICS) == openmetrics
+    assert gzip.decompress(body(exposition, own, TEXT, compressed=True)) == text
+    assert gzip.decompress(body(exposition, own, OPENMETRICS, compressed=True)) == openmetrics
+    served = answer(exposition, own, OPENMETRICS)
+    assert served.length == len(openmetrics)
+    assert all(isinstance(chunk, memoryview) for chunk in served.chunks[:-1]), "the snapshot is written, not copied"
 
 
 def test_promtool_finds_no_problem_in_the_snapshot_and_self_metrics() -> None:
