@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from exporter.metrics.exposition import EOF, OPENMETRICS, TEXT, answer, body
 from exporter.metrics.families import SNAPSHOT_FAMILIES
+from exporter.metrics.families.family import TagFamily
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.render import (
     Exposition,
@@ -246,6 +247,15 @@ def test_region_samples_count_groups_services_and_series() -> None:
         samples.families["tione_service_weight"] = samples.families["tione_service_weight"]  # type: ignore[index]
 
 
+def test_region_samples_tally_services_by_status() -> None:
+    statuses = ["Stopped", "Normal", "Normal"]
+    services = [{"ServiceId": f"s{number}", "Status": status} for number, status in enumerate(statuses)]
+    group = ServiceGroup.model_validate({"ServiceGroupId": "g1", "ServiceCount": 3, "Services": services})
+    samples = collect_region(RegionSnapshot("ap-guangzhou", (group,)))
+    assert dict(samples.services_by_status) == {"Normal": 2, "Stopped": 1}
+    assert list(samples.services_by_status) == ["Normal", "Stopped"], "sorted by status"
+
+
 def test_region_samples_are_pure() -> None:
     groups = rich_groups()
     assert collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)), RICH) == collect_region(
@@ -327,6 +337,14 @@ def test_opt_in_families_need_include_and_exclude_wins_over_it() -> None:
     assert "tione_service_rolling_update_max_surge_replicas" not in {
         metric_name(line) for line in rendered_lines(excluded)
     }
+
+
+def test_everything_selects_every_family_in_its_full_form() -> None:
+    assert RenderOptions.everything(tag_labels=("team",)).families() == list(SNAPSHOT_FAMILIES)
+    assert RenderOptions.everything().tag_labels == ()
+    assert RenderOptions.everything().families() == [
+        family for family in SNAPSHOT_FAMILIES if not isinstance(family, TagFamily)
+    ], "tag families only with tag labels"
 
 
 def test_the_default_selection_is_current_state_sets_without_pods_or_opt_in_families() -> None:
