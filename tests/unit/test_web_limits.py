@@ -239,3 +239,58 @@ async def test_accept_errors_back_off_and_are_logged_once(caplog: pytest.LogCapt
     lines = [record for record in caplog.records if "limits" in record.getMessage()]
     assert len(lines) <= 2  # the first, and the count at close
     assert sum(record.__dict__.get("accept_errors", 0) for record in lines) == OutOfDescriptors.attempts
+
+
+class CountedTally(Tally):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def count(self, what: str, error: str | None = None) -> None:
+        self.seen.append(what)
+
+
+@dataclass(eq=False)
+class QuietConnection:
+    idle_since: float | None
+    closing: bool = False
+
+    def close(self) -> None:
+        self.closing = True
+
+
+@dataclass(eq=False)
+class Handshake:
+    cancelled: bool = False
+
+    def cancel(self) -> bool:
+        self.cancelled = True
+        return True
+
+
+def test_room_is_made_by_whichever_waited_longest_an_idle_connection_or_a_handshake() -> None:
+    tally = CountedTally()
+    registry = Registry(Limits(), tally)
+    busy, idle_10, idle_20, idle_30 = (
+        QuietConnection(None),
+        QuietConnection(10.0),
+        QuietConnection(20.0),
+        QuietConnection(30.0),
+    )
+    already_closing = QuietConnection(1.0, closing=True)
+    registry.protocols.update([busy, idle_10, idle_20, idle_30, already_closing])  # type: ignore[list-item]
+    begun_12, begun_15, begun_30 = Handshake(), Handshake(), Handshake()
+    registry.handshakes.update({begun_15: 15.0, begun_30: 30.0, begun_12: 12.0})  # type: ignore[dict-item]
+    order: list[object] = []
+    for _ in range(6):
+        assert registry.make_room()
+        closed = [p for p in (idle_10, idle_20, idle_30) if p.closing and p not in order]
+        cancelled = [h for h in (begun_12, begun_15, begun_30) if h.cancelled and h not in order]
+        assert len(closed) + len(cancelled) == 1, "one connection or handshake at a time"
+        order += closed + cancelled
+    # at a tie (30) the idle connection goes first
+    assert order == [idle_10, begun_12, begun_15, idle_20, idle_30, begun_30]
+    assert registry.handshakes == {}
+    assert not busy.closing
+    assert not registry.make_room(), "every connection left is answering"
+    assert tally.seen == ["evicted_idle", *["evicted_handshake"] * 2, *["evicted_idle"] * 2, "evicted_handshake"]
