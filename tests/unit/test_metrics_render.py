@@ -256,6 +256,26 @@ def test_region_samples_tally_services_by_status() -> None:
     assert list(samples.services_by_status) == ["Normal", "Stopped"], "sorted by status"
 
 
+def test_a_component_name_is_unique_within_its_group_only() -> None:
+    def with_gateway(group_id: str) -> ServiceGroup:
+        components = [{"Name": "gateway", "Type": "Gateway"}, {"Name": "gateway", "Type": "Scheduler"}]
+        return ServiceGroup.model_validate(
+            {"ServiceGroupId": group_id, "SmartRouter": {"Enabled": True, "ComponentList": components}}
+        )
+
+    samples = collect_region(RegionSnapshot("ap-guangzhou", (with_gateway("ms-1"), with_gateway("ms-2"))))
+    lines = samples.families["tione_service_group_component_info"].text.decode().splitlines()
+    assert [re.search(r'service_group_id="([^"]*)"', line)[1] for line in lines] == ["ms-1", "ms-2"]  # type: ignore[index]
+    assert all('type="Gateway"' in line for line in lines), "the first of a name repeated in one group is kept"
+
+
+def test_counts_are_kept_when_every_family_is_left_out() -> None:
+    group = one_group("g1", 1)
+    samples = collect_region(RegionSnapshot("ap-guangzhou", (group,)), RenderOptions(exclude=(re.compile(".*"),)))
+    assert dict(samples.families) == {}
+    assert (samples.service_groups, samples.services) == (1, 1)
+
+
 def test_region_samples_are_pure() -> None:
     groups = rich_groups()
     assert collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)), RICH) == collect_region(
