@@ -294,3 +294,11 @@ def test_room_is_made_by_whichever_waited_longest_an_idle_connection_or_a_handsh
     assert not busy.closing
     assert not registry.make_room(), "every connection left is answering"
     assert tally.seen == ["evicted_idle", *["evicted_handshake"] * 2, *["evicted_idle"] * 2, "evicted_handshake"]
+
+
+def test_two_connections_idle_since_the_same_instant_still_make_room() -> None:
+    registry = Registry(Limits(), CountedTally())
+    twins = [QuietConnection(5.0), QuietConnection(5.0)]
+    registry.protocols.update(twins)  # type: ignore[arg-type]
+    assert registry.make_room()
+    assert sorted(twin.closing for twin in twins) == [False, True]
