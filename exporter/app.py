@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from exporter import __version__
@@ -166,6 +167,21 @@ def web_config(settings: Settings) -> WebConfig:
     return load_web_config(settings.web.config_file)
 
 
+WORKER_THREADS = 4
+"""Worker threads of each event loop: formatting and rendering on the poll loop, deflating answers and
+checking passwords on the serving loop. asyncio's default pool grows on demand up to the CPU count plus
+four per loop; a fixed pool of each gives the process a thread ceiling a soak can hold it to."""
+THREAD_CEILING = 2 + 2 * WORKER_THREADS
+"""The threads of a running exporter at most: the main (serving) thread, the poll thread and both pools
+(the hard-stop timer joins them only once a stop has begun)."""
+
+
+def use_worker_pool(name: str) -> None:
+    """Give the running loop a fixed pool of `WORKER_THREADS` for `asyncio.to_thread` and name its threads."""
+    pool = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix=name)
+    asyncio.get_running_loop().set_default_executor(pool)
+
+
 class PollThread:
     """The poller and its API client on an event loop of their own, in a thread of their own.
 
@@ -208,6 +224,7 @@ class PollThread:
 
     async def _run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        use_worker_pool("poll-worker")
         self._task = asyncio.current_task()
         self._started.set()
         error: BaseException | None = None
@@ -279,6 +296,7 @@ class Exporter:
 
         `on_listening` hears the base URL (`http://127.0.0.1:10120`) once the socket listens.
         """
+        use_worker_pool("web-worker")
         host, port = self.settings.web.host_port
         try:
             sock = bind(host, port)

@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from bench.soak import REGIONS, soak, summary
+from exporter.app import THREAD_CEILING
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -31,5 +32,5 @@ def test_a_short_soak_keeps_memory_descriptors_and_threads_flat_and_every_poll_s
     assert len(result.after_warmup) >= 10, report
     assert result.growth(result.end_rss_kib) <= MAX_GROWTH, report
     assert max(s.fds for s in result.after_warmup) <= result.warm.fds + 4, report
-    assert max(s.threads for s in result.after_warmup) <= result.warm.threads + 2, report
+    assert max(s.threads for s in result.after_warmup) <= THREAD_CEILING, report
     assert result.failures == [], report

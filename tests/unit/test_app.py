@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import pytest
 
-from exporter.app import _check_region, make_sources
+from exporter.app import WORKER_THREADS, _check_region, make_sources, use_worker_pool
 from exporter.config import load_settings
 from exporter.metrics.self import SelfMetrics
 from exporter.tencentcloud.client import TencentCloudClient
@@ -124,3 +126,29 @@ async def test_the_capacity_source_runs_on_its_own_interval_and_zero_leaves_it_o
     off = make_sources(load_settings({"--tione.regions": "ap-guangzhou", "--capacity.interval": "0"}, {}), client)
     assert resource_groups.ACTION not in [source.action for source in off]
     await client.aclose()
+
+
+async def test_a_loops_worker_pool_is_fixed_in_size_and_named() -> None:
+    """Many blocking calls at once never get more than `WORKER_THREADS` threads (asyncio's own pool would
+    grow to the CPU count plus four): the ceiling the soak holds the process to."""
+    use_worker_pool("test-worker")
+    names: set[str] = set()
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def work() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            names.add(threading.current_thread().name)
+        release.wait(0.2)
+        with lock:
+            running -= 1
+
+    await asyncio.gather(*(asyncio.to_thread(work) for _ in range(3 * WORKER_THREADS)))
+    assert most == WORKER_THREADS
+    assert len(names) == WORKER_THREADS
+    assert all(name.startswith("test-worker") for name in names)
