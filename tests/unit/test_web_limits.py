@@ -302,3 +302,35 @@ def test_two_connections_idle_since_the_same_instant_still_make_room() -> None:
     registry.protocols.update(twins)  # type: ignore[arg-type]
     assert registry.make_room()
     assert sorted(twin.closing for twin in twins) == [False, True]
+
+
+def test_handshakes_under_way_count_toward_the_connection_cap() -> None:
+    registry = Registry(Limits(), CountedTally())
+    registry.protocols.add(QuietConnection(None))  # type: ignore[arg-type]
+    registry.handshakes.update({Handshake(): 1.0, Handshake(): 2.0})  # type: ignore[dict-item]
+    assert len(registry) == 3
+
+
+@dataclass(eq=False)
+class SweptConnection:
+    order: int
+    head_since: float | None
+    closing: bool = False
+    stalled_since: float | None = None
+
+    def __hash__(self) -> int:
+        return self.order  # small ints: a set iterates them in this order
+
+    def close(self) -> None:
+        self.closing = True
+
+
+def test_a_sweep_passes_over_connections_already_closing_and_times_out_the_rest() -> None:
+    tally = CountedTally()
+    registry = Registry(Limits(header_timeout=10.0), tally)
+    closing, stale, fresh = SweptConnection(0, 0.0, closing=True), SweptConnection(1, 0.0), SweptConnection(2, 95.0)
+    registry.protocols.update([fresh, stale, closing])  # type: ignore[list-item]
+    assert list(registry.protocols) == [closing, stale, fresh]
+    registry.sweep(now=100.0)
+    assert stale.closing and not fresh.closing
+    assert tally.seen == ["header_timeout"]
