@@ -108,6 +108,12 @@ async def test_a_half_sent_request_is_closed_after_the_header_timeout(served: Se
 
 
 @pytest.mark.parametrize("served", [{"limits": {"header_timeout": 0.3}}], indirect=True)
+async def test_a_connection_that_never_sends_a_byte_is_closed_after_the_header_timeout(served: Served) -> None:
+    reader, _ = await served.connect()
+    assert await closed(reader, 1.5)
+
+
+@pytest.mark.parametrize("served", [{"limits": {"header_timeout": 0.3}}], indirect=True)
 async def test_a_quiet_kept_alive_connection_outlives_the_header_timeout(served: Served) -> None:
     reader, writer = await served.connect()
     writer.write(b"GET /-/healthy HTTP/1.1\r\nHost: t\r\n\r\n")
