@@ -12,7 +12,9 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from exporter.metrics.exposition import EOF, OPENMETRICS, TEXT, answer, body
 from exporter.metrics.families import SNAPSHOT_FAMILIES
+from exporter.metrics.families.family import TagFamily
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.render import (
     Exposition,
@@ -169,6 +171,20 @@ def test_openmetrics_gzip_finished_with_self_metrics_is_one_valid_document() -> 
     assert {"tione_service_info", "tione_up", "tione_exporter_polls"} <= names
 
 
+def test_an_answer_is_the_snapshot_in_its_format_then_the_live_part_and_one_eof() -> None:
+    exposition = rich_exposition()
+    own = SelfMetrics(["ap-guangzhou"])
+    own.record_poll("ap-guangzhou", success=True, duration=1.5, finished_at=1_700_000_000.0)
+    text, openmetrics = exposition.text + own.render(False), exposition.openmetrics + own.render(True) + EOF
+    assert body(exposition, own, TEXT) == text
+    assert body(exposition, own, OPENMETRICS) == openmetrics
+    assert gzip.decompress(body(exposition, own, TEXT, compressed=True)) == text
+    assert gzip.decompress(body(exposition, own, OPENMETRICS, compressed=True)) == openmetrics
+    served = answer(exposition, own, OPENMETRICS)
+    assert served.length == len(openmetrics)
+    assert all(isinstance(chunk, memoryview) for chunk in served.chunks[:-1]), "the snapshot is written, not copied"
+
+
 def test_promtool_finds_no_problem_in_the_snapshot_and_self_metrics() -> None:
     promtool = require_tool("promtool")
     own = SelfMetrics(["ap-guangzhou"])
@@ -229,6 +245,35 @@ def test_region_samples_count_groups_services_and_series() -> None:
     assert isinstance(samples, RegionSamples)
     with pytest.raises(TypeError):
         samples.families["tione_service_weight"] = samples.families["tione_service_weight"]  # type: ignore[index]
+
+
+def test_region_samples_tally_services_by_status() -> None:
+    statuses = ["Stopped", "Normal", "Normal"]
+    services = [{"ServiceId": f"s{number}", "Status": status} for number, status in enumerate(statuses)]
+    group = ServiceGroup.model_validate({"ServiceGroupId": "g1", "ServiceCount": 3, "Services": services})
+    samples = collect_region(RegionSnapshot("ap-guangzhou", (group,)))
+    assert dict(samples.services_by_status) == {"Normal": 2, "Stopped": 1}
+    assert list(samples.services_by_status) == ["Normal", "Stopped"], "sorted by status"
+
+
+def test_a_component_name_is_unique_within_its_group_only() -> None:
+    def with_gateway(group_id: str) -> ServiceGroup:
+        components = [{"Name": "gateway", "Type": "Gateway"}, {"Name": "gateway", "Type": "Scheduler"}]
+        return ServiceGroup.model_validate(
+            {"ServiceGroupId": group_id, "SmartRouter": {"Enabled": True, "ComponentList": components}}
+        )
+
+    samples = collect_region(RegionSnapshot("ap-guangzhou", (with_gateway("ms-1"), with_gateway("ms-2"))))
+    lines = samples.families["tione_service_group_component_info"].text.decode().splitlines()
+    assert [re.search(r'service_group_id="([^"]*)"', line)[1] for line in lines] == ["ms-1", "ms-2"]  # type: ignore[index]
+    assert all('type="Gateway"' in line for line in lines), "the first of a name repeated in one group is kept"
+
+
+def test_counts_are_kept_when_every_family_is_left_out() -> None:
+    group = one_group("g1", 1)
+    samples = collect_region(RegionSnapshot("ap-guangzhou", (group,)), RenderOptions(exclude=(re.compile(".*"),)))
+    assert dict(samples.families) == {}
+    assert (samples.service_groups, samples.services) == (1, 1)
 
 
 def test_region_samples_are_pure() -> None:
@@ -312,6 +357,14 @@ def test_opt_in_families_need_include_and_exclude_wins_over_it() -> None:
     assert "tione_service_rolling_update_max_surge_replicas" not in {
         metric_name(line) for line in rendered_lines(excluded)
     }
+
+
+def test_everything_selects_every_family_in_its_full_form() -> None:
+    assert RenderOptions.everything(tag_labels=("team",)).families() == list(SNAPSHOT_FAMILIES)
+    assert RenderOptions.everything().tag_labels == ()
+    assert RenderOptions.everything().families() == [
+        family for family in SNAPSHOT_FAMILIES if not isinstance(family, TagFamily)
+    ], "tag families only with tag labels"
 
 
 def test_the_default_selection_is_current_state_sets_without_pods_or_opt_in_families() -> None:

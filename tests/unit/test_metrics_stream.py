@@ -114,6 +114,18 @@ def test_a_service_id_in_two_groups_makes_it_give_up() -> None:
     assert streamed([groups], RegionSnapshot(REGION, tuple(groups)), RenderOptions()) is None
 
 
+def test_a_service_id_repeated_two_groups_apart_makes_it_give_up() -> None:
+    groups = records(
+        [
+            {"ServiceGroupId": "ms-1", "Services": [{"ServiceId": "svc"}]},
+            {"ServiceGroupId": "ms-2", "Services": [{"ServiceId": "other"}]},
+            {"ServiceGroupId": "ms-3", "Services": [{"ServiceId": "svc"}]},
+        ]
+    )
+    assert streamed([groups], RegionSnapshot(REGION, tuple(groups)), RenderOptions()) is None
+    assert streamed([groups[:2]], RegionSnapshot(REGION, tuple(groups[:2])), RenderOptions()) is not None
+
+
 def test_a_group_id_repeated_keeps_the_first_as_collecting_does() -> None:
     groups = records([{"ServiceGroupId": "ms-1", "Status": "Normal"}, {"ServiceGroupId": "ms-1", "Status": "Abnormal"}])
     snapshot = RegionSnapshot(REGION, tuple(groups))

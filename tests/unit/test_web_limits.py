@@ -108,6 +108,12 @@ async def test_a_half_sent_request_is_closed_after_the_header_timeout(served: Se
 
 
 @pytest.mark.parametrize("served", [{"limits": {"header_timeout": 0.3}}], indirect=True)
+async def test_a_connection_that_never_sends_a_byte_is_closed_after_the_header_timeout(served: Served) -> None:
+    reader, _ = await served.connect()
+    assert await closed(reader, 1.5)
+
+
+@pytest.mark.parametrize("served", [{"limits": {"header_timeout": 0.3}}], indirect=True)
 async def test_a_quiet_kept_alive_connection_outlives_the_header_timeout(served: Served) -> None:
     reader, writer = await served.connect()
     writer.write(b"GET /-/healthy HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -239,3 +245,98 @@ async def test_accept_errors_back_off_and_are_logged_once(caplog: pytest.LogCapt
     lines = [record for record in caplog.records if "limits" in record.getMessage()]
     assert len(lines) <= 2  # the first, and the count at close
     assert sum(record.__dict__.get("accept_errors", 0) for record in lines) == OutOfDescriptors.attempts
+
+
+class CountedTally(Tally):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def count(self, what: str, error: str | None = None) -> None:
+        self.seen.append(what)
+
+
+@dataclass(eq=False)
+class QuietConnection:
+    idle_since: float | None
+    closing: bool = False
+
+    def close(self) -> None:
+        self.closing = True
+
+
+@dataclass(eq=False)
+class Handshake:
+    cancelled: bool = False
+
+    def cancel(self) -> bool:
+        self.cancelled = True
+        return True
+
+
+def test_room_is_made_by_whichever_waited_longest_an_idle_connection_or_a_handshake() -> None:
+    tally = CountedTally()
+    registry = Registry(Limits(), tally)
+    busy, idle_10, idle_20, idle_30 = (
+        QuietConnection(None),
+        QuietConnection(10.0),
+        QuietConnection(20.0),
+        QuietConnection(30.0),
+    )
+    already_closing = QuietConnection(1.0, closing=True)
+    registry.protocols.update([busy, idle_10, idle_20, idle_30, already_closing])  # type: ignore[list-item]
+    begun_12, begun_15, begun_30 = Handshake(), Handshake(), Handshake()
+    registry.handshakes.update({begun_15: 15.0, begun_30: 30.0, begun_12: 12.0})  # type: ignore[dict-item]
+    order: list[object] = []
+    for _ in range(6):
+        assert registry.make_room()
+        closed = [p for p in (idle_10, idle_20, idle_30) if p.closing and p not in order]
+        cancelled = [h for h in (begun_12, begun_15, begun_30) if h.cancelled and h not in order]
+        assert len(closed) + len(cancelled) == 1, "one connection or handshake at a time"
+        order += closed + cancelled
+    # at a tie (30) the idle connection goes first
+    assert order == [idle_10, begun_12, begun_15, idle_20, idle_30, begun_30]
+    assert registry.handshakes == {}
+    assert not busy.closing
+    assert not registry.make_room(), "every connection left is answering"
+    assert tally.seen == ["evicted_idle", *["evicted_handshake"] * 2, *["evicted_idle"] * 2, "evicted_handshake"]
+
+
+def test_two_connections_idle_since_the_same_instant_still_make_room() -> None:
+    registry = Registry(Limits(), CountedTally())
+    twins = [QuietConnection(5.0), QuietConnection(5.0)]
+    registry.protocols.update(twins)  # type: ignore[arg-type]
+    assert registry.make_room()
+    assert sorted(twin.closing for twin in twins) == [False, True]
+
+
+def test_handshakes_under_way_count_toward_the_connection_cap() -> None:
+    registry = Registry(Limits(), CountedTally())
+    registry.protocols.add(QuietConnection(None))  # type: ignore[arg-type]
+    registry.handshakes.update({Handshake(): 1.0, Handshake(): 2.0})  # type: ignore[dict-item]
+    assert len(registry) == 3
+
+
+@dataclass(eq=False)
+class SweptConnection:
+    order: int
+    head_since: float | None
+    closing: bool = False
+    stalled_since: float | None = None
+
+    def __hash__(self) -> int:
+        return self.order  # small ints: a set iterates them in this order
+
+    def close(self) -> None:
+        self.closing = True
+
+
+def test_a_sweep_passes_over_connections_already_closing_and_times_out_the_rest() -> None:
+    tally = CountedTally()
+    registry = Registry(Limits(header_timeout=10.0), tally)
+    closing, stale, fresh = SweptConnection(0, 0.0, closing=True), SweptConnection(1, 0.0), SweptConnection(2, 95.0)
+    registry.protocols.update([fresh, stale, closing])  # type: ignore[list-item]
+    assert list(registry.protocols) == [closing, stale, fresh]
+    registry.sweep(now=100.0)
+    assert stale.closing and not fresh.closing
+    assert tally.seen == ["header_timeout"]
