@@ -41,7 +41,7 @@ from exporter.tione.source import Source
 from exporter.web.connections import Limits
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, ListenError, WebServer, bind
-from exporter.web.webconfig import BasicAuth, WebConfig, load_web_config
+from exporter.web.webconfig import CHECK_THREADS, BasicAuth, WebConfig, load_web_config
 
 log = logging.getLogger("exporter")
 
@@ -168,12 +168,12 @@ def web_config(settings: Settings) -> WebConfig:
 
 
 WORKER_THREADS = 4
-"""Worker threads of each event loop: formatting and rendering on the poll loop, deflating answers and
-checking passwords on the serving loop. asyncio's default pool grows on demand up to the CPU count plus
-four per loop; a fixed pool of each gives the process a thread ceiling a soak can hold it to."""
-THREAD_CEILING = 2 + 2 * WORKER_THREADS
-"""The threads of a running exporter at most: the main (serving) thread, the poll thread and both pools
-(the hard-stop timer joins them only once a stop has begun)."""
+"""Worker threads of each event loop: formatting and rendering on the poll loop, deflating answers on the
+serving loop (passwords are checked on a thread of their own). asyncio's default pool grows on demand up
+to the CPU count plus four per loop; a fixed pool of each gives the process a thread ceiling a soak can hold it to."""
+THREAD_CEILING = 2 + 2 * WORKER_THREADS + CHECK_THREADS
+"""The threads of a running exporter at most: the main (serving) thread, the poll thread, both pools and the
+password checker's (the hard-stop timer joins them only once a stop has begun)."""
 
 
 def use_worker_pool(name: str) -> None:

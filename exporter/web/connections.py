@@ -67,17 +67,24 @@ class Limits:
 
 
 class Tally:
-    """Counts of connections refused, evicted or timed out, logged as one line at most every interval."""
+    """Counts of connections refused, evicted or timed out and of malformed requests, logged as one line at
+    most every interval.
+
+    Quiet counts (connections that opened and never sent a byte, as a browser's preconnect sockets do) are
+    reported in the next line but never cause one: they are normal.
+    """
 
     def __init__(self, interval: float = ACCEPT_LOG_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
         self._clock = clock
         self._counts: dict[str, int] = {}
         self._errors: dict[str, int] = {}
+        self._quiet: dict[str, int] = {}
         self._logged: float | None = None
 
-    def count(self, what: str, error: str | None = None) -> None:
-        self._counts[what] = self._counts.get(what, 0) + 1
+    def count(self, what: str, error: str | None = None, *, quiet: bool = False) -> None:
+        counts = self._quiet if quiet else self._counts
+        counts[what] = counts.get(what, 0) + 1
         if error is not None:
             self._errors[error] = self._errors.get(error, 0) + 1
         self.flush()
@@ -89,13 +96,36 @@ class Tally:
         if not force and self._logged is not None and now - self._logged < self.interval:
             return
         self._logged = now
-        fields: dict[str, object] = dict(sorted(self._counts.items()))
+        fields: dict[str, object] = dict(sorted({**self._quiet, **self._counts}.items()))
         if self._errors:
             fields["errors"] = ",".join(f"{name}:{count}" for name, count in sorted(self._errors.items()))
         fields["interval"] = f"{self.interval:g}s"
         log.warning("connections refused or closed by the web server's limits", extra=fields)
         self._counts.clear()
         self._errors.clear()
+        self._quiet.clear()
+
+
+MALFORMED = "Invalid HTTP request received."
+"""What uvicorn logs, once per request, for bytes that are not HTTP/1.1."""
+
+
+class UvicornLog(logging.Logger):
+    """uvicorn's logger as the connections use it: a malformed request is counted in the tally (so logged at
+    most once an interval, with the count) instead of logged each time; anything else goes to uvicorn's own
+    logger as before."""
+
+    def __init__(self, tally: Tally) -> None:
+        parent = logging.getLogger("uvicorn.error")
+        super().__init__(parent.name)
+        self.parent = parent
+        self.tally = tally
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        if msg == MALFORMED:
+            self.tally.count("malformed_requests")
+            return
+        super().warning(msg, *args, **kwargs)
 
 
 class Registry:
@@ -106,6 +136,7 @@ class Registry:
         self.tally = tally
         self.protocols: set[GuardedProtocol] = set()
         self.handshakes: dict[asyncio.Task[Any], float] = {}
+        self.uvicorn_log = UvicornLog(tally)
 
     def __len__(self) -> int:
         return len(self.protocols) + len(self.handshakes)
@@ -136,7 +167,10 @@ class Registry:
                 continue
             if protocol.head_since is not None and now - protocol.head_since > limits.header_timeout:
                 protocol.close()
-                self.tally.count("header_timeout")
+                if protocol.received:
+                    self.tally.count("header_timeout")
+                else:  # a browser's preconnect socket, or a port scan: nothing to warn about
+                    self.tally.count("closed_silent", quiet=True)
             elif protocol.stalled_since is not None and protocol.stalled_for() > limits.write_timeout:
                 protocol.abort()
                 self.tally.count("write_timeout")
@@ -162,6 +196,7 @@ class GuardedProtocol(H11Protocol):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, server_state, app_state)
+        self.logger = registry.uvicorn_log
         self.registry = registry
         self.clock = clock
         now = clock()
@@ -170,6 +205,10 @@ class GuardedProtocol(H11Protocol):
         self.stalled_since: float | None = None
         self._acked: int | None = None
         self.closing = False
+        self.received = False
+        """A byte of a request has arrived on this connection."""
+        self.lost = False
+        """The transport has told the protocol the connection is gone."""
 
     # --- the bounds' bookkeeping ---------------------------------------------------------------------------
 
@@ -180,10 +219,12 @@ class GuardedProtocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.registry.protocols.discard(self)
         self.closing = True
+        self.lost = True
         self.stalled_since = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self.received = True
         if self.head_since is None and self.conn.their_state is h11.IDLE:
             self.head_since = self.clock()  # the first byte of the next request on a kept-alive connection
         super().data_received(data)

@@ -92,6 +92,13 @@ class ExporterApp:
         self.context = context
         self.auth = auth if auth is not None and auth.enabled else None
         self.slots = ScrapeSlots(max_concurrent_scrapes, scrape_queue_seconds)
+        self.routes: dict[str, Callable[[Scope, Send], Awaitable[None]]] = {
+            context.telemetry_path: self._metrics,
+            "/": self._index,
+            ATTENTION_PATH: self._attention,
+            HEALTHY_PATH: self._healthy,
+            READY_PATH: self._ready,
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -101,18 +108,11 @@ class ExporterApp:
             return
         method = scope["method"]
         path = scope["path"]
-        routes = {
-            self.context.telemetry_path: self._metrics,
-            "/": self._index,
-            ATTENTION_PATH: self._attention,
-            HEALTHY_PATH: self._healthy,
-            READY_PATH: self._ready,
-        }
         if not await self._authorized(scope, path):
             challenge = [(b"www-authenticate", f'Basic realm="{REALM}"'.encode())]
             await _respond(send, method, 401, b"401 unauthorized\n", extra=challenge)
             return
-        handler = routes.get(path)
+        handler = self.routes.get(path)
         if handler is None:
             await _respond(send, method, 404, b"404 page not found\n")
             return
@@ -126,7 +126,8 @@ class ExporterApp:
         kubelet probe carries no credentials."""
         if self.auth is None or path in (HEALTHY_PATH, READY_PATH):
             return True
-        return await self.auth.allows(_headers(scope).get("authorization"))
+        client = scope.get("client") or ("", 0)
+        return await self.auth.allows(_headers(scope).get("authorization"), client=str(client[0]))
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
         connection = scope.get(CONNECTION_KEY)
@@ -152,7 +153,10 @@ class ExporterApp:
         extra = [(b"vary", b"Accept, Accept-Encoding"), (b"cache-control", b"no-store")]
         if compressed:
             extra.append((b"content-encoding", b"gzip"))
-        await _respond(send, scope["method"], 200, reply, content_type=output.content_type, extra=extra)
+        connection = scope.get(CONNECTION_KEY)
+        await _respond(
+            send, scope["method"], 200, reply, content_type=output.content_type, extra=extra, connection=connection
+        )
 
     async def _index(self, scope: Scope, send: Send) -> None:
         page = status_page(self.poller.statuses(), self.context, ready=self.poller.ready)
@@ -205,7 +209,11 @@ async def _respond(
     *,
     content_type: str = "text/plain; charset=utf-8",
     extra: Sequence[tuple[bytes, bytes]] = (),
+    connection: Lossable | None = None,
 ) -> None:
+    """Write the answer slice by slice, letting the loop run between slices, and stop as soon as `connection`
+    (the `GuardedProtocol`, absent under other servers) is lost: a client that went away costs no more
+    writes, and the transport logs nothing (asyncio warns from the fifth write to a lost socket on)."""
     reply = body if isinstance(body, Answer) else Answer((body,))
     headers = [
         (b"content-type", content_type.encode()),
@@ -221,7 +229,18 @@ async def _respond(
         view = memoryview(chunk)
         for start in range(0, len(view), SLICE_BYTES):
             await send({"type": "http.response.body", "body": view[start : start + SLICE_BYTES], "more_body": True})
+            # A failed write closes the transport, which tells the protocol in a callback of the next loop turn.
+            await asyncio.sleep(0)
+            if connection is not None and connection.lost:
+                return  # uvicorn knows too: it neither writes nor complains about the unfinished answer
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class Lossable(Protocol):
+    """The connection an answer is written to, as `_respond` sees it (`GuardedProtocol`)."""
+
+    @property
+    def lost(self) -> bool: ...
 
 
 class Stallable(Protocol):

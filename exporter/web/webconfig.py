@@ -24,8 +24,10 @@ import base64
 import binascii
 import hashlib
 import hmac
+import secrets
 import ssl
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,39 +201,104 @@ def _is_bcrypt(value: str) -> bool:
     return True
 
 
-class BasicAuth:
-    """Checks `Authorization: Basic` against bcrypt hashes.
+MAX_PASSWORD_BYTES = 72
+"""bcrypt's limit: a longer password cannot match any hash (the bcrypt package raises rather than truncate),
+so it is refused at once, like any wrong password, and costs no check."""
+CHECK_THREADS = 1
+"""Threads that run bcrypt checks: their own, so that a flood of wrong passwords never holds up the worker
+threads that compress scrapes."""
+CHECKS_WAITING = 4
+"""Client addresses that may wait for a check at once; a request beyond them is refused at once."""
+FAILED_CHECK_PAUSE = 1.0
+"""After a failed check the checker rests this many times as long as the check took: wrong passwords use
+at most half of one CPU, whatever the hashes' cost."""
 
-    bcrypt is slow on purpose (tens to hundreds of milliseconds), and Prometheus sends the same
-    credentials every scrape, so a successful check is remembered as a keyed digest of user and password
-    (never the password itself) and later scrapes cost one HMAC. Checks run in a thread, off the loop.
+
+class BasicAuth:
+    """Checks `Authorization: Basic` against bcrypt hashes, telling nothing and costing a bounded amount.
+
+    bcrypt is slow on purpose (tens to hundreds of milliseconds at cost 10-12), and Prometheus sends the
+    same credentials every scrape, so a successful check is remembered as an HMAC of user and password under
+    a key made at start (never the password itself): later scrapes cost one HMAC. The rest is what an
+    attacker could use:
+
+    - an unknown user is checked against a dummy hash of the same cost as the configured ones (the highest),
+      so the time of a refusal does not tell whether the user exists;
+    - a password longer than bcrypt's 72 bytes is refused without a check (and without an error);
+    - checks run one at a time on a thread of their own (never the pool that compresses scrapes), each
+      failed one followed by a rest as long as itself, and at most one request per client address waits
+      for one, at most `CHECKS_WAITING` addresses in all: a flood of wrong passwords gets quick refusals
+      and costs at most half a CPU, and Prometheus's remembered credentials are never queued behind it.
     """
 
     def __init__(self, users: Mapping[str, bytes]) -> None:
         self._users = dict(users)
-        self._key = hashlib.sha256(repr(sorted(self._users.items())).encode()).digest()
+        self._key = secrets.token_bytes(32)
         self._accepted: set[bytes] = set()
-        self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=4))
+        cost = max((_cost(hashed) for hashed in self._users.values()), default=4)
+        self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=cost)) if self._users else b""
+        self._executor: ThreadPoolExecutor | None = None
+        self._checker = asyncio.Lock()
+        self._waiting: set[str] = set()
 
     @property
     def enabled(self) -> bool:
         return bool(self._users)
 
-    async def allows(self, header: str | None) -> bool:
+    async def allows(self, header: str | None, client: str = "") -> bool:
+        """Whether `header` carries a configured user's password; `client` is the remote address."""
         credentials = _parse_basic(header)
         if credentials is None:
             return False
         user, password = credentials
-        digest = hmac.new(self._key, user.encode() + b"\0" + password.encode(), hashlib.sha256).digest()
+        secret = password.encode()
+        if len(secret) > MAX_PASSWORD_BYTES:
+            return False
+        digest = hmac.new(self._key, user.encode() + b"\0" + secret, hashlib.sha256).digest()
         if digest in self._accepted:
             return True
-        hashed = self._users.get(user)
-        # an unknown user costs a bcrypt check too, so timing does not tell which users exist
-        ok = await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed or self._dummy)
+        if client in self._waiting or len(self._waiting) >= CHECKS_WAITING:
+            return False
+        self._waiting.add(client)
+        try:
+            hashed = self._users.get(user)
+            ok = await self._check(secret, hashed or self._dummy)
+        finally:
+            self._waiting.discard(client)
         if ok and hashed is not None:
             self._accepted.add(digest)
             return True
         return False
+
+    async def _check(self, password: bytes, hashed: bytes) -> bool:
+        """One bcrypt check on the checker's thread; the checker is released when the thread is done (not when
+        the request gives up), after a rest if the check failed."""
+        loop = asyncio.get_running_loop()
+        await self._checker.acquire()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="auth")
+        started = loop.time()
+        future = loop.run_in_executor(self._executor, _checkpw, password, hashed)
+
+        def done(checked: asyncio.Future[bool]) -> None:
+            failed = checked.cancelled() or checked.exception() is not None or not checked.result()
+            rest = (loop.time() - started) * FAILED_CHECK_PAUSE if failed else 0.0
+            loop.call_later(rest, self._checker.release)
+
+        future.add_done_callback(done)
+        return await asyncio.shield(future)
+
+
+def _checkpw(password: bytes, hashed: bytes) -> bool:
+    try:
+        return bcrypt.checkpw(password, hashed)
+    except ValueError:  # a password bcrypt will not take: refused like a wrong one
+        return False
+
+
+def _cost(hashed: bytes) -> int:
+    """The cost factor of a well-formed bcrypt hash (`$2b$12$...`)."""
+    return int(hashed[4:6])
 
 
 def _parse_basic(header: str | None) -> tuple[str, str] | None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import re
 import socket
 import ssl
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from exporter.metrics.render import render
 from exporter.poller import RegionStatus
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, WebServer, bind
-from exporter.web.webconfig import BasicAuth, WebConfig, load_web_config
+from exporter.web.webconfig import CHECKS_WAITING, FAILED_CHECK_PAUSE, BasicAuth, WebConfig, load_web_config
 from tests.conftest import REPO
 
 # Throw-away test material made with openssl for these tests only (100-year validity, EC P-256):
@@ -462,3 +464,136 @@ async def test_basic_credentials_as_clients_send_them() -> None:
     assert await auth.allows("basic  " + good + " ")  # the scheme in any case, spaces around
     assert not await auth.allows("Basic " + good[:4] + "!" + good[4:])  # not base64: refused, not cleaned up
     assert not await auth.allows("Basic " + base64.b64encode(b"nocolon").decode())  # no colon: no user at all
+
+
+# --- basic auth that tells nothing and costs a bounded amount -----------------------------------------------
+
+
+class Recorded:
+    """`bcrypt.checkpw` as the checks call it, recording the hash's cost and the thread of each call; with
+    `gate`, every check waits for it (a slow hash, made slow on purpose)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, gate: threading.Event | None = None) -> None:
+        self.costs: list[int] = []
+        self.threads: list[str] = []
+        self.running = 0
+        self.most_at_once = 0
+        self.gate = gate
+        self.lock = threading.Lock()
+        self.original = bcrypt.checkpw
+        monkeypatch.setattr(bcrypt, "checkpw", self)
+
+    def __call__(self, password: bytes, hashed_password: bytes) -> bool:
+        with self.lock:
+            self.costs.append(int(hashed_password[4:6]))
+            self.threads.append(threading.current_thread().name)
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            if self.gate is not None:
+                self.gate.wait(5)
+            return bool(self.original(password, hashed_password))
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+async def test_an_unknown_user_costs_a_check_as_dear_as_a_known_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The time of a refusal must not tell whether the user exists: the dummy hash an unknown user is checked
+    against has the cost of the configured hashes (the dearest of them), not a cheap one."""
+    users = {
+        "prometheus": bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=6)),
+        "grafana": bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)),
+    }
+    auth = BasicAuth(users)
+    recorded = Recorded(monkeypatch)
+    assert not await auth.allows(basic("prometheus", "wrong"))
+    assert not await auth.allows(basic("nobody", "wrong"))
+    assert not await auth.allows(basic("nobody", PASSWORD))
+    assert recorded.costs == [6, 6, 6]
+    assert all(name.startswith("auth") for name in recorded.threads), "never on the pool that compresses scrapes"
+
+
+async def test_a_password_longer_than_bcrypt_takes_is_refused_quietly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """bcrypt refuses passwords over 72 bytes with an error: that was a 500 and an error line per request."""
+    caplog.set_level(logging.DEBUG)
+    auth = BasicAuth({"prometheus": hashed(PASSWORD).encode()})
+    recorded = Recorded(monkeypatch)
+    context = PageContext(version="1", started=0.0, telemetry_path="/metrics", interval=30.0, max_staleness=300.0)
+    server = WebServer(ExporterApp(Snapshot(), Live(), context, auth), bind("127.0.0.1", 0))
+    task = asyncio.create_task(server.serve())
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{server.address}", timeout=5) as client:
+            for user in ("prometheus", "nobody"):
+                answer = await client.get("/metrics", auth=(user, "p" * 100))
+                assert answer.status_code == 401
+            assert (await client.get("/metrics", auth=("prometheus", "p" * 72))).status_code == 401
+    finally:
+        server.stop()
+        await asyncio.wait_for(task, 5)
+    assert recorded.costs == [4], "only the 72-byte password was worth a check"
+    assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
+    assert not any("72" in record.getMessage() or record.exc_info for record in caplog.records)
+
+
+async def test_wrong_passwords_wait_for_one_checker_in_a_short_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One check at a time; one waiting request per client address and `CHECKS_WAITING` addresses in all,
+    the rest refused at once; remembered credentials pass while the queue is full."""
+    auth = BasicAuth({"prometheus": hashed(PASSWORD).encode()})
+    assert await auth.allows(basic("prometheus", PASSWORD), client="10.0.0.1")  # Prometheus, remembered
+    gate = threading.Event()
+    recorded = Recorded(monkeypatch, gate)
+    waiting = [
+        asyncio.create_task(auth.allows(basic("prometheus", f"wrong{n}"), client=f"10.0.1.{n}"))
+        for n in range(CHECKS_WAITING)
+    ]
+    await asyncio.sleep(0.1)
+    started = asyncio.get_running_loop().time()
+    assert not await auth.allows(basic("prometheus", "wrong"), client="10.0.1.0"), "its address already waits"
+    assert not await auth.allows(basic("nobody", "wrong"), client="10.0.2.1"), "every place in the queue is taken"
+    assert await auth.allows(basic("prometheus", PASSWORD), client="10.0.2.2"), "remembered: no check, no queue"
+    assert asyncio.get_running_loop().time() - started < 0.5
+    gate.set()
+    assert await asyncio.gather(*waiting) == [False] * CHECKS_WAITING
+    assert recorded.most_at_once == 1
+    assert len(recorded.costs) == CHECKS_WAITING
+
+
+async def test_a_failed_check_is_followed_by_a_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wrong passwords use at most about half of the checker's thread, whatever the hashes cost."""
+    auth = BasicAuth({"prometheus": hashed(PASSWORD).encode()})
+    gate = threading.Event()
+    Recorded(monkeypatch, gate)
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, gate.set)  # the first check takes 0.3 s
+    first = asyncio.create_task(auth.allows(basic("prometheus", "wrong"), client="a"))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(auth.allows(basic("prometheus", "wrong"), client="b"))
+    assert not await first
+    refused = loop.time()
+    assert not await second
+    assert loop.time() - refused >= 0.25 * FAILED_CHECK_PAUSE, "the next check waited for the rest"
+
+
+async def test_every_route_but_the_probes_refuses_without_credentials() -> None:
+    """The routes are read from the app, so a route added later is covered too; unknown paths and other
+    methods are refused before they are told apart (a 404 or 405 would tell what exists)."""
+    context = PageContext(version="1", started=0.0, telemetry_path="/custom", interval=30.0, max_staleness=300.0)
+    app = ExporterApp(Snapshot(), Live(), context, BasicAuth({"prometheus": hashed(PASSWORD).encode()}))
+    probes = {"/-/healthy", "/-/ready"}
+    guarded = [path for path in app.routes if path not in probes]
+    assert {"/custom", "/", "/api/v1/attention"} <= set(guarded)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://exporter") as client:
+        for path in [*guarded, "/metrics", "/nope", "/-/other", "/api/v1/attention/"]:
+            for method in ("GET", "HEAD", "POST"):
+                answer = await client.request(method, path)
+                assert answer.status_code == 401, (method, path)
+                assert answer.headers["www-authenticate"] == 'Basic realm="tione-exporter"'
+                answer = await client.request(method, path, auth=("prometheus", "wrong"))
+                assert answer.status_code == 401, (method, path)
+        for path in sorted(probes):
+            assert (await client.get(path)).status_code == 200, path
+        assert (await client.get("/custom", auth=("prometheus", PASSWORD))).status_code == 200

@@ -7,6 +7,7 @@ import asyncio
 import errno
 import logging
 import socket
+import struct
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,9 +109,32 @@ async def test_a_half_sent_request_is_closed_after_the_header_timeout(served: Se
 
 
 @pytest.mark.parametrize("served", [{"limits": {"header_timeout": 0.3}}], indirect=True)
-async def test_a_connection_that_never_sends_a_byte_is_closed_after_the_header_timeout(served: Served) -> None:
+async def test_a_connection_that_never_sends_a_byte_is_closed_after_the_header_timeout(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Closed, and quietly: a browser opens such preconnect sockets on an ordinary visit."""
+    caplog.set_level(logging.INFO)
     reader, _ = await served.connect()
     assert await closed(reader, 1.5)
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize("served", [{"limits": {"header_timeout": 0.3}}], indirect=True)
+async def test_malformed_requests_are_counted_not_logged_each(served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    for _ in range(20):
+        reader, writer = await served.connect()
+        writer.write(b"\x16\x03\x01 not http at all\r\n\r\n")
+        assert (await asyncio.wait_for(reader.read(), 5)).startswith(b"HTTP/1.1 400 ")
+        writer.close()
+    reader, _ = await served.connect()  # a silent one, closed at the header timeout: counted in the next line
+    assert await closed(reader, 1.5)
+    served.server._server.registry.tally.flush(force=True)
+    lines = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert [record.getMessage() for record in lines] == ["connections refused or closed by the web server's limits"] * 2
+    assert lines[0].__dict__["malformed_requests"] == 1  # the first, at once; the rest within the interval
+    assert lines[1].__dict__["malformed_requests"] == 19
+    assert lines[1].__dict__["closed_silent"] == 1
 
 
 @pytest.mark.parametrize("served", [{"limits": {"header_timeout": 0.3}}], indirect=True)
@@ -218,6 +242,20 @@ def test_the_tally_logs_once_per_interval_with_counts(caplog: pytest.LogCaptureF
     assert caplog.records[1].__dict__["errors"] == "EMFILE:1"
 
 
+def test_quiet_counts_never_make_a_line_of_their_own(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    tally = Tally(interval=60.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="exporter.web.connections"):
+        for _ in range(5):
+            tally.count("closed_silent", quiet=True)
+            now[0] += 100
+        tally.flush(force=True)
+        assert caplog.records == []
+        tally.count("refused_busy")
+    assert caplog.records[0].__dict__["closed_silent"] == 5
+    assert caplog.records[0].__dict__["refused_busy"] == 1
+
+
 class OutOfDescriptors(socket.socket):
     """A listening socket whose every accept fails as a process out of descriptors would; counts per socket,
     so that a test run twice in one process counts afresh."""
@@ -253,7 +291,7 @@ class CountedTally(Tally):
         super().__init__()
         self.seen: list[str] = []
 
-    def count(self, what: str, error: str | None = None) -> None:
+    def count(self, what: str, error: str | None = None, *, quiet: bool = False) -> None:
         self.seen.append(what)
 
 
@@ -324,6 +362,7 @@ class SweptConnection:
     head_since: float | None
     closing: bool = False
     stalled_since: float | None = None
+    received: bool = True
 
     def __hash__(self) -> int:
         return self.order  # small ints: a set iterates them in this order
@@ -341,3 +380,28 @@ def test_a_sweep_passes_over_connections_already_closing_and_times_out_the_rest(
     registry.sweep(now=100.0)
     assert stale.closing and not fresh.closing
     assert tally.seen == ["header_timeout"]
+
+
+def _read_a_little_then_reset(port: int) -> None:
+    """Ask for the metrics, read the first bytes, and go away with a reset, as a client that gives up does."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\nAccept-Encoding: identity\r\n\r\n")
+        received = 0
+        while received < 65536:
+            chunk = sock.recv(65536)
+            assert chunk, "the server closed first"
+            received += len(chunk)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+async def test_clients_that_go_away_during_an_answer_add_no_log_lines(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The writer stops at the first failed write: asyncio warns `socket.send() raised exception` from the
+    fifth write to a lost socket on, and an answer of many slices once made dozens of such lines per client."""
+    caplog.set_level(logging.INFO)
+    for _ in range(100):
+        await asyncio.to_thread(_read_a_little_then_reset, served.port)
+    await asyncio.sleep(0.5)
+    assert len(caplog.records) <= 2, [record.getMessage() for record in caplog.records][:5]
+    assert (await served.get("/-/healthy"))[0] == 200
