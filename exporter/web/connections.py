@@ -28,10 +28,12 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import socket
 import ssl
 import struct
 import time
+from asyncio import sslproto
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -297,6 +299,31 @@ class GuardedProtocol(H11Protocol):
         self.transport.abort()
 
 
+TLS_READ_BUFFER = 16 * 1024
+"""What a TLS connection reads from its socket at once: one TLS record's worth. asyncio's own 256 KiB buffer,
+allocated for every connection when it is accepted, made 1,000 silent TLS connections (the default
+`--web.max-connections`) cost 300 MB, more than the shipped memory limit."""
+
+
+class LeanTLSProtocol(sslproto.SSLProtocol):
+    """asyncio's server-side TLS protocol (what `ssl=` on `connect_accepted_socket` makes), with a read buffer
+    of `TLS_READ_BUFFER`: requests are small, answers go the other way."""
+
+    max_size = TLS_READ_BUFFER
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        app_protocol: asyncio.BaseProtocol,
+        context: ssl.SSLContext,
+        handshake: asyncio.Future[Any],
+        ssl_handshake_timeout: int,
+    ) -> None:
+        super().__init__(
+            loop, app_protocol, context, handshake, server_side=True, ssl_handshake_timeout=ssl_handshake_timeout
+        )
+
+
 CONNECTION_KEY = "exporter.connection"
 """The scope key under which the app finds the `GuardedProtocol` answering a request (absent under other
 servers): it lets a scrape over the concurrency cap make room by dropping one whose client stopped reading."""
@@ -357,16 +384,49 @@ class Listener:
     def _start(self, conn: socket.socket) -> None:
         conn.setblocking(False)
         started = time.monotonic()
-        task = self._loop.create_task(
-            self._loop.connect_accepted_socket(
-                lambda: self.make_protocol(self.registry),
-                conn,
-                ssl=self.tls,
-                ssl_handshake_timeout=self.registry.limits.header_timeout if self.tls else None,
-            )
-        )
+        task = self._loop.create_task(self._open(conn))
         self.registry.handshakes[task] = started
         task.add_done_callback(lambda done: self._started(done, conn))
+
+    async def _open(self, conn: socket.socket) -> None:
+        """Hand `conn` to a new protocol; over TLS, only once the client has sent its first bytes, and with
+        the handshake done within the header timeout of the accept."""
+        if self.tls is None:
+            await self._loop.connect_accepted_socket(lambda: self.make_protocol(self.registry), conn)
+            return
+        timeout = self.registry.limits.header_timeout
+        async with asyncio.timeout(timeout):
+            try:
+                await self._readable(conn)
+            except TimeoutError:
+                self.registry.tally.count("closed_silent", quiet=True)
+                raise
+            handshake = self._loop.create_future()
+            tls = LeanTLSProtocol(
+                self._loop, self.make_protocol(self.registry), self.tls, handshake, math.ceil(timeout)
+            )
+            transport, _ = await self._loop.connect_accepted_socket(lambda: tls, conn)
+            try:
+                await handshake
+            except BaseException:
+                transport.close()
+                raise
+
+    async def _readable(self, conn: socket.socket) -> None:
+        """Wait, at the cost of a callback, until the client sends something (or closes): a TLS session costs
+        tens of kilobytes from its creation, and sockets that never send a byte are common."""
+        ready = self._loop.create_future()
+        fd = conn.fileno()
+
+        def readable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        self._loop.add_reader(fd, readable)
+        try:
+            await ready
+        finally:
+            self._loop.remove_reader(fd)
 
     def _started(self, task: asyncio.Task[Any], conn: socket.socket) -> None:
         self.registry.handshakes.pop(task, None)
