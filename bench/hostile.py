@@ -16,16 +16,20 @@ import resource
 import secrets
 import select
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import threading
 import time
+from base64 import b64encode
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+import bcrypt
 
 REGIONS = ("ap-guangzhou", "ap-shanghai")
 COMMAND = [sys.executable, "-m", "exporter"]
@@ -47,6 +51,52 @@ def _wait_for(log: Path, pattern: str, process: subprocess.Popen[bytes], timeout
             raise RuntimeError(f"no {pattern!r} in:\n{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.05)
     return match
+
+
+@dataclass(frozen=True)
+class WebFiles:
+    """A `--web.config.file` made for a test, and what a client needs to get through it."""
+
+    config: Path
+    client: ssl.SSLContext | None
+    """Trusts the self-signed certificate (None: plain HTTP)."""
+    authorization: str
+    """The `Authorization` header line of the configured user (empty: no basic auth)."""
+
+
+def web_files(directory: Path, *, tls: bool, users: dict[str, str] | None = None, cost: int = 12) -> WebFiles:
+    """A web configuration with a fresh self-signed certificate for 127.0.0.1 (`openssl`) and bcrypt hashes
+    of `users` (name to password) at `cost`; the client's header is the first user's."""
+    lines: list[str] = []
+    client: ssl.SSLContext | None = None
+    if tls:
+        cert, key = directory / "tls.crt", directory / "tls.key"
+        subprocess.run(
+            [
+                *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"),
+                *("-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"),
+                *("-addext", "subjectAltName=IP:127.0.0.1"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        lines += ["tls_server_config:", f"  cert_file: {cert}", f"  key_file: {key}"]
+        client = ssl.create_default_context(cafile=str(cert))
+    authorization = ""
+    if users:
+        lines.append("basic_auth_users:")
+        for name, password in users.items():
+            hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=cost)).decode()
+            lines.append(f"  {name}: '{hashed}'")
+        name, password = next(iter(users.items()))
+        authorization = basic_authorization(name, password)
+    config = directory / "web-config.yml"
+    config.write_text("\n".join(lines) + "\n")
+    return WebFiles(config, client, authorization)
+
+
+def basic_authorization(user: str, password: str) -> str:
+    return f"Authorization: Basic {b64encode(f'{user}:{password}'.encode()).decode()}\r\n"
 
 
 class Simulator:
@@ -82,6 +132,7 @@ class Exporter:
         descriptors: int | None = None,
         regions: tuple[str, ...] = REGIONS,
         ready_timeout: float = 60,
+        web: WebFiles | None = None,
     ) -> None:
         env = _clean_environment()
         env["TENCENTCLOUD_SECRET_ID"] = simulator.secret_id
@@ -89,6 +140,10 @@ class Exporter:
         env["TIONE_EXPORTER_TIONE_ENDPOINT"] = simulator.url
         args = ["run", "--tione.regions", ",".join(regions), "--web.listen-address", "127.0.0.1:0"]
         args += ["--api.rate-limit", "1000", *flags]
+        if web is not None:
+            args += ["--web.config.file", str(web.config)]
+        self.tls = web.client if web is not None else None
+        self.headers = web.authorization if web is not None else ""
         self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen([*COMMAND, *args], env=env, stdout=out, stderr=out)
@@ -99,13 +154,13 @@ class Exporter:
         host, port = address.rsplit(":", 1)
         self.address = (host, int(port))
         deadline = time.monotonic() + ready_timeout
-        while get(self.address, "/-/ready")[0] != 200:
+        while get(self.address, "/-/ready", tls=self.tls)[0] != 200:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"never ready:\n{log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.1)
 
     def metrics(self) -> str:
-        status, body = get(self.address, "/metrics")
+        status, body = get(self.address, "/metrics", tls=self.tls, headers=self.headers)
         assert status == 200, status
         return body.decode()
 
@@ -144,13 +199,17 @@ class Exporter:
 # --- clients --------------------------------------------------------------------------------------------
 
 
-def connect(address: tuple[str, int], receive_buffer: int | None = None, timeout: float = 5) -> socket.socket | None:
+def connect(
+    address: tuple[str, int], receive_buffer: int | None = None, timeout: float = 5, tls: ssl.SSLContext | None = None
+) -> socket.socket | None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if receive_buffer is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.settimeout(timeout)
     try:
         sock.connect(address)
+        if tls is not None:
+            return tls.wrap_socket(sock, server_hostname=address[0])
     except OSError:
         sock.close()
         return None
@@ -182,13 +241,16 @@ def read_answer(sock: socket.socket, buffer: bytearray, keep: bool = False) -> t
     return status, received, b"".join(kept)
 
 
-def get(address: tuple[str, int], path: str, timeout: float = 10) -> tuple[int, bytes]:
-    """One request on a fresh connection: (status, body); (0, b"") when the connection failed."""
-    sock = connect(address, timeout=timeout)
+def get(
+    address: tuple[str, int], path: str, timeout: float = 10, tls: ssl.SSLContext | None = None, headers: str = ""
+) -> tuple[int, bytes]:
+    """One request on a fresh connection: (status, body); (0, b"") when the connection failed. `headers`:
+    more header lines, each ending in CRLF."""
+    sock = connect(address, timeout=timeout, tls=tls)
     if sock is None:
         return 0, b""
     try:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: exporter\r\nConnection: close\r\n\r\n".encode())
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: exporter\r\nConnection: close\r\n{headers}\r\n".encode())
         status, _, body = read_answer(sock, bytearray(1 << 16), keep=True)
         return status, body
     except OSError:
@@ -289,11 +351,48 @@ def never_reader(address: tuple[str, int], stop: threading.Event, tally: Tally) 
             sock.close()
 
 
-def prober(address: tuple[str, int], stop: Any, tally: Tally, every: float = 0.05) -> None:
-    """`/-/healthy` on a fresh connection (as a kubelet probes) every `every` seconds, timed."""
+def wrong_passwords(address: tuple[str, int], stop: threading.Event, tally: Tally) -> None:
+    """Asks for the metrics with a wrong password, as a known and as an unknown user by turns, on a kept-alive
+    connection, again as soon as it is refused."""
+    requests = [
+        f"GET /metrics HTTP/1.1\r\nHost: exporter\r\n{basic_authorization(user, secrets.token_hex(8))}\r\n".encode()
+        for user in ("prometheus", "nobody")
+    ]
+    buffer = bytearray(4096)
+    sock: socket.socket | None = None
+    sent = 0
+    while not stop.is_set():
+        try:
+            if sock is None:
+                sock = connect(address, timeout=30)
+                if sock is None:
+                    raise ConnectionError("cannot connect")
+            sock.sendall(requests[sent % 2])
+            sent += 1
+            status, _, _ = read_answer(sock, buffer)
+        except OSError as error:
+            with tally.lock:
+                tally.failures.append(repr(error))
+            if sock is not None:
+                sock.close()
+            sock = None
+            stop.wait(0.05)
+            continue
+        with tally.lock:
+            tally.answers += 1
+            if status != 401:
+                tally.failures.append(f"status {status}")
+    if sock is not None:
+        sock.close()
+
+
+def prober(
+    address: tuple[str, int], stop: Any, tally: Tally, every: float = 0.05, path: str = "/-/healthy", headers: str = ""
+) -> None:
+    """`path` (`/-/healthy`) on a fresh connection (as a kubelet probes) every `every` seconds, timed."""
     while not stop.is_set():
         started = time.monotonic()
-        status, _ = get(address, "/-/healthy", timeout=5)
+        status, _ = get(address, path, timeout=5, headers=headers)
         with tally.lock:
             tally.latencies.append(time.monotonic() - started)
             tally.answers += 1
@@ -302,20 +401,25 @@ def prober(address: tuple[str, int], stop: Any, tally: Tally, every: float = 0.0
         stop.wait(every)
 
 
-def _probe_process(address: tuple[str, int], every: float, stop: Any, results: Connection) -> None:
+def _probe_process(
+    address: tuple[str, int], every: float, stop: Any, results: Connection, path: str, headers: str
+) -> None:
     tally = Tally()
-    prober(address, stop, tally, every)
+    prober(address, stop, tally, every, path, headers)
     results.send((tally.answers, tally.failures, tally.latencies))
 
 
 @contextlib.contextmanager
-def probing(address: tuple[str, int], every: float = 0.05) -> Iterator[Tally]:
+def probing(
+    address: tuple[str, int], every: float = 0.05, path: str = "/-/healthy", headers: str = ""
+) -> Iterator[Tally]:
     """`prober` in a process of its own for the block: in the process that generates the load, its thread
     would wait for the interpreter behind the clients' threads and time that wait, not the exporter."""
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     receiving, sending = context.Pipe(duplex=False)
-    process = context.Process(target=_probe_process, args=(address, every, stop, sending), daemon=True)
+    args = (address, every, stop, sending, path, headers)
+    process = context.Process(target=_probe_process, args=args, daemon=True)
     process.start()
     tally = Tally()
     try:
