@@ -16,7 +16,11 @@ descriptor left for its own socket. So the exporter accepts connections itself (
 - an answer whose client reads nothing for `write_timeout` is abandoned and the connection closed: the
   transport's buffer, and the snapshot the answer points into, are let go;
 - accept errors (out of descriptors, out of memory) pause accepting with a growing backoff and are
-  logged at most once per `ACCEPT_LOG_INTERVAL`, with the count since the last line.
+  logged at most once per `ACCEPT_LOG_INTERVAL`, with the count since the last line, as are malformed
+  requests (uvicorn would log each);
+- over TLS, a connection gets its TLS session only once the client sends a byte, and a small read buffer
+  (`LeanTLSProtocol`): asyncio's own cost 300 KB per accepted socket, and the connection cap times that
+  was more than the shipped memory limit.
 
 The sweep that applies the timeouts runs on the server's own tick (uvicorn's `on_tick`, every 200 ms),
 not one timer per connection.
