@@ -101,6 +101,20 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
+def well_formed(content: bytes) -> bytes:
+    """`content` with every sequence that is not UTF-8 replaced by U+FFFD, or `content` itself when it is UTF-8.
+
+    A JSON reader refuses a whole body for one stray byte, and one byte in one object's text (a group's
+    name, an event's message) must not cost every other object of the answer. Only called once a reader
+    has failed: a decode pass over a large answer is not free.
+    """
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return content.decode("utf-8", "replace").encode("utf-8")
+    return content
+
+
 def _scrub(text: str, credentials: Credentials | None) -> str:
     """Remove the secret key and token from text that came back from the network, just in case."""
     if credentials is None:
@@ -301,23 +315,30 @@ class TencentCloudClient:
         try:
             if error is not None:
                 raise error
-            if response.status_code == 200:
-                typed = decode(response.content)
+            content = response.content
+            if response.status_code == 200 and decode is not _untyped:
+                typed = decode(content)
+                if typed is None and (repaired := well_formed(content)) is not content:
+                    content = repaired
+                    typed = decode(content)
                 if typed is not None:
                     return typed
-            return self._parse(response, credentials)
+            return self._parse(response, content, credentials)
         except TencentCloudError as exc:
             self._fire(self.hooks.on_error, region, action, exc.code)
             raise
 
     @staticmethod
-    def _parse(response: httpx.Response, credentials: Credentials) -> dict[str, Any]:
+    def _parse(response: httpx.Response, content: bytes, credentials: Credentials) -> dict[str, Any]:
         status = response.status_code
         if status != 200:
             raise TransportError(HTTP_ERROR, f"HTTP {status} {response.reason_phrase}".strip(), status=status)
         try:
             with paused_gc():
-                data = json.loads(response.content)
+                try:
+                    data = json.loads(content)
+                except UnicodeDecodeError:
+                    data = json.loads(well_formed(content))
         except ValueError:
             raise TransportError(MALFORMED_RESPONSE, "answer is not JSON", status=status) from None
         except RecursionError:
