@@ -450,3 +450,45 @@ async def test_a_typed_reader_that_refuses_valid_utf8_is_asked_once() -> None:
     client = make_client(handler)
     answer = await client.call_typed("DescribeThings", "ap-guangzhou", {}, refuses, deadline=soon())
     assert answer == {"Name": "fine", "RequestId": "req-ok"} and len(read) == 1
+
+
+async def _hangs(request: httpx.Request) -> httpx.Response:
+    await asyncio.sleep(3600)
+    return ok()
+
+
+async def test_a_request_cut_by_the_callers_own_deadline_is_counted_as_a_timeout() -> None:
+    """A caller bounding its work by the same deadline cancels the request before the client's own timeout
+    fires (the events source does, for its share of the poll): still a `Timeout` of the action."""
+    hooks = Recorder()
+    client = make_client(_hangs, hooks)
+    deadline = time.monotonic() + 0.2
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout_at(deadline):
+            await client.call("DescribeEvents", "ap-guangzhou", {}, deadline=deadline)
+    assert hooks.errors == {"Timeout": 1} and hooks.requests == 1
+    assert ("error", "ap-guangzhou", "DescribeEvents") in hooks.seen
+
+
+async def test_a_cut_a_moment_before_the_deadline_is_counted_as_a_timeout() -> None:
+    """A caller's timer may fire a clock tick before the client's: a cut that close is the deadline's."""
+    hooks = Recorder()
+    client = make_client(_hangs, hooks)
+    deadline = time.monotonic() + 0.2
+    task = asyncio.create_task(client.call("DescribeEvents", "ap-guangzhou", {}, deadline=deadline))
+    asyncio.get_running_loop().call_at(deadline - 0.005, task.cancel)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert hooks.errors == {"Timeout": 1}
+
+
+async def test_a_stop_well_before_the_deadline_is_no_error() -> None:
+    hooks = Recorder()
+    client = make_client(_hangs, hooks)
+    task = asyncio.create_task(client.call("DescribeEvents", "ap-guangzhou", {}, deadline=soon()))
+    await asyncio.sleep(0.1)
+    assert hooks.requests == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert hooks.errors == {}

@@ -7,9 +7,13 @@ import dataclasses
 import time
 from typing import Any
 
+import httpx
 import pytest
 
+from exporter.tencentcloud.client import ClientHooks, TencentCloudClient
+from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import APIError, TencentCloudError
+from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.events import ACTION, source, troubled
 from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
@@ -179,3 +183,35 @@ async def test_nothing_troubled_asks_nothing() -> None:
     client = FakeClient()
     assert await source(client).fetch(REGION, snapshot(), time.monotonic() + 5) == ()  # type: ignore[arg-type]
     assert client.calls == []
+
+
+async def test_a_call_that_outlives_the_share_of_the_poll_is_counted_as_a_timeout_of_the_action() -> None:
+    """With the real client: the source cuts a hung call at the deadline it was given, and the cut is
+    counted under `DescribeEvents` and `Timeout` (`tione_exporter_api_errors_total`), once per call."""
+    errors: list[tuple[str, str, str]] = []
+
+    class Hooks(ClientHooks):
+        def on_error(self, region: str, action: str, code: str) -> None:
+            errors.append((region, action, code))
+
+    async def hangs(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(3600)
+        raise AssertionError("never answered")
+
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:9",
+        service="tione",
+        version="2021-11-11",
+        credentials=Credentials("AKIDexample", "secret-key-0123"),
+        rate_limiter=TokenBucket(rate=1000, burst=100),
+        hooks=Hooks(),
+        http=httpx.AsyncClient(transport=httpx.MockTransport(hangs)),
+    )
+    events = source(client, max_services=2)
+    started = time.monotonic()
+    with pytest.raises(TencentCloudError) as caught:
+        await events.fetch(REGION, snapshot(*SINCE[:2]), started + 0.3)
+    assert caught.value.code == "Timeout"
+    assert errors == [(REGION, ACTION, "Timeout")], (
+        "one call in flight at a time: the first is cut, the second never starts"
+    )
