@@ -17,12 +17,14 @@ from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.events import ACTION, source, troubled
 from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.text import KEPT_TEXT, MAX_TEXT
 
 REGION = "ap-guangzhou"
 
 
 class FakeClient:
-    """Answers `DescribeEvents` per service id: an answer, an error to raise, or "hang"."""
+    """Answers `DescribeEvents` per service id: an answer (a dict, or one event by default), an error to
+    raise, or "hang"."""
 
     def __init__(self, behaviour: dict[str, Any] | None = None) -> None:
         self.behaviour = behaviour or {}
@@ -36,6 +38,8 @@ class FakeClient:
             await asyncio.sleep(3600)
         if isinstance(what, Exception):
             raise what
+        if isinstance(what, dict):
+            return what
         message = f"event of {params['ServiceId']}"
         event = {"Id": "1", "Message": message, "LastTimestamp": "2024-05-01T10:00:00Z", "Count": 3, "Type": "Warning"}
         return {"TotalCount": 1, "Events": [event], "RequestId": "r"}
@@ -215,3 +219,14 @@ async def test_a_call_that_outlives_the_share_of_the_poll_is_counted_as_a_timeou
     assert errors == [(REGION, ACTION, "Timeout")], (
         "one call in flight at a time: the first is cut, the second never starts"
     )
+
+
+async def test_the_cache_keeps_each_message_cut_to_what_is_kept() -> None:
+    """A message may be a megabyte; the cache holds it for minutes, and only `MAX_TEXT` characters are shown."""
+    long = {"Id": "1", "Message": "x" * (1 << 20), "Type": "Warning"}
+    answer = {"TotalCount": 2, "Events": [long, {"Id": "2", "Message": "short", "Type": "Warning"}], "RequestId": "r"}
+    client = FakeClient({"ms-t0-1": answer})
+    events = source(client)  # type: ignore[arg-type]
+    (kept,) = await events.fetch(REGION, snapshot(SINCE[0]), time.monotonic() + 5)
+    assert [event.message for event in kept.events] == ["x" * KEPT_TEXT, "short"]
+    assert MAX_TEXT < KEPT_TEXT < 1 << 20
