@@ -21,11 +21,10 @@ from exporter.tione.attention import SEVERITIES, Severity, replicas, trouble
 from exporter.tione.event_models import ServiceEvents
 from exporter.tione.models import as_utc
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.text import MAX_TEXT
 
 MAX_EVENTS = 5
 """Latest Warning events a row carries; the count of all of them is in `events_total`."""
-MAX_TEXT = 1000
-"""Characters of one message kept: platform messages can be long and say the same thing again."""
 
 
 def _seconds(moment: datetime | None) -> float | None:

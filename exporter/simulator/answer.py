@@ -35,8 +35,13 @@ def new_request_id() -> str:
 
 
 def encode(payload: dict[str, Any]) -> bytes:
-    """Compact UTF-8 JSON, as the API sends it."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON, as the API sends it.
+
+    A lone surrogate from U+DC80 to U+DCFF in a string is sent as the raw byte it stands for (Python's
+    `surrogateescape`: "\\udcff" is the byte 0xFF), so that a test can plant bytes that are not UTF-8 in
+    any text of an answer, as a broken upstream might (`Simulator.edit_group`).
+    """
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogateescape")
 
 
 def success(response: dict[str, Any], request_id: str) -> Answer:

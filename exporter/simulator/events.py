@@ -69,7 +69,7 @@ class Series:
 
     def event_id(self, service_id: str) -> str:
         key = f"{service_id}|{self.reason}|{self.kind}|{self.name}|{self.first}|{self.message}"
-        return str(uuid.UUID(bytes=hashlib.sha256(key.encode()).digest()[:16]))
+        return str(uuid.UUID(bytes=hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()[:16]))
 
 
 def _pod_series(service: JSON, pod: JSON, scheduler: str, since: int, now: int) -> list[Series]:

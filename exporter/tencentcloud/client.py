@@ -46,6 +46,9 @@ DEFAULT_BACKOFF_BASE = 0.1
 DEFAULT_BACKOFF_CAP = 5.0
 DEFAULT_MIN_ATTEMPT_TIME = 0.05
 """An attempt is not started with less time than this left before the deadline: it could not finish."""
+DEADLINE_SLACK = 0.01
+"""A request cancelled at most this long before its deadline was cut by the deadline (timers may fire a
+clock tick early): it is counted as a `Timeout`."""
 
 
 _SENT = "waiting for the answer"
@@ -99,6 +102,20 @@ class ClientHooks:
 def _describe(exc: BaseException) -> str:
     detail = str(exc).strip()
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def well_formed(content: bytes) -> bytes:
+    """`content` with every sequence that is not UTF-8 replaced by U+FFFD, or `content` itself when it is UTF-8.
+
+    A JSON reader refuses a whole body for one stray byte, and one byte in one object's text (a group's
+    name, an event's message) must not cost every other object of the answer. Only called once a reader
+    has failed: a decode pass over a large answer is not free.
+    """
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return content.decode("utf-8", "replace").encode("utf-8")
+    return content
 
 
 def _scrub(text: str, credentials: Credentials | None) -> str:
@@ -267,6 +284,14 @@ class TencentCloudClient:
             if stage == _SENT:
                 self._fire(self.hooks.on_error, region, action, TIMEOUT)
             raise TransportError(TIMEOUT, f"deadline reached while {stage}") from None
+        except asyncio.CancelledError:
+            # A caller that bounds its work by the same deadline (a secondary source's share of the poll, the
+            # poll itself) may cancel the request a moment before this call's own timeout fires: that is the
+            # deadline all the same, and a request that never answered in time is counted whoever noticed.
+            # A cancellation well before the deadline is a stop, not an error of the API.
+            if stage == _SENT and deadline - time.monotonic() <= max(self._min_attempt_time, DEADLINE_SLACK):
+                self._fire(self.hooks.on_error, region, action, TIMEOUT)
+            raise
 
     async def _send(
         self, action: str, region: str, body: bytes, credentials: Credentials, left: float, *, decode: Decode[T]
@@ -301,23 +326,30 @@ class TencentCloudClient:
         try:
             if error is not None:
                 raise error
-            if response.status_code == 200:
-                typed = decode(response.content)
+            content = response.content
+            if response.status_code == 200 and decode is not _untyped:
+                typed = decode(content)
+                if typed is None and (repaired := well_formed(content)) is not content:
+                    content = repaired
+                    typed = decode(content)
                 if typed is not None:
                     return typed
-            return self._parse(response, credentials)
+            return self._parse(response, content, credentials)
         except TencentCloudError as exc:
             self._fire(self.hooks.on_error, region, action, exc.code)
             raise
 
     @staticmethod
-    def _parse(response: httpx.Response, credentials: Credentials) -> dict[str, Any]:
+    def _parse(response: httpx.Response, content: bytes, credentials: Credentials) -> dict[str, Any]:
         status = response.status_code
         if status != 200:
             raise TransportError(HTTP_ERROR, f"HTTP {status} {response.reason_phrase}".strip(), status=status)
         try:
             with paused_gc():
-                data = json.loads(response.content)
+                try:
+                    data = json.loads(content)
+                except UnicodeDecodeError:
+                    data = json.loads(well_formed(content))
         except ValueError:
             raise TransportError(MALFORMED_RESPONSE, "answer is not JSON", status=status) from None
         except RecursionError:

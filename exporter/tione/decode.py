@@ -13,6 +13,9 @@ records (`exporter.tione.records`) hold only the fields the exporter reads, so:
 A whole page is decoded from the answer's bytes in one pass (`decode_answer`), which is faster than
 `json.loads` alone; only when that fails is the page read again object by object (`decode_groups`),
 which finds what does not fit and reproduces the page's outcome minus those objects.
+
+Free text longer than the records keep (`records.FreeText`) costs nothing either: it makes the one-pass
+read fail, and the object-by-object read cuts it where the decoder points and reads the object again.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
 from exporter.tione.records import Service, ServiceGroup, ServiceGroupsAnswer, ServiceGroupsBody
+from exporter.tione.text import KEPT_TEXT
 
 Kind = Literal["service_group", "service", "workspace"]
 Reason = Literal["not_an_object", "wrong_type", "no_id", "not_readable"]
@@ -44,6 +48,8 @@ SERVICES = "Services"
 _ANSWER = msgspec.json.Decoder(ServiceGroupsBody, strict=False)
 _AT = re.compile(r" - at `\$([^`]*)`$")
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_TOO_LONG = f"Expected `str` of length <= {KEPT_TEXT}"
+R = TypeVar("R", Service, ServiceGroup)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +108,37 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _cut(item: Any, loc: tuple[int | str, ...]) -> Any:
+    """`item` with the text at `loc` cut to `KEPT_TEXT` characters, the containers on the way copied (the
+    answer is left as it was); None when there is no longer text there."""
+    if not loc:
+        return None if not isinstance(item, str) or len(item) <= KEPT_TEXT else item[:KEPT_TEXT]
+    step, rest = loc[0], loc[1:]
+    if isinstance(item, dict) and isinstance(step, str) and step in item:
+        inner = _cut(item[step], rest)
+        return None if inner is None else {**item, step: inner}
+    if isinstance(item, list) and isinstance(step, int) and 0 <= step < len(item):
+        inner = _cut(item[step], rest)
+        return None if inner is None else [*item[:step], inner, *item[step + 1 :]]
+    return None
+
+
+def _convert(item: Any, kind: type[R]) -> R:
+    """`item` as a `kind` record, each free text the records keep shorter cut first (see the module
+    docstring); raises `msgspec.ValidationError` for anything else that does not fit."""
+    while True:
+        try:
+            return msgspec.convert(item, kind, strict=False)
+        except msgspec.ValidationError as exc:
+            shorter = _cut(item, _location(exc)) if str(exc).startswith(_TOO_LONG) else None
+            if shorter is None:
+                raise
+            item = shorter
+
+
 def _service(item: Any, index: int, group_id: str, skipped: list[Skipped]) -> Service | None:
     try:
-        return msgspec.convert(item, Service, strict=False)
+        return _convert(item, Service)
     except msgspec.ValidationError as exc:
         service_id = _text(item.get("ServiceId")) if isinstance(item, dict) else ""
         path = field_path((SERVICES, index, *_location(exc)))
@@ -115,7 +149,7 @@ def _service(item: Any, index: int, group_id: str, skipped: list[Skipped]) -> Se
 def _group(item: dict[str, Any], skipped: list[Skipped]) -> ServiceGroup | None:
     """One group, or None when a field of its own does not fit; a service that does not fit is left out."""
     try:
-        return msgspec.convert(item, ServiceGroup, strict=False)
+        return _convert(item, ServiceGroup)
     except msgspec.ValidationError as exc:
         error = exc
     group_id = _text(item.get("ServiceGroupId"))
@@ -125,7 +159,7 @@ def _group(item: dict[str, Any], skipped: list[Skipped]) -> ServiceGroup | None:
         skipped.append(Skipped("service_group", group_id, group_id, field_path(loc), _reason(error)))
         return None
     try:
-        group = msgspec.convert({**item, SERVICES: None}, ServiceGroup, strict=False)
+        group = _convert({**item, SERVICES: None}, ServiceGroup)
     except msgspec.ValidationError as exc:
         loc = _location(exc)
         skipped.append(Skipped("service_group", group_id, group_id, field_path(loc), _reason(exc)))

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from exporter.tione.models import ApiModel, Timestamp, as_utc
+from exporter.tione.text import KeptText
 
 
 class Event(ApiModel):
     """One Kubernetes event of a service's pods or workload (`Event` in the SDK)."""
 
     id: str | None = None
-    message: str | None = None
+    message: KeptText = None
+    """Cut to `text.KEPT_TEXT` characters when read: the events cache keeps it for minutes."""
     first_timestamp: Timestamp = None
     last_timestamp: Timestamp = None
     count: int | None = None

@@ -18,11 +18,17 @@ collection of the oldest generation.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from exporter.tione.models import lenient_time
+from exporter.tione.text import KEPT_TEXT
+
+FreeText = Annotated[str, msgspec.Meta(max_length=KEPT_TEXT)]
+"""The platform's free text, kept up to `text.KEPT_TEXT` characters. A longer one does not fit: the page is
+then read object by object (`decode.decode_groups`), which cuts it there, so that the one-pass read of
+every other page does no work per object for it."""
 
 
 class Record(msgspec.Struct, rename="pascal", frozen=True, kw_only=True, gc=False, repr_omit_defaults=True):
@@ -79,7 +85,7 @@ class ScheduledAction(Record, frozen=True):
 
 
 class Condition(Record, frozen=True):
-    message: str | None = None
+    message: FreeText | None = None
     reason: str | None = None
     status: str | None = None
     type: str | None = None
@@ -162,7 +168,7 @@ class Service(Record, frozen=True):
     create_time_sent: Any = msgspec.field(default=None, name="CreateTime")
     update_time_sent: Any = msgspec.field(default=None, name="UpdateTime")
     business_status: str | None = None
-    create_failed_reason: str | None = None
+    create_failed_reason: FreeText | None = None
     status: str | None = None
     weight: int | None = None
     create_source: str | None = None

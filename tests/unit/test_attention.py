@@ -19,6 +19,7 @@ from exporter.tione.attention import needs_attention, trouble
 from exporter.tione.event_models import Event, ServiceEvents
 from exporter.tione.models import Service, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.text import KEPT_TEXT, MAX_TEXT
 from exporter.web.page import PageContext, age, status_page
 from exporter.web.server import ExporterApp, WebServer, bind
 from tests.unit.test_web import FixedLive, FixedSnapshot
@@ -431,3 +432,22 @@ def test_a_message_is_kept_whole_up_to_1000_characters(length: int, kept: int) -
     message = row.events[0].message
     assert len(message) == kept
     assert message == "m" * length if length <= 1000 else message == "m" * 999 + "…"
+
+
+def test_a_secret_across_the_end_of_what_is_shown_is_still_scrubbed() -> None:
+    """Messages are cut when read (`KEPT_TEXT`) and scrubbed when shown: what is kept reaches past what is
+    shown, so a secret that begins in the shown part is still whole when the scrubber looks."""
+    register_secrets(["SuperSecretKey42"])
+    try:
+        message = "m" * (MAX_TEXT - 8) + "SuperSecretKey42" + "y" * (1 << 20)
+        snapshot = RegionSnapshot(
+            "r",
+            (_group("ms-l", "g", _raw("ms-l-1", "Abnormal", 1, 0, T0)),),
+            events=(ServiceEvents("ms-l", "ms-l-1", (Event(message=message),), 1, 0.0),),
+        )
+        assert len(snapshot.events[0].events[0].message or "") == KEPT_TEXT
+        [row] = attention_rows(snapshot)
+        shown = row.events[0].message
+        assert len(shown) == MAX_TEXT and "Super" not in shown and shown.startswith("m" * (MAX_TEXT - 8))
+    finally:
+        forget_secrets()

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from exporter.tencentcloud import signing
@@ -405,3 +406,89 @@ async def test_credentials_unfit_for_a_header_fail_once_without_a_request(creds:
     assert part in message and "\n" not in message
     for fragment in ("TOKENsecret", "\ufeff", "k\u00e9y"):
         assert fragment not in message
+
+
+NOT_UTF8 = b'{"Response":{"Items":[{"Name":"one"},{"Name":"t\xffw\xc3o"},{"Name":"three"}],"RequestId":"req-b"}}'
+"""A body with two raw bytes that are not UTF-8 (a lone 0xFF, a truncated two-byte sequence) in one item."""
+
+
+async def test_bytes_that_are_not_utf8_are_replaced_and_cost_nothing_else() -> None:
+    handler, seen = scripted(httpx.Response(200, content=NOT_UTF8))
+    hooks = Recorder()
+    client = make_client(handler, hooks)
+    answer = await client.call("DescribeThings", "ap-guangzhou", {}, deadline=soon())
+    assert answer["Items"] == [{"Name": "one"}, {"Name": "t\ufffdw\ufffdo"}, {"Name": "three"}]
+    assert len(seen) == 1 and hooks.errors == {} and hooks.retries == 0
+
+
+async def test_the_typed_reader_is_given_the_repaired_bytes() -> None:
+    """The one-pass reader (msgspec refuses a body that is not UTF-8) is asked again with the bytes repaired:
+    a stray byte does not send a large answer down the slow untyped path."""
+    read: list[bytes] = []
+
+    def typed(content: bytes) -> list[str] | None:
+        read.append(content)
+        try:
+            return [item["Name"] for item in msgspec.json.decode(content)["Response"]["Items"]]
+        except msgspec.DecodeError:
+            return None
+
+    handler, _ = scripted(httpx.Response(200, content=NOT_UTF8))
+    client = make_client(handler)
+    names = await client.call_typed("DescribeThings", "ap-guangzhou", {}, typed, deadline=soon())
+    assert names == ["one", "t\ufffdw\ufffdo", "three"]
+    assert read == [NOT_UTF8, NOT_UTF8.replace(b"\xff", "\ufffd".encode()).replace(b"\xc3", "\ufffd".encode())]
+
+
+async def test_a_typed_reader_that_refuses_valid_utf8_is_asked_once() -> None:
+    read: list[bytes] = []
+
+    def refuses(content: bytes) -> None:
+        read.append(content)
+
+    handler, _ = scripted(ok({"Name": "fine"}))
+    client = make_client(handler)
+    answer = await client.call_typed("DescribeThings", "ap-guangzhou", {}, refuses, deadline=soon())
+    assert answer == {"Name": "fine", "RequestId": "req-ok"} and len(read) == 1
+
+
+async def _hangs(request: httpx.Request) -> httpx.Response:
+    await asyncio.sleep(3600)
+    return ok()
+
+
+async def test_a_request_cut_by_the_callers_own_deadline_is_counted_as_a_timeout() -> None:
+    """A caller bounding its work by the same deadline cancels the request before the client's own timeout
+    fires (the events source does, for its share of the poll): still a `Timeout` of the action."""
+    hooks = Recorder()
+    client = make_client(_hangs, hooks)
+    deadline = time.monotonic() + 0.2
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout_at(deadline):
+            await client.call("DescribeEvents", "ap-guangzhou", {}, deadline=deadline)
+    assert hooks.errors == {"Timeout": 1} and hooks.requests == 1
+    assert ("error", "ap-guangzhou", "DescribeEvents") in hooks.seen
+
+
+async def test_a_cut_a_moment_before_the_deadline_is_counted_as_a_timeout() -> None:
+    """A caller's timer may fire a clock tick before the client's: a cut that close is the deadline's."""
+    hooks = Recorder()
+    client = make_client(_hangs, hooks)
+    deadline = time.monotonic() + 0.2
+    task = asyncio.create_task(client.call("DescribeEvents", "ap-guangzhou", {}, deadline=deadline))
+    asyncio.get_running_loop().call_at(deadline - 0.005, task.cancel)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert hooks.errors == {"Timeout": 1}
+
+
+async def test_a_stop_well_before_the_deadline_is_no_error() -> None:
+    hooks = Recorder()
+    client = make_client(_hangs, hooks)
+    task = asyncio.create_task(client.call("DescribeEvents", "ap-guangzhou", {}, deadline=soon()))
+    await asyncio.sleep(0.1)
+    assert hooks.requests == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert hooks.errors == {}

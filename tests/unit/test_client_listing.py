@@ -238,6 +238,54 @@ async def test_dedupe_keeps_the_latest_update() -> None:
     assert dedupe([anonymous, other]) == [other]
 
 
+def test_a_group_listed_twice_with_the_same_update_time_is_the_later_copy() -> None:
+    """The API does not always move `UpdateTime` when a group changes (a status, a replica count): of two
+    copies with the same one, the later read is the fresher, and it keeps the first copy's place."""
+    first = ServiceGroup.model_validate(group(1, updated=10) | {"ServiceGroupName": "first"})
+    second = ServiceGroup.model_validate(group(1, updated=10) | {"ServiceGroupName": "second"})
+    other = ServiceGroup.model_validate(group(2))
+    assert [g.service_group_name for g in dedupe([first, other, second])] == ["second", "g2"]
+    assert [g.service_group_name for g in dedupe([second, first])] == ["first"]
+    undated = [ServiceGroup.model_validate(group(1) | {"UpdateTime": None, "ServiceGroupName": n}) for n in "ab"]
+    assert [g.service_group_name for g in dedupe(undated)] == ["b"]
+
+
+async def test_a_group_on_both_sides_of_a_seam_is_the_copy_of_the_later_page() -> None:
+    """Pages overlap by one group; when it changed between the two reads without a new `UpdateTime`, the
+    later page's copy is the one listed."""
+    fleet = Fleet(150)
+
+    def rename(n: int) -> None:
+        if n == 2:  # after the first page, before the second
+            fleet.groups[LIMIT - 1] = fleet.groups[LIMIT - 1] | {"ServiceGroupName": "renamed"}
+
+    fleet.before_page = rename
+    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    names = {g.service_group_id: g.service_group_name for g in result.groups}
+    assert len(result.groups) == 150 and result.scans == 1
+    assert names[f"ms-{LIMIT - 1:05d}"] == "renamed"
+
+
+async def test_groups_created_while_a_listing_runs_are_listed_up_to_its_last_request() -> None:
+    """New groups land at the end of the list (oldest first). Created all along, before every request: the
+    scan is repeated once (`TotalCount` moved), each scan follows the list to its end, and the result holds
+    every group there is when the last request is answered, each once."""
+    fleet = Fleet(250)
+    created: list[str] = []
+
+    def grow(n: int) -> None:
+        if n >= 2:
+            created.extend(fleet.add() for _ in range(30))
+
+    fleet.before_page = grow
+    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    found = ids(result.groups)
+    assert len(found) == len(set(found))
+    assert set(found) == {str(item["ServiceGroupId"]) for item in fleet.groups}, "every group, the newest too"
+    assert set(created) <= set(found) and len(created) > LIMIT
+    assert (result.scans, result.consistent) == (2, True)
+
+
 async def test_workspaces_are_listed_and_merged() -> None:
     fleets = {"": Fleet(3), "tp-a": Fleet(0), "tp-b": Fleet(0)}
     fleets["tp-a"].groups = [group(index, project="a") for index in range(150)]

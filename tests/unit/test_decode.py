@@ -24,6 +24,7 @@ from exporter.tione.listing import dedupe
 from exporter.tione.models import ApiModel
 from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.text import KEPT_TEXT
 from tests.conftest import LOCAL_FIXTURES
 
 
@@ -275,3 +276,39 @@ def test_an_id_that_is_not_text_is_not_quoted() -> None:
     broken = edited(["ServiceCount"], "two", {**group(), "ServiceGroupId": 12345})
     decoded = decode_groups([broken])
     assert decoded.skipped == [Skipped("service_group", "", "", "ServiceGroupId", "wrong_type")]
+
+
+LONG = "x" * (1 << 20)
+"""A megabyte of text, as the platform may send in a message."""
+
+
+def test_long_free_text_is_kept_cut_and_costs_nothing_else() -> None:
+    """The one-pass read refuses a page with free text longer than the records keep; the object-by-object
+    read cuts it to `KEPT_TEXT` characters and keeps the object, without changing the answer."""
+    item = edited(["Services", 0, "CreateFailedReason"], LONG)
+    status = {"Conditions": [{"Type": "Available", "Status": "False", "Message": LONG}, {"Message": "short"}]}
+    item["Services"][1]["ServiceInfo"]["Status"] = status
+    original = copy.deepcopy(item)
+    assert decode_answer(body([item, group("ms-2")])) is None
+    decoded = decode_groups([item, group("ms-2")])
+    assert decoded.skipped == []
+    assert ids(decoded.groups) == {"ms-1": ["ms-1-1", "ms-1-2"], "ms-2": ["ms-2-1", "ms-2-2"]}
+    first, second = decoded.groups[0].services  # type: ignore[misc]
+    assert first.create_failed_reason == "x" * KEPT_TEXT
+    conditions = second.service_info.status.conditions  # type: ignore[union-attr]
+    assert [condition.message for condition in conditions] == ["x" * KEPT_TEXT, "short"]  # type: ignore[union-attr]
+    assert item == original
+
+
+def test_free_text_up_to_what_is_kept_takes_the_one_pass_read() -> None:
+    item = edited(["Services", 0, "CreateFailedReason"], "x" * KEPT_TEXT)
+    typed = decode_answer(body([item]))
+    assert typed is not None and typed.service_groups is not None
+    assert typed.service_groups[0].services[0].create_failed_reason == "x" * KEPT_TEXT  # type: ignore[index]
+
+
+def test_a_long_text_where_the_records_keep_no_text_is_still_a_wrong_type() -> None:
+    decoded = decode_groups([edited(["Services", 0, "ServiceInfo", "Replicas"], LONG)])
+    assert [(item.path, item.reason) for item in decoded.skipped] == [
+        ("Services[0].ServiceInfo.Replicas", "wrong_type")
+    ]

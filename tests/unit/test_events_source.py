@@ -7,18 +7,24 @@ import dataclasses
 import time
 from typing import Any
 
+import httpx
 import pytest
 
+from exporter.tencentcloud.client import ClientHooks, TencentCloudClient
+from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import APIError, TencentCloudError
+from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.events import ACTION, source, troubled
 from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.text import KEPT_TEXT, MAX_TEXT
 
 REGION = "ap-guangzhou"
 
 
 class FakeClient:
-    """Answers `DescribeEvents` per service id: an answer, an error to raise, or "hang"."""
+    """Answers `DescribeEvents` per service id: an answer (a dict, or one event by default), an error to
+    raise, or "hang"."""
 
     def __init__(self, behaviour: dict[str, Any] | None = None) -> None:
         self.behaviour = behaviour or {}
@@ -32,6 +38,8 @@ class FakeClient:
             await asyncio.sleep(3600)
         if isinstance(what, Exception):
             raise what
+        if isinstance(what, dict):
+            return what
         message = f"event of {params['ServiceId']}"
         event = {"Id": "1", "Message": message, "LastTimestamp": "2024-05-01T10:00:00Z", "Count": 3, "Type": "Warning"}
         return {"TotalCount": 1, "Events": [event], "RequestId": "r"}
@@ -179,3 +187,46 @@ async def test_nothing_troubled_asks_nothing() -> None:
     client = FakeClient()
     assert await source(client).fetch(REGION, snapshot(), time.monotonic() + 5) == ()  # type: ignore[arg-type]
     assert client.calls == []
+
+
+async def test_a_call_that_outlives_the_share_of_the_poll_is_counted_as_a_timeout_of_the_action() -> None:
+    """With the real client: the source cuts a hung call at the deadline it was given, and the cut is
+    counted under `DescribeEvents` and `Timeout` (`tione_exporter_api_errors_total`), once per call."""
+    errors: list[tuple[str, str, str]] = []
+
+    class Hooks(ClientHooks):
+        def on_error(self, region: str, action: str, code: str) -> None:
+            errors.append((region, action, code))
+
+    async def hangs(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(3600)
+        raise AssertionError("never answered")
+
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:9",
+        service="tione",
+        version="2021-11-11",
+        credentials=Credentials("AKIDexample", "secret-key-0123"),
+        rate_limiter=TokenBucket(rate=1000, burst=100),
+        hooks=Hooks(),
+        http=httpx.AsyncClient(transport=httpx.MockTransport(hangs)),
+    )
+    events = source(client, max_services=2)
+    started = time.monotonic()
+    with pytest.raises(TencentCloudError) as caught:
+        await events.fetch(REGION, snapshot(*SINCE[:2]), started + 0.3)
+    assert caught.value.code == "Timeout"
+    assert errors == [(REGION, ACTION, "Timeout")], (
+        "one call in flight at a time: the first is cut, the second never starts"
+    )
+
+
+async def test_the_cache_keeps_each_message_cut_to_what_is_kept() -> None:
+    """A message may be a megabyte; the cache holds it for minutes, and only `MAX_TEXT` characters are shown."""
+    long = {"Id": "1", "Message": "x" * (1 << 20), "Type": "Warning"}
+    answer = {"TotalCount": 2, "Events": [long, {"Id": "2", "Message": "short", "Type": "Warning"}], "RequestId": "r"}
+    client = FakeClient({"ms-t0-1": answer})
+    events = source(client)  # type: ignore[arg-type]
+    (kept,) = await events.fetch(REGION, snapshot(SINCE[0]), time.monotonic() + 5)
+    assert [event.message for event in kept.events] == ["x" * KEPT_TEXT, "short"]
+    assert MAX_TEXT < KEPT_TEXT < 1 << 20

@@ -497,6 +497,25 @@ async def test_a_secondary_source_that_failed_is_asked_again_by_the_kind_of_fail
     assert calls == asked_again
 
 
+async def test_a_secondary_source_that_timed_out_is_asked_again_at_the_next_poll(listing: dict[str, Listing]) -> None:
+    """A source cut off at the end of its share of the poll met a passing trouble (a slow or throttled API):
+    the next poll asks it again, not only after its interval."""
+    clock = Clock()
+    calls: list[float] = []
+
+    async def hanging(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        calls.append(clock.now)
+        await asyncio.sleep(60)
+        return ()
+
+    slow = scripted_source(hanging, primary=False, interval=600.0)
+    poller, _ = make(clock=clock, timeout=0.2, sources=(quiet_primary(), slow))
+    for _ in range(3):
+        assert (await poller.poll("r1")).outcome == "success"
+        clock.now += 30.0
+    assert calls == [1000.0, 1030.0, 1060.0]
+
+
 def requesting(metrics: list[SelfMetrics], counts: dict[str, int]) -> Source[Any]:
     """A primary source that sends `counts[region]` requests (as the client's hook sees them) per poll."""
 
