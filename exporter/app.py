@@ -101,7 +101,7 @@ def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source
     polled: list[Source[Any]] = []
     if discovery > 0:
         polled.append(workspaces.source(client, discovery))
-    polled.append(listing.source(client, query, settings.tione.project_ids))
+    polled.append(listing.source(client, query, settings.tione.project_ids, max_staleness=settings.poll.max_staleness))
     if settings.capacity.interval:
         polled.append(resource_groups.source(client, settings.capacity.interval))
     if settings.events.max_services > 0:
