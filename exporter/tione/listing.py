@@ -50,7 +50,7 @@ from types import MappingProxyType
 from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tencentcloud.errors import TIMEOUT, APIError, TencentCloudError, TransportError
+from exporter.tencentcloud.errors import TIMEOUT, APIError, TencentCloudError, TransportError, is_permission_error
 from exporter.tione import workspaces
 from exporter.tione.decode import Skipped, decode_answer, decode_groups, identified
 from exporter.tione.models import DescribeModelServiceGroupsResponse, Filter, TagFilter, as_utc
@@ -520,6 +520,26 @@ async def count_groups(
         parsed = await fetch_page(client, region, params, deadline)
         total += parsed.total_count or 0
     return total
+
+
+async def poll_requests(
+    client: TencentCloudClient, region: str, configured: tuple[str, ...], *, discover: bool, deadline: float
+) -> int:
+    """The fewest requests one poll's listing sends in the region: one per workspace it lists (the configured
+    ones, else every one discovery finds, else the default one), from one `Limit` 1 request (`check`)."""
+    if configured:
+        return len(dict.fromkeys(configured))
+    if not discover:
+        return 1
+    try:
+        total, _ = await call_parsed(
+            client, workspaces.ACTION, region, workspaces.params(0, 1), workspaces.parse, deadline=deadline
+        )
+    except TencentCloudError as error:
+        if is_permission_error(error.code):
+            return 1
+        raise
+    return max(1, total)
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ import pytest
 
 from exporter.simulator.server import SimulatorServer
 from tests.conftest import signed_simulator
+from tests.integration.test_cli_commands import environment, run
 from tests.integration.test_exporter_simulator import Samples, running_exporter, value
 from tests.integration.test_workspaces import group_workspaces
 
@@ -61,3 +62,19 @@ async def test_sixty_workspaces_at_two_requests_a_second_are_all_exported_and_th
         assert len(warnings) == 1, warnings
         assert "level=warn " in warnings[0]
         assert "--poll.interval 20s" in warnings[0] and "--poll.timeout 16s" in warnings[0]
+
+
+def test_check_says_how_many_requests_a_poll_needs_against_what_the_settings_allow(
+    simulator: SimulatorServer,
+) -> None:
+    flags = ["--tione.regions", REGION, "--api.rate-limit", "2", "--poll.interval", "20s"]
+    result = run(["check", *flags], environment(simulator))
+    assert result.returncode == 0, result.stdout + result.stderr
+    region, budget = result.stdout.splitlines()
+    assert region.startswith(f"{REGION}: ok ({WORKSPACES} workspaces, ")
+    assert budget.startswith(
+        f"warning: polls need about {WORKSPACES} API requests, but --api.rate-limit 2 lets 32 through in "
+        "--poll.timeout 16s (--poll.interval 20s)"
+    )
+    enough = run(["check", *flags[:2], "--api.rate-limit", "5"], environment(simulator))
+    assert enough.returncode == 0 and len(enough.stdout.splitlines()) == 1, enough.stdout
