@@ -28,7 +28,7 @@ listing that cannot finish.
 
 An account with many workspaces needs at least one request per workspace and poll, and may need more
 than the rate limit lets through before the deadline. Such a poll is partial, not failed: workspaces
-are listed a few at a time, the one listed longest ago first (it gets the whole deadline, the others
+are listed a few at a time, the one listed longest ago first and alone (it gets the whole deadline, the others
 `WORKSPACE_SHARE` of it, leaving room for the sources after the listing); one that cannot be listed in
 time is left for the next poll, where it comes first, so every workspace is listed within a bounded
 number of polls. While polls are partial (or expected to be) the listing holds each workspace's last
@@ -393,27 +393,33 @@ async def _scan_each(
     deadline: float,
     cutoff: float,
 ) -> list[Outcome]:
-    """Each workspace of `ids` in that order, `WORKERS` at a time: the first by `deadline`, the others by
-    `cutoff`; one not reached by then is not started. With several workspaces, one that runs out of time
-    is an outcome like an unreadable one; any other error is raised (it would fail every workspace alike)."""
+    """Each workspace of `ids` in that order: the first alone, by `deadline`, so that a large workspace
+    left over from a short poll has the token bucket to itself and is listed at last; then the others,
+    `WORKERS` at a time, by `cutoff` (one not reached by then is not started). With several workspaces,
+    one that runs out of time is an outcome like an unreadable one; any other error is raised (it would
+    fail every workspace alike)."""
     outcomes: list[Outcome] = [None] * len(ids)
-    todo = enumerate(ids)
+
+    async def one(index: int, project_id: str | None, by: float) -> None:
+        try:
+            outcomes[index] = await scan_service_groups(
+                client, region, replace(query, project_id=project_id), deadline=by
+            )
+        except TencentCloudError as error:
+            if not (_unreadable(error) or (len(ids) > 1 and _late(error))):
+                raise
+            outcomes[index] = error
+
+    await one(0, ids[0], deadline)
+    todo = enumerate(ids[1:], start=1)
 
     async def worker() -> None:
         for index, project_id in todo:
-            by = deadline if index == 0 else cutoff
-            if index and time.monotonic() >= by:
+            if time.monotonic() >= cutoff:
                 continue  # left for the next poll, without a request that could only time out
-            try:
-                outcomes[index] = await scan_service_groups(
-                    client, region, replace(query, project_id=project_id), deadline=by
-                )
-            except TencentCloudError as error:
-                if not (_unreadable(error) or (len(ids) > 1 and _late(error))):
-                    raise
-                outcomes[index] = error
+            await one(index, project_id, cutoff)
 
-    await all_of(worker() for _ in range(min(WORKERS, len(ids))))
+    await all_of(worker() for _ in range(min(WORKERS, len(ids) - 1)))
     return outcomes
 
 
