@@ -42,7 +42,7 @@ class Recorder:
     def record_poll(self, region: str, *, success: bool, duration: float, finished_at: float) -> None:
         pass
 
-    def set_inventory(self, region: str, groups: int, services: int) -> None:
+    def set_inventory(self, region: str, groups: int, services: int, unlisted_workspaces: int = 0) -> None:
         pass
 
     def record_skipped(self, region: str, kind: str, reason: str, count: int = 1) -> None:

@@ -29,7 +29,7 @@ from exporter.logs import redact, register_secrets
 from exporter.metrics.exposition import Format, answer
 from exporter.metrics.render import RenderOptions
 from exporter.metrics.self import SelfMetrics
-from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan
+from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan, budget_message
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
@@ -101,7 +101,7 @@ def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source
     polled: list[Source[Any]] = []
     if discovery > 0:
         polled.append(workspaces.source(client, discovery))
-    polled.append(listing.source(client, query, settings.tione.project_ids))
+    polled.append(listing.source(client, query, settings.tione.project_ids, max_staleness=settings.poll.max_staleness))
     if settings.capacity.interval:
         polled.append(resource_groups.source(client, settings.capacity.interval))
     if settings.events.max_services > 0:
@@ -434,12 +434,40 @@ async def check_command(settings: Settings, credentials: CredentialProvider) -> 
     wiring = Wiring(settings, credentials)
     try:
         results = await asyncio.gather(*(_check_region(wiring.sources, region) for region in settings.tione.regions))
+        budget = await _check_budget(settings, wiring.client) if all(ok for ok, _ in results) else None
     finally:
         await wiring.client.aclose()
     for _, lines in results:
         for line in lines:
             print(line)
+    if budget:
+        print(budget)
     return EXIT_OK if all(ok for ok, _ in results) else EXIT_FAILED
+
+
+async def _check_budget(settings: Settings, client: TencentCloudClient) -> str | None:
+    """A warning line when one poll of every region needs more listing requests (one per workspace at
+    least) than `--api.rate-limit` lets through in `--poll.timeout`: polls would then be partial."""
+    deadline = time.monotonic() + CHECK_SECONDS
+    try:
+        counts = await asyncio.gather(
+            *(
+                listing.poll_requests(
+                    client,
+                    region,
+                    settings.tione.project_ids,
+                    discover=settings.tione.discovery_interval > 0,
+                    deadline=deadline,
+                )
+                for region in settings.tione.regions
+            )
+        )
+    except TencentCloudError as error:
+        return f"warning: the requests a poll needs could not be counted: {_problem(error)}"
+    needed = sum(counts)
+    if needed <= settings.api.rate_limit * settings.poll.timeout:
+        return None
+    return "warning: " + budget_message(needed, settings.api.rate_limit, settings.poll.timeout, settings.poll.interval)
 
 
 def _problem(error: Exception) -> str:

@@ -57,8 +57,8 @@ SECONDARY_SHARE = 0.5
 SECONDARY_GRACE = 0.1
 """Seconds past its own deadline before a secondary source is cut off from outside (the client stops on time)."""
 BUDGET_LOG_INTERVAL = 600.0
-"""Seconds between two warnings that the polls need more requests than the rate limit allows per interval:
-it stays true poll after poll, and one line says what to change."""
+"""Seconds between two warnings that the polls need more requests than the rate limit lets through within
+the poll timeout: it stays true poll after poll, and one line says what to change."""
 SKIP_LOG_INTERVAL = 300.0
 """Seconds between two warnings about unreadable objects of one region: the same broken object comes back
 every poll, and the counter and the status page already say so each time."""
@@ -69,7 +69,7 @@ class PollRecorder(Protocol):
 
     def record_poll(self, region: str, *, success: bool, duration: float, finished_at: float) -> None: ...
 
-    def set_inventory(self, region: str, groups: int, services: int) -> None: ...
+    def set_inventory(self, region: str, groups: int, services: int, unlisted_workspaces: int = 0) -> None: ...
 
     def record_skipped(self, region: str, kind: str, reason: str, count: int = 1) -> None: ...
 
@@ -98,6 +98,8 @@ class RegionStatus:
     services_by_status: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     stale: bool = False
     """The served samples are from an earlier poll than the last one (which failed)."""
+    unlisted_workspaces: tuple[str, ...] = ()
+    """Workspaces the last successful poll ran out of time to list: their series are from an earlier poll."""
     skipped: tuple[Skipped, ...] = ()
     """Objects the last successful poll could not read and left out."""
     attention: tuple[AttentionRow, ...] = ()
@@ -130,6 +132,16 @@ class Published:
     def ready(self) -> bool:
         """True once every region's first poll has finished, whatever its outcome."""
         return all(status.polls > 0 for status in self.statuses)
+
+
+def budget_message(needed: int, rate: float, timeout: float, interval: float) -> str:
+    """The one line that says a poll needs more requests than the settings let through, and which to change
+    (also `check`'s)."""
+    return (
+        f"polls need about {needed} API requests, but --api.rate-limit {rate:g} lets {int(rate * timeout)} "
+        f"through in --poll.timeout {format_duration(timeout)} (--poll.interval {format_duration(interval)}): "
+        "workspaces not reached are listed at a later poll; raise --poll.interval or --api.rate-limit"
+    )
 
 
 def _collect(
@@ -193,6 +205,7 @@ class Poller:
         self._render_lock = asyncio.Lock()
         self._skip_logged: dict[str, float] = {}
         self._poll_requests: dict[str, int] = {}
+        self._unlisted_requests: dict[str, int] = {}
         self._budget_logged: float | None = None
 
     # --- what the web app reads ---------------------------------------------------------------------------
@@ -233,19 +246,22 @@ class Poller:
             with paused_gc():  # a poll allocates in bursts and makes no cycles: see `gcpause`
                 status = await self._poll(region)
             await asyncio.to_thread(memory.trim)  # the poll's objects are gone: their memory goes back to the system
-            self._check_budget(region, self.recorder.requests_made(region) - before)
+            made = self.recorder.requests_made(region) - before
+            self._check_budget(region, made + self._unlisted_requests.get(region, 0))
             return status
 
     def _check_budget(self, region: str, requests: int) -> None:
-        """Warn (at most every `BUDGET_LOG_INTERVAL`) when the last polls of all regions together needed more
-        requests than the rate limit lets through in one interval: polls then queue on the token bucket,
-        run late and fail on their timeout, which looks like an API outage but is a setting."""
+        """Warn (at most every `BUDGET_LOG_INTERVAL`) when the last polls of all regions together need more
+        requests than the rate limit lets through within the poll timeout. `requests` is what a poll needs,
+        not what it made: a poll stops at its deadline, and the workspaces it did not reach are counted
+        at what they took when last listed. Such polls are partial (or fail on their timeout), which looks
+        like an API outage but is a setting."""
         self._poll_requests[region] = requests
         rate = self.plan.rate_limit
         if rate is None:
             return
         needed = sum(self._poll_requests.values())
-        allowed = rate * self.plan.interval
+        allowed = int(rate * self.plan.timeout)
         if needed <= allowed:
             return
         now = self._clock()
@@ -253,11 +269,12 @@ class Poller:
             return
         self._budget_logged = now
         log.warning(
-            "polls need more requests than the rate limit allows per interval; raise the interval or the rate limit",
+            budget_message(needed, rate, self.plan.timeout, self.plan.interval),
             extra={
                 "requests": needed,
-                "allowed": int(allowed),
+                "allowed": allowed,
                 "rate_limit": rate,
+                "timeout": format_duration(self.plan.timeout),
                 "interval": format_duration(self.plan.interval),
             },
         )
@@ -321,13 +338,21 @@ class Poller:
             # Only a poll that succeeds moves the sources' clocks: a failed one changed nothing.
             # The primary source runs at every poll: its result, formatted now, need not be held until the next.
             primary = next(source for source in self.plan.sources if source.primary)
+            unlisted = run.snapshot.unlisted_workspaces
+            self._unlisted_requests[region] = run.snapshot.unlisted_requests
             self._snapshots[region] = primary.store(run.snapshot, primary.empty)
             self._source_ran.update(run.ran)
             self._source_succeeded.update(run.succeeded)
             finished = self._wall_clock()
             self._record_skipped(region, run.snapshot.skipped)
             return await self._succeeded(
-                region, samples, self._clock() - started, finished, skipped=run.snapshot.skipped, attention=attention
+                region,
+                samples,
+                self._clock() - started,
+                finished,
+                skipped=run.snapshot.skipped,
+                attention=attention,
+                unlisted=unlisted,
             )
         # A poll cut short by a stop is no failure: what it raised may be a cancellation swallowed below.
         raise_if_cancelling()
@@ -417,12 +442,13 @@ class Poller:
         *,
         skipped: Sequence[Skipped] = (),
         attention: Sequence[AttentionRow] = (),
+        unlisted: tuple[str, ...] = (),
     ) -> RegionStatus:
         self._samples[region] = samples
         self._last_success[region] = self._clock()
         await self._rerender()
         self.recorder.record_poll(region, success=True, duration=duration, finished_at=finished)
-        self.recorder.set_inventory(region, samples.service_groups, samples.services)
+        self.recorder.set_inventory(region, samples.service_groups, samples.services, len(unlisted))
         status = RegionStatus(
             region=region,
             outcome="success",
@@ -435,18 +461,19 @@ class Poller:
             services_by_status=samples.services_by_status,
             skipped=tuple(skipped),
             attention=tuple(attention),
+            unlisted_workspaces=unlisted,
         )
         self._set_status(region, status)
-        log.info(
-            "poll finished",
-            extra=poll_fields(
-                region=region,
-                outcome="success",
-                duration=duration,
-                groups=samples.service_groups,
-                services=samples.services,
-            ),
+        fields = poll_fields(
+            region=region,
+            outcome="success",
+            duration=duration,
+            groups=samples.service_groups,
+            services=samples.services,
         )
+        if unlisted:
+            fields["unlisted_workspaces"] = len(unlisted)  # the poll was partial: the rest come next poll
+        log.info("poll finished", extra=fields)
         return status
 
     async def _failed(self, region: str, error: TencentCloudError, duration: float, finished: float) -> RegionStatus:

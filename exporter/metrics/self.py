@@ -107,6 +107,7 @@ class SelfMetrics:
         self._throttle_wait = _counter("tione_exporter_api_throttle_wait_seconds_total", registry)
         self._service_groups = _gauge("tione_exporter_service_groups", registry)
         self._services = _gauge("tione_exporter_services", registry)
+        self._unlisted = _gauge("tione_exporter_unlisted_workspaces", registry)
         self._skipped = _counter("tione_exporter_skipped_objects_total", registry)
         self._codes: set[str] = set()
         self._request_counts: dict[str, int] = {}
@@ -189,16 +190,17 @@ class SelfMetrics:
         """Objects of an answer left out because they could not be read (kind and reason from small sets)."""
         self._skipped.labels(clean_value(region), clean_value(kind), clean_value(reason)).inc(count)
 
-    def set_inventory(self, region: str, groups: int, services: int) -> None:
-        """Counts in the region's current snapshot."""
+    def set_inventory(self, region: str, groups: int, services: int, unlisted_workspaces: int = 0) -> None:
+        """Counts in the region's current snapshot, and the workspaces its poll could not list in time."""
         label = clean_value(region)
         self._service_groups.labels(label).set(groups)
         self._services.labels(label).set(services)
+        self._unlisted.labels(label).set(unlisted_workspaces)
 
     def forget_inventory(self, region: str) -> None:
         """The region's snapshot is gone (stale): its counts must not linger as if current."""
         label = clean_value(region)
-        for gauge in (self._service_groups, self._services):
+        for gauge in (self._service_groups, self._services, self._unlisted):
             with contextlib.suppress(KeyError):  # never set, or already forgotten
                 gauge.remove(label)
 

@@ -40,6 +40,8 @@ class SimulatorConfig:
     """Everything that shapes a simulated TI-ONE API.
 
     - `groups`: service groups generated per region (each with 1-3 services).
+    - `workspaces`: workspaces per region (at least 2: the default one and a team's); past 2, new groups are
+      dealt to the workspaces in turn, so that each holds some (an account with many workspaces).
     - `secret_id`/`secret_key`: when both are set, or `credentials` lists more, every request must carry a
       valid TC3 signature made with one of them; with none, requests are not checked.
     - `credentials`: extra `(secret_id, secret_key, token)` triples; a non-empty token marks temporary keys.
@@ -60,6 +62,7 @@ class SimulatorConfig:
     """
 
     groups: int = 25
+    workspaces: int = 2
     regions: tuple[str, ...] = DEFAULT_REGIONS
     seed: int = 1
     secret_id: str | None = None
@@ -78,6 +81,8 @@ class SimulatorConfig:
     def __post_init__(self) -> None:
         if self.groups < 0:
             raise ValueError("groups must be >= 0")
+        if self.workspaces < 2:
+            raise ValueError("workspaces must be >= 2")
         if not self.regions:
             raise ValueError("at least one region is needed")
         if self.rate_limit is not None and self.rate_limit < 0:

@@ -62,6 +62,7 @@ class Simulator:
                 self.config.groups,
                 self._start,
                 incidents=self.config.incidents and index == 0,
+                workspaces=self.config.workspaces,
             )
             for index, region in enumerate(self.config.regions)
         }

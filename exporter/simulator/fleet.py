@@ -129,12 +129,16 @@ class RegionFleet:
     Not thread-safe: the simulator holds its lock around every call.
     """
 
-    def __init__(self, region: str, seed: int, groups: int, now: float, *, incidents: bool = False) -> None:
+    def __init__(
+        self, region: str, seed: int, groups: int, now: float, *, incidents: bool = False, workspaces: int = 2
+    ) -> None:
         self.region = region
         self.seed = seed
         self.account = make_account(seed)
         setup = random.Random(f"{seed}/{region}/setup")
         self.workspaces: tuple[str, ...] = (f"ws-{random_id(setup)}", f"ws-{random_id(setup)}")
+        more = random.Random(f"{seed}/{region}/workspaces")  # its own draws: the first two stay as they were
+        self.workspaces += tuple(f"ws-{random_id(more)}" for _ in range(workspaces - 2))
         self.resource_groups: tuple[ResourceGroup, ...] = tuple(
             ResourceGroup(f"trsg-{random_id(setup)}", name, f"cls-{random_id(setup)}")
             for name in ("rg-gpu-prod", "rg-infer-shared")
@@ -182,6 +186,10 @@ class RegionFleet:
                 "Shared services of the ML platform team",
                 now - extra.uniform(600 * DAY, 700 * DAY),
                 tuple(group.id for group in self.billing_groups[:2]),
+            ),
+            *(
+                Workspace(project_id, f"team-{index:03d}", "A team's workspace", now - (500 + index) * DAY, ())
+                for index, project_id in enumerate(self.workspaces[2:], start=1)
             ),
         )
         self._node_random = random.Random(f"{seed}/{region}/nodes")
@@ -469,7 +477,10 @@ class RegionFleet:
         }
         refresh_group(group)
         self.groups[group_id] = group
-        chosen = workspace or (self.workspaces[1] if rng.random() < 0.15 else self.default_workspace)
+        usual = self.workspaces[1] if rng.random() < 0.15 else self.default_workspace
+        if len(self.workspaces) > 2:  # many workspaces: dealt in turn, so that each holds some groups
+            usual = self.workspaces[self._sequence % len(self.workspaces)]
+        chosen = workspace or usual
         self._sequence += 1
         self.meta[group_id] = GroupMeta(chosen, int(created), int(updated), self._sequence)
         return group_id

@@ -38,6 +38,11 @@ class RegionSnapshot:
     """The workspace (`TiProjectId`) each group was listed in, by group id, where known."""
     polled_workspaces: tuple[str, ...] = ()
     """The workspaces the listing read by id."""
+    unlisted_workspaces: tuple[str, ...] = ()
+    """Workspaces the listing ran out of time for ("" the default one): their groups, if any, are from an
+    earlier poll, and the next poll lists them first."""
+    unlisted_requests: int = 0
+    """The requests listing those workspaces is expected to take (the poller's request budget)."""
     discovery: Discovery = field(default_factory=Discovery)
     """The workspaces `DescribeWorkspaces` found (`tione/workspaces.py`), read by the listing."""
     resource_groups: tuple[ResourceGroup, ...] = ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import random
 import re
 import time
@@ -527,16 +528,16 @@ def requesting(metrics: list[SelfMetrics], counts: dict[str, int]) -> Source[Any
     return scripted_source(fetch)
 
 
-BUDGET_WARNING = "polls need more requests than the rate limit allows per interval"
+BUDGET_WARNING = "polls need about"
 
 
-async def test_polls_needing_more_requests_than_the_interval_allows_warn_once_in_a_while(
+async def test_polls_needing_more_requests_than_the_timeout_allows_warn_once_in_a_while(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = Clock()
-    counts = {"r1": 6, "r2": 5}
+    counts = {"r1": 3, "r2": 3}
     holder: list[SelfMetrics] = []
-    # 1 request/s over a 10 s interval: 10 requests; each region alone fits, both together (11) do not.
+    # 1 request/s within a 5 s timeout: 5 requests; each region alone fits, both together (6) do not.
     poller, metrics = make(
         ("r1", "r2"), clock, sources=[requesting(holder, counts)], rate_limit=1.0, interval=10.0, timeout=5.0
     )
@@ -546,7 +547,15 @@ async def test_polls_needing_more_requests_than_the_interval_allows_warn_once_in
     await poller.poll("r2")
     warnings = [r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]
     assert len(warnings) == 1
-    assert (warnings[0].requests, warnings[0].allowed) == (11, 10)  # type: ignore[attr-defined]
+    assert (warnings[0].requests, warnings[0].allowed) == (6, 5)  # type: ignore[attr-defined]
+    assert (
+        warnings[0]
+        .getMessage()
+        .startswith(
+            "polls need about 6 API requests, but --api.rate-limit 1 lets 5 through in --poll.timeout 5s "
+            "(--poll.interval 10s)"
+        )
+    )
     clock.now += 599
     await poller.poll_all()
     assert len([r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]) == 1
@@ -555,10 +564,48 @@ async def test_polls_needing_more_requests_than_the_interval_allows_warn_once_in
     assert len([r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]) == 2
 
 
+def partial(metrics: list[SelfMetrics], made: int, unlisted: tuple[str, ...], needed: int) -> Source[Any]:
+    """A primary source that sends `made` requests and leaves `unlisted` workspaces, needing `needed` more."""
+
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+        for _ in range(made):
+            metrics[0].on_request(region, "DescribeModelServiceGroups")
+        return (group("g1", "Normal"),)
+
+    def store(snapshot: RegionSnapshot, groups: tuple[ServiceGroup, ...]) -> RegionSnapshot:
+        short = unlisted if groups else ()
+        return dataclasses.replace(
+            snapshot, groups=groups, unlisted_workspaces=short, unlisted_requests=needed if groups else 0
+        )
+
+    return Source("DescribeModelServiceGroups", fetch, store, empty=(), probe=_probe, primary=True)
+
+
+async def test_a_partial_poll_succeeds_says_so_and_counts_what_it_did_not_reach_toward_the_budget(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A poll cut short by the rate limit made only the requests its deadline allowed: the budget must count
+    the workspaces it did not reach, or the warning meant for this never fires."""
+    caplog.set_level(logging.INFO, logger="exporter.poller")
+    holder: list[SelfMetrics] = []
+    poller, metrics = make(
+        sources=[partial(holder, 5, ("ws-b", "ws-c"), 2)], rate_limit=1.0, interval=10.0, timeout=5.0
+    )
+    holder.append(metrics)
+    status = await poller.poll("r1")
+    assert (status.outcome, status.unlisted_workspaces) == ("success", ("ws-b", "ws-c"))
+    assert sample(metrics, "tione_up", region="r1") == 1
+    assert sample(metrics, "tione_exporter_unlisted_workspaces", region="r1") == 2
+    warnings = [r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]
+    assert [(r.requests, r.allowed) for r in warnings] == [(7, 5)]  # type: ignore[attr-defined]
+    finished = [r for r in caplog.records if r.getMessage() == "poll finished"]
+    assert [getattr(r, "unlisted_workspaces", None) for r in finished] == [2]
+
+
 async def test_polls_within_the_budget_do_not_warn(caplog: pytest.LogCaptureFixture) -> None:
     holder: list[SelfMetrics] = []
     poller, metrics = make(
-        ("r1", "r2"), sources=[requesting(holder, {"r1": 5, "r2": 5})], rate_limit=1.0, interval=10.0, timeout=5.0
+        ("r1", "r2"), sources=[requesting(holder, {"r1": 2, "r2": 3})], rate_limit=1.0, interval=10.0, timeout=5.0
     )
     holder.append(metrics)
     await poller.poll_all()

@@ -68,6 +68,13 @@ FAMILIES: tuple[LiveFamily, ...] = (
     ),
     LiveFamily("tione_exporter_services", "Services of the region in the current snapshot.", "gauge", ("region",)),
     LiveFamily(
+        "tione_exporter_unlisted_workspaces",
+        "Workspaces the region's last successful poll ran out of time to list: their series are from an "
+        "earlier poll, or absent. Above 0 the poll was partial.",
+        "gauge",
+        ("region",),
+    ),
+    LiveFamily(
         "tione_exporter_skipped_objects_total",
         "Objects of API answers that could not be read and were left out, by kind and reason.",
         "counter",

@@ -1,0 +1,130 @@
+"""Many workspaces and too little time: the listing lists what it can, keeps the rest, and rotates.
+
+A slow token bucket and a short deadline make a poll run short; the assertions are about which workspaces
+were listed and what was returned, never about how long anything took.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tencentcloud.credentials import Credentials
+from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
+from exporter.tencentcloud.ratelimit import TokenBucket
+from exporter.tione.listing import ListingQuery, ListingResult, Rotation, source
+from exporter.tione.snapshot import RegionSnapshot
+from tests.unit.test_client_listing import group
+
+REGION = "ap-guangzhou"
+WORKSPACES = tuple(f"ws-{index:02d}" for index in range(10))
+
+
+class Account:
+    """Workspaces of one group each (ids `ms-<workspace>00000`), and the workspace of every request in order."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        body: dict[str, Any] = json.loads(request.content)
+        project = body.get("TiProjectId", "")
+        self.asked.append(project)
+        groups = [group(0, project=project)]
+        answer = {"TotalCount": 1, "ServiceGroups": groups, "RequestId": f"r{len(self.asked)}"}
+        return httpx.Response(200, json={"Response": answer})
+
+
+def client(account: Account, rate: float, burst: int) -> TencentCloudClient:
+    return TencentCloudClient(
+        endpoint="http://127.0.0.1:1",
+        service="tione",
+        version="2021-11-11",
+        credentials=Credentials("AKID", "key"),
+        http=httpx.AsyncClient(transport=httpx.MockTransport(account.handler)),
+        rate_limiter=TokenBucket(rate=rate, burst=burst),
+    )
+
+
+def workspaces_of(result: ListingResult) -> set[str]:
+    return {str(item.service_group_id).removeprefix("ms-").removesuffix("00000") for item in result.groups}
+
+
+async def poll(listing: Any, seconds: float) -> ListingResult:
+    result: ListingResult = await listing.fetch(REGION, RegionSnapshot(REGION), time.monotonic() + seconds)
+    return result
+
+
+async def test_a_poll_short_of_time_lists_what_it_can_keeps_the_rest_and_lists_them_first_next_time() -> None:
+    account = Account()
+    # 4 requests at once, then 10 a second, over 3/4 of 0.4 s: about 7 of the 10 workspaces a poll.
+    listing = source(client(account, rate=10, burst=4), ListingQuery(), WORKSPACES, max_staleness=300)
+    first = await poll(listing, 0.4)
+    listed = set(account.asked)
+    assert listed and first.unlisted, "the poll ran short: some listed, some not"
+    assert set(first.unlisted) == set(WORKSPACES) - listed
+    assert workspaces_of(first) == listed, "nothing held yet for the workspaces not reached"
+    assert first.unlisted_requests == len(first.unlisted), "never listed: one request each, expected"
+
+    account.asked.clear()
+    second = await poll(listing, 0.4)
+    reached = len(account.asked)
+    assert reached, "the first in line is always listed"
+    assert account.asked[: len(first.unlisted)] == list(first.unlisted)[:reached], "the ones left wait no longer"
+    assert set(second.unlisted) == set(WORKSPACES) - set(account.asked)
+    # Those not reached now are served from the first poll (a workspace never listed has nothing to serve).
+    assert workspaces_of(second) == listed | set(account.asked)
+    assert second.workspaces == tuple(w for w in WORKSPACES if w in workspaces_of(second)), "in their own order"
+
+
+async def test_held_groups_older_than_the_staleness_limit_are_not_served() -> None:
+    account = Account()
+    listing = source(client(account, rate=10, burst=4), ListingQuery(), WORKSPACES, max_staleness=0.0)
+    await poll(listing, 0.4)
+    account.asked.clear()
+    second = await poll(listing, 0.4)
+    assert second.unlisted
+    assert workspaces_of(second) == set(account.asked), "only what was listed now"
+
+
+async def test_with_no_workspace_listed_in_time_the_listing_fails_on_its_timeout() -> None:
+    account = Account()
+    listing = source(client(account, rate=10, burst=1), ListingQuery(), WORKSPACES)
+    with pytest.raises(TencentCloudError) as caught:
+        await poll(listing, 0.01)
+    assert caught.value.code == TIMEOUT
+
+
+async def test_all_workspaces_listed_in_time_is_a_whole_poll() -> None:
+    account = Account()
+    listing = source(client(account, rate=1000, burst=100), ListingQuery(), WORKSPACES)
+    result = await poll(listing, 10)
+    assert (result.unlisted, result.unlisted_requests) == ((), 0)
+    assert workspaces_of(result) == set(WORKSPACES)
+    assert sorted(account.asked) == sorted(WORKSPACES)
+
+
+def test_groups_are_held_only_while_polls_run_short() -> None:
+    """Holding every group between polls costs memory a fleet listed in time never needs."""
+    rotation = Rotation(max_staleness=300)
+    ids = list(WORKSPACES)
+    # 10 requests, 2 at once then 1 a second: 8 s, against half of 20 s: no hold; of 10 s: hold.
+    assert not rotation.tight(REGION, ids, rate=1, burst=2, seconds=20)
+    assert rotation.tight(REGION, ids, rate=1, burst=2, seconds=10)
+    assert not rotation.tight(REGION, ids[:1], rate=1, burst=0 + 1, seconds=0.1), "one workspace: never"
+    listed = ListingResult([], requests=3)
+    late = TencentCloudError(TIMEOUT, "late")
+    rotation.remember(REGION, {"ws-00": listed, "ws-01": late}, hold=True, short=True, now=100.0)
+    assert rotation.held(REGION, "ws-00", 101.0) == ()
+    assert rotation.held(REGION, "ws-01", 101.0) is None, "never listed: nothing to serve"
+    assert rotation.expected(REGION, ["ws-00", "ws-01"]) == 3 + 1
+    assert rotation.order(REGION, ["ws-00", "ws-01"]) == ["ws-01", "ws-00"]
+    assert rotation.tight(REGION, ["ws-00", "ws-01"], rate=1000, burst=100, seconds=100), "the last one ran short"
+    rotation.remember(REGION, {"ws-00": listed, "ws-01": listed}, hold=False, short=False, now=200.0)
+    assert rotation.held(REGION, "ws-00", 201.0) is None
+    assert not rotation.tight(REGION, ["ws-00", "ws-01"], rate=1000, burst=100, seconds=100)
