@@ -16,6 +16,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 
+MAX_PROBLEMS = 20
+"""Problem lines printed at most for one configuration."""
+
 
 class ConfigError(Exception):
     """The configuration (settings, or a file they name) cannot be used; exit code 2.
@@ -24,6 +27,8 @@ class ConfigError(Exception):
     """
 
     def __init__(self, problems: Sequence[str]) -> None:
+        if len(problems) > MAX_PROBLEMS:  # a file of thousands of bad entries: the first say what is wrong
+            problems = [*problems[: MAX_PROBLEMS - 1], f"... and {len(problems) - MAX_PROBLEMS + 1} more problems"]
         super().__init__("; ".join(problems))
         self.problems = tuple(problems)
 
