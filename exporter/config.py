@@ -371,16 +371,17 @@ FAMILY_NAMES: tuple[str, ...] = tuple(family.name for family in SNAPSHOT_FAMILIE
 
 
 def _nested_repeat(tree: Any, outer: bool = False) -> bool:
-    """Whether a repetition (`+`, `*`, `{n,m}` with m > 1) sits inside another one (`(\\w+)+`).
+    """Whether a variable repetition (`+`, `*`, `{n,m}` with 1 < m != n) sits inside a repetition (`(\\w+)+`).
 
     Star height above one is what makes a backtracking engine exponential: `(\\w+)+!` on a name without
-    `!` tries every split of it. Alternatives that overlap (`(a|a)*`) are left to `_matches_in_time`.
+    `!` tries every split of it. A fixed count inside (`(a{2})+`) splits one way only. Alternatives that
+    overlap (`(a|a)*`) are left to `_matches_in_time`.
     """
     for op, argument in tree:
         name = str(op)
         if name in _REPEATS:
-            _low, high, body = argument
-            if high > 1 and outer:
+            low, high, body = argument
+            if outer and high > 1 and high != low:
                 return True
             found = _nested_repeat(body, outer or high > 1)
         elif name == "SUBPATTERN" or name in ("ASSERT", "ASSERT_NOT"):
