@@ -977,6 +977,30 @@ def _quoted_with_hint(name: str, known: Sequence[str]) -> str:
     return f'"{_shown(name)}"' + (f' (did you mean "{close[0]}"?)' if close else f" (known: {', '.join(known)})")
 
 
+def unknown_environment(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each `TIONE_EXPORTER_*` variable that names no setting, with the nearest that does.
+
+    Not an error, unlike an unknown key in the file: the environment is shared with other software and
+    older deployments, and a variable is easy to leave behind. Only names are quoted, never values.
+    """
+    known = [option.env for option in OPTIONS if option.env]
+    file_only = {ENV_PREFIX + "_".join(option.path).upper(): option.key for option in OPTIONS if option.env is None}
+    found = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        if name in file_only:
+            found.append(f"environment variable {name} is ignored: {file_only[name]} is set in the --config.file only")
+            continue
+        # Compared without the prefix that every name shares, which would make any two names look alike.
+        close = difflib.get_close_matches(
+            name.removeprefix(ENV_PREFIX), [n.removeprefix(ENV_PREFIX) for n in known], n=1
+        )
+        hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+        found.append(f"unknown environment variable {_shown(name)} is ignored{hint}")
+    return found
+
+
 # --- loading -------------------------------------------------------------------------------------------------
 
 
