@@ -400,8 +400,9 @@ def test_once_logs_each_retry_then_its_verdict() -> None:
 
 def test_a_60_mb_config_file_and_a_fifo_each_exit_2_with_one_line(tmp_path: Path) -> None:
     huge = tmp_path / "huge.yaml"
-    huge.write_text("tione:\n  project-ids: [" + ",".join(f"p{i}" for i in range(8_000_000)) + "]\n")
-    assert huge.stat().st_size > 60_000_000
+    with huge.open("wb") as file:  # sparse: only the size is ever looked at
+        file.write(b"tione:\n  project-ids: [p1, p2]\n")
+        file.truncate(60_000_000)
     fifo = tmp_path / "config.fifo"
     os.mkfifo(fifo)
     for path, problem in ((huge, f"{huge.stat().st_size} bytes is too large"), (fifo, "not a regular file")):
