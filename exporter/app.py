@@ -30,7 +30,7 @@ from exporter.metrics.exposition import Format, answer
 from exporter.metrics.render import RenderOptions
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan, budget_message
-from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tencentcloud.client import Hooks, TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
@@ -74,8 +74,39 @@ class RedactingProvider:
         return credentials
 
 
-def make_client(settings: Settings, credentials: CredentialProvider, metrics: SelfMetrics) -> TencentCloudClient:
-    """The process's one client, with its one token bucket, reporting to the self-metrics."""
+class RetryProgress:
+    """The self-metrics' hooks, plus a log line for each retry: `check` and `once` would otherwise say
+    nothing while they retry an unreachable endpoint until their deadline (15 s and more)."""
+
+    def __init__(self, inner: Hooks) -> None:
+        self.inner = inner
+        self._codes: dict[tuple[str, str], str] = {}
+        self._retries: dict[tuple[str, str], int] = {}
+
+    def on_request(self, region: str, action: str) -> None:
+        self.inner.on_request(region, action)
+
+    def on_error(self, region: str, action: str, code: str) -> None:
+        self._codes[region, action] = code
+        self.inner.on_error(region, action, code)
+
+    def on_retry(self, region: str, action: str) -> None:
+        retries = self._retries[region, action] = self._retries.get((region, action), 0) + 1
+        log.info(
+            "retrying",
+            extra={"region": region, "action": action, "code": self._codes.get((region, action)), "retry": retries},
+        )
+        self.inner.on_retry(region, action)
+
+    def on_duration(self, action: str, seconds: float) -> None:
+        self.inner.on_duration(action, seconds)
+
+    def on_throttle_wait(self, seconds: float) -> None:
+        self.inner.on_throttle_wait(seconds)
+
+
+def make_client(settings: Settings, credentials: CredentialProvider, hooks: Hooks) -> TencentCloudClient:
+    """The process's one client, with its one token bucket, reporting to `hooks` (the self-metrics)."""
     return TencentCloudClient(
         endpoint=settings.tione.endpoint,
         service=SERVICE,
@@ -83,7 +114,7 @@ def make_client(settings: Settings, credentials: CredentialProvider, metrics: Se
         credentials=RedactingProvider(credentials),
         # A small burst: a bucket as deep as the rate would let each poll open at twice the configured rate.
         rate_limiter=TokenBucket(settings.api.rate_limit, min(DEFAULT_BURST, max(1, int(settings.api.rate_limit)))),
-        hooks=metrics,
+        hooks=hooks,
         request_client=f"{PROG}/{__version__}",
     )
 
@@ -133,9 +164,10 @@ def poll_plan(settings: Settings, sources: Sequence[Source[Any]]) -> PollPlan:
 class Wiring:
     """The self-metrics, the client reporting to them, and the sources bound to the client."""
 
-    def __init__(self, settings: Settings, credentials: CredentialProvider) -> None:
+    def __init__(self, settings: Settings, credentials: CredentialProvider, *, progress: bool = False) -> None:
+        """With `progress`, each retry of an API call is logged too (for the commands that end)."""
         self.metrics = SelfMetrics(settings.tione.regions)
-        self.client = make_client(settings, credentials, self.metrics)
+        self.client = make_client(settings, credentials, RetryProgress(self.metrics) if progress else self.metrics)
         self.sources = make_sources(settings, self.client)
         self.metrics.declare_actions(source.action for source in self.sources)
 
@@ -292,7 +324,7 @@ class Exporter:
         self.server: WebServer | None = None
 
     async def serve(self, stop: asyncio.Event, on_listening: Callable[[str], None] | None = None) -> int:
-        """Poll and serve until `stop` is set; 0 then, 1 if the server could not run.
+        """Poll and serve until `stop` is set; 0 then, 1 if the server could not listen or run.
 
         `on_listening` hears the base URL (`http://127.0.0.1:10120`) once the socket listens.
         """
@@ -300,8 +332,8 @@ class Exporter:
         host, port = self.settings.web.host_port
         try:
             sock = bind(host, port)
-        except ListenError as error:
-            log.error("cannot serve", extra={"address": self.settings.web.listen_address, "error": str(error)})
+        except ListenError as error:  # one plain line, like a configuration problem: nothing has started
+            print_problems([f"--web.listen-address: {error}"])
             await self.client.aclose()
             return EXIT_FAILED
         limits = web_limits(self.settings)
@@ -413,7 +445,7 @@ def arm_hard_stop(seconds: float, code: int = EXIT_OK) -> threading.Timer:
 
 async def once_command(settings: Settings, credentials: CredentialProvider, output: Format) -> int:
     """One poll of every region, every source run whatever its interval (a first poll runs them all)."""
-    wiring = Wiring(settings, credentials)
+    wiring = Wiring(settings, credentials, progress=True)
     try:
         poller = Poller(poll_plan(settings, wiring.sources), wiring.metrics)
         statuses = await poller.poll_all()
@@ -431,7 +463,7 @@ async def check_command(settings: Settings, credentials: CredentialProvider) -> 
     except ConfigError as error:
         print_problems(error.problems)
         return EXIT_CONFIG
-    wiring = Wiring(settings, credentials)
+    wiring = Wiring(settings, credentials, progress=True)
     try:
         results = await asyncio.gather(*(_check_region(wiring.sources, region) for region in settings.tione.regions))
         budget = await _check_budget(settings, wiring.client) if all(ok for ok, _ in results) else None

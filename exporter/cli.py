@@ -8,16 +8,26 @@ problem, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from exporter import __version__
 from exporter.app import check_command, once_command, run_command
-from exporter.config import FLAG_OPTIONS, OPTIONS, load_settings
-from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigError, print_problems
+from exporter.config import FLAG_OPTIONS, OPTIONS, load_settings, unknown_environment
+from exporter.console import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_OUTPUT_CLOSED,
+    PROG,
+    ConfigError,
+    print_problems,
+)
 from exporter.logs import setup_logging
 from exporter.metrics.exposition import FORMATS
 from exporter.tencentcloud.credentials import default_chain
@@ -93,28 +103,50 @@ def _hint(name: str, known: Sequence[str]) -> str:
     return f'"{name}"' + (f' (did you mean "{close[0]}"?)' if close else "")
 
 
-def help_text() -> str:
-    """The `--help` text, generated from the same option table as the settings and their docs."""
+EXIT_CODES = "exit codes: 0 ok, 1 a region failed, 2 bad configuration, 141 standard output closed early"
+"""The exit codes `check` and `once` share; `run` has its own line in `help_text`."""
+
+COMMAND_HELP: dict[str, tuple[str, ...]] = {
+    "check": (
+        f"usage: {PROG} check [flags]",
+        "",
+        "Validate the configuration, resolve the credentials and make one cheap call of each API action in",
+        "each region (retrying for up to 15s); print one line per region: ok with what was found, or what failed.",
+        "",
+        EXIT_CODES,
+    ),
+    "once": (
+        f"usage: {PROG} once [--format text|openmetrics] [flags]",
+        "",
+        "Poll every region once (every source, whatever its interval) and print the metrics to standard",
+        "output; the log goes to standard error.",
+        "",
+        EXIT_CODES,
+        "",
+        "  --format text|openmetrics",
+        "      exposition format (default text)",
+    ),
+}
+"""What `check --help` and `once --help` say before the flags they share with `run`."""
+
+
+def help_text(command: str = "run") -> str:
+    """The `--help` text of `command` (`run`: the general help), from the same option table as the settings."""
+    if command in COMMAND_HELP:
+        return "\n".join([*COMMAND_HELP[command], "", "flags (the same as for run; see --help):", *_flag_lines()])
     lines = [
         f"usage: {PROG} [run|check|once|simulate] [flags]",
         "",
         "Prometheus exporter for Tencent Cloud TI-ONE online inference services.",
         "",
-        "commands:",
+        "commands (each has its own --help):",
         "  run        poll and serve metrics until SIGTERM/SIGINT (the default)",
         "  check      validate the configuration, resolve credentials, call the API once per region",
         "  once       poll every region once and print the metrics to standard output",
-        "  simulate   serve a simulated TI-ONE API (see: simulate --help)",
+        "  simulate   serve a simulated TI-ONE API",
         "",
         "flags (each also an environment variable; settings can also come from a YAML file):",
-    ]
-    for option in OPTIONS:
-        if option.flag is None:
-            continue
-        lines.append(f"  {option.flag} {option.metavar}")
-        lines.append(f"      {option.help}")
-        lines.append(f"      env {option.env}; default {option.default}")
-    lines += [
+        *_flag_lines(),
         "  --demo",
         "      run against an embedded simulated TI-ONE fleet on loopback (no account needed)",
         "  --format text|openmetrics",
@@ -132,9 +164,21 @@ def help_text() -> str:
         "(or their *_FILE variants), the credentials file, TKE workload identity or the CVM role; never a flag.",
         f"Filter names: {', '.join(FILTER_NAMES)}.",
         "",
-        "exit codes: 0 ok, 1 a region failed or an unexpected error, 2 bad configuration",
+        "exit codes: 0 ok (run: stopped by a signal), 1 a region failed (check, once) or run cannot listen on its",
+        "address or stopped unexpectedly, 2 bad configuration, 141 standard output closed early (`| head`)",
     ]
     return "\n".join(lines)
+
+
+def _flag_lines() -> list[str]:
+    lines = []
+    for option in OPTIONS:
+        if option.flag is None:
+            continue
+        lines.append(f"  {option.flag} {option.metavar}")
+        lines.append(f"      {option.help}")
+        lines.append(f"      env {option.env}; default {option.default}")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,12 +188,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return simulate(args[1:])
     try:
-        return _main(args)
+        code = _main(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, rather than at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _output_closed()
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as error:  # the last line of defence: one line, no traceback
         print(f"{PROG}: unexpected error: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _output_closed() -> int:
+    """Standard output's reader went away (`--help | head`): end quietly, as `cat` would, with 128 + SIGPIPE.
+
+    Standard output is pointed at /dev/null first, so that the interpreter's last flush finds nowhere to fail.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_OUTPUT_CLOSED
 
 
 def _main(args: list[str]) -> int:
@@ -159,7 +219,7 @@ def _main(args: list[str]) -> int:
         print_problems([str(error), f"run '{PROG} --help' for usage"])
         return EXIT_CONFIG
     if invocation.help:
-        print(help_text())
+        print(help_text(invocation.command))
         return EXIT_OK
     if invocation.version:
         print(f"{PROG} {__version__}")
@@ -174,7 +234,7 @@ def _main(args: list[str]) -> int:
         print_problems(error.problems)
         return EXIT_CONFIG
     setup_logging(settings.log.level, settings.log.format)
-    for warning in settings.warnings():
+    for warning in [*settings.warnings(), *unknown_environment(os.environ)]:
         log.warning(warning)
     credentials = default_chain()
     if invocation.command == "check":

@@ -10,10 +10,14 @@ know which of three places to edit. Credentials are deliberately absent: they ne
 from __future__ import annotations
 
 import difflib
+import importlib
 import ipaddress
 import math
 import os
 import re
+import signal
+import stat
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from exporter.console import ConfigError
 from exporter.durations import format_duration, parse_go_duration
+from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.tencentcloud.endpoint import Endpoint, EndpointError, is_loopback
 from exporter.tione.listing import FILTER_NAMES
 from exporter.tione.models import Filter, TagFilter
@@ -56,11 +61,39 @@ MIN_WEB_TIMEOUT = 0.1
 MAX_WEB_TIMEOUT = 3600.0
 MAX_WEB_COUNT = 100_000
 """The largest `--web.max-connections` and `--web.max-concurrent-scrapes`: more is a typo, not a plan."""
+MAX_COUNT = 100_000
+"""The largest `--events.max-services`: far beyond any fleet's troubled services in one poll."""
+MAX_FILE_BYTES = 256 * 1024
+"""The largest `--config.file`. Every setting with long filter lists fits in a few KiB; a bigger file is the
+wrong file (a log, an image, `/dev/zero`), and parsing megabytes of YAML takes seconds and gigabytes."""
+MAX_NESTING = 100
+"""Levels of YAML nesting in the configuration file at most; the settings need four."""
+MAX_SHOWN = 60
+"""Characters of a bad value quoted in an error line: enough to recognise it, and one line whatever it is."""
+MAX_PATTERNS = 100
+"""Regular expressions in `metrics.exclude` or `metrics.include` at most: there are fewer metric families."""
+MAX_PATTERN_LENGTH = 1000
+"""Characters of one such regular expression at most: a family name is under 100; this also bounds nesting."""
+PATTERN_SECONDS = 0.5
+"""CPU seconds one such regular expression may take to be matched against every metric family's name at
+start-up. A pattern that needs longer backtracks catastrophically and would stall every poll's render."""
 
 
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warn", "error")
 LOG_FORMATS: tuple[str, ...] = ("logfmt", "json")
 STATE_SETS: tuple[str, ...] = ("current", "full")
+
+
+def _shown(value: object) -> str:
+    """A value as quoted in an error line: shortened to `MAX_SHOWN` characters, control characters escaped."""
+    if isinstance(value, list | tuple):
+        return "[...]"
+    if isinstance(value, dict):
+        return "{...}"
+    text = str(value).strip()
+    if len(text) > MAX_SHOWN:
+        text = f"{text[: MAX_SHOWN - 1]}… ({len(text)} characters)"
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 # --- value types -------------------------------------------------------------------------------------------
@@ -69,18 +102,23 @@ STATE_SETS: tuple[str, ...] = ("current", "full")
 def parse_duration(value: object) -> float:
     """Seconds from a Go-style duration (`500ms`, `1h30m`) or a plain number of seconds; always positive."""
     if isinstance(value, bool):
-        raise PydanticCustomError("duration", 'invalid duration "{value}"', {"value": value})
+        raise PydanticCustomError("duration", 'invalid duration "{value}"', {"value": _shown(value)})
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            seconds = math.inf
     elif isinstance(value, str):
         try:
             seconds = parse_go_duration(value)
         except ValueError:
-            raise PydanticCustomError("duration", 'invalid duration "{value}"', {"value": value.strip()}) from None
+            raise PydanticCustomError(
+                "duration", 'invalid duration "{value}"', {"value": _shown(value.strip())}
+            ) from None
     else:
         raise PydanticCustomError("duration", "invalid duration: expected a string or a number")
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise PydanticCustomError("duration", 'duration must be positive, not "{value}"', {"value": value})
+    if math.isnan(seconds) or seconds <= 0:  # infinity is left to the range check, which names the range
+        raise PydanticCustomError("duration", 'duration must be positive, not "{value}"', {"value": _shown(value)})
     return seconds
 
 
@@ -103,7 +141,7 @@ def _in_range(
             raise PydanticCustomError(
                 "range",
                 'must be between {low} and {high}, not "{value}"',
-                {"low": show(low), "high": show(high), "value": str(value).strip()},
+                {"low": show(low), "high": show(high), "value": _shown(str(value).strip())},
             )
         return number
 
@@ -119,22 +157,33 @@ def _split_list(value: object) -> object:
 
 def _number(value: object) -> float:
     if isinstance(value, bool):
-        raise PydanticCustomError("number", 'invalid number "{value}"', {"value": value})
+        raise PydanticCustomError("number", 'invalid number "{value}"', {"value": _shown(value)})
     try:
         number = float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an integer of hundreds of digits
+        number = math.inf
     except (TypeError, ValueError):
-        raise PydanticCustomError("number", 'invalid number "{value}"', {"value": value}) from None
-    if not math.isfinite(number) or number <= 0:
-        raise PydanticCustomError("number", 'must be a positive number, not "{value}"', {"value": value})
+        raise PydanticCustomError("number", 'invalid number "{value}"', {"value": _shown(value)}) from None
+    if math.isnan(number) or number <= 0:
+        raise PydanticCustomError("number", 'must be a positive number, not "{value}"', {"value": _shown(value)})
     return number
 
 
 def _count(value: object) -> int:
-    """A whole number, 0 or more (`--events.max-services 0` switches the events off)."""
+    """A whole number from 0 to `MAX_COUNT` (`--events.max-services 0` switches the events off)."""
     text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit():
-        raise PydanticCustomError("count", 'must be a whole number, 0 or more, not "{value}"', {"value": value})
+    if isinstance(value, bool) or not _digits(text) or int(text) > MAX_COUNT:
+        raise PydanticCustomError(
+            "count",
+            'must be a whole number from 0 to {high}, not "{value}"',
+            {"high": MAX_COUNT, "value": _shown(value)},
+        )
     return int(text)
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only, and few enough to be a number rather than a paste: `str.isdigit` also takes `²`."""
+    return text.isascii() and text.isdigit() and len(text) <= 20
 
 
 def _choice(choices: tuple[str, ...]) -> BeforeValidator:
@@ -142,7 +191,9 @@ def _choice(choices: tuple[str, ...]) -> BeforeValidator:
         text = str(value).strip().lower()
         if text not in choices:
             raise PydanticCustomError(
-                "choice", 'must be one of {choices}, not "{value}"', {"choices": ", ".join(choices), "value": value}
+                "choice",
+                'must be one of {choices}, not "{value}"',
+                {"choices": ", ".join(choices), "value": _shown(value)},
             )
         return text
 
@@ -153,7 +204,9 @@ def _listen_address(value: object) -> str:
     text = str(value).strip()
     host, _port = split_host_port(text)
     if host and not _valid_host(host):
-        raise PydanticCustomError("address", 'invalid host "{host}" in "{value}"', {"host": host, "value": text})
+        raise PydanticCustomError(
+            "address", 'invalid host "{host}" in "{value}"', {"host": _shown(host), "value": _shown(text)}
+        )
     return text
 
 
@@ -161,16 +214,16 @@ def split_host_port(address: str) -> tuple[str, int]:
     """`host:port`, `[v6]:port` or `:port` (all interfaces) as (host, port); host "" means all interfaces."""
     host, sep, port_text = address.rpartition(":")
     if not sep:
-        raise PydanticCustomError("address", 'expected host:port, not "{value}"', {"value": address})
+        raise PydanticCustomError("address", 'expected host:port, not "{value}"', {"value": _shown(address)})
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
         raise PydanticCustomError(
-            "address", 'an IPv6 host must be in brackets, as "[::1]:10120", not "{value}"', {"value": address}
+            "address", 'an IPv6 host must be in brackets, as "[::1]:10120", not "{value}"', {"value": _shown(address)}
         )
-    if not port_text.isdigit() or int(port_text) > 65535:
+    if not _digits(port_text) or int(port_text) > 65535:
         raise PydanticCustomError(
-            "address", 'invalid port "{port}" in "{value}"', {"port": port_text, "value": address}
+            "address", 'invalid port "{port}" in "{value}"', {"port": _shown(port_text), "value": _shown(address)}
         )
     return host, int(port_text)
 
@@ -187,11 +240,11 @@ def _telemetry_path(value: object) -> str:
     text = str(value).strip()
     if not text.startswith("/") or text == "/" or text.startswith("/-/"):
         raise PydanticCustomError(
-            "path", 'must start with "/" and be neither "/" nor under "/-/", not "{value}"', {"value": text}
+            "path", 'must start with "/" and be neither "/" nor under "/-/", not "{value}"', {"value": _shown(text)}
         )
     if re.search(r"[\s?#]", text):
         raise PydanticCustomError(
-            "path", 'must be a plain path without spaces, "?" or "#", not "{value}"', {"value": text}
+            "path", 'must be a plain path without spaces, "?" or "#", not "{value}"', {"value": _shown(text)}
         )
     return text
 
@@ -202,22 +255,22 @@ def _endpoint(value: object) -> str:
     parts = urlsplit(text)
     shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.scheme else "(no scheme)"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PydanticCustomError("url", 'must be an http:// or https:// URL, not "{value}"', {"value": shown})
+        raise PydanticCustomError("url", 'must be an http:// or https:// URL, not "{value}"', {"value": _shown(shown)})
     if parts.username is not None or parts.password is not None:
         raise PydanticCustomError("url", "must not carry a user or password (credentials never go in a URL)")
     if parts.path or parts.query or parts.fragment:
         raise PydanticCustomError(
-            "url", 'must be a base URL without a path, query or fragment, like "{value}"', {"value": shown}
+            "url", 'must be a base URL without a path, query or fragment, like "{value}"', {"value": _shown(shown)}
         )
     try:
         parts.port  # noqa: B018 - evaluating it validates the port
     except ValueError:
-        raise PydanticCustomError("url", 'invalid port in "{value}"', {"value": shown}) from None
+        raise PydanticCustomError("url", 'invalid port in "{value}"', {"value": _shown(shown)}) from None
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise PydanticCustomError(
             "url",
             'plain http is allowed only to a loopback address (127.0.0.1, ::1, localhost); use https, not "{value}"',
-            {"value": shown},
+            {"value": _shown(shown)},
         )
     try:
         Endpoint.parse(text)
@@ -226,6 +279,8 @@ def _endpoint(value: object) -> str:
     return text
 
 
+MAX_REGION_LENGTH = 40
+"""Characters of a region name at most; the longest today (`ap-southeast-3`-like) are under 20."""
 _REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 
 
@@ -233,13 +288,12 @@ def _regions(value: object) -> tuple[str, ...]:
     items = _split_list(value)
     if not isinstance(items, list):
         raise PydanticCustomError("list", "expected a comma-separated string or a list")
-    regions: list[str] = []
+    regions: dict[str, None] = {}  # a dict keeps the order and deduplicates in linear time
     for item in items:
-        region = str(item).strip()
-        if not _REGION.fullmatch(region):
-            raise PydanticCustomError("region", 'invalid region "{value}" (e.g. ap-guangzhou)', {"value": region})
-        if region not in regions:
-            regions.append(region)
+        region = str(item).strip() if isinstance(item, str | int) else ""
+        if len(region) > MAX_REGION_LENGTH or not _REGION.fullmatch(region):
+            raise PydanticCustomError("region", 'invalid region "{value}" (e.g. ap-guangzhou)', {"value": _shown(item)})
+        regions[region] = None
     return tuple(regions)
 
 
@@ -247,13 +301,13 @@ def _strings(value: object) -> tuple[str, ...]:
     items = _split_list(value)
     if not isinstance(items, list):
         raise PydanticCustomError("list", "expected a comma-separated string or a list")
-    result: list[str] = []
+    result: dict[str, None] = {}  # a dict keeps the order and deduplicates in linear time
     for item in items:
         if not isinstance(item, str | int) or isinstance(item, bool):
-            raise PydanticCustomError("list", 'expected strings, not "{value}"', {"value": item})
+            raise PydanticCustomError("list", 'expected strings, not "{value}"', {"value": _shown(item)})
         text = str(item).strip()
-        if text and text not in result:
-            result.append(text)
+        if text:
+            result[text] = None
     return tuple(result)
 
 
@@ -264,18 +318,120 @@ def _non_empty(value: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _patterns(value: object) -> tuple[re.Pattern[str], ...]:
+    """Regular expressions matched against metric family names, each checked before it is used: a pattern
+    that backtracks catastrophically would stall every poll's render with no message (see `_pattern`)."""
     items = value if isinstance(value, list) else [value]
-    patterns: list[re.Pattern[str]] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise PydanticCustomError("regex", 'expected a regular expression string, not "{value}"', {"value": item})
+    if len(items) > MAX_PATTERNS:
+        raise PydanticCustomError(
+            "regex", "at most {high} regular expressions, not {count}", {"high": MAX_PATTERNS, "count": len(items)}
+        )
+    return tuple(_pattern(item) for item in items)
+
+
+def _pattern(item: object) -> re.Pattern[str]:
+    if not isinstance(item, str):
+        raise PydanticCustomError(
+            "regex", 'expected a regular expression string, not "{value}"', {"value": _shown(item)}
+        )
+    if len(item) > MAX_PATTERN_LENGTH:
+        raise PydanticCustomError(
+            "regex",
+            'regular expression "{value}" is longer than {high} characters',
+            {"value": _shown(item), "high": MAX_PATTERN_LENGTH},
+        )
+    try:
+        pattern = re.compile(item)
+        nested = _nested_repeat(_PARSER.parse(item))
+    except (re.error, OverflowError, RecursionError) as error:  # Overflow: `a{99999999999}`
+        reason = str(error) if not isinstance(error, RecursionError) else "nested too deeply"
+        raise PydanticCustomError(
+            "regex", 'invalid regular expression "{value}": {error}', {"value": _shown(item), "error": reason}
+        ) from None
+    if nested:
+        raise PydanticCustomError(
+            "regex",
+            'regular expression "{value}" has a repetition inside a repetition (like "(a+)+"), which can take '
+            "exponential time to match; write it without the nesting",
+            {"value": _shown(item)},
+        )
+    if not _matches_in_time(pattern, FAMILY_NAMES, PATTERN_SECONDS):
+        raise PydanticCustomError(
+            "regex",
+            'regular expression "{value}" takes over {seconds} to match the metric names (catastrophic '
+            "backtracking); simplify it",
+            {"value": _shown(item), "seconds": format_duration(PATTERN_SECONDS)},
+        )
+    return pattern
+
+
+_PARSER: Any = importlib.import_module("re._parser")  # the standard library's own parser; it has no stubs
+_REPEATS = frozenset({"MAX_REPEAT", "MIN_REPEAT"})  # POSSESSIVE_REPEAT never backtracks
+FAMILY_NAMES: tuple[str, ...] = tuple(family.name for family in SNAPSHOT_FAMILIES)
+"""What `metrics.exclude` and `metrics.include` are ever matched against."""
+
+
+def _nested_repeat(tree: Any, outer: bool = False) -> bool:
+    """Whether a variable repetition (`+`, `*`, `{n,m}` with 1 < m != n) sits inside a repetition (`(\\w+)+`).
+
+    Star height above one is what makes a backtracking engine exponential: `(\\w+)+!` on a name without
+    `!` tries every split of it. A fixed count inside (`(a{2})+`) splits one way only. Alternatives that
+    overlap (`(a|a)*`) are left to `_matches_in_time`.
+    """
+    for op, argument in tree:
+        name = str(op)
+        if name in _REPEATS:
+            low, high, body = argument
+            if outer and high > 1 and high != low:
+                return True
+            found = _nested_repeat(body, outer or high > 1)
+        elif name == "SUBPATTERN" or name in ("ASSERT", "ASSERT_NOT"):
+            found = _nested_repeat(argument[-1], outer)
+        elif name == "ATOMIC_GROUP":
+            found = _nested_repeat(argument, outer)
+        elif name == "BRANCH":
+            found = any(_nested_repeat(branch, outer) for branch in argument[1])
+        else:
+            found = False
+        if found:
+            return True
+    return False
+
+
+class _TimeUpError(Exception):
+    """The CPU time allowed for matching a pattern is used up."""
+
+
+def _matches_in_time(pattern: re.Pattern[str], names: Sequence[str], seconds: float) -> bool:
+    """Whether `pattern` is matched against every name within `seconds` of CPU time.
+
+    The bound is a `SIGVTALRM` timer (the regex engine checks for signals while it backtracks; a thread
+    could not interrupt it), so it applies on the main thread only, where the commands load their
+    settings; elsewhere the match runs unbounded. A virtual (CPU-time) timer leaves `SIGALRM` to others.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        for name in names:
+            pattern.fullmatch(name)
+        return True
+    armed = True
+
+    def expire(_signum: int, _frame: object) -> None:
+        if armed:
+            raise _TimeUpError
+
+    previous = signal.signal(signal.SIGVTALRM, expire)
+    try:
+        signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
         try:
-            patterns.append(re.compile(item))
-        except re.error as error:
-            raise PydanticCustomError(
-                "regex", 'invalid regular expression "{value}": {error}', {"value": item, "error": str(error)}
-            ) from None
-    return tuple(patterns)
+            for name in names:
+                pattern.fullmatch(name)
+        finally:
+            armed = False
+            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+    except _TimeUpError:
+        return False
+    finally:
+        signal.signal(signal.SIGVTALRM, previous)
+    return True
 
 
 def _optional_path(value: object) -> Path | None:
@@ -292,7 +448,7 @@ def _boolean(value: object) -> bool:
         return True
     if text in ("false", "no", "off", "0"):
         return False
-    raise PydanticCustomError("bool", 'expected true or false, not "{value}"', {"value": value})
+    raise PydanticCustomError("bool", 'expected true or false, not "{value}"', {"value": _shown(value)})
 
 
 def parse_interval(value: object) -> float:
@@ -316,9 +472,11 @@ WebTimeout = Annotated[float, _in_range(MIN_WEB_TIMEOUT, MAX_WEB_TIMEOUT, parse_
 def _web_count(value: object) -> int:
     """A whole number from 1 to `MAX_WEB_COUNT`."""
     text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_WEB_COUNT:
+    if isinstance(value, bool) or not _digits(text) or not 1 <= int(text) <= MAX_WEB_COUNT:
         raise PydanticCustomError(
-            "count", 'must be a whole number from 1 to {high}, not "{value}"', {"high": MAX_WEB_COUNT, "value": value}
+            "count",
+            'must be a whole number from 1 to {high}, not "{value}"',
+            {"high": MAX_WEB_COUNT, "value": _shown(value)},
         )
     return int(text)
 
@@ -346,7 +504,7 @@ def _filter_name(value: object) -> str:
         raise PydanticCustomError(
             "filter",
             'unknown filter name "{value}" (known: {names})',
-            {"value": value, "names": ", ".join(FILTER_NAMES)},
+            {"value": _shown(value), "names": ", ".join(FILTER_NAMES)},
         )
     return str(value)
 
@@ -718,19 +876,20 @@ def env_source(environ: Mapping[str, str]) -> LayerSource:
 def file_source(path: Path) -> LayerSource:
     """The YAML file: sections named as the flags' first part, keys spelled as the flags' rest."""
     where = f"--config.file {path}"
+    text = _read_text(path, where)
+    if _nesting(text) > MAX_NESTING:
+        raise ConfigError([f"{where}: invalid YAML: nested more than {MAX_NESTING} levels deep"])
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError([f"{where}: cannot read the file: {error.strerror or error}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{where}: the file is not UTF-8 text"]) from None
-    try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader, libyaml's when present
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or "not valid YAML"
         raise ConfigError([f"{where}: invalid YAML{position}: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{where}: invalid YAML: nested too deeply"]) from None
+    except ValueError as error:  # an integer of thousands of digits
+        raise ConfigError([f"{where}: invalid YAML: {_shown(error)}"]) from None
     if document is None:
         document = {}
     if not isinstance(document, dict):
@@ -762,9 +921,84 @@ def file_source(path: Path) -> LayerSource:
     return LayerSource(Settings, tree, names, where=f" (in {path})")
 
 
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML was built with it: ten times faster than the pure-Python one."""
+
+
+def _read_text(path: Path, where: str) -> str:
+    """The file's text, refused before it is read when it is not a regular file (a FIFO would block, a
+    device such as `/dev/zero` never ends) or larger than `MAX_FILE_BYTES`.
+
+    Opened without blocking, then checked on the open descriptor: no window between the check and the read.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise ConfigError([f"{where}: cannot read the file: {error.strerror or error}"]) from None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError([f"{where}: not a regular file"])
+        if info.st_size > MAX_FILE_BYTES:
+            raise ConfigError(
+                [f"{where}: {info.st_size} bytes is too large for a configuration file (at most {MAX_FILE_BYTES})"]
+            )
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # the size may have grown since the check
+    except OSError as error:
+        raise ConfigError([f"{where}: cannot read the file: {error.strerror or error}"]) from None
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError([f"{where}: too large for a configuration file (at most {MAX_FILE_BYTES} bytes)"])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError([f"{where}: the file is not UTF-8 text"]) from None
+
+
+def _nesting(text: str) -> int:
+    """An upper bound of the YAML's nesting in flow (`[[[`) and compact block (`- - -`) style, from the text.
+
+    Counted before parsing because libyaml's parser takes time quadratic in the depth and overflows the C
+    stack at tens of thousands of levels (a crash, not an error). Brackets inside quoted strings count too:
+    a real configuration is never within sight of the limit. Nesting by indentation is bounded by the size.
+    """
+    flow = deepest = 0
+    for match in re.finditer(r"[\[\]{}]", text):
+        flow = flow + 1 if match.group() in "[{" else max(0, flow - 1)
+        deepest = max(deepest, flow)
+    compact = max((line.count("- ") + line.count("? ") for line in text.splitlines()), default=0)
+    return deepest + compact
+
+
 def _quoted_with_hint(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f'"{name}"' + (f' (did you mean "{close[0]}"?)' if close else f" (known: {', '.join(known)})")
+    close = difflib.get_close_matches(name, list(known), n=1) if len(name) <= MAX_SHOWN else []
+    return f'"{_shown(name)}"' + (f' (did you mean "{close[0]}"?)' if close else f" (known: {', '.join(known)})")
+
+
+def unknown_environment(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each `TIONE_EXPORTER_*` variable that names no setting, with the nearest that does.
+
+    Not an error, unlike an unknown key in the file: the environment is shared with other software and
+    older deployments, and a variable is easy to leave behind. Only names are quoted, never values.
+    """
+    known = [option.env for option in OPTIONS if option.env]
+    file_only = {ENV_PREFIX + "_".join(option.path).upper(): option.key for option in OPTIONS if option.env is None}
+    found = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        if name in file_only:
+            found.append(f"environment variable {name} is ignored: {file_only[name]} is set in the --config.file only")
+            continue
+        # Compared without the prefix that every name shares, which would make any two names look alike.
+        close = difflib.get_close_matches(
+            name.removeprefix(ENV_PREFIX), [n.removeprefix(ENV_PREFIX) for n in known], n=1
+        )
+        hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+        found.append(f"unknown environment variable {_shown(name)} is ignored{hint}")
+    return found
 
 
 # --- loading -------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """What the commands say on the terminal, and the exit codes that are part of the interface.
 
-0 success (and a clean stop on a signal), 1 a region failed or something unexpected happened, 2 the
-configuration is wrong. Problems are short lines prefixed with the program's name, never a traceback.
+0 success (and a clean stop on a signal), 1 a region failed, `run` cannot listen on its address or
+something unexpected happened, 2 the configuration is wrong, 141 standard output was closed early.
+Problems are short lines prefixed with the program's name, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ PROG = "tione-exporter"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_OUTPUT_CLOSED = 141
+"""Standard output was closed by its reader (`--help | head`): 128 + SIGPIPE, what `cat` and `seq` give."""
+
+MAX_PROBLEMS = 20
+"""Problem lines printed at most for one configuration."""
 
 
 class ConfigError(Exception):
@@ -24,6 +30,8 @@ class ConfigError(Exception):
     """
 
     def __init__(self, problems: Sequence[str]) -> None:
+        if len(problems) > MAX_PROBLEMS:  # a file of thousands of bad entries: the first say what is wrong
+            problems = [*problems[: MAX_PROBLEMS - 1], f"... and {len(problems) - MAX_PROBLEMS + 1} more problems"]
         super().__init__("; ".join(problems))
         self.problems = tuple(problems)
 

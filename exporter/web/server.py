@@ -19,6 +19,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import os
 import socket
 import ssl
 import time
@@ -337,7 +338,8 @@ def bind(host: str, port: int) -> socket.socket:
                 family = socket.AF_INET6
         return socket.create_server((host, port), family=family)
     except OSError as error:
-        reason = error.strerror or str(error)
+        # `os.strerror`: `create_server` spells the address into `strerror` a second time.
+        reason = os.strerror(error.errno) if error.errno else str(error)
         raise ListenError(f"cannot listen on {host or '*'}:{port}: {reason}") from None
 
 

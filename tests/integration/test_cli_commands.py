@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -282,12 +283,145 @@ def test_run_serves_and_stops_cleanly_on_sigterm(simulator: SimulatorServer) -> 
             process.wait()
 
 
-def test_run_on_a_busy_port_exits_1(simulator: SimulatorServer) -> None:
+def test_run_on_a_busy_port_exits_1_with_one_plain_line(simulator: SimulatorServer) -> None:
     busy = simulator.url.removeprefix("http://")
     result = run(["--tione.regions", REGIONS[0], "--web.listen-address", busy], environment(simulator))
     assert result.returncode == 1
-    assert "cannot listen on" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert result.stderr == f"tione-exporter: --web.listen-address: cannot listen on {busy}: Address already in use\n"
+
+
+# --- loose ends a newcomer hits --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["check", "once"])
+def test_each_command_has_its_own_help(command: str) -> None:
+    result = run([command, "--help"], environment())
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"usage: tione-exporter {command} ")
+    assert "exit codes: 0 ok, 1 a region failed, 2 bad configuration" in result.stdout
+    assert "--tione.regions LIST" in result.stdout
+    assert "--demo" not in result.stdout  # the general help's, not this command's
+    assert ("--format text|openmetrics" in result.stdout) == (command == "once")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["check", "--help"], ["--version"]])
+def test_a_reader_that_closes_early_ends_quietly_with_141(args: list[str]) -> None:
+    """`--help | head` when head has gone: a pipe whose reading end is closed before anything is written."""
+    reading, writing = os.pipe()
+    os.close(reading)
+    try:
+        result = subprocess.run(
+            [*COMMAND, *args],
+            env=environment(),
+            stdout=writing,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        os.close(writing)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+def test_a_mistyped_environment_variable_is_warned_about_by_name(simulator: SimulatorServer) -> None:
+    env = environment(
+        simulator,
+        TIONE_EXPORTER_POLL_INTERVALL="1m",
+        TIONE_EXPORTER_METRICS_EXCLUDE="tione_service_info",
+        TIONE_EXPORTER_LOG_FORMAT="json",
+    )
+    result = run(["check", "--tione.regions", REGIONS[0]], env)
+    assert result.returncode == 0, result.stderr
+    warnings = [json.loads(line)["msg"] for line in result.stderr.splitlines() if '"level":"warn"' in line]
+    assert warnings == [
+        "environment variable TIONE_EXPORTER_METRICS_EXCLUDE is ignored: metrics.exclude is set in the "
+        "--config.file only",
+        "unknown environment variable TIONE_EXPORTER_POLL_INTERVALL is ignored "
+        "(did you mean TIONE_EXPORTER_POLL_INTERVAL?)",
+    ]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_check_says_it_is_retrying_an_unreachable_endpoint() -> None:
+    """check retries for 15 s: a line about the retries arrives long before its verdict."""
+    env = environment(
+        TENCENTCLOUD_SECRET_ID="AKID" + "x" * 32,
+        TENCENTCLOUD_SECRET_KEY="k" * 32,
+        TIONE_EXPORTER_TIONE_ENDPOINT=f"http://127.0.0.1:{closed_port()}",
+    )
+    process = subprocess.Popen(
+        [*COMMAND, "check", "--tione.regions", REGIONS[0]],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        process.stdout = process.stderr  # the log is on standard error
+        started = time.monotonic()
+        match = wait_for_line(process, r"msg=retrying region=(\S+) action=(\S+) code=(\S+) retry=1", 10)
+        assert time.monotonic() - started < 10
+        assert match.groups() == (REGIONS[0], "DescribeWorkspaces", "NetworkError")
+        assert process.poll() is None  # still retrying: the line is progress, not the verdict
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_once_logs_each_retry_then_its_verdict() -> None:
+    env = environment(
+        TENCENTCLOUD_SECRET_ID="AKID" + "x" * 32,
+        TENCENTCLOUD_SECRET_KEY="k" * 32,
+        TIONE_EXPORTER_TIONE_ENDPOINT=f"http://127.0.0.1:{closed_port()}",
+    )
+    args = ["once", "--tione.regions", REGIONS[0], "--poll.interval", "3s", "--poll.timeout", "2s"]
+    result = run([*args, "--log.format", "json"], env)
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    retries = [line for line in lines if line["msg"] == "retrying"]
+    assert retries, result.stderr
+    assert {(line["region"], line["code"]) for line in retries} == {(REGIONS[0], "NetworkError")}
+    first = {line["action"]: line["retry"] for line in reversed(retries)}
+    assert set(first.values()) == {1}
+    assert lines.index(retries[-1]) < next(i for i, line in enumerate(lines) if line["msg"] == "poll failed")
+
+
+# --- hostile configuration ---------------------------------------------------------------------------------
+
+
+def test_a_60_mb_config_file_and_a_fifo_each_exit_2_with_one_line(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as file:  # sparse: only the size is ever looked at
+        file.write(b"tione:\n  project-ids: [p1, p2]\n")
+        file.truncate(60_000_000)
+    fifo = tmp_path / "config.fifo"
+    os.mkfifo(fifo)
+    for path, problem in ((huge, f"{huge.stat().st_size} bytes is too large"), (fifo, "not a regular file")):
+        result = run(["check", "--config.file", str(path)], environment(), timeout=10)
+        assert result.returncode == 2
+        assert result.stdout == ""
+        assert len(result.stderr.splitlines()) == 1
+        assert result.stderr.startswith(f"tione-exporter: --config.file {path}: {problem}")
+
+
+def test_a_catastrophic_exclude_pattern_exits_2_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "exporter.yaml"
+    path.write_text('tione: {regions: ap-guangzhou}\nmetrics:\n  exclude: ["(\\\\w+)+!", "(\\\\w|\\\\w)*!"]\n')
+    result = run(["run", "--config.file", str(path), "--web.listen-address", "127.0.0.1:0"], environment(), timeout=10)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f'tione-exporter: metrics.exclude (in {path}): regular expression "(\\w+)+!" has a repetition inside a '
+        'repetition (like "(a+)+"), which can take exponential time to match; write it without the nesting'
+    ]
 
 
 def parsed(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

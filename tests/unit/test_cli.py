@@ -11,7 +11,7 @@ import pytest
 
 from exporter import __version__, app, cli
 from exporter.cli import UsageError, help_text, main, parse_args
-from exporter.config import OPTIONS
+from exporter.config import OPTIONS, unknown_environment
 from exporter.logs import HANDLER_NAME
 from exporter.metrics.self import SelfMetrics
 from exporter.tencentcloud.credentials import Credentials, StaticProvider
@@ -156,3 +156,85 @@ def test_the_token_bucket_is_shallow_so_a_poll_never_opens_above_the_rate(rate: 
     client = app.make_client(settings, StaticProvider(Credentials("AKIDx", "key")), SelfMetrics(["ap-guangzhou"]))
     assert client.rate_limiter.burst == burst
     assert client.rate_limiter.rate == float(rate)
+
+
+@pytest.mark.parametrize("command", ["check", "once"])
+def test_check_and_once_have_their_own_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out == help_text(command) + "\n"
+    assert out != help_text() + "\n"
+    assert out.startswith(f"usage: tione-exporter {command} ")
+    for option in OPTIONS:
+        if option.flag:
+            assert f"  {option.flag} {option.metavar}\n" in out
+
+
+def test_the_general_help_names_every_exit_code() -> None:
+    text = help_text()
+    for code in ("0 ok", "1 a region failed", "run cannot listen", "2 bad configuration", "141 standard output"):
+        assert code in text.replace("\n", " ")
+
+
+def test_unknown_exporter_variables_are_named_with_a_suggestion_and_never_their_value() -> None:
+    secret = "AKID-looks-like-a-secret"
+    warnings = unknown_environment(
+        {
+            "TIONE_EXPORTER_POLL_INTERVALL": secret,
+            "TIONE_EXPORTER_WEB_LISTEN_ADRESS": secret,
+            "TIONE_EXPORTER_ZZZ": secret,
+            "TIONE_EXPORTER_METRICS_INCLUDE": secret,
+            "TIONE_EXPORTER_POLL_INTERVAL": "1m",  # known: no warning
+            "OTHER_TOOL_POLL_INTERVALL": secret,  # not ours: no warning
+        }
+    )
+    assert warnings == [
+        "environment variable TIONE_EXPORTER_METRICS_INCLUDE is ignored: metrics.include is set in the "
+        "--config.file only",
+        "unknown environment variable TIONE_EXPORTER_POLL_INTERVALL is ignored "
+        "(did you mean TIONE_EXPORTER_POLL_INTERVAL?)",
+        "unknown environment variable TIONE_EXPORTER_WEB_LISTEN_ADRESS is ignored "
+        "(did you mean TIONE_EXPORTER_WEB_LISTEN_ADDRESS?)",
+        "unknown environment variable TIONE_EXPORTER_ZZZ is ignored",
+    ]
+    assert not any(secret in warning for warning in warnings)
+
+
+def test_every_known_variable_passes_without_a_warning() -> None:
+    assert unknown_environment({option.env: "x" for option in OPTIONS if option.env}) == []
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def on_request(self, region: str, action: str) -> None:
+        self.calls.append(("request", (region, action)))
+
+    def on_error(self, region: str, action: str, code: str) -> None:
+        self.calls.append(("error", (region, action, code)))
+
+    def on_retry(self, region: str, action: str) -> None:
+        self.calls.append(("retry", (region, action)))
+
+    def on_duration(self, action: str, seconds: float) -> None:
+        self.calls.append(("duration", (action, seconds)))
+
+    def on_throttle_wait(self, seconds: float) -> None:
+        self.calls.append(("throttle", (seconds,)))
+
+
+def test_retry_progress_logs_each_retry_and_passes_every_hook_on(caplog: pytest.LogCaptureFixture) -> None:
+    inner = Recorder()
+    progress = app.RetryProgress(inner)
+    with caplog.at_level(logging.INFO, logger="exporter"):
+        progress.on_request("ap-guangzhou", "DescribeWorkspaces")
+        progress.on_error("ap-guangzhou", "DescribeWorkspaces", "NetworkError")
+        progress.on_retry("ap-guangzhou", "DescribeWorkspaces")
+        progress.on_error("ap-guangzhou", "DescribeWorkspaces", "Timeout")
+        progress.on_retry("ap-guangzhou", "DescribeWorkspaces")
+        progress.on_duration("DescribeWorkspaces", 0.5)
+        progress.on_throttle_wait(0.25)
+    assert [kind for kind, _ in inner.calls] == ["request", "error", "retry", "error", "retry", "duration", "throttle"]
+    retries = [(r.getMessage(), r.code, r.retry) for r in caplog.records if r.getMessage() == "retrying"]  # type: ignore[attr-defined]
+    assert retries == [("retrying", "NetworkError", 1), ("retrying", "Timeout", 2)]
