@@ -36,8 +36,8 @@ CREDENTIALED: tuple[Form, ...] = (
     Form(f"robot:digPW13@ubuntu@{DIGEST}", f"ubuntu@{DIGEST}", "digPW13"),
     Form("user:123456/abc@registry/ns/img", "registry/ns/img", "123456/abc"),
     Form("https://u:55/pPW15@reg.example.com/ns/img", "https://reg.example.com/ns/img", "55/pPW15"),
-    Form("user:16123456@registry.example.com/ns/img", "registry.example.com/ns/img", "16123456"),
-    Form("user:17000@reg.example.com:5000/ns/img", "reg.example.com:5000/ns/img", "17000"),
+    Form("user:9916123456@registry.example.com/ns/img", "registry.example.com/ns/img", "9916123456"),
+    Form("user:9917000@reg.example.com:5000/ns/img", "reg.example.com:5000/ns/img", "9917000"),
     Form("user:18000/ns@reg:5000/ns/img", "reg:5000/ns/img", "18000/ns"),
     Form(
         "robot$proj+ci:eyJhbGciOi.J19x_Y-z@tione.tencentcloudcr.com/ns/img:1",
