@@ -70,7 +70,7 @@ class RedactingProvider:
 
     async def get(self) -> Credentials:
         credentials = await self.inner.get()
-        register_secrets([credentials.secret_key, credentials.token])
+        register_secrets([credentials.secret_id, credentials.secret_key, credentials.token])
         return credentials
 
 

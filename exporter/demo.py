@@ -82,7 +82,7 @@ def run_demo(flags: Mapping[str, str], environ: Mapping[str, str] | None = None)
     if ignored:
         print(f"{PROG} demo: not reading {', '.join(ignored)} (the demo takes flags only)", file=sys.stderr)
     credentials = demo_credentials()
-    register_secrets([credentials.secret_key])
+    register_secrets([credentials.secret_id, credentials.secret_key])
     config = SimulatorConfig(
         secret_id=credentials.secret_id,
         secret_key=credentials.secret_key,

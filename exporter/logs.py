@@ -2,8 +2,10 @@
 
 Operators grep and ship these lines, so each one is a flat set of key=value fields with a stable `msg`.
 Secrets must never be logged; the code is written so they are not, and the redaction here is the net
-under that rule: every value registered with `register_secret` (the API secret key, a session token) is
-replaced by `[REDACTED]` in any record, whichever logger produced it.
+under that rule: every value registered with `register_secret` (the API SecretId, secret key, a session
+token) is replaced by `[REDACTED]`, and credentials inside image references and URLs are removed
+(`exporter.scrub`), in any record, whichever logger produced it. The same `redact` cleans every label
+value and every text the page and the JSON show (`exporter.metrics.labels.clean_value`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import IO, Final
+
+from exporter.scrub import strip_credentials
 
 REDACTED: Final = "[REDACTED]"
 MIN_SECRET_LENGTH: Final = 4
@@ -28,31 +32,37 @@ _RECORD_ATTRIBUTES: Final = frozenset(
     vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).keys() | {"message", "asctime", "taskName"}
 )
 
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
+
+class _Secrets:
+    """The registered secrets, longest first so a secret containing another is caught whole. The tuple is
+    replaced whole under the lock and read without it: every label value is redacted, so reading must
+    cost nothing."""
+
+    values: tuple[str, ...] = ()
+    lock = threading.Lock()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a value that must never appear in a log line (idempotent; short or empty values are ignored)."""
+    """Remember a value that must never be shown (idempotent; short or empty values are ignored)."""
     if value and len(value) >= MIN_SECRET_LENGTH:
-        with _secrets_lock:
-            _secrets.add(value)
+        with _Secrets.lock:
+            if value not in _Secrets.values:
+                _Secrets.values = tuple(sorted({*_Secrets.values, value}, key=len, reverse=True))
 
 
 def forget_secrets() -> None:
     """Clear the registry (tests, and a process that starts over with other credentials)."""
-    with _secrets_lock:
-        _secrets.clear()
+    with _Secrets.lock:
+        _Secrets.values = ()
 
 
-def redact(text: str) -> str:
-    """`text` with every registered secret replaced, longest first so a secret containing another is caught whole."""
-    with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
+def redact(text: str, limit: int | None = None) -> str:
+    """`text` with every registered secret replaced and credentials in image references removed; only its
+    first `limit` characters when a limit is given (cheaper than cutting afterwards for a long text)."""
+    for secret in _Secrets.values:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return text
+    return strip_credentials(text, limit)
 
 
 def level_name(levelno: int) -> str:

@@ -30,7 +30,8 @@ from typing import Any, Literal, Protocol
 from exporter import memory
 from exporter.durations import format_duration
 from exporter.logs import poll_fields, redact
-from exporter.metrics.attention import AttentionRow, attention_rows
+from exporter.metrics.attention import MAX_TEXT, AttentionRow, attention_rows
+from exporter.metrics.labels import clean_value
 from exporter.metrics.render import Exposition, RegionSamples, RegionStream, RenderOptions, collect_region, render
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
 from exporter.tencentcloud.gcpause import paused_gc
@@ -477,7 +478,7 @@ class Poller:
         return status
 
     async def _failed(self, region: str, error: TencentCloudError, duration: float, finished: float) -> RegionStatus:
-        message = redact(error.message)
+        message = clean_value(error.message, MAX_TEXT)  # shown on the page as well as logged
         self.recorder.record_poll(region, success=False, duration=duration, finished_at=finished)
         previous = self._status[region]
         status = replace(

@@ -3,8 +3,9 @@
 The poller builds the rows from the same snapshot as the series (`attention_rows`), so the status page's
 "Needs attention" table and `/api/v1/attention` only format data and never walk the fleet per request.
 Which services are listed, how severe and since when is `tione.attention`'s rule, the one the events
-source uses to choose whose events to ask. Free text from the API (condition messages, event messages,
-creation failures) is scrubbed of known secrets here; the page escapes it as well.
+source uses to choose whose events to ask. Every string of a row is cleaned here as a label value is
+(`clean_value`: no control characters or lone surrogates, no credentials or the exporter's own secrets,
+bounded), so the page and the JSON only escape and encode.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from exporter.logs import redact
 from exporter.metrics.families import service as services
 from exporter.metrics.families.fields import GPU_HUNDREDTHS
+from exporter.metrics.labels import clean_value
 from exporter.tione.attention import SEVERITIES, Severity, replicas, trouble
 from exporter.tione.event_models import ServiceEvents
 from exporter.tione.models import as_utc
@@ -33,8 +34,14 @@ def _seconds(moment: datetime | None) -> float | None:
 
 
 def _text(value: str | None) -> str:
-    text = redact(value or "")
+    """A message: cleaned, and cut with an ellipsis beyond `MAX_TEXT` characters."""
+    text = clean_value(value, MAX_TEXT + 1)
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _name(value: str | None) -> str:
+    """A name, id or state: cleaned as the same value is in a label."""
+    return clean_value(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +120,8 @@ def _event(item: Any) -> AttentionEvent:
         count=item.count,
         first_timestamp=_seconds(item.first_timestamp),
         last_timestamp=_seconds(item.last_timestamp),
-        resource_kind=item.resource_kind or "",
-        resource_name=item.resource_name or "",
+        resource_kind=_name(item.resource_kind),
+        resource_name=_name(item.resource_name),
     )
 
 
@@ -157,14 +164,14 @@ def attention_rows(snapshot: RegionSnapshot) -> tuple[AttentionRow, ...]:
             )
             rows.append(
                 AttentionRow(
-                    region=snapshot.region,
-                    service_group_id=service.service_group_id or group.service_group_id or "",
-                    service_group_name=service.service_group_name or group.service_group_name or "",
-                    service_id=service_id,
-                    model_name=(model.model_name if model else None) or "",
-                    model_version=(model.model_version if model else None) or "",
-                    status=service.status or "",
-                    business_status=service.business_status or "",
+                    region=_name(snapshot.region),
+                    service_group_id=_name(service.service_group_id or group.service_group_id),
+                    service_group_name=_name(service.service_group_name or group.service_group_name),
+                    service_id=_name(service_id),
+                    model_name=_name(model.model_name if model else None),
+                    model_version=_name(model.model_version if model else None),
+                    status=_name(service.status),
+                    business_status=_name(service.business_status),
                     desired_replicas=desired,
                     available_replicas=available,
                     severity=problem.severity,

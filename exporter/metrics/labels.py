@@ -2,8 +2,9 @@
 
 API strings end up in label values and tag keys end up in label names, and both come from users of
 TI-ONE: they may hold control characters, lone surrogates (valid JSON escapes that are not valid
-UTF-8), megabytes of text, or keys that collide once sanitized. Everything that becomes a label passes
-through here so that one hostile tag can never break the whole exposition.
+UTF-8), megabytes of text, credentials inside image references, or keys that collide once sanitized.
+Everything that becomes a label passes through here so that one hostile tag can never break the whole
+exposition; the text the page and `/api/v1/attention` show passes through the same `clean_value`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Protocol
+
+from exporter.logs import redact
 
 MAX_LABEL_VALUE_LENGTH = 512
 """Longer values are cut: a label value is an identifier, not a document."""
@@ -30,19 +33,20 @@ RESERVED_LABELS: frozenset[str] = frozenset(KUBERNETES_SD_LABELS)
 TAG_LABEL_PREFIX = "tag_"
 ALL_TAGS = "*"
 
-_DROPPED_CATEGORIES = frozenset({"Cc", "Cs"})  # control characters and lone surrogates
+_DROPPED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters (Unicode category Cc) and lone surrogates (Cs): no UTF-8 encoder takes the latter."""
 _NOT_NAME_CHARS = re.compile(r"[^a-z0-9]+")
 
 
-def clean_value(value: str | None) -> str:
-    """A label value: printable UTF-8 text, at most `MAX_LABEL_VALUE_LENGTH` characters; None is ""."""
+def clean_value(value: str | None, limit: int | None = MAX_LABEL_VALUE_LENGTH) -> str:
+    """Text safe to show: valid printable UTF-8, no credentials or secrets (`redact`), at most `limit`
+    characters (None: no bound); None is "". Characters go before secrets are looked for, so a NUL inside a secret hides
+    nothing."""
     if not value:
         return ""
     if not (value.isascii() and value.isprintable()):
-        value = "".join(ch for ch in value if unicodedata.category(ch) not in _DROPPED_CATEGORIES)
-    if len(value) > MAX_LABEL_VALUE_LENGTH:
-        value = value[:MAX_LABEL_VALUE_LENGTH]
-    return value
+        value = _DROPPED.sub("", value)
+    return redact(value, limit)
 
 
 def escape_value(value: str) -> str:

@@ -28,14 +28,17 @@ class Fault:
     kind: str
     probability: float = 1.0
     code: str = ""
+    message: str = ""
+    """The error envelope's `Message` (`error` only; built in code, not parsed): what a test plants in an
+    API message, as the real API echoes a SecretId or a parameter back."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r} (known: {', '.join(KINDS)})")
         if self.kind == "error" and not self.code:
             raise ValueError("fault 'error' needs a code, e.g. error=InternalError:0.1")
-        if self.kind != "error" and self.code:
-            raise ValueError(f"fault {self.kind!r} takes no code")
+        if self.kind != "error" and (self.code or self.message):
+            raise ValueError(f"fault {self.kind!r} takes no code or message")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"fault probability must be between 0 and 1, not {self.probability}")
 
@@ -100,7 +103,7 @@ class FaultPlan:
 def apply(fault: Fault, normal: Answer, request_id: str, hold: float) -> Answer:
     """The answer a client sees when `fault` strikes a request whose proper answer is `normal`."""
     if fault.kind == "error":
-        return error(fault.code, f"Injected fault: {fault.code}.", request_id)
+        return error(fault.code, fault.message or f"Injected fault: {fault.code}.", request_id)
     if fault.kind in _HTTP_STATUS:
         status = _HTTP_STATUS[fault.kind]
         return Answer(status, f"<html><body><h1>{status} {_HTTP_TEXT[status]}</h1></body></html>".encode(), "text/html")

@@ -1,7 +1,8 @@
 """The landing page: what a person opening the exporter in a browser needs to see first.
 
-Every value placed in the page is HTML-escaped, and the page shows only what the poller recorded
-(codes, counts, times, the API's error message already scrubbed of credentials), never request
+Every value placed in the page is cleaned as a label value is (`clean_value`: no control characters,
+lone surrogates, credentials or the exporter's secrets; bounded) and HTML-escaped, and the page shows
+only what the poller recorded (codes, counts, times, the API's error message), never request
 details or configuration values that could hold a secret.
 """
 
@@ -15,8 +16,8 @@ from importlib.resources import files
 from string import Template
 
 from exporter.durations import format_duration
-from exporter.logs import redact
 from exporter.metrics.attention import AttentionEvent, AttentionRow, ordered
+from exporter.metrics.labels import clean_value
 from exporter.poller import RegionStatus
 
 _TEMPLATE = Template(files("exporter.web").joinpath("status.html").read_text(encoding="utf-8"))
@@ -35,8 +36,13 @@ class PageContext:
     """Whether Warning events are asked at all (`--events.max-services` above 0)."""
 
 
+MAX_SHOWN = 20_000
+"""Characters of one value placed in the page: the rows are bounded where they are made, this bounds the
+rest (an unreadable object's id can be a megabyte)."""
+
+
 def _e(value: object) -> str:
-    return html.escape(redact(str(value)), quote=True)
+    return html.escape(clean_value(str(value), MAX_SHOWN), quote=True)
 
 
 def _time(seconds: float | None) -> str:

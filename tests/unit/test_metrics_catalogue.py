@@ -20,7 +20,7 @@ from exporter.metrics.families import group as group_kind
 from exporter.metrics.families import pod as pod_kind
 from exporter.metrics.families import service as service_kind
 from exporter.metrics.families.family import SampleFamily, TagFamily
-from exporter.metrics.families.fields import condition_state, image_url, state_set
+from exporter.metrics.families.fields import condition_state, state_set
 from exporter.metrics.families.group import ListedGroup
 from exporter.metrics.families.pod import PodOfService, pods
 from exporter.metrics.families.service import ServiceInGroup
@@ -262,37 +262,6 @@ def test_state_set_with_a_leading_label() -> None:
 )
 def test_condition_state(status: str | None, state: str | None) -> None:
     assert condition_state(status) == state
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("tione.tencentcloudcr.com/ns/img:1", "tione.tencentcloudcr.com/ns/img:1"),
-        ("ccr.ccs.tencentyun.com/ns/img@sha256:abc", "ccr.ccs.tencentyun.com/ns/img@sha256:abc"),
-        ("https://user:hunter2@registry.example.com/ns/img:1", "https://registry.example.com/ns/img:1"),
-        ("https://registry.example.com/ns/img@sha256:abc", "https://registry.example.com/ns/img@sha256:abc"),
-        ("robot:PW@reg.example.com/ml/y:v1", "reg.example.com/ml/y:v1"),
-        ("robot:PW@reg.example.com:5000/ml/y:v1", "reg.example.com:5000/ml/y:v1"),
-        ("robot@reg.example.com/ml/y:v1", "reg.example.com/ml/y:v1"),
-        ("robot:p@ss@reg.example.com/ml/y@sha256:" + "ab" * 32, "reg.example.com/ml/y@sha256:" + "ab" * 32),
-        ("http://robot:PW@10.0.0.1:5000/ml/y", "http://10.0.0.1:5000/ml/y"),
-        ("oci://u:p@reg.example.com/y:v1", "oci://reg.example.com/y:v1"),
-        ("robot:PW@ubuntu:22.04", "ubuntu:22.04"),
-        ("robot:p@ss@ubuntu:22.04", "ubuntu:22.04"),
-        ("robot:pa/ss@reg.example.com/y:v1", "reg.example.com/y:v1"),  # a slash in the password
-        ("https://u:p://w@reg.example.com/y", "https://reg.example.com/y"),
-        ("u:p/w@ubuntu@sha256:" + "0f" * 32, "ubuntu@sha256:" + "0f" * 32),
-        ("myreg:5000/ns/img@sha256:abc", "myreg:5000/ns/img@sha256:abc"),
-        ("localhost/ns/img@x", "localhost/ns/img@x"),
-        ("ubuntu@sha256:" + "0f" * 32, "ubuntu@sha256:" + "0f" * 32),
-        ("robot:PW@ubuntu@sha256:" + "0f" * 32, "ubuntu@sha256:" + "0f" * 32),
-        ("robot:PW@", ""),
-        ("", ""),
-        (None, None),
-    ],
-)
-def test_image_url_never_shows_credentials(url: str | None, shown: str | None) -> None:
-    assert image_url(url) == shown
 
 
 # --- the declarations -----------------------------------------------------------------------------

@@ -11,7 +11,6 @@ one name or one state here too, or a family would show the same label set twice.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -96,40 +95,3 @@ def named_once(items: Sequence[_Named]) -> list[_Named]:
             seen.add(name)
             unique.append(item)
     return unique
-
-
-_DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[+._-][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}")
-"""The `algorithm:hex` after an `@` that pins an image by digest (`sha256:...`)."""
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-_REGISTRY = re.compile(
-    r"(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9-]+(?=:[0-9])|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?"
-)
-"""A registry host as the first component of a reference: a dotted name, `localhost`, a name with a port,
-or a bracketed IPv6 address; with its port, if any."""
-
-
-def image_url(url: str | None) -> str | None:
-    """An image reference without any `user:password@` before its registry, whatever its form.
-
-    TI-ONE references are mostly scheme-less (`ccr.ccs.tencentyun.com/ns/img:1`), so credentials can
-    stand at the very start (`robot:pw@reg.example.com:5000/ns/img`) as well as after a scheme, and a
-    password typed by a person may hold a `/`. Besides a digest's (`img@sha256:...`), the only `@` a
-    reference can hold after its registry is in its path; any other `@` ends credentials, which go.
-    """
-    if url is None:
-        return None
-    scheme = match.group(0) if (match := _SCHEME.match(url)) else ""
-    rest, suffix = url[len(scheme) :], ""
-    before, at, after = rest.rpartition("@")
-    if at and _DIGEST.fullmatch(after):
-        rest, suffix = before, at + after
-    before, at, after = rest.rpartition("@")
-    if at and not _in_path(before):
-        rest = after
-    return f"{scheme}{rest}{suffix}"
-
-
-def _in_path(before: str) -> bool:
-    """Whether an `@` preceded by `before` is in the path of a reference, after its registry."""
-    registry, slash, _ = before.partition("/")
-    return bool(slash) and _REGISTRY.fullmatch(registry) is not None

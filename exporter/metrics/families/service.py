@@ -19,7 +19,6 @@ from exporter.metrics.families.fields import (
     MILLICORES_PER_CORE,
     NONE,
     condition_state,
-    image_url,
     named_once,
     scalar,
     state_set,
@@ -169,7 +168,7 @@ def _service_info(s: ServiceInGroup) -> tuple[Sample, ...]:
         (model.model_format if model else None) or "",
         (model.algorithm_framework if model else None) or "",
         (image.image_type if image else None) or "",
-        image_url(image.image_url if image else None) or "",
+        (image.image_url if image else None) or "",  # credentials removed by clean_value, as in any label
         (info.instance_type if info else None) or "",
         service.charge_type or "",
         service.resource_group_id or "",
