@@ -246,7 +246,7 @@ def test_the_page_lists_the_rows_escaped_coloured_and_filterable() -> None:
     assert "47 min ago" in attention  # its latest Warning event, at 09:30
     assert "not asked yet" in attention
     assert 'id="f-region"' in attention and '<option value="ap-shanghai">' in attention and 'id="f-text"' in attention
-    assert "location.reload" in page
+    assert "location.reload" not in page and "fetch(location.pathname" in page  # refreshed in place
     assert 'href="api/v1/attention"' in page
     assert 'name="viewport"' in page
     for external in ("http://", "https://", "src=", "<link"):
