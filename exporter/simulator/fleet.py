@@ -293,12 +293,15 @@ class RegionFleet:
         for kind in INCIDENT_KINDS:
             group_id = self.create_group(rng, now, birth="historic", workspace=self.default_workspace)
             group = self.groups[group_id]
+            # One service a group, named for its incident: the group's name speaks for all its services.
+            del group["Services"][1:]
+            group["LatestVersion"] = "1"
             self._names.discard(group["ServiceGroupName"])
             self._names.add(INCIDENT_NAMES[kind])
             group["ServiceGroupName"] = INCIDENT_NAMES[kind]
-            for member in group["Services"]:
-                member["ServiceGroupName"] = INCIDENT_NAMES[kind]
             service = group["Services"][0]
+            service["ServiceGroupName"] = INCIDENT_NAMES[kind]
+            service["Weight"] = service["ServiceInfo"]["Weight"] = 100
             since = float(int(now - rng.uniform(2 * 3600, 20 * 3600)))
             if kind == "unschedulable":
                 self._place_on_full_group(service)
