@@ -111,7 +111,8 @@ def run_demo(flags: Mapping[str, str], environ: Mapping[str, str] | None = None)
             regions = ", ".join(config.regions)
             print(f"{PROG} demo: simulated TI-ONE API at {simulator.url} (regions {regions})")
             outage = f"{simulator.outage_region} fails every third minute"
-            print(f"{PROG} demo: incidents held in {simulator.incident_region}; {outage}")
+            held = f"incidents held in {simulator.incident_region} (service groups held-incident-*)"
+            print(f"{PROG} demo: {held}; {outage}")
             print(f"{PROG} demo: status page  {base}/")
             print(f"{PROG} demo: metrics      {base}{settings.web.telemetry_path}")
             print(f"{PROG} demo: press Ctrl+C to stop")

@@ -30,7 +30,7 @@ from typing import Any, Literal, Protocol
 from exporter import memory
 from exporter.durations import format_duration
 from exporter.logs import poll_fields, redact
-from exporter.metrics.attention import MAX_TEXT, AttentionRow, attention_rows
+from exporter.metrics.attention import AttentionRow, attention_rows
 from exporter.metrics.labels import clean_value
 from exporter.metrics.render import Exposition, RegionSamples, RegionStream, RenderOptions, collect_region, render
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
@@ -40,6 +40,7 @@ from exporter.tione.listing import observing
 from exporter.tione.paging import raise_if_cancelling
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Source
+from exporter.tione.text import MAX_TEXT
 
 log = logging.getLogger(__name__)
 

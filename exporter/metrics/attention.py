@@ -18,7 +18,7 @@ from typing import Any
 from exporter.metrics.families import service as services
 from exporter.metrics.families.fields import GPU_HUNDREDTHS
 from exporter.metrics.labels import clean_value
-from exporter.tione.attention import SEVERITIES, Severity, replicas, trouble
+from exporter.tione.attention import SEVERITIES, Severity, Trouble, replicas, trouble
 from exporter.tione.event_models import ServiceEvents
 from exporter.tione.models import as_utc
 from exporter.tione.snapshot import RegionSnapshot
@@ -90,6 +90,9 @@ class AttentionRow:
     events_total: int | None = None
     """Warning events of the last hour; None when they were not asked (yet, or over the per-poll bound)."""
     events_asked: float | None = None
+    since_basis: str = ""
+    """What `since` is (`tione.attention.SinceBasis`, or `event`: the first of the Warning events asked);
+    the page says it on hover."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +110,7 @@ class AttentionRow:
             "reason": self.reason,
             "message": self.message,
             "since": self.since,
+            "since_basis": self.since_basis,
             "gpus": self.gpus,
             "events_total": self.events_total,
             "events_asked": self.events_asked,
@@ -141,6 +145,22 @@ def _gpus(s: services.ServiceInGroup) -> float | None:
     return None if held is None else hundredths * held / GPU_HUNDREDTHS
 
 
+def _since(problem: Trouble, firsts: Iterable[float | None]) -> tuple[float | None, str]:
+    """Since when the service is in its current trouble, and what says so.
+
+    A failing condition's transition time says it exactly, and a state a change put the service in
+    began at its `UpdateTime`. A service that went wrong by itself without a failing condition (a crash
+    loop with enough replicas still available keeps `Available` True) can have an `UpdateTime` months old
+    while the trouble began minutes ago: the first of its recent Warning events is then the better answer."""
+    since = _seconds(problem.since)
+    if problem.basis != "update":
+        return since, problem.basis
+    earliest = min((first for first in firsts if first is not None), default=None)
+    if earliest is not None:
+        return earliest, "event"
+    return since, problem.basis
+
+
 def attention_rows(snapshot: RegionSnapshot) -> tuple[AttentionRow, ...]:
     """The region's services that need attention, most severe first, then the longest troubled."""
     asked: Mapping[str, ServiceEvents] = {item.service_id: item for item in snapshot.events}
@@ -162,6 +182,7 @@ def attention_rows(snapshot: RegionSnapshot) -> tuple[AttentionRow, ...]:
             latest = sorted(
                 (found.events if found else ()), key=lambda e: _seconds(e.last_timestamp) or 0.0, reverse=True
             )
+            since, basis = _since(problem, (_seconds(item.first_timestamp) for item in latest))
             rows.append(
                 AttentionRow(
                     region=_name(snapshot.region),
@@ -177,11 +198,12 @@ def attention_rows(snapshot: RegionSnapshot) -> tuple[AttentionRow, ...]:
                     severity=problem.severity,
                     reason=_text(problem.reason),
                     message=_text(problem.message),
-                    since=_seconds(problem.since),
+                    since=since,
                     gpus=_gpus(services.ServiceInGroup(service, group)),
                     events=tuple(_event(item) for item in latest[:MAX_EVENTS]),
                     events_total=found.total if found else None,
                     events_asked=found.asked if found else None,
+                    since_basis=basis,
                 )
             )
     return tuple(ordered(rows))

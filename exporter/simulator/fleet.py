@@ -56,6 +56,9 @@ _INITIAL_STATUSES: tuple[tuple[str, float], ...] = (
     ("ARREARS_STOP", 0.03),
 )
 _STATUS_NAMES = tuple(name for name, _ in _INITIAL_STATUSES)
+_TROUBLED = frozenset({"Abnormal", "Pending", "CREATING", "CREATE_FAILED"})
+TROUBLE_SPAN = 6 * 3600.0
+"""A historic service in one of the `_TROUBLED` states entered it within this many seconds of the start."""
 _STATUS_CUMULATIVE = tuple(itertools.accumulate(weight for _, weight in _INITIAL_STATUSES))
 _CHARGE_TYPES = ("POSTPAID_BY_HOUR", "PREPAID", "HYBRID_PAID")
 _CHARGE_CUMULATIVE = (0.6, 0.9, 1.0)
@@ -115,6 +118,13 @@ class Workspace:
 INCIDENT_KINDS: tuple[str, ...] = ("unschedulable", "crash_loop", "create_failed", "arrears_stop")
 """The services held broken when incidents are on: no GPUs to schedule on, a crash loop, a creation that
 failed on its image, a stop for arrears."""
+INCIDENT_NAMES: dict[str, str] = {
+    "unschedulable": "held-incident-no-gpus",
+    "crash_loop": "held-incident-crash-loop",
+    "create_failed": "held-incident-image-pull",
+    "arrears_stop": "held-incident-arrears",
+}
+"""The service group name of each held incident, so that the demo's page tells them from churn at a glance."""
 
 
 def make_account(seed: int) -> Account:
@@ -291,7 +301,15 @@ class RegionFleet:
         for kind in INCIDENT_KINDS:
             group_id = self.create_group(rng, now, birth="historic", workspace=self.default_workspace)
             group = self.groups[group_id]
+            # One service a group, named for its incident: the group's name speaks for all its services.
+            del group["Services"][1:]
+            group["LatestVersion"] = "1"
+            self._names.discard(group["ServiceGroupName"])
+            self._names.add(INCIDENT_NAMES[kind])
+            group["ServiceGroupName"] = INCIDENT_NAMES[kind]
             service = group["Services"][0]
+            service["ServiceGroupName"] = INCIDENT_NAMES[kind]
+            service["Weight"] = service["ServiceInfo"]["Weight"] = 100
             since = float(int(now - rng.uniform(2 * 3600, 20 * 3600)))
             if kind == "unschedulable":
                 self._place_on_full_group(service)
@@ -435,6 +453,10 @@ class RegionFleet:
             if status == "ARREARS_STOP":
                 status, business = "Stopped", "ARREARS_STOP"
             stamp = rng.uniform(service_created, now) if historic else now
+            if historic and status in _TROUBLED:
+                # A fleet's troubles are recent (someone fixes or stops a broken service within hours),
+                # and the events the simulator makes up for it start with it: no crash loop months old.
+                stamp = max(service_created, now - (now - stamp) % TROUBLE_SPAN)
             apply_state(
                 service,
                 status=status,

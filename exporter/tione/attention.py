@@ -21,6 +21,14 @@ STOPPED_STATUSES: frozenset[str] = frozenset({"Stopped", "Stopping"})
 ARREARS_STOP = "ARREARS_STOP"
 
 Severity = Literal["critical", "warning"]
+SinceBasis = Literal["condition", "changed", "update", "creation", ""]
+"""Where `Trouble.since` comes from: `condition`, a failing condition's `LastTransitionTime` (the moment
+the trouble began); `changed`, the service's `UpdateTime` when its trouble is the state a change put it in
+(stopped for arrears, creation failed, still creating or pending); `update`, the `UpdateTime` of a service
+that went wrong by itself (a crash loop): only an upper bound, which its Warning events can narrow;
+`creation`, its `CreateTime`; empty when the API gives no time."""
+CHANGED_INTO: frozenset[str] = frozenset({"CREATE_FAILED", "TIMEOUT_EXCEPTION", "CREATING", "Pending"})
+"""States a service enters by a change (its creation, a start), so its `UpdateTime` says when."""
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning")
 """Most severe first: `critical` serves nothing (no replica available, creation failed, stopped for
 arrears); `warning` still serves, short of replicas or with a failing condition."""
@@ -35,6 +43,7 @@ class Trouble:
     reason: str
     message: str
     since: datetime | None
+    basis: SinceBasis = ""
 
 
 def _desired_available(service: Service) -> tuple[int | None, int | None]:
@@ -100,5 +109,11 @@ def trouble(service: Service) -> Trouble | None:
         reason = service.status or "unknown"
         message = f"{available if available is not None else '?'} of {desired} replicas available" if short else ""
     times = [condition.last_transition_time for condition in failing if condition.last_transition_time is not None]
-    since = min(times) if times else (service.update_time or service.create_time)
-    return Trouble(severity, reason, message, since)
+    if times:
+        return Trouble(severity, reason, message, min(times), "condition")
+    if service.update_time is not None:
+        changed = arrears or service.status in CHANGED_INTO
+        return Trouble(severity, reason, message, service.update_time, "changed" if changed else "update")
+    if service.create_time is not None:
+        return Trouble(severity, reason, message, service.create_time, "creation")
+    return Trouble(severity, reason, message, None)

@@ -67,15 +67,15 @@ def _row(status: RegionStatus) -> str:
         error = ""
     duration = "&ndash;" if status.duration is None else f"{status.duration:.3f}s"
     cells = [
-        f"<td>{_e(status.region)}</td>",
-        f"<td>{_time(status.last_poll)}</td>",
-        f'<td class="{_e(status.outcome)}">{_e(status.outcome)}</td>',
-        f'<td class="num">{duration}</td>',
-        f"<td>{_time(status.last_success)}</td>",
-        f'<td class="num">{_count(status.service_groups)}</td>',
-        f'<td class="num">{_count(status.services)}</td>',
-        f"<td>{by_status}</td>",
-        f"<td>{error}</td>",
+        f'<td class="region">{_e(status.region)}</td>',
+        f'<td data-label="Last poll">{_time(status.last_poll)}</td>',
+        f'<td class="{_e(status.outcome)}" data-label="Outcome">{_e(status.outcome)}</td>',
+        f'<td class="num" data-label="Duration">{duration}</td>',
+        f'<td data-label="Last success">{_time(status.last_success)}</td>',
+        f'<td class="num" data-label="Service groups">{_count(status.service_groups)}</td>',
+        f'<td class="num" data-label="Services">{_count(status.services)}</td>',
+        f'<td data-label="By status">{by_status}</td>',
+        f'<td data-label="Error">{error}</td>' if error else '<td class="empty"></td>',
     ]
     return "<tr>" + "".join(cells) + "</tr>"
 
@@ -91,9 +91,11 @@ def _skipped(statuses: Sequence[RegionStatus]) -> str:
         return ""
     rows = [
         "<tr>"
-        f"<td>{_e(region)}</td><td>{_e(item.kind)}</td><td><code>{_e(item.object_id or '(none)')}</code></td>"
-        f"<td><code>{_e(item.group_id or '(none)')}</code></td><td><code>{_e(item.path or '(the object)')}</code></td>"
-        f"<td>{_e(item.reason)}</td>"
+        f'<td class="region">{_e(region)}</td><td data-label="Kind">{_e(item.kind)}</td>'
+        f'<td data-label="Id"><code>{_e(item.object_id or "(none)")}</code></td>'
+        f'<td data-label="Service group"><code>{_e(item.group_id or "(none)")}</code></td>'
+        f'<td data-label="Field"><code>{_e(item.path or "(the object)")}</code></td>'
+        f'<td data-label="Reason">{_e(item.reason)}</td>'
         "</tr>"
         for region, item in items[:MAX_SKIPPED_ROWS]
     ]
@@ -103,7 +105,7 @@ def _skipped(statuses: Sequence[RegionStatus]) -> str:
         "<h2>Left out: objects that could not be read</h2>\n"
         '<p class="muted">The API answered, but these objects did not fit the types the exporter knows; '
         "they have no series until the API sends them readable again.</p>\n"
-        "<table><thead><tr><th>Region</th><th>Kind</th><th>Id</th><th>Service group</th><th>Field</th>"
+        '<table class="cards"><thead><tr><th>Region</th><th>Kind</th><th>Id</th><th>Service group</th><th>Field</th>'
         "<th>Reason</th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n" + tail
     )
 
@@ -138,31 +140,102 @@ def _gpus(row: AttentionRow) -> str:
     return "&ndash;" if row.gpus is None else f"{row.gpus:g}"
 
 
+GENERIC_REASONS: frozenset[str] = frozenset(
+    {
+        "MinimumReplicasUnavailable",
+        "ReplicaSetUpdated",
+        "NewReplicaSetAvailable",
+        "ProgressDeadlineExceeded",
+        "ConditionFalse",
+        "Available",
+        "Progressing",
+        "unknown",
+    }
+)
+"""Reasons that say only that replicas are missing, not why: a Pending or crash-looping service's
+condition says `MinimumReplicasUnavailable`, its Warning events say `Insufficient nvidia.com/gpu` or
+`Back-off restarting failed container`."""
+
+ORDINARY_BUSINESS: tuple[str, ...] = ("CREATE_SUCCEED", "BILLING")
+"""Business statuses of a service that was created and is billed as usual: not worth a word on the page."""
+
+EVENTS_SHOWN = 3
+"""Warning events a row shows (the headline's included); the rest are counted."""
+
+SINCE_BASIS: dict[str, str] = {
+    "condition": "when a workload condition turned False",
+    "changed": "when the service last changed, into this state",
+    "update": "the service's last change (the trouble may have begun later)",
+    "event": "the first of its recent Warning events",
+    "creation": "when the service was created",
+}
+
+
+def _told_by_event(row: AttentionRow) -> bool:
+    """Whether the latest Warning event tells the cause better than the condition's reason and message."""
+    return bool(row.events) and (row.reason in GENERIC_REASONS or row.reason in (row.status, row.business_status))
+
+
+def _event_tail(event: AttentionEvent, now: float) -> str:
+    count = f"&times;{event.count}" if event.count and event.count > 1 else ""
+    when = f"{age(now - event.last_timestamp)} ago" if event.last_timestamp else ""
+    kind, name = event.resource_kind, event.resource_name
+    where = f'{_e(kind)} <span class="token">{_e(name)}</span>'.strip() if (kind or name) else ""
+    parts = [part for part in (count, where, when) if part]
+    return f' <span class="muted">{" &middot; ".join(parts)}</span>' if parts else ""
+
+
 def _event(event: AttentionEvent, now: float) -> str:
-    count = f"&times;{event.count} " if event.count and event.count > 1 else ""
-    when = f' <span class="muted">{age(now - event.last_timestamp)} ago</span>' if event.last_timestamp else ""
-    where = f'<span class="muted">{_e(event.resource_kind)} {_e(event.resource_name)}</span><br>'
-    return f"<li>{where}{count}{_e(event.message)}{when}</li>"
+    return f"<li>{_e(event.message)}{_event_tail(event, now)}</li>"
 
 
-def _events(row: AttentionRow, now: float, asked: bool) -> str:
+def _events_note(row: AttentionRow, asked: bool) -> str:
     if not asked:
-        return '<span class="muted">events off (--events.max-services 0)</span>'
+        return '<p class="muted">events off (--events.max-services 0)</p>'
     if row.events_total is None:
-        return '<span class="muted">not asked yet</span>'
+        return '<p class="muted">Warning events not asked yet</p>'
     if not row.events:
-        return '<span class="muted">no Warning events in the last hour</span>'
-    more = row.events_total - len(row.events)
-    tail = f'<li class="muted">and {more} more</li>' if more > 0 else ""
-    return '<ul class="events">' + "".join(_event(event, now) for event in row.events) + tail + "</ul>"
+        return '<p class="muted">no Warning events in the last hour</p>'
+    return ""
 
 
-def _attention_row(row: AttentionRow, now: float, events: bool) -> str:
-    since = f'<span title="since {_time(row.since)} UTC">for {age(now - row.since)}</span>' if row.since else "?"
+def _cause(row: AttentionRow, now: float, asked: bool) -> str:
+    """The most telling of the condition's reason and message and the latest Warning event first, in
+    full words; the rest below it. Only long tokens (ids, pod names, URLs) may break inside."""
+    condition = f"<b>{_e(row.reason)}</b>" + (f": {_e(row.message)}" if row.message else "")
+    if not asked:
+        return f'<p class="headline">{condition}</p>' + _events_note(row, asked)
+    if _told_by_event(row):
+        first, *others = row.events
+        headline = f'<p class="headline">{_e(first.message)}{_event_tail(first, now)}</p>'
+        detail = f'<p class="detail">{condition}</p>'
+        listed = others[: EVENTS_SHOWN - 1]
+        shown = 1 + len(listed)
+    else:
+        headline = f'<p class="headline">{condition}</p>'
+        detail = ""
+        listed = list(row.events[:EVENTS_SHOWN])
+        shown = len(listed)
+    more = (row.events_total or 0) - shown
+    items = "".join(_event(event, now) for event in listed)
+    if more > 0:
+        items += f'<li class="muted">and {more} more Warning event{"s" if more > 1 else ""}</li>'
+    events = f'<ul class="events">{items}</ul>' if items else ""
+    return headline + detail + events + _events_note(row, asked)
+
+
+def _since(row: AttentionRow, now: float) -> str:
+    if not row.since:
+        return '<span class="muted">?</span>'
+    basis = SINCE_BASIS.get(row.since_basis, "")
+    title = f"since {_time(row.since)} UTC" + (f": {basis}" if basis else "")
+    return f'<span title="{_e(title)}">for {age(now - row.since)}</span>'
+
+
+def _attention_row(row: AttentionRow, now: float, events: bool, stale: RegionStatus | None) -> str:
     model = _e(row.model_name) + (f' <span class="muted">{_e(row.model_version)}</span>' if row.model_version else "")
-    status = _e(row.status) + (
-        f'<br><span class="muted">{_e(row.business_status)}</span>' if row.business_status else ""
-    )
+    telling = row.business_status not in ("", row.status, *ORDINARY_BUSINESS)
+    business = f' <span class="muted">{_e(row.business_status)}</span>' if telling else ""
     searchable = " ".join(
         (
             *(row.region, row.service_group_name, row.service_group_id, row.service_id, row.model_name),
@@ -170,21 +243,34 @@ def _attention_row(row: AttentionRow, now: float, events: bool) -> str:
             *(event.message for event in row.events),
         )
     ).lower()
+    badge = ""
+    if stale is not None:
+        title = f"from the last good poll of {row.region}, at {_time(stale.last_success)} UTC"
+        badge = f' <span class="badge" title="{_e(title)}">stale</span>'
     cells = [
-        f'<td class="sev">{_e(row.severity)}</td>',
-        f'<td class="region">{_e(row.region)}</td>',
-        f"<td>{_e(row.service_group_name)}<br><code>{_e(row.service_id)}</code></td>",
-        f"<td>{model}</td>",
-        f"<td>{status}</td>",
-        f'<td class="num">{_replicas(row)}</td>',
-        f'<td class="reason"><b>{_e(row.reason)}</b><br>{_e(row.message)}</td>',
-        f'<td class="age">{since}</td>',
-        f'<td class="num">{_gpus(row)}</td>',
-        f'<td class="events">{_events(row, now, events)}</td>',
+        f'<td class="sev">{_e(row.severity)}{badge}</td>',
+        f'<td class="age">{_since(row, now)}</td>',
+        f'<td class="service"><b>{_e(row.service_group_name)}</b> <span class="region">{_e(row.region)}</span>'
+        f"<br><code>{_e(row.service_id)}</code><br>{model}</td>",
+        f'<td class="state">{_e(row.status)}{business}<br><span class="muted">replicas</span> {_replicas(row)}'
+        f' <span class="muted">&middot; GPUs</span> {_gpus(row)}</td>',
+        f'<td class="cause">{_cause(row, now, events)}</td>',
     ]
+    classes = _e(row.severity) + (" stale" if stale is not None else "")
     return (
-        f'<tr class="{_e(row.severity)}" data-region="{_e(row.region)}" data-text="{_e(searchable)}" '
+        f'<tr class="{classes}" data-region="{_e(row.region)}" data-text="{_e(searchable)}" '
         f'data-service-id="{_e(row.service_id)}">' + "".join(cells) + "</tr>"
+    )
+
+
+def _filter(statuses: Sequence[RegionStatus]) -> str:
+    if not statuses:
+        return ""
+    regions = "".join(f'<option value="{_e(status.region)}">{_e(status.region)}</option>' for status in statuses)
+    return (
+        '<form class="filter" onsubmit="return false"><label>Region <select id="f-region"><option value="">all</option>'
+        f"{regions}</select></label> "
+        '<label>Text <input id="f-text" type="search" placeholder="group, model, reason&hellip;"></label></form>\n'
     )
 
 
@@ -192,18 +278,48 @@ def _needs_attention(statuses: Sequence[RegionStatus], now: float, events: bool)
     rows = attention(statuses)
     if not rows:
         return '<h2>Needs attention</h2>\n<p class="ok" id="attention-none">Nothing needs attention.</p>\n'
-    regions = "".join(f'<option value="{_e(status.region)}">{_e(status.region)}</option>' for status in statuses)
+    stale = {status.region: status for status in statuses if status.stale}
     return (
         f'<h2>Needs attention <span class="muted" id="attention-count">{len(rows)}</span></h2>\n'
-        '<form class="filter" onsubmit="return false"><label>Region <select id="f-region"><option value="">all</option>'
-        f"{regions}</select></label> "
-        '<label>Text <input id="f-text" type="search" placeholder="group, model, reason&hellip;"></label></form>\n'
-        '<div class="scroll"><table id="attention"><thead><tr><th>Severity</th><th>Region</th><th>Service</th>'
-        "<th>Model</th><th>Status</th><th>Replicas</th><th>Reason</th><th>How long</th><th>GPUs held</th>"
-        "<th>Latest Warning events</th></tr></thead>\n<tbody>\n"
-        + "\n".join(_attention_row(row, now, events) for row in rows)
-        + "\n</tbody></table></div>\n"
+        '<table id="attention" class="cards"><colgroup><col class="c-sev"><col class="c-age"><col class="c-service">'
+        '<col class="c-state"><col class="c-cause"></colgroup>\n'
+        "<thead><tr><th>Severity</th><th>How long</th><th>Service</th><th>State</th>"
+        "<th>Cause: reason, message, latest Warning events</th></tr></thead>\n<tbody>\n"
+        + "\n".join(_attention_row(row, now, events, stale.get(row.region)) for row in rows)
+        + "\n</tbody></table>\n"
     )
+
+
+MAX_BANNER_MESSAGE = 300
+"""Characters of a region's error message the banner shows; the Regions table has it whole."""
+
+
+def _banner(status: RegionStatus, now: float, started: float) -> str:
+    """A failing region, above everything: its error code, since when it has no good poll, what it serves."""
+    message = status.error_message or ""
+    if len(message) > MAX_BANNER_MESSAGE:
+        message = message[: MAX_BANNER_MESSAGE - 1] + "…"
+    code = f" with <code>{_e(status.error_code)}</code>" if status.error_code else ""
+    text = f": {_e(message)}" if message else ""
+    if status.last_success is not None:
+        since = f"no successful poll since {_time(status.last_success)} UTC ({age(now - status.last_success)} ago)"
+    else:
+        since = f"no successful poll since the exporter started at {_time(started)} UTC ({age(now - started)} ago)"
+    if status.stale:
+        serving = f"its {len(status.attention)} rows below are from that poll, marked stale" if status.attention else ""
+        serving = "; ".join(part for part in ("serving its last good series", serving) if part)
+    elif status.last_success is not None:
+        serving = "its last good series were dropped (older than the maximum staleness)"
+    else:
+        serving = "no series for it yet"
+    return (
+        f'<div class="banner" role="alert" data-region="{_e(status.region)}"><b>{_e(status.region)}</b>: '
+        f"polls fail{code}{text}<br>{since}; {serving}.</div>"
+    )
+
+
+def _banners(statuses: Sequence[RegionStatus], now: float, started: float) -> str:
+    return "".join(_banner(status, now, started) + "\n" for status in statuses if status.outcome == "failure")
 
 
 def status_page(
@@ -211,7 +327,10 @@ def status_page(
 ) -> bytes:
     moment = time.time() if now is None else now
     page = _TEMPLATE.substitute(
+        banners=_banners(statuses, moment, context.started),
+        filter=_filter(statuses),
         attention=_needs_attention(statuses, moment, context.events),
+        generated=_time(moment),
         refresh_ms=str(int(min(max(context.interval, 5.0), 60.0) * 1000)),
         version=_e(context.version),
         started=_time(context.started),

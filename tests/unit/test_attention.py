@@ -98,6 +98,36 @@ def test_severity_reason_and_since() -> None:
     assert down is not None and down.severity == "critical"
 
 
+def test_how_long_is_since_the_trouble_began_not_since_the_last_change() -> None:
+    """A crash loop that began minutes ago in a service last changed months ago (no failing condition):
+    its first recent Warning event says when, not the `UpdateTime`. A state a change put the service in
+    (stopped for arrears, pending after a start) began at its `UpdateTime`, whatever its events say."""
+    first = datetime(2024, 5, 1, 9, 50, tzinfo=UTC)
+    old = "2023-11-01T00:00:00Z"
+
+    def row(raw: dict[str, Any], *, events: bool = True) -> AttentionRow:
+        asked = (Event(message="Back-off", first_timestamp=first, last_timestamp=first, count=2),) if events else ()
+        snapshot = RegionSnapshot(
+            "r", (_group("ms-h", "g", raw),), events=(ServiceEvents("ms-h", raw["ServiceId"], asked, len(asked), 0.0),)
+        )
+        [found] = attention_rows(snapshot)
+        return found
+
+    crash = row(_raw("ms-h-1", "Abnormal", 3, 2, old))
+    assert (crash.since, crash.since_basis) == (first.timestamp(), "event")
+    quiet = row(_raw("ms-h-1", "Abnormal", 3, 2, old), events=False)
+    assert (quiet.since, quiet.since_basis) == (datetime(2023, 11, 1, tzinfo=UTC).timestamp(), "update")
+    arrears = row(_raw("ms-h-1", "Stopped", 0, 0, old, BusinessStatus="ARREARS_STOP"))
+    assert (arrears.since, arrears.since_basis) == (datetime(2023, 11, 1, tzinfo=UTC).timestamp(), "changed")
+    pending = row(_raw("ms-h-1", "Pending", 1, 0, T0))
+    assert (pending.since, pending.since_basis) == (datetime(2024, 5, 1, 10, tzinfo=UTC).timestamp(), "changed")
+    condition = {"Type": "Available", "Status": "False", "LastTransitionTime": "2024-05-01T08:00:00Z"}
+    raw = _raw("ms-h-1", "Abnormal", 3, 0, old)
+    raw["ServiceInfo"]["Status"]["Conditions"] = [condition]
+    failing = row(raw)
+    assert (failing.since, failing.since_basis) == (datetime(2024, 5, 1, 8, tzinfo=UTC).timestamp(), "condition")
+
+
 def _group(group_id: str, name: str, *services: dict[str, Any]) -> ServiceGroup:
     return ServiceGroup.model_validate(
         {"ServiceGroupId": group_id, "ServiceGroupName": name, "Services": list(services)}
@@ -217,7 +247,7 @@ def test_the_page_lists_the_rows_escaped_coloured_and_filterable() -> None:
     assert "47 min ago" in attention  # its latest Warning event, at 09:30
     assert "not asked yet" in attention
     assert 'id="f-region"' in attention and '<option value="ap-shanghai">' in attention and 'id="f-text"' in attention
-    assert "location.reload" in page
+    assert "location.reload" not in page and "fetch(location.pathname" in page  # refreshed in place
     assert 'href="api/v1/attention"' in page
     assert 'name="viewport"' in page
     for external in ("http://", "https://", "src=", "<link"):
@@ -376,6 +406,7 @@ def test_every_field_of_every_row_and_each_fallback() -> None:
         "business_status": "",
         "severity": "critical",
         "since": since,
+        "since_basis": "update",
         "gpus": None,
         "events_total": None,
         "events_asked": None,
@@ -396,6 +427,8 @@ def test_every_field_of_every_row_and_each_fallback() -> None:
         "reason": by_id["ms-f-1"]["reason"],
         "message": by_id["ms-f-1"]["message"],
         "gpus": 2.0,
+        "since": 1_714_554_000.0,  # no failing condition: the first Warning event, not the UpdateTime
+        "since_basis": "event",
         "events_total": 4,
         "events_asked": 1_714_557_000.5,
         "events": [

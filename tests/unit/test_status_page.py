@@ -110,6 +110,21 @@ def statuses() -> list[RegionStatus]:
             services=1,
             services_by_status={"Normal": 1},
             stale=True,
+            attention=(
+                _row(
+                    "ms-stale",
+                    "critical",
+                    region="ap-shanghai",
+                    status="Pending",
+                    business_status="CREATE_SUCCEED",
+                    reason="MinimumReplicasUnavailable",
+                    message="Deployment does not have minimum availability.",
+                    since=NOW - 7200,
+                    since_basis="condition",
+                    events=(_event("0/8 nodes are available: 8 Insufficient nvidia.com/gpu.", 60, NOW - 20),),
+                    events_total=1,
+                ),
+            ),
             skipped=(Skipped("workspace", "ws-1", "", "", "not_readable"),),
         ),
         RegionStatus("ap-beijing", outcome="failure", polls=1, last_poll=NOW - 1, error_code="AuthFailure"),
@@ -130,29 +145,47 @@ def test_the_golden_page_shows_each_fallback_and_limit() -> None:
     page = GOLDEN.read_text(encoding="utf-8")
     assert "waiting for the first poll of every region" in page
     assert "1.2.3&lt;b&gt;" in page and "2024-05-01 08:40:00" in page  # version escaped, start time
-    assert "<td>never</td>" in page  # a region never polled
+    assert '<td data-label="Last success">never</td>' in page  # a region never polled
     assert "<code>RequestLimitExceeded</code>: too &lt;many&gt; requests" in page
     assert "RequestId req-1" in page and "serving the last good series" in page
     assert "<code>AuthFailure</code>: <" in page  # no message, no request id, not stale
     assert "1.235s" in page and "Abnormal&lt;x&gt;&nbsp;2" in page
-    assert page.count("<td><code>(none)</code></td>") == 2 and "(the object)" in page
+    assert page.count("<code>(none)</code></td>") == 2 and "(the object)" in page
     assert f"ms-s-{MAX_SKIPPED_ROWS - 2}" in page and f"ms-s-{MAX_SKIPPED_ROWS - 1}" not in page
     assert '<p class="muted">and 2 more</p>' in page
     assert "for 3 h 5 min" in page and "?/?" in page and "1/3" in page
-    assert "&times;12 " in page and "&times;1 " not in page and "2 min ago" in page and "45 s ago" in page
-    assert '<li class="muted">and 2 more</li>' in page
+    assert "&times;12 &middot;" in page and "&times;1 " not in page and "2 min ago" in page and "45 s ago" in page
+    assert '<li class="muted">and 2 more Warning events</li>' in page
     assert "no Warning events in the last hour" in page and "not asked yet" in page
-    assert '<td class="num">2.5</td>' in page and '<td class="num">0</td>' in page
-    assert '<td class="num">&ndash;</td>' in page
+    assert "GPUs</span> 2.5</td>" in page and "GPUs</span> 0</td>" in page and "GPUs</span> &ndash;</td>" in page
+    assert '<td class="num" data-label="Duration">&ndash;</td>' in page
+    # A failing region: a banner before everything else, with its code, its message and since when.
+    banners = page.split('<div id="live-banners">')[1].split("</div>\n<form")[0]
+    assert page.index('id="live-banners"') < page.index("<h2>Needs attention") < page.index("<h2>Regions</h2>")
+    assert "<b>ap-shanghai</b>: polls fail with <code>RequestLimitExceeded</code>: too &lt;many&gt; requests" in banners
+    assert "no successful poll since 2024-05-01 10:30:00 UTC (10 min ago)" in banners
+    assert "its 1 rows below are from that poll, marked stale" in banners
+    assert "<b>ap-beijing</b>: polls fail with <code>AuthFailure</code>" in banners  # never succeeded
+    assert "since the exporter started at 2024-05-01 08:40:00 UTC (2 h ago); no series for it yet" in banners
+    assert "ap-singapore" not in banners and "ap-guangzhou" not in banners  # pending and healthy: no banner
+    # ... and its rows marked stale; a generic reason gives way to the Warning event that says why.
+    stale = page.split('data-service-id="ms-stale">')[1].split("</tr>")[0]
+    assert page.count('<tr class="critical stale"') == 1 and 'title="from the last good poll' in stale
+    assert '<p class="headline">0/8 nodes are available: 8 Insufficient nvidia.com/gpu.' in stale
+    assert '<p class="detail"><b>MinimumReplicasUnavailable</b>: Deployment does not have' in stale
+    assert "CREATE_SUCCEED" not in stale  # the ordinary business status says nothing
+    assert 'title="since 2024-05-01 08:40:00 UTC: when a workload condition turned False"' in stale
+    assert '<p class="headline"><b>CrashLoopBackOff</b>: back-off &lt;restarting&gt; &amp; failing</p>' in page
 
 
 @pytest.mark.parametrize(
     ("interval", "refresh"), [(0.5, 5000), (5.0, 5000), (30.0, 30000), (60.0, 60000), (600.0, 60000)]
 )
-def test_the_page_reloads_every_interval_but_within_5_s_to_a_minute(interval: float, refresh: int) -> None:
+def test_the_page_refreshes_every_interval_but_within_5_s_to_a_minute(interval: float, refresh: int) -> None:
     context = PageContext(version="1", started=0.0, telemetry_path="/x", interval=interval, max_staleness=300.0)
     page = status_page([], context, ready=True, now=NOW).decode()
-    assert re.findall(r"location\.reload\(\); \}, (\d+)\);", page) == [str(refresh)]
+    assert re.findall(r"setInterval\(refresh, (\d+)\);", page) == [str(refresh)]
+    assert "location.reload" not in page  # in place: the filter, the scroll position and the focus stay
 
 
 QUIET = Path(__file__).resolve().parent.parent / "fixtures" / "web" / "status_page_quiet.html"
@@ -180,17 +213,20 @@ def test_limits_at_their_edges() -> None:
     page = status_page(statuses, CONTEXT, ready=True).decode()  # now: the current time
     assert f"ms-{MAX_SKIPPED_ROWS - 1}" in page and "more</p>" not in page
     assert '</tbody></table>\n\n<p class="muted">Polling every' in page  # nothing after the last row
-    assert page.count('<li class="muted">and 1 more</li></ul>') == 1 and "and 0 more" not in page
+    assert page.count('<li class="muted">and 1 more Warning event</li></ul>') == 1 and "and 0 more" not in page
     assert page.count(" ago</span></li></ul>") == 1  # every event shown: nothing after the last
     one_over = (*skipped, Skipped("service", "ms-last", "g", "", "wrong_type"))
     over = status_page([RegionStatus("r", skipped=one_over)], CONTEXT, ready=True, now=NOW).decode()
     assert '<p class="muted">and 1 more</p>' in over and "ms-last" not in over
-    assert "&times;2 twice" in page and "&times;1" not in page
-    assert '<td class="failure">failure</td><td class="num">&ndash;</td><td>never</td>' in page
+    assert 'twice <span class="muted">&times;2 &middot;' in page and "&times;1" not in page
+    assert (
+        '<td class="failure" data-label="Outcome">failure</td><td class="num" data-label="Duration">&ndash;</td>'
+        '<td data-label="Last success">never</td>'
+    ) in page
     assert "<code>" not in page.split("<h2>Regions</h2>")[1].split("<h2>Left out")[0]  # no error code, none shown
     off = PageContext(version="1", started=0.0, telemetry_path="/m", interval=30.0, max_staleness=300.0, events=False)
     page = status_page(statuses, off, ready=True, now=NOW).decode()
-    assert page.count('<td class="events"><span class="muted">events off (--events.max-services 0)</span></td>') == 2
+    assert page.count('<p class="muted">events off (--events.max-services 0)</p></td>') == 2
 
 
 @pytest.mark.parametrize(
