@@ -134,13 +134,14 @@ def replicated(test_file: Path, *, instances: bool) -> dict[str, Any]:
             case["exp_alerts"] = expected
         for case in test.get("promql_expr_test", []):
             samples = []
-            for sample in case.get("exp_samples", []):
-                if case["expr"] in TRAFFIC_RECORDS:
-                    sample = dict(sample, value=sample["value"] * 2)
+            for one in case.get("exp_samples", []):
+                sample = dict(one, value=one["value"] * 2) if case["expr"] in TRAFFIC_RECORDS else one
                 samples.append(sample)
                 old = _labels_of(sample["labels"]).get("instance")
                 if instances and old:
-                    samples.append(dict(sample, labels=_with_label(sample["labels"], "instance", _second_instance(old))))
+                    samples.append(
+                        dict(sample, labels=_with_label(sample["labels"], "instance", _second_instance(old)))
+                    )
             case["exp_samples"] = samples
     return document
 
