@@ -248,6 +248,10 @@ def test_deployments_are_hardened(kustomization: str) -> None:
         assert context["allowPrivilegeEscalation"] is False
         assert context["capabilities"] == {"drop": ["ALL"]}
         assert context["runAsNonRoot"] is True
+        # Every volume mounted, every mount backed by a volume, and a writable /tmp under the read-only root.
+        mounts = {mount["mountPath"]: mount["name"] for mount in container.get("volumeMounts", [])}
+        assert set(mounts.values()) == {volume["name"] for volume in pod.get("volumes", [])}, kustomization
+        assert "emptyDir" in next(v for v in pod["volumes"] if v["name"] == mounts.get("/tmp"))
         assert container["livenessProbe"]["httpGet"]["path"] == "/-/healthy"
         assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
         ports = {port["name"]: port["containerPort"] for port in container["ports"]}
