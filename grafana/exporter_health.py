@@ -11,6 +11,7 @@ from grafana.panels import (
     RED,
     Panels,
     new_dashboard,
+    oldest_replica,
     queries,
     query,
     region_variable,
@@ -62,16 +63,16 @@ def _exporter() -> Panels:
         ),
         stat_panel(
             "Region polls",
-            "Whether each region's last poll succeeded.",
+            "Whether each region's last poll succeeded (at every exporter polling it).",
             "none",
-            [query(f"tione_up{{{REGION}}}", "{{region}}")],
+            [query(oldest_replica(f"tione_up{{{REGION}}}"), "{{region}}")],
             steps=((None, RED), (1, GREEN)),
             mappings=UP_MAPPINGS,
             width=8,
         ),
         table_panel(
             "Version",
-            "Exporter version and Python version, per target.",
+            "Exporter version and Python version, per target (replicas: per pod).",
             "none",
             [query("tione_exporter_build_info", instant=True)],
             hide=("Time", "Value", "__name__", "job"),
@@ -82,7 +83,7 @@ def _exporter() -> Panels:
 
 def _polls() -> Panels:
     return [
-        time_since_last_poll(REGION, "{{region}} {{instance}}"),
+        time_since_last_poll(REGION, "{{region}} {{instance}} {{pod}}", per_target=True),
         timeseries_panel(
             "Poll duration",
             "Duration of one region's whole poll (all pages, retries included): 95th and 50th percentile.",
@@ -154,8 +155,8 @@ def _ti_one_api() -> Panels:
             "s",
             [
                 query(
-                    "sum by (instance) (rate(tione_exporter_api_throttle_wait_seconds_total[$__rate_interval]))",
-                    "{{instance}}",
+                    "sum by (instance, pod) (rate(tione_exporter_api_throttle_wait_seconds_total[$__rate_interval]))",
+                    "{{instance}} {{pod}}",
                 )
             ],
             width=8,
@@ -180,17 +181,17 @@ def _exported_objects() -> Panels:
     return [
         timeseries_panel(
             "Services and groups exported",
-            "Objects in each region's current snapshot.",
+            "Objects in each region's current snapshot, per exporter target.",
             "short",
             queries(
-                (f"tione_exporter_services{{{REGION}}}", "{{region}} services"),
-                (f"tione_exporter_service_groups{{{REGION}}}", "{{region}} groups"),
+                (f"tione_exporter_services{{{REGION}}}", "{{region}} {{instance}} {{pod}} services"),
+                (f"tione_exporter_service_groups{{{REGION}}}", "{{region}} {{instance}} {{pod}} groups"),
             ),
         ),
         timeseries_panel(
             "Scrape",
             "Duration of Prometheus' scrape of the exporter.",
             "s",
-            [query(f"scrape_duration_seconds{{{JOB}}}", "{{instance}}")],
+            [query(f"scrape_duration_seconds{{{JOB}}}", "{{instance}} {{pod}}")],
         ),
     ]

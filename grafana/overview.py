@@ -17,6 +17,8 @@ from grafana.panels import (
     RED,
     Panels,
     new_dashboard,
+    oldest_replica,
+    one_replica,
     queries,
     query,
     region_variable,
@@ -32,8 +34,9 @@ UID = "tione-overview"
 REGION = 'region=~"$region"'
 
 
-GROUP_NAME = f"max by (region, resource_group_id, resource_group_name) (tione_resource_group_info{{{REGION}}})"
-"""The name of each resource group, to join onto its series (`group_left (resource_group_name)`)."""
+GROUP_NAME = f"topk by (region, resource_group_id) (1, tione_resource_group_info{{{REGION}}})"
+"""The name of each resource group, to join onto its series (`group_left (resource_group_name)`): one series
+per group, even while two replicas disagree on a renamed group's name."""
 
 
 def _named(expr: str) -> str:
@@ -183,7 +186,7 @@ def _fleet() -> Panels:
             "Regions polled OK",
             "Share of the selected regions whose last poll succeeded.",
             "percentunit",
-            [query(f"avg(tione_up{{{REGION}}})")],
+            [query(f"avg({oldest_replica(f'tione_up{{{REGION}}}')})")],
             steps=((None, RED), (1, GREEN)),
             no_value="-",
         ),
@@ -220,8 +223,10 @@ def _status() -> Panels:
             "short",
             [
                 query(
-                    f"(tione_service_spec_replicas{{{REGION}}}"
-                    f" - tione_service_status_replicas_available{{{REGION}}}) > 0",
+                    one_replica(
+                        f"tione_service_spec_replicas{{{REGION}}} - tione_service_status_replicas_available{{{REGION}}}"
+                    )
+                    + " > 0",
                     instant=True,
                 )
             ],
@@ -271,9 +276,12 @@ def _recent_changes() -> Panels:
                 query(
                     # Only the current value of a state set is 1 (and, by default, the only series): a
                     # change is a status series at 1 now that was not at 1 an interval ago.
-                    f"count by (region) ((tione_service_status{{{REGION}}} == 1)"
-                    f" unless (tione_service_status{{{REGION}}} offset $__rate_interval == 1))"
-                    f" or sum by (region) (tione_service_status{{{REGION}}}) * 0",
+                    "count by (region) ("
+                    + one_replica(
+                        f"(tione_service_status{{{REGION}}} == 1)"
+                        f" unless (tione_service_status{{{REGION}}} offset $__rate_interval == 1)"
+                    )
+                    + f") or sum by (region) (tione_service_status{{{REGION}}}) * 0",
                     "{{region}}",
                 )
             ],
@@ -285,8 +293,9 @@ def _recent_changes() -> Panels:
             "short",
             [
                 query(
-                    "count by (region, service_group_id, service_id) "
-                    f"(max_over_time(tione_service_status{{{REGION}}}[$__range]) == 1) > 1",
+                    "count by (region, service_group_id, service_id) ("
+                    + one_replica(f"max_over_time(tione_service_status{{{REGION}}}[$__range]) == 1")
+                    + ") > 1",
                     instant=True,
                 )
             ],
@@ -298,7 +307,12 @@ def _recent_changes() -> Panels:
             "Last updated services",
             "The ten services changed most recently (their UpdateTime).",
             "dateTimeAsIso",
-            [query(f"topk(10, tione_service_updated_timestamp_seconds{{{REGION}}} * 1000)", instant=True)],
+            [
+                query(
+                    f"topk(10, {one_replica(f'tione_service_updated_timestamp_seconds{{{REGION}}}')} * 1000)",
+                    instant=True,
+                )
+            ],
             rename={"Value": "updated"},
             sort_by="updated",
             width=8,
@@ -327,5 +341,5 @@ def _api_health() -> Panels:
             [query(f"region_code:tione_exporter_api_errors:rate5m{{{REGION}}}", "{{region}} {{code}}")],
             width=8,
         ),
-        time_since_last_poll(REGION, "{{region}}"),
+        time_since_last_poll(REGION, "{{region}}", per_target=False),
     ]

@@ -51,6 +51,23 @@ def region_variable(*, multi: bool) -> dashboard_builder.QueryVariable:
     return query_variable("region", "Region", "label_values(tione_up, region)", multi=multi, include_all=multi)
 
 
+REPLICA_LABELS = "pod, instance"
+"""What tells two replicas of one exporter apart: with the manifests, the Prometheus operator's `pod` (the
+relabelling gives both the same `instance`); scraped without it, `instance` too."""
+
+
+def one_replica(expr: str) -> str:
+    """`expr` once per series however many replicas export it (their series differ only in REPLICA_LABELS):
+    the fleet's figures must not double when a second replica runs."""
+    return f"max without ({REPLICA_LABELS}) ({expr})"
+
+
+def oldest_replica(expr: str) -> str:
+    """The lowest of the replicas' values: a region's poll is OK, or its data fresh, only as far as every
+    exporter polling it says so, since the frozen series of one that fails still feed the answers."""
+    return f"min without ({REPLICA_LABELS}) ({expr})"
+
+
 def query(expr: str, legend: str = "", *, ref: str = "A", instant: bool = False) -> prometheus.Dataquery:
     built = prometheus.Dataquery().expr(expr).ref_id(ref).legend_format(legend or "__auto")
     if instant:
@@ -67,11 +84,12 @@ def state_set_code(metric: str, selector: str, label: str, values: Sequence[str]
     """One series per `by` group whose value is the 1-based index of the state currently set.
 
     A state set has one 0/1 series per known value; a timeline wants one series whose value is the state.
-    Multiplying each value's series by its index and summing leaves the index of the value that is 1 (0
-    when the current value is none of the known ones).
+    Multiplying each value's series by its index and taking the largest leaves the index of the value that
+    is 1 (0 when the current value is none of the known ones). The largest, not the sum: two replicas
+    export the same series twice.
     """
     terms = [f'{metric}{{{selector}, {label}="{value}"}} * {i}' for i, value in enumerate(values, start=1)]
-    return f"sum by ({by}) (\n  " + "\nor\n  ".join(terms) + "\n)"
+    return f"max by ({by}) (\n  " + "\nor\n  ".join(terms) + "\n)"
 
 
 def state_mappings(values: Sequence[str], colours: dict[str, str]) -> list[dashboard.ValueMapping]:
@@ -305,13 +323,15 @@ def resources_held(per: str, legend: str, *, gpus: str, cpu: str, memory: str) -
     ]
 
 
-def time_since_last_poll(selector: str, legend: str) -> timeseries.Panel:
-    """Age of each region's data, a third of a row."""
+def time_since_last_poll(selector: str, legend: str, *, per_target: bool) -> timeseries.Panel:
+    """Age of each region's data, a third of a row: per exporter target, or the oldest of the replicas'."""
+    last = f"tione_exporter_last_poll_success_timestamp_seconds{{{selector}}}"
     return timeseries_panel(
         "Time since last successful poll",
-        "Age of each region's data: it grows while polls fail, and should stay below the poll interval plus "
-        "one poll's duration.",
+        "Age of each region's data"
+        + (", per exporter target" if per_target else " (the oldest of the exporters polling it)")
+        + ": it grows while polls fail, and should stay below the poll interval plus one poll's duration.",
         "s",
-        [query(f"time() - tione_exporter_last_poll_success_timestamp_seconds{{{selector}}}", legend)],
+        [query(f"time() - {last if per_target else oldest_replica(last)}", legend)],
         width=8,
     )

@@ -15,6 +15,7 @@ from grafana.panels import (
     RED,
     Panels,
     new_dashboard,
+    one_replica,
     queries,
     query,
     query_variable,
@@ -105,7 +106,7 @@ def _services() -> Panels:
             "Model and image",
             "What each service runs (from tione_service_info).",
             "none",
-            [query(f"tione_service_info{{{SERVICE}}}", instant=True)],
+            [query(one_replica(f"tione_service_info{{{SERVICE}}}"), instant=True)],
             hide=INFO_COLUMNS_HIDDEN,
             width=24,
             height=6,
@@ -144,11 +145,11 @@ def _replicas() -> Panels:
             "Desired against current, ready, available and updated replicas, per service.",
             "short",
             queries(
-                (f"tione_service_spec_replicas{{{SERVICE}}}", "{{service_id}} desired"),
-                (f"tione_service_status_replicas{{{SERVICE}}}", "{{service_id}} current"),
-                (f"tione_service_status_replicas_ready{{{SERVICE}}}", "{{service_id}} ready"),
-                (f"tione_service_status_replicas_available{{{SERVICE}}}", "{{service_id}} available"),
-                (f"tione_service_status_replicas_updated{{{SERVICE}}}", "{{service_id}} updated"),
+                (one_replica(f"tione_service_spec_replicas{{{SERVICE}}}"), "{{service_id}} desired"),
+                (one_replica(f"tione_service_status_replicas{{{SERVICE}}}"), "{{service_id}} current"),
+                (one_replica(f"tione_service_status_replicas_ready{{{SERVICE}}}"), "{{service_id}} ready"),
+                (one_replica(f"tione_service_status_replicas_available{{{SERVICE}}}"), "{{service_id}} available"),
+                (one_replica(f"tione_service_status_replicas_updated{{{SERVICE}}}"), "{{service_id}} updated"),
             ),
         ),
         timeseries_panel(
@@ -156,10 +157,13 @@ def _replicas() -> Panels:
             "The autoscaler's minimum and maximum replicas against the desired count (services with autoscaling).",
             "short",
             queries(
-                (f"tione_service_autoscaling_min_replicas{{{SERVICE}}}", "{{service_id}} min"),
-                (f"tione_service_autoscaling_max_replicas{{{SERVICE}}}", "{{service_id}} max"),
+                (one_replica(f"tione_service_autoscaling_min_replicas{{{SERVICE}}}"), "{{service_id}} min"),
+                (one_replica(f"tione_service_autoscaling_max_replicas{{{SERVICE}}}"), "{{service_id}} max"),
                 (
-                    f"tione_service_spec_replicas{{{SERVICE}}} and tione_service_autoscaling_max_replicas{{{SERVICE}}}",
+                    one_replica(
+                        f"tione_service_spec_replicas{{{SERVICE}}}"
+                        f" and tione_service_autoscaling_max_replicas{{{SERVICE}}}"
+                    ),
                     "{{service_id}} desired",
                 ),
             ),
@@ -186,7 +190,7 @@ def _replicas() -> Panels:
             "Traffic weight",
             "Each service's share of the group's traffic.",
             "short",
-            [query(f"tione_service_weight{{{SERVICE}}}", "{{service_id}}")],
+            [query(one_replica(f"tione_service_weight{{{SERVICE}}}"), "{{service_id}}")],
         ),
     ]
 
@@ -195,9 +199,9 @@ def _resources() -> Panels:
     held = resources_held(
         "service",
         "{{service_id}}",
-        gpus=f"tione_service_allocated_physical_gpus{{{SERVICE}}}",
-        cpu=f"tione_service_allocated_cpu_cores{{{SERVICE}}}",
-        memory=f"tione_service_allocated_memory_bytes{{{SERVICE}}}",
+        gpus=one_replica(f"tione_service_allocated_physical_gpus{{{SERVICE}}}"),
+        cpu=one_replica(f"tione_service_allocated_cpu_cores{{{SERVICE}}}"),
+        memory=one_replica(f"tione_service_allocated_memory_bytes{{{SERVICE}}}"),
     )
     return [
         *held,
@@ -206,12 +210,12 @@ def _resources() -> Panels:
             "What one replica of each service gets: CPU cores, memory, GPUs as the instance sees them.",
             "short",
             queries(
-                (f"tione_service_replica_cpu_cores{{{SERVICE}}}", ""),
-                (f"tione_service_replica_memory_bytes{{{SERVICE}}}", ""),
-                (f"tione_service_replica_gpus{{{SERVICE}}}", ""),
+                (one_replica(f"tione_service_replica_cpu_cores{{{SERVICE}}}"), ""),
+                (one_replica(f"tione_service_replica_memory_bytes{{{SERVICE}}}"), ""),
+                (one_replica(f"tione_service_replica_gpus{{{SERVICE}}}"), ""),
                 instant=True,
             ),
-            hide=("Time", "__name__", "job", "instance", "region", "service_group_id"),
+            hide=("Time", "__name__", "job", "region", "service_group_id"),
             rename={"Value #A": "CPU cores", "Value #B": "memory", "Value #C": "GPUs"},
             column_units={"memory": "bytes"},
             width=24,
@@ -228,7 +232,12 @@ def _pods() -> Panels:
             "Pods by phase",
             "Each service's pods by phase (Running, Pending, Failed, ...).",
             "short",
-            [query(f"sum by (service_id, phase) (tione_service_pods{{{SERVICE}}})", "{{service_id}} {{phase}}")],
+            [
+                query(
+                    f"sum by (service_id, phase) ({one_replica(f'tione_service_pods{{{SERVICE}}}')})",
+                    "{{service_id}} {{phase}}",
+                )
+            ],
             stacked=True,
         ),
         timeseries_panel(
@@ -237,7 +246,9 @@ def _pods() -> Panels:
             "short",
             [
                 query(
-                    f"tione_service_status_replicas{{{SERVICE}}} - tione_service_status_replicas_ready{{{SERVICE}}}",
+                    one_replica(
+                        f"tione_service_status_replicas{{{SERVICE}}} - tione_service_status_replicas_ready{{{SERVICE}}}"
+                    ),
                     "{{service_id}}",
                 )
             ],

@@ -90,6 +90,7 @@ class AttentionRow:
     events_total: int | None = None
     """Warning events of the last hour; None when they were not asked (yet, or over the per-poll bound)."""
     events_asked: float | None = None
+    """When the events were asked (Unix seconds), the end of their one-hour window; None when not asked."""
     since_basis: str = ""
     """What `since` is (`tione.attention.SinceBasis`, or `event`: the first of the Warning events asked);
     the page says it on hover."""

@@ -16,7 +16,15 @@ import platform
 import re
 from collections.abc import Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
@@ -42,18 +50,25 @@ OTHER_CODE = "Other"
 _CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}(\.[A-Za-z0-9_]{1,64}){0,3}")
 
 
+STANDARD_COLLECTORS: tuple[Collector, ...] = (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR)
+"""prometheus_client's process (`process_*`, read from /proc at scrape time), platform (`python_info`) and
+garbage-collector (`python_gc_*`) collectors: what generic "target memory" alerts and dashboards expect of
+any exporter. They describe the process, not TI-ONE, so they are not in the family catalogue."""
+
+
 class _WithoutCreated(Collector):
-    """A view of a registry without the `_created` samples prometheus_client adds to counters and
+    """A view of collectors without the `_created` samples prometheus_client adds to counters and
     histograms: they double the series count and nobody graphs them. (prometheus_client can only
     switch them off process-wide.)"""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._registry = registry
+    def __init__(self, *collectors: Collector) -> None:
+        self._collectors = collectors
 
     def collect(self) -> Iterator[Metric]:
-        for metric in self._registry.collect():
-            metric.samples = [sample for sample in metric.samples if not sample.name.endswith("_created")]
-            yield metric
+        for collector in self._collectors:
+            for metric in collector.collect():
+                metric.samples = [sample for sample in metric.samples if not sample.name.endswith("_created")]
+                yield metric
 
 
 def _counter(name: str, registry: CollectorRegistry) -> Counter:
@@ -79,7 +94,8 @@ class SelfMetrics:
 
     Every region given at construction (and every action) has its counters and histograms at 0 from
     the start, so `rate()` and `increase()` see the first failure. Gauges such as `tione_up` appear
-    with the first poll: before it there is nothing true to report.
+    with the first poll: before it there is nothing true to report. The `standard` collectors (the
+    process's own figures) are rendered after them; they change with every scrape.
     """
 
     def __init__(
@@ -88,7 +104,9 @@ class SelfMetrics:
         *,
         actions: Iterable[str] = (),
         version: str = __version__,
+        standard: Iterable[Collector] = STANDARD_COLLECTORS,
     ) -> None:
+        self._standard = tuple(standard)
         self.registry = CollectorRegistry()
         registry = self.registry
         self._up = _gauge("tione_up", registry)
@@ -208,7 +226,7 @@ class SelfMetrics:
 
     def render(self, openmetrics: bool) -> bytes:
         """The families in the Prometheus text format, or in OpenMetrics without its `# EOF`."""
-        view = _WithoutCreated(self.registry)
+        view = _WithoutCreated(self.registry, *self._standard)
         if not openmetrics:
             return generate_latest(view)
         document: bytes = generate_openmetrics(view)  # type: ignore[no-untyped-call]

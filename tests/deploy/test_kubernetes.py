@@ -248,6 +248,10 @@ def test_deployments_are_hardened(kustomization: str) -> None:
         assert context["allowPrivilegeEscalation"] is False
         assert context["capabilities"] == {"drop": ["ALL"]}
         assert context["runAsNonRoot"] is True
+        # Every volume mounted, every mount backed by a volume, and a writable /tmp under the read-only root.
+        mounts = {mount["mountPath"]: mount["name"] for mount in container.get("volumeMounts", [])}
+        assert set(mounts.values()) == {volume["name"] for volume in pod.get("volumes", [])}, kustomization
+        assert "emptyDir" in next(v for v in pod["volumes"] if v["name"] == mounts.get("/tmp"))
         assert container["livenessProbe"]["httpGet"]["path"] == "/-/healthy"
         assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
         ports = {port["name"]: port["containerPort"] for port in container["ports"]}
@@ -333,7 +337,8 @@ def test_sharded_overlay_splits_regions_over_deployments() -> None:
 
 def test_recording_rules_add_up_across_shards() -> None:
     """Every aggregation of the recording rules keeps `region` and drops `instance`: shards that poll
-    disjoint regions add up to what one instance would give."""
+    disjoint regions add up to what one instance would give. A `without` drops exactly what tells two
+    replicas of one shard apart, so that they count once."""
     rule = one(render("overlays/sharded"), "PrometheusRule")
     records = [r for group in rule["spec"]["groups"] for r in group["rules"] if "record" in r]
     assert records
@@ -341,10 +346,15 @@ def test_recording_rules_add_up_across_shards() -> None:
         expr = record["expr"]
         groupings = re.findall(r"\b(by|without)\s*\(([^)]*)\)", expr)
         assert groupings, f"{record['record']} does not aggregate"
+        assert any(kind == "by" for kind, _ in groupings), f"{record['record']} keeps instance"
         for kind, labels in groupings:
             names = {label.strip() for label in labels.split(",")}
-            assert kind == "by", f"{record['record']}: {kind} ({labels}) keeps instance"
-            assert "region" in names and not {"instance", "job", "pod"} & names, f"{record['record']}: by ({labels})"
+            if kind == "without":
+                assert names == {"pod", "instance"}, f"{record['record']}: without ({labels})"
+            else:
+                assert "region" in names and not {"instance", "job", "pod"} & names, (
+                    f"{record['record']}: by ({labels})"
+                )
 
 
 def test_web_config_overlay_serves_tls_with_basic_auth() -> None:

@@ -1,9 +1,11 @@
-"""Helpers for the end-to-end tests: free loopback ports, child processes that always die, a small client of
-Prometheus' HTTP API, and a time-scaled copy of the alert rules."""
+"""Helpers for the end-to-end tests: free loopback ports, child processes that always die, the exporter and
+Prometheus started as the tests run them, a small client of Prometheus' HTTP API, and a time-scaled copy
+of the alert rules."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
 import subprocess
@@ -14,6 +16,8 @@ from typing import Any, TypeVar
 
 import httpx
 import yaml
+
+from tests.conftest import exporter_command, tree_environment
 
 T = TypeVar("T")
 
@@ -97,8 +101,9 @@ class PrometheusAPI:
     def ready(self) -> bool:
         return self.client.get("/-/ready").status_code == 200
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        data = self._get("/api/v1/query", {"query": expr})
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"query": expr} if at is None else {"query": expr, "time": at}
+        data = self._get("/api/v1/query", params)
         result: list[dict[str, Any]] = data["result"]
         return result
 
@@ -152,3 +157,31 @@ def stop_all(processes: Sequence[Process]) -> None:
     for process in reversed(processes):
         with contextlib.suppress(OSError):
             process.stop()
+
+
+def exporter_process(
+    name: str, endpoint: str, regions: Sequence[str], address: str, log: Path, credentials: Mapping[str, str]
+) -> Process:
+    """`tione-exporter run` of this tree polling `endpoint` every second, serving on `address`; only the
+    given TENCENTCLOUD_* variables and none of the caller's TIONE_EXPORTER_* reach it."""
+    env = tree_environment(
+        {k: v for k, v in os.environ.items() if not k.startswith(("TIONE_EXPORTER_", "TENCENTCLOUD_"))}
+    )
+    arguments = ["--tione.endpoint", endpoint, "--tione.regions", ",".join(regions), "--poll.interval", "1s"]
+    command = [*exporter_command(), "run", *arguments, "--web.listen-address", address]
+    return Process(name, command, log, env | dict(credentials))
+
+
+def prometheus_process(name: str, binary: str, config: Mapping[str, Any], directory: Path) -> tuple[Process, str]:
+    """Prometheus with `config` (written to `directory`), its data in `directory`; the process and its URL."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "prometheus.yml").write_text(yaml.safe_dump(dict(config)))
+    address = f"127.0.0.1:{free_port()}"
+    arguments = [
+        binary,
+        f"--config.file={directory / 'prometheus.yml'}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        f"--web.listen-address={address}",
+        "--log.level=warn",
+    ]
+    return Process(name, arguments, directory / f"{name}.log"), f"http://{address}"

@@ -9,7 +9,6 @@ dashboard query and every recording rule returns data.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -22,8 +21,17 @@ import yaml
 
 from exporter.simulator import SimulatorConfig, SimulatorServer
 from grafana.queries import panel_queries, parse_label_values, query_variables, substitute
-from tests.conftest import REPO, exporter_command, require_tool, tree_environment
-from tests.e2e.stack import Process, PrometheusAPI, free_port, stop_all, time_scaled_rules, wait_for
+from tests.conftest import REPO, require_tool
+from tests.e2e.stack import (
+    Process,
+    PrometheusAPI,
+    exporter_process,
+    free_port,
+    prometheus_process,
+    stop_all,
+    time_scaled_rules,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -83,55 +91,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     prometheus: PrometheusAPI | None = None
     try:
         exporter_address = f"127.0.0.1:{free_port()}"
-        env = tree_environment(
-            {k: v for k, v in os.environ.items() if not k.startswith(("TIONE_EXPORTER_", "TENCENTCLOUD_"))}
-        )
-        env |= {"TENCENTCLOUD_SECRET_ID": SECRET_ID, "TENCENTCLOUD_SECRET_KEY": SECRET_KEY}
+        credentials = {"TENCENTCLOUD_SECRET_ID": SECRET_ID, "TENCENTCLOUD_SECRET_KEY": SECRET_KEY}
         processes.append(
-            Process(
-                "exporter",
-                [
-                    *exporter_command(),
-                    "run",
-                    "--tione.endpoint",
-                    simulator.url,
-                    "--tione.regions",
-                    ",".join(REGIONS),
-                    "--poll.interval",
-                    "1s",
-                    "--web.listen-address",
-                    exporter_address,
-                ],
-                tmp / "exporter.log",
-                env,
-            )
+            exporter_process("exporter", simulator.url, REGIONS, exporter_address, tmp / "exporter.log", credentials)
         )
-        (tmp / "prometheus.yml").write_text(
-            yaml.safe_dump(
-                {
-                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                    "rule_files": [str(rules_dir / "tione-alerts.yml"), str(rules_dir / "tione-recording.yml")],
-                    "scrape_configs": [
-                        {"job_name": "tione-exporter", "static_configs": [{"targets": [exporter_address]}]}
-                    ],
-                }
-            )
-        )
-        prometheus_address = f"127.0.0.1:{free_port()}"
-        processes.append(
-            Process(
-                "prometheus",
-                [
-                    prometheus_bin,
-                    f"--config.file={tmp / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp / 'data'}",
-                    f"--web.listen-address={prometheus_address}",
-                    "--log.level=warn",
-                ],
-                tmp / "prometheus.log",
-            )
-        )
-        prometheus = PrometheusAPI(f"http://{prometheus_address}")
+        prometheus_config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(rules_dir / "tione-alerts.yml"), str(rules_dir / "tione-recording.yml")],
+            "scrape_configs": [{"job_name": "tione-exporter", "static_configs": [{"targets": [exporter_address]}]}],
+        }
+        process, url = prometheus_process("prometheus", prometheus_bin, prometheus_config, tmp)
+        processes.append(process)
+        prometheus = PrometheusAPI(url)
         built = Stack(simulator, prometheus, processes, rules_dir)
         try:
             wait_for("Prometheus to be ready", prometheus.ready, timeout=20)

@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import secrets
+import subprocess
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from exporter.config import load_settings
 from exporter.logs import forget_secrets, setup_logging
 from exporter.simulator.server import SimulatorServer
 from exporter.tencentcloud.credentials import Credentials, StaticProvider
-from tests.conftest import signed_simulator
+from tests.conftest import require_tool, signed_simulator
 
 REGIONS = ("ap-guangzhou", "ap-shanghai")
 UNSERVED = "ap-nowhere"
@@ -353,3 +354,25 @@ async def test_no_secret_reaches_metrics_page_or_logs(simulator: SimulatorServer
         for where, text in texts.items():
             leaked = [secret for secret in forbidden if secret in text]
             assert not leaked, f"{len(leaked)} secret(s) in {where}"
+
+
+async def test_the_standard_process_and_python_metrics_are_served(simulator: SimulatorServer) -> None:
+    """What generic "target memory" alerts and dashboards read, in both formats, and promtool accepts it."""
+    promtool = require_tool("promtool")
+    async with running_exporter(simulator) as running:
+        samples = await running.wait_for(lambda s: value(s, "tione_up", region=REGIONS[0]) == 1, "the first poll")
+        for name in ("process_resident_memory_bytes", "process_virtual_memory_bytes", "process_start_time_seconds"):
+            assert (value(samples, name) or 0) > 0, name
+        assert (value(samples, "process_open_fds") or 0) >= 3  # at least the listening socket and stdio
+        assert (value(samples, "process_max_fds") or 0) >= (value(samples, "process_open_fds") or 0)
+        assert value(samples, "process_cpu_seconds_total") is not None
+        assert value(samples, "python_info", implementation="CPython") == 1
+        assert value(samples, "python_gc_collections_total", generation="0") is not None
+        text = (await running.http.get("/metrics")).text
+        checked = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        response = await running.http.get("/metrics", headers={"Accept": "application/openmetrics-text"})
+        families = {family.name for family in parse_openmetrics(response.text)}
+        assert {"process_resident_memory_bytes", "process_open_fds", "python_info"} <= families

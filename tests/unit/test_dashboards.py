@@ -24,7 +24,7 @@ PROVISIONING = REPO / "grafana" / "provisioning" / "dashboards.yml"
 RULE_FILES = sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml"))
 STABLE_UIDS = {"tione-overview", "tione-service-group", "tione-exporter-health"}
 GRAFANA_GLOBALS = {"__rate_interval", "__range", "__interval", "datasource"}
-SCRAPE_LABELS = {"job", "instance"}
+SCRAPE_LABELS = {"job", "instance", "pod"}  # `pod`: added by the Prometheus operator
 # Series Prometheus itself writes for every scrape target.
 PROMETHEUS_SERIES = {"up": SCRAPE_LABELS, "scrape_duration_seconds": SCRAPE_LABELS}
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset"}

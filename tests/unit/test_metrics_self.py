@@ -19,11 +19,13 @@ ACTION = "DescribeModelServiceGroups"
 
 
 def samples(metrics: SelfMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of the text rendering, keyed by name and sorted labels."""
+    """Every sample of the exporter's own families in the text rendering, keyed by name and sorted labels
+    (the process's standard figures, which move by themselves, left out)."""
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in parse_text(metrics.render(False).decode())
         for sample in family.samples
+        if sample.name.startswith("tione_")
     }
 
 
@@ -299,3 +301,15 @@ def test_requests_made_counts_every_request_of_a_region() -> None:
 def test_an_undeclared_self_family_is_named_in_the_error() -> None:
     with pytest.raises(KeyError, match="tione_exporter_no_such_family"):
         self_family("tione_exporter_no_such_family")
+
+
+def test_the_process_and_python_collectors_are_rendered_after_the_own_families() -> None:
+    metrics = SelfMetrics([GZ], actions=[ACTION])
+    for openmetrics in (False, True):
+        body = metrics.render(openmetrics).decode()
+        names = [family.name for family in parse_text(body)] if not openmetrics else []
+        for name in ("process_resident_memory_bytes", "process_open_fds", "python_info", "python_gc_collections"):
+            assert f"\n{name}" in body, (name, openmetrics)
+        assert body.index("tione_up") < body.index("process_resident_memory_bytes")
+        assert not names or names.count("python_info") == 1
+    assert b"process_" not in SelfMetrics([GZ], standard=()).render(False)

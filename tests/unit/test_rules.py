@@ -81,6 +81,98 @@ def test_promtool_rule_tests_pass(test_file: Path) -> None:
     assert "SUCCESS" in result.stdout
 
 
+SECOND_INSTANCE = "exporter-b:10120"
+"""The `instance` of the second replica of a series scraped without one."""
+TRAFFIC_RECORDS = {"region_action:tione_exporter_api_requests:rate5m", "region_code:tione_exporter_api_errors:rate5m"}
+"""The API traffic rates: every replica sends its own requests, so they double with two replicas, as the
+account's API load does. Every other rule gives one replica's answer."""
+
+
+def _with_label(series: str, name: str, value: str) -> str:
+    """`series` (a promtool selector) with label `name` set to `value`, replacing any value it had."""
+    metric, _, rest = series.partition("{")
+    labels = [part.strip() for part in rest.rstrip("}").split(",") if part.strip()] if rest else []
+    labels = [label for label in labels if not label.startswith(f"{name}=")] + [f'{name}="{value}"']
+    return f"{metric}{{{', '.join(labels)}}}"
+
+
+def _labels_of(selector: str) -> dict[str, str]:
+    return dict(re.findall(r'(\w+)="([^"]*)"', selector))
+
+
+def _second_instance(first: str | None) -> str:
+    return f"replica-b.{first}" if first else SECOND_INSTANCE
+
+
+def replicated(test_file: Path, *, instances: bool) -> dict[str, Any]:
+    """The rule tests of `test_file` with every input series twice, once per pod (as two replicas under the
+    Prometheus operator with the manifests' relabelling export them), and with `instances` also under two
+    `instance` values (replicas scraped without it). Expectations stay those of one exporter, except that
+    what a rule keeps per instance is expected once per instance, and the API traffic rates double."""
+    document: dict[str, Any] = yaml.safe_load(test_file.read_text())
+    document["rule_files"] = [str((test_file.parent / path).resolve()) for path in document["rule_files"]]
+    for test in document["tests"]:
+        copies = []
+        for entry in test.get("input_series", []):
+            pod = _labels_of(entry["series"]).get("pod", "tione-exporter")
+            first = dict(entry, series=_with_label(entry["series"], "pod", f"{pod}-0"))
+            second = dict(entry, series=_with_label(entry["series"], "pod", f"{pod}-1"))
+            if instances:
+                old = _labels_of(entry["series"]).get("instance")
+                second["series"] = _with_label(second["series"], "instance", _second_instance(old))
+            copies += [first, second]
+        test["input_series"] = copies
+        for case in test.get("alert_rule_test", []):
+            expected = list(case.get("exp_alerts") or [])
+            for alert in list(expected):
+                old = alert["exp_labels"].get("instance")
+                if instances and old:
+                    new = _second_instance(old)
+                    annotations = {k: v.replace(old, new) for k, v in alert["exp_annotations"].items()}
+                    labels = alert["exp_labels"] | {"instance": new}
+                    expected.append({"exp_labels": labels, "exp_annotations": annotations})
+            case["exp_alerts"] = expected
+        for case in test.get("promql_expr_test", []):
+            samples = []
+            for one in case.get("exp_samples", []):
+                sample = dict(one, value=one["value"] * 2) if case["expr"] in TRAFFIC_RECORDS else one
+                samples.append(sample)
+                old = _labels_of(sample["labels"]).get("instance")
+                if instances and old:
+                    samples.append(
+                        dict(sample, labels=_with_label(sample["labels"], "instance", _second_instance(old)))
+                    )
+            case["exp_samples"] = samples
+    return document
+
+
+@pytest.mark.parametrize("instances", [False, True], ids=["pods", "pods-and-instances"])
+@pytest.mark.parametrize("test_file", rule_test_files(), ids=lambda p: p.name)
+def test_promtool_rule_tests_pass_with_every_series_twice(test_file: Path, instances: bool, tmp_path: Path) -> None:
+    """Two replicas give the answers of one: no join fails, nothing counts twice, one alert per problem."""
+    promtool = require_tool("promtool")
+    document = replicated(test_file, instances=instances)
+    doubled = tmp_path / test_file.name
+    doubled.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = subprocess.run([promtool, "test", "rules", str(doubled)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_replicated_tests_hold_every_series_twice() -> None:
+    original = yaml.safe_load((RULE_TESTS_DIR / "services_test.yml").read_text())
+    document = replicated(RULE_TESTS_DIR / "services_test.yml", instances=True)
+    before = original["tests"][0]["input_series"]
+    after = document["tests"][0]["input_series"]
+    assert len(after) == 2 * len(before)
+    first, second = _labels_of(after[0]["series"]), _labels_of(after[1]["series"])
+    assert first["pod"] != second["pod"] and first["instance"] != second["instance"]
+    one = {k: v for k, v in _labels_of(before[0]["series"]).items() if k != "instance"}
+    for copy in (first, second):
+        assert {k: v for k, v in copy.items() if k not in ("pod", "instance")} == one
+    assert _with_label("up", "pod", "p") == 'up{pod="p"}'
+    assert _with_label('up{instance="a", job="j"}', "instance", "b") == 'up{job="j", instance="b"}'
+
+
 def test_alert_names_labels_and_annotations_follow_the_conventions() -> None:
     names = [rule["alert"] for rule in alerts()]
     assert len(names) == len(set(names)), "alert names must be unique"
