@@ -11,12 +11,12 @@ from exporter.config import (
     DEFAULT_ENDPOINT,
     OPTIONS,
     Settings,
-    format_duration,
     listing_filters,
     load_settings,
-    parse_duration,
 )
+from exporter.config.values import parse_duration
 from exporter.console import ConfigError
+from exporter.durations import format_duration
 
 REGION = {"TENCENTCLOUD_REGION": "ap-guangzhou"}
 

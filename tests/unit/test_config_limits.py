@@ -15,14 +15,10 @@ from pathlib import Path
 import pytest
 
 from exporter.app import poll_plan
-from exporter.config import (
-    FAMILY_NAMES,
-    MAX_FILE_BYTES,
-    MAX_PATTERN_LENGTH,
-    MAX_SHOWN,
-    _matches_in_time,
-    load_settings,
-)
+from exporter.config import load_settings
+from exporter.config.files import MAX_FILE_BYTES
+from exporter.config.patterns import FAMILY_NAMES, MAX_PATTERN_LENGTH, _matches_in_time
+from exporter.config.values import MAX_SHOWN
 from exporter.console import MAX_PROBLEMS, ConfigError
 
 REGION = {"TENCENTCLOUD_REGION": "ap-guangzhou"}
