@@ -16,7 +16,6 @@ import math
 import os
 import re
 import signal
-import stat
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from exporter.console import ConfigError
 from exporter.durations import format_duration, parse_go_duration
+from exporter.files import FileRefusedError, read_small_file
 from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.tencentcloud.endpoint import Endpoint, EndpointError, is_loopback
 from exporter.tione.listing import FILTER_NAMES
@@ -926,31 +926,13 @@ _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _read_text(path: Path, where: str) -> str:
-    """The file's text, refused before it is read when it is not a regular file (a FIFO would block, a
-    device such as `/dev/zero` never ends) or larger than `MAX_FILE_BYTES`.
-
-    Opened without blocking, then checked on the open descriptor: no window between the check and the read.
-    """
+    """The file's text; a FIFO, a device or a file over `MAX_FILE_BYTES` is refused before it is read."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        data = read_small_file(path, MAX_FILE_BYTES, "a configuration file")
+    except FileRefusedError as refused:
+        raise ConfigError([f"{where}: {refused}"]) from None
     except OSError as error:
         raise ConfigError([f"{where}: cannot read the file: {error.strerror or error}"]) from None
-    try:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError([f"{where}: not a regular file"])
-        if info.st_size > MAX_FILE_BYTES:
-            raise ConfigError(
-                [f"{where}: {info.st_size} bytes is too large for a configuration file (at most {MAX_FILE_BYTES})"]
-            )
-        with os.fdopen(descriptor, "rb", closefd=False) as file:
-            data = file.read(MAX_FILE_BYTES + 1)  # the size may have grown since the check
-    except OSError as error:
-        raise ConfigError([f"{where}: cannot read the file: {error.strerror or error}"]) from None
-    finally:
-        os.close(descriptor)
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError([f"{where}: too large for a configuration file (at most {MAX_FILE_BYTES} bytes)"])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
