@@ -6,9 +6,7 @@ YAML nested tens of thousands deep crashes libyaml's C stack: each is one error 
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import yaml
 
 from exporter.config.values import shown
 from exporter.console import ConfigError
+from exporter.files import FileRefusedError, read_small_file
 
 MAX_FILE_BYTES = 256 * 1024
 """The largest `--config.file`. Every setting with long filter lists fits in a few KiB; a bigger file is the
@@ -51,31 +50,13 @@ _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _read_text(path: Path, where: str) -> str:
-    """The file's text, refused before it is read when it is not a regular file (a FIFO would block, a
-    device such as `/dev/zero` never ends) or larger than `MAX_FILE_BYTES`.
-
-    Opened without blocking, then checked on the open descriptor: no window between the check and the read.
-    """
+    """The file's text; a FIFO, a device or a file over `MAX_FILE_BYTES` is refused before it is read."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        data = read_small_file(path, MAX_FILE_BYTES, "a configuration file")
+    except FileRefusedError as refused:
+        raise ConfigError([f"{where}: {refused}"]) from None
     except OSError as error:
         raise ConfigError([f"{where}: cannot read the file: {error.strerror or error}"]) from None
-    try:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError([f"{where}: not a regular file"])
-        if info.st_size > MAX_FILE_BYTES:
-            raise ConfigError(
-                [f"{where}: {info.st_size} bytes is too large for a configuration file (at most {MAX_FILE_BYTES})"]
-            )
-        with os.fdopen(descriptor, "rb", closefd=False) as file:
-            data = file.read(MAX_FILE_BYTES + 1)  # the size may have grown since the check
-    except OSError as error:
-        raise ConfigError([f"{where}: cannot read the file: {error.strerror or error}"]) from None
-    finally:
-        os.close(descriptor)
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError([f"{where}: too large for a configuration file (at most {MAX_FILE_BYTES} bytes)"])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -27,11 +27,11 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
+from exporter.files import FileRefusedError, read_small_file
 from exporter.tencentcloud.endpoint import Endpoint
 from exporter.tencentcloud.errors import CredentialError
 from exporter.tencentcloud.request import encode_body, request_headers
@@ -57,6 +57,10 @@ DEFAULT_STS_ENDPOINT = "https://sts.tencentcloudapi.com"
 STS_SERVICE = "sts"
 STS_VERSION = "2018-08-13"
 STS_ACTION = "AssumeRoleWithWebIdentity"
+
+MAX_SECRET_FILE_BYTES = 64 * 1024
+"""A key, a session token, a TKE identity token or a credentials file is at most a few kilobytes; a larger
+file, a FIFO or a device (`/dev/zero`) is refused before it is read rather than hang or fill the memory."""
 
 DEFAULT_REFRESH_MARGIN = 300.0
 """Temporary keys are renewed this many seconds before they expire (a signature is valid for 5 minutes)."""
@@ -153,7 +157,10 @@ class _FileReader:
             cached = self._cache.get(path)
             if cached is not None and cached[0] == key:
                 return cached[1]
-            text = Path(path).read_text(encoding="utf-8-sig").strip()  # -sig: editors on some systems add a BOM
+            data = read_small_file(path, MAX_SECRET_FILE_BYTES, "a secret file")
+            text = data.decode("utf-8-sig").strip()  # -sig: editors on some systems add a BOM
+        except FileRefusedError as refused:
+            raise CredentialError(provider, f"{label} {path}: {refused}") from None
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise CredentialError(provider, f"cannot read {label} {path}: {reason}") from None
@@ -253,7 +260,9 @@ class ProfileFileProvider:
             key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
             if self._cache is not None and self._cache[:2] == (path, key):
                 return self._cache[2]
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_small_file(path, MAX_SECRET_FILE_BYTES, "a credentials file").decode("utf-8")
+        except FileRefusedError as refused:
+            raise CredentialError(self.name, f"{path}: {refused}") from None
         except OSError as exc:
             raise CredentialError(self.name, f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
         except UnicodeDecodeError:

@@ -32,8 +32,10 @@ are listed a few at a time, the one listed longest ago first and alone (it gets 
 `WORKSPACE_SHARE` of it, leaving room for the sources after the listing); one that cannot be listed in
 time is left for the next poll, where it comes first, so every workspace is listed within a bounded
 number of polls. While polls are partial (or expected to be) the listing holds each workspace's last
-groups, and a workspace it did not reach is exported from them until they are older than the poll's
-`max_staleness`. Only when no workspace at all could be listed does the timeout fail the listing.
+groups; otherwise, with several workspaces, it keeps them packed (compressed JSON of the records, about
+a twentieth of their size), so that a poll that runs short after a whole one still has them. A workspace
+it did not reach is exported from either until they are older than the poll's `max_staleness`. Only when
+no workspace at all could be listed does the timeout fail the listing.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -48,6 +51,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
+
+import msgspec
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import TIMEOUT, APIError, TencentCloudError, TransportError, is_permission_error
@@ -557,13 +562,36 @@ class _Listed:
     requests: int
     groups: tuple[ServiceGroup, ...] | None = None
     """Its groups as then listed, held only while the region's polls run (or are expected to run) short."""
+    packed: bytes | None = None
+    """Otherwise, in a region of several workspaces, the same groups packed (`_pack`): a poll that runs short
+    after a whole one still has the groups of the workspaces it does not reach, at a small cost in memory."""
+
+
+_PACK_ENCODER = msgspec.json.Encoder()
+_PACK_DECODER = msgspec.json.Decoder(tuple[ServiceGroup, ...])
+PACK_LEVEL = 1
+"""zlib's fastest level: the records' JSON shrinks about ninefold (to about 320 bytes a service) for about
+0.02 s of CPU per 1,000 services and poll; the records themselves hold about 6 KB a service."""
+
+
+def _pack(groups: Sequence[ServiceGroup]) -> bytes:
+    """The groups as compressed JSON of the records: what they came from, so they read back as they were."""
+    return zlib.compress(_PACK_ENCODER.encode(tuple(groups)), PACK_LEVEL)
+
+
+def _unpack(packed: bytes) -> tuple[ServiceGroup, ...] | None:
+    try:
+        return _PACK_DECODER.decode(zlib.decompress(packed))
+    except (zlib.error, msgspec.DecodeError):  # cannot happen to what `_pack` made; then nothing is served
+        return None
 
 
 class Rotation:
     """The order workspaces are listed in, and what each took, per region; their groups while polls run short.
 
-    A region with one workspace, or whose workspaces are listed well within the time, holds no groups:
-    the listing's objects then live only during a poll, as ever.
+    A region with one workspace holds no groups: the listing's objects then live only during a poll, as
+    ever. One with several whose workspaces are listed well within the time holds them packed, not as
+    objects: about 320 bytes a service instead of 6 KB.
     """
 
     def __init__(self, max_staleness: float) -> None:
@@ -594,23 +622,30 @@ class Rotation:
     def held(self, region: str, project_id: str | None, now: float) -> tuple[ServiceGroup, ...] | None:
         """The workspace's groups from its last listing, unless none are held or they are too old to show."""
         listed = self._listed.get(region, {}).get(project_id)
-        if listed is None or listed.groups is None or now - listed.at >= self.max_staleness:
+        if listed is None or now - listed.at >= self.max_staleness:
             return None
-        return listed.groups
+        if listed.groups is not None:
+            return listed.groups
+        return _unpack(listed.packed) if listed.packed is not None else None
 
     def remember(
         self, region: str, outcomes: Mapping[str | None, Outcome], *, hold: bool, short: bool, now: float
     ) -> None:
-        """Note what became of each workspace of this poll (workspaces no longer listed are forgotten)."""
+        """Note what became of each workspace of this poll (workspaces no longer listed are forgotten).
+
+        Its groups are held as objects with `hold`, else packed when the region has several workspaces."""
         before = self._listed.get(region, {})
         after: dict[str | None, _Listed] = {}
+        several = len(outcomes) > 1
         for project_id, outcome in outcomes.items():
             if isinstance(outcome, ListingResult):
-                after[project_id] = _Listed(now, outcome.requests, tuple(outcome.groups) if hold else None)
+                groups = tuple(outcome.groups) if hold else None
+                packed = _pack(outcome.groups) if several and not hold else None
+                after[project_id] = _Listed(now, outcome.requests, groups, packed)
             elif _late(outcome):
                 if project_id in before:
                     kept = before[project_id]
-                    after[project_id] = _Listed(kept.at, kept.requests, kept.groups if hold else None)
+                    after[project_id] = _Listed(kept.at, kept.requests, kept.groups if hold else None, kept.packed)
             else:
                 after[project_id] = _Listed(now, 1)
         self._listed[region] = after
@@ -631,7 +666,8 @@ def source(
     (`workspaces.project_ids`: the configured ones, else those discovery found, else the default one).
 
     With several workspaces a poll may run short of time (see the module docstring): the workspaces it
-    did not reach are exported from their last listing, up to `max_staleness` old, and listed first next."""
+    did not reach are exported from their last listing (held, or packed when the last poll was whole), up
+    to `max_staleness` old, and listed first next."""
     rotation = Rotation(max_staleness)
 
     async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> ListingResult:

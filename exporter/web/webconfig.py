@@ -36,6 +36,7 @@ import bcrypt
 import yaml
 
 from exporter.console import ConfigError
+from exporter.files import FileRefusedError, read_small_file
 
 CLIENT_AUTH_TYPES: dict[str, ssl.VerifyMode] = {
     "NoClientCert": ssl.CERT_NONE,
@@ -59,6 +60,8 @@ _KNOWN_UNSUPPORTED = {
     "client_ca": "inline CA certificates are not supported; use client_ca_file",
 }
 REALM = "tione-exporter"
+MAX_WEB_CONFIG_BYTES = 256 * 1024
+"""Far more than a file of file paths and a few hundred bcrypt hashes needs; a FIFO or device is refused too."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,9 @@ def load_web_config(path: Path) -> WebConfig:
     """Read and check the file; raise `ConfigError` naming every problem (never a secret)."""
     where = f"--web.config.file {path}"
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.safe_load(read_small_file(path, MAX_WEB_CONFIG_BYTES, "a web configuration file").decode())
+    except FileRefusedError as refused:
+        raise ConfigError([f"{where}: {refused}"]) from None
     except OSError as error:
         raise ConfigError([f"{where}: cannot read the file: {error.strerror or error}"]) from None
     except (UnicodeDecodeError, yaml.YAMLError):

@@ -413,6 +413,17 @@ def test_a_60_mb_config_file_and_a_fifo_each_exit_2_with_one_line(tmp_path: Path
         assert result.stderr.startswith(f"tione-exporter: --config.file {path}: {problem}")
 
 
+@pytest.mark.timeout(30)
+def test_run_with_a_fifo_or_device_as_web_config_exits_2_with_one_line(tmp_path: Path) -> None:
+    fifo = tmp_path / "web.fifo"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero"):
+        args = ["run", "--tione.regions", REGIONS[0], "--web.listen-address", "127.0.0.1:0", "--web.config.file", path]
+        result = run(args, environment(), timeout=10)
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [f"tione-exporter: --web.config.file {path}: not a regular file"]
+
+
 def test_a_catastrophic_exclude_pattern_exits_2_with_one_line(tmp_path: Path) -> None:
     path = tmp_path / "exporter.yaml"
     path.write_text('tione: {regions: ap-guangzhou}\nmetrics:\n  exclude: ["(\\\\w+)+!", "(\\\\w|\\\\w)*!"]\n')

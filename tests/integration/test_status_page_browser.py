@@ -12,7 +12,9 @@ the page is laid out at each width and measured where it is drawn, not only read
 incident's cause text lies inside the viewport's width, the page needs no side-scrolling, no word is
 broken across lines, and a failing region's banner is above the fold with its rows marked stale.
 Screenshots at 1366 and 390 px are taken (`UPDATE_SCREENSHOT=1` copies the 1366 px one to docs/ for the
-README). In CI a missing chromium fails the test.
+README). Last, the refresh in place: with the page open, a poll that puts a healthy service in trouble
+must bring its row in without a reload (a mark set on `window` survives). In CI a missing chromium fails
+the test.
 """
 
 from __future__ import annotations
@@ -450,3 +452,79 @@ async def test_the_page_in_chromium_names_what_is_broken_and_why(simulator: Simu
         assert screenshot.stat().st_size > 10_000
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(screenshots[1366], DOCS_SCREENSHOT)
+
+
+def watch_a_change(url: str, profile: Path, change: Any, service_id: str) -> dict[str, Any]:
+    """Open `url`, mark the window, make `change`, and wait until the page shows `service_id`'s row: the
+    page's own refresh must bring it in place, so the mark (gone with any reload) is still there."""
+    browser = DevTools(profile)
+
+    def evaluate(expression: str) -> Any:
+        answer = browser.call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)
+        assert "exceptionDetails" not in answer, answer.get("exceptionDetails")
+        return answer["result"].get("value")
+
+    try:
+        target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        browser.call("Page.navigate", {"url": url}, session)
+        deadline = time.monotonic() + BROWSER_SECONDS
+        while evaluate("document.readyState") != "complete":
+            assert time.monotonic() < deadline, f"{url} did not load within {BROWSER_SECONDS} s"
+            time.sleep(0.05)
+        row = f"document.querySelector('#attention tr[data-service-id=\"{service_id}\"]')"
+        before = evaluate(f"{row} !== null")
+        evaluate("window.__mark = 'not reloaded'")
+        navigations = evaluate("performance.getEntriesByType('navigation').length")
+        change()
+        deadline = time.monotonic() + BROWSER_SECONDS
+        while not evaluate(f"{row} !== null"):
+            assert time.monotonic() < deadline, f"{service_id}'s row did not appear within {BROWSER_SECONDS} s"
+            time.sleep(0.2)
+        return {
+            "before": before,
+            "mark": evaluate("window.__mark || null"),
+            "navigations": (navigations, evaluate("performance.getEntriesByType('navigation').length")),
+            "shown": evaluate(f"{row}.getClientRects().length > 0"),
+            "severity": evaluate(f"{row}.querySelector('td.sev').innerText"),
+            "count": evaluate("document.getElementById('attention-count').textContent"),
+            "rows": evaluate("document.querySelectorAll('#attention tbody tr').length"),
+        }
+    finally:
+        browser.close()
+
+
+@pytest.mark.timeout(200)
+async def test_the_page_refreshes_in_place_when_a_poll_changes_the_fleet(
+    simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    require_tool("chromium")
+    expected = troubled(simulator)
+    region = REGIONS[0]
+    healthy = next(
+        service["ServiceId"]
+        for group in simulator.fleet(region)
+        for service in group["Services"]
+        if service["ServiceId"] not in expected and service["Status"] == "Normal"
+    )
+    flags = {"--poll.interval": "1s", "--poll.timeout": "800ms", "--poll.max-staleness": "10m"}
+    async with running_exporter(simulator, REGIONS, **flags) as running:
+        deadline = asyncio.get_running_loop().time() + 20
+        while {row["service_id"] for row in (await running.http.get("/api/v1/attention")).json()["services"]} != set(
+            expected
+        ):
+            assert asyncio.get_running_loop().time() < deadline, "the first polls did not land within 20 s"
+            await asyncio.sleep(0.2)
+        base = str(running.http.base_url).rstrip("/")
+
+        def change() -> None:
+            simulator.set_service_status(region, healthy, "Abnormal", replicas=2, ready=0)
+
+        seen = await asyncio.to_thread(watch_a_change, f"{base}/", tmp_path / "refresh", change, healthy)
+    assert seen["before"] is False, "the service was healthy when the page loaded"
+    assert seen["mark"] == "not reloaded", "the page was reloaded instead of refreshed in place"
+    assert seen["navigations"] == (1, 1)
+    assert seen["shown"] is True
+    assert seen["severity"].startswith("critical")
+    assert seen["rows"] == len(expected) + 1
+    assert seen["count"] == str(len(expected) + 1), "the count follows the new rows"

@@ -29,10 +29,12 @@ LAYERS: dict[str, int] = {
     "exporter.console": 9,
     "exporter.durations": 9,
     "exporter.memory": 9,
+    "exporter.files": 9,
     "exporter": 10,
 }
 """Lower layers never import higher ones (a smaller number is higher). `web` reads the poller's statuses;
-`config` knows the models of the filters it parses; logs, console and the version are used by anyone."""
+`config` knows the models of the filters it parses; logs, console, file reading and the version are used by
+anyone."""
 
 SIMULATOR = "exporter.simulator"
 SIMULATOR_MAY_USE = (

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from exporter.tencentcloud.credentials import (
+    MAX_SECRET_FILE_BYTES,
     CredentialChain,
     Credentials,
     EnvProvider,
@@ -319,3 +320,49 @@ async def test_the_chain_prefers_the_plain_variables_to_the_files(tmp_path: Path
     chain = default_chain(environ=env, metadata_url="http://127.0.0.1:9")
     got = await chain.get()
     assert (chain.name, got.secret_id, got.secret_key) == ("environment", "AKIDplain", "key-plain")
+
+
+def _hostile_files(tmp_path: Path) -> list[tuple[str, str]]:
+    """Paths that must never be read as a secret, with the phrase their refusal gives: a FIFO (the read would
+    wait for a writer for ever), a device that never ends, a directory and a file far over the limit."""
+    fifo = tmp_path / "secret.fifo"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge"
+    with huge.open("wb") as file:  # sparse: only the size is ever looked at
+        file.write(b"AKID\n")
+        file.truncate(50_000_000)
+    return [
+        (str(fifo), "not a regular file"),
+        ("/dev/zero", "not a regular file"),
+        (str(tmp_path), "not a regular file"),
+        (str(huge), f"50000000 bytes is too large for a secret file (at most {MAX_SECRET_FILE_BYTES})"),
+    ]
+
+
+@pytest.mark.timeout(20)
+async def test_a_secret_file_that_is_no_small_regular_file_is_refused_without_reading(tmp_path: Path) -> None:
+    (tmp_path / "id").write_text("AKIDfile")
+    for path, problem in _hostile_files(tmp_path):
+        env = {"TENCENTCLOUD_SECRET_ID_FILE": str(tmp_path / "id"), "TENCENTCLOUD_SECRET_KEY_FILE": path}
+        with pytest.raises(CredentialError) as caught:
+            await EnvProvider(env, files=True).get()
+        assert (
+            str(caught.value) == f"CredentialError: environment files: TENCENTCLOUD_SECRET_KEY_FILE {path}: {problem}"
+        )
+
+
+async def test_a_secret_file_just_within_the_limit_is_read(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(SECRET_KEY + "\n" * (MAX_SECRET_FILE_BYTES - len(SECRET_KEY)))
+    assert key_file.stat().st_size == MAX_SECRET_FILE_BYTES
+    env = {"TENCENTCLOUD_SECRET_ID": "AKID", "TENCENTCLOUD_SECRET_KEY_FILE": str(key_file)}
+    assert (await EnvProvider(env, files=True).get()).secret_key == SECRET_KEY
+
+
+@pytest.mark.timeout(20)
+async def test_a_credentials_file_that_is_no_small_regular_file_is_refused_without_reading(tmp_path: Path) -> None:
+    for path, problem in _hostile_files(tmp_path):
+        with pytest.raises(CredentialError) as caught:
+            await ProfileFileProvider(path, environ={}).get()
+        expected = problem.replace("a secret file", "a credentials file")
+        assert str(caught.value) == f"CredentialError: credentials file: {path}: {expected}"

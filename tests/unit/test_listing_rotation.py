@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from exporter.tencentcloud.client import TencentCloudClient
@@ -18,6 +19,7 @@ from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.listing import ListingQuery, ListingResult, Rotation, source
+from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from tests.unit.test_client_listing import group
 
@@ -49,6 +51,10 @@ def client(account: Account, rate: float, burst: int) -> TencentCloudClient:
         http=httpx.AsyncClient(transport=httpx.MockTransport(account.handler)),
         rate_limiter=TokenBucket(rate=rate, burst=burst),
     )
+
+
+def as_record(item: dict[str, Any]) -> ServiceGroup:
+    return msgspec.json.decode(json.dumps(item), type=ServiceGroup)
 
 
 def workspaces_of(result: ListingResult) -> set[str]:
@@ -126,5 +132,51 @@ def test_groups_are_held_only_while_polls_run_short() -> None:
     assert rotation.order(REGION, ["ws-00", "ws-01"]) == ["ws-01", "ws-00"]
     assert rotation.tight(REGION, ["ws-00", "ws-01"], rate=1000, burst=100, seconds=100), "the last one ran short"
     rotation.remember(REGION, {"ws-00": listed, "ws-01": listed}, hold=False, short=False, now=200.0)
-    assert rotation.held(REGION, "ws-00", 201.0) is None
     assert not rotation.tight(REGION, ["ws-00", "ws-01"], rate=1000, burst=100, seconds=100)
+
+
+def test_a_whole_poll_keeps_the_groups_packed_not_as_objects() -> None:
+    """A poll that runs short right after a whole one must still have the groups of the workspaces it does
+    not reach; between whole polls they are kept packed (no record objects), and read back equal."""
+    rotation = Rotation(max_staleness=300)
+    first = ListingResult([as_record(group(index, project="ws-00")) for index in range(3)], requests=1)
+    second = ListingResult([as_record(group(0, project="ws-01"))], requests=1)
+    rotation.remember(REGION, {"ws-00": first, "ws-01": second}, hold=False, short=False, now=100.0)
+    held = rotation.held(REGION, "ws-00", 101.0)
+    assert held == tuple(first.groups)
+    assert held is not None and all(a is not b for a, b in zip(held, first.groups, strict=True)), "read back"
+    assert rotation.held(REGION, "ws-01", 101.0) == tuple(second.groups)
+    assert rotation.held(REGION, "ws-00", 400.0) is None, "older than the staleness limit"
+    late = TencentCloudError(TIMEOUT, "late")
+    rotation.remember(REGION, {"ws-00": late, "ws-01": second}, hold=True, short=True, now=200.0)
+    assert rotation.held(REGION, "ws-00", 201.0) == tuple(first.groups), "still the whole poll's, while fresh"
+    alone = Rotation(max_staleness=300)
+    alone.remember(REGION, {"ws-00": first}, hold=False, short=False, now=100.0)
+    assert alone.held(REGION, "ws-00", 101.0) is None, "one workspace: nothing kept between polls"
+
+
+async def test_a_poll_that_runs_short_after_a_whole_one_serves_the_rest_from_that_one() -> None:
+    account = Account()
+    api = client(account, rate=1000, burst=100)
+    listing = source(api, ListingQuery(), WORKSPACES, max_staleness=300)
+    whole = await poll(listing, 10)
+    assert whole.unlisted == () and workspaces_of(whole) == set(WORKSPACES)
+    api.rate_limiter = TokenBucket(rate=10, burst=4)  # the API slows down: about 7 workspaces a poll
+    account.asked.clear()
+    short = await poll(listing, 0.4)
+    assert short.unlisted, "the poll ran short"
+    assert set(short.unlisted) == set(WORKSPACES) - set(account.asked)
+    assert workspaces_of(short) == set(WORKSPACES), "the workspaces not reached keep their groups"
+    assert sorted(short.groups, key=str) == sorted(whole.groups, key=str)
+
+
+async def test_after_a_whole_poll_groups_older_than_the_staleness_limit_are_not_served() -> None:
+    account = Account()
+    api = client(account, rate=1000, burst=100)
+    listing = source(api, ListingQuery(), WORKSPACES, max_staleness=0.0)
+    await poll(listing, 10)
+    api.rate_limiter = TokenBucket(rate=10, burst=4)
+    account.asked.clear()
+    short = await poll(listing, 0.4)
+    assert short.unlisted
+    assert workspaces_of(short) == set(account.asked), "only what was listed now"

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import os
 import re
 import socket
 import ssl
@@ -22,7 +23,14 @@ from exporter.metrics.render import render
 from exporter.poller import RegionStatus
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, WebServer, bind
-from exporter.web.webconfig import CHECKS_WAITING, FAILED_CHECK_PAUSE, BasicAuth, WebConfig, load_web_config
+from exporter.web.webconfig import (
+    CHECKS_WAITING,
+    FAILED_CHECK_PAUSE,
+    MAX_WEB_CONFIG_BYTES,
+    BasicAuth,
+    WebConfig,
+    load_web_config,
+)
 from tests.conftest import REPO
 
 # Throw-away test material made with openssl for these tests only (100-year validity, EC P-256):
@@ -211,6 +219,31 @@ def test_each_problem_is_named(tls_dir: Path, text: str, expected: str) -> None:
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yml"
     assert problems(missing) == (f"--web.config.file {missing}: cannot read the file: No such file or directory",)
+
+
+@pytest.mark.timeout(20)
+def test_a_web_config_that_is_no_small_regular_file_is_refused_without_reading(tmp_path: Path) -> None:
+    fifo = tmp_path / "web.fifo"
+    os.mkfifo(fifo)  # reading it would wait for a writer for ever
+    huge = tmp_path / "huge.yml"
+    with huge.open("wb") as file:  # sparse: only the size is ever looked at
+        file.write(b"basic_auth_users: {}\n")
+        file.truncate(60_000_000)
+    size_problem = f"60000000 bytes is too large for a web configuration file (at most {MAX_WEB_CONFIG_BYTES})"
+    for path, problem in (
+        (fifo, "not a regular file"),
+        (Path("/dev/zero"), "not a regular file"),
+        (tmp_path, "not a regular file"),
+        (huge, size_problem),
+    ):
+        assert problems(path) == (f"--web.config.file {path}: {problem}",)
+
+
+def test_a_web_config_just_within_the_limit_is_read(tmp_path: Path) -> None:
+    head = "basic_auth_users:\n"
+    path = write(tmp_path, head + "#" * (MAX_WEB_CONFIG_BYTES - len(head) - 1) + "\n")
+    assert path.stat().st_size == MAX_WEB_CONFIG_BYTES
+    assert load_web_config(path) == WebConfig()
 
 
 async def test_basic_auth_checks_and_remembers(monkeypatch: pytest.MonkeyPatch) -> None:
