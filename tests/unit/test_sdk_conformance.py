@@ -17,17 +17,10 @@ from pydantic import create_model
 
 from exporter.simulator import ACTION, VERSION, SimulatorServer
 from exporter.tione.event_models import DescribeEventsResponse
-from exporter.tione.models import (
-    DescribeBillingResourceGroupsResponse,
-    DescribeModelServiceGroupsResponse,
-    DescribeWorkspacesResponse,
-    HpaMetric,
-    Service,
-    ServiceInfo,
-    as_utc,
-)
+from exporter.tione.models import DescribeBillingResourceGroupsResponse, DescribeWorkspacesResponse, as_utc
 from exporter.tione.records import ServiceGroup as ServiceGroupRecord
 from exporter.tione.records import ServiceGroupsAnswer
+from tests.api_models import DescribeModelServiceGroupsResponse, HpaMetric, Service, ServiceInfo
 from tests.conftest import LOCAL_FIXTURES
 from tests.sdk_types import answer_mismatches, documented_fields, mismatches, model_pairs, record_mismatches
 
