@@ -1,7 +1,10 @@
-"""Our models, simulator and fixtures against the official SDK's documented types.
+"""What the exporter reads, the simulator and the fixtures against the official SDK's documented types.
 
-The real API sends what the SDK documents, so a model that rejects a value of the documented type turns
-a perfectly valid answer into a lost object, and a simulator or fixture that sends another type hides it.
+The real API sends what the SDK documents, so a record or model that rejects a value of the documented type
+turns a perfectly valid answer into a lost object, and a simulator or fixture that sends another type hides
+it. The service group records (`exporter.tione.records`) are what a poll reads; the documented objects of
+`tests/api_models.py` must model every documented field (but those `IGNORED`), so that fixtures and
+simulated answers parsed with them lose nothing.
 """
 
 from __future__ import annotations
