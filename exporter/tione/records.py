@@ -62,6 +62,9 @@ COMPONENT_BUSINESS_STATUSES: tuple[str, ...] = ("Billing", "Normal", "WhitelistU
 WORKLOAD_STATUSES: tuple[str, ...] = ("Normal", "Abnormal", "Waiting", "Stopped", "Pending", "Stopping")
 """`WorkloadStatus.Status`."""
 
+CONDITION_STATUSES: tuple[str, ...] = ("True", "False", "Unknown")
+"""`Condition.Status`."""
+
 POD_PHASES: tuple[str, ...] = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 """`Pod.Phase`."""
 
