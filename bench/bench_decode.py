@@ -40,9 +40,9 @@ from exporter.metrics.attention import attention_rows
 from exporter.metrics.render import RegionStream, RenderOptions, collect_region
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.tencentcloud.gcpause import paused_gc
-from exporter.tione import models
 from exporter.tione.listing import LIMIT, parse_page, typed_page
 from exporter.tione.snapshot import RegionSnapshot
+from tests import api_models as models
 
 T = TypeVar("T")
 REGION = "ap-guangzhou"

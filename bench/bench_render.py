@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.render import RenderOptions, collect_region, render
-from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
+from tests.api_models import ServiceGroup
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 
-from exporter.tione.models import CONDITION_STATUSES, SERVICE_STATUSES
+from exporter.tione.records import CONDITION_STATUSES, SERVICE_STATUSES
 from grafana.panels import (
     BLUE,
     GREEN,

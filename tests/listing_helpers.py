@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tione.listing import ListingQuery, scan_service_groups, scan_workspaces
-from exporter.tione.models import ServiceGroup
+from exporter.tione.records import ServiceGroup
 
 
 async def list_service_groups(

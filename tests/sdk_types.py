@@ -211,10 +211,10 @@ def answer_mismatches(value: dict[str, Any], sdk_name: str, path: str = "") -> l
     return problems
 
 
-def _record_of(annotation: Any) -> type[msgspec.Struct] | None:
+def record_of(annotation: Any) -> type[msgspec.Struct] | None:
     """The record class an annotation holds (through Optional and list), if any."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType, list):
-        found = [_record_of(arg) for arg in typing.get_args(annotation)]
+        found = [record_of(arg) for arg in typing.get_args(annotation)]
         return next((item for item in found if item is not None), None)
     return annotation if inspect.isclass(annotation) and issubclass(annotation, msgspec.Struct) else None
 
@@ -243,7 +243,7 @@ def record_mismatches(
             if kind is None:
                 problems.append(f"{ours.__name__}.{field.encode_name} is not documented on {theirs}")
                 continue
-            nested = _record_of(hints[field.name])
+            nested = record_of(hints[field.name])
             if nested is not None:
                 todo.append((nested, kind.name))
             for value in sample_values(kind):

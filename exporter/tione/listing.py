@@ -58,7 +58,7 @@ from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import TIMEOUT, APIError, TencentCloudError, TransportError, is_permission_error
 from exporter.tione import workspaces
 from exporter.tione.decode import Skipped, decode_answer, decode_groups, identified
-from exporter.tione.models import DescribeModelServiceGroupsResponse, Filter, TagFilter, as_utc
+from exporter.tione.models import Filter, ServiceGroupsEnvelope, TagFilter, as_utc
 from exporter.tione.paging import (
     MAX_TOTAL_COUNT,
     WORKERS,
@@ -199,7 +199,7 @@ def parse_page(region: str, answer: dict[str, Any]) -> ParsedPage:
     """One `Response` object: its envelope must fit (else the page is malformed, naming the field path,
     never the value); its groups are read one by one, and one that does not fit is left out (`decode`)."""
     envelope = {key: value for key, value in answer.items() if key != "ServiceGroups"}
-    parsed = parse_answer(DescribeModelServiceGroupsResponse, ACTION, region, envelope)
+    parsed = parse_answer(ServiceGroupsEnvelope, ACTION, region, envelope)
     total = check_total(ACTION, region, answer, parsed.total_count)
     items = answer.get("ServiceGroups")
     if items is None:

@@ -1,18 +1,20 @@
-"""The service groups as a poll holds them: only the fields the exporter reads, decoded straight from the
-answer's bytes.
+"""What the exporter reads of `DescribeModelServiceGroups`: one `msgspec` record per object kind, holding
+exactly the fields read, decoded straight from the answer's bytes.
+
+These records are the one declaration of what is read: a page is decoded into them in one pass
+(`decode.decode_answer`), a page that does not fit is read again object by object into the same records
+(`decode.decode_groups`), and the fields read are theirs (`msgspec.structs.fields`), which the tests hold
+to the official SDK's documented types. Adding a field read is adding it here, under its Python name
+(snake_case; PascalCase on the wire, or the name given to `msgspec.field` where the API spells it
+otherwise). Everything else in an answer is skipped by the decoder without being built, which is also why
+an unread field that does not fit costs nothing.
 
 The listing keeps every group of a region until the region is rendered, so what one service costs here
-is multiplied by the fleet. The full models (`exporter.tione.models`) describe the whole API object and
-stay the reference for its documented types; these `msgspec` structs carry the fields the catalogue,
-the status page and the listing read (`exporter.metrics.reads.READ_FIELDS`, checked by a test), under
-the same Python names, so the families read either alike. Everything else in an answer is skipped by the
-decoder without being built, which is also why an unread field that does not fit costs nothing.
-
-Decoding is lax in the same places as the models (`strict=False`: `"5"` and `5.0` are the integer 5), and
-a time is kept as sent and read leniently when asked for (`models.lenient_time`): an unreadable time is unknown,
-never a reason to leave an object out. The structs are frozen and not tracked by the cyclic collector
-(`gc=False`): they form trees, never cycles, and a large fleet of them would otherwise be walked by every
-collection of the oldest generation.
+is multiplied by the fleet. Decoding is lax where the API is (`strict=False`: `"5"` and `5.0` are the
+integer 5), and a time is kept as sent and read leniently when asked for (`models.lenient_time`): an
+unreadable time is unknown, never a reason to leave an object out. The records are frozen and not tracked
+by the cyclic collector (`gc=False`): they form trees, never cycles, and a large fleet of them would
+otherwise be walked by every collection of the oldest generation.
 """
 
 from __future__ import annotations
@@ -25,6 +27,47 @@ import msgspec
 from exporter.tione.models import lenient_time
 from exporter.tione.text import KEPT_TEXT
 
+SERVICE_STATUSES: tuple[str, ...] = (
+    "CREATING",
+    "CREATE_FAILED",
+    "TIMEOUT_EXCEPTION",
+    "Normal",
+    "Stopped",
+    "Stopping",
+    "Abnormal",
+    "Pending",
+    "Waiting",
+)
+"""`Service.Status` and `ServiceGroup.Status`. Enumerations stay plain strings, so that a value the API
+invents tomorrow reaches the exporter intact; the known ones are listed so that state-set metrics can emit
+one series per value."""
+
+SERVICE_BUSINESS_STATUSES: tuple[str, ...] = (
+    "CREATING",
+    "CREATE_FAILED",
+    "CREATE_SUCCEED",
+    "ARREARS_STOP",
+    "WHITELIST_STOP",
+    "RELEASE_FAILED",
+    "WHITELIST_RELEASE_FAILED",
+    "TIMEOUT_EXCEPTION",
+    "BILLING",
+    "WHITELIST_USING",
+)
+"""`Service.BusinessStatus`."""
+
+COMPONENT_BUSINESS_STATUSES: tuple[str, ...] = ("Billing", "Normal", "WhitelistUsing")
+"""`SmartRouterComponent.BusinessStatus`."""
+
+WORKLOAD_STATUSES: tuple[str, ...] = ("Normal", "Abnormal", "Waiting", "Stopped", "Pending", "Stopping")
+"""`WorkloadStatus.Status`."""
+
+CONDITION_STATUSES: tuple[str, ...] = ("True", "False", "Unknown")
+"""`Condition.Status`."""
+
+POD_PHASES: tuple[str, ...] = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+"""`Pod.Phase`."""
+
 FreeText = Annotated[str, msgspec.Meta(max_length=KEPT_TEXT)]
 """The platform's free text, kept up to `text.KEPT_TEXT` characters. A longer one does not fit: the page is
 then read object by object (`decode.decode_groups`), which cuts it there, so that the one-pass read of
@@ -33,6 +76,21 @@ every other page does no work per object for it."""
 
 class Record(msgspec.Struct, rename="pascal", frozen=True, kw_only=True, gc=False, repr_omit_defaults=True):
     """Base of the records: PascalCase on the wire, snake_case in Python, every field optional."""
+
+
+class Stamped(Record, frozen=True):
+    """An object created and updated at times the API sends as text, kept as sent."""
+
+    create_time_sent: Any = msgspec.field(default=None, name="CreateTime")
+    update_time_sent: Any = msgspec.field(default=None, name="UpdateTime")
+
+    @property
+    def create_time(self) -> datetime | None:
+        return lenient_time(self.create_time_sent)
+
+    @property
+    def update_time(self) -> datetime | None:
+        return lenient_time(self.update_time_sent)
 
 
 class Tag(Record, frozen=True):
@@ -152,7 +210,7 @@ class ServiceInfo(Record, frozen=True):
     rolling_update: RollingUpdate | None = None
 
 
-class Service(Record, frozen=True):
+class Service(Stamped, frozen=True):
     """One version of a model service inside a service group."""
 
     service_group_id: str | None = None
@@ -165,8 +223,6 @@ class Service(Record, frozen=True):
     resource_group_id: str | None = None
     resource_group_name: str | None = None
     tags: list[Tag] | None = None
-    create_time_sent: Any = msgspec.field(default=None, name="CreateTime")
-    update_time_sent: Any = msgspec.field(default=None, name="UpdateTime")
     business_status: str | None = None
     create_failed_reason: FreeText | None = None
     status: str | None = None
@@ -177,14 +233,6 @@ class Service(Record, frozen=True):
     deploy_type: str | None = None
     instance_per_replicas: str | None = None
     """A string here (an integer in `ServiceInfo`), as the SDK documents it."""
-
-    @property
-    def create_time(self) -> datetime | None:
-        return lenient_time(self.create_time_sent)
-
-    @property
-    def update_time(self) -> datetime | None:
-        return lenient_time(self.update_time_sent)
 
 
 class SmartRouterResourceConfig(Record, frozen=True):
@@ -214,12 +262,10 @@ class SmartRouter(Record, frozen=True):
     component_list: list[SmartRouterComponent] | None = None
 
 
-class ServiceGroup(Record, frozen=True):
+class ServiceGroup(Stamped, frozen=True):
     service_group_id: str | None = None
     service_group_name: str | None = None
     created_by: str | None = None
-    create_time_sent: Any = msgspec.field(default=None, name="CreateTime")
-    update_time_sent: Any = msgspec.field(default=None, name="UpdateTime")
     service_count: int | None = None
     running_service_count: int | None = None
     services: list[Service] | None = None
@@ -230,17 +276,10 @@ class ServiceGroup(Record, frozen=True):
     replicas_count: int | None = None
     smart_router: SmartRouter | None = None
 
-    @property
-    def create_time(self) -> datetime | None:
-        return lenient_time(self.create_time_sent)
-
-    @property
-    def update_time(self) -> datetime | None:
-        return lenient_time(self.update_time_sent)
-
 
 class ServiceGroupsAnswer(Record, frozen=True):
-    """The `Response` object of `DescribeModelServiceGroups`, its envelope typed like the full model's.
+    """The `Response` object of `DescribeModelServiceGroups`, its envelope typed like
+    `models.ServiceGroupsEnvelope` (which checks it when the page is read object by object).
 
     `Error` is only looked at for being there: an error answer is read by the client's untyped path,
     which knows how to report it.
@@ -257,29 +296,3 @@ class ServiceGroupsBody(Record, frozen=True):
     """The whole body of an answer: `{"Response": {...}}`."""
 
     response: ServiceGroupsAnswer
-
-
-RECORDS: tuple[type[Record], ...] = (
-    ServiceGroup,
-    SmartRouter,
-    SmartRouterComponent,
-    SmartRouterResourceConfig,
-    SmartRouterResourceSpec,
-    Service,
-    ServiceInfo,
-    RollingUpdate,
-    NumOrPercent,
-    WorkloadStatus,
-    Condition,
-    ResourceInfo,
-    GpuDetail,
-    HorizontalPodAutoscaler,
-    ScheduledAction,
-    ImageInfo,
-    ModelInfo,
-    Pod,
-    Container,
-    ContainerStatus,
-    Tag,
-)
-"""Every record below `ServiceGroup`, each named like the full model it is a part of."""

@@ -19,7 +19,7 @@ from exporter.simulator.server import SimulatorServer
 from exporter.tencentcloud.credentials import Credentials, StaticProvider
 from exporter.tione.attention import needs_attention
 from exporter.tione.events import ACTION
-from exporter.tione.models import Service
+from tests.api_models import Service
 from tests.conftest import signed_simulator
 
 REGIONS = ("ap-guangzhou", "ap-shanghai")

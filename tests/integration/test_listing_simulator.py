@@ -15,7 +15,8 @@ from exporter.tione.listing import (
     ListingQuery,
     scan_service_groups,
 )
-from exporter.tione.models import Filter, ServiceGroup, TagFilter
+from exporter.tione.models import Filter, TagFilter
+from tests.api_models import ServiceGroup
 from tests.listing_helpers import list_service_groups, list_workspaces
 
 SECRET_ID, SECRET_KEY = "AKIDlisting000000000000000000001", "listing-secret-key"

@@ -12,7 +12,7 @@ import pytest
 
 from exporter.simulator import ACTION, VERSION, SimulatorConfig, SimulatorServer
 from exporter.tencentcloud.signing import authorization
-from exporter.tione.models import DescribeModelServiceGroupsResponse
+from tests.api_models import DescribeModelServiceGroupsResponse
 
 REGION = "ap-guangzhou"
 HTTP = httpx.Client()

@@ -40,7 +40,7 @@ import pytest
 from exporter.simulator.fleet import INCIDENT_NAMES
 from exporter.simulator.server import SimulatorServer
 from exporter.tione.attention import needs_attention
-from exporter.tione.models import Service
+from tests.api_models import Service
 from tests.conftest import require_tool, signed_simulator
 from tests.integration.test_exporter_simulator import running_exporter
 

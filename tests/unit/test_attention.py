@@ -17,11 +17,11 @@ from exporter.metrics.render import render
 from exporter.poller import RegionStatus
 from exporter.tione.attention import needs_attention, trouble
 from exporter.tione.event_models import Event, ServiceEvents
-from exporter.tione.models import Service, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.text import KEPT_TEXT, MAX_TEXT
 from exporter.web.page import PageContext, age, status_page
 from exporter.web.server import ExporterApp, WebServer, bind
+from tests.api_models import Service, ServiceGroup
 from tests.unit.test_web import FixedLive, FixedSnapshot
 
 T0 = "2024-05-01T10:00:00Z"

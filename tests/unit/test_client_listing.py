@@ -25,8 +25,9 @@ from exporter.tione.listing import (
     parse_page,
     scan_service_groups,
 )
-from exporter.tione.models import Filter, ServiceGroup, TagFilter
+from exporter.tione.models import Filter, TagFilter
 from exporter.tione.paging import MAX_TOTAL_COUNT, WORKERS
+from tests.api_models import ServiceGroup
 from tests.listing_helpers import list_service_groups, list_workspaces
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)

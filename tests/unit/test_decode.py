@@ -1,11 +1,12 @@
 """Reading groups: what each odd object costs, that the one-pass read of a page agrees with the
-object-by-object one, and that the fields declared as read are all the catalogue, the status page and
-the listing actually read, and exactly what the records hold."""
+object-by-object one, and that the records' fields (the one declaration of what is read) are exactly what
+the metric families, the status page and the listing read."""
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -15,17 +16,17 @@ import msgspec
 import pytest
 
 from exporter.metrics.attention import attention_rows
-from exporter.metrics.reads import READ_FIELDS
 from exporter.metrics.render import RenderOptions, collect_region
 from exporter.simulator import Simulator, SimulatorConfig
-from exporter.tione import models, records
 from exporter.tione.decode import Skipped, decode_answer, decode_groups
 from exporter.tione.listing import dedupe
-from exporter.tione.models import ApiModel
 from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.text import KEPT_TEXT
+from tests import api_models
+from tests.api_models import ApiModel
 from tests.conftest import LOCAL_FIXTURES
+from tests.sdk_types import record_of
 
 
 def group(group_id: str = "ms-1", services: int = 2) -> dict[str, Any]:
@@ -196,41 +197,63 @@ def test_the_input_is_not_changed_by_a_repair() -> None:
     assert document == original
 
 
-def _fleet_and_fixtures() -> Iterator[models.ServiceGroup]:
+def _fleet_and_fixtures() -> Iterator[api_models.ServiceGroup]:
     for path in sorted((LOCAL_FIXTURES / "metrics" / "cases").glob("*.json")):
         for item in json.loads(path.read_text()).get("groups", []):
-            yield models.ServiceGroup.model_validate(item)
+            yield api_models.ServiceGroup.model_validate(item)
     simulator = Simulator(SimulatorConfig(groups=80, churn=False, seed=5))
     simulator.churn_step(40)
     for region in simulator.regions:
         for item in simulator.fleet(region):
-            yield models.ServiceGroup.model_validate(item)
+            yield api_models.ServiceGroup.model_validate(item)
 
 
-def test_every_field_the_exporter_reads_is_declared(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run the catalogue (every family, tags and pods on, with the status page's counts), the status page's
+def records_below(record: type[msgspec.Struct]) -> dict[str, type[msgspec.Struct]]:
+    """`record` and every record its fields reach, by class name."""
+    found = {record.__name__: record}
+    for annotation in typing.get_type_hints(record).values():
+        nested = record_of(annotation)
+        if nested is not None and nested.__name__ not in found:
+            found |= records_below(nested)
+    return found
+
+
+def read_fields() -> dict[str, frozenset[str]]:
+    """Per object kind, the Python names of the fields read: the records' fields (a time kept as sent,
+    `<name>_sent`, is read as `<name>`)."""
+    return {
+        name: frozenset(field.name.removesuffix("_sent") for field in msgspec.structs.fields(record))
+        for name, record in records_below(ServiceGroup).items()
+    }
+
+
+def test_the_records_hold_exactly_the_fields_the_exporter_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the catalogue (every family in full, tags and pods on), the status page's
     table of services needing attention and the listing's de-duplication over every fixture and a churned
-    simulated fleet, recording each model field they touch."""
+    simulated fleet parsed into the documented models, recording each field they touch: every one is a
+    record's field, and every record's field is touched (none is decoded for nothing)."""
     groups = list(_fleet_and_fixtures())
-    touched: set[tuple[type[ApiModel], str]] = set()
+    touched: set[tuple[str, str]] = set()
     original = ApiModel.__getattribute__
 
     def recording(self: ApiModel, name: str) -> Any:
         cls = type(self)
         if name in cls.model_fields:
-            touched.add((cls, name))
+            touched.add((cls.__name__, name))
         return original(self, name)
 
     monkeypatch.setattr(ApiModel, "__getattribute__", recording)
     snapshot = RegionSnapshot("r", tuple(groups))  # type: ignore[arg-type]
-    collect_region(snapshot, RenderOptions(tag_labels=("*",)))
+    every = RenderOptions(tag_labels=("*",), pod_series=True, state_sets="full", include=(re.compile(".*"),))
+    collect_region(snapshot, every)
     assert attention_rows(snapshot)
     dedupe(groups + groups)  # type: ignore[arg-type]
     monkeypatch.undo()
 
+    declared = {(kind, name) for kind, names in read_fields().items() for name in names}
     assert len(touched) > 60
-    undeclared = sorted(f"{cls.__name__}.{name}" for cls, name in touched if name not in READ_FIELDS.get(cls, ()))
-    assert undeclared == []
+    assert sorted(f"{kind}.{name}" for kind, name in touched - declared) == []
+    assert sorted(f"{kind}.{name}" for kind, name in declared - touched) == []
 
 
 def test_an_unread_field_below_a_read_list_is_dropped_not_the_service() -> None:
@@ -241,13 +264,6 @@ def test_an_unread_field_below_a_read_list_is_dropped_not_the_service() -> None:
     assert decoded.skipped == []
 
 
-def _record_of(annotation: Any) -> type[records.Record] | None:
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list):
-        found = [_record_of(arg) for arg in typing.get_args(annotation)]
-        return next((item for item in found if item is not None), None)
-    return annotation if isinstance(annotation, type) and issubclass(annotation, records.Record) else None
-
-
 def _model_of(annotation: Any) -> type[ApiModel] | None:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, typing.Annotated):
         found = [_model_of(arg) for arg in typing.get_args(annotation)]
@@ -255,21 +271,19 @@ def _model_of(annotation: Any) -> type[ApiModel] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, ApiModel) else None
 
 
-def test_the_records_hold_exactly_the_fields_read_under_the_models_names() -> None:
-    """Each record is its model cut down to the fields `READ_FIELDS` declares: same Python name, same name
-    on the wire, and a nested record where the model nests a model."""
-    assert {model.__name__ for model in READ_FIELDS} == {record.__name__ for record in records.RECORDS}
-    for record in records.RECORDS:
-        model = getattr(models, record.__name__)
+def test_each_record_reads_the_documented_object_under_its_names() -> None:
+    """Each record is the documented object (`tests/api_models.py`) cut down to the fields read: same
+    Python name, same name on the wire, and a nested record where the object nests one."""
+    for name, record in records_below(ServiceGroup).items():
+        model = getattr(api_models, name)
         hints = typing.get_type_hints(record)
-        fields = {field.name.removesuffix("_sent"): field for field in msgspec.structs.fields(record)}
-        assert set(fields) == READ_FIELDS[model], record.__name__
-        for name, field in fields.items():
-            info = model.model_fields[name]
-            assert field.encode_name == (info.alias or name), f"{record.__name__}.{name}"
-            nested, expected = _record_of(hints[field.name]), _model_of(info.annotation)
-            assert (nested.__name__ if nested else None) == (expected.__name__ if expected else None), name
-            assert getattr(record, name) is not None  # a time read through its property
+        for field in msgspec.structs.fields(record):
+            read = field.name.removesuffix("_sent")
+            info = model.model_fields[read]
+            assert field.encode_name == (info.alias or read), f"{name}.{read}"
+            nested, expected = record_of(hints[field.name]), _model_of(info.annotation)
+            assert (nested.__name__ if nested else None) == (expected.__name__ if expected else None), read
+            assert getattr(record, read) is not None  # a time read through its property
 
 
 def test_an_id_that_is_not_text_is_not_quoted() -> None:

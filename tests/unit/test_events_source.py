@@ -15,9 +15,9 @@ from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import APIError, TencentCloudError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.events import ACTION, source, troubled
-from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.text import KEPT_TEXT, MAX_TEXT
+from tests.api_models import ServiceGroup
 
 REGION = "ap-guangzhou"
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
@@ -25,11 +26,26 @@ from exporter.metrics.families.group import ListedGroup
 from exporter.metrics.families.pod import PodOfService, pods
 from exporter.metrics.families.service import ServiceInGroup
 from exporter.metrics.render import RenderOptions, collect_region, render
-from exporter.tione import models
+from exporter.tione import records
 from exporter.tione.event_models import Event, ServiceEvents
 from exporter.tione.listing import dedupe
-from exporter.tione.models import ServiceGroup, Workspace
+from exporter.tione.models import ApiModel, ResourceGroup, Workspace
 from exporter.tione.snapshot import Discovery, RegionSnapshot
+from tests.api_models import (
+    Condition,
+    Container,
+    HorizontalPodAutoscaler,
+    ImageInfo,
+    ModelInfo,
+    NumOrPercent,
+    Pod,
+    ResourceInfo,
+    ScheduledAction,
+    Service,
+    ServiceGroup,
+    ServiceInfo,
+    WorkloadStatus,
+)
 from tests.conftest import LOCAL_FIXTURES
 
 GROUP_FAMILIES = group_kind.FAMILIES
@@ -95,6 +111,12 @@ def service_events(items: list[dict[str, Any]]) -> tuple[ServiceEvents, ...]:
     )
 
 
+def read_groups(items: list[Any]) -> list[records.ServiceGroup]:
+    """The groups as the records a poll reads, every one of them kept (even one without an id, which the
+    listing leaves out, so that the catalogue's own defences are tested too)."""
+    return [msgspec.convert(item, records.ServiceGroup, strict=False) for item in items]
+
+
 def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
     """A region's snapshot from a case: its `groups` as listed; optionally `workspaces` (as
     `DescribeWorkspaces` sends them, all polled), `listed_in` (group id -> the workspace it was listed in),
@@ -103,11 +125,11 @@ def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
     workspaces = tuple(Workspace.model_validate(item) for item in case.get("workspaces", ()))
     return RegionSnapshot(
         region,
-        tuple(ServiceGroup.model_validate(group) for group in case.get("groups", ())),
+        tuple(read_groups(case.get("groups", []))),
         group_workspaces=dict(case.get("listed_in", {})),
         polled_workspaces=tuple(item.ti_project_id or "" for item in workspaces),
         discovery=Discovery(workspaces),
-        resource_groups=tuple(models.ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
+        resource_groups=tuple(ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
         events=service_events(case.get("events", [])),
     )
 
@@ -148,27 +170,27 @@ def test_case_gives_exactly_the_expected_lines(name: str) -> None:
 # --- every field null -----------------------------------------------------------------------------
 
 
-def all_null(model: type[models.ApiModel]) -> dict[str, Any]:
+def all_null(model: type[ApiModel]) -> dict[str, Any]:
     """The model's every field, by its wire name, as null."""
     return {field.alias or name: None for name, field in model.model_fields.items()}
 
 
 def test_objects_with_every_field_null_give_only_their_identity_and_info_series() -> None:
-    service = all_null(models.Service) | {
+    service = all_null(Service) | {
         "ServiceId": "ms-n1-1",
-        "ServiceInfo": all_null(models.ServiceInfo)
+        "ServiceInfo": all_null(ServiceInfo)
         | {
-            "Resources": all_null(models.ResourceInfo),
-            "Status": all_null(models.WorkloadStatus) | {"Conditions": [all_null(models.Condition)]},
-            "HorizontalPodAutoscaler": all_null(models.HorizontalPodAutoscaler),
-            "ScheduledAction": all_null(models.ScheduledAction),
-            "ModelInfo": all_null(models.ModelInfo),
-            "ImageInfo": all_null(models.ImageInfo),
-            "PodInfos": [all_null(models.Pod) | {"Name": "pod-0", "ContainerInfos": [all_null(models.Container)]}],
+            "Resources": all_null(ResourceInfo),
+            "Status": all_null(WorkloadStatus) | {"Conditions": [all_null(Condition)]},
+            "HorizontalPodAutoscaler": all_null(HorizontalPodAutoscaler),
+            "ScheduledAction": all_null(ScheduledAction),
+            "ModelInfo": all_null(ModelInfo),
+            "ImageInfo": all_null(ImageInfo),
+            "PodInfos": [all_null(Pod) | {"Name": "pod-0", "ContainerInfos": [all_null(Container)]}],
         },
-        "ScheduledAction": all_null(models.ScheduledAction),
+        "ScheduledAction": all_null(ScheduledAction),
     }
-    group = all_null(models.ServiceGroup) | {"ServiceGroupId": "ms-n1", "Services": [service]}
+    group = all_null(ServiceGroup) | {"ServiceGroupId": "ms-n1", "Services": [service]}
     text = render_groups([group], RenderOptions(tag_labels=("*",)))
     empty_info = ",".join(f'{label}=""' for label in GROUP_FAMILIES[0].labels)
     service_info = next(family for family in SERVICE_FAMILIES if family.name == "tione_service_info")
@@ -296,14 +318,14 @@ def test_names_images_and_models_appear_only_on_info_series() -> None:
 def test_state_set_families_declare_the_known_values_of_the_models() -> None:
     declared = {family.name: family.states for family in SNAPSHOT_FAMILIES if family.states}
     assert declared == {
-        "tione_service_group_status": models.SERVICE_STATUSES,
-        "tione_service_group_component_status": models.SERVICE_STATUSES,
-        "tione_service_group_component_business_status": models.COMPONENT_BUSINESS_STATUSES,
-        "tione_service_status": models.SERVICE_STATUSES,
-        "tione_service_business_status": models.SERVICE_BUSINESS_STATUSES,
-        "tione_service_workload_status": models.WORKLOAD_STATUSES,
+        "tione_service_group_status": records.SERVICE_STATUSES,
+        "tione_service_group_component_status": records.SERVICE_STATUSES,
+        "tione_service_group_component_business_status": records.COMPONENT_BUSINESS_STATUSES,
+        "tione_service_status": records.SERVICE_STATUSES,
+        "tione_service_business_status": records.SERVICE_BUSINESS_STATUSES,
+        "tione_service_workload_status": records.WORKLOAD_STATUSES,
         "tione_service_status_condition": ("true", "false", "unknown"),
-        "tione_service_pod_phase": models.POD_PHASES,
+        "tione_service_pod_phase": records.POD_PHASES,
     }
 
 
@@ -345,7 +367,7 @@ def test_dist_instances_per_replica_as_the_sdk_types_them(
     """`Service.InstancePerReplicas` is a string, `ServiceInfo.InstancePerReplicas` an integer."""
     from exporter.metrics.families.service import ServiceInGroup, replicas_allocated
 
-    service = models.Service.model_validate(
+    service = Service.model_validate(
         {
             "ServiceId": "ms-1-1",
             "DeployType": "DIST",
@@ -465,7 +487,7 @@ def test_whole_number(text: str | None, number: int | None) -> None:
 def test_rollout_budget_reads_num_and_percent_as_kubernetes_does(
     step: dict[str, Any] | None, desired: int | None, down: int | None, up: int | None
 ) -> None:
-    parsed = None if step is None else models.NumOrPercent.model_validate(step)
+    parsed = None if step is None else NumOrPercent.model_validate(step)
     assert service_kind.rollout_budget(parsed, desired, round_up=False) == down
     assert service_kind.rollout_budget(parsed, desired, round_up=True) == up
 

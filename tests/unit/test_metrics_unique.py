@@ -16,8 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.labels import MAX_LABEL_VALUE_LENGTH
 from exporter.metrics.render import Exposition, FamilyBlock, RenderOptions, collect_region, render
-from exporter.tione.models import ResourceGroup, ServiceGroup
+from exporter.tione.models import ResourceGroup
 from exporter.tione.snapshot import RegionSnapshot
+from tests.api_models import ServiceGroup
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, options_of, snapshot_of
 
 Series = tuple[str, tuple[tuple[str, str], ...]]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from exporter.tione import models as m
+from tests import api_models as m
 
 
 def test_seed_round_trips_without_loss(seed_response: dict[str, Any]) -> None:

@@ -19,9 +19,9 @@ from exporter.metrics.render import RenderOptions, collect_region
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import JITTER_MAX, Poller, PollPlan
 from exporter.tencentcloud.errors import APIError
-from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Source
+from tests.api_models import ServiceGroup
 
 Listing = Callable[[str], Awaitable[list[ServiceGroup]]]
 

@@ -1,7 +1,10 @@
-"""Our models, simulator and fixtures against the official SDK's documented types.
+"""What the exporter reads, the simulator and the fixtures against the official SDK's documented types.
 
-The real API sends what the SDK documents, so a model that rejects a value of the documented type turns
-a perfectly valid answer into a lost object, and a simulator or fixture that sends another type hides it.
+The real API sends what the SDK documents, so a record or model that rejects a value of the documented type
+turns a perfectly valid answer into a lost object, and a simulator or fixture that sends another type hides
+it. The service group records (`exporter.tione.records`) are what a poll reads; the documented objects of
+`tests/api_models.py` must model every documented field (but those `IGNORED`), so that fixtures and
+simulated answers parsed with them lose nothing.
 """
 
 from __future__ import annotations
@@ -17,17 +20,10 @@ from pydantic import create_model
 
 from exporter.simulator import ACTION, VERSION, SimulatorServer
 from exporter.tione.event_models import DescribeEventsResponse
-from exporter.tione.models import (
-    DescribeBillingResourceGroupsResponse,
-    DescribeModelServiceGroupsResponse,
-    DescribeWorkspacesResponse,
-    HpaMetric,
-    Service,
-    ServiceInfo,
-    as_utc,
-)
+from exporter.tione.models import DescribeBillingResourceGroupsResponse, DescribeWorkspacesResponse, as_utc
 from exporter.tione.records import ServiceGroup as ServiceGroupRecord
 from exporter.tione.records import ServiceGroupsAnswer
+from tests.api_models import DescribeModelServiceGroupsResponse, HpaMetric, Service, ServiceInfo
 from tests.conftest import LOCAL_FIXTURES
 from tests.sdk_types import answer_mismatches, documented_fields, mismatches, model_pairs, record_mismatches
 

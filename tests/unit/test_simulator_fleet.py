@@ -10,7 +10,7 @@ import pytest
 
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.simulator.fleet import RegionFleet
-from exporter.tione.models import DescribeModelServiceGroupsResponse
+from tests.api_models import DescribeModelServiceGroupsResponse
 
 START = 1_760_000_000.0
 GROUP_ID = re.compile(r"^ms-[a-z0-9]{8}$")

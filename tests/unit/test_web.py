@@ -18,11 +18,11 @@ from exporter.metrics.exposition import OPENMETRICS
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.render import Exposition, collect_region, render
 from exporter.poller import RegionStatus
-from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.web.negotiation import negotiate_format, wants_gzip
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, WebServer, bind
+from tests.api_models import ServiceGroup
 
 LIVE_TEXT = b'# HELP tione_up Whether the last poll succeeded.\n# TYPE tione_up gauge\ntione_up{region="r"} 1.0\n'
 

@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from exporter.metrics.families import group
 from exporter.metrics.families.family import Declare, Family, Kind, Sample
 from exporter.metrics.families.fields import BYTES_PER_MIB, MILLICORES_PER_CORE, NONE, scalar, state_set
-from exporter.tione.models import COMPONENT_BUSINESS_STATUSES, SERVICE_STATUSES
-from exporter.tione.records import SmartRouterComponent
+from exporter.tione.records import COMPONENT_BUSINESS_STATUSES, SERVICE_STATUSES, SmartRouterComponent
 from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "component"

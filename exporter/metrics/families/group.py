@@ -8,8 +8,7 @@ from typing import NamedTuple
 from exporter.metrics.families.family import Declare, Family, Kind, MetricType, Sample, SampleFamily, TagFamily
 from exporter.metrics.families.fields import scalar, state_set, timestamp
 from exporter.metrics.labels import REGION_LABEL
-from exporter.tione.models import SERVICE_STATUSES
-from exporter.tione.records import ServiceGroup
+from exporter.tione.records import SERVICE_STATUSES, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "group"

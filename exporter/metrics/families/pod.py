@@ -14,8 +14,7 @@ from exporter.metrics.families import service as services
 from exporter.metrics.families.family import POD_SCOPE, Declare, Family, Kind, Sample
 from exporter.metrics.families.fields import named_once, state_set
 from exporter.metrics.families.service import pods
-from exporter.tione.models import POD_PHASES
-from exporter.tione.records import Container, Pod, Service, ServiceGroup
+from exporter.tione.records import POD_PHASES, Container, Pod, Service, ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = POD_SCOPE

@@ -25,8 +25,11 @@ from exporter.metrics.families.fields import (
     timestamp,
 )
 from exporter.metrics.labels import clean_value
-from exporter.tione.models import POD_PHASES, SERVICE_BUSINESS_STATUSES, SERVICE_STATUSES, WORKLOAD_STATUSES
 from exporter.tione.records import (
+    POD_PHASES,
+    SERVICE_BUSINESS_STATUSES,
+    SERVICE_STATUSES,
+    WORKLOAD_STATUSES,
     HorizontalPodAutoscaler,
     NumOrPercent,
     Pod,
