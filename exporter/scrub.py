@@ -28,6 +28,8 @@ only at a word's beginning)."""
 _DIGEST: Final = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[+._-][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}")
 """The `algorithm:hex` after an `@` that pins an image by digest."""
 _HOST_AND_PATH: Final = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?/")
+_SCHEME: Final = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*$")
+"""A URL scheme (RFC 3986): a letter first, so `0://` is a user name and the start of a password."""
 _OPENERS: Final = "'(["
 """Characters before a user name that belong to the text around it (`'user:pw@host'`, `[user:pw@host]`)."""
 
@@ -84,6 +86,7 @@ def _after_scheme(word: str) -> int:
     if index < 0 or word.find(":") < index:
         return 0
     before = word[:index]
-    if not before or "/" in before or "@" in before or not (before[-1].isascii() and before[-1].isalnum()):
-        return 0
+    scheme = _SCHEME.search(before)
+    if scheme is None or "/" in before or "@" in before or word.startswith("/", index + 3):
+        return 0  # `0://...` or `user:///pw@host`: a user name and a password that starts with `/`
     return index + 3

@@ -35,6 +35,8 @@ CREDENTIALED: tuple[Form, ...] = (
     Form(f"u:p/wPW12@ubuntu@{DIGEST}", f"ubuntu@{DIGEST}", "p/wPW12"),
     Form(f"robot:digPW13@ubuntu@{DIGEST}", f"ubuntu@{DIGEST}", "digPW13"),
     Form("user:123456/abc@registry/ns/img", "registry/ns/img", "123456/abc"),
+    Form("0:///slashPW41@registry/ns/img", "registry/ns/img", "///slashPW41"),
+    Form("robot:///slashPW42@reg.example.com/ns/img", "reg.example.com/ns/img", "///slashPW42"),
     Form("https://u:55/pPW15@reg.example.com/ns/img", "https://reg.example.com/ns/img", "55/pPW15"),
     Form("user:9916123456@registry.example.com/ns/img", "registry.example.com/ns/img", "9916123456"),
     Form("user:9917000@reg.example.com:5000/ns/img", "reg.example.com:5000/ns/img", "9917000"),
