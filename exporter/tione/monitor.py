@@ -39,7 +39,8 @@ have none, and a group with only such services is not asked at all."""
 KNOWN_DIMENSIONS: tuple[str, ...] = (api.GROUP_DIMENSION, "ServiceId")
 """Dimensions the exporter can fill from the listing; a metric is asked through a combination of these only."""
 UNKNOWN_INSTANCE_CODES: tuple[str, ...] = ("FailedOperation", "InvalidParameter", "ResourceNotFound")
-"""Families of the error that refuses a whole batch for one unknown or deleted instance."""
+"""Families of the error that refuses a whole batch for one unknown or deleted instance (also
+`InvalidParameterValue` when its message names one instance of the batch). Any other error costs its batch."""
 
 T = TypeVar("T")
 Pairs = tuple[tuple[str, str], ...]
@@ -374,13 +375,13 @@ class _Run:
         self.samples.extend(samples_of(data, metric, self.window, batch))
 
     async def _refused(self, metric: str, batch: tuple[Pairs, ...], error: TencentCloudError) -> None:
-        if not _is_unknown_instance(error):
+        named = _named(batch, error.message)
+        if not _is_unknown_instance(error) and not (named and error.code.startswith("InvalidParameterValue")):
             self.errors.append(error.code)
             return
         if len(batch) == 1:
             self.unknown.append(batch[0])
             return
-        named = _named(batch, error.message)
         if named is not None:
             self.unknown.append(named)
             parts = [tuple(pairs for pairs in batch if pairs != named)]
