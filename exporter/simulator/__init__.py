@@ -11,6 +11,7 @@ from exporter.simulator.core import RecordedRequest, Simulator
 from exporter.simulator.faults import KINDS as FAULT_KINDS
 from exporter.simulator.faults import Fault
 from exporter.simulator.fleet import INCIDENT_KINDS
+from exporter.simulator.monitor import Traffic
 from exporter.simulator.server import SimulatorServer
 from exporter.tione.api import VERSION
 from exporter.tione.listing import ACTION
@@ -29,5 +30,6 @@ __all__ = [
     "Simulator",
     "SimulatorConfig",
     "SimulatorServer",
+    "Traffic",
     "parse_duration",
 ]

@@ -18,10 +18,12 @@ from exporter.simulator import billing, events, params, workspaces
 from exporter.simulator.answer import Answer, error, success
 from exporter.simulator.auth import AuthError, CredentialStore
 from exporter.simulator.fleet import RegionFleet
+from exporter.simulator.monitor import MonitorState
 from exporter.simulator.params import Filter, ParameterError
 from exporter.simulator.workload import JSON
 from exporter.tencentcloud.signing import parse_authorization
-from exporter.tione.api import VERSION
+from exporter.tione import monitor_api
+from exporter.tione.api import SERVICE, VERSION
 from exporter.tione.listing import ACTION, FILTER_NAMES
 from exporter.tione.workspaces import ACTION as DESCRIBE_WORKSPACES
 
@@ -137,7 +139,14 @@ HANDLERS: dict[str, Handler] = {
 }
 """Every action served, by name; any other answers `InvalidAction`."""
 
-ACTIONS: tuple[str, ...] = tuple(HANDLERS)
+PRODUCTS: dict[str, tuple[str, str]] = {
+    **dict.fromkeys(HANDLERS, (SERVICE, VERSION)),
+    **dict.fromkeys(monitor_api.ACTIONS, (monitor_api.SERVICE, monitor_api.VERSION)),
+}
+"""Action -> (the service name its signature is made for, its API version): TI-ONE's actions, and Cloud
+Monitor's on the same port (the action tells the products apart; a signature for the other one fails)."""
+
+ACTIONS: tuple[str, ...] = tuple(PRODUCTS)
 
 Gate = Callable[[str, str, str], tuple[str, str] | None]
 """(action, region, SecretId) -> an error (code, message) that refuses the request after the signature
@@ -155,13 +164,14 @@ def _header_error(request: Request, regions: Mapping[str, RegionFleet]) -> tuple
     action = headers.get("x-tc-action", "")
     if not action:
         return "MissingParameter", "The request is missing a required parameter `Action` (header X-TC-Action)."
-    if action not in HANDLERS:
+    if action not in PRODUCTS:
         return "InvalidAction", f"The action `{action}` is not supported by this server."
     version = headers.get("x-tc-version", "")
     if not version:
         return "MissingParameter", "The request is missing a required parameter `Version` (header X-TC-Version)."
-    if version != VERSION:
-        return "NoSuchVersion", f"The API version `{version}` does not exist for action `{action}`; use {VERSION}."
+    wanted = PRODUCTS[action][1]
+    if version != wanted:
+        return "NoSuchVersion", f"The API version `{version}` does not exist for action `{action}`; use {wanted}."
     region = headers.get("x-tc-region", "")
     if not region:
         return "MissingParameter", "The request is missing a required parameter `Region` (header X-TC-Region)."
@@ -178,6 +188,7 @@ def describe(
     request_id: str,
     now: float,
     gate: Gate | None = None,
+    monitor: MonitorState | None = None,
 ) -> Answer:
     """The complete answer to one request at simulated time `now`. The caller holds the simulator's lock."""
     if request.path != "/":
@@ -192,7 +203,8 @@ def describe(
         return error(*problem, request_id)
     if credentials.enabled:
         try:
-            credentials.check(request.headers, request.body, request.received_at)
+            service = PRODUCTS[request.headers["x-tc-action"]][0]
+            credentials.check(request.headers, request.body, request.received_at, service)
         except AuthError as failure:
             return error(failure.code, failure.message, request_id)
     action, region = request.headers["x-tc-action"], request.headers["x-tc-region"]
@@ -206,7 +218,10 @@ def describe(
     if not isinstance(body, dict):
         return error("InvalidParameter", "The request body is not a JSON object.", request_id)
     try:
-        response = HANDLERS[action](body, fleets[region], now)
+        if action in monitor_api.ACTIONS:
+            response = (monitor or MonitorState(seed=0)).describe(action, body, fleets[region], now)
+        else:
+            response = HANDLERS[action](body, fleets[region], now)
     except ParameterError as invalid:
         return error(invalid.code, invalid.message, request_id)
     return success(response, request_id)

@@ -45,8 +45,9 @@ class CredentialStore:
     def enabled(self) -> bool:
         return bool(self._by_id)
 
-    def check(self, headers: Mapping[str, str], body: bytes, now: float) -> None:
-        """Raise `AuthError` unless the request is signed by a known key; `headers` have lowercase names."""
+    def check(self, headers: Mapping[str, str], body: bytes, now: float, service: str = SERVICE) -> None:
+        """Raise `AuthError` unless the request is signed by a known key for `service` (the product the action
+        belongs to: a signature made for another product fails); `headers` have lowercase names."""
         header = headers.get("authorization", "")
         parsed = parse_authorization(header) if header else None
         if parsed is None:
@@ -68,7 +69,7 @@ class CredentialStore:
         credential = self._by_id.get(parsed.secret_id)
         if credential is None:
             raise AuthError("AuthFailure.SecretIdNotFound", "The SecretId is not found; check that it is correct.")
-        signed = parsed.service == SERVICE and verify(
+        signed = parsed.service == service and verify(
             parsed,
             secret_key=credential.secret_key,
             content_type=headers.get("content-type", ""),

@@ -59,6 +59,10 @@ class SimulatorConfig:
       schedule for lack of GPUs, one crash-looping, one whose creation failed, one stopped for arrears),
       and make the last region answer `InternalError` during every third minute of simulated time.
     - `denied`: actions every key is refused (`UnauthorizedOperation`), e.g. `("DescribeWorkspaces",)`.
+    - `monitor_rate_limit`: Cloud Monitor's own requests per sliding second (its limit is separate from
+      TI-ONE's); None for no limit.
+    - `monitor_test_metric`: also serve a per-service metric no real namespace has
+      (`simulator.monitor.TEST_METRIC`), for tests of the generic path; off by default.
     """
 
     groups: int = 25
@@ -77,6 +81,8 @@ class SimulatorConfig:
     timeout_hold: float = 60.0
     incidents: bool = False
     denied: tuple[str, ...] = ()
+    monitor_rate_limit: float | None = 20.0
+    monitor_test_metric: bool = False
 
     def __post_init__(self) -> None:
         if self.groups < 0:
@@ -87,6 +93,8 @@ class SimulatorConfig:
             raise ValueError("at least one region is needed")
         if self.rate_limit is not None and self.rate_limit < 0:
             raise ValueError("rate_limit must be >= 0")
+        if self.monitor_rate_limit is not None and self.monitor_rate_limit < 0:
+            raise ValueError("monitor_rate_limit must be >= 0")
         if self.latency < 0:
             raise ValueError("latency must be >= 0")
         if self.churn_interval <= 0:

@@ -21,13 +21,21 @@ from exporter.simulator.auth import CredentialStore
 from exporter.simulator.config import Credential, SimulatorConfig
 from exporter.simulator.faults import Fault, FaultPlan
 from exporter.simulator.fleet import Birth, RegionFleet
+from exporter.simulator.monitor import MonitorState, Traffic
 from exporter.simulator.ratelimit import SlidingWindow
 from exporter.simulator.workload import JSON, freeze, thaw
+from exporter.tione import monitor_api
 
 DENIED_CODE = "UnauthorizedOperation"
 OUTAGE_CODE = "InternalError"
 OUTAGE_MINUTE = 2
 """With incidents on, the last region fails during minute 2 of every 3 of simulated time (`now() // 60`)."""
+TRAFFIC_INCIDENTS: dict[str, Traffic] = {
+    "errors": Traffic(calls_per_second=5.0, errors_per_second=1.0, response_ms=180.0),
+    "throttled": Traffic(calls_per_second=12.0, errors_per_second=0.0, throttled_per_second=3.0, response_ms=90.0),
+}
+"""With incidents on, two healthy groups of the first region (every replica `Normal`) are held with this traffic:
+one failing a fifth of its calls, one whose callers are throttled."""
 MAX_RECORDS = 10_000
 """Requests remembered for inspection; older ones are forgotten so a long run stays bounded."""
 
@@ -72,6 +80,11 @@ class Simulator:
         """Region -> the code it fails with (None: forced up), overriding the incident schedule."""
         self._credentials = CredentialStore(self.config.all_credentials())
         self._limiter = SlidingWindow(self.config.rate_limit)
+        self._monitor_limiter = SlidingWindow(self.config.monitor_rate_limit)
+        self._monitor = MonitorState(seed=self.config.seed, test_metric=self.config.monitor_test_metric)
+        self._traffic_incidents: dict[str, str] = {}
+        if self.config.incidents:
+            self._hold_traffic_incidents()
         self._faults = FaultPlan(self.config.faults, self.config.seed)
         self._latency = self.config.latency
         self._records: deque[RecordedRequest] = deque(maxlen=MAX_RECORDS)
@@ -85,7 +98,9 @@ class Simulator:
         request_id = new_request_id()
         with self._lock:
             self._request_count += 1
-            if not self._limiter.admit(time.monotonic()):
+            action = request.headers.get("x-tc-action", "")
+            limiter = self._monitor_limiter if action in monitor_api.ACTIONS else self._limiter
+            if not limiter.admit(time.monotonic()):
                 self._rate_limited += 1
                 answer = error(
                     "RequestLimitExceeded",
@@ -101,6 +116,7 @@ class Simulator:
                     request_id=request_id,
                     now=self.now(),
                     gate=self._gate,
+                    monitor=self._monitor,
                 )
                 if fault is not None:
                     answer = faults.apply(fault, answer, request_id, self.config.timeout_hold)
@@ -111,9 +127,10 @@ class Simulator:
         code = self._denied.get((action, secret_id)) or self._denied.get((action, None))
         if code is not None:
             uin = self._fleets[region].account.uin
+            product = api.PRODUCTS[action][0]
             return code, (
-                f"You are not authorized to perform operation (tione:{action}) on resource "
-                f"(qcs::tione:{region}:uin/{uin}:*): no permission."
+                f"You are not authorized to perform operation ({product}:{action}) on resource "
+                f"(qcs::{product}:{region}:uin/{uin}:*): no permission."
             )
         failure = self._outage_code(region)
         if failure is not None:
@@ -143,6 +160,40 @@ class Simulator:
                 code=answer.code,
             )
         )
+
+    def _hold_traffic_incidents(self) -> None:
+        """Pin two healthy groups of the first region (churn leaves them alone) and plant their traffic."""
+        fleet = self._fleets[self.config.regions[0]]
+        healthy = [
+            group_id
+            for group_id, group in sorted(fleet.groups.items())
+            if group["Services"]
+            and not any(service["ServiceId"] in fleet.pinned for service in group["Services"])
+            and all(
+                service["Status"] == "Normal"
+                and service["ServiceInfo"]["Status"].get("ReadyReplicas") == service["ServiceInfo"]["Replicas"] > 0
+                for service in group["Services"]
+            )
+        ]
+        for kind, group_id in zip(TRAFFIC_INCIDENTS, healthy, strict=False):
+            fleet.pinned.update(service["ServiceId"] for service in fleet.groups[group_id]["Services"])
+            self._monitor.planted[(fleet.region, group_id)] = TRAFFIC_INCIDENTS[kind]
+            self._traffic_incidents[kind] = group_id
+
+    def traffic_incidents(self) -> dict[str, str]:
+        """`errors` / `throttled` -> the group held with that traffic in `incident_region`; empty unless
+        `config.incidents`."""
+        with self._lock:
+            return dict(self._traffic_incidents)
+
+    def set_traffic(self, region: str, group_id: str, traffic: Traffic | None) -> None:
+        """Plant a group's Cloud Monitor figures (exact, in every period), or None to draw them from the fleet again."""
+        with self._lock:
+            self._fleet(region)
+            if traffic is None:
+                self._monitor.planted.pop((region, group_id), None)
+            else:
+                self._monitor.planted[(region, group_id)] = traffic
 
     # -- inspection -------------------------------------------------------------------------------
 
@@ -331,6 +382,11 @@ class Simulator:
         """Requests admitted per sliding second; None for no limit."""
         with self._lock:
             self._limiter.set_limit(limit)
+
+    def set_monitor_rate_limit(self, limit: float | None) -> None:
+        """Cloud Monitor's own requests admitted per sliding second; None for no limit."""
+        with self._lock:
+            self._monitor_limiter.set_limit(limit)
 
     @property
     def latency(self) -> float:

@@ -41,6 +41,7 @@ SIMULATOR_MAY_USE = (
     "exporter.durations",
     "exporter.tione.models",
     "exporter.tione.api",
+    "exporter.tione.monitor_api",
     "exporter.tione.listing",
     "exporter.tione.events",
     "exporter.tione.workspaces",

@@ -290,3 +290,88 @@ def test_the_capacity_source_reads_the_simulated_answer_without_the_node_list(si
     assert [group.resource_group_id for group in parsed.resource_group_set] == [
         group["ResourceGroupId"] for group in simulator.resource_groups("ap-guangzhou")
     ]
+
+
+# --- Cloud Monitor (QCE/TI_MODEL) ----------------------------------------------------------------
+
+
+def _full_records(record: type[Any], sdk_name: str) -> list[str]:
+    """Every SDK field of `sdk_name` (and the classes it reaches) that the Cloud Monitor records leave out:
+    their answers are small, so the records model them whole."""
+    import typing
+
+    import msgspec
+
+    from tests.sdk_types import _record_of, monitor_sdk
+
+    missing: list[str] = []
+    todo, seen = [(record, sdk_name)], set()
+    while todo:
+        ours, theirs = todo.pop()
+        if theirs in seen:
+            continue
+        seen.add(theirs)
+        names = {field.encode_name: field for field in msgspec.structs.fields(ours)}
+        for name, kind in documented_fields(theirs, monitor_sdk).items():
+            if name == "RequestId" and name not in names:
+                continue
+            if name not in names:
+                missing.append(f"{theirs}.{name}")
+            elif kind.is_object:
+                todo.append((_record_of(typing.get_type_hints(ours)[names[name].name]), kind.name))
+    return missing
+
+
+def test_the_monitor_records_accept_the_sdk_documented_types() -> None:
+    from exporter.tione.monitor_api import BaseMetrics, MonitorData
+    from tests.sdk_types import monitor_sdk
+
+    problems, reached = record_mismatches(MonitorData, "GetMonitorDataResponse", models=monitor_sdk)
+    assert problems == [] and reached == {"GetMonitorDataResponse", "DataPoint", "Dimension"}
+    problems, reached = record_mismatches(BaseMetrics, "DescribeBaseMetricsResponse", models=monitor_sdk)
+    assert problems == []
+    assert reached == {"DescribeBaseMetricsResponse", "MetricSet", "PeriodsSt", "MetricObjectMeaning", "DimensionsDesc"}
+    assert _full_records(MonitorData, "GetMonitorDataResponse") == []
+    assert _full_records(BaseMetrics, "DescribeBaseMetricsResponse") == []
+
+
+def test_the_monitor_requests_have_the_sdk_documented_types() -> None:
+    from exporter.tione import monitor
+    from tests.sdk_types import monitor_sdk
+
+    window = monitor.window(1_800_000_000, period=60, delay=120)
+    batch = [(("ServiceGroupId", f"ms-{n}"),) for n in range(10)]
+    body = monitor.request("Apicalltotal", batch, window)
+    assert answer_mismatches(body, "GetMonitorDataRequest", models=monitor_sdk) == []
+    assert set(body) == {"Namespace", "MetricName", "Instances", "Period", "StartTime", "EndTime"}
+    assert answer_mismatches(monitor.describe_params(), "DescribeBaseMetricsRequest", models=monitor_sdk) == []
+
+
+def _monitor_post(server: SimulatorServer, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.post(
+        server.url,
+        json=body,
+        headers={"X-TC-Action": action, "X-TC-Version": "2018-07-24", "X-TC-Region": "ap-guangzhou"},
+        timeout=10,
+    ).json()["Response"]
+    assert "Error" not in answer, answer
+    return answer
+
+
+def test_simulator_monitor_answers_have_the_sdk_documented_types() -> None:
+    import time
+
+    from exporter.simulator import SimulatorConfig
+    from exporter.tione import monitor
+    from tests.sdk_types import monitor_sdk
+
+    config = SimulatorConfig(churn=False, rate_limit=None, monitor_test_metric=True, regions=("ap-guangzhou",))
+    with SimulatorServer(config) as server:
+        metrics = _monitor_post(server, "DescribeBaseMetrics", {"Namespace": "QCE/TI_MODEL"})
+        assert len(metrics["MetricSet"]) == 6
+        assert answer_mismatches(metrics, "DescribeBaseMetricsResponse", models=monitor_sdk) == []
+        groups = [(("ServiceGroupId", group["ServiceGroupId"]),) for group in server.fleet("ap-guangzhou")[:10]]
+        body = monitor.request("Apicalltotal", groups, monitor.window(time.time(), period=60, delay=120))
+        answer = _monitor_post(server, "GetMonitorData", {**body, "SpecifyStatistics": 7})
+        assert any(point["Values"] for point in answer["DataPoints"])
+        assert answer_mismatches(answer, "GetMonitorDataResponse", models=monitor_sdk) == []

@@ -67,4 +67,6 @@ def test_simulate_flags_for_incidents_and_denials() -> None:
         "DescribeWorkspaces",
         "DescribeEvents",
         "DescribeBillingResourceGroups",
+        "GetMonitorData",
+        "DescribeBaseMetrics",
     }
