@@ -19,10 +19,11 @@ import pytest
 from exporter.metrics.attention import attention_rows
 from exporter.metrics.render import render
 from exporter.poller import RegionStatus
-from exporter.tione.models import SERVICE_BUSINESS_STATUSES, SERVICE_STATUSES, ServiceGroup
+from exporter.tione.records import SERVICE_BUSINESS_STATUSES, SERVICE_STATUSES
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.web.page import status_page
 from exporter.web.server import ExporterApp, WebServer, bind
+from tests.api_models import ServiceGroup
 from tests.unit.test_attention import CONTEXT, NOW, _raw
 from tests.unit.test_web import FixedLive, FixedSnapshot
 

@@ -29,10 +29,10 @@ from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.poller import RegionStatus
 from exporter.tione.decode import Skipped
 from exporter.tione.event_models import Event, ServiceEvents
-from exporter.tione.models import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, WebServer, bind
+from tests.api_models import ServiceGroup
 from tests.conftest import in_ci, require_tool
 from tests.unit.test_web import FixedLive, FixedSnapshot
 

@@ -302,7 +302,7 @@ def _full_records(record: type[Any], sdk_name: str) -> list[str]:
 
     import msgspec
 
-    from tests.sdk_types import _record_of, monitor_sdk
+    from tests.sdk_types import record_of, monitor_sdk
 
     missing: list[str] = []
     todo, seen = [(record, sdk_name)], set()
@@ -318,7 +318,7 @@ def _full_records(record: type[Any], sdk_name: str) -> list[str]:
             if name not in names:
                 missing.append(f"{theirs}.{name}")
             elif kind.is_object:
-                todo.append((_record_of(typing.get_type_hints(ours)[names[name].name]), kind.name))
+                todo.append((record_of(typing.get_type_hints(ours)[names[name].name]), kind.name))
     return missing
 
 
