@@ -67,4 +67,7 @@ def test_simulate_flags_for_incidents_and_denials() -> None:
         "DescribeWorkspaces",
         "DescribeEvents",
         "DescribeBillingResourceGroups",
+        "DescribeTrainingTasks",
+        "DescribeNotebooks",
+        "DescribeBillingSpecsPrice",
     }
