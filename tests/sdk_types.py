@@ -265,3 +265,21 @@ def record_mismatches(
                     problems.append(f"{theirs}.{field.encode_name} ({kind}): {ours.__name__} rejects {value!r}: {exc}")
                     break
     return problems, reached
+
+
+def record_wire_names(record: type[msgspec.Struct]) -> set[str]:
+    """Every wire name a record and the records it nests declare: what a one-pass read can ever build."""
+    names: set[str] = set()
+    todo, seen = [record], set()
+    while todo:
+        ours = todo.pop()
+        if ours in seen:
+            continue
+        seen.add(ours)
+        hints = typing.get_type_hints(ours)
+        for field in msgspec.structs.fields(ours):
+            names.add(field.encode_name)
+            nested = record_of(hints[field.name])
+            if nested is not None:
+                todo.append(nested)
+    return names

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.simulator import billing, events, params, workspaces
+from exporter.simulator import billing, events, holders, params, prices, workspaces
 from exporter.simulator.answer import Answer, error, success
 from exporter.simulator.auth import AuthError, CredentialStore
 from exporter.simulator.fleet import RegionFleet
@@ -131,11 +131,27 @@ Handler = Callable[[Mapping[str, Any], RegionFleet, float], JSON]
 """Answers one action's validated-to-be-an-object body for a region's fleet at simulated time `now`;
 raises `ParameterError` for a bad parameter."""
 
+
+def _describe_tasks(body: Mapping[str, Any], fleet: RegionFleet, now: float) -> JSON:
+    return holders.describe_tasks(body, fleet.holders, fleet.workspaces, now, fleet.account.app_id)
+
+
+def _describe_notebooks(body: Mapping[str, Any], fleet: RegionFleet, now: float) -> JSON:
+    return holders.describe_notebooks(body, fleet.holders, fleet.workspaces, now, fleet.account.app_id)
+
+
+def _describe_prices(body: Mapping[str, Any], fleet: RegionFleet, now: float) -> JSON:
+    return prices.describe(body, fleet.prices, fleet.workspaces)
+
+
 HANDLERS: dict[str, Handler] = {
     ACTION: _describe_groups,
     DESCRIBE_WORKSPACES: workspaces.describe,
     events.ACTION: events.describe,
     billing.ACTION: billing.describe,
+    holders.TRAINING_ACTION: _describe_tasks,
+    holders.NOTEBOOK_ACTION: _describe_notebooks,
+    prices.ACTION: _describe_prices,
 }
 """Every action served, by name; any other answers `InvalidAction`."""
 

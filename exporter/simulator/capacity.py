@@ -46,6 +46,13 @@ class Usage:
     def gpu(self) -> int:
         return sum(self.gpus.values())
 
+    def plus(self, other: Usage) -> Usage:
+        gpus = dict(self.gpus)
+        for card, value in other.gpus.items():
+            gpus[card] = gpus.get(card, 0) + value
+        kept = {card: value for card, value in sorted(gpus.items()) if value}
+        return Usage(self.cpu + other.cpu, self.memory + other.memory, kept)
+
 
 @dataclass(frozen=True, slots=True)
 class Node:

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from exporter.simulator import api, billing, churn, events, faults
+from exporter.simulator import api, billing, churn, events, faults, holders
 from exporter.simulator.answer import Answer, error, new_request_id
 from exporter.simulator.auth import CredentialStore
+from exporter.simulator.capacity import BillingGroup
 from exporter.simulator.config import Credential, SimulatorConfig
 from exporter.simulator.faults import Fault, FaultPlan
 from exporter.simulator.fleet import Birth, RegionFleet
@@ -297,6 +298,34 @@ class Simulator:
             fleet = self._fleet(region)
             return [billing.wire(fleet, group, instances=True) for group in fleet.billing_groups]
 
+    def training_tasks(self, region: str, project_id: str | None = None) -> list[JSON]:
+        """The region's training tasks as `DescribeTrainingTasks` sends them, secrets included, finished ones
+        too, in creation order; `project_id` limits them to one workspace ("" for the default one)."""
+        with self._lock:
+            fleet = self._fleet(region)
+            wanted = None if project_id is None else project_id or fleet.default_workspace
+            return [
+                holders.task_wire(task, self.now(), fleet.account.app_id)
+                for task in fleet.holders.tasks
+                if wanted is None or task.workspace == wanted
+            ]
+
+    def notebooks(self, region: str, project_id: str | None = None) -> list[JSON]:
+        """The region's notebooks as `DescribeNotebooks` sends them; see `training_tasks`."""
+        with self._lock:
+            fleet = self._fleet(region)
+            wanted = None if project_id is None else project_id or fleet.default_workspace
+            return [
+                holders.notebook_wire(notebook, self.now(), fleet.account.app_id)
+                for notebook in fleet.holders.notebooks
+                if wanted is None or notebook.workspace == wanted
+            ]
+
+    def holder_secrets(self, region: str) -> list[str]:
+        """Every secret planted in the region's training tasks (`Envs`, `CallbackUrl`) and notebooks (`SSHConfig`)."""
+        with self._lock:
+            return self._fleet(region).holders.secrets()
+
     def events(self, region: str, service_id: str) -> list[JSON]:
         """All of a service's events of the last day as `DescribeEvents` sends them (newest first)."""
         with self._lock:
@@ -360,6 +389,89 @@ class Simulator:
             added = fleet.create_groups(fleet.ops_random, count, self.now(), birth=birth, workspace=workspace)
             fleet.grow_capacity(self.now())
             return added
+
+    def add_training_task(
+        self,
+        region: str,
+        roles: Iterable[holders.Role],
+        *,
+        status: str = "RUNNING",
+        charge_type: str = holders.PREPAID,
+        resource_group_id: str | None = None,
+        project_id: str = "",
+        name: str = "planted-task",
+        age: float = 3600.0,
+    ) -> str:
+        """Add a training task started `age` seconds ago (on `resource_group_id`, whose capacity grows to
+        hold it when it runs); returns its id."""
+        with self._lock:
+            fleet = self._fleet(region)
+            now = self.now()
+            task = holders.new_task(
+                fleet.ops_random,
+                name=name,
+                workspace=_workspace(fleet, project_id),
+                status=status,
+                charge_type=charge_type,
+                group=_billing_group(fleet, resource_group_id),
+                roles=tuple(roles),
+                created=now - age,
+                started=now - age,
+                ended=None,
+                owner=fleet.account.users[0],
+            )
+            fleet.holders.tasks.append(task)
+            fleet.grow_capacity(now)
+            return task.id
+
+    def add_notebook(
+        self,
+        region: str,
+        conf: holders.Role,
+        *,
+        status: str = "Running",
+        charge_type: str = holders.PREPAID,
+        resource_group_id: str | None = None,
+        project_id: str = "",
+        name: str = "planted-notebook",
+        age: float = 3600.0,
+    ) -> str:
+        """Add a notebook started `age` seconds ago (`conf.instance_num` is 1); see `add_training_task`."""
+        with self._lock:
+            fleet = self._fleet(region)
+            now = self.now()
+            notebook = holders.new_notebook(
+                fleet.ops_random,
+                name=name,
+                workspace=_workspace(fleet, project_id),
+                status=status,
+                charge_type=charge_type,
+                group=_billing_group(fleet, resource_group_id),
+                conf=conf,
+                created=now - age,
+                started=now - age,
+                ended=None,
+                owner=fleet.account.users[0],
+            )
+            fleet.holders.notebooks.append(notebook)
+            fleet.grow_capacity(now)
+            return notebook.id
+
+    def set_holder_status(self, region: str, holder_id: str, status: str) -> None:
+        """Put a training task or notebook in `status` (a finished one gets an end time)."""
+        with self._lock:
+            fleet = self._fleet(region)
+            holder = fleet.holders.find(holder_id)
+            holder.status = status
+            if status in holders.FINISHED_TASK or status in holders.FINISHED_NOTEBOOK:
+                holder.ended = self.now()
+            fleet.grow_capacity(self.now())
+
+    def set_spec_price(self, spec: str, list_fen: int, discounted_fen: int) -> None:
+        """Plant the hourly price of one unit of `spec`, in fen, in every region."""
+        with self._lock:
+            for fleet in self._fleets.values():
+                fleet.prices.plant(spec, list_fen, discounted_fen)
 
     def churn_step(self, count: int = 1) -> int:
         """Apply `count` churn steps now, in every region; returns the number of changes made."""
@@ -447,3 +559,20 @@ class Simulator:
         """Stop accepting `secret_id` (e.g. temporary keys that expired)."""
         with self._lock:
             self._credentials.remove(secret_id)
+
+
+def _workspace(fleet: RegionFleet, project_id: str) -> str:
+    """The workspace `project_id` names ("" the default one); a KeyError for one the region lacks."""
+    chosen = project_id or fleet.default_workspace
+    if chosen not in fleet.workspaces:
+        raise KeyError(f"no workspace {project_id!r} in {fleet.region}")
+    return chosen
+
+
+def _billing_group(fleet: RegionFleet, group_id: str | None) -> BillingGroup | None:
+    if group_id is None:
+        return None
+    group = fleet.billing_group(group_id)
+    if group is None:
+        raise KeyError(f"no resource group {group_id!r} in {fleet.region}")
+    return group

@@ -16,8 +16,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from exporter.simulator import capacity, catalog
+from exporter.simulator import capacity, catalog, holders
 from exporter.simulator.capacity import BillingGroup
+from exporter.simulator.prices import PriceBook
 from exporter.simulator.workload import (
     JSON,
     apply_state,
@@ -202,6 +203,11 @@ class RegionFleet:
                 for index, project_id in enumerate(self.workspaces[2:], start=1)
             ),
         )
+        self.holders = holders.seed_holders(
+            random.Random(f"{seed}/{region}/holders"), now, self.workspaces, self.billing_groups, self.account.users
+        )
+        """Training tasks and notebooks; the running ones on a group hold its capacity (`usage`)."""
+        self.prices = PriceBook()
         self._node_random = random.Random(f"{seed}/{region}/nodes")
         if incidents:
             self._create_incidents(now)
@@ -214,7 +220,9 @@ class RegionFleet:
     # -- resource groups --------------------------------------------------------------------------
 
     def usage(self, group_id: str) -> capacity.Usage:
-        return capacity.usage((service for _, service in self.services()), group_id)
+        """What the placed pods of the services and the running training tasks and notebooks on the group hold."""
+        services = capacity.usage((service for _, service in self.services()), group_id)
+        return services.plus(self.holders.usage(group_id))
 
     def _size_capacity(self, now: float) -> None:
         """Nodes for each group's usage; the first group (the GPU production one) is left nearly full."""

@@ -207,13 +207,16 @@ async def read_pages(
     *,
     limit: int,
     deadline: float,
+    typed: Callable[[bytes], tuple[int, Sequence[T]] | None] | None = None,
 ) -> list[T]:
     """Every item of a paged action: `params(offset, limit)` asks for a page, `parse(region, answer)` gives
-    (`TotalCount`, items). Pages do not overlap; for a list that must stay consistent while it changes
-    under the reader, see the listing of service groups."""
+    (`TotalCount`, items), `typed` reads a page's body in one pass where it can (see `call_parsed`).
+    Pages do not overlap; for a list that must stay consistent while it changes under the reader, see the
+    listing of service groups."""
 
     async def page(offset: int) -> tuple[int, Sequence[T]]:
-        return await call_parsed(client, action, region, params(offset, limit), parse, deadline=deadline)
+        body = params(offset, limit)
+        return await call_parsed(client, action, region, body, parse, deadline=deadline, typed=typed)
 
     total, first = await page(0)
     offsets = range(limit, total, limit)

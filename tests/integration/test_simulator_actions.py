@@ -45,7 +45,7 @@ def per_replica(service: dict[str, Any]) -> int:
 
 def expected_use(server: SimulatorServer, region: str, group_id: str, *, placed_only: bool) -> dict[str, Any]:
     """What the replicas on a group hold, from the fleet: per-pod resources times pods (placed ones, or
-    current replicas times instances per replica)."""
+    current replicas times instances per replica), plus the running training tasks and notebooks on it."""
     cpu = memory = 0
     gpus: dict[str, int] = {}
     for service in services(server, region, None):
@@ -60,6 +60,22 @@ def expected_use(server: SimulatorServer, region: str, group_id: str, *, placed_
         memory += info["Resources"]["Memory"] * pods
         for detail in info["Resources"]["RealGpuDetailSet"]:
             gpus[detail["Name"]] = gpus.get(detail["Name"], 0) + detail["Value"] * pods
+    held = [
+        (role, role["InstanceNum"])
+        for task in server.training_tasks(region)
+        if task["Status"] == "RUNNING" and task["ResourceGroupId"] == group_id
+        for role in task["ResourceConfigInfos"]
+    ]
+    held += [
+        (notebook["ResourceConf"], 1)
+        for notebook in server.notebooks(region)
+        if notebook["Status"] == "Running" and notebook["ResourceGroupId"] == group_id
+    ]
+    for resources, count in held:  # running training tasks and notebooks hold the group's capacity too
+        cpu += resources["Cpu"] * count
+        memory += resources["Memory"] * count
+        if resources["Gpu"]:
+            gpus[resources["GpuType"]] = gpus.get(resources["GpuType"], 0) + resources["Gpu"] * count
     return {"Cpu": cpu, "Memory": memory, "Gpus": {card: value for card, value in gpus.items() if value}}
 
 
@@ -477,7 +493,7 @@ def test_new_actions_meet_faults_rate_limit_signatures_and_records() -> None:
         assert error_code(call(server, action=BILLING, key=KEY)) == "RequestLimitExceeded"
         server.set_rate_limit(None)
         assert answer(server, BILLING, key=KEY)["TotalCount"] == 3
-        assert error_code(call(server, action="DescribeNotebooks", key=KEY)) == "InvalidAction"
+        assert error_code(call(server, action="DescribeModelServiceCallInfo", key=KEY)) == "InvalidAction"
         actions = [(record.action, record.code) for record in server.requests]
         assert actions == [
             (BILLING, "AuthFailure.InvalidAuthorization"),
@@ -486,6 +502,6 @@ def test_new_actions_meet_faults_rate_limit_signatures_and_records() -> None:
             (EVENTS, ""),
             (BILLING, "RequestLimitExceeded"),
             (BILLING, ""),
-            ("DescribeNotebooks", "InvalidAction"),
+            ("DescribeModelServiceCallInfo", "InvalidAction"),
         ]
         assert server.requests[3].body == {"Service": "INFER", "ServiceId": "ms-x-1"}

@@ -46,6 +46,8 @@ SIMULATOR_MAY_USE = (
     "exporter.tione.events",
     "exporter.tione.workspaces",
     "exporter.tione.resource_groups",
+    "exporter.tione.holders",
+    "exporter.tione.prices",
     "exporter.tencentcloud.signing",
     "exporter.tencentcloud.errors",
     "exporter.tencentcloud.gcpause",

@@ -69,4 +69,7 @@ def test_simulate_flags_for_incidents_and_denials() -> None:
         "DescribeBillingResourceGroups",
         "GetMonitorData",
         "DescribeBaseMetrics",
+        "DescribeTrainingTasks",
+        "DescribeNotebooks",
+        "DescribeBillingSpecsPrice",
     }

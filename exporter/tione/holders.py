@@ -1,0 +1,222 @@
+"""The other GPU holders of a workspace: training tasks (`DescribeTrainingTasks`) and notebooks
+(`DescribeNotebooks`) that are not finished.
+
+A resource group's used GPUs include training tasks and notebooks, so these are read beside the services
+to say who holds a group's cards and what they cost. Finished tasks pile up for years, so the API is asked
+to filter by status (`Filters` `Status`, several values are any of them) and only the unfinished ones are
+paged: starting, running or stopping. Pages are ordered by creation time, oldest first, so that a task
+created while the pages are read lands on the last page instead of shifting the others; one listed twice
+all the same is kept once.
+
+Each page is decoded from the answer's bytes into the records of `holder_records`, which do not declare
+`Envs`, `CallbackUrl` or `SSHConfig`: those are skipped unread. Only when a page does not fit in one pass
+(or is an error) does the client read it as JSON; then each task or notebook is converted on its own and
+one that does not fit (or has no id) is left out, never the page.
+
+The functions take the shared client and a deadline; `list_holders` reads every workspace of a region.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import msgspec
+
+from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tione.holder_records import (
+    Notebook,
+    NotebooksBody,
+    TrainingTask,
+    TrainingTasksBody,
+)
+from exporter.tione.paging import MAX_TOTAL_COUNT, Params, check_total, each, malformed, read_pages
+
+TRAINING_ACTION = "DescribeTrainingTasks"
+NOTEBOOK_ACTION = "DescribeNotebooks"
+TRAINING_LIMIT = 50
+"""The API's maximum page size for training tasks."""
+NOTEBOOK_LIMIT = 100
+"""The API's maximum page size for notebooks."""
+TRAINING_UNFINISHED: tuple[str, ...] = ("SUBMITTING", "PENDING", "STARTING", "RUNNING", "STOPPING")
+"""Training task statuses asked for: every one the SDK documents but the finished ones (`STOPPED`,
+`FAILED`, `SUCCEED`, `SUBMIT_FAILED`)."""
+NOTEBOOK_UNFINISHED: tuple[str, ...] = ("Starting", "Running", "Stopping")
+"""Notebook statuses asked for: every one the SDK documents but `Stopped`, `Failed` and `SubmitFailed`."""
+WORKSPACE_WORKERS = 2
+"""Workspaces read at once in a region: the pages share the token bucket with the listing."""
+
+H = TypeVar("H", TrainingTask, Notebook)
+
+
+def _params(statuses: tuple[str, ...], project_id: str | None) -> Callable[[int, int], Params]:
+    def params(offset: int, limit: int) -> Params:
+        body: Params = {
+            "Offset": offset,
+            "Limit": limit,
+            "Filters": [{"Name": "Status", "Values": list(statuses)}],
+            "OrderField": "CreateTime",
+            "Order": "ASC",
+        }
+        if project_id:
+            body["TiProjectId"] = project_id
+        return body
+
+    return params
+
+
+def training_params(project_id: str | None) -> Callable[[int, int], Params]:
+    """The request for a page of a workspace's unfinished training tasks (None: the default workspace)."""
+    return _params(TRAINING_UNFINISHED, project_id)
+
+
+def notebook_params(project_id: str | None) -> Callable[[int, int], Params]:
+    """The request for a page of a workspace's unfinished notebooks (None: the default workspace)."""
+    return _params(NOTEBOOK_UNFINISHED, project_id)
+
+
+def _total(total: int | None, error: Any) -> int | None:
+    """`TotalCount` of a one-pass read, None when the untyped path must read the answer (and report it)."""
+    if error is not None or total is None or not 0 <= total <= MAX_TOTAL_COUNT:
+        return None
+    return total
+
+
+_TASKS = msgspec.json.Decoder(TrainingTasksBody, strict=False)
+_NOTEBOOKS = msgspec.json.Decoder(NotebooksBody, strict=False)
+
+
+def decode_training_tasks(content: bytes) -> tuple[int, list[TrainingTask]] | None:
+    """(`TotalCount`, tasks with an id) of a whole answer in one pass; None when anything does not fit."""
+    try:
+        answer = _TASKS.decode(content).response
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None
+    total = _total(answer.total_count, answer.error)
+    return None if total is None else (total, [task for task in answer.training_task_set or () if task.id])
+
+
+def decode_notebooks(content: bytes) -> tuple[int, list[Notebook]] | None:
+    """(`TotalCount`, notebooks with an id) of a whole answer in one pass; None when anything does not fit."""
+    try:
+        answer = _NOTEBOOKS.decode(content).response
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None
+    total = _total(answer.total_count, answer.error)
+    return None if total is None else (total, [notebook for notebook in answer.notebook_set or () if notebook.id])
+
+
+def _items(action: str, key: str, kind: type[H], region: str, answer: dict[str, Any]) -> tuple[int, list[H]]:
+    sent = answer.get("TotalCount")
+    total = check_total(action, region, answer, sent if _is_int(sent) else None)
+    raw = answer.get(key)
+    if raw is None:
+        return total, []
+    if not isinstance(raw, list):
+        raise malformed(action, region, answer, f"does not fit the model at {key}: not a list")
+    kept: list[H] = []
+    for item in raw:
+        try:
+            record = msgspec.convert(item, kind, strict=False)
+        except msgspec.ValidationError:
+            continue
+        if record.id:
+            kept.append(record)
+    return total, kept
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_training_tasks(region: str, answer: dict[str, Any]) -> tuple[int, list[TrainingTask]]:
+    """The untyped path: (`TotalCount`, the tasks that fit and have an id) of a decoded `Response`."""
+    return _items(TRAINING_ACTION, "TrainingTaskSet", TrainingTask, region, answer)
+
+
+def parse_notebooks(region: str, answer: dict[str, Any]) -> tuple[int, list[Notebook]]:
+    """The untyped path: (`TotalCount`, the notebooks that fit and have an id) of a decoded `Response`."""
+    return _items(NOTEBOOK_ACTION, "NotebookSet", Notebook, region, answer)
+
+
+def _unique(items: Sequence[H]) -> tuple[H, ...]:
+    seen: dict[str, H] = {}
+    for item in items:
+        if item.id and item.id not in seen:
+            seen[item.id] = item
+    return tuple(seen.values())
+
+
+async def list_training_tasks(
+    client: TencentCloudClient, region: str, project_id: str | None, *, deadline: float
+) -> tuple[TrainingTask, ...]:
+    """The unfinished training tasks of one workspace (None: the default one), each once."""
+    found = await read_pages(
+        client,
+        TRAINING_ACTION,
+        region,
+        training_params(project_id),
+        parse_training_tasks,
+        limit=TRAINING_LIMIT,
+        deadline=deadline,
+        typed=decode_training_tasks,
+    )
+    return _unique(found)
+
+
+async def list_notebooks(
+    client: TencentCloudClient, region: str, project_id: str | None, *, deadline: float
+) -> tuple[Notebook, ...]:
+    """The unfinished notebooks of one workspace (None: the default one), each once."""
+    found = await read_pages(
+        client,
+        NOTEBOOK_ACTION,
+        region,
+        notebook_params(project_id),
+        parse_notebooks,
+        limit=NOTEBOOK_LIMIT,
+        deadline=deadline,
+        typed=decode_notebooks,
+    )
+    return _unique(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Holders:
+    """The unfinished training tasks and notebooks of a region, and the workspace each was listed in."""
+
+    training_tasks: tuple[TrainingTask, ...] = ()
+    notebooks: tuple[Notebook, ...] = ()
+    workspaces: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The workspace (`TiProjectId`, "" for the default one) by task or notebook id."""
+
+
+async def list_holders(
+    client: TencentCloudClient, region: str, project_ids: Sequence[str | None], *, deadline: float
+) -> Holders:
+    """Training tasks and notebooks of every workspace in `project_ids` (None: the default one).
+
+    A failure of any call is raised (the source's last result is then kept by the poller); an id listed
+    in two workspaces is kept with the first."""
+
+    async def one(project_id: str | None) -> tuple[str, tuple[TrainingTask, ...], tuple[Notebook, ...]]:
+        tasks = await list_training_tasks(client, region, project_id, deadline=deadline)
+        notebooks = await list_notebooks(client, region, project_id, deadline=deadline)
+        return project_id or "", tasks, notebooks
+
+    found = await each(one, project_ids, workers=WORKSPACE_WORKERS)
+    workspaces: dict[str, str] = {}
+    tasks: list[TrainingTask] = []
+    notebooks: list[Notebook] = []
+    for project_id, workspace_tasks, workspace_notebooks in found:
+        for task in workspace_tasks:
+            if task.id and task.id not in workspaces:
+                workspaces[task.id] = project_id
+                tasks.append(task)
+        for notebook in workspace_notebooks:
+            if notebook.id and notebook.id not in workspaces:
+                workspaces[notebook.id] = project_id
+                notebooks.append(notebook)
+    return Holders(tuple(tasks), tuple(notebooks), MappingProxyType(workspaces))

@@ -1,0 +1,135 @@
+"""Hourly prices: fen to yuan, the distinct pay-as-you-go specs in use, batching, and what a call reads.
+The API is a mock transport; no network."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tencentcloud.credentials import Credentials
+from exporter.tencentcloud.ratelimit import TokenBucket
+from exporter.tione import prices
+from exporter.tione.holder_records import Notebook, ResourceConf, ResourceConfigInfo, SpecPrice, TrainingTask
+from exporter.tione.prices import HourlyPrice, batches, hourly_price, read_prices, specs_in_use, yuan
+from exporter.tione.records import ServiceGroup
+
+REGION = "ap-guangzhou"
+
+
+def test_fen_are_yuan_per_hour() -> None:
+    assert yuan(1234) == 12.34
+    assert yuan(70) == 0.70
+    assert yuan(2468, 2) == 12.34
+    assert yuan(None) is None and yuan(100, 0) is None and yuan(100, None) is None
+    price = SpecPrice(spec_name="TI.X.POST", spec_count=1, total_cost=1234, real_total_cost=987)
+    assert hourly_price(price) == HourlyPrice("TI.X.POST", 12.34, 9.87)
+    assert hourly_price(SpecPrice(spec_name="TI.X.POST", total_cost=1234)) == HourlyPrice("TI.X.POST", 12.34, None)
+    assert hourly_price(SpecPrice(total_cost=1)) is None
+
+
+def test_only_distinct_pay_as_you_go_specs_are_priced() -> None:
+    groups = [
+        msgspec.convert(
+            {
+                "ServiceGroupId": "ms-1",
+                "Services": [
+                    {"ChargeType": "POSTPAID_BY_HOUR", "ServiceInfo": {"InstanceType": "TI.B.POST"}},
+                    {"ChargeType": "PREPAID", "ServiceInfo": {"InstanceType": "TI.PREPAID.ONLY"}},
+                    {"ChargeType": "HYBRID_PAID", "ServiceInfo": {"InstanceType": "TI.C.POST"}},
+                    {"ChargeType": "POSTPAID_BY_HOUR", "ServiceInfo": None},
+                ],
+            },
+            ServiceGroup,
+        )
+    ]
+    tasks = [
+        TrainingTask(
+            charge_type="POSTPAID_BY_HOUR",
+            resource_config_infos=[
+                ResourceConfigInfo(instance_type="TI.A.POST"),
+                ResourceConfigInfo(instance_type="TI.B.POST"),
+            ],
+        ),
+        TrainingTask(charge_type="PREPAID", resource_config_infos=[ResourceConfigInfo(instance_type="TI.D.POST")]),
+    ]
+    notebooks = [
+        Notebook(charge_type="POSTPAID_BY_HOUR", resource_conf=ResourceConf(instance_type="TI.A.POST")),
+        Notebook(charge_type="POSTPAID_BY_HOUR", resource_conf=ResourceConf(instance_type="")),
+        Notebook(charge_type="POSTPAID_BY_HOUR"),
+    ]
+    assert specs_in_use(groups, tasks, notebooks) == ("TI.A.POST", "TI.B.POST", "TI.C.POST")
+
+
+def test_specs_are_asked_in_batches_one_unit_each() -> None:
+    specs = [f"TI.S{index:02d}.POST" for index in range(45)]
+    found = batches(specs)
+    assert [len(batch) for batch in found] == [20, 20, 5]
+    assert [spec for batch in found for spec in batch] == specs
+    assert batches([]) == []
+    assert prices.request(("TI.A.POST", "TI.B.POST")) == {
+        "SpecsParam": [{"SpecName": "TI.A.POST", "SpecCount": 1}, {"SpecName": "TI.B.POST", "SpecCount": 1}]
+    }
+
+
+class PriceApi:
+    def __init__(self, table: dict[str, tuple[int, int]], answer: dict[str, Any] | None = None) -> None:
+        self.table = table
+        self.answer = answer
+        self.bodies: list[dict[str, Any]] = []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.bodies.append(body)
+        if self.answer is not None:
+            return httpx.Response(200, json={"Response": self.answer})
+        found = [
+            {
+                "SpecName": unit["SpecName"],
+                "SpecCount": 1,
+                "TotalCost": self.table[unit["SpecName"]][0],
+                "RealTotalCost": self.table[unit["SpecName"]][1],
+            }
+            for unit in body["SpecsParam"]
+            if unit["SpecName"] in self.table
+        ]
+        return httpx.Response(200, json={"Response": {"SpecsPrice": found, "RequestId": "r"}})
+
+
+def client_for(api: PriceApi) -> TencentCloudClient:
+    return TencentCloudClient(
+        endpoint="http://127.0.0.1:1",
+        service="tione",
+        version="2021-11-11",
+        credentials=Credentials("AKID", "key"),
+        http=httpx.AsyncClient(transport=httpx.MockTransport(api.handler)),
+        rate_limiter=TokenBucket(rate=1000, burst=100),
+    )
+
+
+async def test_prices_are_read_batch_by_batch() -> None:
+    table = {f"TI.S{index:02d}.POST": (1000 + index, 800 + index) for index in range(25)}
+    table["TI.PLANTED.POST"] = (1234, 987)
+    api = PriceApi(table)
+    specs = [*sorted(table), "TI.UNKNOWN.POST"]
+    found = await read_prices(client_for(api), REGION, specs, deadline=time.monotonic() + 10)
+    assert found["TI.PLANTED.POST"] == HourlyPrice("TI.PLANTED.POST", 12.34, 9.87)
+    assert found["TI.S07.POST"] == HourlyPrice("TI.S07.POST", 10.07, 8.07)
+    assert "TI.UNKNOWN.POST" not in found and len(found) == 26
+    assert [len(body["SpecsParam"]) for body in api.bodies] == [20, 7]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [{"SpecName": "TI.A.POST", "TotalCost": "many"}, {"SpecName": 5}, "not an object"],
+)
+async def test_an_entry_that_does_not_fit_is_left_out(entry: Any) -> None:
+    good = {"SpecName": "TI.B.POST", "SpecCount": 1, "TotalCost": 1234, "RealTotalCost": 1000}
+    api = PriceApi({}, {"SpecsPrice": [entry, good], "RequestId": "r"})
+    found = await read_prices(client_for(api), REGION, ["TI.A.POST", "TI.B.POST"], deadline=time.monotonic() + 10)
+    assert found == {"TI.B.POST": HourlyPrice("TI.B.POST", 12.34, 10.0)}
