@@ -59,22 +59,23 @@ def parse_type(text: str) -> SdkType:
     return SdkType(ref.group(1) if ref else text, is_list)
 
 
-def sdk_class(name: str) -> type[sdk.AbstractModel]:
-    cls = getattr(sdk, name, None)
+def sdk_class(name: str, models: types.ModuleType = sdk) -> type[sdk.AbstractModel]:
+    """SDK model `name` of `models` (the TI-ONE SDK's by default; e.g. `tencentcloud.sts.v20180813.models`)."""
+    cls = getattr(models, name, None)
     if not (inspect.isclass(cls) and issubclass(cls, sdk.AbstractModel)):
         raise KeyError(f"the SDK has no model {name}")
     return cls
 
 
-def documented_fields(name: str) -> dict[str, SdkType]:
+def documented_fields(name: str, models: types.ModuleType = sdk) -> dict[str, SdkType]:
     """The fields of SDK model `name` with their documented types, in the SDK's order."""
-    doc = sdk_class(name).__init__.__doc__ or ""
+    doc = sdk_class(name, models).__init__.__doc__ or ""
     return {field: parse_type(text) for field, text in re.findall(r":type (\w+): ([^\n]+)", doc)}
 
 
-def deserialized_classes(name: str) -> dict[str, str]:
+def deserialized_classes(name: str, models: types.ModuleType = sdk) -> dict[str, str]:
     """Field -> SDK class that `_deserialize` builds for it (the documented type, as the code reads it)."""
-    source = inspect.getsource(sdk_class(name)._deserialize)
+    source = inspect.getsource(sdk_class(name, models)._deserialize)
     found: dict[str, str] = {}
     pattern = r'params\.get\("(\w+)"\) is not None:\s*self\._\w+ = (?:\[\]\s*for item in params\.get\("\w+"\):\s*obj = )?(\w+)\(\)'
     for field, cls in re.findall(pattern, source):
@@ -181,11 +182,13 @@ def _json_type_ok(kind: str, value: Any) -> bool:
     return isinstance(value, dict)
 
 
-def answer_mismatches(value: dict[str, Any], sdk_name: str, path: str = "") -> list[str]:
+def answer_mismatches(
+    value: dict[str, Any], sdk_name: str, path: str = "", models: types.ModuleType = sdk
+) -> list[str]:
     """Every value of a JSON answer whose type is not the one the SDK documents (null is always allowed),
     and every key the SDK does not document, with its path."""
     problems: list[str] = []
-    documented = documented_fields(sdk_name)
+    documented = documented_fields(sdk_name, models)
     for key, item in value.items():
         where = f"{path}.{key}" if path else key
         kind = documented.get(key)
@@ -207,7 +210,7 @@ def answer_mismatches(value: dict[str, Any], sdk_name: str, path: str = "") -> l
             if not _json_type_ok(kind.name, element):
                 problems.append(f"{at}: {type(element).__name__} {element!r:.40} where the SDK documents {kind.name}")
             elif kind.is_object:
-                problems += answer_mismatches(element, kind.name, at)
+                problems += answer_mismatches(element, kind.name, at, models)
     return problems
 
 
@@ -220,7 +223,10 @@ def _record_of(annotation: Any) -> type[msgspec.Struct] | None:
 
 
 def record_mismatches(
-    record: type[msgspec.Struct], sdk_name: str, ignored: frozenset[str] = frozenset()
+    record: type[msgspec.Struct],
+    sdk_name: str,
+    ignored: frozenset[str] = frozenset(),
+    models: types.ModuleType = sdk,
 ) -> tuple[list[str], set[str]]:
     """Every way a record of the poll (and the records it nests) disagrees with the SDK's class `sdk_name`,
         read both ways a poll reads an answer (from the body's bytes, and from decoded JSON): a field the SDK
@@ -234,7 +240,7 @@ def record_mismatches(
         if theirs in reached:
             continue
         reached.add(theirs)
-        documented = documented_fields(theirs)
+        documented = documented_fields(theirs, models)
         hints = typing.get_type_hints(ours)
         for field in msgspec.structs.fields(ours):
             kind = documented.get(field.encode_name)
