@@ -64,7 +64,7 @@ def parse_type(text: str) -> SdkType:
 
 
 def sdk_class(name: str, models: types.ModuleType = sdk) -> type[sdk.AbstractModel]:
-    """SDK model `name` of `models` (TI-ONE's by default, `monitor_sdk` for Cloud Monitor)."""
+    """SDK model `name` of `models` (TI-ONE's by default, `monitor_sdk` for Cloud Monitor, STS's module for STS)."""
     cls = getattr(models, name, None)
     if not (inspect.isclass(cls) and issubclass(cls, sdk.AbstractModel)):
         raise KeyError(f"the SDK has no model {name}")
@@ -77,9 +77,9 @@ def documented_fields(name: str, models: types.ModuleType = sdk) -> dict[str, Sd
     return {field: parse_type(text) for field, text in re.findall(r":type (\w+): ([^\n]+)", doc)}
 
 
-def deserialized_classes(name: str) -> dict[str, str]:
+def deserialized_classes(name: str, models: types.ModuleType = sdk) -> dict[str, str]:
     """Field -> SDK class that `_deserialize` builds for it (the documented type, as the code reads it)."""
-    source = inspect.getsource(sdk_class(name)._deserialize)
+    source = inspect.getsource(sdk_class(name, models)._deserialize)
     found: dict[str, str] = {}
     pattern = r'params\.get\("(\w+)"\) is not None:\s*self\._\w+ = (?:\[\]\s*for item in params\.get\("\w+"\):\s*obj = )?(\w+)\(\)'
     for field, cls in re.findall(pattern, source):

@@ -6,7 +6,7 @@
 """
 
 from exporter.simulator.api import ACTIONS, DEFAULT_LIMIT, MAX_LIMIT
-from exporter.simulator.config import Credential, SimulatorConfig, parse_duration
+from exporter.simulator.config import AccountConfig, Credential, SimulatorConfig, parse_duration
 from exporter.simulator.core import RecordedRequest, Simulator
 from exporter.simulator.faults import KINDS as FAULT_KINDS
 from exporter.simulator.faults import Fault
@@ -24,6 +24,7 @@ __all__ = [
     "INCIDENT_KINDS",
     "MAX_LIMIT",
     "VERSION",
+    "AccountConfig",
     "Credential",
     "Fault",
     "RecordedRequest",

@@ -196,6 +196,18 @@ def _header_error(request: Request, regions: Mapping[str, RegionFleet]) -> tuple
     return None
 
 
+def protocol_error(request: Request, request_id: str) -> Answer | None:
+    """The answer to a request that is not a POST to `/`, or None: checked first, for every service."""
+    if request.path != "/":
+        return error(
+            "UnsupportedProtocol", f"The path {request.path!r} is not served; POST to /.", request_id, status=404
+        )
+    if request.method != "POST":
+        answer = error("UnsupportedProtocol", f"The method {request.method} is not supported; use POST.", request_id)
+        return Answer(405, answer.body, headers=(("allow", "POST"),), code=answer.code)
+    return None
+
+
 def describe(
     request: Request,
     *,
@@ -207,13 +219,9 @@ def describe(
     monitor: MonitorState | None = None,
 ) -> Answer:
     """The complete answer to one request at simulated time `now`. The caller holds the simulator's lock."""
-    if request.path != "/":
-        return error(
-            "UnsupportedProtocol", f"The path {request.path!r} is not served; POST to /.", request_id, status=404
-        )
-    if request.method != "POST":
-        answer = error("UnsupportedProtocol", f"The method {request.method} is not supported; use POST.", request_id)
-        return Answer(405, answer.body, headers=(("allow", "POST"),), code=answer.code)
+    refused = protocol_error(request, request_id)
+    if refused is not None:
+        return refused
     problem = _header_error(request, fleets)
     if problem is not None:
         return error(*problem, request_id)

@@ -2,7 +2,8 @@
 
 The checks and their codes follow the API: a header that is not TC3 at all, a timestamp more than
 five minutes off, an unknown SecretId, a wrong signature (including one made for another service or
-date), and temporary keys presented without their token. Messages never echo a key or a token.
+date), temporary keys presented without their token, and temporary keys past their expiry (the API
+answers `AuthFailure.TokenFailure` for those too). Messages never echo a key or a token.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from exporter.tencentcloud.signing import parse_authorization, verify
 from exporter.tione.api import SERVICE
 
 MAX_SKEW_SECONDS = 300
+FORGET_EXPIRED_AFTER = 3600.0
+"""Expired temporary keys are refused as expired for an hour, then forgotten (unknown: `SecretIdNotFound`)."""
 
 
 class AuthError(Exception):
@@ -41,13 +44,27 @@ class CredentialStore:
     def remove(self, secret_id: str) -> None:
         self._by_id.pop(secret_id, None)
 
+    def lookup(self, secret_id: str) -> Credential | None:
+        return self._by_id.get(secret_id)
+
+    def forget_expired(self, now: float) -> None:
+        """Drop temporary keys that expired over `FORGET_EXPIRED_AFTER` ago, so a long run stays bounded."""
+        stale = [
+            secret_id
+            for secret_id, credential in self._by_id.items()
+            if credential.expires_at is not None and credential.expires_at + FORGET_EXPIRED_AFTER < now
+        ]
+        for secret_id in stale:
+            del self._by_id[secret_id]
+
     @property
     def enabled(self) -> bool:
         return bool(self._by_id)
 
-    def check(self, headers: Mapping[str, str], body: bytes, now: float, service: str = SERVICE) -> None:
-        """Raise `AuthError` unless the request is signed by a known key for `service` (the product the action
-        belongs to: a signature made for another product fails); `headers` have lowercase names."""
+    def check(self, headers: Mapping[str, str], body: bytes, now: float, service: str = SERVICE) -> Credential:
+        """The key a request is signed with; raises `AuthError` unless that is a known, unexpired key and the
+        signature is right for `service` (the product the action belongs to: a signature made for another
+        product fails). `headers` have lowercase names."""
         header = headers.get("authorization", "")
         parsed = parse_authorization(header) if header else None
         if parsed is None:
@@ -88,3 +105,6 @@ class CredentialStore:
             raise AuthError(
                 "AuthFailure.TokenFailure", "The token is missing or invalid for these temporary credentials."
             )
+        if credential.expires_at is not None and now >= credential.expires_at:
+            raise AuthError("AuthFailure.TokenFailure", "The token has expired; request new temporary credentials.")
+        return credential

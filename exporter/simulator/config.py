@@ -28,11 +28,47 @@ def parse_duration(text: str) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Credential:
-    """A key pair the simulator accepts; `token` set means temporary credentials that need `X-TC-Token`."""
+    """A key pair the simulator accepts; `token` set means temporary credentials that need `X-TC-Token`.
+
+    `account` is the name of the hosted account the keys act in ("" for the simulator's own, the caller's),
+    and `expires_at` (unix seconds) when temporary keys stop being accepted (None: never).
+    """
 
     secret_id: str
     secret_key: str = field(repr=False)
     token: str | None = field(default=None, repr=False)
+    account: str = ""
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """Another account the simulator hosts, reached only through STS `AssumeRole` on one of its roles.
+
+    - `name`: how tests and records refer to it (not sent by the API).
+    - `roles`: role names (`roleName/<name>` in the ARN) that trust the caller, the simulator's own account.
+    - `refused_roles`: roles that exist but do not trust the caller: assuming one is `UnauthorizedOperation`
+      (any other role name is `ResourceNotFound.RoleNotFound`).
+    - `external_id`: when set, `AssumeRole` must send this `ExternalId` (else `UnauthorizedOperation`).
+    - `seed`, `groups`, `rate_limit`: its fleet's seed (None: the simulator's seed plus its position, from 1),
+      size (None: `groups`) and its own TI-ONE budget (None: the simulator's `rate_limit`).
+    """
+
+    name: str
+    roles: tuple[str, ...] = ("tione-exporter",)
+    refused_roles: tuple[str, ...] = ()
+    external_id: str | None = field(default=None, repr=False)
+    seed: int | None = None
+    groups: int | None = None
+    rate_limit: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("an account needs a name")
+        if self.groups is not None and self.groups < 0:
+            raise ValueError(f"account {self.name}: groups must be >= 0")
+        if self.rate_limit is not None and self.rate_limit < 0:
+            raise ValueError(f"account {self.name}: rate_limit must be >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +99,11 @@ class SimulatorConfig:
       TI-ONE's); None for no limit.
     - `monitor_test_metric`: also serve a per-service metric no real namespace has
       (`simulator.monitor.TEST_METRIC`), for tests of the generic path; off by default.
+    - `accounts`: other accounts hosted besides the simulator's own, each with a fleet, roles and a rate budget
+      of its own (`AccountConfig`); with any, STS `AssumeRole` is served (signed with `secret_id`, which
+      is then required) and issues temporary keys that act in the role's account.
+    - `session_duration`: temporary keys from `AssumeRole` expire after at most this many seconds (None: the
+      `DurationSeconds` asked for), so that tests see renewals and expiry within seconds.
     """
 
     groups: int = 25
@@ -83,6 +124,8 @@ class SimulatorConfig:
     denied: tuple[str, ...] = ()
     monitor_rate_limit: float | None = 20.0
     monitor_test_metric: bool = False
+    accounts: tuple[AccountConfig, ...] = ()
+    session_duration: float | None = None
 
     def __post_init__(self) -> None:
         if self.groups < 0:
@@ -101,6 +144,13 @@ class SimulatorConfig:
             raise ValueError("churn_interval must be > 0")
         if (self.secret_id is None) != (self.secret_key is None):
             raise ValueError("secret_id and secret_key must be given together")
+        if self.accounts and self.secret_id is None:
+            raise ValueError("accounts need secret_id and secret_key: the caller's own keys that assume their roles")
+        names = [account.name for account in self.accounts]
+        if len(set(names)) != len(names):
+            raise ValueError("account names must be unique")
+        if self.session_duration is not None and self.session_duration <= 0:
+            raise ValueError("session_duration must be > 0")
 
     def all_credentials(self) -> list[Credential]:
         """The permanent key pair (if any) followed by the extra ones, as `Credential` objects."""

@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from exporter.simulator import api, billing, churn, events, faults, holders
+from exporter.simulator import api, billing, churn, events, faults, holders, sts
 from exporter.simulator.answer import Answer, error, new_request_id
 from exporter.simulator.auth import CredentialStore
 from exporter.simulator.capacity import BillingGroup
 from exporter.simulator.config import Credential, SimulatorConfig
 from exporter.simulator.faults import Fault, FaultPlan
-from exporter.simulator.fleet import Birth, RegionFleet
+from exporter.simulator.fleet import Birth, RegionFleet, make_account
 from exporter.simulator.monitor import MonitorState, Traffic
 from exporter.simulator.ratelimit import SlidingWindow
 from exporter.simulator.workload import JSON, freeze, thaw
@@ -54,6 +54,8 @@ class RecordedRequest:
     status: int
     code: str
     """The error code answered, "" for success or a transport fault."""
+    account: str = ""
+    """The hosted account whose keys signed it ("" for the simulator's own, unknown or no keys)."""
 
 
 class Simulator:
@@ -86,6 +88,19 @@ class Simulator:
         self._traffic_incidents: dict[str, str] = {}
         if self.config.incidents:
             self._hold_traffic_incidents()
+        self._accounts: dict[str, sts.HostedAccount] = {}
+        """Hosted accounts by name (`config.accounts`), each with fleets and a budget of its own."""
+        for position, account in enumerate(self.config.accounts, start=1):
+            seed = account.seed if account.seed is not None else self.config.seed + position
+            groups = account.groups if account.groups is not None else self.config.groups
+            limit = account.rate_limit if account.rate_limit is not None else self.config.rate_limit
+            fleets = {
+                region: RegionFleet(region, seed, groups, self._start, workspaces=self.config.workspaces)
+                for region in self.config.regions
+            }
+            uin = make_account(seed).uin
+            self._accounts[account.name] = sts.HostedAccount(account, uin, fleets, SlidingWindow(limit))
+        self._sts_limiter = SlidingWindow(sts.RATE_LIMIT)
         self._faults = FaultPlan(self.config.faults, self.config.seed)
         self._latency = self.config.latency
         self._records: deque[RecordedRequest] = deque(maxlen=MAX_RECORDS)
@@ -100,8 +115,9 @@ class Simulator:
         with self._lock:
             self._request_count += 1
             action = request.headers.get("x-tc-action", "")
-            limiter = self._monitor_limiter if action in monitor_api.ACTIONS else self._limiter
-            if not limiter.admit(time.monotonic()):
+            assume = bool(self._accounts) and action == sts.ACTION
+            account = self._account_of(request)
+            if not self._limiter_for(account, action, assume=assume).admit(time.monotonic()):
                 self._rate_limited += 1
                 answer = error(
                     "RequestLimitExceeded",
@@ -110,24 +126,65 @@ class Simulator:
                 )
             else:
                 fault = self._faults.pick()
-                answer = api.describe(
-                    request,
-                    fleets=self._fleets,
-                    credentials=self._credentials,
-                    request_id=request_id,
-                    now=self.now(),
-                    gate=self._gate,
-                    monitor=self._monitor,
-                )
+                answer = self._answer(request, request_id, account, assume=assume)
                 if fault is not None:
                     answer = faults.apply(fault, answer, request_id, self.config.timeout_hold)
-            self._record(request, answer)
+            self._record(request, answer, account.name if account is not None else "")
             return replace(answer, delay=self._latency)
 
-    def _gate(self, action: str, region: str, secret_id: str) -> tuple[str, str] | None:
+    def _limiter_for(self, account: sts.HostedAccount | None, action: str, *, assume: bool) -> SlidingWindow:
+        """STS and Cloud Monitor have limits of their own; TI-ONE's is per account (the simulator's own, or a
+        hosted one's)."""
+        if assume:
+            return self._sts_limiter
+        if action in monitor_api.ACTIONS:
+            return self._monitor_limiter
+        return account.limiter if account is not None else self._limiter
+
+    def _account_of(self, request: api.Request) -> sts.HostedAccount | None:
+        """The hosted account a request acts in, by the keys it is signed with (None: the simulator's own)."""
+        if not self._accounts:
+            return None
+        credential = self._credentials.lookup(api.secret_id_of(request.headers))
+        return self._accounts.get(credential.account) if credential is not None and credential.account else None
+
+    def _answer(
+        self, request: api.Request, request_id: str, account: sts.HostedAccount | None, *, assume: bool
+    ) -> Answer:
+        if not assume:
+            fleets = account.fleets if account is not None else self._fleets
+
+            def gate(action: str, region: str, secret_id: str) -> tuple[str, str] | None:
+                return self._gate(action, region, secret_id, fleets)
+
+            return api.describe(
+                request,
+                fleets=fleets,
+                credentials=self._credentials,
+                request_id=request_id,
+                now=self.now(),
+                gate=gate,
+                monitor=self._monitor,
+            )
+        problem = api.protocol_error(request, request_id)
+        if problem is not None:
+            return problem
+        return sts.describe(
+            request.headers,
+            request.body,
+            received_at=request.received_at,
+            credentials=self._credentials,
+            accounts={hosted.uin: hosted for hosted in self._accounts.values()},
+            session_duration=self.config.session_duration,
+            request_id=request_id,
+        )
+
+    def _gate(
+        self, action: str, region: str, secret_id: str, fleets: dict[str, RegionFleet] | None = None
+    ) -> tuple[str, str] | None:
         code = self._denied.get((action, secret_id)) or self._denied.get((action, None))
         if code is not None:
-            uin = self._fleets[region].account.uin
+            uin = (fleets or self._fleets)[region].account.uin
             product = api.PRODUCTS[action][0]
             return code, (
                 f"You are not authorized to perform operation ({product}:{action}) on resource "
@@ -145,7 +202,7 @@ class Simulator:
             return OUTAGE_CODE if int(self.now() // 60) % 3 == OUTAGE_MINUTE else None
         return None
 
-    def _record(self, request: api.Request, answer: Answer) -> None:
+    def _record(self, request: api.Request, answer: Answer, account: str = "") -> None:
         try:
             body = json.loads(request.body)
         except (UnicodeDecodeError, ValueError):
@@ -159,6 +216,7 @@ class Simulator:
                 headers=headers,
                 status=answer.status,
                 code=answer.code,
+                account=account,
             )
         )
 
@@ -237,19 +295,45 @@ class Simulator:
                 return float(int(time.time()))
             return self._start + self._steps * self.config.churn_interval
 
-    def _fleet(self, region: str) -> RegionFleet:
+    def _hosted(self, account: str) -> sts.HostedAccount:
         try:
-            return self._fleets[region]
+            return self._accounts[account]
         except KeyError:
-            raise KeyError(f"region {region!r} is not simulated (regions: {', '.join(self._fleets)})") from None
+            raise KeyError(f"account {account!r} is not hosted (accounts: {', '.join(self._accounts)})") from None
 
-    def fleet(self, region: str, project_id: str | None = None) -> list[JSON]:
+    def _fleet(self, region: str, account: str | None = None) -> RegionFleet:
+        fleets = self._fleets if account is None else self._hosted(account).fleets
+        try:
+            return fleets[region]
+        except KeyError:
+            raise KeyError(f"region {region!r} is not simulated (regions: {', '.join(fleets)})") from None
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        """The names of the hosted accounts (`config.accounts`), without the simulator's own."""
+        return tuple(self._accounts)
+
+    def account_uin(self, account: str | None = None) -> str:
+        """The uin of a hosted account, or of the simulator's own (the caller's) when None."""
+        with self._lock:
+            if account is None:
+                return self._fleets[self.config.regions[0]].account.uin
+            return self._hosted(account).uin
+
+    def role_arn(self, account: str, role: str | None = None) -> str:
+        """The ARN of a role of a hosted account (default: the first one it trusts the caller with); any
+        `role` name gives an ARN, also one that does not exist."""
+        with self._lock:
+            return self._hosted(account).role_arn(role)
+
+    def fleet(self, region: str, project_id: str | None = None, *, account: str | None = None) -> list[JSON]:
         """A deep copy of the region's groups in the API's wire form, newest first (the API's default order).
 
         `project_id` limits it to one workspace ("" for the default one); None gives all of them.
+        `account` names a hosted account (None: the simulator's own).
         """
         with self._lock:
-            fleet = self._fleet(region)
+            fleet = self._fleet(region, account)
             wanted = None if project_id is None else project_id or fleet.default_workspace
             chosen = [
                 (meta.created, meta.sequence, group_id)
@@ -261,10 +345,10 @@ class Simulator:
         copied: list[JSON] = thaw(frozen)
         return copied
 
-    def workspaces(self, region: str) -> tuple[str, ...]:
+    def workspaces(self, region: str, *, account: str | None = None) -> tuple[str, ...]:
         """The region's workspace ids (`TiProjectId`), the default one first."""
         with self._lock:
-            return self._fleet(region).workspaces
+            return self._fleet(region, account).workspaces
 
     def workspace_of(self, region: str, group_id: str) -> str:
         with self._lock:
@@ -486,6 +570,11 @@ class Simulator:
                     )
                     fleet.grow_capacity(now)
                     fleet.refresh_incidents(now)
+                for hosted in self._accounts.values():
+                    target = hosted.config.groups if hosted.config.groups is not None else self.config.groups
+                    for fleet in hosted.fleets.values():
+                        changes += churn.step(fleet, seed=fleet.seed, number=self._steps, now=now, target_groups=target)
+                        fleet.grow_capacity(now)
         return changes
 
     # -- changing the behaviour -------------------------------------------------------------------

@@ -64,6 +64,11 @@ file, a FIFO or a device (`/dev/zero`) is refused before it is read rather than 
 
 DEFAULT_REFRESH_MARGIN = 300.0
 """Temporary keys are renewed this many seconds before they expire (a signature is valid for 5 minutes)."""
+RENEW_SHARE = 0.25
+"""...but at most this share of their lifetime before: keys that live a minute are renewed after 45 s."""
+DEFAULT_RETRY_BASE = 1.0
+DEFAULT_RETRY_CAP = 60.0
+"""A failed renewal is tried again after 1 s, 2 s, 4 s... at most a minute apart."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,26 +309,63 @@ def _describe(exc: BaseException) -> str:
 class _Expiring:
     """Shared refresh logic of temporary credentials: renew a margin before expiry, one refresh at a time.
 
-    If a renewal fails while the current keys are still valid they are kept (and the failure logged), so
-    a short outage of STS or the metadata service does not interrupt polling.
+    The margin is `refresh_margin`, but at most `RENEW_SHARE` of the keys' lifetime, so that short-lived
+    keys (minutes) are still reused for most of their life instead of being fetched at every call. If a
+    renewal fails while the current keys are still valid they are kept (and the failure logged), so a
+    short outage of STS or the metadata service does not interrupt polling. With `retry_base` above 0,
+    the next attempt waits out a backoff (`retry_base` doubling up to `retry_cap` seconds); until then a
+    caller gets the still-valid keys, or, once they have expired, the last failure again: a service that
+    refuses is not asked again at every call. With 0 (the CVM role and TKE), every call may try again.
     """
 
     name = "temporary credentials"
 
-    def __init__(self, *, refresh_margin: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        refresh_margin: float,
+        clock: Callable[[], float],
+        retry_base: float = 0.0,
+        retry_cap: float = DEFAULT_RETRY_CAP,
+    ) -> None:
         self._margin = refresh_margin
         self._clock = clock
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
         self._current: Credentials | None = None
         self._expires_at = 0.0
+        self._renew_at = 0.0
+        self._failures = 0
+        self._failure: CredentialError | None = None
+        self._retry_at = 0.0
         self._lock = asyncio.Lock()
         self.refreshes = 0
         """How many times fresh keys were fetched (for diagnostics and tests)."""
+        self.attempts = 0
+        """How many times fresh keys were asked for, failures included."""
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the current keys expire (the `clock`'s time), None before the first ones."""
+        return self._expires_at if self._current is not None else None
+
+    @property
+    def renew_at(self) -> float | None:
+        """When the current keys will be renewed (the `clock`'s time), None before the first ones."""
+        return self._renew_at if self._current is not None else None
 
     def _fresh(self) -> bool:
-        return self._current is not None and self._clock() < self._expires_at - self._margin
+        return self._current is not None and self._clock() < self._renew_at
+
+    def _valid(self) -> bool:
+        return self._current is not None and self._clock() < self._expires_at
 
     async def _fetch(self) -> tuple[Credentials, float]:
         raise NotImplementedError
+
+    def backoff(self, failures: int) -> float:
+        """Seconds to wait after the `failures`-th failure in a row (from 1) before asking again."""
+        return float(min(self._retry_cap, self._retry_base * 2.0 ** min(failures - 1, 62)))
 
     async def get(self) -> Credentials:
         if self._fresh():
@@ -333,15 +375,29 @@ class _Expiring:
             if self._fresh():
                 assert self._current is not None
                 return self._current
+            now = self._clock()
+            if self._failure is not None and now < self._retry_at:
+                if self._valid():
+                    assert self._current is not None
+                    return self._current
+                raise self._failure.copy()
+            self.attempts += 1
             try:
                 credentials, expires_at = await self._fetch()
             except CredentialError as exc:
-                if self._current is not None and self._clock() < self._expires_at:
+                self._failures += 1
+                self._failure = exc
+                self._retry_at = self._clock() + self.backoff(self._failures)
+                if self._valid():
+                    assert self._current is not None
                     log.warning("renewing credentials failed, keeping the current ones until they expire: %s", exc)
                     return self._current
                 raise
             self.refreshes += 1
+            self._failures, self._failure = 0, None
+            lifetime = max(0.0, expires_at - self._clock())
             self._current, self._expires_at = credentials, expires_at
+            self._renew_at = expires_at - min(self._margin, lifetime * RENEW_SHARE)
             return credentials
 
 

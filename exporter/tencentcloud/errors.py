@@ -96,8 +96,23 @@ class TransportError(TencentCloudError):
 
 
 class CredentialError(TencentCloudError):
-    """No credentials could be resolved; the message names the provider and the reason, never a value."""
+    """No credentials could be resolved; the message names the provider and the reason, never a value.
 
-    def __init__(self, provider: str, reason: str) -> None:
-        super().__init__(CREDENTIAL_ERROR, f"{provider}: {reason}")
+    `code` is `CredentialError`, or the code of the service that refused to hand out keys (STS
+    `AssumeRole`'s, say), so that what fails because of it can be reported with that code. Never retried
+    by the client: a provider that calls a service retries on its own schedule, and asking it again at
+    once would only repeat its last answer.
+    """
+
+    def __init__(self, provider: str, reason: str, *, code: str = CREDENTIAL_ERROR) -> None:
+        super().__init__(code, f"{provider}: {reason}")
         self.provider = provider
+        self.reason = reason
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+    def copy(self) -> CredentialError:
+        """The same error as a new object, for raising again to another caller (who sets its region)."""
+        return CredentialError(self.provider, self.reason, code=self.code)

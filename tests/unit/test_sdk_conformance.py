@@ -10,6 +10,7 @@ simulated answers parsed with them lose nothing.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -434,3 +435,63 @@ def test_simulator_holders_and_prices_have_the_sdk_documented_types(simulator: S
         prices = _post(simulator, "DescribeBillingSpecsPrice", region, request(specs))
         assert answer_mismatches(prices, "DescribeBillingSpecsPriceResponse") == []
         assert [item["SpecName"] for item in prices["SpecsPrice"]] == specs
+
+
+# --- STS AssumeRole (several accounts) -----------------------------------------------------------
+
+
+def test_the_assume_role_types_are_the_sdks() -> None:
+    """What the provider sends and reads, against `tencentcloud-sdk-python-sts`: every field documented,
+    every documented value accepted, every field of the answer read."""
+    import msgspec
+    import tencentcloud.sts.v20180813.models as sts_models
+
+    from exporter.tencentcloud.assume_role import AssumeRoleRequest, AssumeRoleResponse, TemporaryKeys
+
+    problems, reached = record_mismatches(AssumeRoleResponse, "AssumeRoleResponse", models=sts_models)
+    assert problems == [] and reached == {"AssumeRoleResponse", "Credentials"}
+    documented = documented_fields("AssumeRoleRequest", sts_models)
+    sent = {field.encode_name: field.type for field in msgspec.structs.fields(AssumeRoleRequest)}
+    assert {name: str(documented[name]) for name in sent} == {
+        "RoleArn": "str",
+        "RoleSessionName": "str",
+        "DurationSeconds": "int",
+        "ExternalId": "str",
+    }
+    assert sent == {"RoleArn": str, "RoleSessionName": str, "DurationSeconds": int, "ExternalId": str | None}
+    for ours, theirs in ((AssumeRoleResponse, "AssumeRoleResponse"), (TemporaryKeys, "Credentials")):
+        read = {field.encode_name for field in msgspec.structs.fields(ours)}
+        assert read == set(documented_fields(theirs, sts_models)), theirs
+
+
+def test_the_simulated_assume_role_answer_has_the_sdk_documented_types() -> None:
+    import tencentcloud.sts.v20180813.models as sts_models
+
+    from exporter.simulator import AccountConfig, SimulatorConfig, SimulatorServer
+    from exporter.tencentcloud.request import encode_body, request_headers
+
+    config = SimulatorConfig(
+        groups=1,
+        regions=("ap-guangzhou",),
+        secret_id="AKIDcaller01",
+        secret_key="caller-key",
+        churn=False,
+        accounts=(AccountConfig("other"),),
+    )
+    with SimulatorServer(config) as server:
+        body = encode_body({"RoleArn": server.role_arn("other"), "RoleSessionName": "conformance"})
+        headers = request_headers(
+            service="sts",
+            action="AssumeRole",
+            version="2018-08-13",
+            region="ap-guangzhou",
+            host=server.endpoint,
+            timestamp=int(time.time()),
+            body=body,
+            secret_id="AKIDcaller01",
+            secret_key="caller-key",
+        )
+        answer = httpx.post(server.url, content=body, headers=headers, timeout=10).json()["Response"]
+    assert "Error" not in answer, answer
+    assert answer_mismatches(answer, "AssumeRoleResponse", models=sts_models) == []
+    assert set(answer) == set(documented_fields("AssumeRoleResponse", sts_models))
