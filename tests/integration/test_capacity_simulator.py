@@ -38,11 +38,11 @@ def has_capacity(samples: Samples, region: str) -> bool:
 
 
 def service_series(samples: Samples) -> Samples:
-    """Every series but the exporter's own and the capacity families."""
+    """Every TI-ONE series but the capacity families (not the exporter's own, nor its process's)."""
     return {
         key: number
         for key, number in samples.items()
-        if not key[0].startswith(("tione_exporter_", "tione_resource_group_"))
+        if key[0].startswith("tione_") and not key[0].startswith(("tione_exporter_", "tione_resource_group_"))
     }
 
 

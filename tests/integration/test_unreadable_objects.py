@@ -78,8 +78,12 @@ CASES: dict[str, tuple[Callable[[JSON], None], Rule, str | None, str]] = {
 
 
 def snapshot_series(samples: Samples) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """The series that come from the API's answers (not the exporter's own)."""
-    return {key: v for key, v in samples.items() if not key[0].startswith(("tione_exporter_", "tione_up"))}
+    """The series that come from the API's answers (not the exporter's own, nor its process's)."""
+    return {
+        key: v
+        for key, v in samples.items()
+        if key[0].startswith("tione_") and not key[0].startswith(("tione_exporter_", "tione_up"))
+    }
 
 
 def of_service(key: tuple[str, frozenset[tuple[str, str]]], service_id: str) -> bool:
