@@ -32,6 +32,7 @@ from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione import listing
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import Sink
 
 REGION = "ap-guangzhou"
 
@@ -66,8 +67,8 @@ async def run(url: str, args: argparse.Namespace) -> list[tuple[float, float, fl
         listed: list[float] = []
         listed_cpu: list[float] = []
 
-        async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> listing.ListingResult:
-            result = await source.fetch(region, snapshot, deadline)
+        async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> listing.ListingResult:
+            result = await source.fetch(region, snapshot, deadline, sink)
             listed.append(time.monotonic())
             listed_cpu.append(time.process_time())
             return result

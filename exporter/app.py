@@ -33,6 +33,7 @@ from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan, budget_message
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
+from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
 from exporter.tione import events, listing, resource_groups, workspaces
 from exporter.tione.api import SERVICE, VERSION
@@ -138,6 +139,11 @@ class Wiring:
         self.client = make_client(settings, credentials, self.metrics)
         self.sources = make_sources(settings, self.client)
         self.metrics.declare_actions(source.action for source in self.sources)
+        self.plan = poll_plan(settings, self.sources)
+
+    def make_poller(self) -> Poller:
+        """The poller of these sources; each poll runs with the garbage collector paused (`gcpause`)."""
+        return Poller(self.plan, self.metrics, pause=paused_gc)
 
 
 DESCRIPTOR_RESERVE = 128
@@ -272,7 +278,7 @@ class Exporter:
         wiring = Wiring(settings, credentials)
         self.metrics = wiring.metrics
         self.client = wiring.client
-        self.poller = Poller(poll_plan(settings, wiring.sources), self.metrics)
+        self.poller = wiring.make_poller()
         self.polling = PollThread(self.poller, self.client)
         context = PageContext(
             version=__version__,
@@ -415,7 +421,7 @@ async def once_command(settings: Settings, credentials: CredentialProvider, outp
     """One poll of every region, every source run whatever its interval (a first poll runs them all)."""
     wiring = Wiring(settings, credentials)
     try:
-        poller = Poller(poll_plan(settings, wiring.sources), wiring.metrics)
+        poller = wiring.make_poller()
         statuses = await poller.poll_all()
     finally:
         await wiring.client.aclose()

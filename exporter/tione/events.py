@@ -33,7 +33,7 @@ from exporter.tione.event_models import DescribeEventsResponse, ServiceEvents
 from exporter.tione.models import as_utc
 from exporter.tione.paging import call_parsed, parse_answer
 from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.source import Source
+from exporter.tione.source import Sink, Source
 
 ACTION = "DescribeEvents"
 SERVICE_KIND = "INFER"
@@ -129,7 +129,7 @@ def source(
         total = answer.total_count if answer.total_count is not None else len(events)
         return ServiceEvents(group_id, service_id, events, max(total, len(events)), now)
 
-    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceEvents, ...]:
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceEvents, ...]:
         services = troubled(snapshot)
         cache.keep_only(region, {service_id for _, service_id in services})
         started = clock()

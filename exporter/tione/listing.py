@@ -41,9 +41,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -67,7 +65,7 @@ from exporter.tione.paging import (
 )
 from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.source import Source
+from exporter.tione.source import Sink, Source
 
 log = logging.getLogger(__name__)
 
@@ -211,29 +209,14 @@ async def fetch_page(client: TencentCloudClient, region: str, params: dict[str, 
     return await call_parsed(client, ACTION, region, params, parse_page, deadline=deadline, typed=typed_page)
 
 
-PageObserver = Callable[[Sequence[ServiceGroup], str], None]
-"""Called with the groups of each page as it is read, and the workspace it was read in ("": the default)."""
-
-_observer: ContextVar[PageObserver | None] = ContextVar("listing_page_observer", default=None)
-
-
-@contextmanager
-def observing(observer: PageObserver) -> Iterator[None]:
-    """Hand every page of groups the listings in this block read (in the tasks it starts too) to `observer`
-    as it arrives: the caller can work on each page while the listing waits for the next. Pages come as
-    read, seam repairs and second scans included; the listing's result says which groups it kept."""
-    token = _observer.set(observer)
-    try:
-        yield
-    finally:
-        _observer.reset(token)
-
-
-async def _page(client: TencentCloudClient, region: str, query: ListingQuery, offset: int, deadline: float) -> _Page:
+async def _page(
+    client: TencentCloudClient, region: str, query: ListingQuery, offset: int, *, deadline: float, sink: Sink | None
+) -> _Page:
+    """One page, its groups handed to `sink` as soon as read: the caller formats them while the listing
+    waits for the next page (seam repairs and second scans included; the result says which were kept)."""
     parsed = await fetch_page(client, region, query.params(offset), deadline)
-    observer = _observer.get()
-    if observer is not None:
-        observer(parsed.groups, query.project_id or "")
+    if sink is not None:
+        sink.service_groups(parsed.groups, query.project_id or "")
     return _Page(offset, parsed.total_count, parsed.groups, parsed.skipped)
 
 
@@ -277,9 +260,11 @@ async def _bridge(fetch: Fetch, before: _Page, after: _Page | None) -> tuple[lis
     return None, MAX_BRIDGE_PAGES
 
 
-async def _scan(client: TencentCloudClient, region: str, query: ListingQuery, deadline: float) -> _Scan:
+async def _scan(
+    client: TencentCloudClient, region: str, query: ListingQuery, deadline: float, sink: Sink | None
+) -> _Scan:
     async def fetch(offset: int) -> _Page:
-        return await _page(client, region, query, offset, deadline)
+        return await _page(client, region, query, offset, deadline=deadline, sink=sink)
 
     first = await fetch(0)
     offsets = range(STRIDE, first.total_count - 1, STRIDE)
@@ -348,15 +333,16 @@ def dedupe(groups: Iterable[ServiceGroup]) -> list[ServiceGroup]:
 
 
 async def scan_service_groups(
-    client: TencentCloudClient, region: str, query: ListingQuery, *, deadline: float
+    client: TencentCloudClient, region: str, query: ListingQuery, *, deadline: float, sink: Sink | None = None
 ) -> ListingResult:
-    """Every group matching `query` in `region`, with request counts; see the module docstring."""
-    first = await _scan(client, region, query, deadline)
+    """Every group matching `query` in `region`, with request counts, each page handed to `sink` as read;
+    see the module docstring."""
+    first = await _scan(client, region, query, deadline, sink)
     if first.complete and first.moved is None:
         return ListingResult(dedupe(first.groups), requests=first.requests, scans=1, skipped=_once(first.skipped))
     reason = first.moved or "page seams could not be closed"
     log.info("service groups in %s changed during listing (%s); listing again", region, reason)
-    second = await _scan(client, region, query, deadline)
+    second = await _scan(client, region, query, deadline, sink)
     requests = first.requests + second.requests
     if second.complete:
         return ListingResult(dedupe(second.groups), requests=requests, scans=2, skipped=_once(second.skipped))
@@ -392,6 +378,7 @@ async def _scan_each(
     *,
     deadline: float,
     cutoff: float,
+    sink: Sink | None = None,
 ) -> list[Outcome]:
     """Each workspace of `ids` in that order: the first alone, by `deadline`, so that a large workspace
     left over from a short poll has the token bucket to itself and is listed at last; then the others,
@@ -403,7 +390,7 @@ async def _scan_each(
     async def one(index: int, project_id: str | None, by: float) -> None:
         try:
             outcomes[index] = await scan_service_groups(
-                client, region, replace(query, project_id=project_id), deadline=by
+                client, region, replace(query, project_id=project_id), deadline=by, sink=sink
             )
         except TencentCloudError as error:
             if not (_unreadable(error) or (len(ids) > 1 and _late(error))):
@@ -634,7 +621,7 @@ def source(
     did not reach are exported from their last listing, up to `max_staleness` old, and listed first next."""
     rotation = Rotation(max_staleness)
 
-    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> ListingResult:
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> ListingResult:
         ids = list(dict.fromkeys(workspaces.project_ids(snapshot.discovery, configured)))
         now = time.monotonic()
         cutoff = now + max(0.0, deadline - now) * WORKSPACE_SHARE
@@ -642,12 +629,15 @@ def source(
         hold = rotation.tight(region, ids, bucket.rate, bucket.burst, cutoff - now)
         order = rotation.order(region, ids)
         outcomes = dict(
-            zip(order, await _scan_each(client, region, query, order, deadline=deadline, cutoff=cutoff), strict=True)
+            zip(
+                order,
+                await _scan_each(client, region, query, order, deadline=deadline, cutoff=cutoff, sink=sink),
+                strict=True,
+            )
         )
         if not any(isinstance(item, ListingResult) for item in outcomes.values()):
             raise _failure(list(outcomes.values()))
         done = time.monotonic()
-        observer = _observer.get()
         parts: list[_Part] = []
         unreadable: list[tuple[str | None, TencentCloudError]] = []
         unlisted: list[str | None] = []
@@ -660,8 +650,7 @@ def source(
                 held = rotation.held(region, project_id, done)
                 if held is not None:
                     parts.append(_Part(project_id, held))
-                    if observer is not None:
-                        observer(held, project_id or "")
+                    sink.service_groups(held, project_id or "")
             elif isinstance(item, TencentCloudError):
                 unreadable.append((project_id, item))
         needed = rotation.expected(region, unlisted)

@@ -21,7 +21,7 @@ from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tione.models import DescribeBillingResourceGroupsResponse, ResourceGroup
 from exporter.tione.paging import Params, call_parsed, check_total, parse_answer, read_pages
 from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.source import Source
+from exporter.tione.source import Sink, Source
 
 ACTION = "DescribeBillingResourceGroups"
 LIMIT = 100
@@ -54,7 +54,7 @@ async def list_resource_groups(
 def source(client: TencentCloudClient, interval: float = DEFAULT_INTERVAL) -> Source[tuple[ResourceGroup, ...]]:
     """The capacity source, run every `interval` seconds per region (and on the first poll, and by `once`)."""
 
-    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ResourceGroup, ...]:
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ResourceGroup, ...]:
         return await list_resource_groups(client, region, deadline=deadline)
 
     def store(snapshot: RegionSnapshot, result: tuple[ResourceGroup, ...]) -> RegionSnapshot:

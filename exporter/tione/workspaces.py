@@ -20,7 +20,7 @@ from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
 from exporter.tione.models import DescribeWorkspacesResponse, Workspace
 from exporter.tione.paging import call_parsed, check_total, parse_answer, read_pages
 from exporter.tione.snapshot import Discovery, RegionSnapshot
-from exporter.tione.source import Source
+from exporter.tione.source import Sink, Source
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def source(client: TencentCloudClient, interval: float) -> Source[Discovery]:
     """A secondary source, run every `interval` seconds; it must come before the listing, which reads it."""
     warned: set[str] = set()
 
-    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> Discovery:
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> Discovery:
         found = await discover(client, region, deadline=deadline)
         if not found.permitted and region not in warned:
             warned.add(region)

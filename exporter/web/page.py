@@ -17,7 +17,7 @@ from string import Template
 from exporter.durations import format_duration
 from exporter.logs import redact
 from exporter.metrics.attention import AttentionEvent, AttentionRow, ordered
-from exporter.poller import RegionStatus
+from exporter.poller.status import RegionStatus
 
 _TEMPLATE = Template(files("exporter.web").joinpath("status.html").read_text(encoding="utf-8"))
 

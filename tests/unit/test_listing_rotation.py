@@ -19,6 +19,7 @@ from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.listing import ListingQuery, ListingResult, Rotation, source
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import NoSink
 from tests.unit.test_client_listing import group
 
 REGION = "ap-guangzhou"
@@ -56,7 +57,7 @@ def workspaces_of(result: ListingResult) -> set[str]:
 
 
 async def poll(listing: Any, seconds: float) -> ListingResult:
-    result: ListingResult = await listing.fetch(REGION, RegionSnapshot(REGION), time.monotonic() + seconds)
+    result: ListingResult = await listing.fetch(REGION, RegionSnapshot(REGION), time.monotonic() + seconds, NoSink())
     return result
 
 

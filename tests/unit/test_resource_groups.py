@@ -20,6 +20,7 @@ from exporter.tione import resource_groups
 from exporter.tione.models import GroupResource
 from exporter.tione.resource_groups import ACTION, LIMIT, list_resource_groups, source
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import NoSink
 
 REGION = "ap-guangzhou"
 
@@ -90,7 +91,7 @@ async def test_the_source_is_secondary_on_its_interval_and_stores_the_groups() -
     groups = Groups(2)
     capacity = source(client_for(groups), 120.0)
     assert (capacity.action, capacity.primary, capacity.interval, capacity.empty) == (ACTION, False, 120.0, ())
-    result = await capacity.fetch(REGION, RegionSnapshot(REGION), deadline())
+    result = await capacity.fetch(REGION, RegionSnapshot(REGION), deadline(), NoSink())
     stored = capacity.store(RegionSnapshot(REGION), result)
     assert [item.resource_group_name for item in stored.resource_groups] == ["rg-0", "rg-1"]
     assert stored.groups == ()
