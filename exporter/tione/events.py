@@ -28,6 +28,7 @@ from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import TIMEOUT, TransportError
+from exporter.tione import api
 from exporter.tione.attention import trouble
 from exporter.tione.event_models import DescribeEventsResponse, ServiceEvents
 from exporter.tione.models import as_utc
@@ -35,7 +36,7 @@ from exporter.tione.paging import call_parsed, parse_answer
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Sink, Source
 
-ACTION = "DescribeEvents"
+ACTION = api.DESCRIBE_EVENTS
 SERVICE_KIND = "INFER"
 """`Service`: online inference services."""
 WARNING = "Warning"

@@ -49,7 +49,7 @@ from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import TIMEOUT, APIError, TencentCloudError, TransportError, is_permission_error
-from exporter.tione import workspaces
+from exporter.tione import api, workspaces
 from exporter.tione.decode import Skipped, decode_answer, decode_groups, identified
 from exporter.tione.models import DescribeModelServiceGroupsResponse, Filter, TagFilter, as_utc
 from exporter.tione.paging import (
@@ -69,21 +69,13 @@ from exporter.tione.source import Sink, Source
 
 log = logging.getLogger(__name__)
 
-ACTION = "DescribeModelServiceGroups"
+ACTION = api.DESCRIBE_MODEL_SERVICE_GROUPS
+FILTER_NAMES = api.SERVICE_GROUP_FILTERS
+"""The `Filters[].Name` values the action understands."""
 LIMIT = 100
 """The API's maximum page size."""
 STRIDE = LIMIT - 1
 """Offsets step by one less than a page so that neighbouring pages share the group at their seam."""
-FILTER_NAMES: tuple[str, ...] = (
-    "ClusterId",
-    "ServiceId",
-    "ServiceGroupName",
-    "ServiceGroupId",
-    "Status",
-    "CreatedBy",
-    "ModelVersionId",
-)
-"""The `Filters[].Name` values the action understands."""
 MAX_BRIDGE_PAGES = 4
 """Requests one seam repair may take before the listing gives up on it and scans again."""
 UNREADABLE_WORKSPACE: tuple[str, ...] = (

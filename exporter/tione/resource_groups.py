@@ -18,12 +18,13 @@ from dataclasses import replace
 from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tione import api
 from exporter.tione.models import DescribeBillingResourceGroupsResponse, ResourceGroup
 from exporter.tione.paging import Params, call_parsed, check_total, parse_answer, read_pages
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Sink, Source
 
-ACTION = "DescribeBillingResourceGroups"
+ACTION = api.DESCRIBE_BILLING_RESOURCE_GROUPS
 LIMIT = 100
 """The API's maximum page size: one request covers all but the largest accounts."""
 DEFAULT_INTERVAL = 300.0

@@ -17,6 +17,7 @@ from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
+from exporter.tione import api
 from exporter.tione.models import DescribeWorkspacesResponse, Workspace
 from exporter.tione.paging import call_parsed, check_total, parse_answer, read_pages
 from exporter.tione.snapshot import Discovery, RegionSnapshot
@@ -24,7 +25,7 @@ from exporter.tione.source import Sink, Source
 
 log = logging.getLogger(__name__)
 
-ACTION = "DescribeWorkspaces"
+ACTION = api.DESCRIBE_WORKSPACES
 LIMIT = 100
 """The API's maximum page size."""
 

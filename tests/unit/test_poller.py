@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
@@ -784,3 +785,21 @@ async def test_stale_series_go_at_their_expiry_between_two_polls(listing: dict[s
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_each_poll_runs_under_the_pause_the_app_hands_in(listing: dict[str, Listing]) -> None:
+    held: list[str] = []
+
+    @contextlib.contextmanager
+    def pause() -> Iterator[None]:
+        held.append("paused")
+        yield
+        held.append("resumed")
+
+    listing["r1"] = returning(group("g1", "Normal"))
+    plan = PollPlan(regions=("r1",), sources=(scripted_source(),))
+    poller = Poller(plan, SelfMetrics(("r1",)), pause=pause)
+    assert (await poller.poll("r1")).outcome == "success"
+    listing["r1"] = raising(KeyError("surprise"))
+    assert (await poller.poll("r1")).outcome == "failure"
+    assert held == ["paused", "resumed"] * 2, "every poll, failed ones too, and nothing outside them"
