@@ -19,6 +19,7 @@ from exporter.metrics.families import service as services
 from exporter.metrics.families.fields import GPU_HUNDREDTHS
 from exporter.tione.attention import SEVERITIES, Severity, replicas, trouble
 from exporter.tione.event_models import ServiceEvents
+from exporter.tione.events import EVENTS
 from exporter.tione.models import as_utc
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.text import MAX_TEXT
@@ -136,7 +137,7 @@ def _gpus(s: services.ServiceInGroup) -> float | None:
 
 def attention_rows(snapshot: RegionSnapshot) -> tuple[AttentionRow, ...]:
     """The region's services that need attention, most severe first, then the longest troubled."""
-    asked: Mapping[str, ServiceEvents] = {item.service_id: item for item in snapshot.events}
+    asked: Mapping[str, ServiceEvents] = {item.service_id: item for item in EVENTS.of(snapshot)}
     rows: list[AttentionRow] = []
     seen: set[str] = set()
     for group in snapshot.groups:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,10 +32,12 @@ from exporter.tione.attention import trouble
 from exporter.tione.event_models import DescribeEventsResponse, ServiceEvents
 from exporter.tione.models import as_utc
 from exporter.tione.paging import call_parsed, parse_answer
-from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.snapshot import RegionSnapshot, ResultKey
 from exporter.tione.source import Sink, Source
 
 ACTION = api.DESCRIBE_EVENTS
+EVENTS: ResultKey[tuple[ServiceEvents, ...]] = ResultKey(ACTION, ())
+"""Warning events of the services that need attention, read by the event families and the attention rows."""
 SERVICE_KIND = "INFER"
 """`Service`: online inference services."""
 WARNING = "Warning"
@@ -166,13 +167,10 @@ def source(
             entry[1] for _, service_id in services if (entry := cache.entries.get((region, service_id))) is not None
         )
 
-    def store(snapshot: RegionSnapshot, result: tuple[ServiceEvents, ...]) -> RegionSnapshot:
-        return replace(snapshot, events=result)
-
     async def probe(region: str, deadline: float) -> str:
         body = request(PROBE_SERVICE_ID, None, wall_clock())
         body["Limit"] = 1
         await call_parsed(client, ACTION, region, body, parse, deadline=deadline)
         return "DescribeEvents permitted"
 
-    return Source(ACTION, fetch, store, empty=(), probe=probe)
+    return Source(ACTION, fetch, EVENTS.stored, empty=(), probe=probe)

@@ -614,7 +614,7 @@ def source(
     rotation = Rotation(max_staleness)
 
     async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> ListingResult:
-        ids = list(dict.fromkeys(workspaces.project_ids(snapshot.discovery, configured)))
+        ids = list(dict.fromkeys(workspaces.project_ids(workspaces.DISCOVERY.of(snapshot), configured)))
         now = time.monotonic()
         cutoff = now + max(0.0, deadline - now) * WORKSPACE_SHARE
         bucket = client.rate_limiter

@@ -27,9 +27,12 @@ from exporter.metrics.families.service import ServiceInGroup
 from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.tione import models
 from exporter.tione.event_models import Event, ServiceEvents
+from exporter.tione.events import EVENTS
 from exporter.tione.listing import dedupe
 from exporter.tione.models import ServiceGroup, Workspace
-from exporter.tione.snapshot import Discovery, RegionSnapshot
+from exporter.tione.resource_groups import RESOURCE_GROUPS
+from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.workspaces import DISCOVERY, Discovery
 from tests.conftest import LOCAL_FIXTURES
 
 GROUP_FAMILIES = group_kind.FAMILIES
@@ -101,15 +104,29 @@ def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
     `resource_groups` (as `DescribeBillingResourceGroups` sends them) and `events` (per troubled service,
     `DescribeEvents`' answer with the service's `ServiceGroupId` and `ServiceId`)."""
     workspaces = tuple(Workspace.model_validate(item) for item in case.get("workspaces", ()))
-    return RegionSnapshot(
+    listed = RegionSnapshot(
         region,
         tuple(ServiceGroup.model_validate(group) for group in case.get("groups", ())),
         group_workspaces=dict(case.get("listed_in", {})),
         polled_workspaces=tuple(item.ti_project_id or "" for item in workspaces),
-        discovery=Discovery(workspaces),
-        resource_groups=tuple(models.ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
-        events=service_events(case.get("events", [])),
     )
+    return with_results(
+        listed,
+        Discovery(workspaces),
+        tuple(models.ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
+        service_events(case.get("events", [])),
+    )
+
+
+def with_results(
+    snapshot: RegionSnapshot,
+    discovery: Discovery,
+    resource_groups: tuple[models.ResourceGroup, ...] = (),
+    events: tuple[ServiceEvents, ...] = (),
+) -> RegionSnapshot:
+    """`snapshot` with the secondary sources' results, stored as the sources store them."""
+    snapshot = DISCOVERY.stored(snapshot, discovery)
+    return EVENTS.stored(RESOURCE_GROUPS.stored(snapshot, resource_groups), events)
 
 
 def render_case(case: dict[str, Any], options: RenderOptions | None = None) -> str:
