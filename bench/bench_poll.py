@@ -30,7 +30,7 @@ from exporter.poller import Poller, PollPlan
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.ratelimit import TokenBucket
-from exporter.tione import listing
+from exporter.tione import listing, service_groups
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Sink
 
@@ -63,7 +63,7 @@ async def run(url: str, args: argparse.Namespace) -> list[tuple[float, float, fl
     async with TencentCloudClient(
         endpoint=url, service="tione", version="2021-11-11", credentials=Credentials(SECRET_ID, SECRET_KEY)
     ) as client:
-        source = listing.source(client, listing.ListingQuery())
+        source = service_groups.source(client, listing.ListingQuery())
         listed: list[float] = []
         listed_cpu: list[float] = []
 

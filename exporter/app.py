@@ -35,7 +35,7 @@ from exporter.tencentcloud.credentials import CredentialProvider, Credentials
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
 from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
-from exporter.tione import events, listing, resource_groups, workspaces
+from exporter.tione import events, listing, resource_groups, service_groups, workspaces
 from exporter.tione.api import SERVICE, VERSION
 from exporter.tione.paging import raise_if_cancelling
 from exporter.tione.source import Source
@@ -102,7 +102,7 @@ def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source
     polled: list[Source[Any]] = []
     if discovery > 0:
         polled.append(workspaces.source(client, discovery))
-    polled.append(listing.source(client, query, settings.tione.project_ids, max_staleness=settings.poll.max_staleness))
+    polled.append(service_groups.source(client, query, settings.tione.project_ids, max_staleness=settings.poll.max_staleness))
     if settings.capacity.interval:
         polled.append(resource_groups.source(client, settings.capacity.interval))
     if settings.events.max_services > 0:
@@ -458,7 +458,7 @@ async def _check_budget(settings: Settings, client: TencentCloudClient) -> str |
     try:
         counts = await asyncio.gather(
             *(
-                listing.poll_requests(
+                service_groups.poll_requests(
                     client,
                     region,
                     settings.tione.project_ids,

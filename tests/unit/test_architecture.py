@@ -128,7 +128,7 @@ def test_the_poller_knows_no_particular_source_and_no_client() -> None:
     """The poller runs every source through `Source.run` alike: it imports no source module, nothing of
     `tencentcloud/` (a source's failure is a `SourceError`, the GC pause a service the app hands in)."""
     sources = source_modules()
-    assert {"exporter.tione.listing", "exporter.tione.events"} <= sources, "the detection finds the sources"
+    assert {"exporter.tione.service_groups", "exporter.tione.events"} <= sources, "the detection finds the sources"
     wrong = [
         f"{module} imports {target}"
         for module, targets in imports().items()

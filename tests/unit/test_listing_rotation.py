@@ -17,7 +17,8 @@ from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
 from exporter.tencentcloud.ratelimit import TokenBucket
-from exporter.tione.listing import ListingQuery, ListingResult, Rotation, source
+from exporter.tione.listing import ListingQuery, ListingResult
+from exporter.tione.service_groups import Rotation, source
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import NoSink
 from tests.unit.test_client_listing import group

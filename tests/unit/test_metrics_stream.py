@@ -162,11 +162,11 @@ async def test_a_poll_of_a_listed_region_merges_the_pages_it_formatted(monkeypat
     from exporter.metrics.render import render
     from exporter.metrics.self import SelfMetrics
     from exporter.poller import Poller, PollPlan
-    from exporter.tione import listing
+    from exporter.tione import listing, service_groups
     from tests.unit.test_client_listing import Fleet, client_for
 
     fleet = Fleet(350)
-    plan = PollPlan(regions=(REGION,), sources=(listing.source(client_for(fleet), listing.ListingQuery()),))
+    plan = PollPlan(regions=(REGION,), sources=(service_groups.source(client_for(fleet), listing.ListingQuery()),))
     poller = Poller(plan, SelfMetrics((REGION,)))
 
     def whole(snapshot: RegionSnapshot, options: RenderOptions | None = None) -> RegionSamples:

@@ -12,8 +12,9 @@ from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import APIError, TencentCloudError, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.decode import Skipped
-from exporter.tione.listing import ListingQuery, _unreadable, scan_workspaces
+from exporter.tione.listing import ListingQuery
 from exporter.tione.models import Workspace
+from exporter.tione.service_groups import _unreadable, scan_workspaces
 from exporter.tione.workspaces import Discovery, project_ids
 from tests.unit.test_client_listing import Fleet, deadline, group
 
