@@ -1,7 +1,7 @@
 """The wiring: from settings to one client, the sources bound to it, the poller and the web server.
 
 Every command starts here: `run` serves until a stop signal, `once` polls every region once and prints
-the exposition, `check` makes one cheap call of every source per region and says which fail. The
+the exposition (`check`, one cheap call of every source per region, is in `exporter/check.py`). The
 sources in use are listed once, in `make_sources()`; the poller, the self-metrics' `action` label values and
 `check` all follow that list.
 """
@@ -25,19 +25,17 @@ from exporter import __version__
 from exporter.config import Settings, listing_filters
 from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigError, print_problems
 from exporter.durations import format_duration
-from exporter.logs import redact, register_secrets
+from exporter.logs import register_secrets
 from exporter.metrics.exposition import Format, answer
 from exporter.metrics.render import RenderOptions
 from exporter.metrics.self import SelfMetrics
-from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan, budget_message
+from exporter.poller import Poller, PollPlan
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials
-from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
 from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
 from exporter.tione import events, listing, resource_groups, service_groups, workspaces
 from exporter.tione.api import SERVICE, VERSION
-from exporter.tione.paging import raise_if_cancelling
 from exporter.tione.source import Source
 from exporter.web.connections import Limits
 from exporter.web.page import PageContext
@@ -55,8 +53,6 @@ not end when cancelled, a worker thread the interpreter would wait for on its wa
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 """SIGHUP stops the exporter like SIGTERM: there is nothing to reload, credential files are re-read when
 they change and the web config is read at start."""
-CHECK_SECONDS = 15.0
-"""Deadline of `check`'s calls in one region."""
 
 
 class RedactingProvider:
@@ -102,7 +98,9 @@ def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source
     polled: list[Source[Any]] = []
     if discovery > 0:
         polled.append(workspaces.source(client, discovery))
-    polled.append(service_groups.source(client, query, settings.tione.project_ids, max_staleness=settings.poll.max_staleness))
+    polled.append(
+        service_groups.source(client, query, settings.tione.project_ids, max_staleness=settings.poll.max_staleness)
+    )
     if settings.capacity.interval:
         polled.append(resource_groups.source(client, settings.capacity.interval))
     if settings.events.max_services > 0:
@@ -429,79 +427,3 @@ async def once_command(settings: Settings, credentials: CredentialProvider, outp
         sys.stdout.buffer.write(chunk)
     sys.stdout.flush()
     return EXIT_OK if all(status.outcome == "success" for status in statuses) else EXIT_FAILED
-
-
-async def check_command(settings: Settings, credentials: CredentialProvider) -> int:
-    try:
-        web_config(settings)
-    except ConfigError as error:
-        print_problems(error.problems)
-        return EXIT_CONFIG
-    wiring = Wiring(settings, credentials)
-    try:
-        results = await asyncio.gather(*(_check_region(wiring.sources, region) for region in settings.tione.regions))
-        budget = await _check_budget(settings, wiring.client) if all(ok for ok, _ in results) else None
-    finally:
-        await wiring.client.aclose()
-    for _, lines in results:
-        for line in lines:
-            print(line)
-    if budget:
-        print(budget)
-    return EXIT_OK if all(ok for ok, _ in results) else EXIT_FAILED
-
-
-async def _check_budget(settings: Settings, client: TencentCloudClient) -> str | None:
-    """A warning line when one poll of every region needs more listing requests (one per workspace at
-    least) than `--api.rate-limit` lets through in `--poll.timeout`: polls would then be partial."""
-    deadline = time.monotonic() + CHECK_SECONDS
-    try:
-        counts = await asyncio.gather(
-            *(
-                service_groups.poll_requests(
-                    client,
-                    region,
-                    settings.tione.project_ids,
-                    discover=settings.tione.discovery_interval > 0,
-                    deadline=deadline,
-                )
-                for region in settings.tione.regions
-            )
-        )
-    except TencentCloudError as error:
-        return f"warning: the requests a poll needs could not be counted: {_problem(error)}"
-    needed = sum(counts)
-    if needed <= settings.api.rate_limit * settings.poll.timeout:
-        return None
-    return "warning: " + budget_message(needed, settings.api.rate_limit, settings.poll.timeout, settings.poll.interval)
-
-
-def _problem(error: Exception) -> str:
-    if isinstance(error, TencentCloudError):
-        request_id = f" (RequestId {error.request_id})" if error.request_id else ""
-        return f"{error.code}: {redact(error.message)}{request_id}"
-    return f"{UNEXPECTED_ERROR}: {type(error).__name__}: {redact(str(error))}"
-
-
-async def _check_region(checked: Sequence[Source[Any]], region: str) -> tuple[bool, list[str]]:
-    """One cheap call of each source in the region: the region's line says ok with what they found, or what
-    failed. A secondary source the keys may not call is a warning line after it: the poll runs without it."""
-    deadline = time.monotonic() + CHECK_SECONDS
-    found: list[str] = []
-    failed: list[str] = []
-    warnings: list[str] = []
-    for source in checked:
-        try:
-            found.append(await source.probe(region, deadline))
-        except Exception as error:  # one region's surprise must not hide the other regions' lines
-            raise_if_cancelling()
-            if source.primary:
-                return False, [f"{region}: {_problem(error)}"]
-            if isinstance(error, TencentCloudError) and is_permission_error(error.code):
-                without = f"; {source.without}" if source.without else ""
-                warnings.append(f"{region}: warning: {source.action} is not permitted: {_problem(error)}{without}")
-            else:
-                failed.append(f"{source.action}: {_problem(error)}")
-    if failed:
-        return False, [f"{region}: {'; '.join(failed)}", *warnings]
-    return True, [f"{region}: ok ({', '.join(found)})", *warnings]

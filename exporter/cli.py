@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from exporter import __version__
-from exporter.app import check_command, once_command, run_command
+from exporter.app import once_command, run_command
+from exporter.check import check_command
 from exporter.config import FLAG_OPTIONS, OPTIONS, load_settings
 from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigError, print_problems
 from exporter.logs import setup_logging

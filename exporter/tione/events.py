@@ -106,6 +106,23 @@ class EventsCache:
             del self.entries[key]
 
 
+async def ask(
+    client: TencentCloudClient,
+    region: str,
+    ids: tuple[str, str],
+    project_id: str | None,
+    *,
+    deadline: float,
+    now: float,
+) -> ServiceEvents:
+    """The Warning events of one service (`ids`: its group's id and its own) in workspace `project_id`."""
+    group_id, service_id = ids
+    answer = await call_parsed(client, ACTION, region, request(service_id, project_id, now), parse, deadline=deadline)
+    events = tuple(event for event in answer.events or () if event.type in (None, WARNING))
+    total = answer.total_count if answer.total_count is not None else len(events)
+    return ServiceEvents(group_id, service_id, events, max(total, len(events)), now)
+
+
 def source(
     client: TencentCloudClient,
     *,
@@ -120,16 +137,6 @@ def source(
     (`RegionSnapshot.group_workspaces`); without one it goes to the default workspace.
     """
     cache = EventsCache()
-
-    async def ask(
-        region: str, group_id: str, service_id: str, project_id: str | None, deadline: float
-    ) -> ServiceEvents:
-        now = wall_clock()
-        body = request(service_id, project_id, now)
-        answer = await call_parsed(client, ACTION, region, body, parse, deadline=deadline)
-        events = tuple(event for event in answer.events or () if event.type in (None, WARNING))
-        total = answer.total_count if answer.total_count is not None else len(events)
-        return ServiceEvents(group_id, service_id, events, max(total, len(events)), now)
 
     async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceEvents, ...]:
         services = troubled(snapshot)
@@ -151,7 +158,9 @@ def source(
                     # series never wait on this source past its share of the poll, whatever happens below.
                     async with asyncio.timeout(max(0.0, budget - clock())):
                         workspace = snapshot.group_workspaces.get(group_id) or None
-                        result = await ask(region, group_id, service_id, workspace, budget)
+                        result = await ask(
+                            client, region, (group_id, service_id), workspace, deadline=budget, now=wall_clock()
+                        )
                 except TimeoutError:
                     return TransportError(TIMEOUT, "no answer within the events' share of the poll", region=region)
                 except Exception as exc:  # one service's failure keeps its last answer; others go on

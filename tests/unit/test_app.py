@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from exporter.app import WORKER_THREADS, _check_region, make_sources, use_worker_pool
+from exporter.app import WORKER_THREADS, make_sources, use_worker_pool
+from exporter.check import _check_region
 from exporter.config import load_settings
 from exporter.metrics.self import SelfMetrics
 from exporter.tencentcloud.client import TencentCloudClient

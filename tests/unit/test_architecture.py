@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "exporter.cli": 0,
     "exporter.__main__": -1,
     "exporter.demo": 1,
+    "exporter.check": 1,
     "exporter.app": 2,
     "exporter.config": 3,
     "exporter.web": 4,
