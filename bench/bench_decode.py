@@ -10,7 +10,7 @@ takes over the same bytes (the floor any typed decoding is compared with):
   not fit takes (`parse_page`, for scale);
 - the catalogue and the status page's rows (`attention_rows`): before, `collect_region` over the whole
   region after the listing; after, as the poller does it, each page formatted as it is decoded
-  (`RegionStream.add`) and a merge after the last answer (`finish`);
+  (`RegionStream.service_groups`) and a merge after the last answer (`finish`);
 - the cyclic collector's own time during the poll (measured with `gc.callbacks`), with the collector
   left on, and off for the whole poll (`poll_gc_paused`).
 
@@ -150,7 +150,7 @@ def streamed(bodies: list[bytes]) -> dict[str, float]:
             seconds, page = cpu(lambda body=body: typed_page(body))
             assert page is not None
             decode_seconds += seconds
-            format_seconds += cpu(lambda page=page: stream.add(page.groups, ""))[0]
+            format_seconds += cpu(lambda page=page: stream.service_groups(page.groups, ""))[0]
             groups += page.groups
         snapshot = RegionSnapshot(REGION, tuple(groups))
         merge_seconds, (samples, _) = cpu(lambda: (stream.finish(snapshot), attention_rows(snapshot)))

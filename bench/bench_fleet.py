@@ -56,12 +56,11 @@ import httpx
 import exporter.memory
 import exporter.poller
 import exporter.tione.listing
-from exporter.app import Wiring, poll_plan
+from exporter.app import Wiring
 from exporter.config import load_settings
 from exporter.metrics.exposition import TEXT, answer
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.render import RegionStream, collect_region, render
-from exporter.poller import Poller
 from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer
 from exporter.tencentcloud.client import TencentCloudClient
@@ -194,7 +193,7 @@ def install_clock() -> tuple[Clock, dict[str, Any]]:
     clock.wrap(exporter.tione.listing, "typed_page", "decode")
     clock.wrap(exporter.tione.listing, "parse_page", "decode")
     # catalogue: the families' samples and their lines, page by page as the listing reads them, then merged
-    clock.wrap(RegionStream, "add", "catalogue")
+    clock.wrap(RegionStream, "service_groups", "catalogue")
     clock.wrap(exporter.memory, "trim", "trim")
     clock.wrap(GzipPrefix, "of", "gzip")
     rendering = exporter.poller.render
@@ -297,7 +296,7 @@ def exporter_of(url: str) -> tuple[Any, Any]:
 
     settings = settings_for(url)
     wiring = Wiring(settings, StaticProvider(Credentials(SECRET_ID, SECRET_KEY)))
-    return wiring, Poller(poll_plan(settings, wiring.sources), wiring.metrics)
+    return wiring, wiring.make_poller()
 
 
 async def exporter_run(url: str, groups: int, services: int, polls: int, scrapes: int) -> Result:

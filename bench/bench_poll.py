@@ -30,8 +30,9 @@ from exporter.poller import Poller, PollPlan
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.ratelimit import TokenBucket
-from exporter.tione import listing
+from exporter.tione import listing, service_groups
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import Sink
 
 REGION = "ap-guangzhou"
 
@@ -62,12 +63,12 @@ async def run(url: str, args: argparse.Namespace) -> list[tuple[float, float, fl
     async with TencentCloudClient(
         endpoint=url, service="tione", version="2021-11-11", credentials=Credentials(SECRET_ID, SECRET_KEY)
     ) as client:
-        source = listing.source(client, listing.ListingQuery())
+        source = service_groups.source(client, listing.ListingQuery())
         listed: list[float] = []
         listed_cpu: list[float] = []
 
-        async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> listing.ListingResult:
-            result = await source.fetch(region, snapshot, deadline)
+        async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> listing.ListingResult:
+            result = await source.fetch(region, snapshot, deadline, sink)
             listed.append(time.monotonic())
             listed_cpu.append(time.process_time())
             return result

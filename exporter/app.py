@@ -1,7 +1,7 @@
 """The wiring: from settings to one client, the sources bound to it, the poller and the web server.
 
 Every command starts here: `run` serves until a stop signal, `once` polls every region once and prints
-the exposition, `check` makes one cheap call of every source per region and says which fail. The
+the exposition (`check`, one cheap call of every source per region, is in `exporter/check.py`). The
 sources in use are listed once, in `make_sources()`; the poller, the self-metrics' `action` label values and
 `check` all follow that list.
 """
@@ -25,18 +25,17 @@ from exporter import __version__
 from exporter.config import Settings, listing_filters
 from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigError, print_problems
 from exporter.durations import format_duration
-from exporter.logs import redact, register_secrets
+from exporter.logs import register_secrets
 from exporter.metrics.exposition import Format, answer
 from exporter.metrics.render import RenderOptions
 from exporter.metrics.self import SelfMetrics
-from exporter.poller import UNEXPECTED_ERROR, Poller, PollPlan, budget_message
+from exporter.poller import Poller, PollPlan
 from exporter.tencentcloud.client import Hooks, TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials
-from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
+from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
-from exporter.tione import events, listing, resource_groups, workspaces
+from exporter.tione import events, listing, resource_groups, service_groups, workspaces
 from exporter.tione.api import SERVICE, VERSION
-from exporter.tione.paging import raise_if_cancelling
 from exporter.tione.source import Source
 from exporter.web.connections import Limits
 from exporter.web.page import PageContext
@@ -54,8 +53,6 @@ not end when cancelled, a worker thread the interpreter would wait for on its wa
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 """SIGHUP stops the exporter like SIGTERM: there is nothing to reload, credential files are re-read when
 they change and the web config is read at start."""
-CHECK_SECONDS = 15.0
-"""Deadline of `check`'s calls in one region."""
 
 
 class RedactingProvider:
@@ -132,7 +129,9 @@ def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source
     polled: list[Source[Any]] = []
     if discovery > 0:
         polled.append(workspaces.source(client, discovery))
-    polled.append(listing.source(client, query, settings.tione.project_ids, max_staleness=settings.poll.max_staleness))
+    polled.append(
+        service_groups.source(client, query, settings.tione.project_ids, max_staleness=settings.poll.max_staleness)
+    )
     if settings.capacity.interval:
         polled.append(resource_groups.source(client, settings.capacity.interval))
     if settings.events.max_services > 0:
@@ -170,6 +169,11 @@ class Wiring:
         self.client = make_client(settings, credentials, RetryProgress(self.metrics) if progress else self.metrics)
         self.sources = make_sources(settings, self.client)
         self.metrics.declare_actions(source.action for source in self.sources)
+        self.plan = poll_plan(settings, self.sources)
+
+    def make_poller(self) -> Poller:
+        """The poller of these sources; each poll runs with the garbage collector paused (`gcpause`)."""
+        return Poller(self.plan, self.metrics, pause=paused_gc)
 
 
 DESCRIPTOR_RESERVE = 128
@@ -304,7 +308,7 @@ class Exporter:
         wiring = Wiring(settings, credentials)
         self.metrics = wiring.metrics
         self.client = wiring.client
-        self.poller = Poller(poll_plan(settings, wiring.sources), self.metrics)
+        self.poller = wiring.make_poller()
         self.polling = PollThread(self.poller, self.client)
         context = PageContext(
             version=__version__,
@@ -447,7 +451,7 @@ async def once_command(settings: Settings, credentials: CredentialProvider, outp
     """One poll of every region, every source run whatever its interval (a first poll runs them all)."""
     wiring = Wiring(settings, credentials, progress=True)
     try:
-        poller = Poller(poll_plan(settings, wiring.sources), wiring.metrics)
+        poller = wiring.make_poller()
         statuses = await poller.poll_all()
     finally:
         await wiring.client.aclose()
@@ -455,79 +459,3 @@ async def once_command(settings: Settings, credentials: CredentialProvider, outp
         sys.stdout.buffer.write(chunk)
     sys.stdout.flush()
     return EXIT_OK if all(status.outcome == "success" for status in statuses) else EXIT_FAILED
-
-
-async def check_command(settings: Settings, credentials: CredentialProvider) -> int:
-    try:
-        web_config(settings)
-    except ConfigError as error:
-        print_problems(error.problems)
-        return EXIT_CONFIG
-    wiring = Wiring(settings, credentials, progress=True)
-    try:
-        results = await asyncio.gather(*(_check_region(wiring.sources, region) for region in settings.tione.regions))
-        budget = await _check_budget(settings, wiring.client) if all(ok for ok, _ in results) else None
-    finally:
-        await wiring.client.aclose()
-    for _, lines in results:
-        for line in lines:
-            print(line)
-    if budget:
-        print(budget)
-    return EXIT_OK if all(ok for ok, _ in results) else EXIT_FAILED
-
-
-async def _check_budget(settings: Settings, client: TencentCloudClient) -> str | None:
-    """A warning line when one poll of every region needs more listing requests (one per workspace at
-    least) than `--api.rate-limit` lets through in `--poll.timeout`: polls would then be partial."""
-    deadline = time.monotonic() + CHECK_SECONDS
-    try:
-        counts = await asyncio.gather(
-            *(
-                listing.poll_requests(
-                    client,
-                    region,
-                    settings.tione.project_ids,
-                    discover=settings.tione.discovery_interval > 0,
-                    deadline=deadline,
-                )
-                for region in settings.tione.regions
-            )
-        )
-    except TencentCloudError as error:
-        return f"warning: the requests a poll needs could not be counted: {_problem(error)}"
-    needed = sum(counts)
-    if needed <= settings.api.rate_limit * settings.poll.timeout:
-        return None
-    return "warning: " + budget_message(needed, settings.api.rate_limit, settings.poll.timeout, settings.poll.interval)
-
-
-def _problem(error: Exception) -> str:
-    if isinstance(error, TencentCloudError):
-        request_id = f" (RequestId {error.request_id})" if error.request_id else ""
-        return f"{error.code}: {redact(error.message)}{request_id}"
-    return f"{UNEXPECTED_ERROR}: {type(error).__name__}: {redact(str(error))}"
-
-
-async def _check_region(checked: Sequence[Source[Any]], region: str) -> tuple[bool, list[str]]:
-    """One cheap call of each source in the region: the region's line says ok with what they found, or what
-    failed. A secondary source the keys may not call is a warning line after it: the poll runs without it."""
-    deadline = time.monotonic() + CHECK_SECONDS
-    found: list[str] = []
-    failed: list[str] = []
-    warnings: list[str] = []
-    for source in checked:
-        try:
-            found.append(await source.probe(region, deadline))
-        except Exception as error:  # one region's surprise must not hide the other regions' lines
-            raise_if_cancelling()
-            if source.primary:
-                return False, [f"{region}: {_problem(error)}"]
-            if isinstance(error, TencentCloudError) and is_permission_error(error.code):
-                without = f"; {source.without}" if source.without else ""
-                warnings.append(f"{region}: warning: {source.action} is not permitted: {_problem(error)}{without}")
-            else:
-                failed.append(f"{source.action}: {_problem(error)}")
-    if failed:
-        return False, [f"{region}: {'; '.join(failed)}", *warnings]
-    return True, [f"{region}: ok ({', '.join(found)})", *warnings]

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from exporter import __version__
-from exporter.app import check_command, once_command, run_command
+from exporter.app import once_command, run_command
+from exporter.check import check_command
 from exporter.config import FLAG_OPTIONS, OPTIONS, load_settings, unknown_environment
 from exporter.console import (
     EXIT_CONFIG,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tione.listing import ListingQuery, scan_service_groups, scan_workspaces
+from exporter.tione.listing import ListingQuery, scan_service_groups
 from exporter.tione.records import ServiceGroup
+from exporter.tione.service_groups import scan_workspaces
 
 
 async def list_service_groups(

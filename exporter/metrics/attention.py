@@ -20,6 +20,7 @@ from exporter.metrics.families.fields import GPU_HUNDREDTHS
 from exporter.metrics.labels import clean_value
 from exporter.tione.attention import SEVERITIES, Severity, Trouble, replicas, trouble
 from exporter.tione.event_models import ServiceEvents
+from exporter.tione.events import EVENTS
 from exporter.tione.models import as_utc
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.text import MAX_TEXT
@@ -164,7 +165,7 @@ def _since(problem: Trouble, firsts: Iterable[float | None]) -> tuple[float | No
 
 def attention_rows(snapshot: RegionSnapshot) -> tuple[AttentionRow, ...]:
     """The region's services that need attention, most severe first, then the longest troubled."""
-    asked: Mapping[str, ServiceEvents] = {item.service_id: item for item in snapshot.events}
+    asked: Mapping[str, ServiceEvents] = {item.service_id: item for item in EVENTS.of(snapshot)}
     rows: list[AttentionRow] = []
     seen: set[str] = set()
     for group in snapshot.groups:

@@ -381,7 +381,7 @@ class RegionStream:
 
     The listing waits on the token bucket between pages; formatting each page then costs the poll nothing,
     and what is left after the last answer is a merge (`finish`). Each group is formatted on its own, as
-    the listing read it (`add`), and kept by identity; the merge takes, in the snapshot's order, the
+    the listing read it (`service_groups`), and kept by identity; the merge takes, in the snapshot's order, the
     fragment of every group the listing kept (its de-duplication picked one copy of each). The result is
     exactly `collect_region`'s: whenever the fragments cannot say so alone (a group that was not added or
     was listed in another workspace than its fragment says, a service id repeated across groups), `finish`
@@ -401,10 +401,10 @@ class RegionStream:
     def _below(self, kind: _KindOut) -> list[_KindOut]:
         return [kind, *(below for child in kind.children for below in self._below(child))]
 
-    def add(self, listed: Iterable[ServiceGroup], project_id: str) -> None:
-        """Format groups as listed in workspace `project_id` ("" for the default one, unnamed)."""
-        for group in listed:
-            self._fragments[id(group)] = self._format(group, project_id)
+    def service_groups(self, groups: Sequence[ServiceGroup], workspace: str) -> None:
+        """Format groups as listed in `workspace` ("" for the default one, unnamed): the poll's `Sink`."""
+        for group in groups:
+            self._fragments[id(group)] = self._format(group, workspace)
 
     def _format(self, group: ServiceGroup, workspace: str) -> _Fragment:
         for kind in self._subtree:

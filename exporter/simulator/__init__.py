@@ -13,8 +13,8 @@ from exporter.simulator.faults import Fault
 from exporter.simulator.fleet import INCIDENT_KINDS
 from exporter.simulator.monitor import Traffic
 from exporter.simulator.server import SimulatorServer
+from exporter.tione.api import DESCRIBE_MODEL_SERVICE_GROUPS as ACTION
 from exporter.tione.api import VERSION
-from exporter.tione.listing import ACTION
 
 __all__ = [
     "ACTION",

@@ -23,9 +23,9 @@ from exporter.simulator.params import Filter, ParameterError
 from exporter.simulator.workload import JSON
 from exporter.tencentcloud.signing import parse_authorization
 from exporter.tione import monitor_api
-from exporter.tione.api import SERVICE, VERSION
-from exporter.tione.listing import ACTION, FILTER_NAMES
-from exporter.tione.workspaces import ACTION as DESCRIBE_WORKSPACES
+from exporter.tione.api import DESCRIBE_MODEL_SERVICE_GROUPS as ACTION
+from exporter.tione.api import DESCRIBE_WORKSPACES, SERVICE, VERSION
+from exporter.tione.api import SERVICE_GROUP_FILTERS as FILTER_NAMES
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

@@ -23,7 +23,7 @@ from typing import Any
 from exporter.simulator import params
 from exporter.simulator.fleet import BACKOFF_SECONDS, RegionFleet, parse_iso_z, unschedulable_message
 from exporter.simulator.workload import JSON, MAIN_CONTAINER, iso_z, template_hash
-from exporter.tione.events import ACTION
+from exporter.tione.api import DESCRIBE_EVENTS as ACTION
 
 __all__ = ["ACTION", "describe", "series"]
 DEFAULT_LIMIT = 100

@@ -13,7 +13,7 @@ from typing import Any
 
 from exporter.simulator import catalog, params
 from exporter.simulator.workload import JSON
-from exporter.tione.prices import ACTION
+from exporter.tione.api import DESCRIBE_BILLING_SPECS_PRICE as ACTION
 
 __all__ = ["ACTION", "PriceBook", "describe"]
 

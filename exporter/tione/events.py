@@ -22,20 +22,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import TIMEOUT, TransportError
+from exporter.tione import api
 from exporter.tione.attention import trouble
 from exporter.tione.event_models import DescribeEventsResponse, ServiceEvents
 from exporter.tione.models import as_utc
 from exporter.tione.paging import call_parsed, parse_answer
-from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.source import Source
+from exporter.tione.snapshot import RegionSnapshot, ResultKey
+from exporter.tione.source import Sink, Source
 
-ACTION = "DescribeEvents"
+ACTION = api.DESCRIBE_EVENTS
+EVENTS: ResultKey[tuple[ServiceEvents, ...]] = ResultKey(ACTION, ())
+"""Warning events of the services that need attention, read by the event families and the attention rows."""
 SERVICE_KIND = "INFER"
 """`Service`: online inference services."""
 WARNING = "Warning"
@@ -104,6 +106,23 @@ class EventsCache:
             del self.entries[key]
 
 
+async def ask(
+    client: TencentCloudClient,
+    region: str,
+    ids: tuple[str, str],
+    project_id: str | None,
+    *,
+    deadline: float,
+    now: float,
+) -> ServiceEvents:
+    """The Warning events of one service (`ids`: its group's id and its own) in workspace `project_id`."""
+    group_id, service_id = ids
+    answer = await call_parsed(client, ACTION, region, request(service_id, project_id, now), parse, deadline=deadline)
+    events = tuple(event for event in answer.events or () if event.type in (None, WARNING))
+    total = answer.total_count if answer.total_count is not None else len(events)
+    return ServiceEvents(group_id, service_id, events, max(total, len(events)), now)
+
+
 def source(
     client: TencentCloudClient,
     *,
@@ -119,17 +138,7 @@ def source(
     """
     cache = EventsCache()
 
-    async def ask(
-        region: str, group_id: str, service_id: str, project_id: str | None, deadline: float
-    ) -> ServiceEvents:
-        now = wall_clock()
-        body = request(service_id, project_id, now)
-        answer = await call_parsed(client, ACTION, region, body, parse, deadline=deadline)
-        events = tuple(event for event in answer.events or () if event.type in (None, WARNING))
-        total = answer.total_count if answer.total_count is not None else len(events)
-        return ServiceEvents(group_id, service_id, events, max(total, len(events)), now)
-
-    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceEvents, ...]:
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceEvents, ...]:
         services = troubled(snapshot)
         cache.keep_only(region, {service_id for _, service_id in services})
         started = clock()
@@ -149,7 +158,9 @@ def source(
                     # series never wait on this source past its share of the poll, whatever happens below.
                     async with asyncio.timeout(max(0.0, budget - clock())):
                         workspace = snapshot.group_workspaces.get(group_id) or None
-                        result = await ask(region, group_id, service_id, workspace, budget)
+                        result = await ask(
+                            client, region, (group_id, service_id), workspace, deadline=budget, now=wall_clock()
+                        )
                 except TimeoutError:
                     return TransportError(TIMEOUT, "no answer within the events' share of the poll", region=region)
                 except Exception as exc:  # one service's failure keeps its last answer; others go on
@@ -165,13 +176,10 @@ def source(
             entry[1] for _, service_id in services if (entry := cache.entries.get((region, service_id))) is not None
         )
 
-    def store(snapshot: RegionSnapshot, result: tuple[ServiceEvents, ...]) -> RegionSnapshot:
-        return replace(snapshot, events=result)
-
     async def probe(region: str, deadline: float) -> str:
         body = request(PROBE_SERVICE_ID, None, wall_clock())
         body["Limit"] = 1
         await call_parsed(client, ACTION, region, body, parse, deadline=deadline)
         return "DescribeEvents permitted"
 
-    return Source(ACTION, fetch, store, empty=(), probe=probe)
+    return Source(ACTION, fetch, EVENTS.stored, empty=(), probe=probe)

@@ -14,16 +14,18 @@ workspaces it is bound to (a group can serve several, and capacity is a property
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tione import api
 from exporter.tione.models import DescribeBillingResourceGroupsResponse, ResourceGroup
 from exporter.tione.paging import Params, call_parsed, check_total, parse_answer, read_pages
-from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.source import Source
+from exporter.tione.snapshot import RegionSnapshot, ResultKey
+from exporter.tione.source import Sink, Source
 
-ACTION = "DescribeBillingResourceGroups"
+ACTION = api.DESCRIBE_BILLING_RESOURCE_GROUPS
+RESOURCE_GROUPS: ResultKey[tuple[ResourceGroup, ...]] = ResultKey(ACTION, ())
+"""Dedicated resource groups with their capacity and usage, read by the resource group families."""
 LIMIT = 100
 """The API's maximum page size: one request covers all but the largest accounts."""
 DEFAULT_INTERVAL = 300.0
@@ -54,14 +56,11 @@ async def list_resource_groups(
 def source(client: TencentCloudClient, interval: float = DEFAULT_INTERVAL) -> Source[tuple[ResourceGroup, ...]]:
     """The capacity source, run every `interval` seconds per region (and on the first poll, and by `once`)."""
 
-    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ResourceGroup, ...]:
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ResourceGroup, ...]:
         return await list_resource_groups(client, region, deadline=deadline)
-
-    def store(snapshot: RegionSnapshot, result: tuple[ResourceGroup, ...]) -> RegionSnapshot:
-        return replace(snapshot, resource_groups=result)
 
     async def probe(region: str, deadline: float) -> str:
         total, _ = await call_parsed(client, ACTION, region, params(0, 1), parse, deadline=deadline)
         return f"{total} resource groups"
 
-    return Source(ACTION, fetch, store, empty=(), probe=probe, interval=interval)
+    return Source(ACTION, fetch, RESOURCE_GROUPS.stored, empty=(), probe=probe, interval=interval)

@@ -1,28 +1,22 @@
 """What one poll of one region knows: the last result of every source, in one immutable value.
 
 The poller assembles it from its sources and hands it to `metrics/`, which renders each kind it holds.
-A new kind of object is a new field here, with an empty default so that every other source and every
-renderer that does not know it carries on unchanged.
+The listing's result (the primary source, read by most of `metrics/`) has fields of its own; every other
+source's lives in `results` under its action, written and read through the source's `ResultKey` (the
+source module declares it, its family module reads it), so a new source adds nothing here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Generic, TypeVar, cast
 
 from exporter.tione.decode import Skipped
-from exporter.tione.event_models import ServiceEvents
-from exporter.tione.models import ResourceGroup, Workspace
 from exporter.tione.records import ServiceGroup
 
-
-@dataclass(frozen=True, slots=True)
-class Discovery:
-    """What discovery found in a region: the workspaces, or that it may not be asked (`permitted` False)."""
-
-    workspaces: tuple[Workspace, ...] = ()
-    permitted: bool = True
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +37,24 @@ class RegionSnapshot:
     earlier poll, and the next poll lists them first."""
     unlisted_requests: int = 0
     """The requests listing those workspaces is expected to take (the poller's request budget)."""
-    discovery: Discovery = field(default_factory=Discovery)
-    """The workspaces `DescribeWorkspaces` found (`tione/workspaces.py`), read by the listing."""
-    resource_groups: tuple[ResourceGroup, ...] = ()
-    """Dedicated resource groups with their capacity and usage (`DescribeBillingResourceGroups`)."""
-    events: tuple[ServiceEvents, ...] = ()
-    """Warning events of the services that need attention (`DescribeEvents`, a secondary source)."""
+    results: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    """Every other source's last result, by its action: read and written through its `ResultKey`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResultKey(Generic[T]):
+    """Where one source's result lives in a snapshot, and its value before the first result (`empty`).
+
+    The source module declares it (`workspaces.DISCOVERY`, ...) and stores through it; the family module
+    that renders the result, and any source that reads it, read through it: one typed name per result."""
+
+    action: str
+    empty: T
+
+    def of(self, snapshot: RegionSnapshot) -> T:
+        """The result in `snapshot`, or `empty` before the first."""
+        return cast("T", snapshot.results.get(self.action, self.empty))
+
+    def stored(self, snapshot: RegionSnapshot, result: T) -> RegionSnapshot:
+        """The snapshot with `result` as this source's (the source's `store`)."""
+        return replace(snapshot, results=MappingProxyType({**snapshot.results, self.action: result}))

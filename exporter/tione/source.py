@@ -11,20 +11,60 @@ snapshot is kept, for a while). A *secondary* source's failure is logged and cou
 hooks, never fails the region: its own last result is kept under the same staleness rule, then emptied.
 It may spend at most half of what is left of the poll's deadline (its `deadline` says when), so that a
 slow or throttled secondary call never makes the poll overrun.
+
+The poller runs a source through `Source.run` only: it hands every source a `Sink` for parts of the
+result as they arrive (the listing's pages, formatted while it waits for the next one), and sees every
+failure of a call as a `SourceError`, whatever client the source uses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
+from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
+from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 
 T = TypeVar("T")
 
-Fetch = Callable[[str, RegionSnapshot, float], Awaitable[T]]
-"""`(region, snapshot so far, deadline)` to the result; the deadline is a `time.monotonic()` value."""
+SOURCE_TIMEOUT = TIMEOUT
+"""The code of a source, or a whole poll, that ran out of time."""
+
+
+class Sink(Protocol):
+    """Where a source hands on parts of its result as it reads them, while it waits for the rest.
+
+    One method per kind of part; a source hands on what it has a method for, or nothing. What is
+    handed on is what was read (pages read twice come twice): the result says what the source kept.
+    """
+
+    def service_groups(self, groups: Sequence[ServiceGroup], workspace: str) -> None:
+        """Groups as read in `workspace` ("" the default one, asked without naming it)."""
+
+
+class NoSink:
+    """A sink that keeps nothing, for a fetch whose parts no one formats early (`check`, tests)."""
+
+    def service_groups(self, groups: Sequence[ServiceGroup], workspace: str) -> None:
+        return None
+
+
+class SourceError(Exception):
+    """A source's failure as the poller sees it: the API's code, message and RequestId, whether asking
+    again may help; never a request header or a credential (nor does the client's error it is made from)."""
+
+    def __init__(self, code: str, message: str, *, request_id: str = "", retryable: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.retryable = retryable
+
+
+Fetch = Callable[[str, RegionSnapshot, float, Sink], Awaitable[T]]
+"""`(region, snapshot so far, deadline, sink)` to the result; the deadline is a `time.monotonic()` value."""
 Store = Callable[[RegionSnapshot, T], RegionSnapshot]
 """The snapshot with the result in its field (`dataclasses.replace`)."""
 Probe = Callable[[str, float], Awaitable[str]]
@@ -47,3 +87,12 @@ class Source(Generic[T]):
     """Seconds between two runs in a region; None: every poll. The first poll (and `once`) runs every source."""
     without: str = ""
     """What the exporter does when the keys may not call this secondary source, for `check` to say."""
+
+    async def run(self, region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> T:
+        """`fetch`, with the client's errors as `SourceError`: what the poller calls."""
+        try:
+            return await self.fetch(region, snapshot, deadline, sink)
+        except TencentCloudError as error:
+            raise SourceError(
+                error.code, error.message, request_id=error.request_id, retryable=error.retryable
+            ) from error

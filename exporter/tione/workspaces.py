@@ -12,21 +12,34 @@ region in a warning; the region is not failed for it.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
+from exporter.tione import api
 from exporter.tione.models import DescribeWorkspacesResponse, Workspace
 from exporter.tione.paging import call_parsed, check_total, parse_answer, read_pages
-from exporter.tione.snapshot import Discovery, RegionSnapshot
-from exporter.tione.source import Source
+from exporter.tione.snapshot import RegionSnapshot, ResultKey
+from exporter.tione.source import Sink, Source
 
 log = logging.getLogger(__name__)
 
-ACTION = "DescribeWorkspaces"
+ACTION = api.DESCRIBE_WORKSPACES
 LIMIT = 100
 """The API's maximum page size."""
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """What discovery found in a region: the workspaces, or that it may not be asked (`permitted` False)."""
+
+    workspaces: tuple[Workspace, ...] = ()
+    permitted: bool = True
+
+
+DISCOVERY: ResultKey[Discovery] = ResultKey(ACTION, Discovery())
+"""The workspaces found, read by the listing and the workspace families."""
 
 
 def params(offset: int, limit: int = LIMIT) -> dict[str, Any]:
@@ -55,7 +68,7 @@ def source(client: TencentCloudClient, interval: float) -> Source[Discovery]:
     """A secondary source, run every `interval` seconds; it must come before the listing, which reads it."""
     warned: set[str] = set()
 
-    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> Discovery:
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> Discovery:
         found = await discover(client, region, deadline=deadline)
         if not found.permitted and region not in warned:
             warned.add(region)
@@ -65,15 +78,14 @@ def source(client: TencentCloudClient, interval: float) -> Source[Discovery]:
             )
         return found
 
-    def store(snapshot: RegionSnapshot, found: Discovery) -> RegionSnapshot:
-        return replace(snapshot, discovery=found)
-
     async def probe(region: str, deadline: float) -> str:
         total, _ = await call_parsed(client, ACTION, region, params(0, 1), parse, deadline=deadline)
         return f"{total} workspaces"
 
     without = "polling the default workspace, or --tione.project-ids"
-    return Source(ACTION, fetch, store, empty=Discovery(), probe=probe, interval=interval, without=without)
+    return Source(
+        ACTION, fetch, DISCOVERY.stored, empty=DISCOVERY.empty, probe=probe, interval=interval, without=without
+    )
 
 
 def project_ids(discovery: Discovery, configured: tuple[str, ...]) -> tuple[str | None, ...]:

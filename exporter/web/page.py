@@ -18,7 +18,7 @@ from string import Template
 from exporter.durations import format_duration
 from exporter.metrics.attention import AttentionEvent, AttentionRow, ordered
 from exporter.metrics.labels import clean_value
-from exporter.poller import RegionStatus
+from exporter.poller.status import RegionStatus
 
 _TEMPLATE = Template(files("exporter.web").joinpath("status.html").read_text(encoding="utf-8"))
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from exporter.app import Wiring, poll_plan
+from exporter.app import Wiring
 from exporter.config import load_settings
 from exporter.poller import Poller
 from exporter.simulator.server import SimulatorServer
@@ -48,7 +48,7 @@ def wired(simulator: SimulatorServer, **flags: str) -> tuple[Wiring, Poller]:
         environ={},
     )
     parts = Wiring(settings, StaticProvider(Credentials(config.secret_id, config.secret_key)))
-    return parts, Poller(poll_plan(settings, parts.sources), parts.metrics)
+    return parts, parts.make_poller()
 
 
 def troubled_ids(simulator: SimulatorServer, region: str) -> set[str]:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from exporter.app import WORKER_THREADS, _check_region, make_sources, use_worker_pool
+from exporter.app import WORKER_THREADS, make_sources, use_worker_pool
+from exporter.check import _check_region
 from exporter.config import load_settings
 from exporter.metrics.self import SelfMetrics
 from exporter.tencentcloud.client import TencentCloudClient
@@ -17,7 +18,7 @@ from exporter.tencentcloud.errors import APIError, is_permission_error
 from exporter.tione import resource_groups
 from exporter.tione.listing import ACTION
 from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.source import Source
+from exporter.tione.source import Sink, Source
 
 
 def probed(action: str, answer: str | Exception, *, primary: bool = False) -> Source[Any]:
@@ -26,7 +27,7 @@ def probed(action: str, answer: str | Exception, *, primary: bool = False) -> So
             raise answer
         return answer
 
-    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> None:
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> None:
         return None
 
     return Source(action, fetch, lambda snapshot, _: snapshot, empty=None, probe=probe, primary=primary)

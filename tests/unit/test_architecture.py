@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "exporter.cli": 0,
     "exporter.__main__": -1,
     "exporter.demo": 1,
+    "exporter.check": 1,
     "exporter.app": 2,
     "exporter.config": 3,
     "exporter.web": 4,
@@ -42,12 +43,6 @@ SIMULATOR_MAY_USE = (
     "exporter.tione.models",
     "exporter.tione.api",
     "exporter.tione.monitor_api",
-    "exporter.tione.listing",
-    "exporter.tione.events",
-    "exporter.tione.workspaces",
-    "exporter.tione.resource_groups",
-    "exporter.tione.holders",
-    "exporter.tione.prices",
     "exporter.tencentcloud.signing",
     "exporter.tencentcloud.errors",
     "exporter.tencentcloud.gcpause",
@@ -120,6 +115,31 @@ def test_the_simulator_is_a_room_apart() -> None:
                 wrong.append(f"{module} imports {target}")
             if to_it and not inside and room(module) not in SIMULATOR_USERS:
                 wrong.append(f"{module} imports {target}")
+    assert wrong == []
+
+
+def source_modules() -> set[str]:
+    """The modules of `exporter.tione` that offer a source: a top-level `source(...)` (`tione/source.py`)."""
+    found = set()
+    for path in sorted((PACKAGE / "tione").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(node, ast.FunctionDef) and node.name == "source" for node in tree.body):
+            found.add(module_name(path))
+    return found
+
+
+def test_the_poller_knows_no_particular_source_and_no_client() -> None:
+    """The poller runs every source through `Source.run` alike: it imports no source module, nothing of
+    `tencentcloud/` (a source's failure is a `SourceError`, the GC pause a service the app hands in)."""
+    sources = source_modules()
+    assert {"exporter.tione.service_groups", "exporter.tione.events"} <= sources, "the detection finds the sources"
+    wrong = [
+        f"{module} imports {target}"
+        for module, targets in imports().items()
+        if room(module) == "exporter.poller"
+        for target in targets
+        if target in sources or room(target) == "exporter.tencentcloud"
+    ]
     assert wrong == []
 
 

@@ -17,6 +17,7 @@ from exporter.metrics.render import render
 from exporter.poller import RegionStatus
 from exporter.tione.attention import needs_attention, trouble
 from exporter.tione.event_models import Event, ServiceEvents
+from exporter.tione.events import EVENTS
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.text import KEPT_TEXT, MAX_TEXT
 from exporter.web.page import PageContext, age, status_page
@@ -107,8 +108,9 @@ def test_how_long_is_since_the_trouble_began_not_since_the_last_change() -> None
 
     def row(raw: dict[str, Any], *, events: bool = True) -> AttentionRow:
         asked = (Event(message="Back-off", first_timestamp=first, last_timestamp=first, count=2),) if events else ()
-        snapshot = RegionSnapshot(
-            "r", (_group("ms-h", "g", raw),), events=(ServiceEvents("ms-h", raw["ServiceId"], asked, len(asked), 0.0),)
+        snapshot = EVENTS.stored(
+            RegionSnapshot("r", (_group("ms-h", "g", raw),)),
+            (ServiceEvents("ms-h", raw["ServiceId"], asked, len(asked), 0.0),),
         )
         [found] = attention_rows(snapshot)
         return found
@@ -172,7 +174,7 @@ def sample_snapshot() -> RegionSnapshot:
             1_714_557_600.0,
         ),
     )
-    return RegionSnapshot("ap-guangzhou", groups, events=events)
+    return EVENTS.stored(RegionSnapshot("ap-guangzhou", groups), events)
 
 
 def test_rows_are_the_troubled_services_most_severe_then_oldest() -> None:
@@ -317,16 +319,20 @@ async def test_the_json_has_the_same_rows(http: httpx.AsyncClient) -> None:
 def test_registered_secrets_never_reach_the_rows() -> None:
     register_secrets(["SuperSecretKey42"])
     try:
-        snapshot = RegionSnapshot(
-            "r",
-            (
-                _group(
-                    "ms-s",
-                    "g",
-                    _raw("ms-s-1", "CREATE_FAILED", 1, 0, T0, CreateFailedReason="pull with SuperSecretKey42 failed"),
+        snapshot = EVENTS.stored(
+            RegionSnapshot(
+                "r",
+                (
+                    _group(
+                        "ms-s",
+                        "g",
+                        _raw(
+                            "ms-s-1", "CREATE_FAILED", 1, 0, T0, CreateFailedReason="pull with SuperSecretKey42 failed"
+                        ),
+                    ),
                 ),
             ),
-            events=(ServiceEvents("ms-s", "ms-s-1", (Event(message="key SuperSecretKey42"),), 1, 0.0),),
+            (ServiceEvents("ms-s", "ms-s-1", (Event(message="key SuperSecretKey42"),), 1, 0.0),),
         )
         rows = attention_rows(snapshot)
         text = json.dumps([row.to_json() for row in rows])
@@ -339,10 +345,9 @@ def test_registered_secrets_never_reach_the_rows() -> None:
 
 def test_event_rows_keep_a_bounded_message() -> None:
     long = "x" * 5000
-    snapshot = RegionSnapshot(
-        "r",
-        (_group("ms-l", "g", _raw("ms-l-1", "Abnormal", 1, 0, T0)),),
-        events=(ServiceEvents("ms-l", "ms-l-1", tuple(Event(message=long) for _ in range(9)), 9, 0.0),),
+    snapshot = EVENTS.stored(
+        RegionSnapshot("r", (_group("ms-l", "g", _raw("ms-l-1", "Abnormal", 1, 0, T0)),)),
+        (ServiceEvents("ms-l", "ms-l-1", tuple(Event(message=long) for _ in range(9)), 9, 0.0),),
     )
     [row] = attention_rows(snapshot)
     assert len(row.events) == 5 and all(len(event.message) <= 1000 for event in row.events)
@@ -393,8 +398,8 @@ def test_every_field_of_every_row_and_each_fallback() -> None:
             "ServiceInfo": {"Resources": {"Gpu": 100, "GpuType": "A10", "RealGpu": 100}},
         },
     )
-    snapshot = RegionSnapshot(
-        "ap-guangzhou", (group,), events=(ServiceEvents("ms-own", "ms-f-1", events, 4, 1_714_557_000.5),)
+    snapshot = EVENTS.stored(
+        RegionSnapshot("ap-guangzhou", (group,)), (ServiceEvents("ms-own", "ms-f-1", events, 4, 1_714_557_000.5),)
     )
     since = 1_714_557_600.0
     base = {
@@ -456,10 +461,9 @@ def test_every_field_of_every_row_and_each_fallback() -> None:
 
 @pytest.mark.parametrize(("length", "kept"), [(999, 999), (1000, 1000), (1001, 1000)])
 def test_a_message_is_kept_whole_up_to_1000_characters(length: int, kept: int) -> None:
-    snapshot = RegionSnapshot(
-        "r",
-        (_group("ms-l", "g", _raw("ms-l-1", "Abnormal", 1, 0, T0)),),
-        events=(ServiceEvents("ms-l", "ms-l-1", (Event(message="m" * length),), 1, 0.0),),
+    snapshot = EVENTS.stored(
+        RegionSnapshot("r", (_group("ms-l", "g", _raw("ms-l-1", "Abnormal", 1, 0, T0)),)),
+        (ServiceEvents("ms-l", "ms-l-1", (Event(message="m" * length),), 1, 0.0),),
     )
     [row] = attention_rows(snapshot)
     message = row.events[0].message
@@ -473,12 +477,11 @@ def test_a_secret_across_the_end_of_what_is_shown_is_still_scrubbed() -> None:
     register_secrets(["SuperSecretKey42"])
     try:
         message = "m" * (MAX_TEXT - 8) + "SuperSecretKey42" + "y" * (1 << 20)
-        snapshot = RegionSnapshot(
-            "r",
-            (_group("ms-l", "g", _raw("ms-l-1", "Abnormal", 1, 0, T0)),),
-            events=(ServiceEvents("ms-l", "ms-l-1", (Event(message=message),), 1, 0.0),),
+        snapshot = EVENTS.stored(
+            RegionSnapshot("r", (_group("ms-l", "g", _raw("ms-l-1", "Abnormal", 1, 0, T0)),)),
+            (ServiceEvents("ms-l", "ms-l-1", (Event(message=message),), 1, 0.0),),
         )
-        assert len(snapshot.events[0].events[0].message or "") == KEPT_TEXT
+        assert len(EVENTS.of(snapshot)[0].events[0].message or "") == KEPT_TEXT
         [row] = attention_rows(snapshot)
         shown = row.events[0].message
         assert len(shown) == MAX_TEXT and "Super" not in shown and shown.startswith("m" * (MAX_TEXT - 8))

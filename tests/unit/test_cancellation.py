@@ -18,7 +18,7 @@ from exporter.poller import Poller, PollPlan
 from exporter.tencentcloud.errors import TIMEOUT, TransportError
 from exporter.tione.paging import all_of, each
 from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.source import Source
+from exporter.tione.source import Sink, Source
 
 
 async def _cancel_parent_and_fail(parent: list[asyncio.Task[Any]]) -> None:
@@ -88,7 +88,7 @@ async def test_the_poll_loop_ends_when_a_source_turns_the_stop_into_an_error() -
     entered = asyncio.Event()
     calls = 0
 
-    async def swallowing(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[()]:
+    async def swallowing(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[()]:
         nonlocal calls
         calls += 1
         if calls > 1:  # the loop carried on after the stop: end it here, so that the test fails, not hangs
@@ -116,7 +116,7 @@ async def test_the_poll_loop_ends_when_cancelled_as_a_paged_read_fails() -> None
     loops: list[asyncio.Task[Any]] = []
     polls = 0
 
-    async def paged(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[()]:
+    async def paged(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[()]:
         nonlocal polls
         polls += 1
         current = asyncio.current_task()

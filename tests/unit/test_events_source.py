@@ -16,6 +16,7 @@ from exporter.tencentcloud.errors import APIError, TencentCloudError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.events import ACTION, source, troubled
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import NoSink
 from exporter.tione.text import KEPT_TEXT, MAX_TEXT
 from tests.api_models import ServiceGroup
 
@@ -114,7 +115,7 @@ async def test_bounded_per_poll_longest_first_then_cached_until_refresh() -> Non
 
     async def poll() -> list[str]:
         client.calls.clear()
-        result = await events.fetch(REGION, state, clock() + 20)
+        result = await events.fetch(REGION, state, clock() + 20, NoSink())
         calls = [call["ServiceId"] for call in client.calls]
         assert {item.service_id for item in result} == set(asked) | set(calls)  # fresh and cached answers
         return calls
@@ -140,7 +141,7 @@ async def test_the_request_names_the_workspace_the_group_was_listed_in() -> None
     client = FakeClient()
     state = snapshot(*SINCE[:2])
     state = dataclasses.replace(state, group_workspaces={"ms-t0": "ws-1"})
-    await source(client).fetch(REGION, state, time.monotonic() + 5)  # type: ignore[arg-type]
+    await source(client).fetch(REGION, state, time.monotonic() + 5, NoSink())  # type: ignore[arg-type]
     workspaces = {call["ServiceId"]: call.get("TiProjectId") for call in client.calls}
     assert workspaces == {"ms-t0-1": "ws-1", "ms-t1-1": None}  # unknown: the default workspace
 
@@ -151,7 +152,7 @@ async def test_a_hanging_call_never_holds_the_poll_past_the_deadline_it_was_give
     events = source(client)  # type: ignore[arg-type]
     started = time.monotonic()
     with pytest.raises(TencentCloudError) as caught:
-        await events.fetch(REGION, snapshot(*SINCE[:2]), started + 0.5)
+        await events.fetch(REGION, snapshot(*SINCE[:2]), started + 0.5, NoSink())
     elapsed = time.monotonic() - started
     assert caught.value.code == "Timeout"
     assert 0.4 < elapsed < 0.6
@@ -162,30 +163,30 @@ async def test_one_failure_keeps_the_others_and_the_last_answer() -> None:
     client = FakeClient()
     events = source(client, max_services=5, refresh=60.0, clock=clock)  # type: ignore[arg-type]
     state = snapshot(*SINCE[:2])
-    assert len(await events.fetch(REGION, state, clock() + 5)) == 2
+    assert len(await events.fetch(REGION, state, clock() + 5, NoSink())) == 2
     clock.now += 61
     client.behaviour = {"ms-t0-1": APIError("InternalError", "boom")}
-    result = await events.fetch(REGION, state, clock() + 5)
+    result = await events.fetch(REGION, state, clock() + 5, NoSink())
     assert {item.service_id for item in result} == {"ms-t0-1", "ms-t1-1"}  # ms-t0-1 keeps its last answer
     client.behaviour = {"ms-t0-1": APIError("InternalError", "boom"), "ms-t1-1": APIError("InternalError", "boom")}
     clock.now += 61
     with pytest.raises(APIError):  # every call failed: the poller hears of it (logs it, keeps the last result)
-        await events.fetch(REGION, state, clock() + 5)
+        await events.fetch(REGION, state, clock() + 5, NoSink())
 
 
 async def test_a_service_that_recovers_is_forgotten() -> None:
     client = FakeClient()
     events = source(client, refresh=3600.0)  # type: ignore[arg-type]
-    result = await events.fetch(REGION, snapshot(*SINCE[:2]), time.monotonic() + 5)
+    result = await events.fetch(REGION, snapshot(*SINCE[:2]), time.monotonic() + 5, NoSink())
     assert len(result) == 2
-    result = await events.fetch(REGION, snapshot(SINCE[0]), time.monotonic() + 5)
+    result = await events.fetch(REGION, snapshot(SINCE[0]), time.monotonic() + 5, NoSink())
     assert [item.service_id for item in result] == ["ms-t0-1"]
     assert result[0].total == 1 and result[0].events[0].message == "event of ms-t0-1"
 
 
 async def test_nothing_troubled_asks_nothing() -> None:
     client = FakeClient()
-    assert await source(client).fetch(REGION, snapshot(), time.monotonic() + 5) == ()  # type: ignore[arg-type]
+    assert await source(client).fetch(REGION, snapshot(), time.monotonic() + 5, NoSink()) == ()  # type: ignore[arg-type]
     assert client.calls == []
 
 
@@ -214,7 +215,7 @@ async def test_a_call_that_outlives_the_share_of_the_poll_is_counted_as_a_timeou
     events = source(client, max_services=2)
     started = time.monotonic()
     with pytest.raises(TencentCloudError) as caught:
-        await events.fetch(REGION, snapshot(*SINCE[:2]), started + 0.3)
+        await events.fetch(REGION, snapshot(*SINCE[:2]), started + 0.3, NoSink())
     assert caught.value.code == "Timeout"
     assert errors == [(REGION, ACTION, "Timeout")], (
         "one call in flight at a time: the first is cut, the second never starts"
@@ -227,6 +228,6 @@ async def test_the_cache_keeps_each_message_cut_to_what_is_kept() -> None:
     answer = {"TotalCount": 2, "Events": [long, {"Id": "2", "Message": "short", "Type": "Warning"}], "RequestId": "r"}
     client = FakeClient({"ms-t0-1": answer})
     events = source(client)  # type: ignore[arg-type]
-    (kept,) = await events.fetch(REGION, snapshot(SINCE[0]), time.monotonic() + 5)
+    (kept,) = await events.fetch(REGION, snapshot(SINCE[0]), time.monotonic() + 5, NoSink())
     assert [event.message for event in kept.events] == ["x" * KEPT_TEXT, "short"]
     assert MAX_TEXT < KEPT_TEXT < 1 << 20

@@ -26,9 +26,10 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from exporter.metrics.attention import MAX_TEXT, attention_rows
 from exporter.metrics.render import RenderOptions, collect_region, render
-from exporter.poller import RegionStatus
+from exporter.poller.status import RegionStatus
 from exporter.tione.decode import Skipped
 from exporter.tione.event_models import Event, ServiceEvents
+from exporter.tione.events import EVENTS
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, WebServer, bind
@@ -109,7 +110,7 @@ def _fleet(texts: list[str]) -> RegionSnapshot:
         )
         for service_id in ("ms-hostile-1", "ms-hostile-2")
     )
-    return RegionSnapshot(REGION, (group,), events=events)
+    return EVENTS.stored(RegionSnapshot(REGION, (group,)), events)
 
 
 async def _answers(snapshot: FixedSnapshot) -> dict[str, httpx.Response]:

@@ -18,9 +18,11 @@ from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
 from exporter.tencentcloud.ratelimit import TokenBucket
-from exporter.tione.listing import ListingQuery, ListingResult, Rotation, source
+from exporter.tione.listing import ListingQuery, ListingResult
 from exporter.tione.records import ServiceGroup
+from exporter.tione.service_groups import Rotation, source
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import NoSink
 from tests.unit.test_client_listing import group
 
 REGION = "ap-guangzhou"
@@ -62,7 +64,7 @@ def workspaces_of(result: ListingResult) -> set[str]:
 
 
 async def poll(listing: Any, seconds: float) -> ListingResult:
-    result: ListingResult = await listing.fetch(REGION, RegionSnapshot(REGION), time.monotonic() + seconds)
+    result: ListingResult = await listing.fetch(REGION, RegionSnapshot(REGION), time.monotonic() + seconds, NoSink())
     return result
 
 

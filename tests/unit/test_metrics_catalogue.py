@@ -28,9 +28,12 @@ from exporter.metrics.families.service import ServiceInGroup
 from exporter.metrics.render import RenderOptions, collect_region, render
 from exporter.tione import records
 from exporter.tione.event_models import Event, ServiceEvents
+from exporter.tione.events import EVENTS
 from exporter.tione.listing import dedupe
 from exporter.tione.models import ApiModel, ResourceGroup, Workspace
-from exporter.tione.snapshot import Discovery, RegionSnapshot
+from exporter.tione.resource_groups import RESOURCE_GROUPS
+from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.workspaces import DISCOVERY, Discovery
 from tests.api_models import (
     Condition,
     Container,
@@ -123,15 +126,29 @@ def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
     `resource_groups` (as `DescribeBillingResourceGroups` sends them) and `events` (per troubled service,
     `DescribeEvents`' answer with the service's `ServiceGroupId` and `ServiceId`)."""
     workspaces = tuple(Workspace.model_validate(item) for item in case.get("workspaces", ()))
-    return RegionSnapshot(
+    listed = RegionSnapshot(
         region,
         tuple(read_groups(case.get("groups", []))),
         group_workspaces=dict(case.get("listed_in", {})),
         polled_workspaces=tuple(item.ti_project_id or "" for item in workspaces),
-        discovery=Discovery(workspaces),
-        resource_groups=tuple(ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
-        events=service_events(case.get("events", [])),
     )
+    return with_results(
+        listed,
+        Discovery(workspaces),
+        tuple(ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
+        service_events(case.get("events", [])),
+    )
+
+
+def with_results(
+    snapshot: RegionSnapshot,
+    discovery: Discovery,
+    resource_groups: tuple[ResourceGroup, ...] = (),
+    events: tuple[ServiceEvents, ...] = (),
+) -> RegionSnapshot:
+    """`snapshot` with the secondary sources' results, stored as the sources store them."""
+    snapshot = DISCOVERY.stored(snapshot, discovery)
+    return EVENTS.stored(RESOURCE_GROUPS.stored(snapshot, resource_groups), events)
 
 
 def render_case(case: dict[str, Any], options: RenderOptions | None = None) -> str:

@@ -27,7 +27,8 @@ from exporter.metrics.self import SelfMetrics
 from exporter.tione import records
 from exporter.tione.decode import decode_groups
 from exporter.tione.models import ResourceGroup, Workspace
-from exporter.tione.snapshot import Discovery, RegionSnapshot
+from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.workspaces import Discovery
 from tests.conftest import require_tool
 from tests.unit.test_metrics_catalogue import (
     CASE_NAMES,
@@ -36,6 +37,7 @@ from tests.unit.test_metrics_catalogue import (
     read_groups,
     sample_lines,
     service_events,
+    with_results,
 )
 
 RICH = RenderOptions.everything(tag_labels=("*",))
@@ -70,17 +72,17 @@ def rich_exposition() -> Exposition:
     return render(
         [
             collect_region(
-                RegionSnapshot(
-                    "ap-guangzhou",
-                    tuple(groups),
-                    discovery=Discovery((workspace,)),
-                    resource_groups=capacity,
-                    events=events,
-                    **listed,
+                with_results(
+                    RegionSnapshot("ap-guangzhou", tuple(groups), **listed),
+                    Discovery((workspace,)),
+                    capacity,
+                    events,
                 ),
                 RICH,
             ),
-            collect_region(RegionSnapshot("ap-shanghai", tuple(groups), resource_groups=capacity, events=events), RICH),
+            collect_region(
+                with_results(RegionSnapshot("ap-shanghai", tuple(groups)), Discovery(), capacity, events), RICH
+            ),
         ]
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -44,7 +45,7 @@ def streamed(
 ) -> RegionSamples | None:
     stream = RegionStream(snapshot.region, options)
     for page in pages:
-        stream.add(page, workspace)
+        stream.service_groups(page, workspace)
     return stream.finish(snapshot)
 
 
@@ -78,7 +79,7 @@ def test_every_case_gives_what_collecting_it_whole_gives(name: str) -> None:
     options = RenderOptions(tag_labels=("*",))
     stream = RegionStream(REGION, options)
     for group in groups:
-        stream.add([group], snapshot.group_workspaces.get(group.service_group_id or "", ""))
+        stream.service_groups([group], snapshot.group_workspaces.get(group.service_group_id or "", ""))
     result = stream.finish(snapshot)
     whole = collect_region(snapshot, options)
     if result is not None:
@@ -134,18 +135,24 @@ def test_a_group_id_repeated_keeps_the_first_as_collecting_does() -> None:
     assert samples is not None and samples.service_groups == 1
 
 
-async def test_the_listing_hands_each_page_to_the_observer_as_read() -> None:
-    from exporter.tione.listing import ListingQuery, observing, scan_service_groups
+async def test_the_listing_hands_each_page_to_its_sink_as_read() -> None:
+    from exporter.tione.listing import ListingQuery, scan_service_groups
     from tests.unit.test_client_listing import Fleet, client_for, deadline
 
-    seen: list[tuple[int, str]] = []
+    class Seen:
+        def __init__(self) -> None:
+            self.pages: list[tuple[int, str]] = []
+
+        def service_groups(self, groups: Sequence[ServiceGroup], workspace: str) -> None:
+            self.pages.append((len(groups), workspace))
+
+    seen = Seen()
     fleet = Fleet(250)
-    with observing(lambda groups, workspace: seen.append((len(groups), workspace))):
-        result = await scan_service_groups(client_for(fleet), REGION, ListingQuery(), deadline=deadline())
-    assert sorted(seen) == [(52, ""), (100, ""), (100, "")], "three pages, overlapping by one"
+    result = await scan_service_groups(client_for(fleet), REGION, ListingQuery(), deadline=deadline(), sink=seen)
+    assert sorted(seen.pages) == [(52, ""), (100, ""), (100, "")], "three pages, overlapping by one"
     assert len(result.groups) == 250
     await scan_service_groups(client_for(fleet), REGION, ListingQuery(), deadline=deadline())
-    assert len(seen) == 3, "no observer outside the block"
+    assert len(seen.pages) == 3, "a listing without the sink hands it nothing"
 
 
 async def test_a_poll_of_a_listed_region_merges_the_pages_it_formatted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,11 +162,11 @@ async def test_a_poll_of_a_listed_region_merges_the_pages_it_formatted(monkeypat
     from exporter.metrics.render import render
     from exporter.metrics.self import SelfMetrics
     from exporter.poller import Poller, PollPlan
-    from exporter.tione import listing
+    from exporter.tione import listing, service_groups
     from tests.unit.test_client_listing import Fleet, client_for
 
     fleet = Fleet(350)
-    plan = PollPlan(regions=(REGION,), sources=(listing.source(client_for(fleet), listing.ListingQuery()),))
+    plan = PollPlan(regions=(REGION,), sources=(service_groups.source(client_for(fleet), listing.ListingQuery()),))
     poller = Poller(plan, SelfMetrics((REGION,)))
 
     def whole(snapshot: RegionSnapshot, options: RenderOptions | None = None) -> RegionSamples:

@@ -17,6 +17,7 @@ from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.labels import MAX_LABEL_VALUE_LENGTH
 from exporter.metrics.render import Exposition, FamilyBlock, RenderOptions, collect_region, render
 from exporter.tione.models import ResourceGroup
+from exporter.tione.resource_groups import RESOURCE_GROUPS
 from exporter.tione.snapshot import RegionSnapshot
 from tests.api_models import ServiceGroup
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, options_of, snapshot_of
@@ -47,7 +48,7 @@ def exposition_of(
 ) -> Exposition:
     parsed = [ServiceGroup.model_validate(group) for group in groups]
     capacity = tuple(ResourceGroup.model_validate(group) for group in resource_groups or ())
-    return render([collect_region(RegionSnapshot(region, tuple(parsed), resource_groups=capacity), options)])
+    return render([collect_region(RESOURCE_GROUPS.stored(RegionSnapshot(region, tuple(parsed)), capacity), options)])
 
 
 def test_the_checker_finds_a_repeated_series() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
@@ -20,7 +21,7 @@ from exporter.metrics.self import SelfMetrics
 from exporter.poller import JITTER_MAX, Poller, PollPlan
 from exporter.tencentcloud.errors import APIError
 from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.source import Source
+from exporter.tione.source import Sink, Source
 from tests.api_models import ServiceGroup
 
 Listing = Callable[[str], Awaitable[list[ServiceGroup]]]
@@ -50,7 +51,7 @@ class Clock:
 SCRIPTS: dict[str, Listing] = {}
 
 
-async def _scripted(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+async def _scripted(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
     return tuple(await SCRIPTS[region](region))
 
 
@@ -329,7 +330,7 @@ async def test_the_loop_survives_a_failure_while_dropping_stale_series(
 # --- several sources --------------------------------------------------------------------------------------
 
 
-async def _nothing(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+async def _nothing(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
     return ()
 
 
@@ -358,7 +359,7 @@ async def test_a_secondary_failure_keeps_its_last_result_and_fails_nothing(listi
 async def test_a_primary_failure_fails_the_region_whatever_the_secondaries_did(listing: dict[str, Listing]) -> None:
     listing["r1"] = returning(group("g1", "Normal"))
 
-    async def broken(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    async def broken(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
         raise APIError("InternalError", "down")
 
     secondary = scripted_source(primary=False)
@@ -372,7 +373,7 @@ async def test_a_source_runs_on_its_own_interval(listing: dict[str, Listing]) ->
     clock = Clock()
     calls: list[float] = []
 
-    async def counted(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    async def counted(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
         calls.append(clock.now)
         return (group("g1", "Normal"),)
 
@@ -389,7 +390,7 @@ async def test_a_source_sees_what_earlier_sources_stored(listing: dict[str, List
     listing["r1"] = returning(group("g1", "Normal"))
     seen: list[tuple[ServiceGroup, ...]] = []
 
-    async def later(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    async def later(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
         seen.append(snapshot.groups)
         return (*snapshot.groups, group("g2", "Normal"))
 
@@ -429,7 +430,7 @@ async def test_after_stale_series_go_every_source_runs_again(listing: dict[str, 
     clock = Clock()
     calls: list[float] = []
 
-    async def counted(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    async def counted(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
         calls.append(clock.now)
         return (group("g1", "Normal"),)
 
@@ -455,7 +456,7 @@ async def test_a_secondary_source_that_hangs_costs_its_share_of_the_poll_never_t
     past its own and fail the region."""
     listing["r1"] = returning(group("g1", "Normal"))
 
-    async def hanging(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    async def hanging(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
         await asyncio.sleep(60)
         return ()
 
@@ -486,7 +487,7 @@ async def test_a_secondary_source_that_failed_is_asked_again_by_the_kind_of_fail
     clock = Clock()
     calls: list[float] = []
 
-    async def failing(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    async def failing(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
         calls.append(clock.now)
         raise error
 
@@ -504,7 +505,7 @@ async def test_a_secondary_source_that_timed_out_is_asked_again_at_the_next_poll
     clock = Clock()
     calls: list[float] = []
 
-    async def hanging(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    async def hanging(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
         calls.append(clock.now)
         await asyncio.sleep(60)
         return ()
@@ -520,7 +521,7 @@ async def test_a_secondary_source_that_timed_out_is_asked_again_at_the_next_poll
 def requesting(metrics: list[SelfMetrics], counts: dict[str, int]) -> Source[Any]:
     """A primary source that sends `counts[region]` requests (as the client's hook sees them) per poll."""
 
-    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
         for _ in range(counts[region]):
             metrics[0].on_request(region, "DescribeModelServiceGroups")
         return ()
@@ -567,7 +568,7 @@ async def test_polls_needing_more_requests_than_the_timeout_allows_warn_once_in_
 def partial(metrics: list[SelfMetrics], made: int, unlisted: tuple[str, ...], needed: int) -> Source[Any]:
     """A primary source that sends `made` requests and leaves `unlisted` workspaces, needing `needed` more."""
 
-    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
         for _ in range(made):
             metrics[0].on_request(region, "DescribeModelServiceGroups")
         return (group("g1", "Normal"),)
@@ -739,7 +740,7 @@ async def test_a_poll_hands_its_sources_the_deadline_and_records_its_duration(li
     clock = Clock()
     deadlines: list[float] = []
 
-    async def timed(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    async def timed(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
         deadlines.append(deadline)
         clock.now += 2.5  # the call takes 2.5 s
         return (group("g1", "Normal"),)
@@ -750,7 +751,7 @@ async def test_a_poll_hands_its_sources_the_deadline_and_records_its_duration(li
     assert deadlines == [started + 7.0]
     assert status.duration == pytest.approx(2.5)
 
-    async def failing(region: str, snapshot: RegionSnapshot, deadline: float) -> tuple[ServiceGroup, ...]:
+    async def failing(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
         clock.now += 1.5
         raise APIError("InternalError", "down")
 
@@ -784,3 +785,21 @@ async def test_stale_series_go_at_their_expiry_between_two_polls(listing: dict[s
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_each_poll_runs_under_the_pause_the_app_hands_in(listing: dict[str, Listing]) -> None:
+    held: list[str] = []
+
+    @contextlib.contextmanager
+    def pause() -> Iterator[None]:
+        held.append("paused")
+        yield
+        held.append("resumed")
+
+    listing["r1"] = returning(group("g1", "Normal"))
+    plan = PollPlan(regions=("r1",), sources=(scripted_source(),))
+    poller = Poller(plan, SelfMetrics(("r1",)), pause=pause)
+    assert (await poller.poll("r1")).outcome == "success"
+    listing["r1"] = raising(KeyError("surprise"))
+    assert (await poller.poll("r1")).outcome == "failure"
+    assert held == ["paused", "resumed"] * 2, "every poll, failed ones too, and nothing outside them"

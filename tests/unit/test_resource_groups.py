@@ -18,8 +18,9 @@ from exporter.tencentcloud.errors import MALFORMED_RESPONSE, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione import resource_groups
 from exporter.tione.models import GroupResource
-from exporter.tione.resource_groups import ACTION, LIMIT, list_resource_groups, source
+from exporter.tione.resource_groups import ACTION, LIMIT, RESOURCE_GROUPS, list_resource_groups, source
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import NoSink
 
 REGION = "ap-guangzhou"
 
@@ -90,9 +91,9 @@ async def test_the_source_is_secondary_on_its_interval_and_stores_the_groups() -
     groups = Groups(2)
     capacity = source(client_for(groups), 120.0)
     assert (capacity.action, capacity.primary, capacity.interval, capacity.empty) == (ACTION, False, 120.0, ())
-    result = await capacity.fetch(REGION, RegionSnapshot(REGION), deadline())
+    result = await capacity.fetch(REGION, RegionSnapshot(REGION), deadline(), NoSink())
     stored = capacity.store(RegionSnapshot(REGION), result)
-    assert [item.resource_group_name for item in stored.resource_groups] == ["rg-0", "rg-1"]
+    assert [item.resource_group_name for item in RESOURCE_GROUPS.of(stored)] == ["rg-0", "rg-1"]
     assert stored.groups == ()
     assert await capacity.probe(REGION, deadline()) == "2 resource groups"
     assert groups.bodies[-1]["Limit"] == 1
@@ -135,7 +136,7 @@ def test_a_group_with_every_field_null_gives_only_its_info_and_tags_series() -> 
         "UsedResource": all_null(GroupResource),
         "TotalResource": all_null(GroupResource) | {"GpuDetailSet": [{"Name": "A100", "Value": None}]},
     }
-    snapshot = RegionSnapshot(REGION, resource_groups=(ResourceGroup.model_validate(nulls),))
+    snapshot = RESOURCE_GROUPS.stored(RegionSnapshot(REGION), (ResourceGroup.model_validate(nulls),))
     text = render([collect_region(snapshot, RenderOptions(tag_labels=("*",)))]).text.decode()
     assert [line for line in text.splitlines() if not line.startswith("#")] == [
         'tione_resource_group_info{region="ap-guangzhou",resource_group_id="trsg-n",resource_group_name=""} 1.0',

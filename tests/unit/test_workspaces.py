@@ -12,10 +12,10 @@ from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import APIError, TencentCloudError, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.decode import Skipped
-from exporter.tione.listing import ListingQuery, _unreadable, scan_workspaces
+from exporter.tione.listing import ListingQuery
 from exporter.tione.models import Workspace
-from exporter.tione.snapshot import Discovery
-from exporter.tione.workspaces import project_ids
+from exporter.tione.service_groups import _unreadable, scan_workspaces
+from exporter.tione.workspaces import Discovery, project_ids
 from tests.unit.test_client_listing import Fleet, deadline, group
 
 FOUND = Discovery((Workspace(ti_project_id="ws-a"), Workspace(ti_project_id="ws-b"), Workspace(ti_project_id="")))

@@ -14,6 +14,7 @@ from exporter.metrics.families import service
 from exporter.metrics.families.family import Family, Kind, Sample, SampleFamily
 from exporter.metrics.families.fields import timestamp
 from exporter.tione.event_models import ServiceEvents
+from exporter.tione.events import EVENTS
 from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "service"
@@ -50,7 +51,7 @@ FAMILIES: tuple[Family[ServiceEvents], ...] = (
 
 def _groups(snapshot: RegionSnapshot, _: RegionSnapshot) -> Iterable[tuple[str | None, tuple[ServiceEvents, ...]]]:
     by_group: dict[str, list[ServiceEvents]] = {}
-    for item in snapshot.events:
+    for item in EVENTS.of(snapshot):
         by_group.setdefault(item.service_group_id, []).append(item)
     return ((group_id, tuple(items)) for group_id, items in by_group.items())
 

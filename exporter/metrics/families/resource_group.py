@@ -20,6 +20,7 @@ from exporter.metrics.families.fields import (
 )
 from exporter.metrics.labels import clean_value
 from exporter.tione.models import GroupResource, ResourceGroup
+from exporter.tione.resource_groups import RESOURCE_GROUPS
 from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "resource_group"
@@ -158,7 +159,7 @@ FAMILIES: tuple[Family[ResourceGroup], ...] = (
 
 
 def _groups(snapshot: RegionSnapshot, _: RegionSnapshot) -> Iterable[tuple[str | None, ResourceGroup]]:
-    return ((group.resource_group_id, group) for group in snapshot.resource_groups)
+    return ((group.resource_group_id, group) for group in RESOURCE_GROUPS.of(snapshot))
 
 
 KIND: Kind[RegionSnapshot, ResourceGroup] = Kind(SCOPE, IDENTITY, FAMILIES, _groups)

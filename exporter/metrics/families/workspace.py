@@ -13,6 +13,7 @@ from exporter.metrics.families.family import Declare, Family, Kind, Sample
 from exporter.metrics.labels import REGION_LABEL
 from exporter.tione.models import Workspace
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.workspaces import DISCOVERY
 
 SCOPE = "workspace"
 IDENTITY: tuple[str, ...] = (REGION_LABEL, "tione_project_id")
@@ -35,7 +36,7 @@ FAMILIES: tuple[Family[Workspace], ...] = (
 
 
 def _workspaces(snapshot: RegionSnapshot, _: RegionSnapshot) -> Iterable[tuple[str | None, Workspace]]:
-    known = {workspace.ti_project_id: workspace for workspace in snapshot.discovery.workspaces}
+    known = {workspace.ti_project_id: workspace for workspace in DISCOVERY.of(snapshot).workspaces}
     for project_id in snapshot.polled_workspaces:
         yield project_id, known.get(project_id) or Workspace(ti_project_id=project_id)
 

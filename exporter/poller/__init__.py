@@ -10,44 +10,49 @@ A secondary source's failure keeps that source's last result under the same rule
 Nothing a poll raises ends the loop; the outcome of each poll is a log line, self-metrics, and the
 status the landing page shows.
 
+The poller knows sources only as `Source`s: it runs each through `Source.run`, hands it the region's
+`RegionStream` as its sink (the listing's pages are formatted while the listing waits for the next
+one), and sees its failures as `SourceError`s. It holds no client; the app hands in the pause of the
+garbage collector a poll runs under (`pause`).
+
 The poller runs on an event loop of its own, in a thread of its own (`exporter.app`), while the web
 server reads it from another: what the server reads (`exposition`, `ready`, `statuses()`) is one
-immutable `Published` object, replaced whole after each change, so a reader always sees one state.
+immutable `Published` object (`status.py`), replaced whole after each change, so a reader always sees one state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from exporter import memory
-from exporter.durations import format_duration
 from exporter.logs import poll_fields, redact
 from exporter.metrics.attention import AttentionRow, attention_rows
 from exporter.metrics.labels import clean_value
 from exporter.metrics.render import Exposition, RegionSamples, RegionStream, RenderOptions, collect_region, render
-from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
-from exporter.tencentcloud.gcpause import paused_gc
+from exporter.poller.budget import RequestBudget, budget_message
+from exporter.poller.status import UNEXPECTED_ERROR, Failure, Published, RegionStatus
 from exporter.tione.decode import Skipped
-from exporter.tione.listing import observing
 from exporter.tione.paging import raise_if_cancelling
 from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.source import Source
+from exporter.tione.source import SOURCE_TIMEOUT, Source, SourceError
 from exporter.tione.text import MAX_TEXT
+
+__all__ = ["UNEXPECTED_ERROR", "PollPlan", "Poller", "Published", "RegionStatus", "budget_message"]
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["pending", "success", "failure"]
+Pause = Callable[[], contextlib.AbstractContextManager[object]]
+"""What a poll runs under: the app's pause of the garbage collector (`tencentcloud.gcpause.paused_gc`)."""
 
-UNEXPECTED_ERROR = "ExporterError"
-"""The code recorded for a poll that failed with something other than an API, transport or credential error."""
 JITTER_SHARE = 0.05
 """Each wait between polls is the interval plus or minus this share of it (at most `JITTER_MAX`), so that
 regions and replicas of the exporter drift apart instead of calling the API in lockstep."""
@@ -58,9 +63,6 @@ SECONDARY_SHARE = 0.5
 """The share of what is left of a poll's deadline that a secondary source may spend."""
 SECONDARY_GRACE = 0.1
 """Seconds past its own deadline before a secondary source is cut off from outside (the client stops on time)."""
-BUDGET_LOG_INTERVAL = 600.0
-"""Seconds between two warnings that the polls need more requests than the rate limit lets through within
-the poll timeout: it stays true poll after poll, and one line says what to change."""
 SKIP_LOG_INTERVAL = 300.0
 """Seconds between two warnings about unreadable objects of one region: the same broken object comes back
 every poll, and the counter and the status page already say so each time."""
@@ -81,34 +83,6 @@ class PollRecorder(Protocol):
 
 
 @dataclass(frozen=True)
-class RegionStatus:
-    """What the landing page and the logs say about one region; replaced, never changed, after each poll."""
-
-    region: str
-    outcome: Outcome = "pending"
-    polls: int = 0
-    last_poll: float | None = None
-    """Wall-clock time (Unix seconds) at which the last poll finished."""
-    last_success: float | None = None
-    duration: float | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    request_id: str | None = None
-    service_groups: int | None = None
-    """Counts in the samples currently served (None when the region has none)."""
-    services: int | None = None
-    services_by_status: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    stale: bool = False
-    """The served samples are from an earlier poll than the last one (which failed)."""
-    unlisted_workspaces: tuple[str, ...] = ()
-    """Workspaces the last successful poll ran out of time to list: their series are from an earlier poll."""
-    skipped: tuple[Skipped, ...] = ()
-    """Objects the last successful poll could not read and left out."""
-    attention: tuple[AttentionRow, ...] = ()
-    """The services of the served snapshot that need attention, made with its samples (once per poll)."""
-
-
-@dataclass(frozen=True)
 class PollPlan:
     """What to run and how often; the same for every region."""
 
@@ -123,29 +97,6 @@ class PollPlan:
     """The client's requests per second, shared by all regions; None: the request budget is not checked."""
 
 
-@dataclass(frozen=True)
-class Published:
-    """What the web server reads, as one object: replaced (one reference assignment), never changed."""
-
-    exposition: Exposition
-    statuses: tuple[RegionStatus, ...]
-
-    @property
-    def ready(self) -> bool:
-        """True once every region's first poll has finished, whatever its outcome."""
-        return all(status.polls > 0 for status in self.statuses)
-
-
-def budget_message(needed: int, rate: float, timeout: float, interval: float) -> str:
-    """The one line that says a poll needs more requests than the settings let through, and which to change
-    (also `check`'s)."""
-    return (
-        f"polls need about {needed} API requests, but --api.rate-limit {rate:g} lets {int(rate * timeout)} "
-        f"through in --poll.timeout {format_duration(timeout)} (--poll.interval {format_duration(interval)}): "
-        "workspaces not reached are listed at a later poll; raise --poll.interval or --api.rate-limit"
-    )
-
-
 def _collect(
     snapshot: RegionSnapshot, options: RenderOptions, stream: RegionStream
 ) -> tuple[RegionSamples, tuple[AttentionRow, ...]]:
@@ -157,10 +108,12 @@ def _collect(
     return samples, attention_rows(snapshot)
 
 
-def _unexpected(region: str, exc: Exception) -> TencentCloudError:
-    """Something other than an API, transport or credential error, as an error with `UNEXPECTED_ERROR`."""
+def _failure(region: str, exc: Exception) -> Failure:
+    """A source's error as it is, anything else (a fault of the exporter) with `UNEXPECTED_ERROR`."""
+    if isinstance(exc, SourceError):
+        return Failure(exc.code, exc.message, exc.request_id)
     log.debug("unexpected error while polling", exc_info=True, extra={"region": region})
-    return TencentCloudError(UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}", region=region)
+    return Failure(UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}")
 
 
 @dataclass
@@ -183,6 +136,7 @@ class Poller:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        pause: Pause = contextlib.nullcontext,
     ) -> None:
         if not plan.regions:
             raise ValueError("no region to poll")
@@ -193,6 +147,7 @@ class Poller:
         self._clock = clock
         self._wall_clock = wall_clock
         self._rng = rng if rng is not None else random.Random()
+        self._pause = pause
         self._samples: dict[str, RegionSamples] = {}
         self._snapshots: dict[str, RegionSnapshot] = {region: RegionSnapshot(region) for region in plan.regions}
         """The last good snapshot of each region: what every secondary source last returned, kept results included.
@@ -206,9 +161,8 @@ class Poller:
         self._published = Published(self._exposition, tuple(self._status.values()))
         self._render_lock = asyncio.Lock()
         self._skip_logged: dict[str, float] = {}
-        self._poll_requests: dict[str, int] = {}
         self._unlisted_requests: dict[str, int] = {}
-        self._budget_logged: float | None = None
+        self._budget = RequestBudget(plan.rate_limit, plan.timeout, plan.interval, clock)
 
     # --- what the web app reads ---------------------------------------------------------------------------
 
@@ -245,41 +199,13 @@ class Poller:
         """Poll one region now (waiting for a poll of it already running) and return its new status."""
         async with self._locks[region]:
             before = self.recorder.requests_made(region)
-            with paused_gc():  # a poll allocates in bursts and makes no cycles: see `gcpause`
+            with self._pause():  # a poll allocates in bursts and makes no cycles: see `gcpause`
                 status = await self._poll(region)
             await asyncio.to_thread(memory.trim)  # the poll's objects are gone: their memory goes back to the system
             made = self.recorder.requests_made(region) - before
-            self._check_budget(region, made + self._unlisted_requests.get(region, 0))
+            # What a poll needs, not what it made: the workspaces it did not reach at what they last took.
+            self._budget.check(region, made + self._unlisted_requests.get(region, 0))
             return status
-
-    def _check_budget(self, region: str, requests: int) -> None:
-        """Warn (at most every `BUDGET_LOG_INTERVAL`) when the last polls of all regions together need more
-        requests than the rate limit lets through within the poll timeout. `requests` is what a poll needs,
-        not what it made: a poll stops at its deadline, and the workspaces it did not reach are counted
-        at what they took when last listed. Such polls are partial (or fail on their timeout), which looks
-        like an API outage but is a setting."""
-        self._poll_requests[region] = requests
-        rate = self.plan.rate_limit
-        if rate is None:
-            return
-        needed = sum(self._poll_requests.values())
-        allowed = int(rate * self.plan.timeout)
-        if needed <= allowed:
-            return
-        now = self._clock()
-        if self._budget_logged is not None and now - self._budget_logged < BUDGET_LOG_INTERVAL:
-            return
-        self._budget_logged = now
-        log.warning(
-            budget_message(needed, rate, self.plan.timeout, self.plan.interval),
-            extra={
-                "requests": needed,
-                "allowed": allowed,
-                "rate_limit": rate,
-                "timeout": format_duration(self.plan.timeout),
-                "interval": format_duration(self.plan.interval),
-            },
-        )
 
     async def poll_all(self) -> list[RegionStatus]:
         """One poll of every region, concurrently (for `once` and `check`-like uses)."""
@@ -325,17 +251,14 @@ class Poller:
         # Each page of the listing is formatted as it arrives, while the listing waits for the next one.
         stream = RegionStream(region, self.plan.options)
         try:
-            with observing(stream.add):
-                async with asyncio.timeout(self.plan.timeout + DEADLINE_GRACE):
-                    await self._run_sources(region, run, started, deadline)
+            async with asyncio.timeout(self.plan.timeout + DEADLINE_GRACE):
+                await self._run_sources(region, run, (started, deadline), stream)
             # What is left (the merge, or a whole region) off the event loop, so scrapes are not held up.
             samples, attention = await asyncio.to_thread(_collect, run.snapshot, self.plan.options, stream)
-        except TencentCloudError as exc:
-            error = exc
         except TimeoutError:
-            error = TencentCloudError(TIMEOUT, f"poll did not finish within {self.plan.timeout:g}s", region=region)
+            error = Failure(SOURCE_TIMEOUT, f"poll did not finish within {self.plan.timeout:g}s")
         except Exception as exc:  # the loop must survive anything a poll can throw
-            error = _unexpected(region, exc)
+            error = _failure(region, exc)
         else:
             # Only a poll that succeeds moves the sources' clocks: a failed one changed nothing.
             # The primary source runs at every poll: its result, formatted now, need not be held until the next.
@@ -360,12 +283,14 @@ class Poller:
         raise_if_cancelling()
         return await self._failed(region, error, self._clock() - started, self._wall_clock())
 
-    async def _run_sources(self, region: str, run: _Run, started: float, deadline: float) -> None:
-        """The sources due run in order, each seeing what the earlier ones stored in `run.snapshot`.
+    async def _run_sources(self, region: str, run: _Run, times: tuple[float, float], sink: RegionStream) -> None:
+        """The sources due run in order, each seeing what the earlier ones stored in `run.snapshot` and
+        handing parts of its result to `sink` as they arrive. `times`: when the poll started, its deadline.
 
         A source not due keeps its last result. The primary source's failure is raised (the poll fails);
         a secondary one's is logged, and its last result kept until it is older than `max_staleness`.
         """
+        started, deadline = times
         for index, source in enumerate(self.plan.sources):
             key = (region, index)
             last = self._source_ran.get(key)
@@ -373,23 +298,23 @@ class Poller:
                 continue
             run.ran[key] = started
             if source.primary:
-                result = await source.fetch(region, run.snapshot, deadline)
+                result = await source.run(region, run.snapshot, deadline, sink)
             else:
                 left = max(0.0, deadline - self._clock())
                 try:
                     # At most a share of the time left, so that a slow or throttled secondary call (retried by
                     # the client until its deadline) can never make the whole poll overrun and fail.
                     async with asyncio.timeout(left * SECONDARY_SHARE + SECONDARY_GRACE):
-                        result = await source.fetch(region, run.snapshot, self._clock() + left * SECONDARY_SHARE)
+                        result = await source.run(region, run.snapshot, self._clock() + left * SECONDARY_SHARE, sink)
                 except TimeoutError:
-                    late = TencentCloudError(TIMEOUT, f"{source.action} did not finish in its share of the poll")
+                    late = SourceError(SOURCE_TIMEOUT, f"{source.action} did not finish in its share of the poll")
                     run.snapshot = self._secondary_failed(region, key, source, run.snapshot, late)
                     del run.ran[key]  # a passing trouble: asked again at the next poll, not after its interval
                     continue
                 except Exception as exc:  # a secondary source never fails the region
                     raise_if_cancelling()
                     run.snapshot = self._secondary_failed(region, key, source, run.snapshot, exc)
-                    if not isinstance(exc, TencentCloudError) or exc.retryable:
+                    if not isinstance(exc, SourceError) or exc.retryable:
                         del run.ran[key]  # a passing trouble: asked again at the next poll
                     continue
             run.snapshot = source.store(run.snapshot, result)
@@ -400,7 +325,7 @@ class Poller:
     ) -> RegionSnapshot:
         succeeded = self._source_succeeded.get(key)
         keep = succeeded is not None and self._clock() - succeeded < self.plan.max_staleness
-        error = exc if isinstance(exc, TencentCloudError) else _unexpected(region, exc)
+        error = _failure(region, exc)
         fields: dict[str, object] = {"region": region, "action": source.action, "code": error.code}
         fields["error_message"] = redact(error.message)
         if error.request_id:
@@ -478,7 +403,7 @@ class Poller:
         log.info("poll finished", extra=fields)
         return status
 
-    async def _failed(self, region: str, error: TencentCloudError, duration: float, finished: float) -> RegionStatus:
+    async def _failed(self, region: str, error: Failure, duration: float, finished: float) -> RegionStatus:
         message = clean_value(error.message, MAX_TEXT)  # shown on the page as well as logged
         self.recorder.record_poll(region, success=False, duration=duration, finished_at=finished)
         previous = self._status[region]
