@@ -133,8 +133,13 @@ class Exporter:
         regions: tuple[str, ...] = REGIONS,
         ready_timeout: float = 60,
         web: WebFiles | None = None,
+        tree: Path | None = None,
     ) -> None:
+        """`tree`: another checkout to run the exporter from (this one by default), to compare two
+        versions within one run of a benchmark."""
         env = _clean_environment()
+        if tree is not None:
+            env["PYTHONPATH"] = str(tree)
         env["TENCENTCLOUD_SECRET_ID"] = simulator.secret_id
         env["TENCENTCLOUD_SECRET_KEY"] = simulator.secret_key
         env["TIONE_EXPORTER_TIONE_ENDPOINT"] = simulator.url
@@ -146,7 +151,10 @@ class Exporter:
         self.headers = web.authorization if web is not None else ""
         self.log = log
         with log.open("wb") as out:
-            self.process = subprocess.Popen([*COMMAND, *args], env=env, stdout=out, stderr=out)
+            # `python -m` puts the working directory first on the path: the tree's own package is the one run.
+            self.process = subprocess.Popen(
+                [*COMMAND, *args], env=env, stdout=out, stderr=out, cwd=tree if tree is not None else REPO
+            )
         if descriptors is not None:
             # Set from outside (`prlimit`) right away: the interpreter is still starting, long before it serves.
             resource.prlimit(self.process.pid, resource.RLIMIT_NOFILE, (descriptors, descriptors))

@@ -176,6 +176,12 @@ class Wiring:
         return Poller(self.plan, self.metrics, pause=paused_gc)
 
 
+SWITCH_INTERVAL = 0.001
+"""Seconds a thread that computes may keep the interpreter while another waits for it (Python's default is
+5 ms), set when polling starts on its own thread. The serving loop gives the interpreter up at each write
+to a socket and then waits for the poll thread's turn to end to get it back: with 5 ms turns, a loop turn
+writing to 16 scrapers, and a health probe behind it, took tens of milliseconds more for every write while
+a poll ran (docs/performance.md, "Probes under load")."""
 DESCRIPTOR_RESERVE = 128
 """Descriptors kept free of web connections: the API client's sockets, log files, the event loops, worker
 threads. Without them a flood of connections leaves every poll failing with a network error."""
@@ -244,6 +250,7 @@ class PollThread:
         """Start polling; the future (of the calling loop) ends when polling does, with its error if any."""
         self._caller = asyncio.get_running_loop()
         self._done = self._caller.create_future()
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread.start()
         self._started.wait()
         return self._done

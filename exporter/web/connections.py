@@ -20,7 +20,12 @@ descriptor left for its own socket. So the exporter accepts connections itself (
   requests (uvicorn would log each);
 - over TLS, a connection gets its TLS session only once the client sends a byte, and a small read buffer
   (`LeanTLSProtocol`): asyncio's own cost 300 KB per accepted socket, and the connection cap times that
-  was more than the shipped memory limit.
+  was more than the shipped memory limit;
+- a health probe that has already arrived whole when its connection is accepted, and asks for the
+  connection to be closed after it (as the kubelet's probes do), is answered there and then, from bytes
+  made beforehand (`probe_request`, `Listener.probes`): uvicorn's path takes about six turns of the event
+  loop, and under heavy scraping each turn writes a slice of every answer in flight, so a probe waited
+  hundreds of milliseconds behind scrapes (docs/performance.md, "Probes under load").
 
 The sweep that applies the timeouts runs on the server's own tick (uvicorn's `on_tick`, every 200 ms),
 not one timer per connection.
@@ -61,6 +66,13 @@ TCP_INFO_SIZE = 232
 BYTES_ACKED_OFFSET = 120
 """Where `tcpi_bytes_acked` (a u64, Linux 4.1 and later) sits in `struct tcp_info`."""
 RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+PROBE_HEAD_BYTES = 4096
+"""The most of a connection's first bytes looked at for a probe: a kubelet's request is about 150 bytes."""
+PROBE_METHODS = frozenset({b"GET", b"HEAD"})
+
+ProbeAnswers = Callable[[str, str], bytes | None]
+"""Given a request's method and target, the whole HTTP answer to send before closing, or None when the
+request is not one the server answers early (the app then answers it)."""
 
 
 @dataclass(frozen=True)
@@ -328,6 +340,41 @@ class LeanTLSProtocol(sslproto.SSLProtocol):
         )
 
 
+def probe_request(data: bytes) -> tuple[str, str] | None:
+    """(method, target) when `data` is exactly one whole request head that asks for `Connection: close`,
+    with no body and nothing after it; else None, and the request takes the ordinary path.
+
+    Anything unusual (a body, a continuation line, a header line without a colon, HTTP/1.1 without
+    `Host`, a pipelined request) is left to uvicorn's parser, which answers it as before: the early path
+    only takes requests it can answer exactly as the app would.
+    """
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or end + 4 != len(data):
+        return None
+    request_line, *lines = data[:end].split(b"\r\n")
+    parts = request_line.split(b" ")
+    if len(parts) != 3 or parts[0] not in PROBE_METHODS or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
+        return None
+    closes = False
+    host = False
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip():
+            return None
+        name = name.lower()
+        if name in (b"content-length", b"transfer-encoding") and value.strip() != b"0":
+            return None
+        if name == b"connection":
+            closes = closes or b"close" in (token.strip().lower() for token in value.split(b","))
+        host = host or name == b"host"
+    if not closes or (parts[2] == b"HTTP/1.1" and not host):
+        return None
+    try:
+        return parts[0].decode("ascii"), parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
 CONNECTION_KEY = "exporter.connection"
 """The scope key under which the app finds the `GuardedProtocol` answering a request (absent under other
 servers): it lets a scrape over the concurrency cap make room by dropping one whose client stopped reading."""
@@ -343,11 +390,15 @@ class Listener:
         make_protocol: Callable[[Registry], GuardedProtocol],
         registry: Registry,
         tls: ssl.SSLContext | None = None,
+        probes: ProbeAnswers | None = None,
     ) -> None:
         self.sock = sock
         self.make_protocol = make_protocol
         self.registry = registry
         self.tls = tls
+        self.probes = probes if tls is None else None
+        """Answers probes at the accept (plain HTTP only: over TLS a request is readable only after the
+        handshake, which takes the ordinary path's turns anyway)."""
         self._loop = asyncio.get_running_loop()
         self._backoff = ACCEPT_BACKOFF_MIN
         self._retry: asyncio.TimerHandle | None = None
@@ -368,11 +419,32 @@ class Listener:
                 self._pause()
                 return
             self._backoff = ACCEPT_BACKOFF_MIN
+            if self._answered_probe(conn):
+                continue  # before the cap: a probe is answered however many connections are open
             if len(self.registry) >= self.registry.limits.max_connections and not self.registry.make_room():
                 conn.close()
                 self.registry.tally.count("refused_busy")
                 continue
             self._start(conn)
+
+    def _answered_probe(self, conn: socket.socket) -> bool:
+        """Answer and close `conn` if what it has sent so far is a whole probe request; False (nothing read)
+        otherwise."""
+        if self.probes is None:
+            return False
+        try:
+            data = conn.recv(PROBE_HEAD_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except OSError:  # nothing sent yet (BlockingIOError), or the client is gone: the ordinary path copes
+            return False
+        request = probe_request(data)
+        reply = self.probes(*request) if request is not None else None
+        if reply is None:
+            return False
+        with contextlib.suppress(OSError):  # the client is gone: nothing to answer
+            conn.recv(len(data))  # what was peeked: the request, now answered
+            conn.send(reply)  # a few hundred bytes into an empty socket buffer: sent whole, at once
+        conn.close()
+        return True
 
     def _pause(self) -> None:
         """Stop accepting for a while: the socket stays readable while nothing can be accepted."""
@@ -396,6 +468,8 @@ class Listener:
         """Hand `conn` to a new protocol; over TLS, only once the client has sent its first bytes, and with
         the handshake done within the header timeout of the accept."""
         if self.tls is None:
+            if self._answered_probe(conn):  # it had not arrived yet when accepted, one turn ago
+                return
             await self._loop.connect_accepted_socket(lambda: self.make_protocol(self.registry), conn)
             return
         timeout = self.registry.limits.header_timeout

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import ipaddress
 import json
 import logging
@@ -173,13 +174,24 @@ class ExporterApp:
         await _respond(send, scope["method"], 200, answer, content_type="application/json; charset=utf-8", extra=extra)
 
     async def _healthy(self, scope: Scope, send: Send) -> None:
-        await _respond(send, scope["method"], 200, b"Healthy.\n")
+        await _respond(send, scope["method"], 200, HEALTHY)
 
     async def _ready(self, scope: Scope, send: Send) -> None:
-        if self.poller.ready:
-            await _respond(send, scope["method"], 200, b"Ready.\n")
+        status, body = READY if self.poller.ready else NOT_READY
+        await _respond(send, scope["method"], status, body)
+
+    def probe_answer(self, method: str, target: str) -> bytes | None:
+        """The whole answer, closing the connection, to a probe the connection layer answers as soon as it is
+        accepted (`exporter.web.connections.probe_request`); None for any other request. The same status
+        and body as `_healthy` and `_ready`; readiness is read from the poller's published state, which the
+        poll thread replaces whole, so no lock is taken."""
+        if target == HEALTHY_PATH:
+            status, body = 200, HEALTHY
+        elif target == READY_PATH:
+            status, body = READY if self.poller.ready else NOT_READY
         else:
-            await _respond(send, scope["method"], 503, b"Not ready: waiting for the first poll of every region.\n")
+            return None
+        return _closing_answer(status, body, head=method == "HEAD")
 
     @staticmethod
     async def _lifespan(receive: Receive, send: Send) -> None:
@@ -190,6 +202,27 @@ class ExporterApp:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+HEALTHY = b"Healthy.\n"
+READY = (200, b"Ready.\n")
+NOT_READY = (503, b"Not ready: waiting for the first poll of every region.\n")
+REASONS = {200: b"OK", 503: b"Service Unavailable"}
+
+
+def _closing_answer(status: int, body: bytes, *, head: bool) -> bytes:
+    """A plain-text answer with the headers `_respond` gives, for a connection closed after it."""
+    return b"".join(
+        (
+            b"HTTP/1.1 %d %s\r\n" % (status, REASONS[status]),
+            b"date: %s\r\n" % email.utils.formatdate(usegmt=True).encode(),
+            b"content-type: text/plain; charset=utf-8\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"x-content-type-options: nosniff\r\n",
+            b"connection: close\r\n\r\n",
+            b"" if head else body,
+        )
+    )
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -352,9 +385,10 @@ class _Server(uvicorn.Server):
     """uvicorn without its own signal handling (the exporter decides when to stop and exits with 0), and
     with the exporter's `Listener` accepting connections within `Limits` instead of `loop.create_server`."""
 
-    def __init__(self, config: uvicorn.Config, limits: Limits) -> None:
+    def __init__(self, config: uvicorn.Config, limits: Limits, app: ExporterApp) -> None:
         super().__init__(config)
         self.registry = Registry(limits, Tally())
+        self.app = app
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -367,7 +401,7 @@ class _Server(uvicorn.Server):
         def make_protocol(registry: Registry) -> GuardedProtocol:
             return GuardedProtocol(config, self.server_state, self.lifespan.state, registry)
 
-        listener = Listener(sockets[0], make_protocol, self.registry, config.ssl)
+        listener = Listener(sockets[0], make_protocol, self.registry, config.ssl, self.app.probe_answer)
         self.servers = [listener]  # type: ignore[list-item]  # closed and awaited like an asyncio.Server
         self.started = True
 
@@ -411,7 +445,7 @@ class WebServer:
         )
         config.load()
         config.ssl = tls  # a context built and checked from the web configuration file, or plain HTTP
-        self._server = _Server(config, self.limits)
+        self._server = _Server(config, self.limits, app)
 
     @property
     def address(self) -> str:
