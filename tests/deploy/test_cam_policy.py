@@ -8,13 +8,19 @@ import re
 from tests.conftest import REPO
 
 POLICY = REPO / "deploy" / "cam-policy.json"
-# The listing today; workspace discovery, Warning events and resource-group capacity are being added.
 EXPECTED = {
     "tione:DescribeModelServiceGroups",
     "tione:DescribeWorkspaces",
     "tione:DescribeEvents",
     "tione:DescribeBillingResourceGroups",
+    "tione:DescribeTrainingTasks",
+    "tione:DescribeNotebooks",
+    "tione:DescribeBillingSpecsPrice",
+    "monitor:GetMonitorData",
+    "monitor:DescribeBaseMetrics",
 }
+MONITOR_ACTIONS = {"GetMonitorData", "DescribeBaseMetrics"}
+"""Cloud Monitor's actions: granted under `monitor:`, every other action the exporter names under `tione:`."""
 
 
 def actions() -> set[str]:
@@ -27,7 +33,8 @@ def actions() -> set[str]:
 def test_policy_grants_exactly_the_read_actions_of_the_exporter() -> None:
     granted = actions()
     assert granted == EXPECTED
-    assert all(re.fullmatch(r"tione:Describe[A-Za-z]+", action) for action in granted)  # no wildcard, no write
+    # no wildcard, no write
+    assert all(re.fullmatch(r"tione:Describe[A-Za-z]+|monitor:(Get|Describe)[A-Za-z]+", action) for action in granted)
 
 
 def test_policy_covers_every_action_the_exporter_calls() -> None:
@@ -36,7 +43,8 @@ def test_policy_covers_every_action_the_exporter_calls() -> None:
         match
         for path in (REPO / "exporter").rglob("*.py")
         if "simulator" not in path.parts
-        for match in re.findall(r"\"(Describe[A-Z][A-Za-z]+)\"", path.read_text())
+        for match in re.findall(r"\"((?:Describe|GetMonitor)[A-Z][A-Za-z]+)\"", path.read_text())
     }
-    assert "DescribeModelServiceGroups" in called
-    assert {f"tione:{action}" for action in called} <= actions()
+    assert {"DescribeModelServiceGroups", "GetMonitorData"} <= called
+    product = {action: "monitor" if action in MONITOR_ACTIONS else "tione" for action in called}
+    assert {f"{product[action]}:{action}" for action in called} <= actions()
