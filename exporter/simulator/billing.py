@@ -13,7 +13,8 @@ from exporter.simulator import capacity, params
 from exporter.simulator.capacity import BillingGroup
 from exporter.simulator.fleet import RegionFleet
 from exporter.simulator.workload import JSON
-from exporter.tione.api import DESCRIBE_BILLING_RESOURCE_GROUPS as ACTION
+
+ACTION = "DescribeBillingResourceGroups"
 
 __all__ = ["ACTION", "describe", "wire"]
 

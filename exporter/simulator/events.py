@@ -23,7 +23,8 @@ from typing import Any
 from exporter.simulator import params
 from exporter.simulator.fleet import BACKOFF_SECONDS, RegionFleet, parse_iso_z, unschedulable_message
 from exporter.simulator.workload import JSON, MAIN_CONTAINER, iso_z, template_hash
-from exporter.tione.api import DESCRIBE_EVENTS as ACTION
+
+ACTION = "DescribeEvents"
 
 __all__ = ["ACTION", "describe", "series"]
 DEFAULT_LIMIT = 100

@@ -13,7 +13,8 @@ from typing import Any
 
 from exporter.simulator import catalog, params
 from exporter.simulator.workload import JSON
-from exporter.tione.api import DESCRIBE_BILLING_SPECS_PRICE as ACTION
+
+ACTION = "DescribeBillingSpecsPrice"
 
 __all__ = ["ACTION", "PriceBook", "describe"]
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import re
 import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter.metrics.exposition import EOF, OPENMETRICS, TEXT, answer, body
-from exporter.metrics.families import SNAPSHOT_FAMILIES
+from exporter.metrics.families import KINDS, SNAPSHOT_FAMILIES, discover_kinds
 from exporter.metrics.families.family import TagFamily
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.render import (
@@ -466,3 +468,41 @@ def test_no_secret_reaches_any_rendered_byte() -> None:
     for secret in SECRETS:
         assert secret.encode() not in rendered
     assert b"API_TOKEN" not in rendered
+
+
+def test_the_kinds_are_every_kind_the_family_modules_declare_in_the_order_they_state() -> None:
+    assert [kind.name for kind in KINDS] == [
+        "workspace",
+        "group",
+        "component",
+        "service",
+        "pod",
+        "warning_events_group",
+        "warning_events",
+        "resource_group",
+    ]
+    assert [kind.order for kind in KINDS] == sorted(kind.order for kind in KINDS)
+
+
+def test_a_kind_placed_before_its_parent_or_on_anothers_place_fails_the_import(tmp_path: Path) -> None:
+    package = tmp_path / "kinds_under_test"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    declare = "from exporter.metrics.families.family import Kind\n"
+    (package / "a.py").write_text(declare + "A = Kind('a', ('x',), (), lambda s, p: (), order=20)\n")
+    (package / "b.py").write_text(
+        declare
+        + "from kinds_under_test.a import A\nB = Kind('b', ('x', 'y'), (), lambda s, p: (), order=10, parent=A)\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(ImportError, match="kind b is ordered before its parent a"):
+            discover_kinds("kinds_under_test", [str(package)])
+        (package / "b.py").write_text(declare + "B = Kind('b', ('x',), (), lambda s, p: (), order=20)\n")
+        sys.modules.pop("kinds_under_test.b", None)
+        with pytest.raises(ImportError, match="kinds a and b share order 20"):
+            discover_kinds("kinds_under_test", [str(package)])
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [name for name in sys.modules if name.startswith("kinds_under_test")]:
+            del sys.modules[name]

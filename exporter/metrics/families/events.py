@@ -61,9 +61,9 @@ def _services(_: RegionSnapshot, items: tuple[ServiceEvents, ...]) -> Iterable[t
 
 
 GROUP_KIND: Kind[RegionSnapshot, tuple[ServiceEvents, ...]] = Kind(
-    "warning_events_group", GROUP_IDENTITY, (), _groups, optional=True
+    "warning_events_group", GROUP_IDENTITY, (), _groups, order=60, optional=True
 )
 """The groups of the services with events: no series of their own, only the identity's middle label."""
 KIND: Kind[tuple[ServiceEvents, ...], ServiceEvents] = Kind(
-    "warning_events", IDENTITY, FAMILIES, _services, parent=GROUP_KIND, optional=True
+    "warning_events", IDENTITY, FAMILIES, _services, order=70, parent=GROUP_KIND, optional=True
 )

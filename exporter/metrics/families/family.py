@@ -166,6 +166,9 @@ class Kind(Generic[P, T]):
     """Identity labels of its series: the region's, its parents', then its own id label."""
     families: tuple[Family[T], ...]
     objects: Callable[[RegionSnapshot, P], Iterable[tuple[str | None, T]]]
+    order: int
+    """Its place in the exposition among the kinds (`families.KINDS`), after its parent's: its module
+    declares it, so a new kind is its module alone."""
     parent: Kind[Any, P] | None = None
     unique_per_parent: bool = False
     optional: bool = False

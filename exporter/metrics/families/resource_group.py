@@ -162,4 +162,4 @@ def _groups(snapshot: RegionSnapshot, _: RegionSnapshot) -> Iterable[tuple[str |
     return ((group.resource_group_id, group) for group in RESOURCE_GROUPS.of(snapshot))
 
 
-KIND: Kind[RegionSnapshot, ResourceGroup] = Kind(SCOPE, IDENTITY, FAMILIES, _groups)
+KIND: Kind[RegionSnapshot, ResourceGroup] = Kind(SCOPE, IDENTITY, FAMILIES, _groups, order=80)

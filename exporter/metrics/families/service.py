@@ -602,5 +602,5 @@ def _status(s: ServiceInGroup) -> str:
 
 
 KIND: Kind[group.ListedGroup, ServiceInGroup] = Kind(
-    SCOPE, IDENTITY, FAMILIES, _services, parent=group.KIND, tally=_status
+    SCOPE, IDENTITY, FAMILIES, _services, order=40, parent=group.KIND, tally=_status
 )
