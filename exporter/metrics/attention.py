@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from exporter.metrics.families import service as services
+from exporter.metrics.families import service_resources as services
 from exporter.metrics.families.fields import GPU_HUNDREDTHS
 from exporter.metrics.labels import clean_value
 from exporter.tione.attention import SEVERITIES, Severity, Trouble, replicas, trouble

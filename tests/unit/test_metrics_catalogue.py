@@ -16,7 +16,7 @@ import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.metrics.families import SNAPSHOT_FAMILIES
+from exporter.metrics.families import SNAPSHOT_FAMILIES, service_resources
 from exporter.metrics.families import group as group_kind
 from exporter.metrics.families import pod as pod_kind
 from exporter.metrics.families import service as service_kind
@@ -382,7 +382,7 @@ def test_dist_instances_per_replica_as_the_sdk_types_them(
     on_service: str | None, on_info: int | None, expected: int | None
 ) -> None:
     """`Service.InstancePerReplicas` is a string, `ServiceInfo.InstancePerReplicas` an integer."""
-    from exporter.metrics.families.service import ServiceInGroup, replicas_allocated
+    from exporter.metrics.families.service_resources import ServiceInGroup, replicas_allocated
 
     service = Service.model_validate(
         {
@@ -482,7 +482,7 @@ def test_a_card_model_not_given_is_an_empty_label_not_a_made_up_one() -> None:
 
 @pytest.mark.parametrize(("text", "number"), [("0", 0), (" 3 ", 3), ("-1", None), ("x", None), (None, None)])
 def test_whole_number(text: str | None, number: int | None) -> None:
-    assert service_kind.whole_number(text) == number
+    assert service_resources.whole_number(text) == number
 
 
 @pytest.mark.parametrize(
