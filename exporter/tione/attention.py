@@ -80,11 +80,6 @@ def deliberately_stopped(service: Service) -> bool:
     return service.status in STOPPED_STATUSES and service.business_status != ARREARS_STOP
 
 
-def needs_attention(service: Service) -> bool:
-    """The rule in the module docstring."""
-    return trouble(service) is not None
-
-
 def trouble(service: Service) -> Trouble | None:
     """What is wrong with `service`, or None when nothing needs attention."""
     if deliberately_stopped(service):

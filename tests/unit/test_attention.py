@@ -15,7 +15,7 @@ from exporter.logs import forget_secrets, register_secrets
 from exporter.metrics.attention import AttentionEvent, AttentionRow, attention_rows, ordered
 from exporter.metrics.render import render
 from exporter.poller import RegionStatus
-from exporter.tione.attention import needs_attention, trouble
+from exporter.tione.attention import trouble
 from exporter.tione.event_models import Event, ServiceEvents
 from exporter.tione.events import EVENTS
 from exporter.tione.snapshot import RegionSnapshot
@@ -59,7 +59,7 @@ def service(status: str | None = "Normal", desired: int | None = 2, available: i
     ],
 )
 def test_the_rule(svc: Service, expected: bool) -> None:
-    assert needs_attention(svc) is expected
+    assert (trouble(svc) is not None) is expected
 
 
 def test_severity_reason_and_since() -> None:

@@ -25,7 +25,8 @@ from exporter.metrics.families.fields import condition_state, state_set
 from exporter.metrics.families.group import ListedGroup
 from exporter.metrics.families.pod import PodOfService, pods
 from exporter.metrics.families.service import ServiceInGroup
-from exporter.metrics.render import RenderOptions, collect_region, render
+from exporter.metrics.options import RenderOptions
+from exporter.metrics.render import collect_region, render
 from exporter.tione import records
 from exporter.tione.event_models import Event, ServiceEvents
 from exporter.tione.events import EVENTS
@@ -34,6 +35,7 @@ from exporter.tione.models import ApiModel, ResourceGroup, Workspace
 from exporter.tione.resource_groups import RESOURCE_GROUPS
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.workspaces import DISCOVERY, Discovery
+from tests import render_helpers as rendered
 from tests.api_models import (
     Condition,
     Container,
@@ -69,10 +71,10 @@ def load_case(name: str) -> dict[str, Any]:
 
 
 def options_of(case: dict[str, Any]) -> RenderOptions:
-    """A case's options: every family in full (`RenderOptions.everything()`), the selection the cases were
+    """A case's options: every family in full (`render_helpers.everything()`), the selection the cases were
     written for, unless it says `"selection": "default"` (the exporter's defaults); then its own settings."""
     raw = case.get("options", {})
-    base = RenderOptions() if raw.get("selection") == "default" else RenderOptions.everything()
+    base = RenderOptions() if raw.get("selection") == "default" else rendered.everything()
     return replace(
         base,
         tag_labels=tuple(raw.get("tag_labels", base.tag_labels)),
@@ -157,7 +159,7 @@ def render_case(case: dict[str, Any], options: RenderOptions | None = None) -> s
     snapshot = snapshot_of(case)
     if case.get("dedupe"):
         snapshot = replace(snapshot, groups=tuple(dedupe(snapshot.groups)))
-    return render([collect_region(snapshot, options or RenderOptions.everything())]).text.decode()
+    return rendered.text(render([collect_region(snapshot, options or rendered.everything())])).decode()
 
 
 def render_groups(groups: list[dict[str, Any]], options: RenderOptions | None = None) -> str:
