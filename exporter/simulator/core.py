@@ -20,8 +20,9 @@ from exporter.simulator.answer import Answer, error, new_request_id
 from exporter.simulator.auth import CredentialStore
 from exporter.simulator.capacity import BillingGroup
 from exporter.simulator.config import Credential, SimulatorConfig
+from exporter.simulator.drawing import make_account
 from exporter.simulator.faults import Fault, FaultPlan
-from exporter.simulator.fleet import Birth, RegionFleet, make_account
+from exporter.simulator.fleet import Birth, RegionFleet
 from exporter.simulator.monitor import MonitorState, Traffic
 from exporter.simulator.ratelimit import SlidingWindow
 from exporter.simulator.workload import JSON, freeze, thaw
