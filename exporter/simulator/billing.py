@@ -16,7 +16,6 @@ from exporter.simulator.workload import JSON
 
 ACTION = "DescribeBillingResourceGroups"
 
-__all__ = ["ACTION", "describe", "wire"]
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

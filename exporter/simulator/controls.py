@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from exporter.simulator import billing, events, holders, sts
 from exporter.simulator.capacity import BillingGroup
@@ -75,7 +76,7 @@ class FleetControls:
         """
         with self._lock:
             fleet = self._fleet(region, account)
-            wanted = None if project_id is None else project_id or fleet.default_workspace
+            wanted = _wanted(fleet, project_id)
             chosen = [
                 (meta.created, meta.sequence, group_id)
                 for group_id, meta in fleet.meta.items()
@@ -106,23 +107,20 @@ class FleetControls:
         too, in creation order; `project_id` limits them to one workspace ("" for the default one)."""
         with self._lock:
             fleet = self._fleet(region)
-            wanted = None if project_id is None else project_id or fleet.default_workspace
+            wanted = _wanted(fleet, project_id)
+            now, app_id = self.now(), fleet.account.app_id
             return [
-                holders.task_wire(task, self.now(), fleet.account.app_id)
-                for task in fleet.holders.tasks
-                if wanted is None or task.workspace == wanted
+                holders.task_wire(task, now, app_id) for task in fleet.holders.tasks if wanted in (None, task.workspace)
             ]
 
     def notebooks(self, region: str, project_id: str | None = None) -> list[JSON]:
         """The region's notebooks as `DescribeNotebooks` sends them; see `training_tasks`."""
         with self._lock:
             fleet = self._fleet(region)
-            wanted = None if project_id is None else project_id or fleet.default_workspace
-            return [
-                holders.notebook_wire(notebook, self.now(), fleet.account.app_id)
-                for notebook in fleet.holders.notebooks
-                if wanted is None or notebook.workspace == wanted
-            ]
+            wanted = _wanted(fleet, project_id)
+            now, app_id = self.now(), fleet.account.app_id
+            notebooks = fleet.holders.notebooks
+            return [holders.notebook_wire(item, now, app_id) for item in notebooks if wanted in (None, item.workspace)]
 
     def holder_secrets(self, region: str) -> list[str]:
         """Every secret planted in the region's training tasks (`Envs`, `CallbackUrl`) and notebooks (`SSHConfig`)."""
@@ -209,22 +207,12 @@ class FleetControls:
         hold it when it runs); returns its id."""
         with self._lock:
             fleet = self._fleet(region)
-            now = self.now()
+            placed = self._placed(fleet, project_id, resource_group_id, age)
             task = holders.new_task(
-                fleet.ops_random,
-                name=name,
-                workspace=_workspace(fleet, project_id),
-                status=status,
-                charge_type=charge_type,
-                group=_billing_group(fleet, resource_group_id),
-                roles=tuple(roles),
-                created=now - age,
-                started=now - age,
-                ended=None,
-                owner=fleet.account.users[0],
+                fleet.ops_random, name=name, status=status, charge_type=charge_type, roles=tuple(roles), **placed
             )
             fleet.holders.tasks.append(task)
-            fleet.grow_capacity(now)
+            fleet.grow_capacity(self.now())
             return task.id
 
     def add_notebook(
@@ -242,23 +230,25 @@ class FleetControls:
         """Add a notebook started `age` seconds ago (`conf.instance_num` is 1); see `add_training_task`."""
         with self._lock:
             fleet = self._fleet(region)
-            now = self.now()
+            placed = self._placed(fleet, project_id, resource_group_id, age)
             notebook = holders.new_notebook(
-                fleet.ops_random,
-                name=name,
-                workspace=_workspace(fleet, project_id),
-                status=status,
-                charge_type=charge_type,
-                group=_billing_group(fleet, resource_group_id),
-                conf=conf,
-                created=now - age,
-                started=now - age,
-                ended=None,
-                owner=fleet.account.users[0],
+                fleet.ops_random, name=name, status=status, charge_type=charge_type, conf=conf, **placed
             )
             fleet.holders.notebooks.append(notebook)
-            fleet.grow_capacity(now)
+            fleet.grow_capacity(self.now())
             return notebook.id
+
+    def _placed(self, fleet: RegionFleet, project_id: str, resource_group_id: str | None, age: float) -> dict[str, Any]:
+        """What a planted task and notebook share: workspace, resource group, times and owner."""
+        now = self.now()
+        return {
+            "workspace": _workspace(fleet, project_id),
+            "group": _billing_group(fleet, resource_group_id),
+            "created": now - age,
+            "started": now - age,
+            "ended": None,
+            "owner": fleet.account.users[0],
+        }
 
     def set_holder_status(self, region: str, holder_id: str, status: str) -> None:
         """Put a training task or notebook in `status` (a finished one gets an end time)."""
@@ -275,6 +265,11 @@ class FleetControls:
         with self._lock:
             for fleet in self._fleets.values():
                 fleet.prices.plant(spec, list_fen, discounted_fen)
+
+
+def _wanted(fleet: RegionFleet, project_id: str | None) -> str | None:
+    """The workspace a view is limited to: None for all of them, "" for the default one."""
+    return None if project_id is None else project_id or fleet.default_workspace
 
 
 def _workspace(fleet: RegionFleet, project_id: str) -> str:

@@ -76,6 +76,18 @@ def auth_tokens(rng: random.Random, created: float) -> list[JSON]:
     ]
 
 
+def spec_resources(spec: catalog.Spec) -> JSON:
+    """A replica's `Resources` on a machine of `spec`."""
+    return {
+        "Cpu": spec.cpu,
+        "Memory": spec.memory,
+        "Gpu": spec.gpu,
+        "GpuType": spec.gpu_type,
+        "RealGpu": spec.real_gpu,
+        "RealGpuDetailSet": [{"Name": card, "Value": value} for card, value in spec.details],
+    }
+
+
 def new_service(
     rng: random.Random,
     plan: ServicePlan,
@@ -93,14 +105,7 @@ def new_service(
 ) -> JSON:
     user_uin, user_name = user
     spec = plan.spec
-    resources: JSON = {
-        "Cpu": spec.cpu,
-        "Memory": spec.memory,
-        "Gpu": spec.gpu,
-        "GpuType": spec.gpu_type,
-        "RealGpu": spec.real_gpu,
-        "RealGpuDetailSet": [{"Name": card, "Value": value} for card, value in spec.details],
-    }
+    resources = spec_resources(spec)
     scheduled = (
         {"ScheduleStop": True, "ScheduleStopTime": iso_cst(now + plan.schedule_stop)} if plan.schedule_stop else None
     )

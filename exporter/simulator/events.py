@@ -26,7 +26,6 @@ from exporter.simulator.workload import JSON, MAIN_CONTAINER, iso_z, template_ha
 
 ACTION = "DescribeEvents"
 
-__all__ = ["ACTION", "describe", "series"]
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100
 DEFAULT_WINDOW = 86400.0

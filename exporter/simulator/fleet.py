@@ -26,6 +26,7 @@ from exporter.simulator.drawing import (
     make_account,
     new_service,
     smart_router,
+    spec_resources,
 )
 from exporter.simulator.prices import PriceBook
 from exporter.simulator.workload import (
@@ -324,14 +325,7 @@ class RegionFleet:
         spec = catalog.GPU_SPECS["A100"][1]
         group = self.resource_groups[0]
         info = service["ServiceInfo"]
-        info["Resources"] = {
-            "Cpu": spec.cpu,
-            "Memory": spec.memory,
-            "Gpu": spec.gpu,
-            "GpuType": spec.gpu_type,
-            "RealGpu": spec.real_gpu,
-            "RealGpuDetailSet": [{"Name": card, "Value": value} for card, value in spec.details],
-        }
+        info["Resources"] = spec_resources(spec)
         info.update(InstanceType="", InstancePerReplicas=1, HybridBillingPrepaidReplicas=0)
         service.update(
             ChargeType="PREPAID",

@@ -27,7 +27,6 @@ from exporter.simulator.workload import JSON, iso_z, random_id
 NOTEBOOK_ACTION = "DescribeNotebooks"
 TRAINING_ACTION = "DescribeTrainingTasks"
 
-__all__ = ["NOTEBOOK_ACTION", "TRAINING_ACTION", "Holders", "Notebook", "Role", "TrainingTask"]
 
 HOUR = 3600.0
 DAY = 86400.0

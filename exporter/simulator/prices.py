@@ -16,7 +16,6 @@ from exporter.simulator.workload import JSON
 
 ACTION = "DescribeBillingSpecsPrice"
 
-__all__ = ["ACTION", "PriceBook", "describe"]
 
 DISCOUNT_PERCENT = 80
 """What the simulated account pays of the list price."""
