@@ -233,11 +233,7 @@ class _Writer:
             kind = out.kind
             seen = set() if kind.unique_per_parent else out.seen
             prefix = f",{kind.id_label}="
-            for raw_id, subject in kind.objects(snapshot, parent):
-                object_id = clean_value(raw_id)
-                if not object_id or object_id in seen:
-                    continue
-                seen.add(object_id)
+            for object_id, subject in kind.each(snapshot, parent, seen):
                 out.count += 1
                 if kind.tally is not None:
                     out.tally[kind.tally(subject)] += 1
