@@ -37,12 +37,14 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from exporter.metrics.attention import attention_rows
-from exporter.metrics.render import RegionStream, RenderOptions, collect_region
+from exporter.metrics.options import RenderOptions
+from exporter.metrics.render import RegionStream, collect_region
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tione.listing import LIMIT, parse_page, typed_page
 from exporter.tione.snapshot import RegionSnapshot
 from tests import api_models as models
+from tests import render_helpers as rendered
 
 T = TypeVar("T")
 REGION = "ap-guangzhou"
@@ -196,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     global OPTIONS  # noqa: PLW0603 - the selection every measurement of this run renders
-    OPTIONS = RenderOptions.everything() if args.everything else RenderOptions()
+    OPTIONS = rendered.everything() if args.everything else RenderOptions()
 
     selection = "every family in full" if args.everything else "the default selection"
     print(

@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from exporter.metrics.gzipped import GzipPrefix
-from exporter.metrics.render import RenderOptions, collect_region, render
+from exporter.metrics.options import RenderOptions
+from exporter.metrics.render import collect_region, render
 from exporter.tione.snapshot import RegionSnapshot
 from tests.api_models import ServiceGroup
 

@@ -27,7 +27,7 @@ from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigErro
 from exporter.durations import format_duration
 from exporter.logs import register_secrets
 from exporter.metrics.exposition import Format, answer
-from exporter.metrics.render import RenderOptions
+from exporter.metrics.options import RenderOptions
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import Poller, PollPlan
 from exporter.tencentcloud.client import Hooks, TencentCloudClient

@@ -31,7 +31,7 @@ from exporter.console import (
 )
 from exporter.logs import setup_logging
 from exporter.metrics.exposition import FORMATS
-from exporter.tencentcloud.credentials import default_chain
+from exporter.tencentcloud.chain import default_chain
 from exporter.tione.listing import FILTER_NAMES
 
 log = logging.getLogger("exporter")

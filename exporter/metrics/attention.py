@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from exporter.metrics.families import service as services
+from exporter.metrics.families import service_resources
+from exporter.metrics.families.family import counted
 from exporter.metrics.families.fields import GPU_HUNDREDTHS
 from exporter.metrics.labels import clean_value
 from exporter.tione.attention import SEVERITIES, Severity, Trouble, replicas, trouble
@@ -137,13 +139,13 @@ def _gpus(s: services.ServiceInGroup) -> float | None:
     the replicas the workload reports, as `tione_service_allocated_physical_gpus` counts them."""
     info = s.service.service_info
     resources = info.resources if info is not None else None
-    if info is None or resources is None or services.is_cpu_only(resources):
+    if info is None or resources is None or service_resources.is_cpu_only(resources):
         return None
-    hundredths = sum(value for _, value in services.physical_gpus(resources))
+    hundredths = sum(value for _, value in service_resources.physical_gpus(resources))
     if info.pod_infos is not None:
         placed = sum(1 for pod in info.pod_infos if pod.node_ip)
         return hundredths * placed / GPU_HUNDREDTHS
-    held = services.replicas_allocated(s)
+    held = service_resources.replicas_allocated(s)
     return None if held is None else hundredths * held / GPU_HUNDREDTHS
 
 
@@ -167,47 +169,40 @@ def attention_rows(snapshot: RegionSnapshot) -> tuple[AttentionRow, ...]:
     """The region's services that need attention, most severe first, then the longest troubled."""
     asked: Mapping[str, ServiceEvents] = {item.service_id: item for item in EVENTS.of(snapshot)}
     rows: list[AttentionRow] = []
-    seen: set[str] = set()
-    for group in snapshot.groups:
-        for service in group.services or ():
-            service_id = service.service_id
-            if not service_id or service_id in seen:
-                continue
-            problem = trouble(service)
-            if problem is None:
-                continue
-            seen.add(service_id)
-            info = service.service_info
-            model = info.model_info if info is not None else None
-            desired, available = replicas(service)
-            found = asked.get(service_id)
-            latest = sorted(
-                (found.events if found else ()), key=lambda e: _seconds(e.last_timestamp) or 0.0, reverse=True
+    for service_id, counted_service in counted(services.KIND, snapshot):
+        service, group = counted_service
+        problem = trouble(service)
+        if problem is None:
+            continue
+        info = service.service_info
+        model = info.model_info if info is not None else None
+        desired, available = replicas(service)
+        found = asked.get(service.service_id or "")
+        latest = sorted((found.events if found else ()), key=lambda e: _seconds(e.last_timestamp) or 0.0, reverse=True)
+        since, basis = _since(problem, (_seconds(item.first_timestamp) for item in latest))
+        rows.append(
+            AttentionRow(
+                region=_name(snapshot.region),
+                service_group_id=_name(service.service_group_id or group.service_group_id),
+                service_group_name=_name(service.service_group_name or group.service_group_name),
+                service_id=service_id,
+                model_name=_name(model.model_name if model else None),
+                model_version=_name(model.model_version if model else None),
+                status=_name(service.status),
+                business_status=_name(service.business_status),
+                desired_replicas=desired,
+                available_replicas=available,
+                severity=problem.severity,
+                reason=_text(problem.reason),
+                message=_text(problem.message),
+                since=since,
+                gpus=_gpus(counted_service),
+                events=tuple(_event(item) for item in latest[:MAX_EVENTS]),
+                events_total=found.total if found else None,
+                events_asked=found.asked if found else None,
+                since_basis=basis,
             )
-            since, basis = _since(problem, (_seconds(item.first_timestamp) for item in latest))
-            rows.append(
-                AttentionRow(
-                    region=_name(snapshot.region),
-                    service_group_id=_name(service.service_group_id or group.service_group_id),
-                    service_group_name=_name(service.service_group_name or group.service_group_name),
-                    service_id=_name(service_id),
-                    model_name=_name(model.model_name if model else None),
-                    model_version=_name(model.model_version if model else None),
-                    status=_name(service.status),
-                    business_status=_name(service.business_status),
-                    desired_replicas=desired,
-                    available_replicas=available,
-                    severity=problem.severity,
-                    reason=_text(problem.reason),
-                    message=_text(problem.message),
-                    since=since,
-                    gpus=_gpus(services.ServiceInGroup(service, group)),
-                    events=tuple(_event(item) for item in latest[:MAX_EVENTS]),
-                    events_total=found.total if found else None,
-                    events_asked=found.asked if found else None,
-                    since_basis=basis,
-                )
-            )
+        )
     return tuple(ordered(rows))
 
 

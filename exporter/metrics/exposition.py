@@ -63,8 +63,3 @@ def answer(exposition: Exposition, live: LiveMetrics, output: Format, *, compres
         prefix = exposition.gzip(output.openmetrics)
         return Answer((memoryview(prefix.body), prefix.finish_tail(tail)))
     return Answer((*exposition.chunks(output.openmetrics), tail))
-
-
-def body(exposition: Exposition, live: LiveMetrics, output: Format, *, compressed: bool = False) -> bytes:
-    """The answer joined into one bytes object: for tests and small outputs, never for `/metrics`."""
-    return b"".join(answer(exposition, live, output, compressed=compressed).chunks)

@@ -14,12 +14,11 @@ timestamps, no exemplars); only the headers differ: OpenMetrics names a counter 
 from __future__ import annotations
 
 import collections
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
@@ -29,6 +28,7 @@ from exporter.metrics.families import service as services
 from exporter.metrics.families.family import Family, Kind, Sample, TagFamily
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.labels import REGION_LABEL, Tag, TagSelection, clean_value, escape_value
+from exporter.metrics.options import RenderOptions
 from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 
@@ -36,49 +36,6 @@ AnyFamily = Family[Any]
 
 _go_float: Callable[[float], str] = floatToGoString
 """prometheus_client's own number formatting, so the bytes match what it would write."""
-
-
-StateSets = Literal["current", "full"]
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    """What to expose; the defaults are the lean selection a large fleet can afford.
-
-    - `tag_labels`: tag keys that become labels (`("*",)` for all; none: no `*_tags` series).
-    - `exclude`: regexes matched against the whole family name; a family matching one is left out.
-    - `include`: regexes naming the opt-in families (`opt_in`) to export as well; `exclude` still wins.
-    - `pod_series`: the per-pod and per-container families (`tione_service_pod_*`).
-    - `state_sets`: `current` exports a state set's current value only (its series of value 1), `full`
-      also every other known value as 0 (one series per known value and object).
-    """
-
-    tag_labels: tuple[str, ...] = ()
-    exclude: tuple[re.Pattern[str], ...] = ()
-    pod_series: bool = False
-    state_sets: StateSets = "current"
-    include: tuple[re.Pattern[str], ...] = ()
-
-    @classmethod
-    def everything(cls, tag_labels: tuple[str, ...] = ()) -> RenderOptions:
-        """Every family in its full form: what the exporter exposed before its defaults became lean."""
-        return cls(tag_labels=tag_labels, pod_series=True, state_sets="full", include=(re.compile(".*"),))
-
-    def includes(self, family: AnyFamily) -> bool:
-        if family.pods and not self.pod_series:
-            return False
-        if isinstance(family, TagFamily) and not TagSelection(self.tag_labels).enabled:
-            return False
-        if family.opt_in and not any(pattern.fullmatch(family.name) for pattern in self.include):
-            return False
-        return not any(pattern.fullmatch(family.name) for pattern in self.exclude)
-
-    def families(self) -> list[AnyFamily]:
-        """The snapshot's families to render, in exposition order, state sets in the form selected."""
-        selected = [family for family in SNAPSHOT_FAMILIES if self.includes(family)]
-        if self.state_sets == "full":
-            return selected
-        return [family.current_only() for family in selected]
 
 
 @dataclass(frozen=True)
@@ -143,16 +100,6 @@ class Exposition:
     def size(self, openmetrics: bool) -> int:
         """Bytes of the uncompressed snapshot in one format."""
         return sum(len(chunk) for chunk in self.chunks(openmetrics))
-
-    @property
-    def text(self) -> bytes:
-        """The text form joined into one bytes object: a copy, for tests and small outputs, never for serving."""
-        return b"".join(self.chunks(openmetrics=False))
-
-    @property
-    def openmetrics(self) -> bytes:
-        """The OpenMetrics form joined into one bytes object: a copy, for tests, never for serving."""
-        return b"".join(self.chunks(openmetrics=True))
 
     def gzipped(self) -> tuple[bool, ...]:
         """The formats (`openmetrics`) whose gzip form has been made."""
@@ -286,11 +233,7 @@ class _Writer:
             kind = out.kind
             seen = set() if kind.unique_per_parent else out.seen
             prefix = f",{kind.id_label}="
-            for raw_id, subject in kind.objects(snapshot, parent):
-                object_id = clean_value(raw_id)
-                if not object_id or object_id in seen:
-                    continue
-                seen.add(object_id)
+            for object_id, subject in kind.each(snapshot, parent, seen):
                 out.count += 1
                 if kind.tally is not None:
                     out.tally[kind.tally(subject)] += 1

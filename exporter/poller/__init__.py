@@ -37,7 +37,8 @@ from exporter import memory
 from exporter.logs import poll_fields, redact
 from exporter.metrics.attention import AttentionRow, attention_rows
 from exporter.metrics.labels import clean_value
-from exporter.metrics.render import Exposition, RegionSamples, RegionStream, RenderOptions, collect_region, render
+from exporter.metrics.options import RenderOptions
+from exporter.metrics.render import Exposition, RegionSamples, RegionStream, collect_region, render
 from exporter.poller.budget import RequestBudget, budget_message
 from exporter.poller.status import UNEXPECTED_ERROR, Failure, Published, RegionStatus
 from exporter.tione.decode import Skipped
@@ -182,9 +183,6 @@ class Poller:
 
     def statuses(self) -> list[RegionStatus]:
         return list(self._published.statuses)
-
-    def status(self, region: str) -> RegionStatus:
-        return self._status[region]
 
     def _set_status(self, region: str, status: RegionStatus) -> None:
         self._status[region] = status

@@ -5,7 +5,7 @@
 `tione-exporter simulate` serves it from the command line.
 """
 
-from exporter.simulator.api import ACTIONS, DEFAULT_LIMIT, MAX_LIMIT
+from exporter.simulator.api import ACTION, ACTIONS, DEFAULT_LIMIT, MAX_LIMIT
 from exporter.simulator.config import AccountConfig, Credential, SimulatorConfig, parse_duration
 from exporter.simulator.core import RecordedRequest, Simulator
 from exporter.simulator.faults import KINDS as FAULT_KINDS
@@ -13,7 +13,6 @@ from exporter.simulator.faults import Fault
 from exporter.simulator.fleet import INCIDENT_KINDS
 from exporter.simulator.monitor import Traffic
 from exporter.simulator.server import SimulatorServer
-from exporter.tione.api import DESCRIBE_MODEL_SERVICE_GROUPS as ACTION
 from exporter.tione.api import VERSION
 
 __all__ = [

@@ -23,9 +23,13 @@ from exporter.simulator.params import Filter, ParameterError
 from exporter.simulator.workload import JSON
 from exporter.tencentcloud.signing import parse_authorization
 from exporter.tione import monitor_api
-from exporter.tione.api import DESCRIBE_MODEL_SERVICE_GROUPS as ACTION
-from exporter.tione.api import DESCRIBE_WORKSPACES, SERVICE, VERSION
+from exporter.tione.api import SERVICE, VERSION
 from exporter.tione.api import SERVICE_GROUP_FILTERS as FILTER_NAMES
+
+ACTION = "DescribeModelServiceGroups"
+"""Spelled here, as each handler module spells its own: the simulator stands for the real API and answers
+what it offers, not what the exporter happens to ask (tests/unit/test_simulator_actions_parts.py holds
+every source's action to `ACTIONS`)."""
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -146,7 +150,7 @@ def _describe_prices(body: Mapping[str, Any], fleet: RegionFleet, now: float) ->
 
 HANDLERS: dict[str, Handler] = {
     ACTION: _describe_groups,
-    DESCRIBE_WORKSPACES: workspaces.describe,
+    workspaces.ACTION: workspaces.describe,
     events.ACTION: events.describe,
     billing.ACTION: billing.describe,
     holders.TRAINING_ACTION: _describe_tasks,

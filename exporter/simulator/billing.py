@@ -13,9 +13,9 @@ from exporter.simulator import capacity, params
 from exporter.simulator.capacity import BillingGroup
 from exporter.simulator.fleet import RegionFleet
 from exporter.simulator.workload import JSON
-from exporter.tione.api import DESCRIBE_BILLING_RESOURCE_GROUPS as ACTION
 
-__all__ = ["ACTION", "describe", "wire"]
+ACTION = "DescribeBillingResourceGroups"
+
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

@@ -10,8 +10,9 @@ start goes through Pending; a new group starts CREATING.
 from __future__ import annotations
 
 import random
+from typing import Any
 
-from exporter.simulator.fleet import RegionFleet, bounds
+from exporter.simulator.fleet import RegionFleet
 from exporter.simulator.workload import JSON, apply_state
 
 EVENT_RATE = 0.04
@@ -136,3 +137,11 @@ def _apply_event(kind: str, service: JSON, now: float, rng: random.Random) -> No
     elif kind == "scale_down":
         target = max(low, desired - rng.randint(1, 2))
         apply_state(service, status="Normal", desired=target, ready=target, now=now, rng=rng)
+
+
+def bounds(service: JSON) -> tuple[int, int]:
+    """The replica range churn keeps a service in: the autoscaler's, or 1..8 when scaled by hand."""
+    hpa: dict[str, Any] | None = service["ServiceInfo"].get("HorizontalPodAutoscaler")
+    if hpa:
+        return int(hpa["MinReplicas"]), int(hpa["MaxReplicas"])
+    return (1, 2) if service.get("DeployType") == "DIST" else (1, 8)

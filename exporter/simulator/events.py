@@ -23,9 +23,9 @@ from typing import Any
 from exporter.simulator import params
 from exporter.simulator.fleet import BACKOFF_SECONDS, RegionFleet, parse_iso_z, unschedulable_message
 from exporter.simulator.workload import JSON, MAIN_CONTAINER, iso_z, template_hash
-from exporter.tione.api import DESCRIBE_EVENTS as ACTION
 
-__all__ = ["ACTION", "describe", "series"]
+ACTION = "DescribeEvents"
+
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100
 DEFAULT_WINDOW = 86400.0

@@ -12,17 +12,26 @@ import calendar
 import itertools
 import random
 import time
-import zlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from exporter.simulator import capacity, catalog, holders
 from exporter.simulator.capacity import BillingGroup
+from exporter.simulator.drawing import (
+    WEIGHT_SPLITS,
+    ResourceGroup,
+    ServicePlan,
+    auth_tokens,
+    draw_tags,
+    make_account,
+    new_service,
+    smart_router,
+    spec_resources,
+)
 from exporter.simulator.prices import PriceBook
 from exporter.simulator.workload import (
     JSON,
     apply_state,
-    iso_cst,
     iso_z,
     random_id,
     refresh_group,
@@ -61,17 +70,6 @@ _TROUBLED = frozenset({"Abnormal", "Pending", "CREATING", "CREATE_FAILED"})
 TROUBLE_SPAN = 6 * 3600.0
 """A historic service in one of the `_TROUBLED` states entered it within this many seconds of the start."""
 _STATUS_CUMULATIVE = tuple(itertools.accumulate(weight for _, weight in _INITIAL_STATUSES))
-_CHARGE_TYPES = ("POSTPAID_BY_HOUR", "PREPAID", "HYBRID_PAID")
-_CHARGE_CUMULATIVE = (0.6, 0.9, 1.0)
-_WEIGHT_SPLITS: dict[int, tuple[tuple[int, ...], ...]] = {
-    1: ((100,),),
-    2: ((50, 50), (80, 20), (90, 10), (100, 0)),
-    3: ((70, 20, 10), (34, 33, 33), (60, 40, 0)),
-}
-
-
-def _digits(rng: random.Random, count: int) -> str:
-    return str(rng.randrange(10 ** (count - 1), 10**count))
 
 
 @dataclass(slots=True)
@@ -86,23 +84,6 @@ class GroupMeta:
     created: int
     updated: int
     sequence: int
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    """The simulated account: one main uin and the sub-accounts that create services."""
-
-    uin: str
-    app_id: int
-    users: tuple[tuple[str, str], ...]
-    """(sub-account uin, name)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceGroup:
-    id: str
-    name: str
-    cluster_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +107,6 @@ INCIDENT_NAMES: dict[str, str] = {
     "arrears_stop": "held-incident-arrears",
 }
 """The service group name of each held incident, so that the demo's page tells them from churn at a glance."""
-
-
-def make_account(seed: int) -> Account:
-    rng = random.Random(f"{seed}/account")
-    users = tuple((f"1000{_digits(rng, 8)}", name) for name in catalog.OWNERS[:4])
-    return Account(uin=f"1000{_digits(rng, 8)}", app_id=int(f"125{_digits(rng, 7)}"), users=users)
 
 
 class RegionFleet:
@@ -350,14 +325,7 @@ class RegionFleet:
         spec = catalog.GPU_SPECS["A100"][1]
         group = self.resource_groups[0]
         info = service["ServiceInfo"]
-        info["Resources"] = {
-            "Cpu": spec.cpu,
-            "Memory": spec.memory,
-            "Gpu": spec.gpu,
-            "GpuType": spec.gpu_type,
-            "RealGpu": spec.real_gpu,
-            "RealGpuDetailSet": [{"Name": card, "Value": value} for card, value in spec.details],
-        }
+        info["Resources"] = spec_resources(spec)
         info.update(InstanceType="", InstancePerReplicas=1, HybridBillingPrepaidReplicas=0)
         service.update(
             ChargeType="PREPAID",
@@ -430,19 +398,21 @@ class RegionFleet:
         user_uin, user_name = rng.choice(self.account.users)
         created = now - rng.uniform(2 * DAY, 400 * DAY) if historic else now
         count = rng.choices((1, 2, 3), (0.55, 0.35, 0.10))[0]
-        weights = rng.choice(_WEIGHT_SPLITS[count])
-        tags = self._tags(rng)
+        weights = rng.choice(WEIGHT_SPLITS[count])
+        tags = draw_tags(rng)
         auth_enabled = rng.random() < 0.3
-        plan = _ServicePlan.draw(rng, workload, self.resource_groups)
+        plan = ServicePlan.draw(rng, workload, self.resource_groups)
         services: list[JSON] = []
         service_created = created
         updated = created
         for index in range(count):
             if index and historic:
                 service_created = min(now - 3600, service_created + rng.uniform(DAY / 4, 20 * DAY))
-            service = self._service(
+            service = new_service(
                 rng,
                 plan,
+                region=self.region,
+                account=self.account,
                 group_id=group_id,
                 group_name=name,
                 version=index + 1,
@@ -498,7 +468,7 @@ class RegionFleet:
             "SubUin": user_uin,
             "AppId": self.account.app_id,
             "AuthorizationEnable": auth_enabled,
-            "AuthTokens": self._auth_tokens(rng, created) if auth_enabled else [],
+            "AuthTokens": auth_tokens(rng, created) if auth_enabled else [],
             "MonitorSource": "",
             "SubUinName": user_name,
             "Changer": user_uin,
@@ -514,361 +484,3 @@ class RegionFleet:
         self._sequence += 1
         self.meta[group_id] = GroupMeta(chosen, int(created), int(updated), self._sequence)
         return group_id
-
-    @staticmethod
-    def _tags(rng: random.Random) -> list[dict[str, str]]:
-        tags = []
-        if rng.random() < 0.8:
-            tags.append({"TagKey": "team-name", "TagValue": rng.choice(catalog.TEAMS)})
-        if rng.random() < 0.5:
-            tags.append({"TagKey": "cost.center", "TagValue": rng.choice(catalog.COST_CENTERS)})
-        if rng.random() < 0.4:
-            tags.append({"TagKey": "owner", "TagValue": rng.choice(catalog.OWNERS)})
-        if rng.random() < 0.1:
-            tags.append({"TagKey": "1st", "TagValue": "yes"})
-        return tags
-
-    @staticmethod
-    def _auth_tokens(rng: random.Random, created: float) -> list[JSON]:
-        return [
-            {
-                "Base": {
-                    "Value": f"{rng.getrandbits(128):032x}",
-                    "Name": "default",
-                    "Description": "",
-                    "CreateTime": iso_z(created),
-                    "Status": "Normal",
-                    "Id": f"token-{random_id(rng)}",
-                },
-                "Limits": [{"Strategy": "QPS", "Max": rng.choice((50, 100, 500))}],
-            }
-        ]
-
-    def _service(
-        self,
-        rng: random.Random,
-        plan: _ServicePlan,
-        *,
-        group_id: str,
-        group_name: str,
-        version: int,
-        weight: int,
-        tags: list[dict[str, str]],
-        auth_enabled: bool,
-        user: tuple[str, str],
-        now: float,
-    ) -> JSON:
-        user_uin, user_name = user
-        spec = plan.spec
-        resources: JSON = {
-            "Cpu": spec.cpu,
-            "Memory": spec.memory,
-            "Gpu": spec.gpu,
-            "GpuType": spec.gpu_type,
-            "RealGpu": spec.real_gpu,
-            "RealGpuDetailSet": [{"Name": card, "Value": value} for card, value in spec.details],
-        }
-        scheduled = (
-            {"ScheduleStop": True, "ScheduleStopTime": iso_cst(now + plan.schedule_stop)}
-            if plan.schedule_stop
-            else None
-        )
-        resource_group = plan.resource_group
-        info: JSON = {
-            "Replicas": 0,
-            "ImageInfo": plan.image(rng, version),
-            "Env": plan.env(rng),
-            "Resources": resources,
-            "InstanceType": spec.instance_type if plan.charge_type != "PREPAID" else "",
-            "ModelInfo": plan.model(version),
-            "LogEnable": plan.log_enable,
-            "LogConfig": {"LogsetId": plan.logset, "TopicId": plan.topic} if plan.log_enable else None,
-            "AuthorizationEnable": auth_enabled,
-            "ScaleMode": plan.scale_mode,
-            "HorizontalPodAutoscaler": plan.hpa(),
-            "CronScaleJobs": plan.cron_jobs(),
-            "ScaleStrategy": "",
-            "ScheduledAction": scheduled,
-            "Status": {
-                "Replicas": 0,
-                "UpdatedReplicas": 0,
-                "ReadyReplicas": 0,
-                "AvailableReplicas": 0,
-                "UnavailableReplicas": 0,
-                "Status": "",
-                "Reason": "",
-                "Conditions": [],
-            },
-            "Weight": weight,
-            "PodInfos": [],
-            "ResourceTotal": None,
-            "OldReplicas": 0,
-            "HybridBillingPrepaidReplicas": 1 if plan.charge_type == "HYBRID_PAID" else 0,
-            "OldHybridBillingPrepaidReplicas": 0,
-            "ModelHotUpdateEnable": False,
-            "ModelTurboEnable": plan.turbo,
-            "ServicePort": 8501,
-            "GrpcEnable": False,
-            "InstancePerReplicas": plan.instances_per_replica,
-            "RollingUpdate": {
-                "MaxUnavailable": {"Type": "Percent", "Value": 25},
-                "MaxSurge": {"Type": "Num", "Value": 1},
-            },
-        }
-        service: JSON = {
-            "ServiceGroupId": group_id,
-            "ServiceId": f"{group_id}-{version}",
-            "ServiceGroupName": group_name,
-            "ServiceDescription": f"version {version}",
-            "ServiceInfo": info,
-            "ClusterId": resource_group.cluster_id if resource_group else "",
-            "Region": self.region,
-            "Namespace": f"infer-{self.account.uin}",
-            "ChargeType": plan.charge_type,
-            "ResourceGroupId": resource_group.id if resource_group else "",
-            "ResourceGroupName": resource_group.name if resource_group else "",
-            "Tags": [dict(tag) for tag in tags],
-            "IngressName": "user-ingress-1",
-            "CreatedBy": user_uin,
-            "CreateTime": "",
-            "UpdateTime": "",
-            "Uin": self.account.uin,
-            "SubUin": user_uin,
-            "AppId": self.account.app_id,
-            "BusinessStatus": "",
-            "CreateFailedReason": "",
-            "Status": "",
-            "BillingInfo": "",
-            "Weight": weight,
-            "CreateSource": plan.create_source,
-            "Version": str(version),
-            "LatestVersion": "",
-            "ServiceLimit": None,
-            "ScheduledAction": scheduled,
-            "DeployType": plan.deploy_type,
-            "InstancePerReplicas": str(plan.instances_per_replica),
-            "MonitorSource": "",
-            "SubUinName": user_name,
-            "ResourceSupplyAttribute": {"SupplyType": "", "ClusterType": ""},
-        }
-        return service
-
-
-@dataclass(slots=True)
-class _ServicePlan:
-    """What the services of one group share: workload, machine, image family, model, scaling."""
-
-    workload: catalog.Workload
-    spec: catalog.Spec
-    charge_type: str
-    resource_group: ResourceGroup | None
-    deploy_type: str
-    instances_per_replica: int
-    scale_mode: str
-    hpa_bounds: tuple[int, int]
-    hpa_metric: str
-    image_kind: str
-    image_repo: str
-    image_registry: str
-    image_secret: tuple[str, str] | None
-    model_name: str
-    model_format: str
-    framework: str
-    model_id: str
-    model_version_ids: tuple[str, ...]
-    model_source: str
-    private_env: bool
-    log_enable: bool
-    logset: str
-    topic: str
-    turbo: bool
-    create_source: str
-    schedule_stop: float
-    """Seconds from creation to a scheduled stop; 0 for none."""
-    cron: bool
-
-    @classmethod
-    def draw(
-        cls, rng: random.Random, workload: catalog.Workload, resource_groups: tuple[ResourceGroup, ...]
-    ) -> _ServicePlan:
-        charge_type = rng.choices(_CHARGE_TYPES, cum_weights=_CHARGE_CUMULATIVE)[0]
-        resource_group = rng.choice(resource_groups) if charge_type != "POSTPAID_BY_HOUR" else None
-        card = rng.choice(workload.gpus)
-        if not card:
-            spec = rng.choice(catalog.CPU_SPECS)
-        elif resource_group is not None and rng.random() < 0.25:
-            spec = rng.choice(catalog.MIXED_SPECS)
-        else:
-            spec = rng.choice(catalog.GPU_SPECS[card])
-        distributed = card in ("A100", "H20", "L20") and spec.gpu >= 400 and rng.random() < 0.5
-        scale_mode = "AUTO" if rng.random() < 0.25 and not distributed else "MANUAL"
-        low = rng.randint(1, 2)
-        name, model_format, framework = rng.choice(workload.models)
-        image_kind = rng.choices(("PRE_SET", "TCR", "CCR", "CUSTOM"), (0.5, 0.3, 0.1, 0.1))[0]
-        secret = None
-        if image_kind == "CUSTOM" or (image_kind == "TCR" and rng.random() < 0.5):
-            secret = (f"1000{_digits(rng, 8)}", f"{rng.getrandbits(96):024x}")
-        model_base = _digits(rng, 18)
-        return cls(
-            workload=workload,
-            spec=spec,
-            charge_type=charge_type,
-            resource_group=resource_group,
-            deploy_type="DIST" if distributed else "STANDARD",
-            instances_per_replica=rng.choice((2, 4)) if distributed else 1,
-            scale_mode=scale_mode,
-            hpa_bounds=(low, low + rng.randint(2, 6)),
-            hpa_metric=rng.choice(catalog.HPA_METRICS),
-            image_kind=image_kind,
-            image_repo=rng.choice(workload.images),
-            image_registry=f"tcr-{random_id(rng)}",
-            image_secret=secret,
-            model_name=name,
-            model_format=model_format,
-            framework=framework,
-            model_id=f"m-{model_base}",
-            model_version_ids=tuple(f"mv-v{n}-{_digits(rng, 18)}" for n in (1, 2, 3)),
-            model_source=rng.choice(catalog.MODEL_SOURCES),
-            private_env=rng.random() < 0.4,
-            log_enable=rng.random() < 0.5,
-            logset=f"{rng.getrandbits(128):032x}",
-            topic=f"{rng.getrandbits(128):032x}",
-            turbo=card in ("A100", "H20") and rng.random() < 0.3,
-            create_source=rng.choices(("DEFAULT", "AUTO_ML", "LLM_MARKET"), (0.8, 0.1, 0.1))[0],
-            schedule_stop=rng.uniform(1 * 3600, 72 * 3600) if rng.random() < 0.05 else 0.0,
-            cron=scale_mode == "AUTO" and rng.random() < 0.3,
-        )
-
-    def replicas(self, rng: random.Random) -> int:
-        if self.scale_mode == "AUTO":
-            return rng.randint(*self.hpa_bounds)
-        if self.deploy_type == "DIST":
-            return rng.randint(1, 2)
-        return rng.choices((1, 2, 3, 4, 6), (0.35, 0.3, 0.15, 0.15, 0.05))[0]
-
-    def image(self, rng: random.Random, version: int) -> JSON:
-        tag = f"v{version}.{rng.randint(0, 9)}.{rng.randint(0, 20)}"
-        kind = self.image_kind
-        prefix = self.workload.prefix
-        if kind == "PRE_SET":
-            url = f"tione.tencentcloudcr.com/qcloud-ti-platform/{self.image_repo}:{tag}"
-            image: JSON = {"ImageType": kind, "ImageUrl": url, "RegistryRegion": "", "RegistryId": ""}
-        elif kind == "TCR":
-            url = f"ai-{prefix}.tencentcloudcr.com/{prefix}/{self.image_repo}:{tag}"
-            image = {
-                "ImageType": kind,
-                "ImageUrl": url,
-                "RegistryRegion": "ap-guangzhou",
-                "RegistryId": self.image_registry,
-            }
-        elif kind == "CCR":
-            url = f"ccr.ccs.tencentyun.com/{prefix}-team/{self.image_repo}:{tag}"
-            image = {"ImageType": kind, "ImageUrl": url, "RegistryRegion": "ap-guangzhou", "RegistryId": ""}
-        else:
-            url = f"registry.example.com/ml/{prefix}-{self.image_repo}:{tag}"
-            image = {"ImageType": kind, "ImageUrl": url, "RegistryRegion": "", "RegistryId": ""}
-        if self.image_secret is not None:
-            username, password = self.image_secret
-            image["ImageSecret"] = {"Username": username, "Password": password}
-        return image
-
-    def env(self, rng: random.Random) -> list[JSON]:
-        env: list[JSON] = [
-            {"Name": name, "Value": rng.choice(values), "IsPrivate": False} for name, values in catalog.PUBLIC_ENV[:2]
-        ]
-        if self.private_env:
-            env.append(
-                {"Name": rng.choice(catalog.PRIVATE_ENV), "Value": f"{rng.getrandbits(160):040x}", "IsPrivate": True}
-            )
-        return env
-
-    def model(self, version: int) -> JSON | None:
-        if self.workload.prefix == "rec" and not self.spec.gpu and self.image_kind == "CUSTOM":
-            return None  # a bare image with the model baked in
-        info: JSON = {
-            "ModelId": self.model_id,
-            "ModelName": self.model_name,
-            "ModelVersionId": self.model_version_ids[version - 1],
-            "ModelVersion": f"v{version}",
-            "ModelSource": self.model_source,
-            "ModelType": "NORMAL",
-            "ModelFormat": self.model_format,
-            "AlgorithmFramework": self.framework,
-        }
-        if self.model_source == "COS":
-            info["CosPathInfo"] = {
-                "Bucket": f"models-{self.model_id[2:12]}",
-                "Region": "ap-guangzhou",
-                "Paths": [f"models/{self.model_name}/v{version}/"],
-            }
-        return info
-
-    def hpa(self) -> JSON | None:
-        if self.scale_mode != "AUTO":
-            return None
-        low, high = self.hpa_bounds
-        return {
-            "MinReplicas": low,
-            "MaxReplicas": high,
-            "HpaMetrics": [{"Name": self.hpa_metric, "Value": 60}],
-            "ScaleUpStabilizationWindowSeconds": 0,
-            "ScaleDownStabilizationWindowSeconds": 300,
-        }
-
-    def cron_jobs(self) -> list[JSON]:
-        if not self.cron:
-            return []
-        low, high = self.hpa_bounds
-        return [
-            {
-                "Schedule": "0 0 9 * * *",
-                "Name": "business-hours",
-                "TargetReplicas": high,
-                "MinReplicas": low,
-                "MaxReplicas": high,
-            },
-        ]
-
-
-def smart_router(group_id: str, creator: str, created: float) -> JSON | None:
-    """A gateway and a scheduler in front of one group in four, chosen by its id so that adding routers
-    draws nothing from the fleet's random sequence (a seed keeps giving the same fleet)."""
-    if zlib.crc32(group_id.encode()) % 4:
-        return None
-    spec = {
-        "ChargeType": "POSTPAID_BY_HOUR",
-        "ResourceGroupId": "",
-        "ResourceGroupName": "",
-        "Zone": "",
-        "QueueId": "",
-        "Priority": 0,
-        "ResourceSupplyAttribute": {"SupplyType": "", "ClusterType": ""},
-    }
-    components = [
-        {
-            "Name": f"{group_id}-{role.lower()}",
-            "Type": role,
-            "Status": "Normal",
-            "BusinessStatus": "Billing",
-            "BillingInfo": "",
-            "ResourceConfig": {"Replicas": replicas, "Cpu": cpu, "Memory": memory, "InstanceType": "TI.S.MEDIUM.POST"},
-            "ResourceSpec": dict(spec),
-        }
-        for role, replicas, cpu, memory in (("Gateway", 2, 1000, 2048), ("Scheduler", 1, 500, 1024))
-    ]
-    return {
-        "Enabled": True,
-        "ServiceGroupId": group_id,
-        "ComponentList": components,
-        "Creator": creator,
-        "CreateTime": iso_z(created),
-        "UpdateTime": iso_z(created),
-    }
-
-
-def bounds(service: JSON) -> tuple[int, int]:
-    """The replica range churn keeps a service in: the autoscaler's, or 1..8 when scaled by hand."""
-    hpa: dict[str, Any] | None = service["ServiceInfo"].get("HorizontalPodAutoscaler")
-    if hpa:
-        return int(hpa["MinReplicas"]), int(hpa["MaxReplicas"])
-    return (1, 2) if service.get("DeployType") == "DIST" else (1, 8)

@@ -23,10 +23,10 @@ from typing import Any
 from exporter.simulator import capacity, params
 from exporter.simulator.capacity import BillingGroup
 from exporter.simulator.workload import JSON, iso_z, random_id
-from exporter.tione.api import DESCRIBE_NOTEBOOKS as NOTEBOOK_ACTION
-from exporter.tione.api import DESCRIBE_TRAINING_TASKS as TRAINING_ACTION
 
-__all__ = ["NOTEBOOK_ACTION", "TRAINING_ACTION", "Holders", "Notebook", "Role", "TrainingTask"]
+NOTEBOOK_ACTION = "DescribeNotebooks"
+TRAINING_ACTION = "DescribeTrainingTasks"
+
 
 HOUR = 3600.0
 DAY = 86400.0

@@ -13,9 +13,9 @@ from typing import Any
 
 from exporter.simulator import catalog, params
 from exporter.simulator.workload import JSON
-from exporter.tione.api import DESCRIBE_BILLING_SPECS_PRICE as ACTION
 
-__all__ = ["ACTION", "PriceBook", "describe"]
+ACTION = "DescribeBillingSpecsPrice"
+
 
 DISCOUNT_PERCENT = 80
 """What the simulated account pays of the list price."""

@@ -13,6 +13,8 @@ from exporter.simulator import params
 from exporter.simulator.fleet import RegionFleet, Workspace
 from exporter.simulator.workload import JSON, iso_z
 
+ACTION = "DescribeWorkspaces"
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 FILTER_NAMES: tuple[str, ...] = ("TiProjectId", "Name", "Status")

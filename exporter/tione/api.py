@@ -1,30 +1,15 @@
-"""The TI-ONE API's identity: the service name that signs every request, the version every action is
-called in, and the name of every action the exporter calls.
+"""The TI-ONE API's identity: the service name that signs every request and the version every action is
+called in, with what an action's parameters may say.
 
-Each source module binds its action (`listing.ACTION = api.DESCRIBE_MODEL_SERVICE_GROUPS`, ...); the
-simulator imports this module, and no source module, so that it answers exactly what the exporter asks.
-A new source adds its action's name here.
+Each source module spells its own action (`listing.ACTION = "DescribeModelServiceGroups"`, ...), so a new
+source is one module more and no line here; the simulator spells the actions it serves itself, as the real
+API would, and a test holds every source's action to what the simulator serves.
 """
 
 from __future__ import annotations
 
 SERVICE = "tione"
 VERSION = "2021-11-11"
-
-DESCRIBE_MODEL_SERVICE_GROUPS = "DescribeModelServiceGroups"
-"""Service groups with their services and pods, by workspace (`listing.py`, the primary source)."""
-DESCRIBE_WORKSPACES = "DescribeWorkspaces"
-"""The workspaces of the account (`workspaces.py`)."""
-DESCRIBE_BILLING_RESOURCE_GROUPS = "DescribeBillingResourceGroups"
-"""Dedicated resource groups with their capacity and usage (`resource_groups.py`)."""
-DESCRIBE_EVENTS = "DescribeEvents"
-"""Warning events of a service (`events.py`)."""
-DESCRIBE_TRAINING_TASKS = "DescribeTrainingTasks"
-"""Training tasks of a workspace, which hold GPUs of resource groups too (`holders.py`)."""
-DESCRIBE_NOTEBOOKS = "DescribeNotebooks"
-"""Notebooks of a workspace, which hold GPUs of resource groups too (`holders.py`)."""
-DESCRIBE_BILLING_SPECS_PRICE = "DescribeBillingSpecsPrice"
-"""Hourly prices of pay-as-you-go specs (`prices.py`)."""
 
 SERVICE_GROUP_FILTERS: tuple[str, ...] = (
     "ClusterId",

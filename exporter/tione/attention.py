@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from exporter.tione.records import Condition, Service
+from exporter.tione.records import Condition, Service, WorkloadStatus
 
 FAILURE_STATUSES: frozenset[str] = frozenset({"Abnormal", "CREATE_FAILED", "TIMEOUT_EXCEPTION"})
 STOPPED_STATUSES: frozenset[str] = frozenset({"Stopped", "Stopping"})
@@ -62,22 +62,22 @@ def replicas(service: Service) -> tuple[int | None, int | None]:
     return _desired_available(service)
 
 
+def workload_conditions(workload: WorkloadStatus | None) -> Sequence[Condition]:
+    """A workload's conditions: `Conditions`, else `StatefulSetCondition` (what a StatefulSet reports
+    instead); the families of conditions read them here too."""
+    if workload is None:
+        return ()
+    return workload.conditions or workload.stateful_set_condition or ()
+
+
 def _failing_conditions(service: Service) -> list[Condition]:
     info = service.service_info
-    workload = info.status if info is not None else None
-    if workload is None:
-        return []
-    listed: Sequence[Condition] = workload.conditions or workload.stateful_set_condition or ()
+    listed = workload_conditions(info.status if info is not None else None)
     return [condition for condition in listed if (condition.status or "").lower() == "false"]
 
 
 def deliberately_stopped(service: Service) -> bool:
     return service.status in STOPPED_STATUSES and service.business_status != ARREARS_STOP
-
-
-def needs_attention(service: Service) -> bool:
-    """The rule in the module docstring."""
-    return trouble(service) is not None
 
 
 def trouble(service: Service) -> Trouble | None:

@@ -27,7 +27,6 @@ from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import TIMEOUT, TransportError
-from exporter.tione import api
 from exporter.tione.attention import trouble
 from exporter.tione.event_models import DescribeEventsResponse, ServiceEvents
 from exporter.tione.models import as_utc
@@ -35,7 +34,7 @@ from exporter.tione.paging import call_parsed, parse_answer
 from exporter.tione.snapshot import RegionSnapshot, ResultKey
 from exporter.tione.source import Sink, Source
 
-ACTION = api.DESCRIBE_EVENTS
+ACTION = "DescribeEvents"
 EVENTS: ResultKey[tuple[ServiceEvents, ...]] = ResultKey(ACTION, ())
 """Warning events of the services that need attention, read by the event families and the attention rows."""
 SERVICE_KIND = "INFER"

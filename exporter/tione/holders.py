@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 import msgspec
 
 from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tione import api
 from exporter.tione.holder_records import (
     Notebook,
     NotebooksBody,
@@ -35,8 +34,8 @@ from exporter.tione.holder_records import (
 )
 from exporter.tione.paging import MAX_TOTAL_COUNT, Params, check_total, each, malformed, read_pages
 
-TRAINING_ACTION = api.DESCRIBE_TRAINING_TASKS
-NOTEBOOK_ACTION = api.DESCRIBE_NOTEBOOKS
+TRAINING_ACTION = "DescribeTrainingTasks"
+NOTEBOOK_ACTION = "DescribeNotebooks"
 TRAINING_LIMIT = 50
 """The API's maximum page size for training tasks."""
 NOTEBOOK_LIMIT = 100

@@ -54,7 +54,7 @@ from exporter.tione.source import Sink
 
 log = logging.getLogger(__name__)
 
-ACTION = api.DESCRIBE_MODEL_SERVICE_GROUPS
+ACTION = "DescribeModelServiceGroups"
 FILTER_NAMES = api.SERVICE_GROUP_FILTERS
 """The `Filters[].Name` values the action understands."""
 LIMIT = 100

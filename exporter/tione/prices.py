@@ -20,12 +20,11 @@ from typing import Any
 import msgspec
 
 from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tione import api
 from exporter.tione.holder_records import Notebook, SpecPrice, SpecsPriceBody, TrainingTask
 from exporter.tione.paging import Params, call_parsed, each, malformed
 from exporter.tione.records import ServiceGroup
 
-ACTION = api.DESCRIBE_BILLING_SPECS_PRICE
+ACTION = "DescribeBillingSpecsPrice"
 BATCH = 20
 """Specs priced by one call. The API documents batches but no limit; 20 keeps each request small and a
 fleet of a few hundred distinct specs (far more than the catalogue has) within a few calls."""

@@ -17,13 +17,12 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tione import api
 from exporter.tione.models import DescribeBillingResourceGroupsResponse, ResourceGroup
 from exporter.tione.paging import Params, call_parsed, check_total, parse_answer, read_pages
 from exporter.tione.snapshot import RegionSnapshot, ResultKey
 from exporter.tione.source import Sink, Source
 
-ACTION = api.DESCRIBE_BILLING_RESOURCE_GROUPS
+ACTION = "DescribeBillingResourceGroups"
 RESOURCE_GROUPS: ResultKey[tuple[ResourceGroup, ...]] = ResultKey(ACTION, ())
 """Dedicated resource groups with their capacity and usage, read by the resource group families."""
 LIMIT = 100

@@ -372,6 +372,19 @@ def _assemble(
     return _merge(region, parts, unreadable, unlisted, rotation.expected(region, unlisted))
 
 
+def _store(snapshot: RegionSnapshot, result: ListingResult) -> RegionSnapshot:
+    """The listing's result in the snapshot's own fields, which the metrics and later sources read."""
+    return replace(
+        snapshot,
+        groups=tuple(result.groups),
+        skipped=result.skipped,
+        group_workspaces=MappingProxyType(dict(result.workspace_of)),
+        polled_workspaces=tuple(project_id for project_id in result.workspaces if project_id),
+        unlisted_workspaces=tuple(project_id or "" for project_id in result.unlisted),
+        unlisted_requests=result.unlisted_requests,
+    )
+
+
 def source(
     client: TencentCloudClient,
     query: ListingQuery,
@@ -417,19 +430,8 @@ def source(
         )
         return result
 
-    def store(snapshot: RegionSnapshot, result: ListingResult) -> RegionSnapshot:
-        return replace(
-            snapshot,
-            groups=tuple(result.groups),
-            skipped=result.skipped,
-            group_workspaces=MappingProxyType(dict(result.workspace_of)),
-            polled_workspaces=tuple(project_id for project_id in result.workspaces if project_id),
-            unlisted_workspaces=tuple(project_id or "" for project_id in result.unlisted),
-            unlisted_requests=result.unlisted_requests,
-        )
-
     async def probe(region: str, deadline: float) -> str:
         total = await count_groups(client, region, configured or (None,), deadline=deadline)
         return f"{total} service groups" + ("" if configured else " in the default workspace")
 
-    return Source(ACTION, fetch, store, empty=ListingResult([]), probe=probe, primary=True)
+    return Source(ACTION, fetch, _store, empty=ListingResult([]), probe=probe, primary=True)

@@ -17,7 +17,6 @@ from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
-from exporter.tione import api
 from exporter.tione.models import DescribeWorkspacesResponse, Workspace
 from exporter.tione.paging import call_parsed, check_total, parse_answer, read_pages
 from exporter.tione.snapshot import RegionSnapshot, ResultKey
@@ -25,7 +24,7 @@ from exporter.tione.source import Sink, Source
 
 log = logging.getLogger(__name__)
 
-ACTION = api.DESCRIBE_WORKSPACES
+ACTION = "DescribeWorkspaces"
 LIMIT = 100
 """The API's maximum page size."""
 

@@ -33,9 +33,10 @@ from exporter.logs import redact
 from exporter.metrics.exposition import Answer, LiveMetrics, answer
 from exporter.metrics.render import Exposition
 from exporter.poller.status import RegionStatus
-from exporter.web.connections import CONNECTION_KEY, GuardedProtocol, Limits, Listener, Registry, Tally
+from exporter.web.connections import CONNECTION_KEY, GuardedProtocol, Limits, Listener, Registry
 from exporter.web.negotiation import negotiate_format, wants_gzip
 from exporter.web.page import PageContext, attention, status_page
+from exporter.web.tally import Tally
 from exporter.web.webconfig import REALM, BasicAuth
 
 log = logging.getLogger(__name__)

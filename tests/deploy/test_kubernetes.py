@@ -24,7 +24,7 @@ import yaml
 
 from exporter import __version__
 from exporter.config import OPTIONS, ConfigError, load_settings
-from exporter.tencentcloud import credentials
+from exporter.tencentcloud import credentials, roles
 from tests.conftest import REPO, require_tool
 
 KUBERNETES = REPO / "deploy" / "kubernetes"
@@ -310,7 +310,7 @@ def test_tke_overlay_uses_workload_identity_and_no_static_keys() -> None:
     # The credential chain's providers before TKE's stay out of the way; TKE's takes this environment.
     assert not asyncio.run(credentials.EnvProvider(environ).available())
     assert not asyncio.run(credentials.EnvProvider(environ, files=True).available())
-    assert asyncio.run(credentials.TkeOidcProvider(environ).available())
+    assert asyncio.run(roles.TkeOidcProvider(environ).available())
 
 
 def test_sharded_overlay_splits_regions_over_deployments() -> None:

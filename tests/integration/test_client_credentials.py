@@ -13,13 +13,10 @@ from typing import Any
 
 import pytest
 
-from exporter.tencentcloud.credentials import (
-    Credentials,
-    CvmRoleProvider,
-    TkeOidcProvider,
-    default_chain,
-)
+from exporter.tencentcloud.chain import default_chain
+from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import CredentialError
+from exporter.tencentcloud.roles import CvmRoleProvider, TkeOidcProvider
 
 
 class Recorded:

@@ -15,11 +15,11 @@ from exporter.tencentcloud.client import ClientHooks, TencentCloudClient
 from exporter.tencentcloud.credentials import (
     CredentialProvider,
     Credentials,
-    CvmRoleProvider,
     EnvProvider,
 )
 from exporter.tencentcloud.errors import APIError, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
+from exporter.tencentcloud.roles import CvmRoleProvider
 from tests.integration.test_client_credentials import FakeServer, Metadata
 
 ACTION = "DescribeModelServiceGroups"

@@ -19,6 +19,7 @@ from exporter.simulator.server import SimulatorServer
 from exporter.tencentcloud.credentials import Credentials, StaticProvider
 from exporter.tione.attention import needs_attention
 from exporter.tione.events import ACTION
+from tests import render_helpers as rendered
 from tests.api_models import Service
 from tests.conftest import signed_simulator
 
@@ -119,7 +120,7 @@ async def test_the_incidents_get_their_warning_events_as_series_and_rows(simulat
     parts, poller = wired(simulator, **{"--events.max-services": "100"})
     try:
         status = await poller.poll(INCIDENT_REGION)
-        text = poller.exposition.text.decode()
+        text = rendered.text(poller.exposition).decode()
         rows = {row.service_id: row for row in status.attention}
         assert set(rows) == troubled_ids(simulator, INCIDENT_REGION)
         unschedulable = rows[incidents["unschedulable"]]
@@ -149,7 +150,7 @@ async def test_denied_events_never_fail_the_poll_nor_drop_the_listing(simulator:
         status = await poller.poll(INCIDENT_REGION)
         assert status.outcome == "success"
         assert status.services and status.services > 0
-        text = poller.exposition.text.decode()
+        text = rendered.text(poller.exposition).decode()
         assert "tione_service_status{" in text and "tione_service_info{" in text
         assert "tione_service_warning_events{" not in text
         assert len(event_calls(simulator, INCIDENT_REGION)) == 4
@@ -164,7 +165,7 @@ async def test_denied_events_never_fail_the_poll_nor_drop_the_listing(simulator:
         simulator.allow(ACTION)
         status = await poller.poll(INCIDENT_REGION)
         assert status.outcome == "success"
-        assert "tione_service_warning_events{" in poller.exposition.text.decode()
+        assert "tione_service_warning_events{" in rendered.text(poller.exposition).decode()
     finally:
         await parts.client.aclose()
 
@@ -174,6 +175,6 @@ async def test_events_switched_off_make_no_call(simulator: SimulatorServer) -> N
     try:
         await poller.poll(INCIDENT_REGION)
         assert event_calls(simulator, INCIDENT_REGION) == []
-        assert "tione_service_warning_events" not in poller.exposition.text.decode()
+        assert "tione_service_warning_events" not in rendered.text(poller.exposition).decode()
     finally:
         await parts.client.aclose()

@@ -39,7 +39,7 @@ import pytest
 
 from exporter.simulator.fleet import INCIDENT_NAMES
 from exporter.simulator.server import SimulatorServer
-from exporter.tione.attention import needs_attention
+from exporter.tione.attention import trouble
 from tests.api_models import Service
 from tests.conftest import require_tool, signed_simulator
 from tests.integration.test_exporter_simulator import running_exporter
@@ -92,7 +92,7 @@ def troubled(simulator: SimulatorServer) -> dict[str, str]:
         for region in REGIONS
         for group in simulator.fleet(region)
         for service in group["Services"]
-        if needs_attention(Service.model_validate(service))
+        if trouble(Service.model_validate(service)) is not None
     }
 
 

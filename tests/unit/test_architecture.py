@@ -2,7 +2,8 @@
 
 Walked from the source (ast), lazy imports inside functions included, so that a new arrow against the
 direction fails here rather than in review. The simulator is a room apart: it may use the TI-ONE
-models, the API's identity and action names, and the signing code; only the entry points import it.
+models, the API's identity (never a source module: it spells the actions it serves itself), and the
+signing code; only the entry points import it.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ import pytest
 
 from exporter.logs import forget_secrets, register_secrets
 from exporter.metrics.attention import AttentionEvent, AttentionRow, attention_rows, ordered
-from exporter.metrics.render import render
+from exporter.metrics.render import collect_region, render
 from exporter.poller import RegionStatus
-from exporter.tione.attention import needs_attention, trouble
+from exporter.tione.attention import trouble
 from exporter.tione.event_models import Event, ServiceEvents
 from exporter.tione.events import EVENTS
 from exporter.tione.snapshot import RegionSnapshot
@@ -59,7 +59,7 @@ def service(status: str | None = "Normal", desired: int | None = 2, available: i
     ],
 )
 def test_the_rule(svc: Service, expected: bool) -> None:
-    assert needs_attention(svc) is expected
+    assert (trouble(svc) is not None) is expected
 
 
 def test_severity_reason_and_since() -> None:
@@ -487,3 +487,19 @@ def test_a_secret_across_the_end_of_what_is_shown_is_still_scrubbed() -> None:
         assert len(shown) == MAX_TEXT and "Super" not in shown and shown.startswith("m" * (MAX_TEXT - 8))
     finally:
         forget_secrets()
+
+
+def test_rows_count_the_services_the_series_count() -> None:
+    """A service id equal to another once cleaned as a label value, and a group listed twice, are counted
+    once by the series; the rows count them as the series do, or the page would show what no series says."""
+    snapshot = RegionSnapshot(
+        "r",
+        (
+            _group("g1", "first", _raw("ms-a-1", "Abnormal", 1, 0, T0)),
+            _group("g2", "second", _raw("ms-a-1\x00", "Abnormal", 1, 0, T0)),
+            _group("g1", "first again", _raw("ms-z-1", "Abnormal", 1, 0, T0)),
+        ),
+    )
+    rows = attention_rows(snapshot)
+    assert [(row.service_group_id, row.service_id) for row in rows] == [("g1", "ms-a-1")]
+    assert collect_region(snapshot).services == len(rows)

@@ -19,6 +19,7 @@ from exporter.tencentcloud.errors import TIMEOUT, TransportError
 from exporter.tione.paging import all_of, each
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Sink, Source
+from tests import render_helpers as rendered
 
 
 async def _cancel_parent_and_fail(parent: list[asyncio.Task[Any]]) -> None:
@@ -108,7 +109,7 @@ async def test_the_poll_loop_ends_when_a_source_turns_the_stop_into_an_error() -
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(run, 2)
     assert calls == 1
-    assert poller.status("r1").polls == 0
+    assert rendered.status(poller, "r1").polls == 0
 
 
 async def test_the_poll_loop_ends_when_cancelled_as_a_paged_read_fails() -> None:
@@ -130,4 +131,4 @@ async def test_the_poll_loop_ends_when_cancelled_as_a_paged_read_fails() -> None
     await asyncio.wait_for(poller.run(), 2)  # the only region's loop ended: a cancelled child is no error
     assert loops[0].cancelled()
     assert polls == 1
-    assert poller.status("r1").polls == 0
+    assert rendered.status(poller, "r1").polls == 0

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from exporter.tencentcloud.chain import CredentialChain, default_chain
 from exporter.tencentcloud.credentials import (
     MAX_SECRET_FILE_BYTES,
-    CredentialChain,
     Credentials,
     EnvProvider,
     ProfileFileProvider,
     StaticProvider,
-    default_chain,
 )
 from exporter.tencentcloud.errors import CredentialError
 

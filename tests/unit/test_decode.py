@@ -16,7 +16,8 @@ import msgspec
 import pytest
 
 from exporter.metrics.attention import attention_rows
-from exporter.metrics.render import RenderOptions, collect_region
+from exporter.metrics.options import RenderOptions
+from exporter.metrics.render import collect_region
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.tione.decode import Skipped, decode_answer, decode_groups
 from exporter.tione.listing import dedupe

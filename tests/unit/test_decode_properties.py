@@ -22,10 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.metrics.render import RenderOptions, collect_region, render
+from exporter.metrics.options import RenderOptions
+from exporter.metrics.render import collect_region, render
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.tione.listing import parse_page, typed_page
 from exporter.tione.snapshot import RegionSnapshot
+from tests import render_helpers as rendered
 from tests.conftest import in_ci, require_tool
 
 REGION = "ap-guangzhou"
@@ -50,7 +52,7 @@ def _exposition(groups: list[dict[str, Any]]) -> str:
     parsed = parse_page(REGION, answer)
     typed = typed_page(content.encode())
     assert typed is None or typed == parsed
-    return render([collect_region(RegionSnapshot(REGION, tuple(parsed.groups)), OPTIONS)]).text.decode()
+    return rendered.text(render([collect_region(RegionSnapshot(REGION, tuple(parsed.groups)), OPTIONS)])).decode()
 
 
 def _by_group(text: str) -> dict[str, list[str]]:

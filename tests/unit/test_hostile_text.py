@@ -25,7 +25,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter.metrics.attention import MAX_TEXT, attention_rows
-from exporter.metrics.render import RenderOptions, collect_region, render
+from exporter.metrics.options import RenderOptions
+from exporter.metrics.render import collect_region, render
 from exporter.poller.status import RegionStatus
 from exporter.tione.decode import Skipped
 from exporter.tione.event_models import Event, ServiceEvents

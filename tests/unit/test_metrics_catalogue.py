@@ -16,7 +16,7 @@ import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.metrics.families import SNAPSHOT_FAMILIES
+from exporter.metrics.families import SNAPSHOT_FAMILIES, service_resources
 from exporter.metrics.families import group as group_kind
 from exporter.metrics.families import pod as pod_kind
 from exporter.metrics.families import service as service_kind
@@ -25,7 +25,8 @@ from exporter.metrics.families.fields import condition_state, state_set
 from exporter.metrics.families.group import ListedGroup
 from exporter.metrics.families.pod import PodOfService, pods
 from exporter.metrics.families.service import ServiceInGroup
-from exporter.metrics.render import RenderOptions, collect_region, render
+from exporter.metrics.options import RenderOptions
+from exporter.metrics.render import collect_region, render
 from exporter.tione import records
 from exporter.tione.event_models import Event, ServiceEvents
 from exporter.tione.events import EVENTS
@@ -34,6 +35,7 @@ from exporter.tione.models import ApiModel, ResourceGroup, Workspace
 from exporter.tione.resource_groups import RESOURCE_GROUPS
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.workspaces import DISCOVERY, Discovery
+from tests import render_helpers as rendered
 from tests.api_models import (
     Condition,
     Container,
@@ -69,10 +71,10 @@ def load_case(name: str) -> dict[str, Any]:
 
 
 def options_of(case: dict[str, Any]) -> RenderOptions:
-    """A case's options: every family in full (`RenderOptions.everything()`), the selection the cases were
+    """A case's options: every family in full (`render_helpers.everything()`), the selection the cases were
     written for, unless it says `"selection": "default"` (the exporter's defaults); then its own settings."""
     raw = case.get("options", {})
-    base = RenderOptions() if raw.get("selection") == "default" else RenderOptions.everything()
+    base = RenderOptions() if raw.get("selection") == "default" else rendered.everything()
     return replace(
         base,
         tag_labels=tuple(raw.get("tag_labels", base.tag_labels)),
@@ -157,7 +159,7 @@ def render_case(case: dict[str, Any], options: RenderOptions | None = None) -> s
     snapshot = snapshot_of(case)
     if case.get("dedupe"):
         snapshot = replace(snapshot, groups=tuple(dedupe(snapshot.groups)))
-    return render([collect_region(snapshot, options or RenderOptions.everything())]).text.decode()
+    return rendered.text(render([collect_region(snapshot, options or rendered.everything())])).decode()
 
 
 def render_groups(groups: list[dict[str, Any]], options: RenderOptions | None = None) -> str:
@@ -382,7 +384,7 @@ def test_dist_instances_per_replica_as_the_sdk_types_them(
     on_service: str | None, on_info: int | None, expected: int | None
 ) -> None:
     """`Service.InstancePerReplicas` is a string, `ServiceInfo.InstancePerReplicas` an integer."""
-    from exporter.metrics.families.service import ServiceInGroup, replicas_allocated
+    from exporter.metrics.families.service_resources import ServiceInGroup, replicas_allocated
 
     service = Service.model_validate(
         {
@@ -482,7 +484,7 @@ def test_a_card_model_not_given_is_an_empty_label_not_a_made_up_one() -> None:
 
 @pytest.mark.parametrize(("text", "number"), [("0", 0), (" 3 ", 3), ("-1", None), ("x", None), (None, None)])
 def test_whole_number(text: str | None, number: int | None) -> None:
-    assert service_kind.whole_number(text) == number
+    assert service_resources.whole_number(text) == number
 
 
 @pytest.mark.parametrize(

@@ -5,30 +5,28 @@ from __future__ import annotations
 import gzip
 import re
 import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.metrics.exposition import EOF, OPENMETRICS, TEXT, answer, body
-from exporter.metrics.families import SNAPSHOT_FAMILIES
+from exporter.metrics.exposition import EOF, OPENMETRICS, TEXT, answer
+from exporter.metrics.families import KINDS, SNAPSHOT_FAMILIES, discover_kinds
 from exporter.metrics.families.family import TagFamily
 from exporter.metrics.gzipped import GzipPrefix
-from exporter.metrics.render import (
-    Exposition,
-    RegionSamples,
-    RenderOptions,
-    collect_region,
-    render,
-)
+from exporter.metrics.options import RenderOptions
+from exporter.metrics.render import Exposition, RegionSamples, collect_region, render
 from exporter.metrics.self import SelfMetrics
 from exporter.tione import records
 from exporter.tione.decode import decode_groups
 from exporter.tione.models import ResourceGroup, Workspace
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.workspaces import Discovery
+from tests import render_helpers as rendered
 from tests.conftest import require_tool
 from tests.unit.test_metrics_catalogue import (
     CASE_NAMES,
@@ -40,7 +38,7 @@ from tests.unit.test_metrics_catalogue import (
     with_results,
 )
 
-RICH = RenderOptions.everything(tag_labels=("*",))
+RICH = rendered.everything(tag_labels=("*",))
 
 
 def rich_groups() -> list[records.ServiceGroup]:
@@ -95,7 +93,7 @@ def comment_lines(text: str, kind: str) -> list[str]:
 
 
 def test_each_family_has_one_help_and_type_in_catalogue_order_and_only_if_it_has_samples() -> None:
-    text = rich_exposition().text.decode()
+    text = rendered.text(rich_exposition()).decode()
     helps, types = comment_lines(text, "HELP"), comment_lines(text, "TYPE")
     assert helps == types
     assert len(helps) == len(set(helps))
@@ -106,7 +104,7 @@ def test_each_family_has_one_help_and_type_in_catalogue_order_and_only_if_it_has
 
 def test_the_text_format_parses_and_keeps_every_sample() -> None:
     exposition = rich_exposition()
-    text = exposition.text.decode()
+    text = rendered.text(exposition).decode()
     families = {family.name: family for family in parse_text(text)}
     declared = {family.name: family for family in SNAPSHOT_FAMILIES}
     samples = 0
@@ -121,25 +119,27 @@ def test_the_text_format_parses_and_keeps_every_sample() -> None:
 
 def test_openmetrics_parses_once_eof_is_added_and_names_counters_without_total() -> None:
     exposition = rich_exposition()
-    assert not exposition.openmetrics.endswith(b"# EOF\n")
-    families = {family.name: family for family in parse_openmetrics((exposition.openmetrics + b"# EOF\n").decode())}
+    assert not rendered.openmetrics(exposition).endswith(b"# EOF\n")
+    families = {
+        family.name: family for family in parse_openmetrics((rendered.openmetrics(exposition) + b"# EOF\n").decode())
+    }
     restarts = families["tione_service_pod_container_restarts"]
     assert restarts.type == "counter"
     assert {sample.name for sample in restarts.samples} == {"tione_service_pod_container_restarts_total"}
-    assert "# TYPE tione_service_pod_container_restarts counter" in exposition.openmetrics.decode()
-    assert "# TYPE tione_service_pod_container_restarts_total counter" in exposition.text.decode()
-    text_samples = sample_lines(exposition.text.decode())
-    assert sample_lines(exposition.openmetrics.decode()) == text_samples
+    assert "# TYPE tione_service_pod_container_restarts counter" in rendered.openmetrics(exposition).decode()
+    assert "# TYPE tione_service_pod_container_restarts_total counter" in rendered.text(exposition).decode()
+    text_samples = sample_lines(rendered.text(exposition).decode())
+    assert sample_lines(rendered.openmetrics(exposition).decode()) == text_samples
 
 
 def test_gzip_forms_decompress_to_the_plain_forms_and_are_deterministic() -> None:
     first, second = rich_exposition(), rich_exposition()
-    assert gzip.decompress(first.gzip(False).finish(b"")) == first.text
-    assert gzip.decompress(first.gzip(True).finish(b"")) == first.openmetrics
+    assert gzip.decompress(first.gzip(False).finish(b"")) == rendered.text(first)
+    assert gzip.decompress(first.gzip(True).finish(b"")) == rendered.openmetrics(first)
     assert first == second
     assert first.gzip(False).finish(b"tail\n") == second.gzip(False).finish(b"tail\n")
     assert first.gzip(False) is first.gzip(False)  # made once, then kept
-    assert len(first.gzip(False).finish(b"")) < len(first.text) / 4
+    assert len(first.gzip(False).finish(b"")) < len(rendered.text(first)) / 4
 
 
 def test_both_formats_share_the_regions_lines_and_write_them_without_copying() -> None:
@@ -154,8 +154,8 @@ def test_both_formats_share_the_regions_lines_and_write_them_without_copying() -
     assert [id(chunk.obj) for chunk in exposition.chunks(openmetrics=True) if id(chunk.obj) in held] == [
         id(chunk.obj) for chunk in shared
     ], "the OpenMetrics form writes the very same bytes objects, in the same order"
-    assert exposition.size(False) == len(exposition.text)
-    assert exposition.size(True) == len(exposition.openmetrics)
+    assert exposition.size(False) == len(rendered.text(exposition))
+    assert exposition.size(True) == len(rendered.openmetrics(exposition))
 
 
 def test_a_new_exposition_comes_with_the_gzip_forms_its_predecessor_was_asked_for() -> None:
@@ -165,7 +165,7 @@ def test_a_new_exposition_comes_with_the_gzip_forms_its_predecessor_was_asked_fo
     first.gzip(True)
     second = render(regions, like=first)
     assert second.gzipped() == (True,), "made while rendering, not at the first scrape"
-    assert gzip.decompress(second.gzip(True).finish(b"")) == second.openmetrics
+    assert gzip.decompress(second.gzip(True).finish(b"")) == rendered.openmetrics(second)
     assert render(regions, like=render(regions)).gzipped() == ()
 
 
@@ -191,11 +191,14 @@ def test_an_answer_is_the_snapshot_in_its_format_then_the_live_part_and_one_eof(
     exposition = rich_exposition()
     own = SelfMetrics(["ap-guangzhou"], standard=())  # the process's figures change between two renders
     own.record_poll("ap-guangzhou", success=True, duration=1.5, finished_at=1_700_000_000.0)
-    text, openmetrics = exposition.text + own.render(False), exposition.openmetrics + own.render(True) + EOF
-    assert body(exposition, own, TEXT) == text
-    assert body(exposition, own, OPENMETRICS) == openmetrics
-    assert gzip.decompress(body(exposition, own, TEXT, compressed=True)) == text
-    assert gzip.decompress(body(exposition, own, OPENMETRICS, compressed=True)) == openmetrics
+    text, openmetrics = (
+        rendered.text(exposition) + own.render(False),
+        rendered.openmetrics(exposition) + own.render(True) + EOF,
+    )
+    assert rendered.body(exposition, own, TEXT) == text
+    assert rendered.body(exposition, own, OPENMETRICS) == openmetrics
+    assert gzip.decompress(rendered.body(exposition, own, TEXT, compressed=True)) == text
+    assert gzip.decompress(rendered.body(exposition, own, OPENMETRICS, compressed=True)) == openmetrics
     served = answer(exposition, own, OPENMETRICS)
     assert served.length == len(openmetrics)
     assert all(isinstance(chunk, memoryview) for chunk in served.chunks[:-1]), "the snapshot is written, not copied"
@@ -208,7 +211,7 @@ def test_promtool_finds_no_problem_in_the_snapshot_and_self_metrics() -> None:
     own.on_error("ap-guangzhou", "DescribeModelServiceGroups", "RequestLimitExceeded")
     own.record_poll("ap-guangzhou", success=False, duration=0.3, finished_at=1_700_000_000.0)
     own.set_inventory("ap-guangzhou", 3, 5)
-    body = rich_exposition().text + own.render(False)
+    body = rendered.text(rich_exposition()) + own.render(False)
     result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
     assert result.stdout.decode().strip() == ""
@@ -230,13 +233,15 @@ def test_regions_merge_family_by_family() -> None:
             collect_region(RegionSnapshot("ap-shanghai", tuple([one_group("g2", 2)]))),
         ]
     )
-    assert sample_lines(exposition.text.decode(), ["tione_service_group_services", "tione_service_weight"]) == [
+    assert sample_lines(
+        rendered.text(exposition).decode(), ["tione_service_group_services", "tione_service_weight"]
+    ) == [
         'tione_service_group_services{region="ap-guangzhou",service_group_id="g1"} 1.0',
         'tione_service_group_services{region="ap-shanghai",service_group_id="g2"} 2.0',
         'tione_service_weight{region="ap-guangzhou",service_group_id="g1",service_id="g1-1"} 5.0',
         'tione_service_weight{region="ap-shanghai",service_group_id="g2",service_id="g2-1"} 5.0',
     ]
-    assert exposition.text.decode().count("# TYPE tione_service_weight gauge") == 1
+    assert rendered.text(exposition).decode().count("# TYPE tione_service_weight gauge") == 1
 
 
 def test_the_same_region_twice_is_refused() -> None:
@@ -247,8 +252,8 @@ def test_the_same_region_twice_is_refused() -> None:
 
 def test_nothing_to_render_gives_empty_documents_and_valid_gzip() -> None:
     for exposition in (render([]), render([collect_region(RegionSnapshot("ap-guangzhou", tuple([])))])):
-        assert exposition.text == b""
-        assert exposition.openmetrics == b""
+        assert rendered.text(exposition) == b""
+        assert rendered.openmetrics(exposition) == b""
         assert gzip.decompress(exposition.gzip(False).finish(b"")) == b""
         assert gzip.decompress(exposition.gzip(True).finish(b"")) == b""
 
@@ -257,7 +262,7 @@ def test_region_samples_count_groups_services_and_series() -> None:
     groups = [one_group("g1", 1), one_group("g2", 2), one_group("g1", 3)]
     samples = collect_region(RegionSnapshot("ap-guangzhou", tuple(groups)))
     assert (samples.service_groups, samples.services) == (2, 2)
-    assert samples.series == len(sample_lines(render([samples]).text.decode()))
+    assert samples.series == len(sample_lines(rendered.text(render([samples])).decode()))
     assert isinstance(samples, RegionSamples)
     with pytest.raises(TypeError):
         samples.families["tione_service_weight"] = samples.families["tione_service_weight"]  # type: ignore[index]
@@ -299,16 +304,16 @@ def test_region_samples_are_pure() -> None:
 
 def test_a_region_name_is_a_safe_label_value() -> None:
     exposition = render([collect_region(RegionSnapshot('ap-"odd"\nregion', tuple([one_group("g1", 1)])))])
-    (line,) = sample_lines(exposition.text.decode(), ["tione_service_group_services"])
+    (line,) = sample_lines(rendered.text(exposition).decode(), ["tione_service_group_services"])
     assert line == 'tione_service_group_services{region="ap-\\"odd\\"region",service_group_id="g1"} 1.0'
-    list(parse_text(exposition.text.decode()))
+    list(parse_text(rendered.text(exposition).decode()))
 
 
 # --- options --------------------------------------------------------------------------------------
 
 
 def family_names(exposition: Exposition) -> set[str]:
-    return {metric_name(line) for line in sample_lines(exposition.text.decode())}
+    return {metric_name(line) for line in sample_lines(rendered.text(exposition).decode())}
 
 
 def test_exclude_leaves_out_whole_families_by_full_match() -> None:
@@ -341,7 +346,7 @@ def test_pod_series_off_leaves_out_exactly_the_pod_families() -> None:
 
 def rendered_lines(options: RenderOptions) -> list[str]:
     return sample_lines(
-        render([collect_region(RegionSnapshot("ap-guangzhou", tuple(rich_groups())), options)]).text.decode()
+        rendered.text(render([collect_region(RegionSnapshot("ap-guangzhou", tuple(rich_groups())), options)])).decode()
     )
 
 
@@ -374,9 +379,9 @@ def test_opt_in_families_need_include_and_exclude_wins_over_it() -> None:
 
 
 def test_everything_selects_every_family_in_its_full_form() -> None:
-    assert RenderOptions.everything(tag_labels=("team",)).families() == list(SNAPSHOT_FAMILIES)
-    assert RenderOptions.everything().tag_labels == ()
-    assert RenderOptions.everything().families() == [
+    assert rendered.everything(tag_labels=("team",)).families() == list(SNAPSHOT_FAMILIES)
+    assert rendered.everything().tag_labels == ()
+    assert rendered.everything().families() == [
         family for family in SNAPSHOT_FAMILIES if not isinstance(family, TagFamily)
     ], "tag families only with tag labels"
 
@@ -453,16 +458,54 @@ def test_no_secret_reaches_any_rendered_byte() -> None:
     exposition = render(
         [collect_region(RegionSnapshot("ap-guangzhou", tuple([group])), RenderOptions(tag_labels=("*",)))]
     )
-    rendered = b"".join(
+    written = b"".join(
         [
-            exposition.text,
-            exposition.openmetrics,
+            rendered.text(exposition),
+            rendered.openmetrics(exposition),
             gzip.decompress(exposition.gzip(False).finish(b"")),
             gzip.decompress(exposition.gzip(True).finish(b"")),
         ]
     )
-    assert b"ms-s1-1" in rendered
-    assert b'image_url="ccr.ccs.tencentyun.com/team/model:1"' in rendered
+    assert b"ms-s1-1" in written
+    assert b'image_url="ccr.ccs.tencentyun.com/team/model:1"' in written
     for secret in SECRETS:
-        assert secret.encode() not in rendered
-    assert b"API_TOKEN" not in rendered
+        assert secret.encode() not in written
+    assert b"API_TOKEN" not in written
+
+
+def test_the_kinds_are_every_kind_the_family_modules_declare_in_the_order_they_state() -> None:
+    assert [kind.name for kind in KINDS] == [
+        "workspace",
+        "group",
+        "component",
+        "service",
+        "pod",
+        "warning_events_group",
+        "warning_events",
+        "resource_group",
+    ]
+    assert [kind.order for kind in KINDS] == sorted(kind.order for kind in KINDS)
+
+
+def test_a_kind_placed_before_its_parent_or_on_anothers_place_fails_the_import(tmp_path: Path) -> None:
+    package = tmp_path / "kinds_under_test"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    declare = "from exporter.metrics.families.family import Kind\n"
+    (package / "a.py").write_text(declare + "A = Kind('a', ('x',), (), lambda s, p: (), order=20)\n")
+    (package / "b.py").write_text(
+        declare
+        + "from kinds_under_test.a import A\nB = Kind('b', ('x', 'y'), (), lambda s, p: (), order=10, parent=A)\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(ImportError, match="kind b is ordered before its parent a"):
+            discover_kinds("kinds_under_test", [str(package)])
+        (package / "b.py").write_text(declare + "B = Kind('b', ('x',), (), lambda s, p: (), order=20)\n")
+        sys.modules.pop("kinds_under_test.b", None)
+        with pytest.raises(ImportError, match="kinds a and b share order 20"):
+            discover_kinds("kinds_under_test", [str(package)])
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [name for name in sys.modules if name.startswith("kinds_under_test")]:
+            del sys.modules[name]

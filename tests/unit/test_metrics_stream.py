@@ -12,12 +12,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from exporter.metrics.render import RegionSamples, RegionStream, RenderOptions, collect_region
+from exporter.metrics.options import RenderOptions
+from exporter.metrics.render import RegionSamples, RegionStream, collect_region
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.tione.decode import decode_groups
 from exporter.tione.listing import dedupe
 from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
+from tests import render_helpers as rendered
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, snapshot_of
 
 REGION = "ap-guangzhou"
@@ -178,4 +180,4 @@ async def test_a_poll_of_a_listed_region_merges_the_pages_it_formatted(monkeypat
     monkeypatch.undo()
     groups = records(fleet.groups)
     expected = render([collect_region(RegionSnapshot(REGION, tuple(groups)), RenderOptions())])
-    assert b"".join(poller.exposition.chunks(False)) == expected.text
+    assert b"".join(poller.exposition.chunks(False)) == rendered.text(expected)

@@ -15,15 +15,17 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.labels import MAX_LABEL_VALUE_LENGTH
-from exporter.metrics.render import Exposition, FamilyBlock, RenderOptions, collect_region, render
+from exporter.metrics.options import RenderOptions
+from exporter.metrics.render import Exposition, FamilyBlock, collect_region, render
 from exporter.tione.models import ResourceGroup
 from exporter.tione.resource_groups import RESOURCE_GROUPS
 from exporter.tione.snapshot import RegionSnapshot
+from tests import render_helpers as rendered
 from tests.api_models import ServiceGroup
 from tests.unit.test_metrics_catalogue import CASE_NAMES, load_case, options_of, snapshot_of
 
 Series = tuple[str, tuple[tuple[str, str], ...]]
-EVERYTHING = RenderOptions.everything(tag_labels=("*",))
+EVERYTHING = rendered.everything(tag_labels=("*",))
 
 
 def repeated_series(exposition: Exposition) -> list[Series]:
@@ -34,7 +36,7 @@ def repeated_series(exposition: Exposition) -> list[Series]:
     """
     seen = Counter(
         (sample.name, tuple(sorted(sample.labels.items())))
-        for family in parse_text(exposition.text.decode())
+        for family in parse_text(rendered.text(exposition).decode())
         for sample in family.samples
     )
     return [series for series, count in seen.items() if count > 1]
@@ -126,7 +128,7 @@ def test_values_equal_once_cut_to_length_render_no_series_twice() -> None:
     ]
     exposition = exposition_of(groups, EVERYTHING)
     assert repeated_series(exposition) == []
-    families = {family.name: family for family in parse_text(exposition.text.decode())}
+    families = {family.name: family for family in parse_text(rendered.text(exposition).decode())}
     (group_status,) = [s for s in families["tione_service_group_status"].samples if s.value == 1.0]
     assert group_status.labels["status"] == "Normal"  # the first group is kept
     (gpus,) = families["tione_service_replica_physical_gpus"].samples
@@ -150,9 +152,11 @@ def test_regions_equal_once_cleaned_are_one_region() -> None:
 
 def test_every_snapshot_family_is_checked() -> None:
     """The cases together feed every family, so the checks above cover them all."""
-    rendered = {
+    families_seen = {
         family.name
         for name in CASE_NAMES
-        for family in parse_text(render([collect_region(snapshot_of(load_case(name)), EVERYTHING)]).text.decode())
+        for family in parse_text(
+            rendered.text(render([collect_region(snapshot_of(load_case(name)), EVERYTHING)])).decode()
+        )
     }
-    assert {family.name.removesuffix("_total") for family in SNAPSHOT_FAMILIES} <= rendered
+    assert {family.name.removesuffix("_total") for family in SNAPSHOT_FAMILIES} <= families_seen

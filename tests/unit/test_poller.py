@@ -16,12 +16,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import poller as poller_module
-from exporter.metrics.render import RenderOptions, collect_region
+from exporter.metrics.options import RenderOptions
+from exporter.metrics.render import collect_region
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import JITTER_MAX, Poller, PollPlan
 from exporter.tencentcloud.errors import APIError
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Sink, Source
+from tests import render_helpers as rendered
 from tests.api_models import ServiceGroup
 
 Listing = Callable[[str], Awaitable[list[ServiceGroup]]]
@@ -125,7 +127,7 @@ async def test_success_renders_and_counts(listing: dict[str, Listing]) -> None:
     assert (status.outcome, status.service_groups, status.services) == ("success", 2, 3)
     assert dict(status.services_by_status) == {"Normal": 2, "Stopped": 1}
     assert b'tione_service_status{region="r1",service_group_id="g1",service_id="g1-2",status="Stopped"} 1' in (
-        poller.exposition.text
+        rendered.text(poller.exposition)
     )
     assert sample(metrics, "tione_up", region="r1") == 1.0
     assert sample(metrics, "tione_exporter_service_groups", region="r1") == 2.0
@@ -151,13 +153,13 @@ async def test_failure_keeps_samples_until_max_staleness(listing: dict[str, List
     assert sample(metrics, "tione_exporter_service_groups", region="r1") == 1.0
     clock.now += 2.0
     status = await poller.poll("r1")
-    assert poller.exposition.text == b""
+    assert rendered.text(poller.exposition) == b""
     assert (status.stale, status.service_groups, dict(status.services_by_status)) == (False, None, {})
     assert sample(metrics, "tione_exporter_service_groups", region="r1") is None
     listing["r1"] = returning(group("g1", "Normal"))
     status = await poller.poll("r1")
     assert status.outcome == "success"
-    assert poller.exposition.text == kept.text
+    assert rendered.text(poller.exposition) == rendered.text(kept)
 
 
 async def test_a_region_without_a_success_has_nothing_to_keep(listing: dict[str, Listing]) -> None:
@@ -180,7 +182,7 @@ async def test_unexpected_exceptions_are_failures_not_crashes(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    status = poller.status("r1")
+    status = rendered.status(poller, "r1")
     assert status.polls >= 3
     assert (status.outcome, status.error_code) == ("failure", "ExporterError")
     assert status.error_message == "KeyError: 'surprise'"
@@ -217,7 +219,7 @@ async def test_never_two_polls_of_one_region_at_once(listing: dict[str, Listing]
     poller, _ = make(regions=("r1", "r2"))
     await asyncio.gather(*(poller.poll("r1") for _ in range(5)))
     assert most == 1
-    assert poller.status("r1").polls == 5
+    assert rendered.status(poller, "r1").polls == 5
     most = 0
     await poller.poll_all()
     assert most == 2, "different regions poll concurrently"
@@ -229,8 +231,8 @@ async def test_regions_are_independent(listing: dict[str, Listing]) -> None:
     poller, _ = make(regions=("good", "bad"))
     statuses = await poller.poll_all()
     assert [s.outcome for s in statuses] == ["success", "failure"]
-    assert b'region="good"' in poller.exposition.text
-    assert b'region="bad"' not in poller.exposition.text
+    assert b'region="good"' in rendered.text(poller.exposition)
+    assert b'region="bad"' not in rendered.text(poller.exposition)
 
 
 async def test_stale_samples_expire_between_polls(listing: dict[str, Listing]) -> None:
@@ -239,14 +241,14 @@ async def test_stale_samples_expire_between_polls(listing: dict[str, Listing]) -
     task = asyncio.create_task(poller.run())
     try:
         await asyncio.sleep(0.1)
-        assert poller.exposition.text
+        assert rendered.text(poller.exposition)
         listing["r1"] = raising(APIError("InternalError", "down"))
         # the next poll (about 0.5 s) fails; the samples from the first must go 0.3 s after it succeeded,
         # i.e. right away, without waiting for a third poll
         await asyncio.sleep(0.55)
-        assert poller.status("r1").outcome == "failure"
-        assert poller.exposition.text == b""
-        assert poller.status("r1").polls == 2
+        assert rendered.status(poller, "r1").outcome == "failure"
+        assert rendered.text(poller.exposition) == b""
+        assert rendered.status(poller, "r1").polls == 2
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -317,7 +319,7 @@ async def test_the_loop_survives_a_failure_while_dropping_stale_series(
         listing["r1"] = raising(APIError("InternalError", "down"))
         await asyncio.sleep(1.0)  # failing polls at about 0.3, 0.6 and 0.9 s, each trying to drop the samples
         assert not task.done(), "the loop died"
-        assert poller.status("r1").polls >= 3
+        assert rendered.status(poller, "r1").polls >= 3
         assert any(
             r.getMessage() in ("dropping stale series failed", "poll bookkeeping failed") for r in caplog.records
         )
@@ -344,16 +346,16 @@ async def test_a_secondary_failure_keeps_its_last_result_and_fails_nothing(listi
     listing["r1"] = returning(group("g1", "Normal"))
     poller, metrics = make(clock=clock, max_staleness=60.0, sources=(quiet_primary(), scripted_source(primary=False)))
     assert (await poller.poll("r1")).outcome == "success"
-    assert b'service_group_id="g1"' in poller.exposition.text
+    assert b'service_group_id="g1"' in rendered.text(poller.exposition)
     listing["r1"] = raising(APIError("UnauthorizedOperation", "no"))
     clock.now += 59.0
     status = await poller.poll("r1")
     assert (status.outcome, status.stale) == ("success", False)
     assert sample(metrics, "tione_up", region="r1") == 1.0
-    assert b'service_group_id="g1"' in poller.exposition.text, "kept within max_staleness"
+    assert b'service_group_id="g1"' in rendered.text(poller.exposition), "kept within max_staleness"
     clock.now += 2.0
     assert (await poller.poll("r1")).outcome == "success"
-    assert poller.exposition.text == b"", "emptied once older than max_staleness"
+    assert rendered.text(poller.exposition) == b"", "emptied once older than max_staleness"
 
 
 async def test_a_primary_failure_fails_the_region_whatever_the_secondaries_did(listing: dict[str, Listing]) -> None:
@@ -366,7 +368,7 @@ async def test_a_primary_failure_fails_the_region_whatever_the_secondaries_did(l
     poller, _ = make(sources=(secondary, scripted_source(broken)))
     status = await poller.poll("r1")
     assert (status.outcome, status.error_code) == ("failure", "InternalError")
-    assert poller.exposition.text == b""
+    assert rendered.text(poller.exposition) == b""
 
 
 async def test_a_source_runs_on_its_own_interval(listing: dict[str, Listing]) -> None:
@@ -381,7 +383,7 @@ async def test_a_source_runs_on_its_own_interval(listing: dict[str, Listing]) ->
     poller, _ = make(clock=clock, sources=(quiet_primary(), slow))
     for _ in range(4):
         await poller.poll("r1")
-        assert b'service_group_id="g1"' in poller.exposition.text, "a source not due keeps its result"
+        assert b'service_group_id="g1"' in rendered.text(poller.exposition), "a source not due keeps its result"
         clock.now += 30.0
     assert calls == [1000.0, 1060.0]
 
@@ -397,7 +399,7 @@ async def test_a_source_sees_what_earlier_sources_stored(listing: dict[str, List
     poller, _ = make(sources=(scripted_source(), scripted_source(later, primary=False)))
     await poller.poll("r1")
     assert [g.service_group_id for g in seen[0]] == ["g1"]
-    assert b'service_group_id="g2"' in poller.exposition.text
+    assert b'service_group_id="g2"' in rendered.text(poller.exposition)
 
 
 def test_a_poll_needs_exactly_one_primary_source() -> None:
@@ -441,12 +443,12 @@ async def test_after_stale_series_go_every_source_runs_again(listing: dict[str, 
     listing["r1"] = raising(APIError("InternalError", "down"))
     clock.now += 61.0
     await poller.poll("r1")
-    assert poller.exposition.text == b"", "the region's series went"
+    assert rendered.text(poller.exposition) == b"", "the region's series went"
     listing["r1"] = returning()
     clock.now += 1.0
     await poller.poll("r1")
     assert calls == [1000.0, 1062.0], "the slow source ran again at once"
-    assert b'service_group_id="g1"' in poller.exposition.text
+    assert b'service_group_id="g1"' in rendered.text(poller.exposition)
 
 
 async def test_a_secondary_source_that_hangs_costs_its_share_of_the_poll_never_the_region(
@@ -467,7 +469,7 @@ async def test_a_secondary_source_that_hangs_costs_its_share_of_the_poll_never_t
     took = time.monotonic() - started
     assert status.outcome == "success", status
     assert sample(metrics, "tione_up", region="r1") == 1.0
-    assert b'service_group_id="g1"' in poller.exposition.text
+    assert b'service_group_id="g1"' in rendered.text(poller.exposition)
     assert took < 0.6, "the secondary source was cut off within the poll's deadline"
     failed = [r for r in caplog.records if r.getMessage() == "source failed"]
     assert failed and getattr(failed[0], "code", None) == "Timeout"
@@ -636,7 +638,7 @@ async def test_staleness_counts_from_the_last_success_not_the_first(listing: dic
     assert poller.exposition is kept
     clock.now += 2.0  # 61 s after it
     assert not (await poller.poll("r1")).stale
-    assert poller.exposition.text == b""
+    assert rendered.text(poller.exposition) == b""
 
 
 async def test_one_stale_region_never_wipes_another(listing: dict[str, Listing]) -> None:
@@ -648,10 +650,10 @@ async def test_one_stale_region_never_wipes_another(listing: dict[str, Listing])
     listing["r1"] = raising(APIError("InternalError", "down"))
     clock.now += 61.0
     assert not (await poller.poll("r1")).stale  # r1's series went
-    text = poller.exposition.text
+    text = rendered.text(poller.exposition)
     assert b'region="r1"' not in text
     assert b'service_group_id="g2"' in text and b'region="r2"' in text
-    assert poller.status("r2").service_groups == 1
+    assert rendered.status(poller, "r2").service_groups == 1
     assert sample(metrics, "tione_exporter_service_groups", region="r2") == 1.0
     assert sample(metrics, "tione_exporter_service_groups", region="r1") is None
 
@@ -666,13 +668,13 @@ async def test_after_a_failure_the_loop_polls_again_at_the_next_interval(listing
         await asyncio.sleep(0.05)
         listing["r1"] = raising(APIError("InternalError", "down"))
         await asyncio.sleep(0.5)
-        status = poller.status("r1")
+        status = rendered.status(poller, "r1")
         assert status.outcome == "failure"
         assert status.stale
         assert status.polls >= 4, status.polls
         listing["r1"] = returning(group("g1", "Normal"))
         await asyncio.sleep(0.15)
-        assert poller.status("r1").outcome == "success"
+        assert rendered.status(poller, "r1").outcome == "success"
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -733,7 +735,7 @@ async def test_a_secondary_failure_is_one_log_line_saying_what_failed_and_whethe
             "kept": False,
         },
     ]
-    assert poller.exposition.text == b""
+    assert rendered.text(poller.exposition) == b""
 
 
 async def test_a_poll_hands_its_sources_the_deadline_and_records_its_duration(listing: dict[str, Listing]) -> None:
@@ -763,8 +765,8 @@ async def test_a_poll_renders_with_the_plan_options(listing: dict[str, Listing])
     listing["r1"] = returning(group("g1", "Normal"))
     poller, _ = make(options=RenderOptions(exclude=(re.compile("tione_service_status"),)))
     await poller.poll("r1")
-    assert b"tione_service_group_info{" in poller.exposition.text
-    assert b"tione_service_status{" not in poller.exposition.text
+    assert b"tione_service_group_info{" in rendered.text(poller.exposition)
+    assert b"tione_service_status{" not in rendered.text(poller.exposition)
 
 
 async def test_stale_series_go_at_their_expiry_between_two_polls(listing: dict[str, Listing]) -> None:
@@ -776,11 +778,11 @@ async def test_stale_series_go_at_their_expiry_between_two_polls(listing: dict[s
         await asyncio.sleep(0.2)
         listing["r1"] = raising(APIError("InternalError", "down"))
         await asyncio.sleep(1.0)  # the second poll (at about 1.0 s) failed: stale until 1.5 s
-        assert poller.status("r1").stale
-        assert poller.exposition.text
+        assert rendered.status(poller, "r1").stale
+        assert rendered.text(poller.exposition)
         await asyncio.sleep(0.55)  # about 1.75 s: expired, and the third poll (about 2.0 s) not yet run
-        assert poller.status("r1").polls == 2
-        assert poller.exposition.text == b""
+        assert rendered.status(poller, "r1").polls == 2
+        assert rendered.text(poller.exposition) == b""
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

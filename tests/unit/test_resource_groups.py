@@ -21,6 +21,7 @@ from exporter.tione.models import GroupResource
 from exporter.tione.resource_groups import ACTION, LIMIT, RESOURCE_GROUPS, list_resource_groups, source
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import NoSink
+from tests import render_helpers as rendered
 
 REGION = "ap-guangzhou"
 
@@ -125,7 +126,8 @@ def test_the_simulator_names_the_action_from_the_source_module() -> None:
 
 
 def test_a_group_with_every_field_null_gives_only_its_info_and_tags_series() -> None:
-    from exporter.metrics.render import RenderOptions, collect_region, render
+    from exporter.metrics.options import RenderOptions
+    from exporter.metrics.render import collect_region, render
     from exporter.tione.models import GroupResource, ResourceGroup
 
     def all_null(model: type[Any]) -> dict[str, Any]:
@@ -137,7 +139,7 @@ def test_a_group_with_every_field_null_gives_only_its_info_and_tags_series() -> 
         "TotalResource": all_null(GroupResource) | {"GpuDetailSet": [{"Name": "A100", "Value": None}]},
     }
     snapshot = RESOURCE_GROUPS.stored(RegionSnapshot(REGION), (ResourceGroup.model_validate(nulls),))
-    text = render([collect_region(snapshot, RenderOptions(tag_labels=("*",)))]).text.decode()
+    text = rendered.text(render([collect_region(snapshot, RenderOptions(tag_labels=("*",)))])).decode()
     assert [line for line in text.splitlines() if not line.startswith("#")] == [
         'tione_resource_group_info{region="ap-guangzhou",resource_group_id="trsg-n",resource_group_name=""} 1.0',
         'tione_resource_group_tags{region="ap-guangzhou",resource_group_id="trsg-n"} 1.0',

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import pytest
 
+import exporter.tione
 from exporter.simulator import ACTIONS, Simulator, SimulatorConfig
 from exporter.simulator.capacity import Usage, group_resource
 from exporter.simulator.command import build_parser
 from exporter.simulator.events import Series
+
+
+def source_actions() -> dict[str, str]:
+    """Every action a module of `exporter.tione` calls: its `ACTION`, or `<WHAT>_ACTION` when it calls more
+    than one (`holders.py`), or the `ACTIONS` of another product's identity (`monitor_api.py`)."""
+    found: dict[str, str] = {}
+    for info in pkgutil.iter_modules(exporter.tione.__path__):
+        module = importlib.import_module(f"exporter.tione.{info.name}")
+        for name, value in vars(module).items():
+            if (name == "ACTION" or name.endswith("_ACTION")) and isinstance(value, str):
+                found[value] = f"{info.name}.{name}"
+            elif name == "ACTIONS" and isinstance(value, tuple):
+                found.update((action, f"{info.name}.ACTIONS") for action in value)
+    return found
+
+
+def test_the_simulator_serves_every_action_a_source_calls() -> None:
+    """The simulator spells its actions itself, as the real API does; an action a source calls that it
+    does not serve would leave that source untested end to end."""
+    actions = source_actions()
+    assert {"DescribeModelServiceGroups", "DescribeEvents", "DescribeWorkspaces"} <= set(actions), "the scan finds them"
+    assert {action: where for action, where in actions.items() if action not in ACTIONS} == {}
 
 
 def test_a_recurring_event_is_clipped_to_the_window() -> None:

@@ -22,6 +22,7 @@ from exporter.tione.snapshot import RegionSnapshot
 from exporter.web.negotiation import negotiate_format, wants_gzip
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, WebServer, bind
+from tests import render_helpers as rendered
 from tests.api_models import ServiceGroup
 
 LIVE_TEXT = b'# HELP tione_up Whether the last poll succeeded.\n# TYPE tione_up gauge\ntione_up{region="r"} 1.0\n'
@@ -78,7 +79,7 @@ async def test_text_format_by_default(client: httpx.AsyncClient, snapshot: Fixed
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
-    assert response.content == snapshot.exposition.text + LIVE_TEXT
+    assert response.content == rendered.text(snapshot.exposition) + LIVE_TEXT
     names = {family.name for family in parse_text(response.text)}
     assert {"tione_service_group_info", "tione_service_status", "tione_up"} <= names
 
@@ -88,7 +89,7 @@ async def test_openmetrics_when_asked(client: httpx.AsyncClient, snapshot: Fixed
     response = await client.get("/metrics", headers={"Accept": accept})
     assert response.headers["content-type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8"
     assert response.content.endswith(b"# EOF\n")
-    assert response.content.startswith(snapshot.exposition.openmetrics)
+    assert response.content.startswith(rendered.openmetrics(snapshot.exposition))
     assert live.calls == [True]
     families = {family.name for family in parse_openmetrics(response.text)}
     assert "tione_service_status" in families
@@ -109,14 +110,14 @@ async def test_gzip_is_a_single_member(client: httpx.AsyncClient, snapshot: Fixe
         raw = b"".join([chunk async for chunk in response.aiter_raw()])
     assert response.headers["content-encoding"] == "gzip"
     assert int(response.headers["content-length"]) == len(raw)
-    assert single_gzip_member(raw) == snapshot.exposition.text + LIVE_TEXT
-    assert len(raw) < len(snapshot.exposition.text) / 3
+    assert single_gzip_member(raw) == rendered.text(snapshot.exposition) + LIVE_TEXT
+    assert len(raw) < len(rendered.text(snapshot.exposition)) / 3
 
 
 async def test_common_clients_decode_the_whole_gzip_answer(client: httpx.AsyncClient, snapshot: FixedSnapshot) -> None:
     response = await client.get("/metrics", headers={"Accept-Encoding": "gzip, deflate"})  # httpx decodes
     assert response.headers["content-encoding"] == "gzip"
-    assert response.content == snapshot.exposition.text + LIVE_TEXT
+    assert response.content == rendered.text(snapshot.exposition) + LIVE_TEXT
 
 
 async def test_the_snapshot_is_compressed_once_per_snapshot(
@@ -133,12 +134,12 @@ async def test_the_snapshot_is_compressed_once_per_snapshot(
     monkeypatch.setattr(GzipPrefix, "of", staticmethod(counting))
     for _ in range(3):
         await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
-    assert calls == [len(snapshot.exposition.text)]
+    assert calls == [len(rendered.text(snapshot.exposition))]
     groups = [ServiceGroup.model_validate(group) for group in seed_response["ServiceGroups"]]
     snapshot.exposition = render([collect_region(RegionSnapshot("ap-shanghai", tuple(groups)))])
     response = await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
     assert len(calls) == 2
-    assert response.content.startswith(snapshot.exposition.text)
+    assert response.content.startswith(rendered.text(snapshot.exposition))
     assert b'region="ap-shanghai"' in response.content
 
 
@@ -147,7 +148,7 @@ async def test_gzip_openmetrics(client: httpx.AsyncClient, snapshot: FixedSnapsh
     async with client.stream("GET", "/metrics", headers=headers) as response:
         raw = b"".join([chunk async for chunk in response.aiter_raw()])
     body = single_gzip_member(raw)
-    assert body.startswith(snapshot.exposition.openmetrics)
+    assert body.startswith(rendered.openmetrics(snapshot.exposition))
     assert body.endswith(LIVE_TEXT + b"# EOF\n")
 
 
@@ -161,7 +162,7 @@ async def test_head_has_headers_and_no_body(client: httpx.AsyncClient, snapshot:
     response = await client.head("/metrics", headers={"Accept-Encoding": "identity"})
     assert response.status_code == 200
     assert response.content == b""
-    assert int(response.headers["content-length"]) == len(snapshot.exposition.text + LIVE_TEXT)
+    assert int(response.headers["content-length"]) == len(rendered.text(snapshot.exposition) + LIVE_TEXT)
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient, snapshot: FixedSnapshot) -> None:

@@ -18,9 +18,10 @@ from exporter.app import DESCRIPTOR_RESERVE, web_limits
 from exporter.config import load_settings
 from exporter.metrics.render import Exposition, FamilyBlock
 from exporter.poller import RegionStatus
-from exporter.web.connections import Limits, Listener, Registry, Tally
+from exporter.web.connections import Limits, Listener, Registry
 from exporter.web.page import PageContext
 from exporter.web.server import SLICE_BYTES, ExporterApp, WebServer, _respond, bind
+from exporter.web.tally import Tally
 
 BIG = 8 * 1024 * 1024
 """An exposition far larger than any socket buffer, so that a client that does not read stalls its answer."""

@@ -103,5 +103,5 @@ def _components(_: RegionSnapshot, listed: group.ListedGroup) -> Iterable[tuple[
 
 
 KIND: Kind[group.ListedGroup, SmartRouterComponent] = Kind(
-    SCOPE, IDENTITY, FAMILIES, _components, parent=group.KIND, unique_per_parent=True
+    SCOPE, IDENTITY, FAMILIES, _components, order=30, parent=group.KIND, unique_per_parent=True
 )

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from exporter.metrics.families import service
-from exporter.metrics.families.family import Family, Kind, Sample, SampleFamily
+from exporter.metrics.families import group, service
+from exporter.metrics.families.family import Declare, Family, Kind, Sample
 from exporter.metrics.families.fields import timestamp
 from exporter.tione.event_models import ServiceEvents
 from exporter.tione.events import EVENTS
 from exporter.tione.snapshot import RegionSnapshot
 
-SCOPE = "service"
-GROUP_IDENTITY: tuple[str, ...] = ("region", "service_group_id")
+SCOPE = service.SCOPE
+GROUP_IDENTITY: tuple[str, ...] = group.IDENTITY
 IDENTITY: tuple[str, ...] = service.IDENTITY
+_family: Declare[ServiceEvents] = Declare(SCOPE, IDENTITY)
 
 
 def _count(s: ServiceEvents) -> tuple[Sample, ...]:
@@ -27,24 +28,20 @@ def _count(s: ServiceEvents) -> tuple[Sample, ...]:
 
 
 FAMILIES: tuple[Family[ServiceEvents], ...] = (
-    SampleFamily(
+    _family(
         "tione_service_warning_events",
         "Warning events DescribeEvents returned for a service that needs attention, in the last hour "
         "(each event once, its Count not summed).",
         "gauge",
         (),
         _count,
-        SCOPE,
-        IDENTITY,
     ),
-    SampleFamily(
+    _family(
         "tione_service_last_warning_event_timestamp_seconds",
         "When the latest of those Warning events last happened (LastTimestamp), in unix seconds.",
         "gauge",
         (),
         lambda s: timestamp(s.last_timestamp),
-        SCOPE,
-        IDENTITY,
     ),
 )
 
@@ -61,9 +58,9 @@ def _services(_: RegionSnapshot, items: tuple[ServiceEvents, ...]) -> Iterable[t
 
 
 GROUP_KIND: Kind[RegionSnapshot, tuple[ServiceEvents, ...]] = Kind(
-    "warning_events_group", GROUP_IDENTITY, (), _groups, optional=True
+    "warning_events_group", GROUP_IDENTITY, (), _groups, order=60, optional=True
 )
 """The groups of the services with events: no series of their own, only the identity's middle label."""
 KIND: Kind[tuple[ServiceEvents, ...], ServiceEvents] = Kind(
-    "warning_events", IDENTITY, FAMILIES, _services, parent=GROUP_KIND, optional=True
+    "warning_events", IDENTITY, FAMILIES, _services, order=70, parent=GROUP_KIND, optional=True
 )

@@ -10,11 +10,11 @@ families. The renderer walks the kinds; it knows none of them by name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, Literal, TypeVar
 
-from exporter.metrics.labels import Tag
+from exporter.metrics.labels import Tag, clean_value
 from exporter.tione.snapshot import RegionSnapshot
 
 MetricType = Literal["gauge", "counter", "histogram"]
@@ -166,6 +166,9 @@ class Kind(Generic[P, T]):
     """Identity labels of its series: the region's, its parents', then its own id label."""
     families: tuple[Family[T], ...]
     objects: Callable[[RegionSnapshot, P], Iterable[tuple[str | None, T]]]
+    order: int
+    """Its place in the exposition among the kinds (`families.KINDS`), after its parent's: its module
+    declares it, so a new kind is its module alone."""
     parent: Kind[Any, P] | None = None
     unique_per_parent: bool = False
     optional: bool = False
@@ -176,3 +179,23 @@ class Kind(Generic[P, T]):
     @property
     def id_label(self) -> str:
         return self.identity[-1]
+
+    def each(self, snapshot: RegionSnapshot, parent: P, seen: set[str]) -> Iterator[tuple[str, T]]:
+        """The objects of `parent` the exposition counts, with their ids as label values: the one rule of
+        which objects count (an id empty once cleaned, or one in `seen`, is skipped; `seen` grows)."""
+        for raw_id, subject in self.objects(snapshot, parent):
+            object_id = clean_value(raw_id)
+            if object_id and object_id not in seen:
+                seen.add(object_id)
+                yield object_id, subject
+
+
+def counted(kind: Kind[Any, T], snapshot: RegionSnapshot) -> Iterator[tuple[str, T]]:
+    """Every object of `kind` in the region the exposition counts (`Kind.each`), under each counted parent:
+    what the status page and the attention table count, so that they say what the series say."""
+    parents: Iterable[Any] = (
+        (snapshot,) if kind.parent is None else (item for _, item in counted(kind.parent, snapshot))
+    )
+    seen: set[str] = set()
+    for parent in parents:
+        yield from kind.each(snapshot, parent, set() if kind.unique_per_parent else seen)

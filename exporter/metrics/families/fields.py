@@ -1,8 +1,8 @@
 """Shared helpers of the sample functions: null fields, times, state sets, units, label-safe names.
 
-Conventions (see the design): a null field gives no series, never a fake 0; enumerations are state
-sets with one series per known value plus the current one if it is unknown; units are converted to
-base units with the constants here and nowhere else.
+Conventions (docs/metrics.md states them for users): a null field gives no series, never a fake 0;
+enumerations are state sets with one series per known value plus the current one if it is unknown; units
+are converted to base units with the constants here and nowhere else.
 
 Names and states are compared as they will be rendered (`clean_value`): two raw values that differ only
 in characters a label value cannot hold, or beyond its length cap, are one label value, so they must be

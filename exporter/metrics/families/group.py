@@ -108,4 +108,4 @@ def _groups(snapshot: RegionSnapshot, _: RegionSnapshot) -> Iterable[tuple[str |
     )
 
 
-KIND: Kind[RegionSnapshot, ListedGroup] = Kind(SCOPE, IDENTITY, FAMILIES, _groups)
+KIND: Kind[RegionSnapshot, ListedGroup] = Kind(SCOPE, IDENTITY, FAMILIES, _groups, order=20)

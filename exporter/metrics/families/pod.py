@@ -93,5 +93,5 @@ def _pods(_: RegionSnapshot, s: services.ServiceInGroup) -> Iterable[tuple[str |
 
 
 KIND: Kind[services.ServiceInGroup, PodOfService] = Kind(
-    SCOPE, IDENTITY, FAMILIES, _pods, parent=services.KIND, unique_per_parent=True, optional=True
+    SCOPE, IDENTITY, FAMILIES, _pods, order=50, parent=services.KIND, unique_per_parent=True, optional=True
 )

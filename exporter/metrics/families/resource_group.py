@@ -8,9 +8,9 @@ dashboards join the two.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 
-from exporter.metrics.families.family import Family, Kind, MetricType, Sample, SampleFamily, TagFamily
+from exporter.metrics.families.family import Declare, Family, Kind, Sample, TagFamily
 from exporter.metrics.families.fields import (
     BYTES_PER_MIB,
     GPU_HUNDREDTHS,
@@ -18,23 +18,15 @@ from exporter.metrics.families.fields import (
     NONE,
     scalar,
 )
-from exporter.metrics.labels import clean_value
+from exporter.metrics.labels import REGION_LABEL, clean_value
 from exporter.tione.models import GroupResource, ResourceGroup
 from exporter.tione.resource_groups import RESOURCE_GROUPS
 from exporter.tione.snapshot import RegionSnapshot
 
 SCOPE = "resource_group"
-IDENTITY: tuple[str, ...] = ("region", "resource_group_id")
+IDENTITY: tuple[str, ...] = (REGION_LABEL, "resource_group_id")
 
-
-def _family(
-    name: str,
-    help_text: str,
-    kind: MetricType,
-    labels: tuple[str, ...],
-    samples: Callable[[ResourceGroup], Sequence[Sample]],
-) -> SampleFamily[ResourceGroup]:
-    return SampleFamily(name, help_text, kind, labels, samples, SCOPE, IDENTITY)
+_family: Declare[ResourceGroup] = Declare(SCOPE, IDENTITY)
 
 
 def _cpu(resource: GroupResource | None) -> tuple[Sample, ...]:
@@ -162,4 +154,4 @@ def _groups(snapshot: RegionSnapshot, _: RegionSnapshot) -> Iterable[tuple[str |
     return ((group.resource_group_id, group) for group in RESOURCE_GROUPS.of(snapshot))
 
 
-KIND: Kind[RegionSnapshot, ResourceGroup] = Kind(SCOPE, IDENTITY, FAMILIES, _groups)
+KIND: Kind[RegionSnapshot, ResourceGroup] = Kind(SCOPE, IDENTITY, FAMILIES, _groups, order=80)

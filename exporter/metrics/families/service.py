@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import NamedTuple
 
 from exporter.metrics.families import group
-from exporter.metrics.families.family import Declare, Family, Kind, Sample, TagFamily
+from exporter.metrics.families.family import Family, Kind, Sample, TagFamily
 from exporter.metrics.families.fields import (
-    BYTES_PER_MIB,
     CONDITION_STATES,
-    GPU_HUNDREDTHS,
-    MILLICORES_PER_CORE,
     NONE,
     condition_state,
     named_once,
@@ -24,7 +20,17 @@ from exporter.metrics.families.fields import (
     state_set,
     timestamp,
 )
+from exporter.metrics.families.service_resources import (
+    IDENTITY,
+    RESOURCE_FAMILIES,
+    SCOPE,
+    ServiceInGroup,
+    info_of,
+    workload_of,
+)
+from exporter.metrics.families.service_resources import family as _family
 from exporter.metrics.labels import clean_value
+from exporter.tione.attention import workload_conditions
 from exporter.tione.records import (
     POD_PHASES,
     SERVICE_BUSINESS_STATUSES,
@@ -33,106 +39,21 @@ from exporter.tione.records import (
     HorizontalPodAutoscaler,
     NumOrPercent,
     Pod,
-    ResourceInfo,
     RollingUpdate,
     ScheduledAction,
     Service,
-    ServiceGroup,
-    ServiceInfo,
     WorkloadStatus,
 )
 from exporter.tione.snapshot import RegionSnapshot
 
-SCOPE = "service"
-IDENTITY: tuple[str, ...] = (*group.IDENTITY, "service_id")
-DIST = "DIST"
-
-
-class ServiceInGroup(NamedTuple):
-    """A service seen with the group that lists it (names and ids fall back to the group's)."""
-
-    service: Service
-    group: ServiceGroup
-
-
-_family: Declare[ServiceInGroup] = Declare(SCOPE, IDENTITY)
-
-
-def _info(s: ServiceInGroup) -> ServiceInfo | None:
-    return s.service.service_info
-
-
-def _workload(s: ServiceInGroup) -> WorkloadStatus | None:
-    info = s.service.service_info
-    return info.status if info is not None else None
-
-
-def _resources(s: ServiceInGroup) -> ResourceInfo | None:
-    info = s.service.service_info
-    return info.resources if info is not None else None
-
-
-def is_cpu_only(resources: ResourceInfo) -> bool:
-    """No GPU: `Gpu` null, or 0 without a card model."""
-    return resources.gpu is None or (resources.gpu == 0 and not resources.gpu_type)
-
-
-def physical_gpus(resources: ResourceInfo) -> list[tuple[str, int]]:
-    """(card model, hundredths of physical cards) per replica.
-
-    `RealGpuDetailSet` is authoritative when it has entries (a model listed twice is summed, also when
-    the two names are equal only as label values); else `RealGpu` of `GpuType`. A CPU-only service has none.
-    """
-    if is_cpu_only(resources):
-        return []
-    totals: dict[str, int] = {}
-    for detail in resources.real_gpu_detail_set or ():
-        if detail.value is not None:
-            name = clean_value(detail.name)
-            totals[name] = totals.get(name, 0) + detail.value
-    if totals:
-        return list(totals.items())
-    if resources.real_gpu is not None:
-        return [(resources.gpu_type or "", resources.real_gpu)]
-    return []
-
-
-def whole_number(text: str | None) -> int | None:
-    """A count the API sends as a string (`Service.InstancePerReplicas`); None when it is not one."""
-    if text is None:
-        return None
-    try:
-        number = int(text.strip())
-    except ValueError:
-        return None
-    return number if number >= 0 else None
-
-
-def replicas_allocated(s: ServiceInGroup) -> int | None:
-    """Instances holding resources now: `Status.Replicas`, times `InstancePerReplicas` for `DIST`.
-
-    A `DIST` deployment without `InstancePerReplicas` (on the service or its `ServiceInfo`) has no
-    known multiplier, so no allocation series rather than a wrong one.
-    """
-    workload = _workload(s)
-    if workload is None or workload.replicas is None:
-        return None
-    if s.service.deploy_type != DIST:
-        return workload.replicas
-    per_replica = whole_number(s.service.instance_per_replicas)
-    if per_replica is None:
-        info = _info(s)
-        per_replica = info.instance_per_replicas if info is not None else None
-    if per_replica is None:
-        return None
-    return workload.replicas * per_replica
+__all__ = ["FAMILIES", "IDENTITY", "KIND", "SCOPE", "SERVICE_INFO_LABELS", "ServiceInGroup"]
 
 
 def scheduled_action(s: ServiceInGroup) -> ScheduledAction | None:
     """The service's own `ScheduledAction`, else the one inside `ServiceInfo`."""
     if s.service.scheduled_action is not None:
         return s.service.scheduled_action
-    info = _info(s)
+    info = info_of(s)
     return info.scheduled_action if info is not None else None
 
 
@@ -141,13 +62,9 @@ def conditions(s: ServiceInGroup) -> list[tuple[str, str | None, datetime | None
 
     A type repeated (as a label value) keeps its first; one empty once cleaned is left out.
     """
-    workload = _workload(s)
-    if workload is None:
-        return []
-    listed = workload.conditions or workload.stateful_set_condition or []
     seen: set[str] = set()
     result: list[tuple[str, str | None, datetime | None]] = []
-    for condition in listed:
+    for condition in workload_conditions(workload_of(s)):
         kind = clean_value(condition.type)
         if kind and kind not in seen:
             seen.add(kind)
@@ -189,7 +106,7 @@ def _workload_count(read: Callable[[WorkloadStatus], int | None]) -> Callable[[S
     """Samples of one count of the workload's status (`read` picks it), none without a status."""
 
     def samples(s: ServiceInGroup) -> tuple[Sample, ...]:
-        workload = _workload(s)
+        workload = workload_of(s)
         return scalar(read(workload) if workload is not None else None)
 
     return samples
@@ -218,12 +135,12 @@ def _pods_by_phase(s: ServiceInGroup) -> list[Sample]:
 
 
 def _spec_replicas(s: ServiceInGroup) -> tuple[Sample, ...]:
-    info = _info(s)
+    info = info_of(s)
     return scalar(info.replicas if info is not None else None)
 
 
 def _workload_status(s: ServiceInGroup) -> tuple[Sample, ...]:
-    workload = _workload(s)
+    workload = workload_of(s)
     return state_set(workload.status if workload is not None else None, WORKLOAD_STATUSES)
 
 
@@ -244,55 +161,6 @@ def _condition_transition(s: ServiceInGroup) -> list[Sample]:
     return samples
 
 
-def _replica_cpu(s: ServiceInGroup) -> tuple[Sample, ...]:
-    resources = _resources(s)
-    if resources is None or resources.cpu is None:
-        return NONE
-    return (((), resources.cpu / MILLICORES_PER_CORE),)
-
-
-def _replica_memory(s: ServiceInGroup) -> tuple[Sample, ...]:
-    resources = _resources(s)
-    if resources is None or resources.memory is None:
-        return NONE
-    return (((), float(resources.memory * BYTES_PER_MIB)),)
-
-
-def _replica_gpus(s: ServiceInGroup) -> tuple[Sample, ...]:
-    resources = _resources(s)
-    if resources is None or resources.gpu is None or is_cpu_only(resources):
-        return NONE
-    return (((resources.gpu_type or "",), resources.gpu / GPU_HUNDREDTHS),)
-
-
-def _replica_physical_gpus(s: ServiceInGroup) -> list[Sample]:
-    resources = _resources(s)
-    if resources is None:
-        return []
-    return [((model,), hundredths / GPU_HUNDREDTHS) for model, hundredths in physical_gpus(resources)]
-
-
-def _allocated_cpu(s: ServiceInGroup) -> tuple[Sample, ...]:
-    resources, replicas = _resources(s), replicas_allocated(s)
-    if resources is None or resources.cpu is None or replicas is None:
-        return NONE
-    return (((), resources.cpu * replicas / MILLICORES_PER_CORE),)
-
-
-def _allocated_memory(s: ServiceInGroup) -> tuple[Sample, ...]:
-    resources, replicas = _resources(s), replicas_allocated(s)
-    if resources is None or resources.memory is None or replicas is None:
-        return NONE
-    return (((), float(resources.memory * BYTES_PER_MIB * replicas)),)
-
-
-def _allocated_physical_gpus(s: ServiceInGroup) -> list[Sample]:
-    resources, replicas = _resources(s), replicas_allocated(s)
-    if resources is None or replicas is None:
-        return []
-    return [((model,), hundredths * replicas / GPU_HUNDREDTHS) for model, hundredths in physical_gpus(resources)]
-
-
 def rollout_budget(step: NumOrPercent | None, desired: int | None, *, round_up: bool) -> int | None:
     """Replicas a rolling update may take down (`MaxUnavailable`, rounded down) or add (`MaxSurge`, rounded
     up), as Kubernetes reads `Num` and `Percent` of the desired replicas; None when it cannot be known."""
@@ -310,7 +178,7 @@ def _rollout(
     read: Callable[[RollingUpdate], NumOrPercent | None], *, round_up: bool
 ) -> Callable[[ServiceInGroup], tuple[Sample, ...]]:
     def samples(s: ServiceInGroup) -> tuple[Sample, ...]:
-        info = _info(s)
+        info = info_of(s)
         rolling = info.rolling_update if info is not None else None
         if info is None or rolling is None:
             return NONE
@@ -319,18 +187,13 @@ def _rollout(
     return samples
 
 
-def _replica_rdma(s: ServiceInGroup) -> tuple[Sample, ...]:
-    resources = _resources(s)
-    return scalar(resources.rdma if resources is not None else None)
-
-
 def _autoscaling(
     read: Callable[[HorizontalPodAutoscaler], int | None],
 ) -> Callable[[ServiceInGroup], tuple[Sample, ...]]:
     """Samples of one bound of the autoscaler (`read` picks it), none without an autoscaler."""
 
     def samples(s: ServiceInGroup) -> tuple[Sample, ...]:
-        info = _info(s)
+        info = info_of(s)
         hpa = info.horizontal_pod_autoscaler if info is not None else None
         return scalar(read(hpa) if hpa is not None else None)
 
@@ -465,63 +328,7 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         _condition_transition,
         opt_in=True,
     ),
-    _family(
-        "tione_service_replica_cpu_cores",
-        "CPU cores per replica (Resources.Cpu / 1000).",
-        "gauge",
-        (),
-        _replica_cpu,
-    ),
-    _family(
-        "tione_service_replica_memory_bytes",
-        "Memory per replica in bytes (Resources.Memory MiB * 1048576).",
-        "gauge",
-        (),
-        _replica_memory,
-    ),
-    _family(
-        "tione_service_replica_gpus",
-        "GPU cards per replica as the instance sees them, possibly virtual (Resources.Gpu / 100).",
-        "gauge",
-        ("gpu_type",),
-        _replica_gpus,
-    ),
-    _family(
-        "tione_service_replica_physical_gpus",
-        "Physical GPU cards per replica by card model (RealGpuDetailSet, else RealGpu, / 100).",
-        "gauge",
-        ("gpu_type",),
-        _replica_physical_gpus,
-    ),
-    _family(
-        "tione_service_replica_rdma",
-        "RDMA devices per replica (Resources.Rdma).",
-        "gauge",
-        (),
-        _replica_rdma,
-    ),
-    _family(
-        "tione_service_allocated_cpu_cores",
-        "CPU cores held by the service now: per replica * current replicas (* instances per replica for DIST).",
-        "gauge",
-        (),
-        _allocated_cpu,
-    ),
-    _family(
-        "tione_service_allocated_memory_bytes",
-        "Memory held by the service now in bytes: per replica * current replicas (* instances per replica for DIST).",
-        "gauge",
-        (),
-        _allocated_memory,
-    ),
-    _family(
-        "tione_service_allocated_physical_gpus",
-        "Physical GPU cards held by the service now by card model: per replica * current replicas (* instances "
-        "per replica for DIST).",
-        "gauge",
-        ("gpu_type",),
-        _allocated_physical_gpus,
-    ),
+    *RESOURCE_FAMILIES,
     _family(
         "tione_service_weight",
         "Traffic weight of the service in its group (Service.Weight).",
@@ -602,5 +409,5 @@ def _status(s: ServiceInGroup) -> str:
 
 
 KIND: Kind[group.ListedGroup, ServiceInGroup] = Kind(
-    SCOPE, IDENTITY, FAMILIES, _services, parent=group.KIND, tally=_status
+    SCOPE, IDENTITY, FAMILIES, _services, order=40, parent=group.KIND, tally=_status
 )

@@ -41,4 +41,4 @@ def _workspaces(snapshot: RegionSnapshot, _: RegionSnapshot) -> Iterable[tuple[s
         yield project_id, known.get(project_id) or Workspace(ti_project_id=project_id)
 
 
-KIND: Kind[RegionSnapshot, Workspace] = Kind(SCOPE, IDENTITY, FAMILIES, _workspaces)
+KIND: Kind[RegionSnapshot, Workspace] = Kind(SCOPE, IDENTITY, FAMILIES, _workspaces, order=10)
