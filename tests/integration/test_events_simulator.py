@@ -17,7 +17,7 @@ from exporter.config import load_settings
 from exporter.poller import Poller
 from exporter.simulator.server import SimulatorServer
 from exporter.tencentcloud.credentials import Credentials, StaticProvider
-from exporter.tione.attention import needs_attention
+from exporter.tione.attention import trouble
 from exporter.tione.events import ACTION
 from tests import render_helpers as rendered
 from tests.api_models import Service
@@ -57,7 +57,7 @@ def troubled_ids(simulator: SimulatorServer, region: str) -> set[str]:
         service["ServiceId"]
         for group in simulator.fleet(region)
         for service in group["Services"]
-        if needs_attention(Service.model_validate(service))
+        if trouble(Service.model_validate(service)) is not None
     }
 
 
