@@ -10,13 +10,29 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TypedDict, Unpack
 
 from exporter.simulator import billing, events, holders, sts
 from exporter.simulator.capacity import BillingGroup
 from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.fleet import Birth, RegionFleet
 from exporter.simulator.workload import JSON, freeze, thaw
+
+
+class Planting(TypedDict, total=False):
+    """Where `add_training_task` and `add_notebook` plant a holder, and how; every key has a default."""
+
+    status: str
+    """Default: running ("RUNNING" for a task, "Running" for a notebook)."""
+    charge_type: str
+    """Default: `holders.PREPAID`."""
+    resource_group_id: str | None
+    """The resource group whose capacity grows to hold it when it runs; default None (none)."""
+    project_id: str
+    """Its workspace; default "", the region's default one."""
+    name: str
+    age: float
+    """Seconds since it was created and started; default 3600."""
 
 
 class FleetControls:
@@ -191,64 +207,41 @@ class FleetControls:
             fleet.grow_capacity(self.now())
             return added
 
-    def add_training_task(
-        self,
-        region: str,
-        roles: Iterable[holders.Role],
-        *,
-        status: str = "RUNNING",
-        charge_type: str = holders.PREPAID,
-        resource_group_id: str | None = None,
-        project_id: str = "",
-        name: str = "planted-task",
-        age: float = 3600.0,
-    ) -> str:
-        """Add a training task started `age` seconds ago (on `resource_group_id`, whose capacity grows to
-        hold it when it runs); returns its id."""
+    def add_training_task(self, region: str, roles: Iterable[holders.Role], **planting: Unpack[Planting]) -> str:
+        """Add a training task (by default running, named `planted-task`); returns its id. See `Planting`."""
         with self._lock:
             fleet = self._fleet(region)
-            placed = self._placed(fleet, project_id, resource_group_id, age)
-            task = holders.new_task(
-                fleet.ops_random, name=name, status=status, charge_type=charge_type, roles=tuple(roles), **placed
-            )
-            fleet.holders.tasks.append(task)
-            fleet.grow_capacity(self.now())
-            return task.id
+            holding = self._holding(fleet, {"status": "RUNNING", "name": "planted-task", **planting})
+            return self._add(fleet, holders.new_task(fleet.ops_random, tuple(roles), holding))
 
-    def add_notebook(
-        self,
-        region: str,
-        conf: holders.Role,
-        *,
-        status: str = "Running",
-        charge_type: str = holders.PREPAID,
-        resource_group_id: str | None = None,
-        project_id: str = "",
-        name: str = "planted-notebook",
-        age: float = 3600.0,
-    ) -> str:
-        """Add a notebook started `age` seconds ago (`conf.instance_num` is 1); see `add_training_task`."""
+    def add_notebook(self, region: str, conf: holders.Role, **planting: Unpack[Planting]) -> str:
+        """Add a notebook (by default running, named `planted-notebook`; `conf.instance_num` is 1); returns
+        its id. See `Planting`."""
         with self._lock:
             fleet = self._fleet(region)
-            placed = self._placed(fleet, project_id, resource_group_id, age)
-            notebook = holders.new_notebook(
-                fleet.ops_random, name=name, status=status, charge_type=charge_type, conf=conf, **placed
-            )
-            fleet.holders.notebooks.append(notebook)
-            fleet.grow_capacity(self.now())
-            return notebook.id
+            holding = self._holding(fleet, {"status": "Running", "name": "planted-notebook", **planting})
+            return self._add(fleet, holders.new_notebook(fleet.ops_random, conf, holding))
 
-    def _placed(self, fleet: RegionFleet, project_id: str, resource_group_id: str | None, age: float) -> dict[str, Any]:
-        """What a planted task and notebook share: workspace, resource group, times and owner."""
+    def _holding(self, fleet: RegionFleet, planting: Planting) -> holders.Holding:
         now = self.now()
-        return {
-            "workspace": _workspace(fleet, project_id),
-            "group": _billing_group(fleet, resource_group_id),
-            "created": now - age,
-            "started": now - age,
-            "ended": None,
-            "owner": fleet.account.users[0],
-        }
+        started = now - planting.get("age", 3600.0)
+        return holders.Holding(
+            name=planting.get("name", ""),
+            workspace=_workspace(fleet, planting.get("project_id", "")),
+            status=planting.get("status", ""),
+            charge_type=planting.get("charge_type", holders.PREPAID),
+            group=_billing_group(fleet, planting.get("resource_group_id")),
+            created=started,
+            started=started,
+            ended=None,
+            owner=fleet.account.users[0],
+        )
+
+    def _add(self, fleet: RegionFleet, holder: holders.TrainingTask | holders.Notebook) -> str:
+        """Plant `holder`; its group's capacity grows to hold it when it runs."""
+        fleet.holders.add(holder)
+        fleet.grow_capacity(self.now())
+        return holder.id
 
     def set_holder_status(self, region: str, holder_id: str, status: str) -> None:
         """Put a training task or notebook in `status` (a finished one gets an end time)."""

@@ -143,24 +143,32 @@ def _pod_series(service: JSON, pod: JSON, scheduler: str, since: int, now: int) 
     return found
 
 
+def _replica_set(service_id: str) -> str:
+    return f"{service_id}-{template_hash(service_id)}"
+
+
+def _scaled(service_id: str, replicas: int, at: int) -> Series:
+    """The deployment scaling its replica set to `replicas` (down to 0, else up)."""
+    direction = "down" if replicas == 0 else "up"
+    return Series(
+        "ScalingReplicaSet",
+        "Normal",
+        "Deployment",
+        service_id,
+        f"Scaled {direction} replica set {_replica_set(service_id)} to {replicas}",
+        at,
+        at,
+    )
+
+
 def _failed_creation(service: JSON, scheduler: str, since: int) -> list[Series]:
     """The events of the pod a failed creation ran (and lost) before its deadline passed at `since`."""
     service_id = service["ServiceId"]
-    replica_set = f"{service_id}-{template_hash(service_id)}"
+    replica_set = _replica_set(service_id)
     pod = f"{replica_set}-{hashlib.sha256(f'{service_id}/pod'.encode()).hexdigest()[:5]}"
     image = (service["ServiceInfo"].get("ImageInfo") or {}).get("ImageUrl", "")
     start = since - 600
-    found = [
-        Series(
-            "ScalingReplicaSet",
-            "Normal",
-            "Deployment",
-            service_id,
-            f"Scaled up replica set {replica_set} to 1",
-            start,
-            start,
-        )
-    ]
+    found = [_scaled(service_id, 1, start)]
     if "pull image" in (service.get("CreateFailedReason") or ""):
         found += [
             Series(
@@ -211,7 +219,6 @@ def series(fleet: RegionFleet, service: JSON, now: float) -> list[Series]:
     service_id = service["ServiceId"]
     info = service["ServiceInfo"]
     status = service["Status"]
-    replica_set = f"{service_id}-{template_hash(service_id)}"
     group = fleet.billing_group(service.get("ResourceGroupId", ""))
     nodes = len(group.nodes) if group is not None else SHARED_POOL_NODES
     resource = "nvidia.com/gpu" if (info.get("Resources") or {}).get("Gpu") else "cpu"
@@ -225,17 +232,7 @@ def series(fleet: RegionFleet, service: JSON, now: float) -> list[Series]:
     found: list[Series] = []
     desired = info["Replicas"]
     if status == "Stopped":
-        found.append(
-            Series(
-                "ScalingReplicaSet",
-                "Normal",
-                "Deployment",
-                service_id,
-                f"Scaled down replica set {replica_set} to 0",
-                since,
-                since,
-            )
-        )
+        found.append(_scaled(service_id, 0, since))
         if service.get("BusinessStatus") == "ARREARS_STOP":
             found.append(
                 Series(
@@ -251,17 +248,7 @@ def series(fleet: RegionFleet, service: JSON, now: float) -> list[Series]:
             )
         return found
     if desired:
-        found.append(
-            Series(
-                "ScalingReplicaSet",
-                "Normal",
-                "Deployment",
-                service_id,
-                f"Scaled up replica set {replica_set} to {desired}",
-                since,
-                since,
-            )
-        )
+        found.append(_scaled(service_id, desired, since))
     for pod in info["PodInfos"]:
         found += _pod_series(service, pod, scheduler, since, moment)
     unwell = status in _BAD or info["Status"]["AvailableReplicas"] < desired
@@ -282,8 +269,7 @@ def describe(body: Mapping[str, Any], fleet: RegionFleet, now: float) -> JSON:
     """
     params.check_keys(body, _KEYS)
     for key in ("Service", "ServiceId"):
-        if key not in body:
-            raise params.ParameterError("MissingParameter", f"The request is missing a required parameter `{key}`.")
+        params.required(body, key)
     kind = params.choice(body, "Service", "INFER", SERVICES)
     service_id = params.string(body["ServiceId"], "ServiceId")
     workspace = params.workspace(params.string(body.get("TiProjectId", ""), "TiProjectId"), fleet.workspaces)

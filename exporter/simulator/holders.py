@@ -16,9 +16,9 @@ they never leave the exporter.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from exporter.simulator import capacity, params
 from exporter.simulator.capacity import BillingGroup
@@ -30,10 +30,6 @@ TRAINING_ACTION = "DescribeTrainingTasks"
 
 HOUR = 3600.0
 DAY = 86400.0
-TRAINING_DEFAULT_LIMIT = 10
-TRAINING_MAX_LIMIT = 50
-NOTEBOOK_DEFAULT_LIMIT = 10
-NOTEBOOK_MAX_LIMIT = 100
 TRAINING_FILTERS: tuple[str, ...] = (
     "Name",
     "Id",
@@ -73,18 +69,30 @@ class Role:
 
 
 @dataclass(slots=True)
-class TrainingTask:
-    id: str
+class Holding:
+    """What a training task and a notebook share, stated once so that listing, ordering and planting treat
+    both alike."""
+
     name: str
     workspace: str
     status: str
     charge_type: str
     group: BillingGroup | None
-    roles: tuple[Role, ...]
     created: float
     started: float | None
     ended: float | None
     owner: tuple[str, str]
+
+
+def _shared(holding: Holding) -> dict[str, Any]:
+    """The `Holding` fields of `holding` as keywords: a task or notebook is built from them and its own."""
+    return {item.name: getattr(holding, item.name) for item in fields(Holding)}
+
+
+@dataclass(slots=True)
+class TrainingTask(Holding):
+    id: str
+    roles: tuple[Role, ...]
     secret_env: str
     callback_token: str
 
@@ -93,22 +101,16 @@ class TrainingTask:
 
 
 @dataclass(slots=True)
-class Notebook:
+class Notebook(Holding):
     id: str
-    name: str
-    workspace: str
-    status: str
-    charge_type: str
-    group: BillingGroup | None
     conf: Role
-    created: float
-    started: float | None
-    ended: float | None
-    owner: tuple[str, str]
     ssh_password: str
 
     def holds(self) -> bool:
         return self.status == "Running"
+
+
+H = TypeVar("H", bound=Holding)
 
 
 @dataclass(slots=True)
@@ -146,6 +148,12 @@ class Holders:
             if notebook.id == holder_id:
                 return notebook
         raise KeyError(f"no training task or notebook {holder_id!r}")
+
+    def add(self, holder: TrainingTask | Notebook) -> None:
+        if isinstance(holder, TrainingTask):
+            self.tasks.append(holder)
+        else:
+            self.notebooks.append(holder)
 
 
 def _time(stamp: float | None) -> str | None:
@@ -266,138 +274,76 @@ def _filter_value(wire: JSON, name: str) -> str:
     return str(wire.get(name) or "")
 
 
-def _select(
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """How one action lists its holders: the answer's key, its `Filters` names, `Limit` and `OrderField`s."""
+
+    key: str
+    names: tuple[str, ...]
+    default_limit: int
+    max_limit: int
+    order_fields: tuple[str, ...]
+
+
+TASKS = Listing("TrainingTaskSet", TRAINING_FILTERS, 10, 50, ("CreateTime", "UpdateTime", "StartTime"))
+NOTEBOOKS = Listing("NotebookSet", NOTEBOOK_FILTERS, 10, 100, ("CreateTime", "UpdateTime"))
+
+
+def _describe(
     body: Mapping[str, Any],
-    wires: Sequence[tuple[float, float, float, JSON]],
-    *,
-    names: tuple[str, ...],
-    default_limit: int,
-    max_limit: int,
-    order_fields: tuple[str, ...],
+    workspaces: tuple[str, ...],
+    listing: Listing,
+    holders: Sequence[H],
+    wire: Callable[[H], JSON],
 ) -> JSON:
-    """Filtered, ordered, one page; `wires` are (create, update, start time, wire form) in creation order."""
+    """One page of the call's workspace's `holders` (in creation order), filtered and ordered."""
+    workspace = params.workspace(params.string(body.get("TiProjectId", ""), "TiProjectId"), workspaces)
     params.check_keys(body, _KEYS)
     offset = params.integer(body, "Offset", 0, 0, None)
-    limit = params.integer(body, "Limit", default_limit, 0, max_limit)
+    limit = params.integer(body, "Limit", listing.default_limit, 0, listing.max_limit)
     order = params.choice(body, "Order", "DESC", ("ASC", "DESC"))
-    order_field = params.choice(body, "OrderField", "UpdateTime", order_fields)
-    conditions = params.filters(body, names)
+    order_field = params.choice(body, "OrderField", "UpdateTime", listing.order_fields)
+    conditions = params.filters(body, listing.names)
     tags = params.tag_filters(body)
     matched = []
-    for index, (created, updated, started, wire) in enumerate(wires):
-        if not all((_filter_value(wire, c.name) in c.values) != c.negative for c in conditions):
+    for index, holder in enumerate(item for item in holders if item.workspace == workspace):
+        found = wire(holder)
+        if not all((_filter_value(found, c.name) in c.values) != c.negative for c in conditions):
             continue
-        if not all(params.tags_match(wire["Tags"], key, values) for key, values in tags):
+        if not all(params.tags_match(found["Tags"], key, values) for key, values in tags):
             continue
-        stamp = {"CreateTime": created, "UpdateTime": updated, "StartTime": started}[order_field]
-        matched.append((stamp, index, wire))
+        updated = holder.ended or holder.started or holder.created
+        stamp = {"CreateTime": holder.created, "UpdateTime": updated, "StartTime": holder.started or 0.0}[order_field]
+        matched.append((stamp, index, found))
     matched.sort(key=lambda item: (item[0], item[1]), reverse=order == "DESC")
-    return {"TotalCount": len(matched), "Page": [wire for _, _, wire in matched[offset : offset + limit]]}
-
-
-def _times(created: float, started: float | None, ended: float | None) -> tuple[float, float, float]:
-    return created, ended or started or created, started or 0.0
+    return {listing.key: [found for _, _, found in matched[offset : offset + limit]], "TotalCount": len(matched)}
 
 
 def describe_tasks(
     body: Mapping[str, Any], holders: Holders, workspaces: tuple[str, ...], now: float, app_id: int
 ) -> JSON:
-    workspace = params.workspace(params.string(body.get("TiProjectId", ""), "TiProjectId"), workspaces)
-    wires = [
-        (*_times(task.created, task.started, task.ended), task_wire(task, now, app_id))
-        for task in holders.tasks
-        if task.workspace == workspace
-    ]
-    orders = ("CreateTime", "UpdateTime", "StartTime")
-    found = _select(
-        body,
-        wires,
-        names=TRAINING_FILTERS,
-        default_limit=TRAINING_DEFAULT_LIMIT,
-        max_limit=TRAINING_MAX_LIMIT,
-        order_fields=orders,
-    )
-    return {"TrainingTaskSet": found["Page"], "TotalCount": found["TotalCount"]}
+    return _describe(body, workspaces, TASKS, holders.tasks, lambda task: task_wire(task, now, app_id))
 
 
 def describe_notebooks(
     body: Mapping[str, Any], holders: Holders, workspaces: tuple[str, ...], now: float, app_id: int
 ) -> JSON:
-    workspace = params.workspace(params.string(body.get("TiProjectId", ""), "TiProjectId"), workspaces)
-    wires = [
-        (*_times(notebook.created, notebook.started, notebook.ended), notebook_wire(notebook, now, app_id))
-        for notebook in holders.notebooks
-        if notebook.workspace == workspace
-    ]
-    found = _select(
-        body,
-        wires,
-        names=NOTEBOOK_FILTERS,
-        default_limit=NOTEBOOK_DEFAULT_LIMIT,
-        max_limit=NOTEBOOK_MAX_LIMIT,
-        order_fields=("CreateTime", "UpdateTime"),
-    )
-    return {"NotebookSet": found["Page"], "TotalCount": found["TotalCount"]}
+    return _describe(body, workspaces, NOTEBOOKS, holders.notebooks, lambda item: notebook_wire(item, now, app_id))
 
 
-def new_task(
-    rng: random.Random,
-    *,
-    name: str,
-    workspace: str,
-    status: str,
-    charge_type: str,
-    group: BillingGroup | None,
-    roles: Sequence[Role],
-    created: float,
-    started: float | None,
-    ended: float | None,
-    owner: tuple[str, str],
-) -> TrainingTask:
+def new_task(rng: random.Random, roles: Sequence[Role], holding: Holding) -> TrainingTask:
     return TrainingTask(
+        **_shared(holding),
         id=f"train-{rng.randrange(10**17, 10**18)}",
-        name=name,
-        workspace=workspace,
-        status=status,
-        charge_type=charge_type,
-        group=group,
         roles=tuple(roles),
-        created=created,
-        started=started,
-        ended=ended,
-        owner=owner,
         secret_env=f"wandb-{rng.getrandbits(128):032x}",
         callback_token=f"cbt-{rng.getrandbits(128):032x}",
     )
 
 
-def new_notebook(
-    rng: random.Random,
-    *,
-    name: str,
-    workspace: str,
-    status: str,
-    charge_type: str,
-    group: BillingGroup | None,
-    conf: Role,
-    created: float,
-    started: float | None,
-    ended: float | None,
-    owner: tuple[str, str],
-) -> Notebook:
+def new_notebook(rng: random.Random, conf: Role, holding: Holding) -> Notebook:
     return Notebook(
-        id=f"nb-{random_id(rng, 12)}",
-        name=name,
-        workspace=workspace,
-        status=status,
-        charge_type=charge_type,
-        group=group,
-        conf=conf,
-        created=created,
-        started=started,
-        ended=ended,
-        owner=owner,
-        ssh_password=f"sshpw-{rng.getrandbits(96):024x}",
+        **_shared(holding), id=f"nb-{random_id(rng, 12)}", conf=conf, ssh_password=f"sshpw-{rng.getrandbits(96):024x}"
     )
 
 
@@ -448,35 +394,13 @@ def seed_holders(
     ]
     holders = Holders()
     for name, workspace, status, charge, group, role, age in tasks:
-        holders.tasks.append(
-            new_task(
-                rng,
-                name=name,
-                workspace=workspace,
-                status=status,
-                charge_type=charge,
-                group=group,
-                roles=(role,),
-                created=now - age - 300,
-                started=None if status in {"PENDING", "SUBMITTING"} else now - age,
-                ended=now - age / 2 if status in FINISHED_TASK else None,
-                owner=owner,
-            )
-        )
+        started = None if status in {"PENDING", "SUBMITTING"} else now - age
+        ended = now - age / 2 if status in FINISHED_TASK else None
+        holding = Holding(name, workspace, status, charge, group, now - age - 300, started, ended, owner)
+        holders.add(new_task(rng, (role,), holding))
     for name, workspace, status, charge, group, conf, age in notebooks:
-        holders.notebooks.append(
-            new_notebook(
-                rng,
-                name=name,
-                workspace=workspace,
-                status=status,
-                charge_type=charge,
-                group=group,
-                conf=conf,
-                created=now - age - 120,
-                started=None if status == "Starting" else now - age,
-                ended=now - age / 2 if status in FINISHED_NOTEBOOK else None,
-                owner=owner,
-            )
-        )
+        started = None if status == "Starting" else now - age
+        ended = now - age / 2 if status in FINISHED_NOTEBOOK else None
+        holding = Holding(name, workspace, status, charge, group, now - age - 120, started, ended, owner)
+        holders.add(new_notebook(rng, conf, holding))
     return holders

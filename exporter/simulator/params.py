@@ -37,6 +37,13 @@ def check_keys(body: Mapping[str, Any], allowed: frozenset[str]) -> None:
         raise ParameterError("UnknownParameter", f"The parameter `{unknown[0]}` is not recognized.")
 
 
+def required(body: Mapping[str, Any], key: str, path: str | None = None) -> Any:
+    """`body[key]`, or a `MissingParameter` naming it by `path` (default: `key`), e.g. `Filters.0.Name`."""
+    if key not in body:
+        raise ParameterError("MissingParameter", f"The request is missing a required parameter `{path or key}`.")
+    return body[key]
+
+
 def integer(body: Mapping[str, Any], key: str, default: int, low: int, high: int | None) -> int:
     value = body.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -94,9 +101,7 @@ def filters(body: Mapping[str, Any], names: tuple[str, ...], *, fold_case: bool 
     found = []
     for index, item in enumerate(objects(body, "Filters", FILTER_KEYS)):
         prefix = f"Filters.{index}"
-        if "Name" not in item:
-            raise ParameterError("MissingParameter", f"The request is missing a required parameter `{prefix}.Name`.")
-        name = string(item["Name"], f"{prefix}.Name")
+        name = string(required(item, "Name", f"{prefix}.Name"), f"{prefix}.Name")
         known = {(known.lower() if fold_case else known): known for known in names}
         canonical = known.get(name.lower() if fold_case else name)
         if canonical is None:
@@ -104,12 +109,11 @@ def filters(body: Mapping[str, Any], names: tuple[str, ...], *, fold_case: bool 
                 "InvalidParameterValue",
                 f"The value of parameter `{prefix}.Name` is not supported: {name!r} (known: {', '.join(names)}).",
             )
-        if "Values" not in item:
-            raise ParameterError("MissingParameter", f"The request is missing a required parameter `{prefix}.Values`.")
+        values = strings(required(item, "Values", f"{prefix}.Values"), f"{prefix}.Values")
         found.append(
             Filter(
                 name=canonical,
-                values=strings(item["Values"], f"{prefix}.Values"),
+                values=values,
                 negative=boolean(item.get("Negative", False), f"{prefix}.Negative"),
                 fuzzy=boolean(item.get("Fuzzy", False), f"{prefix}.Fuzzy"),
             )
@@ -121,9 +125,7 @@ def tag_filters(body: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, ...]], .
     found = []
     for index, item in enumerate(objects(body, "TagFilters", TAG_FILTER_KEYS)):
         prefix = f"TagFilters.{index}"
-        if "TagKey" not in item:
-            raise ParameterError("MissingParameter", f"The request is missing a required parameter `{prefix}.TagKey`.")
-        key = string(item["TagKey"], f"{prefix}.TagKey")
+        key = string(required(item, "TagKey", f"{prefix}.TagKey"), f"{prefix}.TagKey")
         found.append((key, strings(item.get("TagValues", []), f"{prefix}.TagValues")))
     return tuple(found)
 

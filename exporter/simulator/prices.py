@@ -52,8 +52,7 @@ class PriceBook:
 def describe(body: Mapping[str, Any], book: PriceBook, workspaces: tuple[str, ...]) -> JSON:
     params.check_keys(body, _KEYS)
     params.workspace(params.string(body.get("TiProjectId", ""), "TiProjectId"), workspaces)
-    if "SpecsParam" not in body:
-        raise params.ParameterError("MissingParameter", "The request is missing a required parameter `SpecsParam`.")
+    params.required(body, "SpecsParam")
     units = params.objects(body, "SpecsParam", _UNIT_KEYS)
     if len(units) > MAX_SPECS:
         raise params.ParameterError("InvalidParameterValue", f"At most {MAX_SPECS} `SpecsParam` are allowed.")

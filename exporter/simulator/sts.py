@@ -19,7 +19,6 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from exporter.simulator import params
@@ -29,6 +28,7 @@ from exporter.simulator.config import AccountConfig, Credential
 from exporter.simulator.fleet import RegionFleet
 from exporter.simulator.params import ParameterError
 from exporter.simulator.ratelimit import SlidingWindow
+from exporter.simulator.workload import iso_z
 
 SERVICE = "sts"
 VERSION = "2018-08-13"
@@ -92,8 +92,7 @@ def parse(body: Mapping[str, Any]) -> AssumeRole:
     """Raises `ParameterError` with STS's code and a message naming the field."""
     params.check_keys(body, _BODY_KEYS)
     for key in ("RoleArn", "RoleSessionName"):
-        if key not in body:
-            raise ParameterError("MissingParameter", f"The request is missing a required parameter `{key}`.")
+        params.required(body, key)
     arn = params.string(body["RoleArn"], "RoleArn")
     found = _ROLE_ARN.fullmatch(arn)
     if found is None:
@@ -132,8 +131,7 @@ def _issue(account: str, lifetime: float, now: float) -> Credential:
 
 def _unauthorized(uin: str, role: str, why: str) -> tuple[str, str]:
     return "UnauthorizedOperation", (
-        f"You are not authorized to perform operation (sts:AssumeRole) on resource "
-        f"(qcs::cam::uin/{uin}:roleName/{role}): {why}."
+        f"You are not authorized to perform operation (sts:AssumeRole) on resource ({role_arn(uin, role)}): {why}."
     )
 
 
@@ -189,10 +187,9 @@ def describe(
     assert issued.expires_at is not None
     credentials.forget_expired(received_at)
     credentials.add(issued)
-    expiration = datetime.fromtimestamp(issued.expires_at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     response = {
         "Credentials": {"Token": issued.token, "TmpSecretId": issued.secret_id, "TmpSecretKey": issued.secret_key},
         "ExpiredTime": int(issued.expires_at),
-        "Expiration": expiration,
+        "Expiration": iso_z(issued.expires_at),
     }
     return success(response, request_id)
