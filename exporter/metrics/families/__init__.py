@@ -11,7 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.metrics.families import component, events, exporter, group, pod, resource_group, service, workspace
+from exporter.metrics.families import (
+    attribution,
+    component,
+    events,
+    exporter,
+    group,
+    holders,
+    pod,
+    price,
+    resource_group,
+    service,
+    workspace,
+)
 from exporter.metrics.families.family import Family, Kind, LiveFamily
 
 KINDS: tuple[Kind[Any, Any], ...] = (
@@ -23,6 +35,10 @@ KINDS: tuple[Kind[Any, Any], ...] = (
     events.GROUP_KIND,
     events.KIND,
     resource_group.KIND,
+    holders.TASK_KIND,
+    holders.NOTEBOOK_KIND,
+    price.KIND,
+    attribution.KIND,
 )
 """Every kind a snapshot holds, parents before their children; also the exposition order."""
 
