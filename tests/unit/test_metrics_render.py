@@ -32,6 +32,8 @@ from exporter.tione.workspaces import Discovery
 from tests.conftest import require_tool
 from tests.unit.test_metrics_catalogue import (
     CASE_NAMES,
+    HolderResults,
+    holders_of,
     load_case,
     metric_name,
     read_groups,
@@ -63,12 +65,24 @@ def rich_resource_groups() -> tuple[ResourceGroup, ...]:
     )
 
 
+def rich_holders() -> HolderResults | None:
+    """The training tasks, notebooks and prices of every golden case."""
+    merged: dict[str, Any] = {"training_tasks": [], "notebooks": [], "spec_prices": [], "holders_in": {}}
+    for name in CASE_NAMES:
+        case = load_case(name)
+        for key in ("training_tasks", "notebooks", "spec_prices"):
+            merged[key] += case.get(key, [])
+        merged["holders_in"].update(case.get("holders_in", {}))
+    return holders_of(merged)
+
+
 def rich_exposition() -> Exposition:
     groups = rich_groups()
     workspace = Workspace(ti_project_id="ws-1", name="production", status="Normal")
     listed = {"group_workspaces": {g.service_group_id or "": "ws-1" for g in groups}, "polled_workspaces": ("ws-1",)}
     capacity = rich_resource_groups()
     events = service_events([item for name in CASE_NAMES for item in load_case(name).get("events", [])])
+    holders = rich_holders()
     return render(
         [
             collect_region(
@@ -77,11 +91,12 @@ def rich_exposition() -> Exposition:
                     Discovery((workspace,)),
                     capacity,
                     events,
+                    holders,
                 ),
                 RICH,
             ),
             collect_region(
-                with_results(RegionSnapshot("ap-shanghai", tuple(groups)), Discovery(), capacity, events), RICH
+                with_results(RegionSnapshot("ap-shanghai", tuple(groups)), Discovery(), capacity, events, holders), RICH
             ),
         ]
     )
@@ -340,9 +355,9 @@ def test_pod_series_off_leaves_out_exactly_the_pod_families() -> None:
 
 
 def rendered_lines(options: RenderOptions) -> list[str]:
-    return sample_lines(
-        render([collect_region(RegionSnapshot("ap-guangzhou", tuple(rich_groups())), options)]).text.decode()
-    )
+    snapshot = RegionSnapshot("ap-guangzhou", tuple(rich_groups()))
+    snapshot = with_results(snapshot, Discovery(), rich_resource_groups(), (), rich_holders())
+    return sample_lines(render([collect_region(snapshot, options)]).text.decode())
 
 
 def test_current_state_sets_keep_exactly_the_state_series_at_1() -> None:
