@@ -5,7 +5,8 @@ three kinds of holders: services (what `tione_service_allocated_physical_gpus` s
 group its `tione_service_info{resource_group_id}` names), running training tasks and running notebooks.
 What the group reports as used beyond what they hold, card model by card model, is unattributed: a kind
 of workload the exporter does not list, a holder in a workspace it does not poll, or figures read at
-different moments (the group, the holders and the listing each have their own interval). Never below 0.
+different moments (the group, the holders and the listing each have their own interval). Never below 0,
+and no series for a card model whose every used card is accounted for.
 
 Exported only when both the capacity and the holder sources have run: without the holders every task's
 cards would look unattributed.
@@ -51,7 +52,9 @@ def services_by_group(snapshot: RegionSnapshot) -> dict[str, Cards]:
 
 
 def _unattributed(gpus: GroupGpus) -> list[Sample]:
-    return [((card,), hundredths / GPU_HUNDREDTHS) for card, hundredths in gpus.unattributed.items()]
+    """Only card models with cards unattributed: a fully attributed group costs no series (the recording
+    rule of GPUs by holder gives it 0), and the alert and the dashboards read the ones above 0."""
+    return [((card,), hundredths / GPU_HUNDREDTHS) for card, hundredths in gpus.unattributed.items() if hundredths]
 
 
 FAMILIES: tuple[Family[GroupGpus], ...] = (
@@ -71,8 +74,6 @@ def _used(snapshot: RegionSnapshot) -> Mapping[str, Cards]:
     for group in RESOURCE_GROUPS.of(snapshot):
         cards = gpus_by_type(group.used_resource)
         if group.resource_group_id and cards is not None:
-            for card in gpus_by_type(group.total_resource) or {}:
-                cards.setdefault(card, 0)
             used.setdefault(clean_value(group.resource_group_id), cards)
     return used
 

@@ -101,6 +101,7 @@ TASK_FAMILIES: tuple[Family[Holder[TrainingTask]], ...] = (
         ("status",),
         lambda h: state_set(h.item.status, TRAINING_UNFINISHED),
         states=TRAINING_UNFINISHED,
+        opt_in=True,
     ),
     _task(
         "tione_training_task_allocated_gpus",
@@ -161,6 +162,7 @@ NOTEBOOK_FAMILIES: tuple[Family[Holder[Notebook]], ...] = (
         ("status",),
         lambda h: state_set(h.item.status, NOTEBOOK_UNFINISHED),
         states=NOTEBOOK_UNFINISHED,
+        opt_in=True,
     ),
     _notebook(
         "tione_notebook_allocated_gpus",
