@@ -14,6 +14,9 @@ EXPECTED = {
     "tione:DescribeWorkspaces",
     "tione:DescribeEvents",
     "tione:DescribeBillingResourceGroups",
+    "tione:DescribeTrainingTasks",
+    "tione:DescribeNotebooks",
+    "tione:DescribeBillingSpecsPrice",
 }
 
 
