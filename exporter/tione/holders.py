@@ -205,26 +205,9 @@ async def list_holders(
 
     A failure of any call is raised (the source's last result is then kept by the poller); an id listed
     in two workspaces is kept with the first."""
-
-    async def one(project_id: str | None) -> tuple[str, tuple[TrainingTask, ...], tuple[Notebook, ...]]:
-        tasks = await list_training_tasks(client, region, project_id, deadline=deadline)
-        notebooks = await list_notebooks(client, region, project_id, deadline=deadline)
-        return project_id or "", tasks, notebooks
-
-    found = await each(one, project_ids, workers=WORKSPACE_WORKERS)
-    workspaces: dict[str, str] = {}
-    tasks: list[TrainingTask] = []
-    notebooks: list[Notebook] = []
-    for project_id, workspace_tasks, workspace_notebooks in found:
-        for task in workspace_tasks:
-            if task.id and task.id not in workspaces:
-                workspaces[task.id] = project_id
-                tasks.append(task)
-        for notebook in workspace_notebooks:
-            if notebook.id and notebook.id not in workspaces:
-                workspaces[notebook.id] = project_id
-                notebooks.append(notebook)
-    return Holders(tuple(tasks), tuple(notebooks), MappingProxyType(workspaces))
+    tasks = await list_listed(client, TRAINING, region, project_ids, deadline=deadline)
+    notebooks = await list_listed(client, NOTEBOOKS, region, project_ids, deadline=deadline)
+    return Holders(tasks.items, notebooks.items, MappingProxyType({**notebooks.workspaces, **tasks.workspaces}))
 
 
 @dataclass(frozen=True, slots=True)
