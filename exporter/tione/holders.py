@@ -307,7 +307,7 @@ def source(
         total, _ = await call_parsed(
             client, kind.action, region, kind.probe_params(0, 1), kind.parse, deadline=deadline
         )
-        return f"{total} {kind.noun}"
+        return f"{total} {kind.noun} in the default workspace"
 
     return Source(
         kind.action,

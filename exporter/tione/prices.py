@@ -173,6 +173,6 @@ def source(client: TencentCloudClient, interval: float) -> Source[tuple[HourlyPr
 
     async def probe(region: str, deadline: float) -> str:
         await call_parsed(client, ACTION, region, request(()), parse, deadline=deadline)
-        return "spec prices readable"
+        return f"{ACTION} permitted"
 
     return Source(ACTION, fetch, PRICES.stored, empty=(), probe=probe, interval=interval, without="no prices")
