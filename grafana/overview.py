@@ -1,5 +1,6 @@
 """The fleet at a glance: services and groups by status and region, desired against ready replicas, the GPUs
-held by card type, what changed recently, and whether the API answers.
+held by card type, who holds each resource group's GPUs and what the pay-as-you-go holders cost, what changed
+recently, and whether the API answers.
 
 Fleet-wide aggregates read the recording rules of `deploy/prometheus/rules/tione-recording.yml`, so the
 dashboard stays fast on a large fleet.
@@ -136,6 +137,7 @@ def build() -> dashboard_builder.Dashboard:
         ("Replicas", _replicas()),
         ("Resources", _resources()),
         ("Capacity", _capacity()),
+        ("GPUs and cost", _gpus_and_cost()),
         ("Recent changes", _recent_changes()),
         ("API health", _api_health()),
     )
@@ -264,6 +266,109 @@ def _resources() -> Panels:
 
 def _capacity() -> Panels:
     return [free_gpus_panel(), gpus_used_panel(), services_per_group_panel(), free_cpu_panel(), free_memory_panel()]
+
+
+COST = "currencyCNY"
+
+
+def gpus_by_holder_panel() -> timeseries.Panel:
+    return timeseries_panel(
+        "GPUs by holder per resource group",
+        "Cards each dedicated resource group has in use, by who holds them: services, running training tasks, "
+        "running notebooks, and unattributed (in use, but held by nothing the exporter lists: "
+        "TIONEResourceGroupUnattributedGPUs).",
+        "short",
+        [
+            query(
+                f"region_resource_group_id_gpu_type_holder:tione_gpus:sum{{{REGION}}}",
+                "{{resource_group_id}} {{gpu_type}} {{holder}}",
+            )
+        ],
+        stacked=True,
+    )
+
+
+def cost_by_holder_panel() -> timeseries.Panel:
+    return timeseries_panel(
+        "Cost per hour by holder",
+        "What the pay-as-you-go services, training tasks and notebooks cost per hour at the account's discounted "
+        "price (replicas or instances x the spec's hourly price). Prepaid resource groups are paid in advance and "
+        "not counted here.",
+        COST,
+        [
+            query(
+                "sum by (region, holder) "
+                f"(region_tione_project_id_resource_group_id_holder:tione_hourly_cost_yuan:sum{{{REGION}}})",
+                "{{region}} {{holder}}",
+            )
+        ],
+        stacked=True,
+    )
+
+
+def cost_by_workspace_panel() -> timeseries.Panel:
+    return timeseries_panel(
+        "Cost per hour by workspace",
+        "The pay-as-you-go cost per hour of each workspace (TiProjectId), services, training tasks and notebooks.",
+        COST,
+        [
+            query(
+                f"region_tione_project_id:tione_hourly_cost_yuan:sum{{{REGION}}}",
+                "{{region}} {{tione_project_id}}",
+            )
+        ],
+        stacked=True,
+    )
+
+
+def top_spenders_panel() -> table.Panel:
+    return table_panel(
+        "Top spenders",
+        "The pay-as-you-go services, training tasks and notebooks that cost the most per hour now.",
+        COST,
+        [
+            query(
+                "topk(15, "
+                f"region_service_group_id_service_id:tione_service_hourly_cost_yuan:sum{{{REGION}}}"
+                f" or region_training_task_id:tione_training_task_hourly_cost_yuan:sum{{{REGION}}}"
+                f" or region_notebook_id:tione_notebook_hourly_cost_yuan:sum{{{REGION}}})",
+                instant=True,
+            )
+        ],
+        rename={"Value": "per hour"},
+        sort_by="per hour",
+    )
+
+
+def forgotten_notebooks_panel() -> table.Panel:
+    return table_panel(
+        "Notebooks holding GPUs, longest first",
+        "Running notebooks that hold GPUs and how long they have been running: past 24 hours, "
+        "TIONENotebookHoldingGPUs fires.",
+        "s",
+        [
+            query(
+                f"((time() - max without (pod, instance) (tione_notebook_start_timestamp_seconds{{{REGION}}}))"
+                " and on (region, notebook_id)"
+                f" (max without (pod, instance) (tione_notebook_allocated_gpus{{{REGION}}}) > 0))"
+                " * on (region, notebook_id) group_left (notebook_name, tione_project_id, resource_group_id)"
+                f" max without (pod, instance) (tione_notebook_info{{{REGION}}})",
+                instant=True,
+            )
+        ],
+        rename={"Value": "running for"},
+        sort_by="running for",
+    )
+
+
+def _gpus_and_cost() -> Panels:
+    return [
+        gpus_by_holder_panel(),
+        cost_by_holder_panel(),
+        top_spenders_panel(),
+        forgotten_notebooks_panel(),
+        cost_by_workspace_panel(),
+    ]
 
 
 def _recent_changes() -> Panels:

@@ -154,6 +154,24 @@ class CapacitySettings(Section):
     )
 
 
+class HoldersSettings(Section):
+    interval: IntervalOrOff = setting(
+        300.0,
+        "time between reads of the unfinished training tasks and notebooks (DescribeTrainingTasks, "
+        "DescribeNotebooks) per region; 0: off",
+        metavar="DURATION",
+    )
+
+
+class PricesSettings(Section):
+    interval: IntervalOrOff = setting(
+        3600.0,
+        "time between reads of the hourly prices of the pay-as-you-go specs in use (DescribeBillingSpecsPrice) "
+        "per region; 0: off",
+        metavar="DURATION",
+    )
+
+
 class ApiSettings(Section):
     rate_limit: RateLimit = setting(
         10.0, "API requests per second for the whole process (the API allows 20)", metavar="NUMBER"
@@ -212,6 +230,8 @@ class Settings(BaseSettings):
     tione: TioneSettings = TioneSettings()
     poll: PollSettings = PollSettings()
     capacity: CapacitySettings = CapacitySettings()
+    holders: HoldersSettings = HoldersSettings()
+    prices: PricesSettings = PricesSettings()
     api: ApiSettings = ApiSettings()
     log: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()

@@ -14,25 +14,30 @@ Each page is decoded from the answer's bytes into the records of `holder_records
 one that does not fit (or has no id) is left out, never the page.
 
 The functions take the shared client and a deadline; `list_holders` reads every workspace of a region.
+`source(client, kind, ...)` makes the secondary source of one kind (`TRAINING` or `NOTEBOOKS`, each run on
+`--holders.interval`): every workspace the listing polls, its result under the kind's `ResultKey`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tione import workspaces
 from exporter.tione.holder_records import (
     Notebook,
     NotebooksBody,
     TrainingTask,
     TrainingTasksBody,
 )
-from exporter.tione.paging import MAX_TOTAL_COUNT, Params, check_total, each, malformed, read_pages
+from exporter.tione.paging import MAX_TOTAL_COUNT, Params, call_parsed, check_total, each, malformed, read_pages
+from exporter.tione.snapshot import RegionSnapshot, ResultKey
+from exporter.tione.source import Sink, Source
 
 TRAINING_ACTION = "DescribeTrainingTasks"
 NOTEBOOK_ACTION = "DescribeNotebooks"
@@ -200,23 +205,116 @@ async def list_holders(
 
     A failure of any call is raised (the source's last result is then kept by the poller); an id listed
     in two workspaces is kept with the first."""
+    tasks = await list_listed(client, TRAINING, region, project_ids, deadline=deadline)
+    notebooks = await list_listed(client, NOTEBOOKS, region, project_ids, deadline=deadline)
+    return Holders(tasks.items, notebooks.items, MappingProxyType({**notebooks.workspaces, **tasks.workspaces}))
 
-    async def one(project_id: str | None) -> tuple[str, tuple[TrainingTask, ...], tuple[Notebook, ...]]:
-        tasks = await list_training_tasks(client, region, project_id, deadline=deadline)
-        notebooks = await list_notebooks(client, region, project_id, deadline=deadline)
-        return project_id or "", tasks, notebooks
 
-    found = await each(one, project_ids, workers=WORKSPACE_WORKERS)
-    workspaces: dict[str, str] = {}
-    tasks: list[TrainingTask] = []
-    notebooks: list[Notebook] = []
-    for project_id, workspace_tasks, workspace_notebooks in found:
-        for task in workspace_tasks:
-            if task.id and task.id not in workspaces:
-                workspaces[task.id] = project_id
-                tasks.append(task)
-        for notebook in workspace_notebooks:
-            if notebook.id and notebook.id not in workspaces:
-                workspaces[notebook.id] = project_id
-                notebooks.append(notebook)
-    return Holders(tuple(tasks), tuple(notebooks), MappingProxyType(workspaces))
+@dataclass(frozen=True, slots=True)
+class Listed(Generic[H]):
+    """One kind of holder of a region (training tasks or notebooks), and the workspace each was listed in."""
+
+    items: tuple[H, ...] = ()
+    workspaces: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The workspace (`TiProjectId`, "" for the default one) by id."""
+
+
+@dataclass(frozen=True, slots=True)
+class HolderKind(Generic[H]):
+    """What differs between the training task and notebook sources: action, listing, where the result goes."""
+
+    action: str
+    noun: str
+    key: ResultKey[Listed[H]]
+    list_one: Callable[[TencentCloudClient, str, str | None, float], Awaitable[tuple[H, ...]]]
+    probe_params: Callable[[int, int], Params]
+    parse: Callable[[str, dict[str, Any]], tuple[int, list[H]]]
+
+
+async def _tasks(
+    client: TencentCloudClient, region: str, project_id: str | None, deadline: float
+) -> tuple[TrainingTask, ...]:
+    return await list_training_tasks(client, region, project_id, deadline=deadline)
+
+
+async def _notebooks(
+    client: TencentCloudClient, region: str, project_id: str | None, deadline: float
+) -> tuple[Notebook, ...]:
+    return await list_notebooks(client, region, project_id, deadline=deadline)
+
+
+TRAINING: HolderKind[TrainingTask] = HolderKind(
+    TRAINING_ACTION,
+    "unfinished training tasks",
+    ResultKey(TRAINING_ACTION, Listed()),
+    _tasks,
+    training_params(None),
+    parse_training_tasks,
+)
+NOTEBOOKS: HolderKind[Notebook] = HolderKind(
+    NOTEBOOK_ACTION,
+    "unfinished notebooks",
+    ResultKey(NOTEBOOK_ACTION, Listed()),
+    _notebooks,
+    notebook_params(None),
+    parse_notebooks,
+)
+KINDS: tuple[HolderKind[Any], ...] = (TRAINING, NOTEBOOKS)
+"""Both holder sources, in the order they run."""
+
+TASKS_OF = TRAINING.key
+"""The region's unfinished training tasks, read by their families and the prices source."""
+NOTEBOOKS_OF = NOTEBOOKS.key
+"""The region's unfinished notebooks, read by their families and the prices source."""
+
+
+async def list_listed(
+    client: TencentCloudClient,
+    kind: HolderKind[H],
+    region: str,
+    project_ids: Sequence[str | None],
+    *,
+    deadline: float,
+) -> Listed[H]:
+    """One kind of holder in every workspace of `project_ids` (None: the default one); an id listed in two
+    workspaces is kept with the first, a failed call is raised."""
+
+    async def one(project_id: str | None) -> tuple[str, tuple[H, ...]]:
+        return project_id or "", await kind.list_one(client, region, project_id, deadline)
+
+    found = await each(one, list(dict.fromkeys(project_ids)), workers=WORKSPACE_WORKERS)
+    where: dict[str, str] = {}
+    items: list[H] = []
+    for project_id, listed in found:
+        for item in listed:
+            if item.id and item.id not in where:
+                where[item.id] = project_id
+                items.append(item)
+    return Listed(tuple(items), MappingProxyType(where))
+
+
+def source(
+    client: TencentCloudClient, kind: HolderKind[H], interval: float, configured: tuple[str, ...] = ()
+) -> Source[Listed[H]]:
+    """The secondary source of one kind of holder, every `interval` seconds per region, in the workspaces the
+    listing polls (`workspaces.project_ids`: the configured ones, else those discovery found)."""
+
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> Listed[H]:
+        ids = workspaces.project_ids(workspaces.DISCOVERY.of(snapshot), configured)
+        return await list_listed(client, kind, region, ids, deadline=deadline)
+
+    async def probe(region: str, deadline: float) -> str:
+        total, _ = await call_parsed(
+            client, kind.action, region, kind.probe_params(0, 1), kind.parse, deadline=deadline
+        )
+        return f"{total} {kind.noun} in the default workspace"
+
+    return Source(
+        kind.action,
+        fetch,
+        kind.key.stored,
+        empty=kind.key.empty,
+        probe=probe,
+        interval=interval,
+        without=f"no {kind.noun} and no unattributed GPUs",
+    )

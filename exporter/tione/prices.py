@@ -9,6 +9,9 @@ Only specs paid by the hour have a price here: what pay-as-you-go (`POSTPAID_BY_
 tasks and notebooks run on, and the pay-as-you-go part of a hybrid service (`HYBRID_PAID`). Resource
 groups are paid in advance (`PREPAID`) and have no hourly price. The distinct specs are asked in batches
 of `BATCH`, one call each, one after the other through the shared client and token bucket.
+
+`source(client, interval)` is the secondary source (`--prices.interval`): it runs after the listing and the
+holder sources, prices what they found in use, and stores the prices under `PRICES`, sorted by spec.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ import msgspec
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tione.holder_records import Notebook, SpecPrice, SpecsPriceBody, TrainingTask
+from exporter.tione.holders import NOTEBOOKS_OF, TASKS_OF
 from exporter.tione.paging import Params, call_parsed, each, malformed
 from exporter.tione.records import ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot, ResultKey
+from exporter.tione.source import Sink, Source
 
 ACTION = "DescribeBillingSpecsPrice"
 BATCH = 20
@@ -147,3 +153,25 @@ async def read_prices(
     wanted = set(specs)
     found = await each(one, batches(specs), workers=1)
     return {price.spec: price for prices in found for price in prices if price.spec in wanted}
+
+
+PRICES: ResultKey[tuple[HourlyPrice, ...]] = ResultKey(ACTION, ())
+"""The hourly prices of the pay-as-you-go specs in use, sorted by spec; read by the price family."""
+
+
+def source(client: TencentCloudClient, interval: float) -> Source[tuple[HourlyPrice, ...]]:
+    """The prices source, every `interval` seconds per region: the specs the snapshot's services, training
+    tasks and notebooks run on (those of the holder sources' last results), priced in batches."""
+
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[HourlyPrice, ...]:
+        specs = specs_in_use(snapshot.groups, TASKS_OF.of(snapshot).items, NOTEBOOKS_OF.of(snapshot).items)
+        if not specs:
+            return ()
+        found = await read_prices(client, region, specs, deadline=deadline)
+        return tuple(found[spec] for spec in sorted(found))
+
+    async def probe(region: str, deadline: float) -> str:
+        await call_parsed(client, ACTION, region, request(()), parse, deadline=deadline)
+        return f"{ACTION} permitted"
+
+    return Source(ACTION, fetch, PRICES.stored, empty=(), probe=probe, interval=interval, without="no prices")

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from exporter.simulator import SimulatorConfig, SimulatorServer
+from exporter.simulator.prices import PriceBook
 from grafana.queries import panel_queries, parse_label_values, query_variables, substitute
 from tests.conftest import REPO, require_tool
 from tests.e2e.stack import (
@@ -373,4 +374,60 @@ def test_a_nearly_full_resource_group_fires_the_capacity_alert(
     assert free and float(free[0]["value"][1]) < float(alert["value"])
     report(
         capsys, f"TIONEResourceGroupNoRoomToScale fires for {sorted(where)}: nearly full, as the simulator leaves it"
+    )
+
+
+def test_a_pay_as_you_go_service_costs_its_replicas_times_its_price(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cost rule against the simulator's own price book: replicas x the discounted hourly price in yuan."""
+    book = PriceBook()
+    chosen = [
+        (region, service)
+        for region in REGIONS
+        for group in stack.simulator.fleet(region)
+        for service in group["Services"]
+        if service["ChargeType"] == "POSTPAID_BY_HOUR"
+        and service.get("DeployType") != "DIST"
+        and (service["ServiceInfo"].get("Status") or {}).get("Replicas")
+        and service["ServiceInfo"].get("InstanceType") in book.prices
+    ]
+    assert chosen, "the simulated fleet has running pay-as-you-go services"
+    region, service = max(chosen, key=lambda pair: pair[1]["ServiceInfo"]["Status"]["Replicas"])
+    replicas = service["ServiceInfo"]["Status"]["Replicas"]
+    spec = service["ServiceInfo"]["InstanceType"]
+    expected = replicas * book.prices[spec][1] / 100
+    expr = (
+        "region_service_group_id_service_id:tione_service_hourly_cost_yuan:sum"
+        f'{{region="{region}", service_id="{service["ServiceId"]}"}}'
+    )
+    found = wait_for(expr, lambda: stack.prometheus.query(expr), timeout=20)
+    assert float(found[0]["value"][1]) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+    total = wait_for(
+        "the region's hourly cost",
+        lambda: stack.prometheus.query(f'region:tione_hourly_cost_yuan:sum{{region="{region}"}}'),
+        20,
+    )
+    assert float(total[0]["value"][1]) >= expected
+    report(
+        capsys, f"{service['ServiceId']}: {replicas} x {spec} at {book.prices[spec][1] / 100} yuan = {expected} yuan/h"
+    )
+
+
+def test_a_notebook_holding_gpus_for_days_fires_at_once(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    """The simulator's notebook holding two A10 for four days: its start time is the API's, so no day of waiting."""
+    region = REGIONS[0]
+    (notebook,) = [n for n in stack.simulator.notebooks(region) if n["Name"] == "alice-exploration"]
+
+    def firing() -> list[dict[str, Any]]:
+        alerts = stack.alerts(alertname="TIONENotebookHoldingGPUs", region=region)
+        return [alert for alert in alerts if alert["state"] == "firing"]
+
+    alerts = wait_for("TIONENotebookHoldingGPUs firing", firing, timeout=40)
+    assert {alert["labels"]["notebook_id"] for alert in alerts} == {notebook["Id"]}
+    assert alerts[0]["labels"]["notebook_name"] == "alice-exploration"
+    assert float(alerts[0]["value"]) > 4 * 24 * 3600 - 60
+    report(
+        capsys,
+        f"TIONENotebookHoldingGPUs fires for {notebook['Id']} (held {float(alerts[0]['value']) / 86400:.1f} days)",
     )

@@ -26,6 +26,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter.simulator.server import SimulatorServer
+from exporter.tione.holders import NOTEBOOK_UNFINISHED, TRAINING_UNFINISHED
 from tests.conftest import REPO, exporter_command, require_tool, signed_simulator, tree_environment
 from tests.unit.test_web_config import PEM
 
@@ -116,16 +117,21 @@ def test_check_reports_each_region(simulator: SimulatorServer) -> None:
         count = len(simulator.fleet(region, ""))
         workspaces = len(simulator.workspaces(region))
         capacity = len(simulator.resource_groups(region))
+        tasks = sum(task["Status"] in TRAINING_UNFINISHED for task in simulator.training_tasks(region, ""))
+        notebooks = sum(notebook["Status"] in NOTEBOOK_UNFINISHED for notebook in simulator.notebooks(region, ""))
         assert line == (
             f"{region}: ok ({workspaces} workspaces, {count} service groups in the default workspace, "
-            f"{capacity} resource groups, DescribeEvents permitted)"
+            f"{capacity} resource groups, {tasks} unfinished training tasks in the default workspace, "
+            f"{notebooks} unfinished notebooks in the default workspace, DescribeBillingSpecsPrice permitted, "
+            "DescribeEvents permitted)"
         )
 
 
 def test_check_warns_when_workspaces_cannot_be_listed(simulator: SimulatorServer) -> None:
     simulator.deny("DescribeWorkspaces")
     try:
-        result = run(["check", "--tione.regions", REGIONS[0], "--capacity.interval", "0"], environment(simulator))
+        off = ["--capacity.interval", "0", "--holders.interval", "0", "--prices.interval", "0"]
+        result = run(["check", "--tione.regions", REGIONS[0], *off], environment(simulator))
     finally:
         simulator.allow("DescribeWorkspaces")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -154,7 +160,7 @@ def test_check_warns_when_the_keys_may_not_read_capacity(simulator: SimulatorSer
     simulator.deny("DescribeBillingResourceGroups")
     try:
         flags = ["check", "--tione.regions", REGIONS[0], "--tione.discovery-interval", "0"]
-        result = run(flags, environment(simulator))
+        result = run([*flags, "--holders.interval", "0", "--prices.interval", "0"], environment(simulator))
     finally:
         simulator.allow("DescribeBillingResourceGroups")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -527,3 +533,20 @@ def test_run_with_a_web_config_serves_https_with_basic_auth(simulator: Simulator
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_check_warns_when_the_keys_may_not_read_training_tasks(simulator: SimulatorServer) -> None:
+    simulator.deny("DescribeTrainingTasks")
+    try:
+        flags = ["check", "--tione.regions", REGIONS[0], "--tione.discovery-interval", "0", "--capacity.interval", "0"]
+        result = run(flags, environment(simulator))
+    finally:
+        simulator.allow("DescribeTrainingTasks")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ok, warning = result.stdout.splitlines()
+    assert ok.startswith(f"{REGIONS[0]}: ok (") and "unfinished notebooks in the default workspace" in ok
+    assert warning == (
+        f"{REGIONS[0]}: warning: DescribeTrainingTasks is not permitted: UnauthorizedOperation: "
+        + warning.split("UnauthorizedOperation: ", 1)[1]
+    )
+    assert warning.endswith("; no unfinished training tasks and no unattributed GPUs")

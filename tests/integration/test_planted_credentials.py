@@ -136,6 +136,7 @@ async def test_planted_credentials_and_the_secret_id_are_never_shown(simulator: 
         assert any("image" in message and any(image in message for image in shown) for message in event_messages)
         assert 'service_group_name="team [REDACTED]"' in found["metrics"]
         assert "team [REDACTED]" in found["page"] and "(key [REDACTED])" in found["attention"]
+        assert "tione_training_task_info{" in found["metrics"] and "tione_notebook_info{" in found["metrics"]
 
         # the API's error messages, each quoting a third of the forms and the SecretId
         thirds = [PLANTED[start::3] for start in range(3)]
@@ -155,6 +156,8 @@ async def test_planted_credentials_and_the_secret_id_are_never_shown(simulator: 
     logs = running.logs.getvalue()
     assert "refused-2" in logs and "poll failed" in logs and "level=debug" in logs
     seen.texts.append(("logs", logs))
-    forbidden = {form.password for form in CREDENTIALED} | {secret_id, secret_key}
+    holder_secrets = set(simulator.holder_secrets(REGION))
+    assert len(holder_secrets) >= 10, "every task and notebook carries its Envs, CallbackUrl or SSHConfig secret"
+    forbidden = {form.password for form in CREDENTIALED} | {secret_id, secret_key} | holder_secrets
     leaks = sorted({(where, secret) for where, text in seen.texts for secret in forbidden if secret in text})
     assert not leaks, f"{len(leaks)} leak(s): {leaks[:10]}"

@@ -82,12 +82,21 @@ def snapshot_series(samples: Samples) -> dict[tuple[str, frozenset[tuple[str, st
     return {
         key: v
         for key, v in samples.items()
-        if key[0].startswith("tione_") and not key[0].startswith(("tione_exporter_", "tione_up"))
+        if key[0].startswith("tione_") and not key[0].startswith(("tione_exporter_", "tione_up", UNATTRIBUTED))
     }
 
 
 def of_service(key: tuple[str, frozenset[tuple[str, str]]], service_id: str) -> bool:
     return ("service_id", service_id) in key[1]
+
+
+UNATTRIBUTED = "tione_resource_group_unattributed_gpus"
+"""What no listed holder accounts for: a service left out of the listing holds none of its group's cards,
+which then show here, as they should."""
+
+
+def unattributed(samples: Samples) -> float:
+    return sum(v for (name, _), v in samples.items() if name == UNATTRIBUTED)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -154,6 +163,7 @@ async def test_one_odd_service_costs_at_most_that_service(
             assert skipped == {}
         else:
             assert mine_new == {}, "the service is left out whole"
+            assert unattributed(after) >= unattributed(before), "its cards, if any, are nobody's now"
             assert len(mine_old) > 10
             assert value(after, "tione_service_group_info", service_group_id=group_id) == 1.0
             assert list(skipped) == [frozenset({("region", REGION), ("kind", "service"), ("reason", reason)})]

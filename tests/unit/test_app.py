@@ -85,9 +85,17 @@ async def test_the_action_labels_come_from_the_sources_in_use() -> None:
     )
     in_use = make_sources(settings, client)
     metrics.declare_actions(source.action for source in in_use)
-    actions = ["DescribeWorkspaces", ACTION, resource_groups.ACTION, "DescribeEvents"]
+    actions = [
+        "DescribeWorkspaces",
+        ACTION,
+        resource_groups.ACTION,
+        "DescribeTrainingTasks",
+        "DescribeNotebooks",
+        "DescribeBillingSpecsPrice",
+        "DescribeEvents",
+    ]
     assert [source.action for source in in_use] == actions
-    assert [source.primary for source in in_use] == [False, True, False, False]
+    assert [source.primary for source in in_use] == [False, True, False, False, False, False, False]
     for action in actions:
         assert (
             metrics.registry.get_sample_value(
@@ -104,6 +112,20 @@ async def test_the_events_can_be_switched_off() -> None:
     )
     off = load_settings({"--tione.regions": "ap-guangzhou", "--events.max-services": "0"}, {})
     assert "DescribeEvents" not in [source.action for source in make_sources(off, client)]
+    await client.aclose()
+
+
+async def test_holders_and_prices_can_be_switched_off_and_run_on_their_intervals() -> None:
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
+    )
+    on = {
+        source.action: source.interval for source in make_sources(load_settings({"--tione.regions": "r1"}, {}), client)
+    }
+    assert (on["DescribeTrainingTasks"], on["DescribeNotebooks"], on["DescribeBillingSpecsPrice"]) == (300, 300, 3600)
+    off = load_settings({"--tione.regions": "r1", "--holders.interval": "0", "--prices.interval": "0"}, {})
+    left = {source.action for source in make_sources(off, client)}
+    assert not left & {"DescribeTrainingTasks", "DescribeNotebooks", "DescribeBillingSpecsPrice"}
     await client.aclose()
 
 

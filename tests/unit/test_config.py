@@ -70,6 +70,8 @@ ALL_FLAGS = {
     "--poll.max-staleness": ("1h30m", lambda s: s.poll.max_staleness == 5400.0),
     "--api.rate-limit": ("2.5", lambda s: s.api.rate_limit == 2.5),
     "--capacity.interval": ("10m", lambda s: s.capacity.interval == 600.0),
+    "--holders.interval": ("0", lambda s: s.holders.interval == 0.0),
+    "--prices.interval": ("2h", lambda s: s.prices.interval == 7200.0),
     "--log.level": ("debug", lambda s: s.log.level == "debug"),
     "--log.format": ("json", lambda s: s.log.format == "json"),
     "--events.max-services": ("0", lambda s: s.events.max_services == 0),
@@ -156,6 +158,10 @@ events:
   refresh-interval: 2m
 capacity:
   interval: 15m
+holders:
+  interval: 10m
+prices:
+  interval: 0
 """
 
 
@@ -186,6 +192,7 @@ def test_every_yaml_key(tmp_path: Path) -> None:
     assert settings.events.max_services == 25
     assert settings.events.refresh_interval == 120.0
     assert settings.capacity.interval == 900.0
+    assert (settings.holders.interval, settings.prices.interval) == (600.0, 0.0)
     filters, tag_filters = listing_filters(settings)
     assert [f.to_api() for f in filters] == [
         {"Name": "Status", "Values": ["Normal", "Abnormal"], "Negative": True, "Fuzzy": False},
@@ -558,3 +565,8 @@ def test_a_bad_file_value_is_an_error_even_where_a_flag_overrides_it(tmp_path: P
 def test_a_bad_variable_is_an_error_even_where_a_flag_overrides_it() -> None:
     found = problems({"--log.level": "info"}, {"TIONE_EXPORTER_LOG_LEVEL": "loud"})
     assert found == ('TIONE_EXPORTER_LOG_LEVEL: must be one of debug, info, warn, error, not "loud"',)
+
+
+def test_holders_every_five_minutes_and_prices_every_hour_by_default() -> None:
+    settings = load_settings({}, REGION)
+    assert (settings.holders.interval, settings.prices.interval) == (300.0, 3600.0)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -27,11 +28,14 @@ from exporter.metrics.families.pod import PodOfService, pods
 from exporter.metrics.families.service import ServiceInGroup
 from exporter.metrics.options import RenderOptions
 from exporter.metrics.render import collect_region, render
-from exporter.tione import records
+from exporter.tione import holders, records
 from exporter.tione.event_models import Event, ServiceEvents
 from exporter.tione.events import EVENTS
+from exporter.tione.holder_records import Notebook, SpecPrice, TrainingTask
+from exporter.tione.holders import NOTEBOOKS_OF, TASKS_OF, Listed
 from exporter.tione.listing import dedupe
 from exporter.tione.models import ApiModel, ResourceGroup, Workspace
+from exporter.tione.prices import PRICES, HourlyPrice, hourly_price
 from exporter.tione.resource_groups import RESOURCE_GROUPS
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.workspaces import DISCOVERY, Discovery
@@ -125,8 +129,10 @@ def read_groups(items: list[Any]) -> list[records.ServiceGroup]:
 def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
     """A region's snapshot from a case: its `groups` as listed; optionally `workspaces` (as
     `DescribeWorkspaces` sends them, all polled), `listed_in` (group id -> the workspace it was listed in),
-    `resource_groups` (as `DescribeBillingResourceGroups` sends them) and `events` (per troubled service,
-    `DescribeEvents`' answer with the service's `ServiceGroupId` and `ServiceId`)."""
+    `resource_groups` (as `DescribeBillingResourceGroups` sends them), `events` (per troubled service,
+    `DescribeEvents`' answer with the service's `ServiceGroupId` and `ServiceId`), `training_tasks` and
+    `notebooks` (as `DescribeTrainingTasks` / `DescribeNotebooks` send them, with `holders_in`: id -> the
+    workspace it was listed in) and `spec_prices` (`DescribeBillingSpecsPrice`'s `SpecsPrice`)."""
     workspaces = tuple(Workspace.model_validate(item) for item in case.get("workspaces", ()))
     listed = RegionSnapshot(
         region,
@@ -139,7 +145,26 @@ def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
         Discovery(workspaces),
         tuple(ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
         service_events(case.get("events", [])),
+        holders_of(case),
     )
+
+
+def holders_of(case: dict[str, Any]) -> HolderResults | None:
+    """A case's training tasks, notebooks and prices, or None when it has none of them (sources off)."""
+    if not {"training_tasks", "notebooks", "spec_prices"} & case.keys():
+        return None
+    where = MappingProxyType(dict(case.get("holders_in", {})))
+    tasks = tuple(msgspec.convert(item, TrainingTask, strict=False) for item in case.get("training_tasks", ()))
+    notebooks = tuple(msgspec.convert(item, Notebook, strict=False) for item in case.get("notebooks", ()))
+    priced = (hourly_price(msgspec.convert(item, SpecPrice, strict=False)) for item in case.get("spec_prices", ()))
+    return HolderResults(Listed(tasks, where), Listed(notebooks, where), tuple(p for p in priced if p is not None))
+
+
+@dataclass(frozen=True)
+class HolderResults:
+    tasks: Listed[TrainingTask]
+    notebooks: Listed[Notebook]
+    prices: tuple[HourlyPrice, ...]
 
 
 def with_results(
@@ -147,10 +172,15 @@ def with_results(
     discovery: Discovery,
     resource_groups: tuple[ResourceGroup, ...] = (),
     events: tuple[ServiceEvents, ...] = (),
+    holders: HolderResults | None = None,
 ) -> RegionSnapshot:
     """`snapshot` with the secondary sources' results, stored as the sources store them."""
     snapshot = DISCOVERY.stored(snapshot, discovery)
-    return EVENTS.stored(RESOURCE_GROUPS.stored(snapshot, resource_groups), events)
+    snapshot = EVENTS.stored(RESOURCE_GROUPS.stored(snapshot, resource_groups), events)
+    if holders is not None:
+        snapshot = TASKS_OF.stored(NOTEBOOKS_OF.stored(snapshot, holders.notebooks), holders.tasks)
+        snapshot = PRICES.stored(snapshot, holders.prices)
+    return snapshot
 
 
 def render_case(case: dict[str, Any], options: RenderOptions | None = None) -> str:
@@ -345,6 +375,8 @@ def test_state_set_families_declare_the_known_values_of_the_models() -> None:
         "tione_service_workload_status": records.WORKLOAD_STATUSES,
         "tione_service_status_condition": ("true", "false", "unknown"),
         "tione_service_pod_phase": records.POD_PHASES,
+        "tione_training_task_status": holders.TRAINING_UNFINISHED,
+        "tione_notebook_status": holders.NOTEBOOK_UNFINISHED,
     }
 
 

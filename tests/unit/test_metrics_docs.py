@@ -8,10 +8,13 @@ from typing import Any
 import pytest
 
 from exporter.metrics.families import SELF_FAMILIES, SNAPSHOT_FAMILIES
+from exporter.metrics.families import attribution as attribution_kind
 from exporter.metrics.families import component as component_kind
 from exporter.metrics.families import events as events_kind
 from exporter.metrics.families import group as group_kind
+from exporter.metrics.families import holders as holders_kind
 from exporter.metrics.families import pod as pod_kind
+from exporter.metrics.families import price as price_kind
 from exporter.metrics.families import resource_group as resource_group_kind
 from exporter.metrics.families import service as service_kind
 from exporter.metrics.families import workspace as workspace_kind
@@ -31,7 +34,10 @@ SECTIONS: dict[str, tuple[Family[Any] | LiveFamily, ...]] = {
     "The exporter itself": SELF_FAMILIES,
     "Workspaces": workspace_kind.FAMILIES,
     "Gateways and schedulers": component_kind.FAMILIES,
-    "Resource groups": resource_group_kind.FAMILIES,
+    "Resource groups": resource_group_kind.FAMILIES + attribution_kind.FAMILIES,
+    "Training tasks": holders_kind.TASK_FAMILIES,
+    "Notebooks": holders_kind.NOTEBOOK_FAMILIES,
+    "Spec prices": price_kind.FAMILIES,
 }
 SECTION_IDENTITY = {
     "Service groups": group_kind.IDENTITY,
@@ -41,6 +47,9 @@ SECTION_IDENTITY = {
     "Workspaces": ("region",),
     "Gateways and schedulers": component_kind.IDENTITY,
     "Resource groups": resource_group_kind.IDENTITY,
+    "Training tasks": holders_kind.TASK_IDENTITY,
+    "Notebooks": holders_kind.NOTEBOOK_IDENTITY,
+    "Spec prices": price_kind.IDENTITY,
 }
 
 

@@ -30,6 +30,8 @@ from tests import render_helpers as rendered
 from tests.conftest import require_tool
 from tests.unit.test_metrics_catalogue import (
     CASE_NAMES,
+    HolderResults,
+    holders_of,
     load_case,
     metric_name,
     read_groups,
@@ -61,12 +63,24 @@ def rich_resource_groups() -> tuple[ResourceGroup, ...]:
     )
 
 
+def rich_holders() -> HolderResults | None:
+    """The training tasks, notebooks and prices of every golden case."""
+    merged: dict[str, Any] = {"training_tasks": [], "notebooks": [], "spec_prices": [], "holders_in": {}}
+    for name in CASE_NAMES:
+        case = load_case(name)
+        for key in ("training_tasks", "notebooks", "spec_prices"):
+            merged[key] += case.get(key, [])
+        merged["holders_in"].update(case.get("holders_in", {}))
+    return holders_of(merged)
+
+
 def rich_exposition() -> Exposition:
     groups = rich_groups()
     workspace = Workspace(ti_project_id="ws-1", name="production", status="Normal")
     listed = {"group_workspaces": {g.service_group_id or "": "ws-1" for g in groups}, "polled_workspaces": ("ws-1",)}
     capacity = rich_resource_groups()
     events = service_events([item for name in CASE_NAMES for item in load_case(name).get("events", [])])
+    holders = rich_holders()
     return render(
         [
             collect_region(
@@ -75,11 +89,12 @@ def rich_exposition() -> Exposition:
                     Discovery((workspace,)),
                     capacity,
                     events,
+                    holders,
                 ),
                 RICH,
             ),
             collect_region(
-                with_results(RegionSnapshot("ap-shanghai", tuple(groups)), Discovery(), capacity, events), RICH
+                with_results(RegionSnapshot("ap-shanghai", tuple(groups)), Discovery(), capacity, events, holders), RICH
             ),
         ]
     )
@@ -345,9 +360,9 @@ def test_pod_series_off_leaves_out_exactly_the_pod_families() -> None:
 
 
 def rendered_lines(options: RenderOptions) -> list[str]:
-    return sample_lines(
-        rendered.text(render([collect_region(RegionSnapshot("ap-guangzhou", tuple(rich_groups())), options)])).decode()
-    )
+    snapshot = RegionSnapshot("ap-guangzhou", tuple(rich_groups()))
+    snapshot = with_results(snapshot, Discovery(), rich_resource_groups(), (), rich_holders())
+    return sample_lines(rendered.text(render([collect_region(snapshot, options)])).decode())
 
 
 def test_current_state_sets_keep_exactly_the_state_series_at_1() -> None:
@@ -483,6 +498,10 @@ def test_the_kinds_are_every_kind_the_family_modules_declare_in_the_order_they_s
         "warning_events_group",
         "warning_events",
         "resource_group",
+        "training_task",
+        "notebook",
+        "spec",
+        "resource_group_attribution",
     ]
     assert [kind.order for kind in KINDS] == sorted(kind.order for kind in KINDS)
 

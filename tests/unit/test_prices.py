@@ -16,8 +16,11 @@ from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione import prices
 from exporter.tione.holder_records import Notebook, ResourceConf, ResourceConfigInfo, SpecPrice, TrainingTask
+from exporter.tione.holders import NOTEBOOKS_OF, TASKS_OF, Listed
 from exporter.tione.prices import HourlyPrice, batches, hourly_price, read_prices, specs_in_use, yuan
 from exporter.tione.records import ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import NoSink
 
 REGION = "ap-guangzhou"
 
@@ -133,3 +136,20 @@ async def test_an_entry_that_does_not_fit_is_left_out(entry: Any) -> None:
     api = PriceApi({}, {"SpecsPrice": [entry, good], "RequestId": "r"})
     found = await read_prices(client_for(api), REGION, ["TI.A.POST", "TI.B.POST"], deadline=time.monotonic() + 10)
     assert found == {"TI.B.POST": HourlyPrice("TI.B.POST", 12.34, 10.0)}
+
+
+async def test_the_source_prices_what_the_snapshot_holds_and_calls_nothing_without_specs() -> None:
+    api = PriceApi({"TI.TASK.POST": (1234, 987), "TI.NB.POST": (500, 400)})
+    source = prices.source(client_for(api), 3600.0)
+    assert (source.action, source.interval, source.primary) == ("DescribeBillingSpecsPrice", 3600.0, False)
+    empty = RegionSnapshot(REGION)
+    assert await source.fetch(REGION, empty, time.monotonic() + 10, NoSink()) == ()
+    assert api.bodies == [], "no spec in use: no call"
+    task = TrainingTask(
+        id="t", charge_type="POSTPAID_BY_HOUR", resource_config_infos=[ResourceConfigInfo(instance_type="TI.TASK.POST")]
+    )
+    notebook = Notebook(id="n", charge_type="POSTPAID_BY_HOUR", resource_conf=ResourceConf(instance_type="TI.NB.POST"))
+    snapshot = TASKS_OF.stored(NOTEBOOKS_OF.stored(empty, Listed((notebook,))), Listed((task,)))
+    found = await source.fetch(REGION, snapshot, time.monotonic() + 10, NoSink())
+    assert found == (HourlyPrice("TI.NB.POST", 5.0, 4.0), HourlyPrice("TI.TASK.POST", 12.34, 9.87))
+    assert prices.PRICES.of(source.store(empty, found)) == found
