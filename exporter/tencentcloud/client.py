@@ -184,6 +184,27 @@ class TencentCloudClient:
         self._request_client = request_client
         self._rng = rng if rng is not None else random.Random()
 
+    def sibling(self, *, endpoint: str, service: str, version: str, rate_limiter: TokenBucket) -> TencentCloudClient:
+        """A client of another product (its own host, signing service, version and rate budget) with this
+        one's credentials, hooks and connection pool: the pool is closed with this client, not with it."""
+        return TencentCloudClient(
+            endpoint=endpoint,
+            service=service,
+            version=version,
+            credentials=self._credentials,
+            rate_limiter=rate_limiter,
+            hooks=self.hooks,
+            http=self._http,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+            backoff_base=self._backoff_base,
+            backoff_cap=self._backoff_cap,
+            max_attempts=self._max_attempts,
+            min_attempt_time=self._min_attempt_time,
+            language=self._language,
+            request_client=self._request_client,
+        )
+
     async def __aenter__(self) -> TencentCloudClient:
         return self
 

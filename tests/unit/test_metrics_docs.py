@@ -14,6 +14,7 @@ from exporter.metrics.families import group as group_kind
 from exporter.metrics.families import pod as pod_kind
 from exporter.metrics.families import resource_group as resource_group_kind
 from exporter.metrics.families import service as service_kind
+from exporter.metrics.families import traffic as traffic_kind
 from exporter.metrics.families import workspace as workspace_kind
 from exporter.metrics.families.family import Family, LiveFamily
 from tests.conftest import REPO
@@ -32,6 +33,7 @@ SECTIONS: dict[str, tuple[Family[Any] | LiveFamily, ...]] = {
     "Workspaces": workspace_kind.FAMILIES,
     "Gateways and schedulers": component_kind.FAMILIES,
     "Resource groups": resource_group_kind.FAMILIES,
+    "What callers experience (Cloud Monitor)": traffic_kind.FAMILIES + traffic_kind.BUDGET_FAMILIES,
 }
 SECTION_IDENTITY = {
     "Service groups": group_kind.IDENTITY,
@@ -41,6 +43,7 @@ SECTION_IDENTITY = {
     "Workspaces": ("region",),
     "Gateways and schedulers": component_kind.IDENTITY,
     "Resource groups": resource_group_kind.IDENTITY,
+    "What callers experience (Cloud Monitor)": traffic_kind.IDENTITY,
 }
 
 

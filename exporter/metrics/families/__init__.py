@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.metrics.families import component, events, exporter, group, pod, resource_group, service, workspace
+from exporter.metrics.families import (
+    component,
+    events,
+    exporter,
+    group,
+    pod,
+    resource_group,
+    service,
+    traffic,
+    workspace,
+)
 from exporter.metrics.families.family import Family, Kind, LiveFamily
 
 KINDS: tuple[Kind[Any, Any], ...] = (
@@ -23,6 +33,7 @@ KINDS: tuple[Kind[Any, Any], ...] = (
     events.GROUP_KIND,
     events.KIND,
     resource_group.KIND,
+    *traffic.KINDS,
 )
 """Every kind a snapshot holds, parents before their children; also the exposition order."""
 

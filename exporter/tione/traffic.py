@@ -1,0 +1,221 @@
+"""What callers experience, as a source: Cloud Monitor's `QCE/TI_MODEL` figures of the running groups.
+
+A secondary source after the listing: it reads the listing's groups from the snapshot and asks Cloud
+Monitor (another product: its own client, signed for service `monitor`, with its own token bucket at
+`--monitor.rate-limit`, the TI-ONE client's credentials and hooks) through `tione/monitor.py`.
+
+It runs every poll but collects only when its effective interval has passed: the interval follows from
+the monthly budget (`monitor.plan`) and the requests the current fleet needs, so it can only be known
+once the listing has run. In between, the last collection is served again. A change of the effective
+interval is logged once. A key without Cloud Monitor permission costs one request, one warning per
+region and these series only; it is asked again at most every `DENIED_RETRY` seconds. The TI-ONE poll
+never sees a Cloud Monitor error: `collect` turns every API error into what was lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Protocol
+
+from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
+from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
+from exporter.tione import monitor
+from exporter.tione import monitor_api as api
+from exporter.tione.records import ServiceGroup
+from exporter.tione.snapshot import RegionSnapshot, ResultKey
+from exporter.tione.source import Sink, Source
+
+log = logging.getLogger(__name__)
+
+ACTION = api.GET_MONITOR_DATA
+DENIED_RETRY = 3600.0
+"""Seconds before a region whose keys were refused Cloud Monitor is asked again (one request each time)."""
+CATALOGUE_REFRESH = 6 * 3600.0
+"""Seconds a region's `DescribeBaseMetrics` answer is used for the extra metrics before it is asked again."""
+
+
+class MonitorConfig(Protocol):
+    """The `--monitor.*` settings this source reads (`config.settings.MonitorSettings`)."""
+
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def max_requests_per_month(self) -> int: ...
+    @property
+    def interval(self) -> float: ...
+    @property
+    def period(self) -> float: ...
+    @property
+    def delay(self) -> float: ...
+    @property
+    def rate_limit(self) -> float: ...
+    @property
+    def metrics(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """A region's last Cloud Monitor collection and what the budget allows."""
+
+    groups: Mapping[str, monitor.GroupTraffic] = field(default_factory=lambda: MappingProxyType({}))
+    """Each asked group's figures, by group id; a group without a point has no entry."""
+    extras: tuple[monitor.Sample, ...] = ()
+    """The latest point of each extra metric (`monitor.metrics`) per instance."""
+    budget: monitor.Budget | None = None
+    permitted: bool = True
+    collected_at: float = 0.0
+    """Unix time of the collection (0 before the first)."""
+
+
+TRAFFIC: ResultKey[Traffic] = ResultKey(ACTION, Traffic())
+"""Read by the traffic families, the attention rows and the page."""
+
+
+@dataclass(slots=True)
+class _Region:
+    collected: float | None = None
+    """`clock()` of the last collection."""
+    result: Traffic = field(default_factory=Traffic)
+    requests: int = 0
+    """Requests one collection of this region needs with the current fleet."""
+    catalogue: dict[str, monitor.MetricInfo] | None = None
+    catalogue_at: float = 0.0
+    warned: bool = False
+
+
+@dataclass(slots=True)
+class Collector:
+    """The source's state across polls: per region, the last collection and the requests it needs."""
+
+    call: monitor.Call
+    config: MonitorConfig
+    clock: Callable[[], float] = time.monotonic
+    now: Callable[[], float] = time.time
+    regions: dict[str, _Region] = field(default_factory=dict)
+    interval: float | None = None
+    """The effective interval last logged."""
+    unusable: set[str] = field(default_factory=set)
+
+    def plan(self) -> monitor.Budget:
+        """The effective interval for the requests every region's collection needs, together."""
+        total = sum(state.requests for state in self.regions.values())
+        budget = monitor.plan(total, interval=self.config.interval, budget=self.config.max_requests_per_month)
+        if budget.interval != self.interval:
+            self.interval = budget.interval
+            log.info(monitor.budget_message(budget), extra={"action": ACTION})
+        return budget
+
+    async def extras(
+        self, region: str, state: _Region, groups: tuple[ServiceGroup, ...], deadline: float
+    ) -> list[monitor.Query]:
+        """The queries of the extra metrics, through the region's (cached) `DescribeBaseMetrics` answer."""
+        if not self.config.metrics:
+            return []
+        if state.catalogue is None or self.clock() - state.catalogue_at >= CATALOGUE_REFRESH:
+            try:
+                state.catalogue = await monitor.describe_metrics(self.call, region, deadline=deadline)
+            except TencentCloudError as error:
+                if is_permission_error(error.code):
+                    raise
+                log.warning("Cloud Monitor metrics could not be listed", extra={"region": region, "code": error.code})
+                state.catalogue = state.catalogue or {}
+            state.catalogue_at = self.clock()
+        queries = []
+        for name in self.config.metrics:
+            info = state.catalogue.get(name)
+            dimensions = info.dimensions() if info is not None else None
+            if dimensions is None:
+                if name not in self.unusable:
+                    self.unusable.add(name)
+                    log.warning(
+                        "monitor.metrics names a metric QCE/TI_MODEL does not offer by service group or service",
+                        extra={"metric": name, "hint": "tione-exporter check lists the metrics"},
+                    )
+                continue
+            queries.append(monitor.Query(name, tuple(monitor.instances(groups, dimensions))))
+        return queries
+
+    async def fetch(self, region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> Traffic:
+        state = self.regions.setdefault(region, _Region())
+        started = self.clock()
+        asked = tuple(monitor.instances(snapshot.groups))
+        queries = [monitor.Query(metric, asked) for metric in api.GROUP_METRICS]
+        state.requests = monitor.requests_per_collection(len(query.instances) for query in queries)
+        budget = self.plan()
+        wait = budget.interval if state.result.permitted else max(budget.interval, DENIED_RETRY)
+        if state.collected is not None and started - state.collected < wait:
+            return replace(state.result, budget=budget)
+        try:
+            queries += await self.extras(region, state, snapshot.groups, deadline)
+        except TencentCloudError as error:
+            return self._denied(region, state, budget, error.code, started)
+        state.requests = monitor.requests_per_collection(len(query.instances) for query in queries)
+        budget = self.plan()
+        period = int(self.config.period)
+        window = monitor.window(self.now(), period=period, delay=self.config.delay)
+        found = await monitor.collect(self.call, region, queries, window, deadline=deadline)
+        if found.denied:
+            return self._denied(region, state, budget, found.denied, started)
+        if found.errors:
+            log.info(
+                "Cloud Monitor batches lost", extra={"region": region, "codes": ",".join(sorted(set(found.errors)))}
+            )
+        extras = tuple(sample for sample in found.samples if sample.metric not in api.GROUP_METRICS)
+        state.collected = started
+        state.warned = False
+        state.result = Traffic(
+            groups=MappingProxyType(monitor.group_traffic(found.samples)),
+            extras=extras,
+            budget=budget,
+            collected_at=self.now(),
+        )
+        return state.result
+
+    def _denied(self, region: str, state: _Region, budget: monitor.Budget, code: str, started: float) -> Traffic:
+        if not state.warned:
+            state.warned = True
+            log.warning(
+                "Cloud Monitor is not permitted: no traffic series for this region",
+                extra={
+                    "region": region,
+                    "action": ACTION,
+                    "code": code,
+                    "hint": "allow monitor:GetMonitorData and monitor:DescribeBaseMetrics",
+                },
+            )
+        state.collected = started
+        state.result = Traffic(budget=budget, permitted=False)
+        return state.result
+
+    async def probe(self, region: str, deadline: float) -> str:
+        """`check`: what `QCE/TI_MODEL` offers, and what the budget allows."""
+        catalogue = await monitor.describe_metrics(self.call, region, deadline=deadline)
+        lines = "".join(f"\n    {info.line()}" for info in sorted(catalogue.values(), key=lambda item: item.name))
+        per_ten = len(api.GROUP_METRICS) + len(self.config.metrics)
+        budget = self.config.max_requests_per_month
+        groups = int(budget * self.config.interval / monitor.SECONDS_PER_MONTH / per_ten) * api.MAX_INSTANCES
+        return (
+            f"{len(catalogue)} {api.NAMESPACE} metrics; {per_ten} requests a collection per 10 running groups: "
+            f"budget {budget:,} a month collects every {self.config.interval:g}s for up to {groups} running "
+            f"groups, less often beyond{lines}"
+        )
+
+
+def source(client: TencentCloudClient, config: MonitorConfig) -> Source[Traffic]:
+    """The Cloud Monitor source, after the listing; `client` is the TI-ONE client whose credentials, hooks and
+    connection pool it shares (`config.max_requests_per_month` must be positive: 0 means no source)."""
+    rate = config.rate_limit
+    own = client.sibling(
+        endpoint=config.endpoint,
+        service=api.SERVICE,
+        version=api.VERSION,
+        rate_limiter=TokenBucket(rate, min(DEFAULT_BURST, max(1, int(rate)))),
+    )
+    collector = Collector(monitor.bind(own), config)
+    without = "no Cloud Monitor series (tione_service_group_requests_per_second, ...)"
+    return Source(ACTION, collector.fetch, TRAFFIC.stored, empty=TRAFFIC.empty, probe=collector.probe, without=without)
