@@ -26,13 +26,14 @@ from exporter.metrics.families.group import ListedGroup
 from exporter.metrics.families.pod import PodOfService, pods
 from exporter.metrics.families.service import ServiceInGroup
 from exporter.metrics.render import RenderOptions, collect_region, render
-from exporter.tione import records
+from exporter.tione import monitor, records
 from exporter.tione.event_models import Event, ServiceEvents
 from exporter.tione.events import EVENTS
 from exporter.tione.listing import dedupe
 from exporter.tione.models import ApiModel, ResourceGroup, Workspace
 from exporter.tione.resource_groups import RESOURCE_GROUPS
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.traffic import TRAFFIC, Traffic
 from exporter.tione.workspaces import DISCOVERY, Discovery
 from tests.api_models import (
     Condition,
@@ -132,12 +133,25 @@ def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
         group_workspaces=dict(case.get("listed_in", {})),
         polled_workspaces=tuple(item.ti_project_id or "" for item in workspaces),
     )
-    return with_results(
+    snapshot = with_results(
         listed,
         Discovery(workspaces),
         tuple(ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
         service_events(case.get("events", [])),
     )
+    return TRAFFIC.stored(snapshot, traffic_of(case["traffic"])) if "traffic" in case else snapshot
+
+
+def traffic_of(raw: dict[str, Any]) -> Traffic:
+    """A case's `traffic`: Cloud Monitor's latest points (`samples`: metric, group, value as sent, end of
+    period, period) and the budget (`requests`, `interval`, `budget`), through the source's own arithmetic."""
+    samples = [
+        monitor.Sample(item["metric"], (("ServiceGroupId", item["group"]),), item["value"], item["end"], item["period"])
+        for item in raw.get("samples", ())
+    ]
+    budget = raw.get("budget")
+    planned = monitor.plan(budget["requests"], interval=budget["interval"], budget=budget["budget"]) if budget else None
+    return Traffic(groups=monitor.group_traffic(samples), budget=planned)
 
 
 def with_results(
