@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from exporter.tione import monitor_api
 from tests.conftest import REPO
 
 POLICY = REPO / "deploy" / "cam-policy.json"
@@ -14,6 +15,8 @@ EXPECTED = {
     "tione:DescribeWorkspaces",
     "tione:DescribeEvents",
     "tione:DescribeBillingResourceGroups",
+    "monitor:GetMonitorData",
+    "monitor:DescribeBaseMetrics",
 }
 
 
@@ -27,7 +30,11 @@ def actions() -> set[str]:
 def test_policy_grants_exactly_the_read_actions_of_the_exporter() -> None:
     granted = actions()
     assert granted == EXPECTED
-    assert all(re.fullmatch(r"tione:Describe[A-Za-z]+", action) for action in granted)  # no wildcard, no write
+    # no wildcard, no write: TI-ONE's Describe actions and Cloud Monitor's two reads
+    assert all(
+        re.fullmatch(r"tione:Describe[A-Za-z]+|monitor:(GetMonitorData|DescribeBaseMetrics)", action)
+        for action in granted
+    )
 
 
 def test_policy_covers_every_action_the_exporter_calls() -> None:
@@ -39,4 +46,6 @@ def test_policy_covers_every_action_the_exporter_calls() -> None:
         for match in re.findall(r"\"(Describe[A-Z][A-Za-z]+)\"", path.read_text())
     }
     assert "DescribeModelServiceGroups" in called
-    assert {f"tione:{action}" for action in called} <= actions()
+    monitor_actions = set(monitor_api.ACTIONS)
+    assert {f"tione:{action}" for action in called - monitor_actions} <= actions()
+    assert {f"monitor:{action}" for action in monitor_actions} <= actions()
