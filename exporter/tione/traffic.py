@@ -27,6 +27,7 @@ from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
 from exporter.tione import monitor
 from exporter.tione import monitor_api as api
 from exporter.tione.records import ServiceGroup
+from exporter.tione.service_groups import count_groups
 from exporter.tione.snapshot import RegionSnapshot, ResultKey
 from exporter.tione.source import Sink, Source
 
@@ -94,6 +95,8 @@ class Collector:
 
     call: monitor.Call
     config: MonitorConfig
+    tione: TencentCloudClient
+    """The TI-ONE client (`check` counts the groups through it)."""
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], float] = time.time
     regions: dict[str, _Region] = field(default_factory=dict)
@@ -193,17 +196,21 @@ class Collector:
         return state.result
 
     async def probe(self, region: str, deadline: float) -> str:
-        """`check`: what `QCE/TI_MODEL` offers, and what the budget allows."""
+        """`check`: a summary, then detail lines: the projected requests for the region's groups (every group
+        of the default workspace counted, an upper bound: stopped ones are not asked) and what `QCE/TI_MODEL`
+        offers, one metric a line, for choosing `monitor.metrics`."""
         catalogue = await monitor.describe_metrics(self.call, region, deadline=deadline)
-        lines = "".join(f"\n    {info.line()}" for info in sorted(catalogue.values(), key=lambda item: item.name))
-        per_ten = len(api.GROUP_METRICS) + len(self.config.metrics)
-        budget = self.config.max_requests_per_month
-        groups = int(budget * self.config.interval / monitor.SECONDS_PER_MONTH / per_ten) * api.MAX_INSTANCES
-        return (
-            f"{len(catalogue)} {api.NAMESPACE} metrics; {per_ten} requests a collection per 10 running groups: "
-            f"budget {budget:,} a month collects every {self.config.interval:g}s for up to {groups} running "
-            f"groups, less often beyond{lines}"
+        groups = await count_groups(self.tione, region, (None,), deadline=deadline)
+        metrics = len(api.GROUP_METRICS) + len(self.config.metrics)
+        requests = monitor.requests_per_collection([groups] * metrics)
+        budget = monitor.plan(requests, interval=self.config.interval, budget=self.config.max_requests_per_month)
+        projection = (
+            f"    Cloud Monitor: {groups} service groups at most x {metrics} metrics = {requests} requests a "
+            f"collection, every {budget.interval:g}s: about {budget.requests_per_month:,.0f} requests a month "
+            f"(--monitor.max-requests-per-month {budget.budget:,})"
         )
+        offered = [f"    {info.line()}" for info in sorted(catalogue.values(), key=lambda item: item.name)]
+        return "\n".join([f"{len(catalogue)} {api.NAMESPACE} metrics", projection, *offered])
 
 
 def source(client: TencentCloudClient, config: MonitorConfig) -> Source[Traffic]:
@@ -216,6 +223,6 @@ def source(client: TencentCloudClient, config: MonitorConfig) -> Source[Traffic]
         version=api.VERSION,
         rate_limiter=TokenBucket(rate, min(DEFAULT_BURST, max(1, int(rate)))),
     )
-    collector = Collector(monitor.bind(own), config)
+    collector = Collector(monitor.bind(own), config, client)
     without = "no Cloud Monitor series (tione_service_group_requests_per_second, ...)"
     return Source(ACTION, collector.fetch, TRAFFIC.stored, empty=TRAFFIC.empty, probe=collector.probe, without=without)
