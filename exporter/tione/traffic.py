@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 ACTION = api.GET_MONITOR_DATA
 DENIED_RETRY = 3600.0
 """Seconds before a region whose keys were refused Cloud Monitor is asked again (one request each time)."""
+KEEP_INTERVALS = 3
+"""Effective intervals the last figures are kept for while every batch of the collections fails."""
 CATALOGUE_REFRESH = 6 * 3600.0
 """Seconds a region's `DescribeBaseMetrics` answer is used for the extra metrics before it is asked again."""
 
@@ -168,6 +170,11 @@ class Collector:
             log.info(
                 "Cloud Monitor batches lost", extra={"region": region, "codes": ",".join(sorted(set(found.errors)))}
             )
+            if not found.samples and self.now() - state.result.collected_at < KEEP_INTERVALS * budget.interval:
+                # Every batch lost (throttled, unreachable): the last figures stay, with their period's end,
+                # for a few intervals, then go; the next attempt waits its interval like a collection.
+                state.collected = started
+                return replace(state.result, budget=budget)
         extras = tuple(sample for sample in found.samples if sample.metric not in api.GROUP_METRICS)
         state.collected = started
         state.warned = False
