@@ -1,4 +1,5 @@
-"""The fleet at a glance: services and groups by status and region, desired against ready replicas, the GPUs
+"""The fleet at a glance: services and groups by status and region, desired against ready replicas, what
+callers experience (Cloud Monitor: requests, errors, throttling, latency of the worst groups), the GPUs
 held by card type, what changed recently, and whether the API answers.
 
 Fleet-wide aggregates read the recording rules of `deploy/prometheus/rules/tione-recording.yml`, so the
@@ -27,6 +28,7 @@ from grafana.panels import (
     table_panel,
     time_since_last_poll,
     timeseries_panel,
+    traffic_panels,
     with_rows,
 )
 
@@ -134,6 +136,7 @@ def build() -> dashboard_builder.Dashboard:
         ("Fleet", _fleet()),
         ("Status", _status()),
         ("Replicas", _replicas()),
+        ("Traffic", traffic_panels(REGION, worst=10)),
         ("Resources", _resources()),
         ("Capacity", _capacity()),
         ("Recent changes", _recent_changes()),
