@@ -114,3 +114,27 @@ async def test_without_the_permission_only_these_series_go_with_one_warning(sim:
     assert len(warnings) == 1 and "level=warn" in warnings[0]
     assert 1 <= len(asked(sim)) <= 4  # one collection (its four workers), not asked again within the hour
     assert "source failed" not in logs
+
+
+async def test_a_group_failing_a_fifth_of_its_calls_is_on_the_page_and_in_the_json(sim: SimulatorServer) -> None:
+    running, _ = fleet(sim)
+    sim.set_traffic(REGION, running[3], Traffic(calls_per_second=10, errors_per_second=2, response_ms=120))
+    async with running_exporter(sim, (REGION,), **monitor_flags(sim)) as run:
+        started = time.monotonic()
+        await run.wait_for(
+            lambda s: value(s, "tione_service_group_requests_per_second", service_group_id=running[3]) is not None,
+            "the first collection",
+        )
+        answer = (await run.http.get("/api/v1/attention")).json()
+        page = (await run.http.get("/")).text
+    rows = [row for row in answer["services"] if row["service_group_id"] == running[3]]
+    assert len(rows) == 1 and time.monotonic() - started < 15
+    row = rows[0]
+    assert (row["reason"], row["service_id"], row["error_ratio"], row["requests_per_second"]) == (
+        "HighErrorRatio",
+        "",
+        0.2,
+        10.0,
+    )
+    assert row["available_replicas"] == row["desired_replicas"] and row["response_time_seconds"] == 0.12
+    assert "HighErrorRatio" in page and running[3] in page
