@@ -85,9 +85,9 @@ async def test_the_action_labels_come_from_the_sources_in_use() -> None:
     )
     in_use = make_sources(settings, client)
     metrics.declare_actions(source.action for source in in_use)
-    actions = ["DescribeWorkspaces", ACTION, resource_groups.ACTION, "DescribeEvents"]
+    actions = ["DescribeWorkspaces", ACTION, resource_groups.ACTION, "GetMonitorData", "DescribeEvents"]
     assert [source.action for source in in_use] == actions
-    assert [source.primary for source in in_use] == [False, True, False, False]
+    assert [source.primary for source in in_use] == [False, True, False, False, False]
     for action in actions:
         assert (
             metrics.registry.get_sample_value(
@@ -104,6 +104,18 @@ async def test_the_events_can_be_switched_off() -> None:
     )
     off = load_settings({"--tione.regions": "ap-guangzhou", "--events.max-services": "0"}, {})
     assert "DescribeEvents" not in [source.action for source in make_sources(off, client)]
+    await client.aclose()
+
+
+async def test_cloud_monitor_follows_its_budget_and_zero_leaves_it_out() -> None:
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
+    )
+    on = make_sources(load_settings({"--tione.regions": "ap-guangzhou"}, {}), client)
+    actions = [source.action for source in on]
+    assert actions.index("GetMonitorData") > actions.index(ACTION)  # after the listing it reads
+    off = load_settings({"--tione.regions": "ap-guangzhou", "--monitor.max-requests-per-month": "0"}, {})
+    assert "GetMonitorData" not in [source.action for source in make_sources(off, client)]
     await client.aclose()
 
 

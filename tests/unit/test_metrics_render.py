@@ -28,6 +28,7 @@ from exporter.tione import records
 from exporter.tione.decode import decode_groups
 from exporter.tione.models import ResourceGroup, Workspace
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.traffic import TRAFFIC
 from exporter.tione.workspaces import Discovery
 from tests.conftest import require_tool
 from tests.unit.test_metrics_catalogue import (
@@ -37,6 +38,7 @@ from tests.unit.test_metrics_catalogue import (
     read_groups,
     sample_lines,
     service_events,
+    traffic_of,
     with_results,
 )
 
@@ -69,19 +71,26 @@ def rich_exposition() -> Exposition:
     listed = {"group_workspaces": {g.service_group_id or "": "ws-1" for g in groups}, "polled_workspaces": ("ws-1",)}
     capacity = rich_resource_groups()
     events = service_events([item for name in CASE_NAMES for item in load_case(name).get("events", [])])
+    traffic = traffic_of(load_case("traffic")["traffic"])
     return render(
         [
             collect_region(
-                with_results(
-                    RegionSnapshot("ap-guangzhou", tuple(groups), **listed),
-                    Discovery((workspace,)),
-                    capacity,
-                    events,
+                TRAFFIC.stored(
+                    with_results(
+                        RegionSnapshot("ap-guangzhou", tuple(groups), **listed),
+                        Discovery((workspace,)),
+                        capacity,
+                        events,
+                    ),
+                    traffic,
                 ),
                 RICH,
             ),
             collect_region(
-                with_results(RegionSnapshot("ap-shanghai", tuple(groups)), Discovery(), capacity, events), RICH
+                TRAFFIC.stored(
+                    with_results(RegionSnapshot("ap-shanghai", tuple(groups)), Discovery(), capacity, events), traffic
+                ),
+                RICH,
             ),
         ]
     )
