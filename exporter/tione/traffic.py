@@ -14,6 +14,7 @@ never sees a Cloud Monitor error: `collect` turns every API error into what was 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +39,8 @@ DENIED_RETRY = 3600.0
 """Seconds before a region whose keys were refused Cloud Monitor is asked again (one request each time)."""
 KEEP_INTERVALS = 3
 """Effective intervals the last figures are kept for while every batch of the collections fails."""
+MAX_SECONDS = 600.0
+"""The longest a collection made beside the polls may take (its requests wait on `--monitor.rate-limit`)."""
 CATALOGUE_REFRESH = 6 * 3600.0
 """Seconds a region's `DescribeBaseMetrics` answer is used for the extra metrics before it is asked again."""
 
@@ -89,6 +92,14 @@ class _Region:
     catalogue: dict[str, monitor.MetricInfo] | None = None
     catalogue_at: float = 0.0
     warned: bool = False
+    task: asyncio.Future[Traffic] | None = None
+    """A collection running beside the polls, if any."""
+
+
+def _report_failure(task: asyncio.Future[Traffic]) -> None:
+    """Log a collection that failed beside the polls (a fault of the exporter: API errors never raise)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Cloud Monitor collection failed", exc_info=task.exception())
 
 
 @dataclass(slots=True)
@@ -153,10 +164,38 @@ class Collector:
         state.requests = monitor.requests_per_collection(len(query.instances) for query in queries)
         budget = self.plan()
         wait = budget.interval if state.result.permitted else max(budget.interval, DENIED_RETRY)
+        if state.task is not None and not state.task.done():
+            return replace(state.result, budget=budget)
+        state.task = None
         if state.collected is not None and started - state.collected < wait:
             return replace(state.result, budget=budget)
+        if state.collected is None:
+            # The first collection of a region is part of its first poll (and of `once`).
+            return await self._collect(region, state, snapshot.groups, queries, started=started, deadline=deadline)
+        # Later ones run beside the polls: a poll never waits for Cloud Monitor, and a large fleet's
+        # collection may take longer than a poll's share of time (at most its interval, or `MAX_SECONDS`).
+        state.collected = started
+        own_deadline = time.monotonic() + min(budget.interval, MAX_SECONDS)
+        state.task = asyncio.ensure_future(
+            self._collect(region, state, snapshot.groups, queries, started=started, deadline=own_deadline)
+        )
+        state.task.add_done_callback(_report_failure)
+        return replace(state.result, budget=budget)
+
+    async def _collect(
+        self,
+        region: str,
+        state: _Region,
+        groups: tuple[ServiceGroup, ...],
+        queries: list[monitor.Query],
+        *,
+        started: float,
+        deadline: float,
+    ) -> Traffic:
+        """One collection of the region: its result is also the region's last (`state.result`)."""
+        budget = self.plan()
         try:
-            queries += await self.extras(region, state, snapshot.groups, deadline)
+            queries = queries + await self.extras(region, state, groups, deadline)
         except TencentCloudError as error:
             return self._denied(region, state, budget, error.code, started)
         state.requests = monitor.requests_per_collection(len(query.instances) for query in queries)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,8 +79,28 @@ def collector(call: FakeMonitor, clock: Clock, **config: Any) -> Collector:
     return Collector(call, Config(**config), None, clock=clock, now=lambda: 1_800_000_000.0 + clock.now)  # type: ignore[arg-type]
 
 
+RUNNERS: dict[int, asyncio.Runner] = {}
+
+
 def fetch(source: Collector, snapshot: RegionSnapshot) -> Traffic:
-    return asyncio.run(source.fetch(REGION, snapshot, 1e12, NoSink()))
+    """One poll's fetch on the collector's own event loop (a collection it starts beside the polls runs
+    there), then a moment for such a collection to finish."""
+    runner = RUNNERS.setdefault(id(source), asyncio.Runner())
+
+    async def poll() -> Traffic:
+        result = await source.fetch(REGION, snapshot, 1e12, NoSink())
+        await asyncio.sleep(0.01)
+        return result
+
+    return runner.run(poll())
+
+
+@pytest.fixture(autouse=True)
+def _close_runners() -> Iterator[None]:
+    yield
+    for runner in RUNNERS.values():
+        runner.close()
+    RUNNERS.clear()
 
 
 def test_figures_of_running_groups_only_and_the_collection_served_until_the_interval_passed() -> None:
@@ -95,8 +116,9 @@ def test_figures_of_running_groups_only_and_the_collection_served_until_the_inte
     clock.now += 59
     assert fetch(source, snapshot).groups == first.groups and len(call.asked) == 8
     clock.now += 1
-    fetch(source, snapshot)
-    assert len(call.asked) == 16
+    served = fetch(source, snapshot)  # starts the next collection beside the poll, serves the last one
+    assert served.collected_at == first.collected_at and len(call.asked) == 16
+    assert fetch(source, snapshot).collected_at > first.collected_at  # the next poll serves the new one
     assert TRAFFIC.of(TRAFFIC.stored(snapshot, first)) is first
 
 
