@@ -228,6 +228,7 @@ def settings_for(url: str) -> Any:
         {},
         {
             "TIONE_EXPORTER_TIONE_ENDPOINT": url,
+            "TIONE_EXPORTER_MONITOR_ENDPOINT": url,
             "TIONE_EXPORTER_TIONE_REGIONS": REGION,
             "TIONE_EXPORTER_API_RATE_LIMIT": f"{RATE:g}",
             "TIONE_EXPORTER_POLL_INTERVAL": "10m",
@@ -487,6 +488,7 @@ def once_run(services: int, latency: float) -> dict[str, Any]:
             "TENCENTCLOUD_SECRET_ID": SECRET_ID,
             "TENCENTCLOUD_SECRET_KEY": SECRET_KEY,
             "TIONE_EXPORTER_TIONE_ENDPOINT": url,
+            "TIONE_EXPORTER_MONITOR_ENDPOINT": url,
             "TIONE_EXPORTER_API_RATE_LIMIT": f"{RATE:g}",
             "TIONE_EXPORTER_POLL_INTERVAL": "10m",
             "TIONE_EXPORTER_POLL_TIMEOUT": "5m",

@@ -143,6 +143,7 @@ class Exporter:
         env["TENCENTCLOUD_SECRET_ID"] = simulator.secret_id
         env["TENCENTCLOUD_SECRET_KEY"] = simulator.secret_key
         env["TIONE_EXPORTER_TIONE_ENDPOINT"] = simulator.url
+        env["TIONE_EXPORTER_MONITOR_ENDPOINT"] = simulator.url
         args = ["run", "--tione.regions", ",".join(regions), "--web.listen-address", "127.0.0.1:0"]
         args += ["--api.rate-limit", "1000", *flags]
         if web is not None:

@@ -308,6 +308,8 @@ def soak(
                 "run",
                 "--tione.endpoint",
                 url,
+                "--monitor.endpoint",
+                url,
                 "--tione.regions",
                 ",".join(REGIONS),
                 "--poll.interval",

@@ -34,7 +34,7 @@ from exporter.tencentcloud.client import Hooks, TencentCloudClient
 from exporter.tencentcloud.credentials import CredentialProvider, Credentials
 from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
-from exporter.tione import events, holders, listing, prices, resource_groups, service_groups, workspaces
+from exporter.tione import events, holders, listing, prices, resource_groups, service_groups, traffic, workspaces
 from exporter.tione.api import SERVICE, VERSION
 from exporter.tione.source import Source
 from exporter.web.connections import Limits
@@ -141,6 +141,8 @@ def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source
         ]
     if settings.prices.interval:
         polled.append(prices.source(client, settings.prices.interval))
+    if settings.monitor.max_requests_per_month:
+        polled.append(traffic.source(client, settings.monitor))
     if settings.events.max_services > 0:
         # Last: the most expendable, and it may take all of its share of the poll when many services are troubled.
         polled.append(

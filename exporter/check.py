@@ -81,14 +81,18 @@ def _problem(error: Exception) -> str:
 
 async def _check_region(checked: Sequence[Source[Any]], region: str) -> tuple[bool, list[str]]:
     """One cheap call of each source in the region: the region's line says ok with what they found, or what
-    failed. A secondary source the keys may not call is a warning line after it: the poll runs without it."""
+    failed. A secondary source the keys may not call is a warning line after it: the poll runs without it.
+    A probe's summary after its first line are detail lines (indented), printed after the region's line."""
     deadline = time.monotonic() + CHECK_SECONDS
     found: list[str] = []
     failed: list[str] = []
     warnings: list[str] = []
+    details: list[str] = []
     for source in checked:
         try:
-            found.append(await source.probe(region, deadline))
+            summary, *more = (await source.probe(region, deadline)).split("\n")
+            found.append(summary)
+            details += more
         except Exception as error:  # one region's surprise must not hide the other regions' lines
             raise_if_cancelling()
             if source.primary:
@@ -100,4 +104,4 @@ async def _check_region(checked: Sequence[Source[Any]], region: str) -> tuple[bo
                 failed.append(f"{source.action}: {_problem(error)}")
     if failed:
         return False, [f"{region}: {'; '.join(failed)}", *warnings]
-    return True, [f"{region}: ok ({', '.join(found)})", *warnings]
+    return True, [f"{region}: ok ({', '.join(found)})", *details, *warnings]

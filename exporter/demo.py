@@ -39,6 +39,7 @@ DEMO_CHURN_INTERVAL = 2.0
 OVERRIDDEN_FLAGS: dict[str, str] = {
     "--tione.endpoint": "the demo's API is its own simulator",
     "--tione.regions": "the demo polls the simulator's regions",
+    "--monitor.endpoint": "the demo's Cloud Monitor is its own simulator",
     "--config.file": "the demo reads no configuration file",
 }
 """Flags the demo cannot honour, with the reason it gives when one is given."""
@@ -97,6 +98,7 @@ def run_demo(flags: Mapping[str, str], environ: Mapping[str, str] | None = None)
             "--capacity.interval": DEMO_CAPACITY_INTERVAL,
             **flags,
             "--tione.endpoint": simulator.url,
+            "--monitor.endpoint": simulator.url,
             "--tione.regions": ",".join(config.regions),
         }
         try:

@@ -1,4 +1,5 @@
-"""The fleet at a glance: services and groups by status and region, desired against ready replicas, the GPUs
+"""The fleet at a glance: services and groups by status and region, desired against ready replicas, what
+callers experience (Cloud Monitor: requests, errors, throttling, latency of the worst groups), the GPUs
 held by card type, who holds each resource group's GPUs and what the pay-as-you-go holders cost, what changed
 recently, and whether the API answers.
 
@@ -28,6 +29,7 @@ from grafana.panels import (
     table_panel,
     time_since_last_poll,
     timeseries_panel,
+    traffic_panels,
     with_rows,
 )
 
@@ -135,6 +137,7 @@ def build() -> dashboard_builder.Dashboard:
         ("Fleet", _fleet()),
         ("Status", _status()),
         ("Replicas", _replicas()),
+        ("Traffic", traffic_panels(REGION, worst=10)),
         ("Resources", _resources()),
         ("Capacity", _capacity()),
         ("GPUs and cost", _gpus_and_cost()),

@@ -335,3 +335,53 @@ def time_since_last_poll(selector: str, legend: str, *, per_target: bool) -> tim
         [query(f"time() - {last if per_target else oldest_replica(last)}", legend)],
         width=8,
     )
+
+
+def traffic_panels(selector: str, *, worst: int | None = None) -> Panels:
+    """What callers experience (Cloud Monitor): requests, error ratio, throttled calls and latency per group,
+    named; with `worst`, only that many groups per panel, the worst first (the busiest, the most failing...)."""
+    info = f"topk by (region, service_group_id) (1, tione_service_group_info{{{selector}}})"
+
+    def named(expr: str) -> str:
+        joined = f"{expr} * on (region, service_group_id) group_left (service_group_name) {info}"
+        return f"topk({worst}, {joined})" if worst else joined
+
+    def figure(metric: str) -> str:
+        return one_replica(f"{metric}{{{selector}}}")
+
+    legend = "{{region}} {{service_group_name}}"
+    ratio = (
+        f"({figure('tione_service_group_failed_requests_per_second')}"
+        f" / ({figure('tione_service_group_requests_per_second')} > 0))"
+    )
+    which = f"the {worst} worst groups" if worst else "the group"
+    return [
+        timeseries_panel(
+            "Requests per second",
+            f"Calls per second Cloud Monitor counted in each period ({which} by calls): what callers ask of it.",
+            "reqps",
+            [query(named(figure("tione_service_group_requests_per_second")), legend)],
+            width=6,
+        ),
+        timeseries_panel(
+            "Error ratio",
+            f"Share of calls that failed ({which} by error ratio): TIONEServiceGroupErrorRatioHigh fires above 5%.",
+            "percentunit",
+            [query(named(ratio), legend)],
+            width=6,
+        ),
+        timeseries_panel(
+            "Throttled requests per second",
+            f"Calls refused by the service's own rate limit ({which}): TIONEServiceGroupThrottled.",
+            "reqps",
+            [query(named(figure("tione_service_group_throttled_requests_per_second")), legend)],
+            width=6,
+        ),
+        timeseries_panel(
+            "Average response time",
+            f"Mean time to answer a call in each period ({which} by latency).",
+            "s",
+            [query(named(figure("tione_service_group_response_time_seconds")), legend)],
+            width=6,
+        ),
+    ]

@@ -26,6 +26,7 @@ from grafana.panels import (
     state_timeline_panel,
     table_panel,
     timeseries_panel,
+    traffic_panels,
     with_rows,
 )
 
@@ -71,7 +72,7 @@ def build() -> dashboard_builder.Dashboard:
         new_dashboard(
             UID,
             "TI-ONE service group",
-            "One TI-ONE service group: per service status, replicas, conditions, resources, pods, model and image.",
+            "One TI-ONE service group: status, replicas, traffic, conditions, resources, pods, model and image.",
         )
         .with_variable(region_variable(multi=False))
         .with_variable(
@@ -95,6 +96,7 @@ def build() -> dashboard_builder.Dashboard:
         dashboard,
         ("Services", _services()),
         ("Replicas", _replicas()),
+        ("Traffic", traffic_panels(GROUP)),
         ("Resources", _resources()),
         ("Pods", _pods()),
     )

@@ -22,6 +22,9 @@ from exporter.config.values import (
     ListenAddress,
     LogFormat,
     LogLevel,
+    MonitorDelay,
+    MonitorPeriod,
+    MonthlyRequests,
     NonEmptyStrings,
     OptionalPath,
     RateLimit,
@@ -39,6 +42,7 @@ from exporter.tione.listing import FILTER_NAMES
 from exporter.tione.models import Filter, TagFilter
 
 DEFAULT_ENDPOINT = "https://tione.tencentcloudapi.com"
+DEFAULT_MONITOR_ENDPOINT = "https://monitor.tencentcloudapi.com"
 API_RATE_LIMIT = 20.0
 """What the API allows per second for this action; a higher `--api.rate-limit` only earns throttling."""
 
@@ -214,6 +218,35 @@ class EventsSettings(Section):
     )
 
 
+class MonitorSettings(Section):
+    endpoint: EndpointUrl = setting(
+        DEFAULT_MONITOR_ENDPOINT, "Cloud Monitor API base URL (the simulator serves it too)", metavar="URL"
+    )
+    max_requests_per_month: MonthlyRequests = setting(
+        300_000,
+        "Cloud Monitor requests a month at most (GetMonitorData is billed beyond the account's free 1,000,000); "
+        "decides the effective interval; 0 switches Cloud Monitor off",
+        metavar="NUMBER",
+    )
+    interval: Interval = setting(
+        60.0,
+        "shortest time between two Cloud Monitor collections of a region (lengthened to respect the budget)",
+        metavar="DURATION",
+    )
+    period: MonitorPeriod = setting(
+        60.0, "Cloud Monitor statistic period asked for: 10s, 1m, 5m, 1h or 24h", metavar="DURATION"
+    )
+    delay: MonitorDelay = setting(
+        120.0, "the window asked ends this long before now (data arrive late; at least 1m)", metavar="DURATION"
+    )
+    rate_limit: RateLimit = setting(
+        10.0, "Cloud Monitor requests per second for the process (separate from --api.rate-limit)", metavar="NUMBER"
+    )
+    metrics: Strings = setting(
+        (), "extra QCE/TI_MODEL metrics to export as tione_monitor_<snake_case name> (check lists them)", flag=False
+    )
+
+
 class Settings(BaseSettings):
     """Everything the exporter can be told; built by `load_settings`, immutable afterwards."""
 
@@ -236,6 +269,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()
     events: EventsSettings = EventsSettings()
+    monitor: MonitorSettings = MonitorSettings()
 
     def warnings(self) -> list[str]:
         """Allowed but unwise choices, to be logged once logging is set up."""

@@ -41,6 +41,12 @@ MAX_WEB_COUNT = 100_000
 """The largest `--web.max-connections` and `--web.max-concurrent-scrapes`: more is a typo, not a plan."""
 MAX_COUNT = 100_000
 """The largest `--events.max-services`: far beyond any fleet's troubled services in one poll."""
+MAX_MONTHLY_REQUESTS = 1_000_000_000
+"""The largest `--monitor.max-requests-per-month`: a thousand times the account's free allowance."""
+MIN_MONITOR_DELAY = 60.0
+"""The least `--monitor.delay`: Cloud Monitor's data arrive a minute or more late (`tione/monitor.MIN_DELAY`)."""
+MONITOR_PERIODS: tuple[int, ...] = (10, 60, 300, 3600, 86400)
+"""The statistic periods Cloud Monitor offers for `QCE/TI_MODEL` (`tione/monitor_api.PERIODS`)."""
 MAX_SHOWN = 60
 """Characters of a bad value quoted in an error line: enough to recognise it, and one line whatever it is."""
 
@@ -326,6 +332,35 @@ def _web_count(value: object) -> int:
 
 
 WebCount = Annotated[int, BeforeValidator(_web_count)]
+
+
+def _monthly_requests(value: object) -> int:
+    """A whole number from 0 (off) to `MAX_MONTHLY_REQUESTS`."""
+    text = str(value).strip().replace("_", "")
+    if isinstance(value, bool) or not _digits(text) or int(text) > MAX_MONTHLY_REQUESTS:
+        raise PydanticCustomError(
+            "count",
+            'must be a whole number from 0 to {high}, not "{value}"',
+            {"high": MAX_MONTHLY_REQUESTS, "value": shown(value)},
+        )
+    return int(text)
+
+
+def _monitor_period(value: object) -> float:
+    """One of the periods Cloud Monitor offers, written as a duration (`60s`, `5m`)."""
+    seconds = parse_duration(value)
+    if seconds not in MONITOR_PERIODS:
+        raise PydanticCustomError(
+            "period",
+            'must be one of {periods}, not "{value}"',
+            {"periods": ", ".join(format_duration(p) for p in MONITOR_PERIODS), "value": shown(value)},
+        )
+    return seconds
+
+
+MonthlyRequests = Annotated[int, BeforeValidator(_monthly_requests)]
+MonitorPeriod = Annotated[float, BeforeValidator(_monitor_period)]
+MonitorDelay = Annotated[float, _in_range(MIN_MONITOR_DELAY, MAX_DURATION, parse_duration)]
 
 
 ListenAddress = Annotated[str, BeforeValidator(_listen_address)]

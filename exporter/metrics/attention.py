@@ -11,7 +11,7 @@ bounded), so the page and the JSON only escape and encode.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -20,12 +20,15 @@ from exporter.metrics.families import service_resources
 from exporter.metrics.families.family import counted
 from exporter.metrics.families.fields import GPU_HUNDREDTHS
 from exporter.metrics.labels import clean_value
-from exporter.tione.attention import SEVERITIES, Severity, Trouble, replicas, trouble
+from exporter.tione.attention import SEVERITIES, Severity, Trouble, replicas, traffic_trouble, trouble
 from exporter.tione.event_models import ServiceEvents
 from exporter.tione.events import EVENTS
 from exporter.tione.models import as_utc
+from exporter.tione.monitor import GroupTraffic
+from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.text import MAX_TEXT
+from exporter.tione.traffic import TRAFFIC
 
 MAX_EVENTS = 5
 """Latest Warning events a row carries; the count of all of them is in `events_total`."""
@@ -97,6 +100,11 @@ class AttentionRow:
     since_basis: str = ""
     """What `since` is (`tione.attention.SinceBasis`, or `event`: the first of the Warning events asked);
     the page says it on hover."""
+    requests_per_second: float | None = None
+    """The group's calls a second in Cloud Monitor's latest period; None when unknown (so are the next three)."""
+    error_ratio: float | None = None
+    throttled_per_second: float | None = None
+    response_time_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +127,10 @@ class AttentionRow:
             "events_total": self.events_total,
             "events_asked": self.events_asked,
             "events": [event.to_json() for event in self.events],
+            "requests_per_second": self.requests_per_second,
+            "error_ratio": self.error_ratio,
+            "throttled_per_second": self.throttled_per_second,
+            "response_time_seconds": self.response_time_seconds,
         }
 
 
@@ -165,45 +177,103 @@ def _since(problem: Trouble, firsts: Iterable[float | None]) -> tuple[float | No
     return since, problem.basis
 
 
+def _with_traffic(row: AttentionRow, traffic: GroupTraffic | None) -> AttentionRow:
+    """`row` with its group's traffic, when Cloud Monitor gave any."""
+    if traffic is None:
+        return row
+    return replace(
+        row,
+        requests_per_second=traffic.requests_per_second,
+        error_ratio=traffic.error_ratio,
+        throttled_per_second=traffic.throttled_per_second,
+        response_time_seconds=traffic.response_time_seconds,
+    )
+
+
 def attention_rows(snapshot: RegionSnapshot) -> tuple[AttentionRow, ...]:
-    """The region's services that need attention, most severe first, then the longest troubled."""
+    """The region's services that need attention, most severe first, then the longest troubled; and the
+    service groups whose callers fail or are throttled (Cloud Monitor), as rows without a `service_id`."""
     asked: Mapping[str, ServiceEvents] = {item.service_id: item for item in EVENTS.of(snapshot)}
+    traffic = TRAFFIC.of(snapshot).groups
     rows: list[AttentionRow] = []
+    flagged: set[str] = set()
+    for group in snapshot.groups:
+        group_id = group.service_group_id or ""
+        figures = traffic.get(group_id)
+        problem = traffic_trouble(figures) if figures is not None else None
+        if problem is not None and group_id not in flagged:
+            flagged.add(group_id)
+            rows.append(_group_row(snapshot.region, group, problem, figures))
     for service_id, counted_service in counted(services.KIND, snapshot):
         service, group = counted_service
         problem = trouble(service)
-        if problem is None:
-            continue
-        info = service.service_info
-        model = info.model_info if info is not None else None
-        desired, available = replicas(service)
-        found = asked.get(service.service_id or "")
-        latest = sorted((found.events if found else ()), key=lambda e: _seconds(e.last_timestamp) or 0.0, reverse=True)
-        since, basis = _since(problem, (_seconds(item.first_timestamp) for item in latest))
-        rows.append(
-            AttentionRow(
-                region=_name(snapshot.region),
-                service_group_id=_name(service.service_group_id or group.service_group_id),
-                service_group_name=_name(service.service_group_name or group.service_group_name),
-                service_id=service_id,
-                model_name=_name(model.model_name if model else None),
-                model_version=_name(model.model_version if model else None),
-                status=_name(service.status),
-                business_status=_name(service.business_status),
-                desired_replicas=desired,
-                available_replicas=available,
-                severity=problem.severity,
-                reason=_text(problem.reason),
-                message=_text(problem.message),
-                since=since,
-                gpus=_gpus(counted_service),
-                events=tuple(_event(item) for item in latest[:MAX_EVENTS]),
-                events_total=found.total if found else None,
-                events_asked=found.asked if found else None,
-                since_basis=basis,
-            )
-        )
+        if problem is not None:
+            found = asked.get(service.service_id or "")
+            row = _service_row(snapshot.region, service_id, counted_service, problem, found)
+            rows.append(_with_traffic(row, traffic.get(group.service_group_id or "")))
     return tuple(ordered(rows))
+
+
+def _service_row(
+    region: str,
+    service_id: str,
+    counted_service: services.ServiceInGroup,
+    problem: Trouble,
+    found: ServiceEvents | None,
+) -> AttentionRow:
+    service, group = counted_service
+    info = service.service_info
+    model = info.model_info if info is not None else None
+    desired, available = replicas(service)
+    latest = sorted((found.events if found else ()), key=lambda e: _seconds(e.last_timestamp) or 0.0, reverse=True)
+    since, basis = _since(problem, (_seconds(item.first_timestamp) for item in latest))
+    return AttentionRow(
+        region=_name(region),
+        service_group_id=_name(service.service_group_id or group.service_group_id),
+        service_group_name=_name(service.service_group_name or group.service_group_name),
+        service_id=service_id,
+        model_name=_name(model.model_name if model else None),
+        model_version=_name(model.model_version if model else None),
+        status=_name(service.status),
+        business_status=_name(service.business_status),
+        desired_replicas=desired,
+        available_replicas=available,
+        severity=problem.severity,
+        reason=_text(problem.reason),
+        message=_text(problem.message),
+        since=since,
+        gpus=_gpus(counted_service),
+        events=tuple(_event(item) for item in latest[:MAX_EVENTS]),
+        events_total=found.total if found else None,
+        events_asked=found.asked if found else None,
+        since_basis=basis,
+    )
+
+
+def _group_row(region: str, group: ServiceGroup, problem: Trouble, figures: GroupTraffic | None) -> AttentionRow:
+    """A service group whose callers fail or are throttled: its replicas may all be available, so the row
+    is the group's (no `service_id`), with the group's desired and available replicas summed."""
+    counts = [replicas(service) for service in group.services or ()]
+    desired = [d for d, _ in counts if d is not None]
+    available = [a for _, a in counts if a is not None]
+    row = AttentionRow(
+        region=_name(region),
+        service_group_id=_name(group.service_group_id),
+        service_group_name=_name(group.service_group_name),
+        service_id="",
+        model_name="",
+        model_version="",
+        status=_name(group.status),
+        business_status="",
+        desired_replicas=sum(desired) if desired else None,
+        available_replicas=sum(available) if available else None,
+        severity=problem.severity,
+        reason=_text(problem.reason),
+        message=_text(problem.message),
+        since=None,
+        gpus=None,
+    )
+    return _with_traffic(row, figures)
 
 
 def ordered(rows: Iterable[AttentionRow]) -> list[AttentionRow]:

@@ -76,6 +76,28 @@ class Hooks(Protocol):
     def on_throttle_wait(self, seconds: float) -> None: ...
 
 
+class _WithoutThrottleWaits:
+    """Another client's hooks, less the waits on the token bucket (a sibling's bucket is its own)."""
+
+    def __init__(self, inner: Hooks) -> None:
+        self.inner = inner
+
+    def on_request(self, region: str, action: str) -> None:
+        self.inner.on_request(region, action)
+
+    def on_error(self, region: str, action: str, code: str) -> None:
+        self.inner.on_error(region, action, code)
+
+    def on_retry(self, region: str, action: str) -> None:
+        self.inner.on_retry(region, action)
+
+    def on_duration(self, action: str, seconds: float) -> None:
+        self.inner.on_duration(action, seconds)
+
+    def on_throttle_wait(self, seconds: float) -> None:
+        return None
+
+
 class ClientHooks:
     """Observers of the client's work that do nothing: the default, and a base to override any subset of.
 
@@ -183,6 +205,29 @@ class TencentCloudClient:
         self._language = language
         self._request_client = request_client
         self._rng = rng if rng is not None else random.Random()
+
+    def sibling(self, *, endpoint: str, service: str, version: str, rate_limiter: TokenBucket) -> TencentCloudClient:
+        """A client of another product (its own host, signing service, version and rate budget) with this
+        one's credentials, hooks and connection pool: the pool is closed with this client, not with it.
+        Its requests, errors, retries and durations are reported like this client's; the waits on its own
+        token bucket are not (the throttle-wait hook is about this client's `--api.rate-limit`)."""
+        return TencentCloudClient(
+            endpoint=endpoint,
+            service=service,
+            version=version,
+            credentials=self._credentials,
+            rate_limiter=rate_limiter,
+            hooks=_WithoutThrottleWaits(self.hooks),
+            http=self._http,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+            backoff_base=self._backoff_base,
+            backoff_cap=self._backoff_cap,
+            max_attempts=self._max_attempts,
+            min_attempt_time=self._min_attempt_time,
+            language=self._language,
+            request_client=self._request_client,
+        )
 
     async def __aenter__(self) -> TencentCloudClient:
         return self

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from exporter.tione.monitor import GroupTraffic
 from exporter.tione.records import Condition, Service, WorkloadStatus
 
 FAILURE_STATUSES: frozenset[str] = frozenset({"Abnormal", "CREATE_FAILED", "TIMEOUT_EXCEPTION"})
@@ -29,6 +30,14 @@ that went wrong by itself (a crash loop): only an upper bound, which its Warning
 `creation`, its `CreateTime`; empty when the API gives no time."""
 CHANGED_INTO: frozenset[str] = frozenset({"CREATE_FAILED", "TIMEOUT_EXCEPTION", "CREATING", "Pending"})
 """States a service enters by a change (its creation, a start), so its `UpdateTime` says when."""
+ERROR_RATIO = 0.05
+"""A service group failing more than this share of its calls needs attention (TIONEServiceGroupErrorRatioHigh)..."""
+MIN_REQUESTS_PER_SECOND = 0.1
+"""...when it has at least this many calls a second (6 a minute): one failed call of a quiet group is no news."""
+THROTTLED_PER_SECOND = 0.1
+"""A group refusing more calls a second than this with its rate limit needs attention (TIONEServiceGroupThrottled)."""
+HIGH_ERROR_RATIO = "HighErrorRatio"
+THROTTLED = "Throttled"
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning")
 """Most severe first: `critical` serves nothing (no replica available, creation failed, stopped for
 arrears); `warning` still serves, short of replicas or with a failing condition."""
@@ -117,3 +126,19 @@ def trouble(service: Service) -> Trouble | None:
     if service.create_time is not None:
         return Trouble(severity, reason, message, service.create_time, "creation")
     return Trouble(severity, reason, message, None)
+
+
+def traffic_trouble(traffic: GroupTraffic) -> Trouble | None:
+    """Why a service group needs attention from what its callers experience (Cloud Monitor), whatever its
+    replicas say: more than `ERROR_RATIO` of enough calls failing, or callers throttled. The same thresholds
+    as the traffic alerts; since when is not known (the figures describe one period)."""
+    calls = traffic.requests_per_second or 0.0
+    ratio = traffic.error_ratio
+    if ratio is not None and ratio > ERROR_RATIO and calls >= MIN_REQUESTS_PER_SECOND:
+        message = f"{ratio:.0%} of {calls:.3g} calls a second failed (Cloud Monitor, latest period)"
+        return Trouble("warning", HIGH_ERROR_RATIO, message, None)
+    throttled = traffic.throttled_per_second
+    if throttled is not None and throttled > THROTTLED_PER_SECOND:
+        message = f"{throttled:.3g} calls a second refused by the service's rate limit (Cloud Monitor, latest period)"
+        return Trouble("warning", THROTTLED, message, None)
+    return None

@@ -140,6 +140,22 @@ def _gpus(row: AttentionRow) -> str:
     return "&ndash;" if row.gpus is None else f"{row.gpus:g}"
 
 
+def _traffic(row: AttentionRow) -> str:
+    """The group's calls, error ratio, throttled calls and latency (Cloud Monitor), as far as known."""
+    parts = []
+    if row.requests_per_second is not None:
+        parts.append(f"{row.requests_per_second:.3g} calls/s")
+    if row.error_ratio is not None:
+        parts.append(f"{row.error_ratio:.1%} errors")
+    if row.throttled_per_second:
+        parts.append(f"{row.throttled_per_second:.3g} throttled/s")
+    if row.response_time_seconds is not None:
+        parts.append(f"{row.response_time_seconds * 1000:.0f} ms")
+    if not parts:
+        return ""
+    return '<br><span class="muted">traffic</span> ' + " &middot; ".join(parts)
+
+
 GENERIC_REASONS: frozenset[str] = frozenset(
     {
         "MinimumReplicasUnavailable",
@@ -190,6 +206,8 @@ def _event(event: AttentionEvent, now: float) -> str:
 
 
 def _events_note(row: AttentionRow, asked: bool) -> str:
+    if not row.service_id:
+        return ""  # a group's row: its callers' experience, no service's events
     if not asked:
         return '<p class="muted">events off (--events.max-services 0)</p>'
     if row.events_total is None:
@@ -232,6 +250,13 @@ def _since(row: AttentionRow, now: float) -> str:
     return f'<span title="{_e(title)}">for {age(now - row.since)}</span>'
 
 
+def _subject(row: AttentionRow) -> str:
+    """The service's id, or for a row about the whole group (its callers' experience), the group's."""
+    if row.service_id:
+        return f"<code>{_e(row.service_id)}</code>"
+    return f'<span class="muted">service group</span> <code>{_e(row.service_group_id)}</code>'
+
+
 def _attention_row(row: AttentionRow, now: float, events: bool, stale: RegionStatus | None) -> str:
     model = _e(row.model_name) + (f' <span class="muted">{_e(row.model_version)}</span>' if row.model_version else "")
     telling = row.business_status not in ("", row.status, *ORDINARY_BUSINESS)
@@ -251,9 +276,9 @@ def _attention_row(row: AttentionRow, now: float, events: bool, stale: RegionSta
         f'<td class="sev">{_e(row.severity)}{badge}</td>',
         f'<td class="age">{_since(row, now)}</td>',
         f'<td class="service"><b>{_e(row.service_group_name)}</b> <span class="region">{_e(row.region)}</span>'
-        f"<br><code>{_e(row.service_id)}</code><br>{model}</td>",
+        f"<br>{_subject(row)}<br>{model}</td>",
         f'<td class="state">{_e(row.status)}{business}<br><span class="muted">replicas</span> {_replicas(row)}'
-        f' <span class="muted">&middot; GPUs</span> {_gpus(row)}</td>',
+        f' <span class="muted">&middot; GPUs</span> {_gpus(row)}{_traffic(row)}</td>',
         f'<td class="cause">{_cause(row, now, events)}</td>',
     ]
     classes = _e(row.severity) + (" stale" if stale is not None else "")

@@ -194,6 +194,7 @@ def test_once_polls_the_simulator_outside_with_credentials_from_files(
             "TENCENTCLOUD_SECRET_ID_FILE": "/run/secrets/tione/secret-id",
             "TENCENTCLOUD_SECRET_KEY_FILE": "/run/secrets/tione/secret-key",
             "TIONE_EXPORTER_TIONE_ENDPOINT": signed_simulator.url,
+            "TIONE_EXPORTER_MONITOR_ENDPOINT": signed_simulator.url,
         },
         volumes=(f"{secrets_dir}:/run/secrets/tione:ro",),
     )  # fmt: skip
@@ -232,7 +233,10 @@ def test_once_fails_without_credentials(image: Image, signed_simulator: Simulato
         "once",
         "--tione.regions",
         REGIONS[0],
-        env={"TIONE_EXPORTER_TIONE_ENDPOINT": signed_simulator.url},
+        env={
+            "TIONE_EXPORTER_TIONE_ENDPOINT": signed_simulator.url,
+            "TIONE_EXPORTER_MONITOR_ENDPOINT": signed_simulator.url,
+        },
     )
     assert result.returncode != 0
     assert "tione_up" not in result.stderr

@@ -167,7 +167,23 @@ def exporter_process(
     env = tree_environment(
         {k: v for k, v in os.environ.items() if not k.startswith(("TIONE_EXPORTER_", "TENCENTCLOUD_"))}
     )
-    arguments = ["--tione.endpoint", endpoint, "--tione.regions", ",".join(regions), "--poll.interval", "1s"]
+    arguments = [
+        "--tione.endpoint",
+        endpoint,
+        "--monitor.endpoint",
+        endpoint,
+        # Cloud Monitor every second (the budget allows it here): traffic planted in the simulator shows at once.
+        "--monitor.interval",
+        "1s",
+        "--monitor.max-requests-per-month",
+        "1000000000",
+        "--monitor.rate-limit",
+        "100",
+        "--tione.regions",
+        ",".join(regions),
+        "--poll.interval",
+        "1s",
+    ]
     command = [*exporter_command(), "run", *arguments, "--web.listen-address", address]
     return Process(name, command, log, env | dict(credentials))
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.simulator import SimulatorConfig, SimulatorServer
+from exporter.simulator import SimulatorConfig, SimulatorServer, Traffic
 from exporter.simulator.prices import PriceBook
 from grafana.queries import panel_queries, parse_label_values, query_variables, substitute
 from tests.conftest import REPO, require_tool
@@ -431,3 +431,32 @@ def test_a_notebook_holding_gpus_for_days_fires_at_once(stack: Stack, capsys: py
         capsys,
         f"TIONENotebookHoldingGPUs fires for {notebook['Id']} (held {float(alerts[0]['value']) / 86400:.1f} days)",
     )
+
+
+def test_a_group_failing_a_fifth_of_its_calls_fires_the_error_ratio_alert(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every replica of the group available, a fifth of its calls failing: only Cloud Monitor says so."""
+    region = REGIONS[0]
+    group = next(
+        g
+        for g in stack.simulator.fleet(region, project_id="")
+        if g["Services"] and all(s["Status"] == "Normal" for s in g["Services"])
+    )
+    group_id = group["ServiceGroupId"]
+    stack.simulator.set_traffic(region, group_id, Traffic(calls_per_second=10, errors_per_second=2, response_ms=80))
+
+    def firing() -> dict[str, Any] | None:
+        alerts = stack.alerts(alertname="TIONEServiceGroupErrorRatioHigh", service_group_id=group_id)
+        return next((alert for alert in alerts if alert["state"] == "firing"), None)
+
+    try:
+        alert = wait_for(f"TIONEServiceGroupErrorRatioHigh firing for {group_id}", firing, timeout=40, interval=0.2)
+    finally:
+        stack.simulator.set_traffic(region, group_id, None)
+    labels = alert["labels"]
+    assert (labels["region"], labels["service_group_name"]) == (region, group["ServiceGroupName"])
+    assert float(alert["value"]) == pytest.approx(0.2)
+    assert alert["annotations"]["runbook_url"] == "docs/runbooks.md#tioneservicegrouperrorratiohigh"
+    assert not stack.alerts(alertname="TIONEServiceDown", service_group_id=group_id)
+    report(capsys, f"TIONEServiceGroupErrorRatioHigh fired for {group_id} (20% of calls failing, replicas all up)")

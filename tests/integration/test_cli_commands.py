@@ -26,6 +26,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter.simulator.server import SimulatorServer
+from exporter.tione import monitor_api as api
 from exporter.tione.holders import NOTEBOOK_UNFINISHED, TRAINING_UNFINISHED
 from tests.conftest import REPO, exporter_command, require_tool, signed_simulator, tree_environment
 from tests.unit.test_web_config import PEM
@@ -52,6 +53,7 @@ def environment(simulator: SimulatorServer | None = None, **extra: str) -> dict[
         env["TENCENTCLOUD_SECRET_ID"] = simulator.config.secret_id
         env["TENCENTCLOUD_SECRET_KEY"] = simulator.config.secret_key
         env["TIONE_EXPORTER_TIONE_ENDPOINT"] = simulator.url
+        env["TIONE_EXPORTER_MONITOR_ENDPOINT"] = simulator.url
     env.update(extra)
     return env
 
@@ -108,10 +110,16 @@ def test_once_with_bad_configuration_exits_2(simulator: SimulatorServer) -> None
     assert result.stderr == 'tione-exporter: --poll.interval: invalid duration "5x"\n'
 
 
+NO_MONITOR = {"TIONE_EXPORTER_MONITOR_MAX_REQUESTS_PER_MONTH": "0"}
+"""Cloud Monitor off, for the tests of other sources' `check` lines (its own lines are tested apart)."""
+OFFERED = (*api.GROUP_METRICS, api.SUCCESSES)
+"""What the simulator's `QCE/TI_MODEL` lists (without the test-only metric)."""
+
+
 def test_check_reports_each_region(simulator: SimulatorServer) -> None:
     result = run(["check", "--tione.regions", ",".join(REGIONS)], environment(simulator))
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    lines = [line for line in result.stdout.splitlines() if not line.startswith("    ")]
     assert [line.split(":")[0] for line in lines] == list(REGIONS)
     for line, region in zip(lines, REGIONS, strict=True):
         count = len(simulator.fleet(region, ""))
@@ -123,15 +131,19 @@ def test_check_reports_each_region(simulator: SimulatorServer) -> None:
             f"{region}: ok ({workspaces} workspaces, {count} service groups in the default workspace, "
             f"{capacity} resource groups, {tasks} unfinished training tasks in the default workspace, "
             f"{notebooks} unfinished notebooks in the default workspace, DescribeBillingSpecsPrice permitted, "
-            "DescribeEvents permitted)"
+            f"{len(OFFERED)} QCE/TI_MODEL metrics, DescribeEvents permitted)"
         )
+    details = [line.strip() for line in result.stdout.splitlines() if line.startswith("    ")]
+    projections = [line for line in details if line.startswith("Cloud Monitor:")]
+    assert len(projections) == len(REGIONS) and all("requests a month" in line for line in projections)
+    assert {line.split(" ")[0] for line in details if line not in projections} == set(OFFERED)
 
 
 def test_check_warns_when_workspaces_cannot_be_listed(simulator: SimulatorServer) -> None:
     simulator.deny("DescribeWorkspaces")
     try:
         off = ["--capacity.interval", "0", "--holders.interval", "0", "--prices.interval", "0"]
-        result = run(["check", "--tione.regions", REGIONS[0], *off], environment(simulator))
+        result = run(["check", "--tione.regions", REGIONS[0], *off], environment(simulator, **NO_MONITOR))
     finally:
         simulator.allow("DescribeWorkspaces")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -160,7 +172,9 @@ def test_check_warns_when_the_keys_may_not_read_capacity(simulator: SimulatorSer
     simulator.deny("DescribeBillingResourceGroups")
     try:
         flags = ["check", "--tione.regions", REGIONS[0], "--tione.discovery-interval", "0"]
-        result = run([*flags, "--holders.interval", "0", "--prices.interval", "0"], environment(simulator))
+        result = run(
+            [*flags, "--holders.interval", "0", "--prices.interval", "0"], environment(simulator, **NO_MONITOR)
+        )
     finally:
         simulator.allow("DescribeBillingResourceGroups")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -178,8 +192,10 @@ def test_check_warns_when_the_events_are_not_permitted(simulator: SimulatorServe
     """The Warning events are optional: a key without `tione:DescribeEvents` passes, with a warning line."""
     simulator.deny("DescribeEvents")
     try:
-        result = run(["check", "--tione.regions", REGIONS[0]], environment(simulator))
-        off = run(["check", "--tione.regions", REGIONS[0], "--events.max-services", "0"], environment(simulator))
+        result = run(["check", "--tione.regions", REGIONS[0]], environment(simulator, **NO_MONITOR))
+        off = run(
+            ["check", "--tione.regions", REGIONS[0], "--events.max-services", "0"], environment(simulator, **NO_MONITOR)
+        )
     finally:
         simulator.allow("DescribeEvents")  # the simulator serves the module's other tests
     assert result.returncode == 0, result.stderr
@@ -189,8 +205,23 @@ def test_check_warns_when_the_events_are_not_permitted(simulator: SimulatorServe
     assert off.stdout.splitlines() == [ok]
 
 
+def test_check_warns_when_cloud_monitor_is_not_permitted(simulator: SimulatorServer) -> None:
+    simulator.deny(api.DESCRIBE_BASE_METRICS, "AuthFailure.UnauthorizedOperation")
+    try:
+        result = run(["check", "--tione.regions", REGIONS[0], "--events.max-services", "0"], environment(simulator))
+    finally:
+        simulator.allow(api.DESCRIBE_BASE_METRICS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ok, warning = result.stdout.splitlines()
+    assert ok.startswith(f"{REGIONS[0]}: ok (") and "QCE/TI_MODEL" not in ok
+    assert warning.startswith(
+        f"{REGIONS[0]}: warning: GetMonitorData is not permitted: AuthFailure.UnauthorizedOperation"
+    )
+    assert "no Cloud Monitor series" in warning
+
+
 def test_check_with_a_failing_region_exits_1(simulator: SimulatorServer) -> None:
-    result = run(["check", "--tione.regions", f"{REGIONS[0]},ap-nowhere"], environment(simulator))
+    result = run(["check", "--tione.regions", f"{REGIONS[0]},ap-nowhere"], environment(simulator, **NO_MONITOR))
     assert result.returncode == 1
     ok, failed = result.stdout.splitlines()
     assert ok.startswith(f"{REGIONS[0]}: ok")
@@ -363,6 +394,7 @@ def test_check_says_it_is_retrying_an_unreachable_endpoint() -> None:
         TENCENTCLOUD_SECRET_ID="AKID" + "x" * 32,
         TENCENTCLOUD_SECRET_KEY="k" * 32,
         TIONE_EXPORTER_TIONE_ENDPOINT=f"http://127.0.0.1:{closed_port()}",
+        TIONE_EXPORTER_MONITOR_MAX_REQUESTS_PER_MONTH="0",
     )
     process = subprocess.Popen(
         [*COMMAND, "check", "--tione.regions", REGIONS[0]],
@@ -388,6 +420,7 @@ def test_once_logs_each_retry_then_its_verdict() -> None:
         TENCENTCLOUD_SECRET_ID="AKID" + "x" * 32,
         TENCENTCLOUD_SECRET_KEY="k" * 32,
         TIONE_EXPORTER_TIONE_ENDPOINT=f"http://127.0.0.1:{closed_port()}",
+        TIONE_EXPORTER_MONITOR_MAX_REQUESTS_PER_MONTH="0",
     )
     args = ["once", "--tione.regions", REGIONS[0], "--poll.interval", "3s", "--poll.timeout", "2s"]
     result = run([*args, "--log.format", "json"], env)
@@ -550,3 +583,17 @@ def test_check_warns_when_the_keys_may_not_read_training_tasks(simulator: Simula
         + warning.split("UnauthorizedOperation: ", 1)[1]
     )
     assert warning.endswith("; no unfinished training tasks and no unattributed GPUs")
+
+
+def test_once_collects_cloud_monitor_once(simulator: SimulatorServer) -> None:
+    simulator.clear_requests()
+    result = run(["once", "--tione.regions", REGIONS[0], "--events.max-services", "0"], environment(simulator))
+    assert result.returncode == 0, result.stderr
+    families = {family.name: family for family in parse_text(result.stdout)}
+    calls = families["tione_service_group_requests_per_second"].samples
+    assert calls and all(sample.value >= 0 for sample in calls)
+    (interval,) = families["tione_exporter_monitor_interval_seconds"].samples
+    assert interval.value >= 60.0
+    asked = [r for r in simulator.requests if r.action == api.GET_MONITOR_DATA]
+    groups = {item["Dimensions"][0]["Value"] for r in asked for item in r.body["Instances"]}
+    assert len(asked) == len(api.GROUP_METRICS) * -(-len(groups) // api.MAX_INSTANCES)

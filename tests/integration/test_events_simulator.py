@@ -41,6 +41,7 @@ def wired(simulator: SimulatorServer, **flags: str) -> tuple[Wiring, Poller]:
     settings = load_settings(
         {
             "--tione.endpoint": simulator.url,
+            "--monitor.endpoint": simulator.url,
             "--tione.regions": ",".join(REGIONS),
             "--poll.timeout": "10s",
             "--api.rate-limit": "200",

@@ -98,6 +98,7 @@ async def running_exporter(
         {
             "--web.listen-address": "127.0.0.1:0",
             "--tione.endpoint": simulator.url,
+            "--monitor.endpoint": simulator.url,
             "--tione.regions": ",".join(regions),
             "--poll.interval": "500ms",
             "--poll.timeout": "400ms",

@@ -41,6 +41,7 @@ async def test_an_idle_exporter_stops_at_once_and_closes_its_client(simulator: S
         {
             "--web.listen-address": "127.0.0.1:0",
             "--tione.endpoint": simulator.url,
+            "--monitor.endpoint": simulator.url,
             "--tione.regions": REGION,
             "--poll.interval": "10m",
             "--api.rate-limit": "200",

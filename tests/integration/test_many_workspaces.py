@@ -68,7 +68,7 @@ def test_check_says_how_many_requests_a_poll_needs_against_what_the_settings_all
     simulator: SimulatorServer,
 ) -> None:
     flags = ["--tione.regions", REGION, "--api.rate-limit", "2", "--poll.interval", "20s"]
-    result = run(["check", *flags], environment(simulator))
+    result = run(["check", *flags], environment(simulator, TIONE_EXPORTER_MONITOR_MAX_REQUESTS_PER_MONTH="0"))
     assert result.returncode == 0, result.stdout + result.stderr
     region, budget = result.stdout.splitlines()
     assert region.startswith(f"{REGION}: ok ({WORKSPACES} workspaces, ")
@@ -76,5 +76,6 @@ def test_check_says_how_many_requests_a_poll_needs_against_what_the_settings_all
         f"warning: polls need about {WORKSPACES} API requests, but --api.rate-limit 2 lets 32 through in "
         "--poll.timeout 16s (--poll.interval 20s)"
     )
-    enough = run(["check", *flags[:2], "--api.rate-limit", "5"], environment(simulator))
+    no_monitor = environment(simulator, TIONE_EXPORTER_MONITOR_MAX_REQUESTS_PER_MONTH="0")
+    enough = run(["check", *flags[:2], "--api.rate-limit", "5"], no_monitor)
     assert enough.returncode == 0 and len(enough.stdout.splitlines()) == 1, enough.stdout

@@ -92,10 +92,11 @@ async def test_the_action_labels_come_from_the_sources_in_use() -> None:
         "DescribeTrainingTasks",
         "DescribeNotebooks",
         "DescribeBillingSpecsPrice",
+        "GetMonitorData",
         "DescribeEvents",
     ]
     assert [source.action for source in in_use] == actions
-    assert [source.primary for source in in_use] == [False, True, False, False, False, False, False]
+    assert [source.primary for source in in_use] == [False, True, False, False, False, False, False, False]
     for action in actions:
         assert (
             metrics.registry.get_sample_value(
@@ -126,6 +127,17 @@ async def test_holders_and_prices_can_be_switched_off_and_run_on_their_intervals
     off = load_settings({"--tione.regions": "r1", "--holders.interval": "0", "--prices.interval": "0"}, {})
     left = {source.action for source in make_sources(off, client)}
     assert not left & {"DescribeTrainingTasks", "DescribeNotebooks", "DescribeBillingSpecsPrice"}
+
+
+async def test_cloud_monitor_follows_its_budget_and_zero_leaves_it_out() -> None:
+    client = TencentCloudClient(
+        endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
+    )
+    on = make_sources(load_settings({"--tione.regions": "ap-guangzhou"}, {}), client)
+    actions = [source.action for source in on]
+    assert actions.index("GetMonitorData") > actions.index(ACTION)  # after the listing it reads
+    off = load_settings({"--tione.regions": "ap-guangzhou", "--monitor.max-requests-per-month": "0"}, {})
+    assert "GetMonitorData" not in [source.action for source in make_sources(off, client)]
     await client.aclose()
 
 

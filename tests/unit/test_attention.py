@@ -416,6 +416,10 @@ def test_every_field_of_every_row_and_each_fallback() -> None:
         "events_total": None,
         "events_asked": None,
         "events": [],
+        "requests_per_second": None,
+        "error_ratio": None,
+        "throttled_per_second": None,
+        "response_time_seconds": None,
     }
     rows = [row.to_json() for row in attention_rows(snapshot)]
     by_id = {row["service_id"]: row for row in rows}
@@ -503,3 +507,55 @@ def test_rows_count_the_services_the_series_count() -> None:
     rows = attention_rows(snapshot)
     assert [(row.service_group_id, row.service_id) for row in rows] == [("g1", "ms-a-1")]
     assert collect_region(snapshot).services == len(rows)
+
+
+def _traffic_snapshot(calls: float, errors: float, throttled: float = 0.0) -> RegionSnapshot:
+    from exporter.tione.monitor import GroupTraffic
+    from exporter.tione.traffic import TRAFFIC, Traffic
+
+    healthy = _group("ms-t", "ranker", _raw("ms-t-1", "Normal", 2, 2, T0), _raw("ms-t-2", "Normal", 1, 1, T0))
+    broken = _group("ms-b", "broken", _raw("ms-b-1", "Abnormal", 2, 0, T0))
+    figures = {
+        "ms-t": GroupTraffic("ms-t", calls, errors, throttled, 0.12, 1_714_557_600.0),
+        "ms-b": GroupTraffic("ms-b", 1.0, 0.0, 0.0, 0.05, 1_714_557_600.0),
+    }
+    return TRAFFIC.stored(RegionSnapshot("ap-guangzhou", (healthy, broken)), Traffic(groups=figures))  # type: ignore[arg-type]
+
+
+def test_a_group_failing_a_fifth_of_its_calls_needs_attention_with_every_replica_available() -> None:
+    rows = {row.service_id: row for row in attention_rows(_traffic_snapshot(10.0, 2.0))}
+    assert set(rows) == {"", "ms-b-1"}
+    group = rows[""]
+    assert (group.service_group_id, group.service_group_name, group.severity) == ("ms-t", "ranker", "warning")
+    assert (group.reason, group.message) == (
+        "HighErrorRatio",
+        "20% of 10 calls a second failed (Cloud Monitor, latest period)",
+    )
+    assert (group.desired_replicas, group.available_replicas) == (3, 3)
+    assert (group.requests_per_second, group.error_ratio, group.response_time_seconds) == (10.0, 0.2, 0.12)
+    # A troubled service's row carries its group's figures too.
+    assert (rows["ms-b-1"].requests_per_second, rows["ms-b-1"].error_ratio) == (1.0, 0.0)
+    json.dumps([row.to_json() for row in rows.values()])
+    assert rows[""].to_json()["error_ratio"] == 0.2
+
+
+@pytest.mark.parametrize(
+    ("calls", "errors", "throttled", "reason"),
+    [
+        (10.0, 0.5, 0.0, None),  # 5%: not more than the threshold
+        (0.05, 0.05, 0.0, None),  # every call failing, but too few calls to mean something
+        (10.0, 0.0, 0.5, "Throttled"),
+        (10.0, 0.0, 0.1, None),
+    ],
+)
+def test_the_traffic_thresholds(calls: float, errors: float, throttled: float, reason: str | None) -> None:
+    rows = [row for row in attention_rows(_traffic_snapshot(calls, errors, throttled)) if not row.service_id]
+    assert [row.reason for row in rows] == ([reason] if reason else [])
+
+
+def test_the_page_shows_a_group_row_with_its_figures() -> None:
+    rows = attention_rows(_traffic_snapshot(10.0, 2.0))
+    status = RegionStatus("ap-guangzhou", outcome="success", polls=1, attention=rows)
+    page = status_page([status], CONTEXT, ready=True, now=NOW).decode()
+    assert "HighErrorRatio" in page and "service group</span> <code>ms-t</code>" in page
+    assert "10 calls/s &middot; 20.0% errors &middot; 120 ms" in page

@@ -76,6 +76,12 @@ ALL_FLAGS = {
     "--log.format": ("json", lambda s: s.log.format == "json"),
     "--events.max-services": ("0", lambda s: s.events.max_services == 0),
     "--events.refresh-interval": ("5m", lambda s: s.events.refresh_interval == 300.0),
+    "--monitor.endpoint": ("http://127.0.0.1:8081", lambda s: s.monitor.endpoint == "http://127.0.0.1:8081"),
+    "--monitor.max-requests-per-month": ("0", lambda s: s.monitor.max_requests_per_month == 0),
+    "--monitor.interval": ("5m", lambda s: s.monitor.interval == 300.0),
+    "--monitor.period": ("5m", lambda s: s.monitor.period == 300.0),
+    "--monitor.delay": ("3m", lambda s: s.monitor.delay == 180.0),
+    "--monitor.rate-limit": ("5", lambda s: s.monitor.rate_limit == 5.0),
     "--web.max-connections": ("300", lambda s: s.web.max_connections == 300),
     "--web.max-concurrent-scrapes": ("7", lambda s: s.web.max_concurrent_scrapes == 7),
     "--web.header-timeout": ("2500ms", lambda s: s.web.header_timeout == 2.5),
@@ -162,6 +168,14 @@ holders:
   interval: 10m
 prices:
   interval: 0
+monitor:
+  endpoint: http://127.0.0.1:8081
+  max-requests-per-month: 50000
+  interval: 2m
+  period: 10s
+  delay: 90s
+  rate-limit: 4
+  metrics: [GpuUtil, Cpuutil]
 """
 
 
@@ -193,6 +207,10 @@ def test_every_yaml_key(tmp_path: Path) -> None:
     assert settings.events.refresh_interval == 120.0
     assert settings.capacity.interval == 900.0
     assert (settings.holders.interval, settings.prices.interval) == (600.0, 0.0)
+    assert settings.monitor.endpoint == "http://127.0.0.1:8081"
+    assert (settings.monitor.max_requests_per_month, settings.monitor.interval) == (50_000, 120.0)
+    assert (settings.monitor.period, settings.monitor.delay, settings.monitor.rate_limit) == (10.0, 90.0, 4.0)
+    assert settings.monitor.metrics == ("GpuUtil", "Cpuutil")
     filters, tag_filters = listing_filters(settings)
     assert [f.to_api() for f in filters] == [
         {"Name": "Status", "Values": ["Normal", "Abnormal"], "Negative": True, "Fuzzy": False},
@@ -570,3 +588,25 @@ def test_a_bad_variable_is_an_error_even_where_a_flag_overrides_it() -> None:
 def test_holders_every_five_minutes_and_prices_every_hour_by_default() -> None:
     settings = load_settings({}, REGION)
     assert (settings.holders.interval, settings.prices.interval) == (300.0, 3600.0)
+
+
+@pytest.mark.parametrize(
+    ("flag", "raw"),
+    [("--monitor.period", "30s"), ("--monitor.delay", "30s"), ("--monitor.max-requests-per-month", "-1")],
+)
+def test_monitor_settings_refuse_what_cloud_monitor_cannot_do(flag: str, raw: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({flag: raw}, REGION)
+    assert any(flag.removeprefix("--") in problem for problem in caught.value.problems)
+
+
+def test_monitor_defaults() -> None:
+    monitor = load_settings({}, REGION).monitor
+    assert (monitor.max_requests_per_month, monitor.interval, monitor.period, monitor.delay, monitor.rate_limit) == (
+        300_000,
+        60.0,
+        60.0,
+        120.0,
+        10.0,
+    )
+    assert monitor.endpoint == "https://monitor.tencentcloudapi.com" and monitor.metrics == ()

@@ -28,7 +28,7 @@ from exporter.metrics.families.pod import PodOfService, pods
 from exporter.metrics.families.service import ServiceInGroup
 from exporter.metrics.options import RenderOptions
 from exporter.metrics.render import collect_region, render
-from exporter.tione import holders, records
+from exporter.tione import holders, monitor, records
 from exporter.tione.event_models import Event, ServiceEvents
 from exporter.tione.events import EVENTS
 from exporter.tione.holder_records import Notebook, SpecPrice, TrainingTask
@@ -38,6 +38,7 @@ from exporter.tione.models import ApiModel, ResourceGroup, Workspace
 from exporter.tione.prices import PRICES, HourlyPrice, hourly_price
 from exporter.tione.resource_groups import RESOURCE_GROUPS
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.traffic import TRAFFIC, Traffic
 from exporter.tione.workspaces import DISCOVERY, Discovery
 from tests import render_helpers as rendered
 from tests.api_models import (
@@ -140,13 +141,26 @@ def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
         group_workspaces=dict(case.get("listed_in", {})),
         polled_workspaces=tuple(item.ti_project_id or "" for item in workspaces),
     )
-    return with_results(
+    snapshot = with_results(
         listed,
         Discovery(workspaces),
         tuple(ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
         service_events(case.get("events", [])),
         holders_of(case),
     )
+    return TRAFFIC.stored(snapshot, traffic_of(case["traffic"])) if "traffic" in case else snapshot
+
+
+def traffic_of(raw: dict[str, Any]) -> Traffic:
+    """A case's `traffic`: Cloud Monitor's latest points (`samples`: metric, group, value as sent, end of
+    period, period) and the budget (`requests`, `interval`, `budget`), through the source's own arithmetic."""
+    samples = [
+        monitor.Sample(item["metric"], (("ServiceGroupId", item["group"]),), item["value"], item["end"], item["period"])
+        for item in raw.get("samples", ())
+    ]
+    budget = raw.get("budget")
+    planned = monitor.plan(budget["requests"], interval=budget["interval"], budget=budget["budget"]) if budget else None
+    return Traffic(groups=monitor.group_traffic(samples), budget=planned)
 
 
 def holders_of(case: dict[str, Any]) -> HolderResults | None:

@@ -17,6 +17,7 @@ from exporter.metrics.families import pod as pod_kind
 from exporter.metrics.families import price as price_kind
 from exporter.metrics.families import resource_group as resource_group_kind
 from exporter.metrics.families import service as service_kind
+from exporter.metrics.families import traffic as traffic_kind
 from exporter.metrics.families import workspace as workspace_kind
 from exporter.metrics.families.family import Family, LiveFamily
 from tests.conftest import REPO
@@ -38,6 +39,7 @@ SECTIONS: dict[str, tuple[Family[Any] | LiveFamily, ...]] = {
     "Training tasks": holders_kind.TASK_FAMILIES,
     "Notebooks": holders_kind.NOTEBOOK_FAMILIES,
     "Spec prices": price_kind.FAMILIES,
+    "What callers experience (Cloud Monitor)": traffic_kind.FAMILIES + traffic_kind.BUDGET_FAMILIES,
 }
 SECTION_IDENTITY = {
     "Service groups": group_kind.IDENTITY,
@@ -50,6 +52,7 @@ SECTION_IDENTITY = {
     "Training tasks": holders_kind.TASK_IDENTITY,
     "Notebooks": holders_kind.NOTEBOOK_IDENTITY,
     "Spec prices": price_kind.IDENTITY,
+    "What callers experience (Cloud Monitor)": traffic_kind.IDENTITY,
 }
 
 

@@ -25,6 +25,7 @@ from exporter.tione import records
 from exporter.tione.decode import decode_groups
 from exporter.tione.models import ResourceGroup, Workspace
 from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.traffic import TRAFFIC
 from exporter.tione.workspaces import Discovery
 from tests import render_helpers as rendered
 from tests.conftest import require_tool
@@ -37,6 +38,7 @@ from tests.unit.test_metrics_catalogue import (
     read_groups,
     sample_lines,
     service_events,
+    traffic_of,
     with_results,
 )
 
@@ -81,20 +83,28 @@ def rich_exposition() -> Exposition:
     capacity = rich_resource_groups()
     events = service_events([item for name in CASE_NAMES for item in load_case(name).get("events", [])])
     holders = rich_holders()
+    traffic = traffic_of(load_case("traffic")["traffic"])
     return render(
         [
             collect_region(
-                with_results(
-                    RegionSnapshot("ap-guangzhou", tuple(groups), **listed),
-                    Discovery((workspace,)),
-                    capacity,
-                    events,
-                    holders,
+                TRAFFIC.stored(
+                    with_results(
+                        RegionSnapshot("ap-guangzhou", tuple(groups), **listed),
+                        Discovery((workspace,)),
+                        capacity,
+                        events,
+                        holders,
+                    ),
+                    traffic,
                 ),
                 RICH,
             ),
             collect_region(
-                with_results(RegionSnapshot("ap-shanghai", tuple(groups)), Discovery(), capacity, events, holders), RICH
+                TRAFFIC.stored(
+                    with_results(RegionSnapshot("ap-shanghai", tuple(groups)), Discovery(), capacity, events, holders),
+                    traffic,
+                ),
+                RICH,
             ),
         ]
     )
@@ -502,6 +512,8 @@ def test_the_kinds_are_every_kind_the_family_modules_declare_in_the_order_they_s
         "notebook",
         "spec",
         "resource_group_attribution",
+        "traffic",
+        "monitor_budget",
     ]
     assert [kind.order for kind in KINDS] == sorted(kind.order for kind in KINDS)
 
