@@ -434,6 +434,12 @@ class RegionStream:
             series=tuple(series),
         )
 
+    def discard(self) -> None:
+        """Drop everything formatted so far: a poll that does not finish keeps nothing of its pages."""
+        self._fragments.clear()
+        for out in self._writer.outs.values():
+            out.lines.clear()
+
     def finish(self, snapshot: RegionSnapshot) -> RegionSamples | None:
         """The region's samples from the fragments and the snapshot's other kinds, or None when the
         fragments cannot give exactly what `collect_region(snapshot)` would."""
@@ -457,18 +463,21 @@ class RegionStream:
         writer = self._writer
         others = [root for root in writer.roots if root is not self._root]
         writer.walk(snapshot, others, snapshot, self._identity)
-        # One column per family: the fragments' texts side by side, joined at C speed.
-        texts = zip(*(fragment.texts for fragment in chosen), strict=True) if chosen else iter(())
-        series = zip(*(fragment.series for fragment in chosen), strict=True) if chosen else iter(())
-        merged = {
-            out.family.name: FamilyLines(b"".join(column), sum(counts))
-            for out, column, counts in zip(self._outs, texts, series, strict=False)
-        }
-        families = {name: merged.get(name) or _lines(out.lines) for name, out in writer.outs.items()}
         tally: collections.Counter[str] = collections.Counter()
         for fragment in chosen:
             tally.update(fragment.tally)
-        return _samples(snapshot.region, families, len(chosen), sum(fragment.services for fragment in chosen), tally)
+        counted, service_count = len(chosen), sum(fragment.services for fragment in chosen)
+        # One column per family: the fragments' texts side by side, joined at C speed. The fragments go
+        # first and each column as soon as it is joined, so the region's lines are never held twice over.
+        texts = list(zip(*(fragment.texts for fragment in chosen), strict=True))
+        series = list(zip(*(fragment.series for fragment in chosen), strict=True))
+        chosen.clear()
+        merged: dict[str, FamilyLines] = {}
+        for index, out in enumerate(self._outs[: len(texts)]):
+            merged[out.family.name] = FamilyLines(b"".join(texts[index]), sum(series[index]))
+            texts[index] = ()
+        families = {name: merged.get(name) or _lines(out.lines) for name, out in writer.outs.items()}
+        return _samples(snapshot.region, families, counted, service_count, tally)
 
 
 @dataclass(frozen=True)
