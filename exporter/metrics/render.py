@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -169,18 +170,24 @@ class Exposition:
 
 
 class _Tails(dict[Sample, bytes]):
-    """A family's formatted tails by sample; a missing one is formatted on first use."""
+    """A family's formatted tails by sample; a missing one is formatted on first use.
+
+    It names its writer weakly: a writer holds its tails, and a cycle between them would keep the writer's
+    caches (a label for every object of the region) alive after a poll until the collector's next pass,
+    which then frees them all at once while every thread waits."""
 
     __slots__ = ("names", "writer")
 
     def __init__(self, names: tuple[str, ...], writer: _Writer) -> None:
         super().__init__()
         self.names = names
-        self.writer = writer
+        self.writer = weakref.ref(writer)
 
     def __missing__(self, sample: Sample) -> bytes:
         values, number = sample
-        tail = self[sample] = self.writer.tail(self.names, values, number) if values else self.writer.ending(number)
+        writer = self.writer()
+        assert writer is not None, "tails are used only while their writer formats"
+        tail = self[sample] = writer.tail(self.names, values, number) if values else writer.ending(number)
         return tail
 
 
