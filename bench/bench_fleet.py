@@ -24,6 +24,14 @@ Measured per size:
 
     python -m bench.bench_fleet [--sizes 1000,5000,10000,20000] [--polls 10] [--once] [--json FILE]
 
+With `--timed-out SECONDS` it measures instead, per size, polls that all succeed beside polls that all
+time out (that `--poll.timeout`), each series in a fresh process against one simulator: resident memory
+after the first and the last poll, the peak, the objects the collector tracks, and the collector's
+longest pass. Raise `--latency` so that a listing takes longer than its rate bound (8 requests in flight:
+at 1 s, 8 pages a second), or the listing's budget check refuses it before reading a page:
+
+    python -m bench.bench_fleet --sizes 10000 --latency 1.0 --timed-out 9
+
 Results are recorded in docs/performance.md ("Fleet").
 """
 

@@ -110,15 +110,17 @@ def _collect(
     return samples, attention_rows(snapshot)
 
 
-def _release() -> None:
+def _release(failed: bool) -> None:
     """The poll's memory back to the system, in a worker thread once the poll has ended.
 
-    What a poll left in reference cycles (the frames of a failure's traceback hold the pages it read) is
-    freed first, so that the trim returns it too: a poll that did not finish keeps nothing of its work.
-    The collector was paused during the poll, so everything it allocated is in the youngest generation:
-    this pass is the one the collector would make anyway when it comes back, made before the trim.
+    A failed poll's error left reference cycles (its traceback's frames hold the pages read so far): they
+    are freed first, so that the trim returns their memory too and a poll that did not finish keeps nothing
+    of its work. The collector was paused during the poll, so what the poll allocated is in the youngest
+    generation: this pass is the one the collector would make anyway when it comes back, made before the
+    trim. A poll that succeeds leaves no cycles, and no pass is added after it.
     """
-    gc.collect(0)
+    if failed:
+        gc.collect(0)
     memory.trim()
 
 
@@ -215,7 +217,7 @@ class Poller:
             before = self.recorder.requests_made(region)
             with self._pause():  # a poll allocates in bursts and makes no cycles: see `gcpause`
                 status = await self._poll(region)
-            await asyncio.to_thread(_release)
+            await asyncio.to_thread(_release, status.outcome != "success")
             made = self.recorder.requests_made(region) - before
             # What a poll needs, not what it made: the workspaces it did not reach at what they last took.
             self._budget.check(region, made + self._unlisted_requests.get(region, 0))
