@@ -109,10 +109,20 @@ async def test_polls_that_time_out_keep_nothing_of_what_they_built(
     assert after_five - after_one < built * 0.02, (after_one, after_five, built)
 
 
-async def test_a_poll_that_times_out_resumes_the_collector(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def collector_on() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        yield
+    finally:
+        if not was:
+            gc.disable()
+
+
+async def test_a_poll_that_times_out_resumes_the_collector(collector_on: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(poller_module, "DEADLINE_GRACE", 0.0)
     plan = PollPlan(regions=(REGION,), sources=(listing(pages_of_fleet()[:1], finish=False),), timeout=0.05)
     poller = Poller(plan, SelfMetrics((REGION,)), pause=paused_gc)
-    assert gc.isenabled()
     assert (await poller.poll(REGION)).error_code == "Timeout"
     assert gc.isenabled()
