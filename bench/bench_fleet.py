@@ -24,6 +24,14 @@ Measured per size:
 
     python -m bench.bench_fleet [--sizes 1000,5000,10000,20000] [--polls 10] [--once] [--json FILE]
 
+With `--timed-out SECONDS` it measures instead, per size, polls that all succeed beside polls that all
+time out (that `--poll.timeout`), each series in a fresh process against one simulator: resident memory
+after the first and the last poll, the peak, the objects the collector tracks, and the collector's
+longest pass. Raise `--latency` so that a listing takes longer than its rate bound (8 requests in flight:
+at 1 s, 8 pages a second), or the listing's budget check refuses it before reading a page:
+
+    python -m bench.bench_fleet --sizes 10000 --latency 1.0 --timed-out 9
+
 Results are recorded in docs/performance.md ("Fleet").
 """
 
@@ -31,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
 import json
 import math
@@ -222,7 +231,7 @@ def install_clock() -> tuple[Clock, dict[str, Any]]:
     return clock, seen
 
 
-def settings_for(url: str) -> Any:
+def settings_for(url: str, timeout: float | None = None) -> Any:
 
     return load_settings(
         {},
@@ -232,7 +241,7 @@ def settings_for(url: str) -> Any:
             "TIONE_EXPORTER_TIONE_REGIONS": REGION,
             "TIONE_EXPORTER_API_RATE_LIMIT": f"{RATE:g}",
             "TIONE_EXPORTER_POLL_INTERVAL": "10m",
-            "TIONE_EXPORTER_POLL_TIMEOUT": "5m",
+            "TIONE_EXPORTER_POLL_TIMEOUT": "5m" if timeout is None else f"{timeout * 1000:.0f}ms",
         },
     )
 
@@ -292,10 +301,10 @@ class Result:
     scrape: dict[str, float] = field(default_factory=dict)
 
 
-def exporter_of(url: str) -> tuple[Any, Any]:
+def exporter_of(url: str, timeout: float | None = None) -> tuple[Any, Any]:
     """The wiring and the poller `tione-exporter` builds, pointed at the simulator."""
 
-    settings = settings_for(url)
+    settings = settings_for(url, timeout)
     wiring = Wiring(settings, StaticProvider(Credentials(SECRET_ID, SECRET_KEY)))
     return wiring, wiring.make_poller()
 
@@ -507,6 +516,99 @@ def once_run(services: int, latency: float) -> dict[str, Any]:
         return {"services": count, **results}
 
 
+# --- polls that time out ---------------------------------------------------------------------------------
+
+
+class Pauses:
+    """The longest single pass of the cyclic collector (wall seconds): a pass stops every thread."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.longest = max(self.longest, time.perf_counter() - self._started)
+
+
+async def stress_run(url: str, services: int, polls: int, poll_timeout: float | None) -> dict[str, Any]:
+    """`polls` polls in a row with `poll_timeout` (None: the bench's own, which every poll meets): resident
+    memory and objects the collector tracks after the first and the last, the peak, the outcomes, and the
+    longest pass of the collector. Nothing else runs, so memory is the polls' alone."""
+    pauses = Pauses()
+    gc.callbacks.append(pauses)
+    wiring, poller = exporter_of(url, poll_timeout)
+    outcomes: list[str] = []
+    figures: dict[str, Any] = {"services": services, "polls": polls, "timeout": poll_timeout}
+    figures["rss_idle_mib"] = status_kib("VmRSS") / 1024
+    for index in range(polls):
+        status = await poller.poll(REGION)
+        outcomes.append(status.outcome if status.outcome == "success" else f"{status.error_code}")
+        await asyncio.sleep(0.05)  # the collector's first pass after the poll, as it comes in a running exporter
+        if index == 0:
+            figures["rss_first_mib"] = status_kib("VmRSS") / 1024
+            figures["objects_first"] = len(gc.get_objects())
+    figures["rss_last_mib"] = status_kib("VmRSS") / 1024
+    figures["objects_last"] = len(gc.get_objects())
+    figures["peak_mib"] = status_kib("VmHWM") / 1024
+    figures["outcomes"] = dict(collections.Counter(outcomes))
+    figures["longest_gc_pass"] = pauses.longest
+    gc.callbacks.remove(pauses)
+    await wiring.client.aclose()
+    return figures
+
+
+def stress_child(connection: Connection, url: str, services: int, polls: int, timeout: float | None) -> None:
+    try:
+        connection.send(asyncio.run(stress_run(url, services, polls, timeout)))
+    except Exception as exc:  # reported by the parent
+        connection.send({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def stress(services: int, polls: int, latency: float, timeout: float) -> list[dict[str, Any]]:
+    """Polls that all succeed, then polls that all time out (`timeout`), each in a fresh process against
+    one simulator: what a poll that does not finish leaves behind."""
+    results = []
+    with simulated(services, latency) as (url, _groups, count):
+        for limit in (None, timeout):
+            context = multiprocessing.get_context("spawn")
+            ours, theirs = context.Pipe()
+            child = context.Process(target=stress_child, args=(theirs, url, count, polls, limit))
+            child.start()
+            results.append(ours.recv())
+            child.join()
+    return results
+
+
+def stress_report(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| polls | outcomes | RSS after 1 | RSS after last | peak (VmHWM) | objects after 1 | objects after last "
+        "| longest GC pass |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        if "error" in result:
+            lines.append(f"FAILED: {result['error']}")
+            continue
+        timeout = "succeeding" if result["timeout"] is None else f"--poll.timeout {result['timeout']:g}s"
+        outcomes = ", ".join(f"{count} {name}" for name, count in sorted(result["outcomes"].items()))
+        lines.append(
+            f"| {result['services']:,} services, {timeout} | {outcomes} | {result['rss_first_mib']:.0f} MiB "
+            f"| {result['rss_last_mib']:.0f} MiB | {result['peak_mib']:.0f} MiB | {result['objects_first']:,} "
+            f"| {result['objects_last']:,} | {result['longest_gc_pass'] * 1000:.0f} ms |"
+        )
+    good = [result for result in results if "error" not in result]
+    if len(good) == 2:
+        lines.append("")
+        lines.append(
+            f"timed out / succeeding: RSS after the last poll {good[1]['rss_last_mib'] / good[0]['rss_last_mib']:.2f}, "
+            f"peak {good[1]['peak_mib'] / good[0]['peak_mib']:.2f}"
+        )
+    return "\n".join(lines)
+
+
 # --- the report ------------------------------------------------------------------------------------------
 
 
@@ -604,9 +706,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="also run `tione-exporter once` at the largest size")
     parser.add_argument("--json", type=Path, help="write the raw results here")
     parser.add_argument("--no-trim", action="store_true", help="measure without trimming the heap after a poll")
+    parser.add_argument(
+        "--timed-out",
+        type=float,
+        metavar="SECONDS",
+        help="instead: polls that succeed, then polls with this --poll.timeout, which they do not meet (raise "
+        "--latency so that the listing is slower than the rate limit, or its budget check refuses it at once)",
+    )
     args = parser.parse_args(argv)
     if args.no_trim:
         os.environ[NO_TRIM] = "1"
+    if args.timed_out is not None:
+        for size in (int(part) for part in args.sizes.split(",")):
+            print(stress_report(stress(size, args.polls, args.latency, args.timed_out)), flush=True)
+        return 0
 
     sizes = [int(part) for part in args.sizes.split(",")]
     print(

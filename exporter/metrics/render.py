@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -116,18 +117,24 @@ class Exposition:
 
 
 class _Tails(dict[Sample, bytes]):
-    """A family's formatted tails by sample; a missing one is formatted on first use."""
+    """A family's formatted tails by sample; a missing one is formatted on first use.
+
+    It names its writer weakly: a writer holds its tails, and a cycle between them would keep the writer's
+    caches (a label for every object of the region) alive after a poll until the collector's next pass,
+    which then frees them all at once while every thread waits."""
 
     __slots__ = ("names", "writer")
 
     def __init__(self, names: tuple[str, ...], writer: _Writer) -> None:
         super().__init__()
         self.names = names
-        self.writer = writer
+        self.writer = weakref.ref(writer)
 
     def __missing__(self, sample: Sample) -> bytes:
         values, number = sample
-        tail = self[sample] = self.writer.tail(self.names, values, number) if values else self.writer.ending(number)
+        writer = self.writer()
+        assert writer is not None, "tails are used only while their writer formats"
+        tail = self[sample] = writer.tail(self.names, values, number) if values else writer.ending(number)
         return tail
 
 
@@ -377,6 +384,12 @@ class RegionStream:
             series=tuple(series),
         )
 
+    def discard(self) -> None:
+        """Drop everything formatted so far: a poll that does not finish keeps nothing of its pages."""
+        self._fragments.clear()
+        for out in self._writer.outs.values():
+            out.lines.clear()
+
     def finish(self, snapshot: RegionSnapshot) -> RegionSamples | None:
         """The region's samples from the fragments and the snapshot's other kinds, or None when the
         fragments cannot give exactly what `collect_region(snapshot)` would."""
@@ -400,18 +413,21 @@ class RegionStream:
         writer = self._writer
         others = [root for root in writer.roots if root is not self._root]
         writer.walk(snapshot, others, snapshot, self._identity)
-        # One column per family: the fragments' texts side by side, joined at C speed.
-        texts = zip(*(fragment.texts for fragment in chosen), strict=True) if chosen else iter(())
-        series = zip(*(fragment.series for fragment in chosen), strict=True) if chosen else iter(())
-        merged = {
-            out.family.name: FamilyLines(b"".join(column), sum(counts))
-            for out, column, counts in zip(self._outs, texts, series, strict=False)
-        }
-        families = {name: merged.get(name) or _lines(out.lines) for name, out in writer.outs.items()}
         tally: collections.Counter[str] = collections.Counter()
         for fragment in chosen:
             tally.update(fragment.tally)
-        return _samples(snapshot.region, families, len(chosen), sum(fragment.services for fragment in chosen), tally)
+        counted, service_count = len(chosen), sum(fragment.services for fragment in chosen)
+        # One column per family: the fragments' texts side by side, joined at C speed. The fragments go
+        # first and each column as soon as it is joined, so the region's lines are never held twice over.
+        texts = list(zip(*(fragment.texts for fragment in chosen), strict=True))
+        series = list(zip(*(fragment.series for fragment in chosen), strict=True))
+        chosen.clear()
+        merged: dict[str, FamilyLines] = {}
+        for index, out in enumerate(self._outs[: len(texts)]):
+            merged[out.family.name] = FamilyLines(b"".join(texts[index]), sum(series[index]))
+            texts[index] = ()
+        families = {name: merged.get(name) or _lines(out.lines) for name, out in writer.outs.items()}
+        return _samples(snapshot.region, families, counted, service_count, tally)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 import logging
 import random
 import time
@@ -105,8 +106,23 @@ def _collect(
     merged from the pages formatted during the listing where they say it all, else collected whole."""
     samples = stream.finish(snapshot)
     if samples is None:
+        stream.discard()  # its pages are of no use now: not held while the region is collected whole
         samples = collect_region(snapshot, options)
     return samples, attention_rows(snapshot)
+
+
+def _release(failed: bool) -> None:
+    """The poll's memory back to the system, in a worker thread once the poll has ended.
+
+    A failed poll's error left reference cycles (its traceback's frames hold the pages read so far): they
+    are freed first, so that the trim returns their memory too and a poll that did not finish keeps nothing
+    of its work. The collector was paused during the poll, so what the poll allocated is in the youngest
+    generation: this pass is the one the collector would make anyway when it comes back, made before the
+    trim. A poll that succeeds leaves no cycles, and no pass is added after it.
+    """
+    if failed:
+        gc.collect(0)
+    memory.trim()
 
 
 def _failure(region: str, exc: Exception) -> Failure:
@@ -199,7 +215,7 @@ class Poller:
             before = self.recorder.requests_made(region)
             with self._pause():  # a poll allocates in bursts and makes no cycles: see `gcpause`
                 status = await self._poll(region)
-            await asyncio.to_thread(memory.trim)  # the poll's objects are gone: their memory goes back to the system
+            await asyncio.to_thread(_release, status.outcome != "success")
             made = self.recorder.requests_made(region) - before
             # What a poll needs, not what it made: the workspaces it did not reach at what they last took.
             self._budget.check(region, made + self._unlisted_requests.get(region, 0))
@@ -267,16 +283,22 @@ class Poller:
             self._source_ran.update(run.ran)
             self._source_succeeded.update(run.succeeded)
             finished = self._wall_clock()
-            self._record_skipped(region, run.snapshot.skipped)
+            skipped = run.snapshot.skipped
+            self._record_skipped(region, skipped)
+            # The listing is formatted: not held while the exposition is rendered beside the previous one.
+            del run, stream
             return await self._succeeded(
                 region,
                 samples,
                 self._clock() - started,
                 finished,
-                skipped=run.snapshot.skipped,
+                skipped=skipped,
                 attention=attention,
                 unlisted=unlisted,
             )
+        # Whatever the poll built goes now, before its failure is recorded (and stale series maybe dropped).
+        stream.discard()
+        del run, stream
         # A poll cut short by a stop is no failure: what it raised may be a cancellation swallowed below.
         raise_if_cancelling()
         return await self._failed(region, error, self._clock() - started, self._wall_clock())

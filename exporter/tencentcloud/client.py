@@ -372,6 +372,10 @@ class TencentCloudClient:
             if error is not None:
                 raise error
             content = response.content
+            # httpx's response and its stream name each other: the cycle would keep the answer's bytes until the
+            # collector's next pass, and a poll runs with the collector paused (`gcpause`), so a listing would
+            # hold every page it read. The stream is read to its end; nothing reads it again.
+            response.stream = httpx.ByteStream(b"")
             if response.status_code == 200 and decode is not _untyped:
                 typed = decode(content)
                 if typed is None and (repaired := well_formed(content)) is not content:

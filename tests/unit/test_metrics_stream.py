@@ -181,3 +181,12 @@ async def test_a_poll_of_a_listed_region_merges_the_pages_it_formatted(monkeypat
     groups = records(fleet.groups)
     expected = render([collect_region(RegionSnapshot(REGION, tuple(groups)), RenderOptions())])
     assert b"".join(poller.exposition.chunks(False)) == rendered.text(expected)
+
+
+def test_a_discarded_stream_holds_no_page_and_gives_up() -> None:
+    simulator = Simulator(SimulatorConfig(groups=20, regions=(REGION,), churn=False, seed=3))
+    groups = records(simulator.fleet(REGION))
+    stream = RegionStream(REGION)
+    stream.service_groups(groups, "")
+    stream.discard()
+    assert stream.finish(RegionSnapshot(REGION, tuple(groups))) is None, "no fragment is left to merge"
