@@ -572,7 +572,7 @@ def test_check_warns_when_the_keys_may_not_read_training_tasks(simulator: Simula
     simulator.deny("DescribeTrainingTasks")
     try:
         flags = ["check", "--tione.regions", REGIONS[0], "--tione.discovery-interval", "0", "--capacity.interval", "0"]
-        result = run(flags, environment(simulator))
+        result = run(flags, environment(simulator, **NO_MONITOR))
     finally:
         simulator.allow("DescribeTrainingTasks")
     assert result.returncode == 0, result.stdout + result.stderr

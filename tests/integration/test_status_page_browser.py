@@ -364,6 +364,7 @@ async def test_the_page_in_chromium_names_what_is_broken_and_why(simulator: Simu
         "--poll.timeout": "800ms",
         "--poll.max-staleness": "10m",
         "--events.max-services": "50",
+        "--monitor.max-requests-per-month": "0",  # the services' own rows; Cloud Monitor's group rows are tested apart
     }
     async with running_exporter(simulator, REGIONS, **flags) as running:
         deadline = asyncio.get_running_loop().time() + 20
@@ -507,7 +508,12 @@ async def test_the_page_refreshes_in_place_when_a_poll_changes_the_fleet(
         for service in group["Services"]
         if service["ServiceId"] not in expected and service["Status"] == "Normal"
     )
-    flags = {"--poll.interval": "1s", "--poll.timeout": "800ms", "--poll.max-staleness": "10m"}
+    flags = {
+        "--poll.interval": "1s",
+        "--poll.timeout": "800ms",
+        "--poll.max-staleness": "10m",
+        "--monitor.max-requests-per-month": "0",  # the services' own rows
+    }
     async with running_exporter(simulator, REGIONS, **flags) as running:
         deadline = asyncio.get_running_loop().time() + 20
         while {row["service_id"] for row in (await running.http.get("/api/v1/attention")).json()["services"]} != set(

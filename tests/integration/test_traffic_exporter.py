@@ -85,7 +85,8 @@ async def test_running_groups_only_exact_figures_and_an_interval_the_budget_affo
         counted = value(samples, "tione_exporter_api_requests_total", region=REGION, action=api.GET_MONITOR_DATA)
     bodies = asked(sim)
     collections = int(elapsed // EVERY) + 1
-    assert 4 <= len(bodies) <= 4 * collections and counted == len(bodies)
+    assert 4 <= len(bodies) <= 4 * collections
+    assert len(bodies) <= counted <= len(bodies) + 4, "counted as sent: at most one batch still in flight at the scrape"
     names = set()
     for body in bodies:
         instances = body["Instances"]
