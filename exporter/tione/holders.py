@@ -31,8 +31,10 @@ from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tione import workspaces
 from exporter.tione.holder_records import (
     Notebook,
+    NotebooksAnswer,
     NotebooksBody,
     TrainingTask,
+    TrainingTasksAnswer,
     TrainingTasksBody,
 )
 from exporter.tione.paging import MAX_TOTAL_COUNT, Params, call_parsed, check_total, each, malformed, read_pages
@@ -54,6 +56,7 @@ WORKSPACE_WORKERS = 2
 """Workspaces read at once in a region: the pages share the token bucket with the listing."""
 
 H = TypeVar("H", TrainingTask, Notebook)
+B = TypeVar("B", TrainingTasksBody, NotebooksBody)
 
 
 def _params(statuses: tuple[str, ...], project_id: str | None) -> Callable[[int, int], Params]:
@@ -93,24 +96,28 @@ _TASKS = msgspec.json.Decoder(TrainingTasksBody, strict=False)
 _NOTEBOOKS = msgspec.json.Decoder(NotebooksBody, strict=False)
 
 
-def decode_training_tasks(content: bytes) -> tuple[int, list[TrainingTask]] | None:
-    """(`TotalCount`, tasks with an id) of a whole answer in one pass; None when anything does not fit."""
+def _decoded(decoder: msgspec.json.Decoder[B], content: bytes) -> B | None:
     try:
-        answer = _TASKS.decode(content).response
+        return decoder.decode(content)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
+
+
+def _kept(answer: TrainingTasksAnswer | NotebooksAnswer, items: Sequence[H] | None) -> tuple[int, list[H]] | None:
     total = _total(answer.total_count, answer.error)
-    return None if total is None else (total, [task for task in answer.training_task_set or () if task.id])
+    return None if total is None else (total, [item for item in items or () if item.id])
+
+
+def decode_training_tasks(content: bytes) -> tuple[int, list[TrainingTask]] | None:
+    """(`TotalCount`, tasks with an id) of a whole answer in one pass; None when anything does not fit."""
+    body = _decoded(_TASKS, content)
+    return None if body is None else _kept(body.response, body.response.training_task_set)
 
 
 def decode_notebooks(content: bytes) -> tuple[int, list[Notebook]] | None:
     """(`TotalCount`, notebooks with an id) of a whole answer in one pass; None when anything does not fit."""
-    try:
-        answer = _NOTEBOOKS.decode(content).response
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-        return None
-    total = _total(answer.total_count, answer.error)
-    return None if total is None else (total, [notebook for notebook in answer.notebook_set or () if notebook.id])
+    body = _decoded(_NOTEBOOKS, content)
+    return None if body is None else _kept(body.response, body.response.notebook_set)
 
 
 def _items(action: str, key: str, kind: type[H], region: str, answer: dict[str, Any]) -> tuple[int, list[H]]:
