@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from exporter.metrics.families.family import Declare, Family, Kind, Sample
-from exporter.metrics.families.fields import BYTES_PER_MIB, MILLICORES_PER_CORE, NONE, scalar, state_set, timestamp
+from exporter.metrics.families.fields import NONE, cpu_cores, memory_bytes, state_set, timestamp
 from exporter.metrics.labels import REGION_LABEL, clean_value
 from exporter.tione.holder_records import Notebook, TrainingTask
 from exporter.tione.holders import NOTEBOOK_UNFINISHED, NOTEBOOKS_OF, TASKS_OF, TRAINING_UNFINISHED, Listed
@@ -47,18 +47,6 @@ def _gpus(allocation: Allocation | None) -> list[Sample]:
         name = clean_value(card)
         by_card[name] = by_card.get(name, 0) + hundredths
     return [((card,), cards(hundredths)) for card, hundredths in by_card.items()]
-
-
-def _cpu(allocation: Allocation | None) -> tuple[Sample, ...]:
-    if allocation is None or allocation.cpu is None:
-        return NONE
-    return scalar(allocation.cpu / MILLICORES_PER_CORE)
-
-
-def _memory(allocation: Allocation | None) -> tuple[Sample, ...]:
-    if allocation is None or allocation.memory is None:
-        return NONE
-    return scalar(float(allocation.memory * BYTES_PER_MIB))
 
 
 def _task_instances(task: TrainingTask) -> list[Sample]:
@@ -131,7 +119,7 @@ def _families(
             f"CPU cores the running {text.noun} holds ({text.cpu}).",
             "gauge",
             (),
-            lambda h: _cpu(allocation(h.item)),
+            lambda h: cpu_cores(allocation(h.item)),
             opt_in=True,
         ),
         declare(
@@ -139,7 +127,7 @@ def _families(
             f"Memory the running {text.noun} holds, in bytes ({text.memory}).",
             "gauge",
             (),
-            lambda h: _memory(allocation(h.item)),
+            lambda h: memory_bytes(allocation(h.item)),
             opt_in=True,
         ),
         declare(f"{prefix}_instances", text.instances, "gauge", ("spec",), lambda h: instances(h.item)),
