@@ -142,16 +142,20 @@ def _number(value: object) -> float:
     return number
 
 
-def _count(value: object) -> int:
-    """A whole number from 0 to `MAX_COUNT` (`--events.max-services 0` switches the events off)."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not _digits(text) or int(text) > MAX_COUNT:
+def _whole_number(value: object, text: str, low: int, high: int) -> int:
+    """`text` (what `value` reads as) as a whole number from `low` to `high`; a bool is not a number."""
+    if isinstance(value, bool) or not _digits(text) or not low <= int(text) <= high:
         raise PydanticCustomError(
             "count",
-            'must be a whole number from 0 to {high}, not "{value}"',
-            {"high": MAX_COUNT, "value": shown(value)},
+            f'must be a whole number from {low} to {{high}}, not "{{value}}"',
+            {"high": high, "value": shown(value)},
         )
     return int(text)
+
+
+def _count(value: object) -> int:
+    """A whole number from 0 to `MAX_COUNT` (`--events.max-services 0` switches the events off)."""
+    return _whole_number(value, str(value).strip(), 0, MAX_COUNT)
 
 
 def _digits(text: str) -> bool:
@@ -321,14 +325,7 @@ WebTimeout = Annotated[float, _in_range(MIN_WEB_TIMEOUT, MAX_WEB_TIMEOUT, parse_
 
 def _web_count(value: object) -> int:
     """A whole number from 1 to `MAX_WEB_COUNT`."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not _digits(text) or not 1 <= int(text) <= MAX_WEB_COUNT:
-        raise PydanticCustomError(
-            "count",
-            'must be a whole number from 1 to {high}, not "{value}"',
-            {"high": MAX_WEB_COUNT, "value": shown(value)},
-        )
-    return int(text)
+    return _whole_number(value, str(value).strip(), 1, MAX_WEB_COUNT)
 
 
 WebCount = Annotated[int, BeforeValidator(_web_count)]
@@ -336,14 +333,7 @@ WebCount = Annotated[int, BeforeValidator(_web_count)]
 
 def _monthly_requests(value: object) -> int:
     """A whole number from 0 (off) to `MAX_MONTHLY_REQUESTS`."""
-    text = str(value).strip().replace("_", "")
-    if isinstance(value, bool) or not _digits(text) or int(text) > MAX_MONTHLY_REQUESTS:
-        raise PydanticCustomError(
-            "count",
-            'must be a whole number from 0 to {high}, not "{value}"',
-            {"high": MAX_MONTHLY_REQUESTS, "value": shown(value)},
-        )
-    return int(text)
+    return _whole_number(value, str(value).strip().replace("_", ""), 0, MAX_MONTHLY_REQUESTS)
 
 
 def _monitor_period(value: object) -> float:

@@ -20,7 +20,7 @@ The functions take the shared client and a deadline; `list_holders` reads every 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
@@ -31,8 +31,10 @@ from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tione import workspaces
 from exporter.tione.holder_records import (
     Notebook,
+    NotebooksAnswer,
     NotebooksBody,
     TrainingTask,
+    TrainingTasksAnswer,
     TrainingTasksBody,
 )
 from exporter.tione.paging import MAX_TOTAL_COUNT, Params, call_parsed, check_total, each, malformed, read_pages
@@ -54,6 +56,7 @@ WORKSPACE_WORKERS = 2
 """Workspaces read at once in a region: the pages share the token bucket with the listing."""
 
 H = TypeVar("H", TrainingTask, Notebook)
+B = TypeVar("B", TrainingTasksBody, NotebooksBody)
 
 
 def _params(statuses: tuple[str, ...], project_id: str | None) -> Callable[[int, int], Params]:
@@ -93,24 +96,28 @@ _TASKS = msgspec.json.Decoder(TrainingTasksBody, strict=False)
 _NOTEBOOKS = msgspec.json.Decoder(NotebooksBody, strict=False)
 
 
-def decode_training_tasks(content: bytes) -> tuple[int, list[TrainingTask]] | None:
-    """(`TotalCount`, tasks with an id) of a whole answer in one pass; None when anything does not fit."""
+def _decoded(decoder: msgspec.json.Decoder[B], content: bytes) -> B | None:
     try:
-        answer = _TASKS.decode(content).response
+        return decoder.decode(content)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
+
+
+def _kept(answer: TrainingTasksAnswer | NotebooksAnswer, items: Sequence[H] | None) -> tuple[int, list[H]] | None:
     total = _total(answer.total_count, answer.error)
-    return None if total is None else (total, [task for task in answer.training_task_set or () if task.id])
+    return None if total is None else (total, [item for item in items or () if item.id])
+
+
+def decode_training_tasks(content: bytes) -> tuple[int, list[TrainingTask]] | None:
+    """(`TotalCount`, tasks with an id) of a whole answer in one pass; None when anything does not fit."""
+    body = _decoded(_TASKS, content)
+    return None if body is None else _kept(body.response, body.response.training_task_set)
 
 
 def decode_notebooks(content: bytes) -> tuple[int, list[Notebook]] | None:
     """(`TotalCount`, notebooks with an id) of a whole answer in one pass; None when anything does not fit."""
-    try:
-        answer = _NOTEBOOKS.decode(content).response
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-        return None
-    total = _total(answer.total_count, answer.error)
-    return None if total is None else (total, [notebook for notebook in answer.notebook_set or () if notebook.id])
+    body = _decoded(_NOTEBOOKS, content)
+    return None if body is None else _kept(body.response, body.response.notebook_set)
 
 
 def _items(action: str, key: str, kind: type[H], region: str, answer: dict[str, Any]) -> tuple[int, list[H]]:
@@ -154,40 +161,6 @@ def _unique(items: Sequence[H]) -> tuple[H, ...]:
     return tuple(seen.values())
 
 
-async def list_training_tasks(
-    client: TencentCloudClient, region: str, project_id: str | None, *, deadline: float
-) -> tuple[TrainingTask, ...]:
-    """The unfinished training tasks of one workspace (None: the default one), each once."""
-    found = await read_pages(
-        client,
-        TRAINING_ACTION,
-        region,
-        training_params(project_id),
-        parse_training_tasks,
-        limit=TRAINING_LIMIT,
-        deadline=deadline,
-        typed=decode_training_tasks,
-    )
-    return _unique(found)
-
-
-async def list_notebooks(
-    client: TencentCloudClient, region: str, project_id: str | None, *, deadline: float
-) -> tuple[Notebook, ...]:
-    """The unfinished notebooks of one workspace (None: the default one), each once."""
-    found = await read_pages(
-        client,
-        NOTEBOOK_ACTION,
-        region,
-        notebook_params(project_id),
-        parse_notebooks,
-        limit=NOTEBOOK_LIMIT,
-        deadline=deadline,
-        typed=decode_notebooks,
-    )
-    return _unique(found)
-
-
 @dataclass(frozen=True, slots=True)
 class Holders:
     """The unfinished training tasks and notebooks of a region, and the workspace each was listed in."""
@@ -226,38 +199,29 @@ class HolderKind(Generic[H]):
     action: str
     noun: str
     key: ResultKey[Listed[H]]
-    list_one: Callable[[TencentCloudClient, str, str | None, float], Awaitable[tuple[H, ...]]]
-    probe_params: Callable[[int, int], Params]
+    params: Callable[[str | None], Callable[[int, int], Params]]
     parse: Callable[[str, dict[str, Any]], tuple[int, list[H]]]
-
-
-async def _tasks(
-    client: TencentCloudClient, region: str, project_id: str | None, deadline: float
-) -> tuple[TrainingTask, ...]:
-    return await list_training_tasks(client, region, project_id, deadline=deadline)
-
-
-async def _notebooks(
-    client: TencentCloudClient, region: str, project_id: str | None, deadline: float
-) -> tuple[Notebook, ...]:
-    return await list_notebooks(client, region, project_id, deadline=deadline)
+    typed: Callable[[bytes], tuple[int, list[H]] | None]
+    limit: int
 
 
 TRAINING: HolderKind[TrainingTask] = HolderKind(
     TRAINING_ACTION,
     "unfinished training tasks",
     ResultKey(TRAINING_ACTION, Listed()),
-    _tasks,
-    training_params(None),
+    training_params,
     parse_training_tasks,
+    decode_training_tasks,
+    TRAINING_LIMIT,
 )
 NOTEBOOKS: HolderKind[Notebook] = HolderKind(
     NOTEBOOK_ACTION,
     "unfinished notebooks",
     ResultKey(NOTEBOOK_ACTION, Listed()),
-    _notebooks,
-    notebook_params(None),
+    notebook_params,
     parse_notebooks,
+    decode_notebooks,
+    NOTEBOOK_LIMIT,
 )
 KINDS: tuple[HolderKind[Any], ...] = (TRAINING, NOTEBOOKS)
 """Both holder sources, in the order they run."""
@@ -266,6 +230,23 @@ TASKS_OF = TRAINING.key
 """The region's unfinished training tasks, read by their families and the prices source."""
 NOTEBOOKS_OF = NOTEBOOKS.key
 """The region's unfinished notebooks, read by their families and the prices source."""
+
+
+async def list_one(
+    client: TencentCloudClient, kind: HolderKind[H], region: str, project_id: str | None, *, deadline: float
+) -> tuple[H, ...]:
+    """The unfinished holders of one kind in one workspace (None: the default one), each once."""
+    found = await read_pages(
+        client,
+        kind.action,
+        region,
+        kind.params(project_id),
+        kind.parse,
+        limit=kind.limit,
+        deadline=deadline,
+        typed=kind.typed,
+    )
+    return _unique(found)
 
 
 async def list_listed(
@@ -280,7 +261,7 @@ async def list_listed(
     workspaces is kept with the first, a failed call is raised."""
 
     async def one(project_id: str | None) -> tuple[str, tuple[H, ...]]:
-        return project_id or "", await kind.list_one(client, region, project_id, deadline)
+        return project_id or "", await list_one(client, kind, region, project_id, deadline=deadline)
 
     found = await each(one, list(dict.fromkeys(project_ids)), workers=WORKSPACE_WORKERS)
     where: dict[str, str] = {}
@@ -305,7 +286,7 @@ def source(
 
     async def probe(region: str, deadline: float) -> str:
         total, _ = await call_parsed(
-            client, kind.action, region, kind.probe_params(0, 1), kind.parse, deadline=deadline
+            client, kind.action, region, kind.params(None)(0, 1), kind.parse, deadline=deadline
         )
         return f"{total} {kind.noun} in the default workspace"
 

@@ -121,7 +121,7 @@ def test_the_requests_ask_only_for_unfinished_holders_oldest_first() -> None:
 @pytest.mark.parametrize(("count", "pages"), [(0, 1), (50, 1), (51, 2), (120, 3)])
 async def test_training_tasks_are_paged_by_fifty(count: int, pages: int) -> None:
     api = Api(tasks=count)
-    found = await holders.list_training_tasks(client_for(api), REGION, "ws-1", deadline=deadline())
+    found = await holders.list_one(client_for(api), holders.TRAINING, REGION, "ws-1", deadline=deadline())
     assert [item.id for item in found] == [f"train-{index:04d}" for index in range(count)]
     assert sorted(body["Offset"] for _, body in api.requests) == [50 * page for page in range(pages)]
     assert all(body["Limit"] == 50 and body["TiProjectId"] == "ws-1" for _, body in api.requests)
@@ -164,7 +164,7 @@ async def test_a_task_that_does_not_fit_is_left_out_never_the_page() -> None:
     api = Api(tasks=3)
     api.items[holders.TRAINING_ACTION][1][1]["Status"] = {"odd": True}
     api.items[holders.TRAINING_ACTION][1][2]["Id"] = ""
-    found = await holders.list_training_tasks(client_for(api), REGION, None, deadline=deadline())
+    found = await holders.list_one(client_for(api), holders.TRAINING, REGION, None, deadline=deadline())
     assert [item.id for item in found] == ["train-0000"]
 
 
@@ -177,7 +177,7 @@ async def test_a_task_that_does_not_fit_is_left_out_never_the_page() -> None:
 )
 async def test_a_broken_answer_is_a_malformed_response(answer: dict[str, Any], where: str) -> None:
     with pytest.raises(TransportError) as caught:
-        await holders.list_training_tasks(client_for(Api(broken=answer)), REGION, None, deadline=deadline())
+        await holders.list_one(client_for(Api(broken=answer)), holders.TRAINING, REGION, None, deadline=deadline())
     assert caught.value.code == MALFORMED_RESPONSE
     assert where in caught.value.message and caught.value.request_id == "r1"
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from exporter.metrics.families import group
 from exporter.metrics.families.family import Declare, Family, Kind, Sample
-from exporter.metrics.families.fields import BYTES_PER_MIB, MILLICORES_PER_CORE, NONE, scalar, state_set
+from exporter.metrics.families.fields import cpu_cores, memory_bytes, scalar, state_set
 from exporter.tione.records import COMPONENT_BUSINESS_STATUSES, SERVICE_STATUSES, SmartRouterComponent
 from exporter.tione.snapshot import RegionSnapshot
 
@@ -36,16 +36,6 @@ def _info(c: SmartRouterComponent) -> tuple[Sample, ...]:
             1.0,
         ),
     )
-
-
-def _cpu(c: SmartRouterComponent) -> tuple[Sample, ...]:
-    cpu = c.resource_config.cpu if c.resource_config is not None else None
-    return NONE if cpu is None else (((), cpu / MILLICORES_PER_CORE),)
-
-
-def _memory(c: SmartRouterComponent) -> tuple[Sample, ...]:
-    memory = c.resource_config.memory if c.resource_config is not None else None
-    return NONE if memory is None else (((), float(memory * BYTES_PER_MIB)),)
 
 
 FAMILIES: tuple[Family[SmartRouterComponent], ...] = (
@@ -85,14 +75,14 @@ FAMILIES: tuple[Family[SmartRouterComponent], ...] = (
         "CPU cores per replica of the component (ResourceConfig.Cpu / 1000).",
         "gauge",
         (),
-        _cpu,
+        lambda c: cpu_cores(c.resource_config),
     ),
     _family(
         "tione_service_group_component_replica_memory_bytes",
         "Memory per replica of the component in bytes (ResourceConfig.Memory MiB * 1048576).",
         "gauge",
         (),
-        _memory,
+        lambda c: memory_bytes(c.resource_config),
     ),
 )
 

@@ -38,6 +38,29 @@ class _HasName(Protocol):
 _Named = TypeVar("_Named", bound=_HasName)
 
 
+class _Resources(Protocol):
+    """CPU in 1/1000 core and memory in MB, as every API answer and holding gives them."""
+
+    @property
+    def cpu(self) -> int | None: ...
+    @property
+    def memory(self) -> int | None: ...
+
+
+def cpu_cores(resources: _Resources | None) -> tuple[Sample, ...]:
+    """CPU cores of an API figure in millicores, or none when it is not given."""
+    if resources is None or resources.cpu is None:
+        return NONE
+    return scalar(resources.cpu / MILLICORES_PER_CORE)
+
+
+def memory_bytes(resources: _Resources | None) -> tuple[Sample, ...]:
+    """Bytes of an API figure in MB (MiB), or none when it is not given."""
+    if resources is None or resources.memory is None:
+        return NONE
+    return scalar(resources.memory * BYTES_PER_MIB)
+
+
 def scalar(value: float | None) -> tuple[Sample, ...]:
     """One unlabelled sample, or none for a null field."""
     if value is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from exporter.metrics.families.family import Declare, Family, Kind, Sample
-from exporter.metrics.families.fields import BYTES_PER_MIB, MILLICORES_PER_CORE, NONE, scalar, state_set, timestamp
+from exporter.metrics.families.fields import NONE, cpu_cores, memory_bytes, state_set, timestamp
 from exporter.metrics.labels import REGION_LABEL, clean_value
 from exporter.tione.holder_records import Notebook, TrainingTask
 from exporter.tione.holders import NOTEBOOK_UNFINISHED, NOTEBOOKS_OF, TASKS_OF, TRAINING_UNFINISHED, Listed
@@ -49,18 +49,6 @@ def _gpus(allocation: Allocation | None) -> list[Sample]:
     return [((card,), cards(hundredths)) for card, hundredths in by_card.items()]
 
 
-def _cpu(allocation: Allocation | None) -> tuple[Sample, ...]:
-    if allocation is None or allocation.cpu is None:
-        return NONE
-    return scalar(allocation.cpu / MILLICORES_PER_CORE)
-
-
-def _memory(allocation: Allocation | None) -> tuple[Sample, ...]:
-    if allocation is None or allocation.memory is None:
-        return NONE
-    return scalar(float(allocation.memory * BYTES_PER_MIB))
-
-
 def _task_instances(task: TrainingTask) -> list[Sample]:
     """Instances of each spec while running: what an hour of the task costs, in units of its specs."""
     if not is_running(task.status):
@@ -82,124 +70,119 @@ def _notebook_instances(notebook: Notebook) -> tuple[Sample, ...]:
 
 INFO_LABELS: tuple[str, ...] = ("charge_type", "resource_group_id", "tione_project_id")
 
+
+@dataclass(frozen=True, slots=True)
+class _HolderHelp:
+    """What the families of training tasks and notebooks say differently: nouns, API fields, opt-ins."""
+
+    noun: str
+    info: str
+    status: str
+    gpus: str
+    cpu: str
+    memory: str
+    instances: str
+    start: str
+    start_opt_in: bool
+
+
+def _families(
+    declare: Declare[Holder[H]],
+    prefix: str,
+    *,
+    states: tuple[str, ...],
+    allocation: Callable[[H], Allocation | None],
+    instances: Callable[[H], Sequence[Sample]],
+    text: _HolderHelp,
+) -> tuple[Family[Holder[H]], ...]:
+    """The families of one kind of holder: both kinds say the same things of what they hold."""
+    return (
+        declare(f"{prefix}_info", text.info, "gauge", (f"{declare.scope}_name", *INFO_LABELS), _info),
+        declare(
+            f"{prefix}_status",
+            text.status,
+            "gauge",
+            ("status",),
+            lambda h: state_set(h.item.status, states),
+            states=states,
+            opt_in=True,
+        ),
+        declare(
+            f"{prefix}_allocated_gpus",
+            f"GPU cards the running {text.noun} holds by card model ({text.gpus}).",
+            "gauge",
+            ("gpu_type",),
+            lambda h: _gpus(allocation(h.item)),
+        ),
+        declare(
+            f"{prefix}_allocated_cpu_cores",
+            f"CPU cores the running {text.noun} holds ({text.cpu}).",
+            "gauge",
+            (),
+            lambda h: cpu_cores(allocation(h.item)),
+            opt_in=True,
+        ),
+        declare(
+            f"{prefix}_allocated_memory_bytes",
+            f"Memory the running {text.noun} holds, in bytes ({text.memory}).",
+            "gauge",
+            (),
+            lambda h: memory_bytes(allocation(h.item)),
+            opt_in=True,
+        ),
+        declare(f"{prefix}_instances", text.instances, "gauge", ("spec",), lambda h: instances(h.item)),
+        declare(
+            f"{prefix}_start_timestamp_seconds",
+            text.start,
+            "gauge",
+            (),
+            lambda h: timestamp(h.item.start_time),
+            opt_in=text.start_opt_in,
+        ),
+    )
+
+
 TASK_SCOPE = "training_task"
 TASK_IDENTITY: tuple[str, ...] = (REGION_LABEL, "training_task_id")
-_task: Declare[Holder[TrainingTask]] = Declare(TASK_SCOPE, TASK_IDENTITY)
 
-TASK_FAMILIES: tuple[Family[Holder[TrainingTask]], ...] = (
-    _task(
-        "tione_training_task_info",
-        "An unfinished training task: its name, charge type, resource group and workspace (value 1).",
-        "gauge",
-        ("training_task_name", *INFO_LABELS),
-        _info,
-    ),
-    _task(
-        "tione_training_task_status",
-        "Status of the training task: 1 for the current value, 0 for the other unfinished ones.",
-        "gauge",
-        ("status",),
-        lambda h: state_set(h.item.status, TRAINING_UNFINISHED),
-        states=TRAINING_UNFINISHED,
-        opt_in=True,
-    ),
-    _task(
-        "tione_training_task_allocated_gpus",
-        "GPU cards the running training task holds by card model (sum over roles of Gpu / 100 x InstanceNum).",
-        "gauge",
-        ("gpu_type",),
-        lambda h: _gpus(task_allocation(h.item)),
-    ),
-    _task(
-        "tione_training_task_allocated_cpu_cores",
-        "CPU cores the running training task holds (sum over roles of Cpu / 1000 x InstanceNum).",
-        "gauge",
-        (),
-        lambda h: _cpu(task_allocation(h.item)),
-        opt_in=True,
-    ),
-    _task(
-        "tione_training_task_allocated_memory_bytes",
-        "Memory the running training task holds, in bytes (sum over roles of Memory MB x InstanceNum).",
-        "gauge",
-        (),
-        lambda h: _memory(task_allocation(h.item)),
-        opt_in=True,
-    ),
-    _task(
-        "tione_training_task_instances",
-        "Instances of each spec the running training task runs on (sum of InstanceNum by InstanceType).",
-        "gauge",
-        ("spec",),
-        lambda h: _task_instances(h.item),
-    ),
-    _task(
-        "tione_training_task_start_timestamp_seconds",
-        "When the training task started (StartTime), in Unix seconds.",
-        "gauge",
-        (),
-        lambda h: timestamp(h.item.start_time),
-        opt_in=True,
+TASK_FAMILIES: tuple[Family[Holder[TrainingTask]], ...] = _families(
+    Declare(TASK_SCOPE, TASK_IDENTITY),
+    "tione_training_task",
+    states=TRAINING_UNFINISHED,
+    allocation=task_allocation,
+    instances=_task_instances,
+    text=_HolderHelp(
+        noun="training task",
+        info="An unfinished training task: its name, charge type, resource group and workspace (value 1).",
+        status="Status of the training task: 1 for the current value, 0 for the other unfinished ones.",
+        gpus="sum over roles of Gpu / 100 x InstanceNum",
+        cpu="sum over roles of Cpu / 1000 x InstanceNum",
+        memory="sum over roles of Memory MB x InstanceNum",
+        instances="Instances of each spec the running training task runs on (sum of InstanceNum by InstanceType).",
+        start="When the training task started (StartTime), in Unix seconds.",
+        start_opt_in=True,
     ),
 )
 
 NOTEBOOK_SCOPE = "notebook"
 NOTEBOOK_IDENTITY: tuple[str, ...] = (REGION_LABEL, "notebook_id")
-_notebook: Declare[Holder[Notebook]] = Declare(NOTEBOOK_SCOPE, NOTEBOOK_IDENTITY)
 
-NOTEBOOK_FAMILIES: tuple[Family[Holder[Notebook]], ...] = (
-    _notebook(
-        "tione_notebook_info",
-        "A notebook not stopped: its name, charge type, resource group and workspace (value 1).",
-        "gauge",
-        ("notebook_name", *INFO_LABELS),
-        _info,
-    ),
-    _notebook(
-        "tione_notebook_status",
-        "Status of the notebook: 1 for the current value, 0 for the other ones not stopped.",
-        "gauge",
-        ("status",),
-        lambda h: state_set(h.item.status, NOTEBOOK_UNFINISHED),
-        states=NOTEBOOK_UNFINISHED,
-        opt_in=True,
-    ),
-    _notebook(
-        "tione_notebook_allocated_gpus",
-        "GPU cards the running notebook holds by card model (ResourceConf.Gpu / 100).",
-        "gauge",
-        ("gpu_type",),
-        lambda h: _gpus(notebook_allocation(h.item)),
-    ),
-    _notebook(
-        "tione_notebook_allocated_cpu_cores",
-        "CPU cores the running notebook holds (ResourceConf.Cpu / 1000).",
-        "gauge",
-        (),
-        lambda h: _cpu(notebook_allocation(h.item)),
-        opt_in=True,
-    ),
-    _notebook(
-        "tione_notebook_allocated_memory_bytes",
-        "Memory the running notebook holds, in bytes (ResourceConf.Memory MB x 1048576).",
-        "gauge",
-        (),
-        lambda h: _memory(notebook_allocation(h.item)),
-        opt_in=True,
-    ),
-    _notebook(
-        "tione_notebook_instances",
-        "1 for the spec the running notebook runs on (ResourceConf.InstanceType).",
-        "gauge",
-        ("spec",),
-        lambda h: _notebook_instances(h.item),
-    ),
-    _notebook(
-        "tione_notebook_start_timestamp_seconds",
-        "When the notebook started (StartTime), in Unix seconds: how long it has held its resources.",
-        "gauge",
-        (),
-        lambda h: timestamp(h.item.start_time),
+NOTEBOOK_FAMILIES: tuple[Family[Holder[Notebook]], ...] = _families(
+    Declare(NOTEBOOK_SCOPE, NOTEBOOK_IDENTITY),
+    "tione_notebook",
+    states=NOTEBOOK_UNFINISHED,
+    allocation=notebook_allocation,
+    instances=_notebook_instances,
+    text=_HolderHelp(
+        noun="notebook",
+        info="A notebook not stopped: its name, charge type, resource group and workspace (value 1).",
+        status="Status of the notebook: 1 for the current value, 0 for the other ones not stopped.",
+        gpus="ResourceConf.Gpu / 100",
+        cpu="ResourceConf.Cpu / 1000",
+        memory="ResourceConf.Memory MB x 1048576",
+        instances="1 for the spec the running notebook runs on (ResourceConf.InstanceType).",
+        start="When the notebook started (StartTime), in Unix seconds: how long it has held its resources.",
+        start_opt_in=False,
     ),
 )
 

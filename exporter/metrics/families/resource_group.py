@@ -12,10 +12,9 @@ from collections.abc import Iterable
 
 from exporter.metrics.families.family import Declare, Family, Kind, Sample, TagFamily
 from exporter.metrics.families.fields import (
-    BYTES_PER_MIB,
     GPU_HUNDREDTHS,
-    MILLICORES_PER_CORE,
-    NONE,
+    cpu_cores,
+    memory_bytes,
     scalar,
 )
 from exporter.metrics.labels import REGION_LABEL, clean_value
@@ -27,18 +26,6 @@ SCOPE = "resource_group"
 IDENTITY: tuple[str, ...] = (REGION_LABEL, "resource_group_id")
 
 _family: Declare[ResourceGroup] = Declare(SCOPE, IDENTITY)
-
-
-def _cpu(resource: GroupResource | None) -> tuple[Sample, ...]:
-    if resource is None or resource.cpu is None:
-        return NONE
-    return scalar(resource.cpu / MILLICORES_PER_CORE)
-
-
-def _memory(resource: GroupResource | None) -> tuple[Sample, ...]:
-    if resource is None or resource.memory is None:
-        return NONE
-    return scalar(resource.memory * BYTES_PER_MIB)
 
 
 def gpus_by_type(resource: GroupResource | None) -> dict[str, int] | None:
@@ -103,28 +90,28 @@ FAMILIES: tuple[Family[ResourceGroup], ...] = (
         "CPU cores the resource group holds (TotalResource.Cpu / 1000).",
         "gauge",
         (),
-        lambda g: _cpu(g.total_resource),
+        lambda g: cpu_cores(g.total_resource),
     ),
     _family(
         "tione_resource_group_used_cpu_cores",
         "CPU cores of the resource group in use (UsedResource.Cpu / 1000).",
         "gauge",
         (),
-        lambda g: _cpu(g.used_resource),
+        lambda g: cpu_cores(g.used_resource),
     ),
     _family(
         "tione_resource_group_capacity_memory_bytes",
         "Memory the resource group holds, in bytes (TotalResource.Memory MB * 1048576).",
         "gauge",
         (),
-        lambda g: _memory(g.total_resource),
+        lambda g: memory_bytes(g.total_resource),
     ),
     _family(
         "tione_resource_group_used_memory_bytes",
         "Memory of the resource group in use, in bytes (UsedResource.Memory MB * 1048576).",
         "gauge",
         (),
-        lambda g: _memory(g.used_resource),
+        lambda g: memory_bytes(g.used_resource),
     ),
     _family(
         "tione_resource_group_capacity_gpus",

@@ -11,7 +11,15 @@ from typing import NamedTuple
 
 from exporter.metrics.families import group
 from exporter.metrics.families.family import Declare, Family, Sample
-from exporter.metrics.families.fields import BYTES_PER_MIB, GPU_HUNDREDTHS, MILLICORES_PER_CORE, NONE, scalar
+from exporter.metrics.families.fields import (
+    BYTES_PER_MIB,
+    GPU_HUNDREDTHS,
+    MILLICORES_PER_CORE,
+    NONE,
+    cpu_cores,
+    memory_bytes,
+    scalar,
+)
 from exporter.metrics.labels import clean_value
 from exporter.tione.records import ResourceInfo, Service, ServiceGroup, ServiceInfo, WorkloadStatus
 
@@ -100,20 +108,6 @@ def replicas_allocated(s: ServiceInGroup) -> int | None:
     return workload.replicas * per_replica
 
 
-def _replica_cpu(s: ServiceInGroup) -> tuple[Sample, ...]:
-    resources = resources_of(s)
-    if resources is None or resources.cpu is None:
-        return NONE
-    return (((), resources.cpu / MILLICORES_PER_CORE),)
-
-
-def _replica_memory(s: ServiceInGroup) -> tuple[Sample, ...]:
-    resources = resources_of(s)
-    if resources is None or resources.memory is None:
-        return NONE
-    return (((), float(resources.memory * BYTES_PER_MIB)),)
-
-
 def _replica_gpus(s: ServiceInGroup) -> tuple[Sample, ...]:
     resources = resources_of(s)
     if resources is None or resources.gpu is None or is_cpu_only(resources):
@@ -160,14 +154,14 @@ RESOURCE_FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         "CPU cores per replica (Resources.Cpu / 1000).",
         "gauge",
         (),
-        _replica_cpu,
+        lambda s: cpu_cores(resources_of(s)),
     ),
     family(
         "tione_service_replica_memory_bytes",
         "Memory per replica in bytes (Resources.Memory MiB * 1048576).",
         "gauge",
         (),
-        _replica_memory,
+        lambda s: memory_bytes(resources_of(s)),
     ),
     family(
         "tione_service_replica_gpus",
