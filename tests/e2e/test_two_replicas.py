@@ -44,6 +44,11 @@ DASHBOARDS = REPO / "grafana" / "dashboards"
 GRAFANA_GLOBALS = {"__rate_interval": "5s", "__interval": "1s", "__range": "2m"}
 REPLICA_LABELS = ("pod", "instance")
 PROCESS_SERIES = re.compile(r"\btione_exporter_\w+|\bup\{|\bscrape_duration_seconds\b|\btime\(\)")
+OWN_INTERVAL_SERIES = re.compile(r"hourly_cost_yuan|tione_gpus:sum|training_task|notebook")
+"""Holders and prices are read every `--holders.interval` and `--prices.interval` (minutes), at moments of
+each exporter's own: two stacks started apart hold different readings of a churning fleet for a while, so
+these queries only have to answer here (their replica reduction is held by the promtool tests, every series
+duplicated)."""
 """What measures the exporter processes (their API calls and polls, scrape targets, the age of their data):
 two processes do twice the work, at their own moments."""
 EXPORTER_ALERTS_GROUP = "tione.exporter"
@@ -195,7 +200,7 @@ def test_two_replicas_give_the_dashboards_rules_and_alerts_of_one(pair: Pair) ->
         for where, template in _dashboard_queries():
             expr = substitute(template, {**values, "region": region if "$service_group_id" in template else ".*"})
             one, two = _answer(pair.one, expr, at), _answer(pair.two, expr, at)  # an error fails here
-            if PROCESS_SERIES.search(expr):
+            if PROCESS_SERIES.search(expr) or OWN_INTERVAL_SERIES.search(expr):
                 process_queries += 1
                 continue
             compared += 1
@@ -219,7 +224,7 @@ def test_two_replicas_give_the_dashboards_rules_and_alerts_of_one(pair: Pair) ->
         rule["name"] for group in pair.two.rule_groups() for rule in group["rules"] if rule["type"] == "recording"
     ]
     at = time.time() - 2
-    fleet_records = [name for name in records if "tione_exporter_" not in name]
+    fleet_records = [name for name in records if "tione_exporter_" not in name and not OWN_INTERVAL_SERIES.search(name)]
     for name in fleet_records:
         assert _answer(pair.one, name, at) == _answer(pair.two, name, at), name
     pair.simulator.set_service_status(region, down["ServiceId"], "Normal")
