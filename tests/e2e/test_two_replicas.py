@@ -44,11 +44,13 @@ DASHBOARDS = REPO / "grafana" / "dashboards"
 GRAFANA_GLOBALS = {"__rate_interval": "5s", "__interval": "1s", "__range": "2m"}
 REPLICA_LABELS = ("pod", "instance")
 PROCESS_SERIES = re.compile(r"\btione_exporter_\w+|\bup\{|\bscrape_duration_seconds\b|\btime\(\)")
-OWN_INTERVAL_SERIES = re.compile(r"hourly_cost_yuan|tione_gpus:sum|training_task|notebook")
-"""Holders and prices are read every `--holders.interval` and `--prices.interval` (minutes), at moments of
-each exporter's own: two stacks started apart hold different readings of a churning fleet for a while, so
-these queries only have to answer here (their replica reduction is held by the promtool tests, every series
-duplicated)."""
+OWN_INTERVAL_SERIES = re.compile(
+    r"hourly_cost_yuan|tione_gpus:sum|training_task|notebook|requests_per_second|response_time_seconds|monitor_"
+)
+"""Holders and prices are read every `--holders.interval` and `--prices.interval` (minutes), and Cloud
+Monitor's latest complete period is the one before each collection's own moment: two stacks started apart
+hold different readings of a churning fleet for a while, so these queries only have to answer here (their
+replica reduction is held by the promtool tests, every series duplicated)."""
 """What measures the exporter processes (their API calls and polls, scrape targets, the age of their data):
 two processes do twice the work, at their own moments."""
 EXPORTER_ALERTS_GROUP = "tione.exporter"
