@@ -285,17 +285,29 @@ class Tally:
         return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else values[0]
 
 
-def scraper(address: tuple[str, int], stop: threading.Event, tally: Tally) -> None:
-    """Scrapes back to back on a kept-alive connection, reading every byte (uncompressed)."""
-    buffer = bytearray(1 << 20)
+def keep_asking(
+    address: tuple[str, int],
+    stop: threading.Event,
+    tally: Tally,
+    request: Callable[[int], bytes],
+    *,
+    expected: int,
+    buffer: bytearray,
+    pause: float,
+) -> None:
+    """Sends `request(n)` for the n-th time back to back on a kept-alive connection, reading every byte of each
+    answer; an error counts as a failure and connects anew after `pause`, and so does an answer other than
+    `expected` (the server closes after those)."""
     sock: socket.socket | None = None
+    sent = 0
     while not stop.is_set():
         try:
             if sock is None:
                 sock = connect(address, timeout=30)
                 if sock is None:
                     raise ConnectionError("cannot connect")
-            sock.sendall(REQUEST)
+            sock.sendall(request(sent))
+            sent += 1
             status, size, _ = read_answer(sock, buffer)
         except OSError as error:
             with tally.lock:
@@ -303,18 +315,23 @@ def scraper(address: tuple[str, int], stop: threading.Event, tally: Tally) -> No
             if sock is not None:
                 sock.close()
             sock = None
-            stop.wait(0.1)
+            stop.wait(pause)
             continue
         with tally.lock:
             tally.answers += 1
             tally.sizes.append(size)
-            if status != 200:
+            if status != expected:
                 tally.failures.append(f"status {status}")
-        if status != 200:  # answered with `Connection: close`
+        if status != expected:
             sock.close()
             sock = None
     if sock is not None:
         sock.close()
+
+
+def scraper(address: tuple[str, int], stop: threading.Event, tally: Tally) -> None:
+    """Scrapes back to back on a kept-alive connection, reading every byte (uncompressed)."""
+    keep_asking(address, stop, tally, lambda _: REQUEST, expected=200, buffer=bytearray(1 << 20), pause=0.1)
 
 
 def slow_reader(address: tuple[str, int], stop: threading.Event, tally: Tally) -> None:
@@ -367,32 +384,7 @@ def wrong_passwords(address: tuple[str, int], stop: threading.Event, tally: Tall
         f"GET /metrics HTTP/1.1\r\nHost: exporter\r\n{basic_authorization(user, secrets.token_hex(8))}\r\n".encode()
         for user in ("prometheus", "nobody")
     ]
-    buffer = bytearray(4096)
-    sock: socket.socket | None = None
-    sent = 0
-    while not stop.is_set():
-        try:
-            if sock is None:
-                sock = connect(address, timeout=30)
-                if sock is None:
-                    raise ConnectionError("cannot connect")
-            sock.sendall(requests[sent % 2])
-            sent += 1
-            status, _, _ = read_answer(sock, buffer)
-        except OSError as error:
-            with tally.lock:
-                tally.failures.append(repr(error))
-            if sock is not None:
-                sock.close()
-            sock = None
-            stop.wait(0.05)
-            continue
-        with tally.lock:
-            tally.answers += 1
-            if status != 401:
-                tally.failures.append(f"status {status}")
-    if sock is not None:
-        sock.close()
+    keep_asking(address, stop, tally, lambda n: requests[n % 2], expected=401, buffer=bytearray(4096), pause=0.05)
 
 
 def prober(
