@@ -189,16 +189,10 @@ def poll_fields(
 ) -> dict[str, object]:
     """The fields of the one line logged per poll outcome per region, in a fixed order."""
     fields: dict[str, object] = {"region": region, "outcome": outcome, "duration": round(duration, 3)}
-    if groups is not None:
-        fields["groups"] = groups
-    if services is not None:
-        fields["services"] = services
-    if code:
-        fields["code"] = code
-    if message:
-        fields["error_message"] = message
-    if request_id:
-        fields["request_id"] = request_id
+    counts = {"groups": groups, "services": services}
+    fields.update((name, count) for name, count in counts.items() if count is not None)
+    error = {"code": code, "error_message": message, "request_id": request_id}
+    fields.update((name, text) for name, text in error.items() if text)
     return fields
 
 

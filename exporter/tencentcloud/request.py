@@ -44,14 +44,13 @@ def request_headers(
         "X-TC-Timestamp": str(timestamp),
         "X-TC-Version": version,
     }
-    if request_client:
-        headers["X-TC-RequestClient"] = request_client
-    if region:
-        headers["X-TC-Region"] = region
-    if token:
-        headers["X-TC-Token"] = token
-    if language:
-        headers["X-TC-Language"] = language
+    optional = {
+        "X-TC-RequestClient": request_client,
+        "X-TC-Region": region,
+        "X-TC-Token": token,
+        "X-TC-Language": language,
+    }
+    headers.update((name, value) for name, value in optional.items() if value)
     if secret_id is None or secret_key is None:
         headers["Authorization"] = UNSIGNED
     else:

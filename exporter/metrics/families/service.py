@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from operator import attrgetter
 
 from exporter.metrics.families import group
 from exporter.metrics.families.family import Family, Kind, Sample, TagFamily
@@ -230,6 +231,24 @@ SERVICE_INFO_LABELS: tuple[str, ...] = (
     "create_source",
 )
 
+WORKLOAD_COUNTS: tuple[tuple[str, str], ...] = (
+    ("replicas", "Current replicas of the workload"),
+    ("ready_replicas", "Ready replicas of the workload"),
+    ("available_replicas", "Available replicas of the workload"),
+    ("unavailable_replicas", "Unavailable replicas of the workload"),
+    ("updated_replicas", "Replicas running the latest revision"),
+)
+"""The replica counts of the workload's status: the field of `WorkloadStatus` and the start of its help. The
+family is `tione_service_status_replicas_<first word>` (`tione_service_status_replicas` for `replicas`)."""
+
+
+def _count_family(field: str, text: str) -> Family[ServiceInGroup]:
+    first = field.removesuffix("replicas").rstrip("_")
+    name = "tione_service_status_replicas" + (f"_{first}" if first else "")
+    status_field = "".join(word.capitalize() for word in field.split("_"))
+    return _family(name, f"{text} (Status.{status_field}).", "gauge", (), _workload_count(attrgetter(field)))
+
+
 FAMILIES: tuple[Family[ServiceInGroup], ...] = (
     _family(
         "tione_service_info",
@@ -270,41 +289,7 @@ FAMILIES: tuple[Family[ServiceInGroup], ...] = (
         (),
         _spec_replicas,
     ),
-    _family(
-        "tione_service_status_replicas",
-        "Current replicas of the workload (Status.Replicas).",
-        "gauge",
-        (),
-        _workload_count(lambda w: w.replicas),
-    ),
-    _family(
-        "tione_service_status_replicas_ready",
-        "Ready replicas of the workload (Status.ReadyReplicas).",
-        "gauge",
-        (),
-        _workload_count(lambda w: w.ready_replicas),
-    ),
-    _family(
-        "tione_service_status_replicas_available",
-        "Available replicas of the workload (Status.AvailableReplicas).",
-        "gauge",
-        (),
-        _workload_count(lambda w: w.available_replicas),
-    ),
-    _family(
-        "tione_service_status_replicas_unavailable",
-        "Unavailable replicas of the workload (Status.UnavailableReplicas).",
-        "gauge",
-        (),
-        _workload_count(lambda w: w.unavailable_replicas),
-    ),
-    _family(
-        "tione_service_status_replicas_updated",
-        "Replicas running the latest revision (Status.UpdatedReplicas).",
-        "gauge",
-        (),
-        _workload_count(lambda w: w.updated_replicas),
-    ),
+    *(_count_family(field, text) for field, text in WORKLOAD_COUNTS),
     _family(
         "tione_service_pods",
         "Pods of the service by phase (PodInfos), for the phases some pod is in.",
