@@ -44,7 +44,7 @@ from exporter.tione.source import Sink, Source
 TRAINING_ACTION = "DescribeTrainingTasks"
 NOTEBOOK_ACTION = "DescribeNotebooks"
 TRAINING_LIMIT = 50
-"""The API's maximum page size for training tasks."""
+"""The API's maximum page size for training tasks (the smaller of the two)."""
 NOTEBOOK_LIMIT = 100
 """The API's maximum page size for notebooks."""
 TRAINING_UNFINISHED: tuple[str, ...] = ("SUBMITTING", "PENDING", "STARTING", "RUNNING", "STOPPING")
@@ -198,30 +198,22 @@ class HolderKind(Generic[H]):
 
     action: str
     noun: str
-    key: ResultKey[Listed[H]]
     params: Callable[[str | None], Callable[[int, int], Params]]
     parse: Callable[[str, dict[str, Any]], tuple[int, list[H]]]
     typed: Callable[[bytes], tuple[int, list[H]] | None]
-    limit: int
+    limit: int = TRAINING_LIMIT
+
+    @property
+    def key(self) -> ResultKey[Listed[H]]:
+        """Where the result lives: under the action, empty before the first listing."""
+        return ResultKey(self.action, Listed())
 
 
 TRAINING: HolderKind[TrainingTask] = HolderKind(
-    TRAINING_ACTION,
-    "unfinished training tasks",
-    ResultKey(TRAINING_ACTION, Listed()),
-    training_params,
-    parse_training_tasks,
-    decode_training_tasks,
-    TRAINING_LIMIT,
+    TRAINING_ACTION, "unfinished training tasks", training_params, parse_training_tasks, decode_training_tasks
 )
 NOTEBOOKS: HolderKind[Notebook] = HolderKind(
-    NOTEBOOK_ACTION,
-    "unfinished notebooks",
-    ResultKey(NOTEBOOK_ACTION, Listed()),
-    notebook_params,
-    parse_notebooks,
-    decode_notebooks,
-    NOTEBOOK_LIMIT,
+    NOTEBOOK_ACTION, "unfinished notebooks", notebook_params, parse_notebooks, decode_notebooks, NOTEBOOK_LIMIT
 )
 KINDS: tuple[HolderKind[Any], ...] = (TRAINING, NOTEBOOKS)
 """Both holder sources, in the order they run."""
