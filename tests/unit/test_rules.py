@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from grafana.queries import groupings_losing
 from tests.conftest import REPO, require_tool
 
 RULES_DIR = REPO / "deploy" / "prometheus" / "rules"
@@ -198,7 +199,9 @@ def two_accounts(test_file: Path) -> dict[str, Any]:
                     annotations = {
                         key: _named_with_account(text, region, name) for key, text in alert["exp_annotations"].items()
                     }
-                    expected.append({"exp_labels": alert["exp_labels"] | {ACCOUNT: name}, "exp_annotations": annotations})
+                    expected.append(
+                        {"exp_labels": alert["exp_labels"] | {ACCOUNT: name}, "exp_annotations": annotations}
+                    )
             case["exp_alerts"] = expected
         for case in test.get("promql_expr_test", []):
             samples = []
@@ -232,7 +235,9 @@ def test_the_two_account_tests_hold_each_series_of_a_region_once_per_account() -
         accounts = [_labels_of(e["series"]).get(ACCOUNT) for e in after["input_series"]]
         assert accounts.count("prod") == accounts.count("staging") == len(regional)
     assert len(_single_account_files()) == len(rule_test_files()) - 1
-    assert _named_with_account("down in ap-guangzhou.", "ap-guangzhou", "prod") == "down in ap-guangzhou (account prod)."
+    assert (
+        _named_with_account("down in ap-guangzhou.", "ap-guangzhou", "prod") == "down in ap-guangzhou (account prod)."
+    )
 
 
 def test_the_replicated_tests_hold_every_series_twice() -> None:
@@ -281,18 +286,6 @@ def test_recording_rules_are_named_level_metric_operations() -> None:
 
 
 ACCOUNT = "account"
-GROUPING = re.compile(r"\b(by|on|without|ignoring)\s*\(([^)]*)\)")
-
-
-def account_mistakes(expr: str) -> list[str]:
-    """The clauses of `expr` that would merge or mismatch two accounts' series: a `by` or `on` without
-    `account`, a `without` or `ignoring` with it."""
-    mistakes = []
-    for keyword, grouping in GROUPING.findall(expr):
-        labels = {label.strip() for label in grouping.split(",")}
-        if (keyword in ("by", "on")) != (ACCOUNT in labels):
-            mistakes.append(f"{keyword} ({grouping.strip()})")
-    return mistakes
 
 
 def test_every_aggregation_and_join_keeps_the_account() -> None:
@@ -300,18 +293,20 @@ def test_every_aggregation_and_join_keeps_the_account() -> None:
     wrong = {
         rule.get("alert") or rule["record"]: mistakes
         for rule in all_rules()
-        if (mistakes := account_mistakes(rule["expr"]))
+        if (mistakes := groupings_losing(ACCOUNT, rule["expr"]))
     }
     assert not wrong, f"rules that lose or ignore `{ACCOUNT}`: {wrong}"
 
 
 def test_the_account_check_catches_a_forgotten_account() -> None:
-    assert account_mistakes("sum by (region) (x) * on (account, region) group_left (name) y") == ["by (region)"]
-    assert account_mistakes("max without (pod, account) (x) / ignoring (account) y") == [
+    assert groupings_losing(ACCOUNT, "sum by (region) (x) * on (account, region) group_left (name) y") == [
+        "by (region)"
+    ]
+    assert groupings_losing(ACCOUNT, "max without (pod, account) (x) / ignoring (account) y") == [
         "without (pod, account)",
         "ignoring (account)",
     ]
-    assert account_mistakes("max without (pod) (x) * on (job, account, region) topk by (account) (1, y)") == []
+    assert groupings_losing(ACCOUNT, "max without (pod) (x) * on (job, account, region) topk by (account) (1, y)") == []
 
 
 def test_every_alert_names_the_account_wherever_it_names_the_region() -> None:
