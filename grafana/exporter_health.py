@@ -7,6 +7,7 @@ from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 from grafana_foundation_sdk.models import dashboard
 
 from grafana.panels import (
+    ACCOUNT,
     GREEN,
     RED,
     Panels,
@@ -23,7 +24,7 @@ from grafana.panels import (
 )
 
 UID = "tione-exporter-health"
-REGION = 'region=~"$region"'
+SELECTED = f'{ACCOUNT}, region=~"$region"'
 # The exporter's scrape job is assumed to have "tione" in its name, as in the alert rules.
 JOB = 'job=~".*tione.*"'
 
@@ -65,7 +66,7 @@ def _exporter() -> Panels:
             "Region polls",
             "Whether each region's last poll succeeded (at every exporter polling it).",
             "none",
-            [query(oldest_replica(f"tione_up{{{REGION}}}"), "{{region}}")],
+            [query(oldest_replica(f"tione_up{{{SELECTED}}}"), "{{account}} {{region}}")],
             steps=((None, RED), (1, GREEN)),
             mappings=UP_MAPPINGS,
             width=8,
@@ -83,17 +84,17 @@ def _exporter() -> Panels:
 
 def _polls() -> Panels:
     return [
-        time_since_last_poll(REGION, "{{region}} {{instance}} {{pod}}", per_target=True),
+        time_since_last_poll(SELECTED, "{{account}} {{region}} {{instance}} {{pod}}", per_target=True),
         timeseries_panel(
             "Poll duration",
             "Duration of one region's whole poll (all pages, retries included): 95th and 50th percentile.",
             "s",
             queries(
-                (f"region:tione_exporter_poll_duration_seconds:p95_5m{{{REGION}}}", "{{region}} p95"),
+                (f"region:tione_exporter_poll_duration_seconds:p95_5m{{{SELECTED}}}", "{{account}} {{region}} p95"),
                 (
-                    "histogram_quantile(0.5, sum by (region, le) "
-                    f"(rate(tione_exporter_poll_duration_seconds_bucket{{{REGION}}}[$__rate_interval])))",
-                    "{{region}} p50",
+                    "histogram_quantile(0.5, sum by (account, region, le) "
+                    f"(rate(tione_exporter_poll_duration_seconds_bucket{{{SELECTED}}}[$__rate_interval])))",
+                    "{{account}} {{region}} p50",
                 ),
             ),
             width=8,
@@ -102,7 +103,7 @@ def _polls() -> Panels:
             "Failed polls",
             "Share of polls that failed, per region.",
             "percentunit",
-            [query(f"region:tione_exporter_poll_errors:ratio_rate5m{{{REGION}}}", "{{region}}")],
+            [query(f"region:tione_exporter_poll_errors:ratio_rate5m{{{SELECTED}}}", "{{account}} {{region}}")],
             width=8,
         ),
     ]
@@ -114,14 +115,19 @@ def _ti_one_api() -> Panels:
             "Requests by action",
             "Requests per second to the TI-ONE API, per region and action.",
             "reqps",
-            [query(f"region_action:tione_exporter_api_requests:rate5m{{{REGION}}}", "{{region}} {{action}}")],
+            [
+                query(
+                    f"region_action:tione_exporter_api_requests:rate5m{{{SELECTED}}}",
+                    "{{account}} {{region}} {{action}}",
+                )
+            ],
             width=8,
         ),
         timeseries_panel(
             "Errors by code",
             "Errors per second, per region and error code (API codes, NetworkError, Timeout, HTTPError, ...).",
             "reqps",
-            [query(f"region_code:tione_exporter_api_errors:rate5m{{{REGION}}}", "{{region}} {{code}}")],
+            [query(f"region_code:tione_exporter_api_errors:rate5m{{{SELECTED}}}", "{{account}} {{region}} {{code}}")],
             width=8,
         ),
         timeseries_panel(
@@ -130,8 +136,9 @@ def _ti_one_api() -> Panels:
             "reqps",
             [
                 query(
-                    f"sum by (region, action) (rate(tione_exporter_api_retries_total{{{REGION}}}[$__rate_interval]))",
-                    "{{region}} {{action}}",
+                    "sum by (account, region, action) "
+                    f"(rate(tione_exporter_api_retries_total{{{SELECTED}}}[$__rate_interval]))",
+                    "{{account}} {{region}} {{action}}",
                 )
             ],
             width=8,
@@ -167,9 +174,9 @@ def _ti_one_api() -> Panels:
             "reqps",
             [
                 query(
-                    "sum by (region) (region_code:tione_exporter_api_errors:rate5m"
-                    f'{{{REGION}, code=~"RequestLimitExceeded.*"}})',
-                    "{{region}}",
+                    "sum by (account, region) (region_code:tione_exporter_api_errors:rate5m"
+                    f'{{{SELECTED}, code=~"RequestLimitExceeded.*"}})',
+                    "{{account}} {{region}}",
                 )
             ],
             width=8,
@@ -184,8 +191,8 @@ def _exported_objects() -> Panels:
             "Objects in each region's current snapshot, per exporter target.",
             "short",
             queries(
-                (f"tione_exporter_services{{{REGION}}}", "{{region}} {{instance}} {{pod}} services"),
-                (f"tione_exporter_service_groups{{{REGION}}}", "{{region}} {{instance}} {{pod}} groups"),
+                (f"tione_exporter_services{{{SELECTED}}}", "{{account}} {{region}} {{instance}} {{pod}} services"),
+                (f"tione_exporter_service_groups{{{SELECTED}}}", "{{account}} {{region}} {{instance}} {{pod}} groups"),
             ),
         ),
         timeseries_panel(

@@ -13,6 +13,7 @@ from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 from grafana_foundation_sdk.builders import table, timeseries
 
 from grafana.panels import (
+    ACCOUNT,
     BLUE,
     GREEN,
     ORANGE,
@@ -34,10 +35,10 @@ from grafana.panels import (
 )
 
 UID = "tione-overview"
-REGION = 'region=~"$region"'
+SELECTED = f'{ACCOUNT}, region=~"$region"'
 
 
-GROUP_NAME = f"topk by (region, resource_group_id) (1, tione_resource_group_info{{{REGION}}})"
+GROUP_NAME = f"topk by (account, region, resource_group_id) (1, tione_resource_group_info{{{SELECTED}}})"
 """The name of each resource group, to join onto its series (`group_left (resource_group_name)`): one series
 per group, even while two replicas disagree on a renamed group's name."""
 
@@ -45,7 +46,7 @@ per group, even while two replicas disagree on a renamed group's name."""
 def _named(expr: str) -> str:
     """`expr` (by region and resource group) with the group's name as a label, or without one when the
     capacity series are missing (capacity off, or not permitted): the figures matter more than the name."""
-    named = f"{expr} * on (region, resource_group_id) group_left (resource_group_name) {GROUP_NAME}"
+    named = f"{expr} * on (account, region, resource_group_id) group_left (resource_group_name) {GROUP_NAME}"
     return f"({named}) or ignoring (resource_group_name) {expr}"
 
 
@@ -57,7 +58,7 @@ def free_gpus_panel() -> table.Panel:
         "short",
         [
             query(
-                _named(f"region_resource_group_id_gpu_type:tione_resource_group_free_gpus:max{{{REGION}}}"),
+                _named(f"region_resource_group_id_gpu_type:tione_resource_group_free_gpus:max{{{SELECTED}}}"),
                 instant=True,
             )
         ],
@@ -74,12 +75,13 @@ def gpus_used_panel() -> timeseries.Panel:
         "short",
         queries(
             (
-                f"max by (region, resource_group_id, gpu_type) (tione_resource_group_used_gpus{{{REGION}}})",
-                "{{resource_group_id}} {{gpu_type}} used",
+                f"max by (account, region, resource_group_id, gpu_type) (tione_resource_group_used_gpus{{{SELECTED}}})",
+                "{{account}} {{resource_group_id}} {{gpu_type}} used",
             ),
             (
-                f"max by (region, resource_group_id, gpu_type) (tione_resource_group_capacity_gpus{{{REGION}}})",
-                "{{resource_group_id}} {{gpu_type}} capacity",
+                "max by (account, region, resource_group_id, gpu_type) "
+                f"(tione_resource_group_capacity_gpus{{{SELECTED}}})",
+                "{{account}} {{resource_group_id}} {{gpu_type}} capacity",
             ),
         ),
         width=8,
@@ -91,7 +93,7 @@ def services_per_group_panel() -> table.Panel:
         "Services per resource group",
         "Services placed on each dedicated resource group (their tione_service_info resource_group_id), now.",
         "short",
-        [query(_named(f"region_resource_group_id:tione_services:count{{{REGION}}}"), instant=True)],
+        [query(_named(f"region_resource_group_id:tione_services:count{{{SELECTED}}}"), instant=True)],
         rename={"Value": "services"},
         sort_by="services",
         width=8,
@@ -105,8 +107,8 @@ def free_cpu_panel() -> timeseries.Panel:
         "short",
         [
             query(
-                f"region_resource_group_id:tione_resource_group_free_cpu_cores:max{{{REGION}}}",
-                "{{region}} {{resource_group_id}}",
+                f"region_resource_group_id:tione_resource_group_free_cpu_cores:max{{{SELECTED}}}",
+                "{{account}} {{region}} {{resource_group_id}}",
             )
         ],
     )
@@ -119,8 +121,8 @@ def free_memory_panel() -> timeseries.Panel:
         "bytes",
         [
             query(
-                f"region_resource_group_id:tione_resource_group_free_memory_bytes:max{{{REGION}}}",
-                "{{region}} {{resource_group_id}}",
+                f"region_resource_group_id:tione_resource_group_free_memory_bytes:max{{{SELECTED}}}",
+                "{{account}} {{region}} {{resource_group_id}}",
             )
         ],
     )
@@ -137,7 +139,7 @@ def build() -> dashboard_builder.Dashboard:
         ("Fleet", _fleet()),
         ("Status", _status()),
         ("Replicas", _replicas()),
-        ("Traffic", traffic_panels(REGION, worst=10)),
+        ("Traffic", traffic_panels(SELECTED, worst=10)),
         ("Resources", _resources()),
         ("Capacity", _capacity()),
         ("GPUs and cost", _gpus_and_cost()),
@@ -152,20 +154,20 @@ def _fleet() -> Panels:
             "Services",
             "Services known in the selected regions.",
             "short",
-            [query(f"sum(region_status:tione_services:count{{{REGION}}})")],
+            [query(f"sum(region_status:tione_services:count{{{SELECTED}}})")],
         ),
         stat_panel(
             "Services not Normal",
             "Services whose status is neither Normal nor Stopped.",
             "short",
-            [query(f'sum(region_status:tione_services:count{{{REGION}, status!~"Normal|Stopped"}})')],
+            [query(f'sum(region_status:tione_services:count{{{SELECTED}, status!~"Normal|Stopped"}})')],
             steps=((None, GREEN), (1, RED)),
         ),
         stat_panel(
             "Service groups",
             "Service groups known in the selected regions.",
             "short",
-            [query(f"sum(region_status:tione_service_groups:count{{{REGION}}})")],
+            [query(f"sum(region_status:tione_service_groups:count{{{SELECTED}}})")],
         ),
         stat_panel(
             "Replicas available / desired",
@@ -173,8 +175,8 @@ def _fleet() -> Panels:
             "percentunit",
             [
                 query(
-                    f"sum(region:tione_service_status_replicas_available:sum{{{REGION}}})"
-                    f" / sum(region:tione_service_spec_replicas:sum{{{REGION}}})"
+                    f"sum(region:tione_service_status_replicas_available:sum{{{SELECTED}}})"
+                    f" / sum(region:tione_service_spec_replicas:sum{{{SELECTED}}})"
                 )
             ],
             steps=((None, RED), (0.9, ORANGE), (1, GREEN)),
@@ -184,14 +186,14 @@ def _fleet() -> Panels:
             "Physical GPUs held",
             "Physical GPU cards held by running replicas (fractions are shared cards).",
             "short",
-            [query(f"sum(region_gpu_type:tione_service_allocated_physical_gpus:sum{{{REGION}}})")],
+            [query(f"sum(region_gpu_type:tione_service_allocated_physical_gpus:sum{{{SELECTED}}})")],
             steps=((None, BLUE),),
         ),
         stat_panel(
             "Regions polled OK",
             "Share of the selected regions whose last poll succeeded.",
             "percentunit",
-            [query(f"avg({oldest_replica(f'tione_up{{{REGION}}}')})")],
+            [query(f"avg({oldest_replica(f'tione_up{{{SELECTED}}}')})")],
             steps=((None, RED), (1, GREEN)),
             no_value="-",
         ),
@@ -204,21 +206,31 @@ def _status() -> Panels:
             "Services by status",
             "How many services are in each status.",
             "short",
-            [query(f"sum by (status) (region_status:tione_services:count{{{REGION}}})", "{{status}}")],
+            [
+                query(
+                    f"sum by (account, status) (region_status:tione_services:count{{{SELECTED}}})",
+                    "{{account}} {{status}}",
+                )
+            ],
             stacked=True,
         ),
         timeseries_panel(
             "Service groups by status",
             "How many service groups are in each status.",
             "short",
-            [query(f"sum by (status) (region_status:tione_service_groups:count{{{REGION}}})", "{{status}}")],
+            [
+                query(
+                    f"sum by (account, status) (region_status:tione_service_groups:count{{{SELECTED}}})",
+                    "{{account}} {{status}}",
+                )
+            ],
             stacked=True,
         ),
         table_panel(
             "Services by region and status",
             "Current count of services per region and status.",
             "short",
-            [query(f"region_status:tione_services:count{{{REGION}}}", instant=True)],
+            [query(f"region_status:tione_services:count{{{SELECTED}}}", instant=True)],
             rename={"Value": "services"},
             sort_by="services",
         ),
@@ -229,7 +241,8 @@ def _status() -> Panels:
             [
                 query(
                     one_replica(
-                        f"tione_service_spec_replicas{{{REGION}}} - tione_service_status_replicas_available{{{REGION}}}"
+                        f"tione_service_spec_replicas{{{SELECTED}}}"
+                        f" - tione_service_status_replicas_available{{{SELECTED}}}"
                     )
                     + " > 0",
                     instant=True,
@@ -248,9 +261,12 @@ def _replicas() -> Panels:
             "Replicas wanted by all services of a region against those ready and available.",
             "short",
             queries(
-                (f"region:tione_service_spec_replicas:sum{{{REGION}}}", "{{region}} desired"),
-                (f"region:tione_service_status_replicas_ready:sum{{{REGION}}}", "{{region}} ready"),
-                (f"region:tione_service_status_replicas_available:sum{{{REGION}}}", "{{region}} available"),
+                (f"region:tione_service_spec_replicas:sum{{{SELECTED}}}", "{{account}} {{region}} desired"),
+                (f"region:tione_service_status_replicas_ready:sum{{{SELECTED}}}", "{{account}} {{region}} ready"),
+                (
+                    f"region:tione_service_status_replicas_available:sum{{{SELECTED}}}",
+                    "{{account}} {{region}} available",
+                ),
             ),
             width=24,
         ),
@@ -260,10 +276,10 @@ def _replicas() -> Panels:
 def _resources() -> Panels:
     return resources_held(
         "region",
-        "{{region}}",
-        gpus=f"region_gpu_type:tione_service_allocated_physical_gpus:sum{{{REGION}}}",
-        cpu=f"region:tione_service_allocated_cpu_cores:sum{{{REGION}}}",
-        memory=f"region:tione_service_allocated_memory_bytes:sum{{{REGION}}}",
+        "{{account}} {{region}}",
+        gpus=f"region_gpu_type:tione_service_allocated_physical_gpus:sum{{{SELECTED}}}",
+        cpu=f"region:tione_service_allocated_cpu_cores:sum{{{SELECTED}}}",
+        memory=f"region:tione_service_allocated_memory_bytes:sum{{{SELECTED}}}",
     )
 
 
@@ -283,8 +299,8 @@ def gpus_by_holder_panel() -> timeseries.Panel:
         "short",
         [
             query(
-                f"region_resource_group_id_gpu_type_holder:tione_gpus:sum{{{REGION}}}",
-                "{{resource_group_id}} {{gpu_type}} {{holder}}",
+                f"region_resource_group_id_gpu_type_holder:tione_gpus:sum{{{SELECTED}}}",
+                "{{account}} {{resource_group_id}} {{gpu_type}} {{holder}}",
             )
         ],
         stacked=True,
@@ -300,9 +316,9 @@ def cost_by_holder_panel() -> timeseries.Panel:
         COST,
         [
             query(
-                "sum by (region, holder) "
-                f"(region_tione_project_id_resource_group_id_holder:tione_hourly_cost_yuan:sum{{{REGION}}})",
-                "{{region}} {{holder}}",
+                "sum by (account, region, holder) "
+                f"(region_tione_project_id_resource_group_id_holder:tione_hourly_cost_yuan:sum{{{SELECTED}}})",
+                "{{account}} {{region}} {{holder}}",
             )
         ],
         stacked=True,
@@ -316,8 +332,8 @@ def cost_by_workspace_panel() -> timeseries.Panel:
         COST,
         [
             query(
-                f"region_tione_project_id:tione_hourly_cost_yuan:sum{{{REGION}}}",
-                "{{region}} {{tione_project_id}}",
+                f"region_tione_project_id:tione_hourly_cost_yuan:sum{{{SELECTED}}}",
+                "{{account}} {{region}} {{tione_project_id}}",
             )
         ],
         stacked=True,
@@ -332,9 +348,9 @@ def top_spenders_panel() -> table.Panel:
         [
             query(
                 "topk(15, "
-                f"region_service_group_id_service_id:tione_service_hourly_cost_yuan:sum{{{REGION}}}"
-                f" or region_training_task_id:tione_training_task_hourly_cost_yuan:sum{{{REGION}}}"
-                f" or region_notebook_id:tione_notebook_hourly_cost_yuan:sum{{{REGION}}})",
+                f"region_service_group_id_service_id:tione_service_hourly_cost_yuan:sum{{{SELECTED}}}"
+                f" or region_training_task_id:tione_training_task_hourly_cost_yuan:sum{{{SELECTED}}}"
+                f" or region_notebook_id:tione_notebook_hourly_cost_yuan:sum{{{SELECTED}}})",
                 instant=True,
             )
         ],
@@ -351,11 +367,11 @@ def forgotten_notebooks_panel() -> table.Panel:
         "s",
         [
             query(
-                f"((time() - max without (pod, instance) (tione_notebook_start_timestamp_seconds{{{REGION}}}))"
-                " and on (region, notebook_id)"
-                f" (max without (pod, instance) (tione_notebook_allocated_gpus{{{REGION}}}) > 0))"
-                " * on (region, notebook_id) group_left (notebook_name, tione_project_id, resource_group_id)"
-                f" max without (pod, instance) (tione_notebook_info{{{REGION}}})",
+                f"((time() - max without (pod, instance) (tione_notebook_start_timestamp_seconds{{{SELECTED}}}))"
+                " and on (account, region, notebook_id)"
+                f" (max without (pod, instance) (tione_notebook_allocated_gpus{{{SELECTED}}}) > 0))"
+                " * on (account, region, notebook_id) group_left (notebook_name, tione_project_id, resource_group_id)"
+                f" max without (pod, instance) (tione_notebook_info{{{SELECTED}}})",
                 instant=True,
             )
         ],
@@ -384,13 +400,13 @@ def _recent_changes() -> Panels:
                 query(
                     # Only the current value of a state set is 1 (and, by default, the only series): a
                     # change is a status series at 1 now that was not at 1 an interval ago.
-                    "count by (region) ("
+                    "count by (account, region) ("
                     + one_replica(
-                        f"(tione_service_status{{{REGION}}} == 1)"
-                        f" unless (tione_service_status{{{REGION}}} offset $__rate_interval == 1)"
+                        f"(tione_service_status{{{SELECTED}}} == 1)"
+                        f" unless (tione_service_status{{{SELECTED}}} offset $__rate_interval == 1)"
                     )
-                    + f") or sum by (region) (tione_service_status{{{REGION}}}) * 0",
-                    "{{region}}",
+                    + f") or sum by (account, region) (tione_service_status{{{SELECTED}}}) * 0",
+                    "{{account}} {{region}}",
                 )
             ],
             width=8,
@@ -401,8 +417,8 @@ def _recent_changes() -> Panels:
             "short",
             [
                 query(
-                    "count by (region, service_group_id, service_id) ("
-                    + one_replica(f"max_over_time(tione_service_status{{{REGION}}}[$__range]) == 1")
+                    "count by (account, region, service_group_id, service_id) ("
+                    + one_replica(f"max_over_time(tione_service_status{{{SELECTED}}}[$__range]) == 1")
                     + ") > 1",
                     instant=True,
                 )
@@ -417,7 +433,7 @@ def _recent_changes() -> Panels:
             "dateTimeAsIso",
             [
                 query(
-                    f"topk(10, {one_replica(f'tione_service_updated_timestamp_seconds{{{REGION}}}')} * 1000)",
+                    f"topk(10, {one_replica(f'tione_service_updated_timestamp_seconds{{{SELECTED}}}')} * 1000)",
                     instant=True,
                 )
             ],
@@ -436,8 +452,8 @@ def _api_health() -> Panels:
             "reqps",
             [
                 query(
-                    f"sum by (region) (region_action:tione_exporter_api_requests:rate5m{{{REGION}}})",
-                    "{{region}}",
+                    f"sum by (account, region) (region_action:tione_exporter_api_requests:rate5m{{{SELECTED}}})",
+                    "{{account}} {{region}}",
                 )
             ],
             width=8,
@@ -446,8 +462,8 @@ def _api_health() -> Panels:
             "API errors by code",
             "Errors per second answered by the TI-ONE API (or the network), per region and error code.",
             "reqps",
-            [query(f"region_code:tione_exporter_api_errors:rate5m{{{REGION}}}", "{{region}} {{code}}")],
+            [query(f"region_code:tione_exporter_api_errors:rate5m{{{SELECTED}}}", "{{account}} {{region}} {{code}}")],
             width=8,
         ),
-        time_since_last_poll(REGION, "{{region}}", per_target=False),
+        time_since_last_poll(SELECTED, "{{account}} {{region}}", per_target=False),
     ]

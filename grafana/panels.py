@@ -46,9 +46,23 @@ def query_variable(
     return variable
 
 
+ACCOUNT = 'account=~"$account"'
+"""The selected accounts, in every selector of a series that carries `account`. All is `.*`, which also matches
+the series of an exporter without YAML `accounts` (no such label): one dashboard for both."""
+
+
+def account_variable() -> dashboard_builder.QueryVariable:
+    """The accounts the exporter polls (YAML `accounts`; `tione_up{account, region}` exists for each region of
+    each). Without `accounts` it lists nothing and stays at All."""
+    return query_variable("account", "Account", "label_values(tione_up, account)", multi=True, include_all=True)
+
+
 def region_variable(*, multi: bool) -> dashboard_builder.QueryVariable:
-    """The regions the exporter polls (`tione_up` exists for each even when a region has no service)."""
-    return query_variable("region", "Region", "label_values(tione_up, region)", multi=multi, include_all=multi)
+    """The regions the exporter polls in the selected accounts (`tione_up` exists for each even when a region
+    has no service)."""
+    return query_variable(
+        "region", "Region", f"label_values(tione_up{{{ACCOUNT}}}, region)", multi=multi, include_all=multi
+    )
 
 
 REPLICA_LABELS = "pod, instance"
@@ -263,7 +277,8 @@ def with_rows(board: dashboard_builder.Dashboard, *rows: tuple[str, Panels]) -> 
 
 
 def new_dashboard(uid: str, title: str, description: str) -> dashboard_builder.Dashboard:
-    """A dashboard with the settings every TI-ONE dashboard shares and links to the others."""
+    """A dashboard with the settings every TI-ONE dashboard shares (the data source and account variables) and
+    links to the others."""
     return (
         dashboard_builder.Dashboard(title)
         .uid(uid)
@@ -275,6 +290,7 @@ def new_dashboard(uid: str, title: str, description: str) -> dashboard_builder.D
         .refresh("1m")
         .tooltip(dashboard.DashboardCursorSync.CROSSHAIR)
         .with_variable(datasource_variable())
+        .with_variable(account_variable())
         .link(
             dashboard_builder.DashboardLink("TI-ONE")
             .type(dashboard.DashboardLinkType.DASHBOARDS)
@@ -340,16 +356,16 @@ def time_since_last_poll(selector: str, legend: str, *, per_target: bool) -> tim
 def traffic_panels(selector: str, *, worst: int | None = None) -> Panels:
     """What callers experience (Cloud Monitor): requests, error ratio, throttled calls and latency per group,
     named; with `worst`, only that many groups per panel, the worst first (the busiest, the most failing...)."""
-    info = f"topk by (region, service_group_id) (1, tione_service_group_info{{{selector}}})"
+    info = f"topk by (account, region, service_group_id) (1, tione_service_group_info{{{selector}}})"
 
     def named(expr: str) -> str:
-        joined = f"{expr} * on (region, service_group_id) group_left (service_group_name) {info}"
+        joined = f"{expr} * on (account, region, service_group_id) group_left (service_group_name) {info}"
         return f"topk({worst}, {joined})" if worst else joined
 
     def figure(metric: str) -> str:
         return one_replica(f"{metric}{{{selector}}}")
 
-    legend = "{{region}} {{service_group_name}}"
+    legend = "{{account}} {{region}} {{service_group_name}}"
     ratio = (
         f"({figure('tione_service_group_failed_requests_per_second')}"
         f" / ({figure('tione_service_group_requests_per_second')} > 0))"

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+GROUPING = re.compile(r"\b(by|on|without|ignoring)\s*\(([^)]*)\)")
 VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")
 LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)$", re.DOTALL)
 
@@ -79,3 +80,16 @@ def substitute(expr: str, values: Mapping[str, str]) -> str:
         return values[name]
 
     return VARIABLE.sub(replace, expr)
+
+
+def groupings_losing(label: str, expr: str) -> list[str]:
+    """The clauses of `expr` that would merge, or fail to match, series differing only in `label`: a `by` or
+    `on` that does not list it, a `without` or `ignoring` that does. An identity label such as `account` must
+    pass every one of them, and an absent label matches an absent label, so keeping it costs nothing when it
+    is not there."""
+    wrong = []
+    for keyword, grouping in GROUPING.findall(expr):
+        listed = {name.strip() for name in grouping.split(",")}
+        if (keyword in ("by", "on")) != (label in listed):
+            wrong.append(f"{keyword} ({grouping.strip()})")
+    return wrong

@@ -8,6 +8,7 @@ from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 
 from exporter.tione.records import CONDITION_STATUSES, SERVICE_STATUSES
 from grafana.panels import (
+    ACCOUNT,
     BLUE,
     GREEN,
     GREY,
@@ -31,7 +32,7 @@ from grafana.panels import (
 )
 
 UID = "tione-service-group"
-GROUP = 'region="$region", service_group_id="$service_group_id"'
+GROUP = f'{ACCOUNT}, region="$region", service_group_id="$service_group_id"'
 SERVICE = f'{GROUP}, service_id=~"$service_id"'
 
 STATUS_COLOURS = {
@@ -79,7 +80,7 @@ def build() -> dashboard_builder.Dashboard:
             query_variable(
                 "service_group_id",
                 "Service group",
-                'label_values(tione_service_group_info{region="$region"}, service_group_id)',
+                f'label_values(tione_service_group_info{{{ACCOUNT}, region="$region"}}, service_group_id)',
             )
         )
         .with_variable(
@@ -118,7 +119,7 @@ def _services() -> Panels:
             "Each service's status over time.",
             [
                 query(
-                    state_set_code("tione_service_status", SERVICE, "status", SERVICE_STATUSES, "service_id"),
+                    state_set_code("tione_service_status", SERVICE, "status", SERVICE_STATUSES, "account, service_id"),
                     "{{service_id}}",
                 )
             ],
@@ -130,7 +131,9 @@ def _services() -> Panels:
             "The service group's status over time.",
             [
                 query(
-                    state_set_code("tione_service_group_status", GROUP, "status", SERVICE_STATUSES, "service_group_id"),
+                    state_set_code(
+                        "tione_service_group_status", GROUP, "status", SERVICE_STATUSES, "account, service_group_id"
+                    ),
                     "{{service_group_id}}",
                 )
             ],
@@ -180,7 +183,7 @@ def _replicas() -> Panels:
                         SERVICE,
                         "status",
                         CONDITION_VALUES,
-                        "service_id, condition",
+                        "account, service_id, condition",
                     ),
                     "{{service_id}} {{condition}}",
                 )
@@ -236,7 +239,7 @@ def _pods() -> Panels:
             "short",
             [
                 query(
-                    f"sum by (service_id, phase) ({one_replica(f'tione_service_pods{{{SERVICE}}}')})",
+                    f"sum by (account, service_id, phase) ({one_replica(f'tione_service_pods{{{SERVICE}}}')})",
                     "{{service_id}} {{phase}}",
                 )
             ],

@@ -297,25 +297,28 @@ def test_every_dashboard_query_and_recording_rule_returns_data(
     empty: list[str] = []
     for uid in ("tione-overview", "tione-exporter-health"):
         model = json.loads((DASHBOARDS / f"{uid}.json").read_text())
-        empty += [f"{uid}: {line}" for line in _empty_queries(stack, model, {"region": ALL}, wait=15.0)]
+        empty += [f"{uid}: {line}" for line in _empty_queries(stack, model, {"account": ALL, "region": ALL}, wait=15.0)]
     assert not empty, "dashboard queries without data:\n" + "\n".join(empty)
 
-    # The drill-down, with its chained variables resolved the way Grafana does: some group (services: All)
-    # must fill every panel.
+    # The drill-down, with its chained variables resolved the way Grafana does: some group (accounts and
+    # services: All; this exporter polls one account, so `account` lists nothing) must fill every panel.
     model = json.loads((DASHBOARDS / "tione-service-group.json").read_text())
     chain = dict(query_variables(model))
     covered: tuple[str, str] | None = None
     misses: dict[str, list[str]] = {}
     listed: dict[str, list[str]] = {}
+    account_selector, account_label = parse_label_values(chain["account"])
+    assert prometheus.label_values(account_label, account_selector) == [], "one account: no `account` label"
     region_selector, region_label = parse_label_values(chain["region"])
-    for region_value in prometheus.label_values(region_label, region_selector):
+    for region_value in prometheus.label_values(region_label, substitute(region_selector or "", {"account": ALL})):
         selector, label = parse_label_values(chain["service_group_id"])
-        groups = prometheus.label_values(label, substitute(selector or "", {"region": region_value}))
+        where = {"account": ALL, "region": region_value}
+        groups = prometheus.label_values(label, substitute(selector or "", where))
         listed[region_value] = groups
         assert groups, f"no service group listed for {region_value}"
         for group in groups:
             selector, label = parse_label_values(chain["service_id"])
-            values = {"region": region_value, "service_group_id": group}
+            values = where | {"service_group_id": group}
             assert prometheus.label_values(label, substitute(selector or "", values)), f"no service in {group}"
             missing = _empty_queries(stack, model, values | {"service_id": ALL})
             if not missing:
@@ -329,7 +332,7 @@ def test_every_dashboard_query_and_recording_rule_returns_data(
     closest = sorted(misses, key=lambda g: len(misses[g]))[:3] if covered is None else []
     for group in closest:
         region_value = next(r for r, groups in listed.items() if group in groups)
-        values = {"region": region_value, "service_group_id": group, "service_id": ALL}
+        values = {"account": ALL, "region": region_value, "service_group_id": group, "service_id": ALL}
         misses[group] = _empty_queries(stack, model, values, wait=15.0)
         if not misses[group]:
             covered = (region_value, group)

@@ -193,7 +193,7 @@ def test_two_replicas_give_the_dashboards_rules_and_alerts_of_one(pair: Pair) ->
     time.sleep(8)
 
     group_id = down["ServiceGroupId"]
-    values = {"region": region, "service_group_id": group_id, "service_id": ".*"} | GRAFANA_GLOBALS
+    values = {"account": ".*", "region": region, "service_group_id": group_id, "service_id": ".*"} | GRAFANA_GLOBALS
     compared, differing, process_queries = 0, [], 0
     for _attempt in range(5):
         at = time.time() - 2

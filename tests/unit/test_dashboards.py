@@ -1,6 +1,7 @@
 """The Grafana dashboards: the committed JSON is what the code generates, it imports anywhere (a
 `datasource` variable, no `__inputs`), every panel has a unit, uids are stable and unique, variables chain,
-and every metric and label a query uses exists in the exporter's catalogue or the recording rules."""
+every metric and label a query uses exists in the exporter's catalogue or the recording rules, and every query
+selects the chosen accounts and keeps them apart."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ import yaml
 
 from exporter.metrics.families import SELF_FAMILIES, SNAPSHOT_FAMILIES
 from grafana import build
-from grafana.queries import panel_queries, panels, parse_label_values, query_variables, substitute, variables_used
+from grafana.queries import (
+    groupings_losing,
+    panel_queries,
+    panels,
+    parse_label_values,
+    query_variables,
+    substitute,
+    variables_used,
+)
 from tests.conftest import REPO
 
 DASHBOARD_DIR = REPO / "grafana" / "dashboards"
@@ -27,6 +36,9 @@ GRAFANA_GLOBALS = {"__rate_interval", "__range", "__interval", "datasource"}
 SCRAPE_LABELS = {"job", "instance", "pod"}  # `pod`: added by the Prometheus operator
 # Series Prometheus itself writes for every scrape target.
 PROMETHEUS_SERIES = {"up": SCRAPE_LABELS, "scrape_duration_seconds": SCRAPE_LABELS}
+ACCOUNT = "account"
+"""Added by an exporter with YAML `accounts` to every series of a region (docs/configuration.md)."""
+ACCOUNT_SELECTOR = 'account=~"$account"'
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset"}
 
 
@@ -35,6 +47,8 @@ def known_series() -> dict[str, set[str]]:
     series: dict[str, set[str]] = dict(PROMETHEUS_SERIES)
     for family in (*SNAPSHOT_FAMILIES, *SELF_FAMILIES):
         labels = {*family.identity_labels, *family.labels, *SCRAPE_LABELS} - {"tag_<key>"}
+        if "region" in labels:
+            labels.add(ACCOUNT)
         if family.type == "histogram":
             series[f"{family.name}_bucket"] = labels | {"le"}
             series[f"{family.name}_sum"] = labels
@@ -142,8 +156,71 @@ def test_variables_are_chained_label_values_queries() -> None:
             assert used <= defined, f"{model['uid']}: ${name} uses {used - defined} defined after it"
             defined.add(name)
     chain = dict(query_variables(load("tione-service-group")))
-    assert variables_used(chain["service_group_id"]) == {"region"}
-    assert variables_used(chain["service_id"]) == {"region", "service_group_id"}
+    assert variables_used(chain["region"]) == {"account"}
+    assert variables_used(chain["service_group_id"]) == {"account", "region"}
+    assert variables_used(chain["service_id"]) == {"account", "region", "service_group_id"}
+
+
+def test_every_dashboard_selects_accounts_all_matching_series_without_one() -> None:
+    for model in dashboards():
+        variables = {v["name"]: v for v in model["templating"]["list"]}
+        account = variables["account"]
+        assert account["query"]["query"] == "label_values(tione_up, account)", model["uid"]
+        assert account["multi"] and account["includeAll"], model["uid"]
+        assert account["allValue"] == ".*", f"{model['uid']}: All must match series without `account` too"
+        names = [v["name"] for v in model["templating"]["list"]]
+        assert names.index("account") < names.index("region"), model["uid"]
+
+
+def account_series() -> set[str]:
+    """The series that carry `account` when the exporter polls several accounts."""
+    return {name for name, labels in known_series().items() if ACCOUNT in labels}
+
+
+SERIES = re.compile(r"(?<![\w.$:])([a-zA-Z_:][\w:]*)\s*(\{[^{}]*\})?")
+
+
+def account_mistakes(expr: str, legend: str, carrying: set[str]) -> list[str]:
+    """What in one query would show other accounts than the chosen ones, or add two accounts' series
+    together: a series that carries `account` without the `$account` selector, a grouping that loses the
+    label, a legend naming the region and not the account."""
+    found = [(name, selector or "") for name, selector in SERIES.findall(expr) if name in carrying]
+    if not found:
+        return []
+    mistakes = [f"{name} without {ACCOUNT_SELECTOR}" for name, selector in found if ACCOUNT_SELECTOR not in selector]
+    mistakes += groupings_losing(ACCOUNT, expr)
+    if "{{region}}" in legend and "{{account}}" not in legend:
+        mistakes.append(f"legend {legend!r} names the region, not the account")
+    return mistakes
+
+
+def test_every_query_selects_the_chosen_accounts_and_keeps_them_apart() -> None:
+    carrying = account_series()
+    checked = 0
+    for model in dashboards():
+        expressions = [(f"{q.panel} [{q.ref}]", q.expr, q.legend) for q in panel_queries(model)]
+        for name, query in query_variables(model):
+            if name != "account":
+                expressions.append((f"${name}", parse_label_values(query)[0] or "", ""))
+        for where, expr, legend in expressions:
+            mistakes = account_mistakes(expr, legend, carrying)
+            assert not mistakes, f"{model['uid']}/{where}: {mistakes} in {expr}"
+            checked += bool(SERIES.search(expr))
+    assert checked >= 50
+
+
+def test_the_account_check_catches_a_forgotten_selector_grouping_or_legend() -> None:
+    carrying = account_series()
+    assert {"tione_up", "tione_service_info", "region:tione_service_spec_replicas:sum"} <= carrying
+    assert not {"up", "tione_exporter_build_info", "tione_exporter_api_throttle_wait_seconds_total"} & carrying
+    good = 'sum by (account, region) (tione_up{account=~"$account", region=~"$region"})'
+    assert account_mistakes(good, "{{account}} {{region}}", carrying) == []
+    assert account_mistakes('sum by (region) (tione_up{region=~"$region"})', "{{region}}", carrying) == [
+        'tione_up without account=~"$account"',
+        "by (region)",
+        "legend '{{region}}' names the region, not the account",
+    ]
+    assert account_mistakes("sum by (instance) (rate(up[5m]))", "{{instance}}", carrying) == []
 
 
 def test_queries_use_only_defined_variables() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from grafana.queries import groupings_losing
 from tests.conftest import REPO, require_tool
 
 RULES_DIR = REPO / "deploy" / "prometheus" / "rules"
@@ -158,6 +159,87 @@ def test_promtool_rule_tests_pass_with_every_series_twice(test_file: Path, insta
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+ACCOUNTS = ("prod", "staging")
+"""Two accounts holding the same fleet: same regions, ids, names and figures."""
+
+
+def _single_account_files() -> list[Path]:
+    """The rule tests written for one account (without the label): the two-account variant copies them."""
+    return [path for path in rule_test_files() if "account=" not in path.read_text()]
+
+
+def _named_with_account(text: str, region: str, account: str) -> str:
+    """An annotation as the alerts write it when the series carry `account`: after every region."""
+    return text.replace(region, f"{region} (account {account})")
+
+
+def two_accounts(test_file: Path) -> dict[str, Any]:
+    """The rule tests of `test_file` with every series of a region twice, once per account of ACCOUNTS (as an
+    exporter with YAML `accounts` exports them; the scrape's `up` and the exporter's own per-process series
+    carry no region and no account). Each expected alert or sample of a region is expected once per account,
+    with its value unchanged (nothing adds up across accounts) and its annotations naming the account."""
+    document: dict[str, Any] = yaml.safe_load(test_file.read_text())
+    document["rule_files"] = [str((test_file.parent / path).resolve()) for path in document["rule_files"]]
+    for test in document["tests"]:
+        copies = []
+        for entry in test.get("input_series", []):
+            if "region" in _labels_of(entry["series"]):
+                copies += [dict(entry, series=_with_label(entry["series"], ACCOUNT, name)) for name in ACCOUNTS]
+            else:
+                copies.append(entry)
+        test["input_series"] = copies
+        for case in test.get("alert_rule_test", []):
+            expected = []
+            for alert in case.get("exp_alerts") or []:
+                region = alert["exp_labels"].get("region")
+                if region is None:
+                    expected.append(alert)
+                    continue
+                for name in ACCOUNTS:
+                    annotations = {
+                        key: _named_with_account(text, region, name) for key, text in alert["exp_annotations"].items()
+                    }
+                    expected.append(
+                        {"exp_labels": alert["exp_labels"] | {ACCOUNT: name}, "exp_annotations": annotations}
+                    )
+            case["exp_alerts"] = expected
+        for case in test.get("promql_expr_test", []):
+            samples = []
+            for sample in case.get("exp_samples", []):
+                if "region" in _labels_of(sample["labels"]):
+                    samples += [dict(sample, labels=_with_label(sample["labels"], ACCOUNT, name)) for name in ACCOUNTS]
+                else:
+                    samples.append(sample)
+            case["exp_samples"] = samples
+    return document
+
+
+@pytest.mark.parametrize("test_file", _single_account_files(), ids=lambda p: p.name)
+def test_promtool_rule_tests_pass_with_two_accounts_holding_the_same_fleet(test_file: Path, tmp_path: Path) -> None:
+    """Two accounts with the same regions and ids give each account's answers apart: no join fails on the
+    other account's series, nothing adds up across them, and every alert names its account."""
+    promtool = require_tool("promtool")
+    document = two_accounts(test_file)
+    copied = tmp_path / test_file.name
+    copied.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = subprocess.run([promtool, "test", "rules", str(copied)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_two_account_tests_hold_each_series_of_a_region_once_per_account() -> None:
+    original = yaml.safe_load((RULE_TESTS_DIR / "exporter_test.yml").read_text())
+    document = two_accounts(RULE_TESTS_DIR / "exporter_test.yml")
+    for before, after in zip(original["tests"], document["tests"], strict=True):
+        regional = [e for e in before["input_series"] if "region" in _labels_of(e["series"])]
+        assert len(after["input_series"]) == len(before["input_series"]) + len(regional)
+        accounts = [_labels_of(e["series"]).get(ACCOUNT) for e in after["input_series"]]
+        assert accounts.count("prod") == accounts.count("staging") == len(regional)
+    assert len(_single_account_files()) == len(rule_test_files()) - 1
+    assert (
+        _named_with_account("down in ap-guangzhou.", "ap-guangzhou", "prod") == "down in ap-guangzhou (account prod)."
+    )
+
+
 def test_the_replicated_tests_hold_every_series_twice() -> None:
     original = yaml.safe_load((RULE_TESTS_DIR / "services_test.yml").read_text())
     document = replicated(RULE_TESTS_DIR / "services_test.yml", instances=True)
@@ -193,13 +275,48 @@ def test_every_alert_that_waits_can_be_tested_at_its_boundary() -> None:
 
 
 def test_recording_rules_are_named_level_metric_operations() -> None:
+    """The level lists the labels kept, `account` aside: every rule keeps it (the next test)."""
     for rule in records():
         assert RECORD_NAME.match(rule["record"]), rule["record"]
         level, metric, _ = rule["record"].split(":")
         assert metric.startswith("tione_"), rule["record"]
         for grouping in re.findall(r"by \(([^)]*)\)", rule["expr"]):
-            kept = [label.strip() for label in grouping.split(",") if label.strip() != "le"]
+            kept = [label.strip() for label in grouping.split(",") if label.strip() not in ("le", ACCOUNT)]
             assert "_".join(kept) == level, f"{rule['record']}: keeps {kept}, not its level {level!r}"
+
+
+ACCOUNT = "account"
+
+
+def test_every_aggregation_and_join_keeps_the_account() -> None:
+    """Series of two accounts may share region, ids and names: each rule must keep them apart."""
+    wrong = {
+        rule.get("alert") or rule["record"]: mistakes
+        for rule in all_rules()
+        if (mistakes := groupings_losing(ACCOUNT, rule["expr"]))
+    }
+    assert not wrong, f"rules that lose or ignore `{ACCOUNT}`: {wrong}"
+
+
+def test_the_account_check_catches_a_forgotten_account() -> None:
+    assert groupings_losing(ACCOUNT, "sum by (region) (x) * on (account, region) group_left (name) y") == [
+        "by (region)"
+    ]
+    assert groupings_losing(ACCOUNT, "max without (pod, account) (x) / ignoring (account) y") == [
+        "without (pod, account)",
+        "ignoring (account)",
+    ]
+    assert groupings_losing(ACCOUNT, "max without (pod) (x) * on (job, account, region) topk by (account) (1, y)") == []
+
+
+def test_every_alert_names_the_account_wherever_it_names_the_region() -> None:
+    named = "{{ $labels.region }}{{ with $labels.account }} (account {{ . }}){{ end }}"
+    for rule in alerts():
+        for key, text in rule["annotations"].items():
+            bare = text.replace(named, "")
+            assert "$labels.region" not in bare, f"{rule['alert']} {key}: a region without its account"
+        if "region" in rule["annotations"]["summary"]:
+            assert named in rule["annotations"]["summary"], rule["alert"]
 
 
 def _rule_tests() -> list[dict[str, Any]]:
