@@ -24,7 +24,8 @@ from exporter.simulator import sts as simulated_sts
 from exporter.simulator.config import Credential
 from exporter.tione.listing import ACTION as LISTING
 from tests.conftest import signed_simulator
-from tests.integration.test_exporter_simulator import Running, Samples, running_exporter, value
+from tests.integration.test_cli_commands import environment, run
+from tests.integration.test_exporter_simulator import Running, Samples, running_exporter, samples_of, value
 
 GZ, SH = "ap-guangzhou", "ap-shanghai"
 EXTERNAL_ID = "staging-ext-9d2e71"
@@ -228,3 +229,36 @@ async def test_temporary_keys_and_the_external_id_are_never_shown(
     forbidden.pop("", None)
     leaks = sorted({(where, forbidden[secret]) for where, text in seen for secret in forbidden if secret in text})
     assert not leaks, leaks
+
+
+def test_check_assumes_every_role_and_names_the_account_that_cannot_be(
+    simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    """The real command: a line per account and region, and for the role that cannot be assumed one line
+    naming the account and STS's code; exit 1 because of it."""
+    env = environment(simulator, TIONE_EXPORTER_MONITOR_MAX_REQUESTS_PER_MONTH="0")
+    args = ["check", "--tione.regions", f"{GZ},{SH}", "--config.file", config_file(tmp_path, simulator, False)]
+    result = run([*args, "--sts.endpoint", simulator.url], env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if not line.startswith("    ")]
+    assert [line.split(": ")[0] for line in lines] == [f"prod/{GZ}", f"prod/{SH}", f"staging/{GZ}", "account sandbox"]
+    for line in lines[:3]:
+        assert ": ok (" in line and "service groups in the default workspace" in line, line
+    arn = simulator.role_arn("sandbox", "tione-exporter")
+    assert lines[3].startswith(f"account sandbox: cannot assume role {arn}: UnauthorizedOperation: AssumeRole failed: ")
+    assert EXTERNAL_ID not in result.stdout + result.stderr
+    listed = {r.account for r in simulator.requests if r.action == LISTING}
+    assert listed == {"prod", "staging"}
+
+
+def test_once_prints_every_accounts_series_with_its_label(simulator: SimulatorServer, tmp_path: Path) -> None:
+    env = environment(simulator, TIONE_EXPORTER_MONITOR_MAX_REQUESTS_PER_MONTH="0")
+    args = ["once", "--tione.regions", GZ, "--config.file", config_file(tmp_path, simulator, False)]
+    result = run([*args, "--sts.endpoint", simulator.url], env)
+    assert result.returncode == 1, result.stderr  # sandbox's polls failed
+    samples = samples_of(result.stdout)
+    assert value(samples, "tione_up", account="prod", region=GZ) == 1
+    assert value(samples, "tione_up", account="staging", region=GZ) == 1
+    assert value(samples, "tione_up", account="sandbox", region=GZ) == 0
+    assert groups_of(samples, "prod", GZ) == fleet_ids(simulator, "prod", GZ)
+    assert 'code="UnauthorizedOperation"' in result.stdout and EXTERNAL_ID not in result.stdout + result.stderr
