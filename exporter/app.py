@@ -213,6 +213,8 @@ class Exporter:
         wiring = Wiring(settings, credentials)
         self.metrics = wiring.metrics
         self.wiring = wiring
+        self.client = wiring.client
+        """The one API client without accounts (the first account's with them); `wiring` closes them all."""
         self.poller = wiring.make_poller()
         self.polling = PollThread(self.poller, wiring)
         context = PageContext(

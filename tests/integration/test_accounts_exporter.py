@@ -201,21 +201,54 @@ async def test_short_lived_keys_are_renewed_before_expiry_and_no_poll_is_lost(
 async def test_temporary_keys_and_the_external_id_are_never_shown(
     simulator: SimulatorServer, tmp_path: Path, issued: list[Credential]
 ) -> None:
+    """The keys STS issued and the external id, planted in a group's name and a condition message of each
+    account's fleet as the API could echo them, show as `[REDACTED]`; none is found anywhere."""
     seen: list[tuple[str, str]] = []
 
-    async def read(running: Running) -> None:
+    async def read(running: Running) -> dict[str, str]:
         http = running.http
-        for path, headers in (
-            ("/metrics", {}),
-            ("/metrics", {"Accept": "application/openmetrics-text"}),
-            ("/", {}),
-            ("/api/v1/attention", {}),
-        ):
-            seen.append((path, (await http.get(path, headers=headers)).text))
+        found = {
+            "metrics": (await http.get("/metrics")).text,
+            "openmetrics": (await http.get("/metrics", headers={"Accept": "application/openmetrics-text"})).text,
+            "page": (await http.get("/")).text,
+            "attention": (await http.get("/api/v1/attention")).text,
+        }
+        seen.extend(found.items())
+        return found
+
+    def plant(account: str) -> None:
+        keys = [c for c in issued if c.account == account][-1]
+        group = simulator.fleet(GZ, "", account=account)[0]
+
+        def edit(wire: dict[str, Any]) -> None:
+            name = f"team {keys.secret_id} {keys.token}"
+            wire["ServiceGroupName"] = name
+            for service in wire["Services"]:
+                service["ServiceGroupName"] = name
+                service["Status"] = "Abnormal"
+                service["ServiceInfo"]["Status"]["Conditions"] = [
+                    {
+                        "Type": "Available",
+                        "Status": "False",
+                        "Reason": "Echo",
+                        "Message": f"key {keys.secret_key} external {EXTERNAL_ID}",
+                    }
+                ]
+
+        simulator.edit_group(GZ, group["ServiceGroupId"], edit, account=account)
 
     async with exporter(simulator, tmp_path) as running:
         await running.wait_for(settled, "every account's regions up or down")
-        await read(running)
+        for account in ("prod", "staging"):
+            plant(account)
+        redacted = 'service_group_name="team [REDACTED] [REDACTED]"'
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            found = await read(running)
+            if found["metrics"].count(redacted) >= 2 and found["attention"].count("key [REDACTED] external [REDACTED]"):
+                break
+            assert asyncio.get_running_loop().time() < deadline, "the planted groups never showed"
+            await asyncio.sleep(0.1)
         await asyncio.sleep(9.0)  # past two lifetimes: renewed keys too
         await read(running)
         logs = running.logs.getvalue()
