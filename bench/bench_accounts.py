@@ -52,6 +52,8 @@ class AccountResult:
     polls: dict[str, float] = field(default_factory=dict)
     poll_errors: dict[str, float] = field(default_factory=dict)
     refused_requests: int = 0
+    refused_codes: dict[str, int] = field(default_factory=dict)
+    """`action code` of the requests the simulator refused for the account's keys, and how many."""
 
 
 def _config(simulator: SimulatorServer, accounts: list[str], session: float) -> str:
@@ -120,7 +122,9 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
         for (_, previous), (when, _) in itertools.pairwise(mine):
             assert previous.expires_at is not None
             results[name].renewal_leads.append(round(previous.expires_at - when, 1))
-        results[name].refused_requests = sum(1 for r in refused if r.account == name)
+        mine_refused = [f"{r.action} {r.code}" for r in refused if r.account == name]
+        results[name].refused_requests = len(mine_refused)
+        results[name].refused_codes = {code: mine_refused.count(code) for code in sorted(set(mine_refused))}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             account, region = sample.labels.get("account"), sample.labels.get("region")
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {account['name']}: {account['keys_issued']} keys issued, renewals {min(leads, default=0):g}-"
             f"{max(leads, default=0):g}s before expiry, {polls:g} polls, {lost:g} failed, "
-            f"{account['refused_requests']} requests refused"
+            f"{account['refused_requests']} requests refused {account['refused_codes'] or ''}"
         )
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
