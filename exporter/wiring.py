@@ -257,7 +257,8 @@ class Wiring:
         self.metrics = SelfMetrics(regions_of(settings), accounts=accounts)
         hooks: Hooks = RetryProgress(self.metrics) if progress else self.metrics
         if settings.accounts:
-            self.units = tuple(account_unit(settings, account, credentials, hooks) for account in settings.accounts)
+            own = RedactingProvider(credentials)  # the exporter's own keys sign the STS calls: redacted too
+            self.units = tuple(account_unit(settings, account, own, hooks) for account in settings.accounts)
         else:
             client = make_client(settings, credentials, hooks)
             self.units = (Unit("", settings, client, make_sources(settings, client)),)

@@ -221,7 +221,7 @@ async def test_temporary_keys_and_the_external_id_are_never_shown(
         group = simulator.fleet(GZ, "", account=account)[0]
 
         def edit(wire: dict[str, Any]) -> None:
-            name = f"team {keys.secret_id} {keys.token}"
+            name = f"team {keys.secret_id} {keys.token} {simulator.config.secret_id}"
             wire["ServiceGroupName"] = name
             for service in wire["Services"]:
                 service["ServiceGroupName"] = name
@@ -241,7 +241,7 @@ async def test_temporary_keys_and_the_external_id_are_never_shown(
         await running.wait_for(settled, "every account's regions up or down")
         for account in ("prod", "staging"):
             plant(account)
-        redacted = 'service_group_name="team [REDACTED] [REDACTED]"'
+        redacted = 'service_group_name="team [REDACTED] [REDACTED] [REDACTED]"'
         deadline = asyncio.get_running_loop().time() + 10
         while True:
             found = await read(running)
@@ -255,7 +255,8 @@ async def test_temporary_keys_and_the_external_id_are_never_shown(
     seen.append(("logs", logs))
     assert "level=debug" in logs and "sandbox" in logs
     assert len(issued) >= 4
-    forbidden: dict[str, Any] = {EXTERNAL_ID: "external id"}
+    own_id, own_key = simulator.config.secret_id, simulator.config.secret_key
+    forbidden: dict[str, Any] = {EXTERNAL_ID: "external id", own_id: "own SecretId", own_key: "own SecretKey"}
     for credential in issued:
         forbidden |= {credential.secret_id: "TmpSecretId", credential.secret_key: "TmpSecretKey"}
         forbidden[credential.token or ""] = "Token"
