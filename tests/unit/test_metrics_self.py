@@ -64,9 +64,7 @@ def test_with_accounts_every_per_region_family_has_account_before_region() -> No
     metrics.record_poll(key, success=True, duration=1.0, finished_at=1.0)
     metrics.record_poll(key, success=False, duration=1.0, finished_at=2.0)
     metrics.set_inventory(key, 1, 1)
-    declared = {
-        (f.name, f.type, ("account", *f.labels) if "region" in f.labels else f.labels) for f in SELF_FAMILIES
-    }
+    declared = {(f.name, f.type, ("account", *f.labels) if "region" in f.labels else f.labels) for f in SELF_FAMILIES}
     registered = set()
     for family in metrics.registry.collect():
         name = f"{family.name}_total" if family.type == "counter" else family.name
