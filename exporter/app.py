@@ -1,9 +1,7 @@
-"""The wiring: from settings to one client, the sources bound to it, the poller and the web server.
+"""The commands: the wiring (`exporter/wiring.py`: clients and sources), the poller and the web server.
 
 Every command starts here: `run` serves until a stop signal, `once` polls every region once and prints
-the exposition (`check`, one cheap call of every source per region, is in `exporter/check.py`). The
-sources in use are listed once, in `make_sources()`; the poller, the self-metrics' `action` label values and
-`check` all follow that list.
+the exposition (`check`, one cheap call of every source per region, is in `exporter/check.py`).
 """
 
 from __future__ import annotations
@@ -17,32 +15,47 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from exporter import __version__
-from exporter.config import Settings, listing_filters
-from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, PROG, ConfigError, print_problems
+from exporter.config import Settings
+from exporter.console import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, ConfigError, print_problems
 from exporter.durations import format_duration
-from exporter.logs import register_secrets
 from exporter.metrics.exposition import Format, answer
-from exporter.metrics.options import RenderOptions
-from exporter.metrics.self import SelfMetrics
-from exporter.poller import Poller, PollPlan
-from exporter.tencentcloud.client import Hooks, TencentCloudClient
-from exporter.tencentcloud.credentials import CredentialProvider, Credentials
-from exporter.tencentcloud.gcpause import paused_gc
-from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
-from exporter.tione import events, holders, listing, prices, resource_groups, service_groups, traffic, workspaces
-from exporter.tione.api import SERVICE, VERSION
-from exporter.tione.source import Source
+from exporter.poller import Poller
+from exporter.tencentcloud.credentials import CredentialProvider
 from exporter.web.connections import Limits
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, ListenError, WebServer, bind
 from exporter.web.webconfig import CHECK_THREADS, BasicAuth, WebConfig, load_web_config
+from exporter.wiring import (
+    AccountHooks,
+    RedactingProvider,
+    RetryProgress,
+    Unit,
+    Wiring,
+    make_client,
+    make_sources,
+    poll_plan,
+)
 
 log = logging.getLogger("exporter")
+
+__all__ = [
+    "AccountHooks",
+    "Exporter",
+    "RedactingProvider",
+    "RetryProgress",
+    "Unit",
+    "Wiring",
+    "make_client",
+    "make_sources",
+    "once_command",
+    "poll_plan",
+    "run_command",
+]
 
 STOP_SECONDS = 5.0
 """A stop signal ends the process within this many seconds (the interface's promise)."""
@@ -53,136 +66,6 @@ not end when cancelled, a worker thread the interpreter would wait for on its wa
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 """SIGHUP stops the exporter like SIGTERM: there is nothing to reload, credential files are re-read when
 they change and the web config is read at start."""
-
-
-class RedactingProvider:
-    """Hands out credentials unchanged, registering their secret parts with the log redaction first."""
-
-    def __init__(self, inner: CredentialProvider) -> None:
-        self.inner = inner
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    async def get(self) -> Credentials:
-        credentials = await self.inner.get()
-        register_secrets([credentials.secret_id, credentials.secret_key, credentials.token])
-        return credentials
-
-
-class RetryProgress:
-    """The self-metrics' hooks, plus a log line for each retry: `check` and `once` would otherwise say
-    nothing while they retry an unreachable endpoint until their deadline (15 s and more)."""
-
-    def __init__(self, inner: Hooks) -> None:
-        self.inner = inner
-        self._codes: dict[tuple[str, str], str] = {}
-        self._retries: dict[tuple[str, str], int] = {}
-
-    def on_request(self, region: str, action: str) -> None:
-        self.inner.on_request(region, action)
-
-    def on_error(self, region: str, action: str, code: str) -> None:
-        self._codes[region, action] = code
-        self.inner.on_error(region, action, code)
-
-    def on_retry(self, region: str, action: str) -> None:
-        retries = self._retries[region, action] = self._retries.get((region, action), 0) + 1
-        log.info(
-            "retrying",
-            extra={"region": region, "action": action, "code": self._codes.get((region, action)), "retry": retries},
-        )
-        self.inner.on_retry(region, action)
-
-    def on_duration(self, action: str, seconds: float) -> None:
-        self.inner.on_duration(action, seconds)
-
-    def on_throttle_wait(self, seconds: float) -> None:
-        self.inner.on_throttle_wait(seconds)
-
-
-def make_client(settings: Settings, credentials: CredentialProvider, hooks: Hooks) -> TencentCloudClient:
-    """The process's one client, with its one token bucket, reporting to `hooks` (the self-metrics)."""
-    return TencentCloudClient(
-        endpoint=settings.tione.endpoint,
-        service=SERVICE,
-        version=VERSION,
-        credentials=RedactingProvider(credentials),
-        # A small burst: a bucket as deep as the rate would let each poll open at twice the configured rate.
-        rate_limiter=TokenBucket(settings.api.rate_limit, min(DEFAULT_BURST, max(1, int(settings.api.rate_limit)))),
-        hooks=hooks,
-        request_client=f"{PROG}/{__version__}",
-    )
-
-
-def make_sources(settings: Settings, client: TencentCloudClient) -> tuple[Source[Any], ...]:
-    """Every source a poll of a region runs, in the order it runs them (a source may read what an earlier
-    one stored). Adding a source is one line here."""
-    filters, tag_filters = listing_filters(settings)
-    query = listing.ListingQuery(
-        filters=tuple(filters),
-        tag_filters=tuple(tag_filters),
-        service_category=settings.tione.service_category,
-    )
-    discovery = settings.tione.discovery_interval
-    polled: list[Source[Any]] = []
-    if discovery > 0:
-        polled.append(workspaces.source(client, discovery))
-    polled.append(
-        service_groups.source(client, query, settings.tione.project_ids, max_staleness=settings.poll.max_staleness)
-    )
-    if settings.capacity.interval:
-        polled.append(resource_groups.source(client, settings.capacity.interval))
-    if settings.holders.interval:
-        polled += [
-            holders.source(client, kind, settings.holders.interval, settings.tione.project_ids)
-            for kind in holders.KINDS
-        ]
-    if settings.prices.interval:
-        polled.append(prices.source(client, settings.prices.interval))
-    if settings.monitor.max_requests_per_month:
-        polled.append(traffic.source(client, settings.monitor))
-    if settings.events.max_services > 0:
-        # Last: the most expendable, and it may take all of its share of the poll when many services are troubled.
-        polled.append(
-            events.source(client, max_services=settings.events.max_services, refresh=settings.events.refresh_interval)
-        )
-    return tuple(polled)
-
-
-def poll_plan(settings: Settings, sources: Sequence[Source[Any]]) -> PollPlan:
-    return PollPlan(
-        regions=settings.tione.regions,
-        sources=tuple(sources),
-        options=RenderOptions(
-            tag_labels=settings.metrics.tag_labels,
-            exclude=settings.metrics.exclude,
-            pod_series=settings.metrics.pod_series,
-            state_sets=settings.metrics.state_sets,
-            include=settings.metrics.include,
-        ),
-        interval=settings.poll.interval,
-        timeout=settings.poll.timeout,
-        max_staleness=settings.poll.max_staleness,
-        rate_limit=settings.api.rate_limit,
-    )
-
-
-class Wiring:
-    """The self-metrics, the client reporting to them, and the sources bound to the client."""
-
-    def __init__(self, settings: Settings, credentials: CredentialProvider, *, progress: bool = False) -> None:
-        """With `progress`, each retry of an API call is logged too (for the commands that end)."""
-        self.metrics = SelfMetrics(settings.tione.regions)
-        self.client = make_client(settings, credentials, RetryProgress(self.metrics) if progress else self.metrics)
-        self.sources = make_sources(settings, self.client)
-        self.metrics.declare_actions(source.action for source in self.sources)
-        self.plan = poll_plan(settings, self.sources)
-
-    def make_poller(self) -> Poller:
-        """The poller of these sources; each poll runs with the garbage collector paused (`gcpause`)."""
-        return Poller(self.plan, self.metrics, pause=paused_gc)
 
 
 SWITCH_INTERVAL = 0.001
@@ -233,6 +116,12 @@ def use_worker_pool(name: str) -> None:
     asyncio.get_running_loop().set_default_executor(pool)
 
 
+class Closable(Protocol):
+    """What the poll thread closes as polling ends: the wiring's clients (or one client)."""
+
+    async def aclose(self) -> None: ...
+
+
 class PollThread:
     """The poller and its API client on an event loop of their own, in a thread of their own.
 
@@ -245,7 +134,7 @@ class PollThread:
     of megabytes for thousands of services) across to the server, and hold it twice (docs/performance.md).
     """
 
-    def __init__(self, poller: Poller, client: TencentCloudClient) -> None:
+    def __init__(self, poller: Poller, client: Closable) -> None:
         self.poller = poller
         self.client = client
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -323,9 +212,11 @@ class Exporter:
         self.web = web if web is not None else WebConfig()
         wiring = Wiring(settings, credentials)
         self.metrics = wiring.metrics
+        self.wiring = wiring
         self.client = wiring.client
+        """The one API client without accounts (the first account's with them); `wiring` closes them all."""
         self.poller = wiring.make_poller()
-        self.polling = PollThread(self.poller, self.client)
+        self.polling = PollThread(self.poller, wiring)
         context = PageContext(
             version=__version__,
             started=time.time(),
@@ -354,7 +245,7 @@ class Exporter:
             sock = bind(host, port)
         except ListenError as error:  # one plain line, like a configuration problem: nothing has started
             print_problems([f"--web.listen-address: {error}"])
-            await self.client.aclose()
+            await self.wiring.aclose()
             return EXIT_FAILED
         limits = web_limits(self.settings)
         self.server = WebServer(self.app, sock, self.web.tls, limits)
@@ -470,7 +361,7 @@ async def once_command(settings: Settings, credentials: CredentialProvider, outp
         poller = wiring.make_poller()
         statuses = await poller.poll_all()
     finally:
-        await wiring.client.aclose()
+        await wiring.aclose()
     for chunk in answer(poller.exposition, wiring.metrics, output).chunks:
         sys.stdout.buffer.write(chunk)
     sys.stdout.flush()

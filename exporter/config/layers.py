@@ -87,14 +87,19 @@ def file_source(path: Path) -> LayerSource:
     if document is None:
         document = {}
     if not isinstance(document, dict):
-        raise ConfigError([f"{where}: the top level must be a mapping of sections ({', '.join(SECTIONS)})"])
+        raise ConfigError([f"{where}: the top level must be a mapping of sections ({', '.join(TOP_LEVEL)})"])
 
     tree: dict[str, Any] = {}
     names: dict[tuple[str, ...], str] = {}
     problems: list[str] = []
     for section, body in document.items():
+        if section in TOP_KEYS:  # a setting of its own at the top level (`accounts`), not a section
+            if body is not None:
+                _put(tree, KEY_OPTIONS[section].path, body)
+                names[KEY_OPTIONS[section].path] = str(section)
+            continue
         if section not in SECTIONS:
-            problems.append(f"{where}: unknown key {_quoted_with_hint(str(section), SECTIONS)}")
+            problems.append(f"{where}: unknown key {_quoted_with_hint(str(section), TOP_LEVEL)}")
             continue
         if body is None:
             continue
@@ -113,6 +118,11 @@ def file_source(path: Path) -> LayerSource:
     if problems:
         raise ConfigError(problems)
     return LayerSource(Settings, tree, names, where=f" (in {path})")
+
+
+TOP_KEYS: tuple[str, ...] = tuple(option.key for option in OPTIONS if option.key and len(option.path) == 1)
+"""Settings of the file's top level that are not sections: `accounts`."""
+TOP_LEVEL: tuple[str, ...] = (*SECTIONS, *TOP_KEYS)
 
 
 def _quoted_with_hint(name: str, known: Sequence[str]) -> str:

@@ -88,8 +88,8 @@ def _name_of(location: tuple[str | int, ...], layers: Sequence[LayerSource]) -> 
 
 
 def _cross_checks(settings: Settings, layers: Sequence[LayerSource]) -> list[str]:
-    problems = []
-    if not settings.tione.regions:
+    problems = _account_checks(settings, layers)
+    if not settings.tione.regions and not (settings.accounts and all(a.regions for a in settings.accounts)):
         problems.append(
             f"--tione.regions: no region to poll; set --tione.regions, {ENV_PREFIX}TIONE_REGIONS, "
             f"tione.regions in the config file or {REGION_ENV}"
@@ -101,6 +101,18 @@ def _cross_checks(settings: Settings, layers: Sequence[LayerSource]) -> list[str
             f"{timeout}: {format_duration(settings.poll.timeout)} must be shorter than "
             f"{interval} {format_duration(settings.poll.interval)}"
         )
+    return problems
+
+
+def _account_checks(settings: Settings, layers: Sequence[LayerSource]) -> list[str]:
+    """Across the `accounts` entries: each name once (it is the `account` label value)."""
+    problems = []
+    seen: set[str] = set()
+    for index, account in enumerate(settings.accounts):
+        if account.name in seen:
+            name = _name_of(("accounts", index, "name"), layers)
+            problems.append(f'{name}: account name "{account.name}" is used by an earlier entry; names must be unique')
+        seen.add(account.name)
     return problems
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from exporter.config.accounts import AccountSetting
 from exporter.config.options import Option, Section, options_of, setting
 from exporter.config.patterns import Patterns
 from exporter.config.values import (
@@ -43,6 +44,7 @@ from exporter.tione.models import Filter, TagFilter
 
 DEFAULT_ENDPOINT = "https://tione.tencentcloudapi.com"
 DEFAULT_MONITOR_ENDPOINT = "https://monitor.tencentcloudapi.com"
+DEFAULT_STS_ENDPOINT = "https://sts.tencentcloudapi.com"
 API_RATE_LIMIT = 20.0
 """What the API allows per second for this action; a higher `--api.rate-limit` only earns throttling."""
 
@@ -247,6 +249,14 @@ class MonitorSettings(Section):
     )
 
 
+class StsSettings(Section):
+    endpoint: EndpointUrl = setting(
+        DEFAULT_STS_ENDPOINT,
+        "STS base URL for the accounts' AssumeRole calls (the simulator serves it too)",
+        metavar="URL",
+    )
+
+
 class Settings(BaseSettings):
     """Everything the exporter can be told; built by `load_settings`, immutable afterwards."""
 
@@ -270,6 +280,14 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     events: EventsSettings = EventsSettings()
     monitor: MonitorSettings = MonitorSettings()
+    sts: StsSettings = StsSettings()
+    accounts: tuple[AccountSetting, ...] = setting(
+        (),
+        "accounts to read through a role in each (STS AssumeRole): list of {name, role-arn, external-id, "
+        "session-duration, regions, project-ids, api-rate-limit, monitor-rate-limit, "
+        "monitor-max-requests-per-month}; none: the account of the exporter's own credentials",
+        flag=False,
+    )
 
     def warnings(self) -> list[str]:
         """Allowed but unwise choices, to be logged once logging is set up."""

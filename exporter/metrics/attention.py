@@ -19,7 +19,7 @@ from exporter.metrics.families import service as services
 from exporter.metrics.families import service_resources
 from exporter.metrics.families.family import counted
 from exporter.metrics.families.fields import GPU_HUNDREDTHS
-from exporter.metrics.labels import clean_value
+from exporter.metrics.labels import clean_value, target_key
 from exporter.tione.attention import SEVERITIES, Severity, Trouble, replicas, traffic_trouble, trouble
 from exporter.tione.event_models import ServiceEvents
 from exporter.tione.events import EVENTS
@@ -105,9 +105,17 @@ class AttentionRow:
     error_ratio: float | None = None
     throttled_per_second: float | None = None
     response_time_seconds: float | None = None
+    account: str = ""
+    """The YAML `accounts` entry the service is in ("" without accounts: then absent from the JSON)."""
+
+    @property
+    def where(self) -> str:
+        """The region, after its account when accounts are set (`prod/ap-guangzhou`): what the page shows."""
+        return target_key(self.account, self.region)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        named = {"account": self.account} if self.account else {}
+        return named | {
             "region": self.region,
             "service_group_id": self.service_group_id,
             "service_group_name": self.service_group_name,
@@ -211,6 +219,8 @@ def attention_rows(snapshot: RegionSnapshot) -> tuple[AttentionRow, ...]:
             found = asked.get(service.service_id or "")
             row = _service_row(snapshot.region, service_id, counted_service, problem, found)
             rows.append(_with_traffic(row, traffic.get(group.service_group_id or "")))
+    if snapshot.account:
+        rows = [replace(row, account=snapshot.account) for row in rows]
     return tuple(ordered(rows))
 
 

@@ -22,6 +22,22 @@ MAX_LABEL_VALUE_LENGTH = 512
 
 REGION_LABEL = "region"
 """The first identity label of every series drawn from a snapshot; each kind adds its own after it."""
+ACCOUNT_LABEL = "account"
+"""With YAML `accounts`, the identity label before `region` of every series drawn from a snapshot and of the
+per-region self-metrics: the entry's `name`. Without accounts it appears nowhere."""
+
+
+def target_key(account: str, region: str) -> str:
+    """The poller's and the self-metrics' name of one (account, region) target: the region alone without
+    accounts, `<account>/<region>` with them (an account name holds no `/`)."""
+    return f"{account}/{region}" if account else region
+
+
+def split_target(key: str) -> tuple[str, str]:
+    """`(account, region)` of a `target_key` ("" for the account without accounts)."""
+    account, _, region = key.rpartition("/")
+    return account, region
+
 
 KUBERNETES_SD_LABELS: tuple[str, ...] = ("namespace", "pod", "container", "service", "endpoint", "instance", "job")
 """Labels Kubernetes service discovery attaches to every target; a scraped label with one of these

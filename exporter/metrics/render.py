@@ -28,7 +28,7 @@ from exporter.metrics.families import group as groups
 from exporter.metrics.families import service as services
 from exporter.metrics.families.family import Family, Kind, Sample, TagFamily
 from exporter.metrics.gzipped import GzipPrefix
-from exporter.metrics.labels import REGION_LABEL, Tag, TagSelection, clean_value, escape_value
+from exporter.metrics.labels import ACCOUNT_LABEL, REGION_LABEL, Tag, TagSelection, clean_value, escape_value
 from exporter.metrics.options import RenderOptions
 from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
@@ -61,6 +61,9 @@ class RegionSamples:
     @property
     def series(self) -> int:
         return sum(lines.series for lines in self.families.values())
+
+    account: str = ""
+    """The YAML `accounts` entry the region's samples are of ("" without accounts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,13 +278,16 @@ def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = Non
     The counts (groups, services, services by status) are of exactly the objects rendered.
     """
     writer = _Writer(options or RenderOptions())
-    writer.walk(snapshot, writer.roots, snapshot, _region_identity(writer, snapshot.region))
+    writer.walk(snapshot, writer.roots, snapshot, _region_identity(writer, snapshot.region, snapshot.account))
     families = {name: _lines(out.lines) for name, out in writer.outs.items()}
     service_kind = writer.kinds[services.KIND]
-    return _samples(snapshot.region, families, writer.kinds[groups.KIND].count, service_kind.count, service_kind.tally)
+    return _samples(snapshot, families, writer.kinds[groups.KIND].count, service_kind.count, service_kind.tally)
 
 
-def _region_identity(writer: _Writer, region: str) -> str:
+def _region_identity(writer: _Writer, region: str, account: str = "") -> str:
+    """The identity labels every series of a snapshot starts with: its region, after its account if any."""
+    if account:
+        return f'{ACCOUNT_LABEL}="{writer.label(account)}",{REGION_LABEL}="{writer.label(region)}"'
     return f'{REGION_LABEL}="{writer.label(region)}"'
 
 
@@ -293,14 +299,15 @@ def _lines(pieces: list[bytes]) -> FamilyLines:
 
 
 def _samples(
-    region: str,
+    snapshot: RegionSnapshot,
     families: Mapping[str, FamilyLines],
     service_groups: int,
     service_count: int,
     tally: collections.Counter[str],
 ) -> RegionSamples:
     return RegionSamples(
-        region=region,
+        region=snapshot.region,
+        account=snapshot.account,
         service_groups=service_groups,
         services=service_count,
         families=MappingProxyType({name: lines for name, lines in families.items() if lines.series}),
@@ -338,11 +345,11 @@ class RegionStream:
     gives None and the caller collects the region as a whole.
     """
 
-    def __init__(self, region: str, options: RenderOptions | None = None) -> None:
+    def __init__(self, region: str, options: RenderOptions | None = None, account: str = "") -> None:
         self.region = region
         self.options = options or RenderOptions()
         self._writer = _Writer(self.options)
-        self._identity = _region_identity(self._writer, region)
+        self._identity = _region_identity(self._writer, region, account)
         self._root = self._writer.kinds[groups.KIND]
         self._subtree = self._below(self._root)
         self._outs = [out for kind in self._subtree for out in kind.outs + kind.tag_outs]
@@ -427,7 +434,7 @@ class RegionStream:
             merged[out.family.name] = FamilyLines(b"".join(texts[index]), sum(series[index]))
             texts[index] = ()
         families = {name: merged.get(name) or _lines(out.lines) for name, out in writer.outs.items()}
-        return _samples(snapshot.region, families, counted, service_count, tally)
+        return _samples(snapshot, families, counted, service_count, tally)
 
 
 @dataclass(frozen=True)
@@ -456,7 +463,7 @@ def render(regions: Iterable[RegionSamples], like: Exposition | None = None) -> 
     thread: the first gzip scrape after a poll then finds its form ready instead of deflating it.
     """
     regions = list(regions)
-    names = [clean_value(samples.region) for samples in regions]
+    names = [(clean_value(samples.account), clean_value(samples.region)) for samples in regions]
     if len(set(names)) != len(names):
         raise ValueError(f"a region appears more than once: {sorted(names)}")
     blocks: list[FamilyBlock] = []

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from exporter import memory
 from exporter.logs import poll_fields, redact
@@ -41,6 +41,7 @@ from exporter.metrics.labels import clean_value
 from exporter.metrics.options import RenderOptions
 from exporter.metrics.render import Exposition, RegionSamples, RegionStream, collect_region, render
 from exporter.poller.budget import RequestBudget, budget_message
+from exporter.poller.plan import PollPlan, PollRecorder, PollTarget
 from exporter.poller.status import UNEXPECTED_ERROR, Failure, Published, RegionStatus
 from exporter.tione.decode import Skipped
 from exporter.tione.paging import raise_if_cancelling
@@ -48,7 +49,7 @@ from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import SOURCE_TIMEOUT, Source, SourceError
 from exporter.tione.text import MAX_TEXT
 
-__all__ = ["UNEXPECTED_ERROR", "PollPlan", "Poller", "Published", "RegionStatus", "budget_message"]
+__all__ = ["UNEXPECTED_ERROR", "PollPlan", "PollTarget", "Poller", "Published", "RegionStatus", "budget_message"]
 
 log = logging.getLogger(__name__)
 
@@ -70,33 +71,8 @@ SKIP_LOG_INTERVAL = 300.0
 every poll, and the counter and the status page already say so each time."""
 
 
-class PollRecorder(Protocol):
-    """The self-metrics the poller reports to (`exporter.metrics.self.SelfMetrics`)."""
-
-    def record_poll(self, region: str, *, success: bool, duration: float, finished_at: float) -> None: ...
-
-    def set_inventory(self, region: str, groups: int, services: int, unlisted_workspaces: int = 0) -> None: ...
-
-    def record_skipped(self, region: str, kind: str, reason: str, count: int = 1) -> None: ...
-
-    def forget_inventory(self, region: str) -> None: ...
-
-    def requests_made(self, region: str) -> int: ...
-
-
-@dataclass(frozen=True)
-class PollPlan:
-    """What to run and how often; the same for every region."""
-
-    regions: tuple[str, ...]
-    sources: tuple[Source[Any], ...]
-    """In the order they run in a poll; exactly one is primary."""
-    options: RenderOptions = field(default_factory=RenderOptions)
-    interval: float = 30.0
-    timeout: float = 25.0
-    max_staleness: float = 300.0
-    rate_limit: float | None = None
-    """The client's requests per second, shared by all regions; None: the request budget is not checked."""
+def _empty(target: PollTarget) -> RegionSnapshot:
+    return RegionSnapshot(target.region, account=target.account)
 
 
 def _collect(
@@ -155,9 +131,10 @@ class Poller:
         rng: random.Random | None = None,
         pause: Pause = contextlib.nullcontext,
     ) -> None:
-        if not plan.regions:
+        targets = plan.all_targets()
+        if not targets:
             raise ValueError("no region to poll")
-        if sum(source.primary for source in plan.sources) != 1:
+        if any(sum(source.primary for source in target.sources) != 1 for target in targets):
             raise ValueError("a poll needs exactly one primary source")
         self.plan = plan
         self.recorder = recorder
@@ -165,21 +142,34 @@ class Poller:
         self._wall_clock = wall_clock
         self._rng = rng if rng is not None else random.Random()
         self._pause = pause
+        self._targets: dict[str, PollTarget] = {target.key: target for target in targets}
+        """By key: the region alone without accounts, `account/region` with them (`target_key`)."""
         self._samples: dict[str, RegionSamples] = {}
-        self._snapshots: dict[str, RegionSnapshot] = {region: RegionSnapshot(region) for region in plan.regions}
+        self._snapshots: dict[str, RegionSnapshot] = {key: _empty(target) for key, target in self._targets.items()}
         """The last good snapshot of each region: what every secondary source last returned, kept results included.
         The primary source's result (the listing, most of the memory) is dropped once formatted."""
         self._source_ran: dict[tuple[str, int], float] = {}
         self._source_succeeded: dict[tuple[str, int], float] = {}
         self._last_success: dict[str, float] = {}
-        self._status: dict[str, RegionStatus] = {region: RegionStatus(region) for region in plan.regions}
-        self._locks: dict[str, asyncio.Lock] = {region: asyncio.Lock() for region in plan.regions}
+        self._status: dict[str, RegionStatus] = {
+            key: RegionStatus(target.region, account=target.account) for key, target in self._targets.items()
+        }
+        self._locks: dict[str, asyncio.Lock] = {key: asyncio.Lock() for key in self._targets}
         self._exposition = render([])
         self._published = Published(self._exposition, tuple(self._status.values()))
         self._render_lock = asyncio.Lock()
         self._skip_logged: dict[str, float] = {}
         self._unlisted_requests: dict[str, int] = {}
-        self._budget = RequestBudget(plan.rate_limit, plan.timeout, plan.interval, clock)
+        self._budgets: dict[str, RequestBudget] = {
+            target.account: RequestBudget(
+                target.rate_limit if target.rate_limit is not None else plan.rate_limit,
+                plan.timeout,
+                plan.interval,
+                clock,
+            )
+            for target in targets
+        }
+        """One per account: each has its own rate limit (without accounts, one for the process)."""
 
     # --- what the web app reads ---------------------------------------------------------------------------
 
@@ -205,7 +195,7 @@ class Poller:
         self._publish()
 
     def _publish(self) -> None:
-        self._published = Published(self._exposition, tuple(self._status[region] for region in self.plan.regions))
+        self._published = Published(self._exposition, tuple(self._status.values()))
 
     # --- polling ----------------------------------------------------------------------------------------
 
@@ -218,18 +208,19 @@ class Poller:
             await asyncio.to_thread(_release, status.outcome != "success")
             made = self.recorder.requests_made(region) - before
             # What a poll needs, not what it made: the workspaces it did not reach at what they last took.
-            self._budget.check(region, made + self._unlisted_requests.get(region, 0))
+            budget = self._budgets[self._targets[region].account]
+            budget.check(region, made + self._unlisted_requests.get(region, 0))
             return status
 
     async def poll_all(self) -> list[RegionStatus]:
         """One poll of every region, concurrently (for `once` and `check`-like uses)."""
-        return list(await asyncio.gather(*(self.poll(region) for region in self.plan.regions)))
+        return list(await asyncio.gather(*(self.poll(key) for key in self._targets)))
 
     async def run(self) -> None:
         """Poll every region on its schedule until cancelled; the first polls start at once."""
         async with asyncio.TaskGroup() as group:
-            for region in self.plan.regions:
-                group.create_task(self._region_loop(region), name=f"poll {region}")
+            for key in self._targets:
+                group.create_task(self._region_loop(key), name=f"poll {key}")
 
     async def _region_loop(self, region: str) -> None:
         while True:
@@ -262,8 +253,9 @@ class Poller:
         started = self._clock()
         deadline = started + self.plan.timeout
         run = _Run(self._snapshots[region])
+        target = self._targets[region]
         # Each page of the listing is formatted as it arrives, while the listing waits for the next one.
-        stream = RegionStream(region, self.plan.options)
+        stream = RegionStream(target.region, self.plan.options, target.account)
         try:
             async with asyncio.timeout(self.plan.timeout + DEADLINE_GRACE):
                 await self._run_sources(region, run, (started, deadline), stream)
@@ -276,7 +268,7 @@ class Poller:
         else:
             # Only a poll that succeeds moves the sources' clocks: a failed one changed nothing.
             # The primary source runs at every poll: its result, formatted now, need not be held until the next.
-            primary = next(source for source in self.plan.sources if source.primary)
+            primary = next(source for source in target.sources if source.primary)
             unlisted = run.snapshot.unlisted_workspaces
             self._unlisted_requests[region] = run.snapshot.unlisted_requests
             self._snapshots[region] = primary.store(run.snapshot, primary.empty)
@@ -311,21 +303,24 @@ class Poller:
         a secondary one's is logged, and its last result kept until it is older than `max_staleness`.
         """
         started, deadline = times
-        for index, source in enumerate(self.plan.sources):
+        target = self._targets[region]
+        for index, source in enumerate(target.sources):
             key = (region, index)
             last = self._source_ran.get(key)
             if source.interval is not None and last is not None and started - last < source.interval:
                 continue
             run.ran[key] = started
             if source.primary:
-                result = await source.run(region, run.snapshot, deadline, sink)
+                result = await source.run(target.region, run.snapshot, deadline, sink)
             else:
                 left = max(0.0, deadline - self._clock())
                 try:
                     # At most a share of the time left, so that a slow or throttled secondary call (retried by
                     # the client until its deadline) can never make the whole poll overrun and fail.
                     async with asyncio.timeout(left * SECONDARY_SHARE + SECONDARY_GRACE):
-                        result = await source.run(region, run.snapshot, self._clock() + left * SECONDARY_SHARE, sink)
+                        result = await source.run(
+                            target.region, run.snapshot, self._clock() + left * SECONDARY_SHARE, sink
+                        )
                 except TimeoutError:
                     late = SourceError(SOURCE_TIMEOUT, f"{source.action} did not finish in its share of the poll")
                     run.snapshot = self._secondary_failed(region, key, source, run.snapshot, late)
@@ -396,8 +391,10 @@ class Poller:
         await self._rerender()
         self.recorder.record_poll(region, success=True, duration=duration, finished_at=finished)
         self.recorder.set_inventory(region, samples.service_groups, samples.services, len(unlisted))
+        target = self._targets[region]
         status = RegionStatus(
-            region=region,
+            region=target.region,
+            account=target.account,
             outcome="success",
             polls=self._status[region].polls + 1,
             last_poll=finished,
@@ -468,7 +465,7 @@ class Poller:
         if expiry is None or self._clock() < expiry:
             return
         self._samples.pop(region, None)
-        self._snapshots[region] = RegionSnapshot(region)
+        self._snapshots[region] = _empty(self._targets[region])
         # Every source's result went with the snapshot: all of them run again at the next poll.
         for clocks in (self._source_ran, self._source_succeeded):
             for key in [key for key in clocks if key[0] == region]:
@@ -494,6 +491,6 @@ class Poller:
     async def _rerender(self) -> None:
         """Render in a worker thread; the lock keeps a slower, older render from replacing a newer one."""
         async with self._render_lock:
-            regions = [self._samples[region] for region in self.plan.regions if region in self._samples]
+            regions = [self._samples[key] for key in self._targets if key in self._samples]
             self._exposition = await asyncio.to_thread(render, regions, self._exposition)
             self._publish()

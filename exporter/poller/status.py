@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from exporter.metrics.attention import AttentionRow
+from exporter.metrics.labels import target_key
 from exporter.metrics.render import Exposition
 from exporter.tione.decode import Skipped
 
@@ -57,6 +58,13 @@ class RegionStatus:
     """Objects the last successful poll could not read and left out."""
     attention: tuple[AttentionRow, ...] = ()
     """The services of the served snapshot that need attention, made with its samples (once per poll)."""
+    account: str = ""
+    """The YAML `accounts` entry polled in `region` ("" without accounts)."""
+
+    @property
+    def where(self) -> str:
+        """The region, after its account when accounts are set (`prod/ap-guangzhou`): what the page shows."""
+        return target_key(self.account, self.region)
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ class SimulatorConfig:
       and make the last region answer `InternalError` during every third minute of simulated time.
     - `denied`: actions every key is refused (`UnauthorizedOperation`), e.g. `("DescribeWorkspaces",)`.
     - `monitor_rate_limit`: Cloud Monitor's own requests per sliding second (its limit is separate from
-      TI-ONE's); None for no limit.
+      TI-ONE's), in each account (the simulator's own and every hosted one); None for no limit.
     - `monitor_test_metric`: also serve a per-service metric no real namespace has
       (`simulator.monitor.TEST_METRIC`), for tests of the generic path; off by default.
     - `accounts`: other accounts hosted besides the simulator's own, each with a fleet, roles and a rate budget

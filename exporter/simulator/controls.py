@@ -177,11 +177,14 @@ class FleetControls:
                 raise KeyError(f"no service group {group_id!r} in {region}")
             fleet.delete_group(group_id)
 
-    def edit_group(self, region: str, group_id: str, edit: Callable[[JSON], None]) -> None:
+    def edit_group(
+        self, region: str, group_id: str, edit: Callable[[JSON], None], *, account: str | None = None
+    ) -> None:
         """Change a group's wire form in place, as no real change would: for answers the API might send but
-        the simulation never makes (a field of another type, an object where a list belongs)."""
+        the simulation never makes (a field of another type, an object where a list belongs). `account`
+        names a hosted account (None: the simulator's own)."""
         with self._lock:
-            fleet = self._fleet(region)
+            fleet = self._fleet(region, account)
             if group_id not in fleet.groups:
                 raise KeyError(f"no service group {group_id!r} in {region}")
             edit(fleet.groups[group_id])

@@ -99,7 +99,8 @@ class Simulator(FleetControls):
                 for region in self.config.regions
             }
             uin = make_account(seed).uin
-            self._accounts[account.name] = sts.HostedAccount(account, uin, fleets, SlidingWindow(limit))
+            monitor = SlidingWindow(self.config.monitor_rate_limit)
+            self._accounts[account.name] = sts.HostedAccount(account, uin, fleets, SlidingWindow(limit), monitor)
         self._sts_limiter = SlidingWindow(sts.RATE_LIMIT)
         self._faults = FaultPlan(self.config.faults, self.config.seed)
         self._latency = self.config.latency
@@ -133,12 +134,13 @@ class Simulator(FleetControls):
             return replace(answer, delay=self._latency)
 
     def _limiter_for(self, account: sts.HostedAccount | None, action: str, *, assume: bool) -> SlidingWindow:
-        """STS and Cloud Monitor have limits of their own; TI-ONE's is per account (the simulator's own, or a
+        """STS has a limit of its own; TI-ONE's and Cloud Monitor's are per account (the simulator's own, or a
         hosted one's)."""
         if assume:
             return self._sts_limiter
         if action in monitor_api.ACTIONS:
-            return self._monitor_limiter
+            hosted = account.monitor_limiter if account is not None else None
+            return hosted if hosted is not None else self._monitor_limiter
         return account.limiter if account is not None else self._limiter
 
     def _account_of(self, request: api.Request) -> sts.HostedAccount | None:
@@ -337,9 +339,12 @@ class Simulator(FleetControls):
             self._limiter.set_limit(limit)
 
     def set_monitor_rate_limit(self, limit: float | None) -> None:
-        """Cloud Monitor's own requests admitted per sliding second; None for no limit."""
+        """Cloud Monitor's own requests admitted per sliding second, in every account; None for no limit."""
         with self._lock:
             self._monitor_limiter.set_limit(limit)
+            for account in self._accounts.values():
+                if account.monitor_limiter is not None:
+                    account.monitor_limiter.set_limit(limit)
 
     @property
     def latency(self) -> float:

@@ -56,12 +56,15 @@ _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,128}", re.ASCII)
 
 @dataclass(slots=True)
 class HostedAccount:
-    """An account's state: its fleets by region and its own TI-ONE budget. Guarded by the simulator's lock."""
+    """An account's state: its fleets by region and its own TI-ONE and Cloud Monitor budgets (the real limits
+    are per account). Guarded by the simulator's lock."""
 
     config: AccountConfig
     uin: str
     fleets: dict[str, RegionFleet]
     limiter: SlidingWindow
+    monitor_limiter: SlidingWindow | None = None
+    """None: the simulator's own Cloud Monitor budget."""
 
     @property
     def name(self) -> str:

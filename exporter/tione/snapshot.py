@@ -39,6 +39,8 @@ class RegionSnapshot:
     """The requests listing those workspaces is expected to take (the poller's request budget)."""
     results: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     """Every other source's last result, by its action: read and written through its `ResultKey`."""
+    account: str = ""
+    """The YAML `accounts` entry whose fleet this is ("" without accounts): the `account` identity label."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ def _row(status: RegionStatus) -> str:
         error = ""
     duration = "&ndash;" if status.duration is None else f"{status.duration:.3f}s"
     cells = [
-        f'<td class="region">{_e(status.region)}</td>',
+        f'<td class="region">{_e(status.where)}</td>',
         f'<td data-label="Last poll">{_time(status.last_poll)}</td>',
         f'<td class="{_e(status.outcome)}" data-label="Outcome">{_e(status.outcome)}</td>',
         f'<td class="num" data-label="Duration">{duration}</td>',
@@ -86,7 +86,7 @@ MAX_SKIPPED_ROWS = 50
 
 def _skipped(statuses: Sequence[RegionStatus]) -> str:
     """The objects the last polls left out because they could not be read: what to look up in the console."""
-    items = [(status.region, item) for status in statuses for item in status.skipped]
+    items = [(status.where, item) for status in statuses for item in status.skipped]
     if not items:
         return ""
     rows = [
@@ -263,19 +263,19 @@ def _attention_row(row: AttentionRow, now: float, events: bool, stale: RegionSta
     business = f' <span class="muted">{_e(row.business_status)}</span>' if telling else ""
     searchable = " ".join(
         (
-            *(row.region, row.service_group_name, row.service_group_id, row.service_id, row.model_name),
+            *(row.where, row.service_group_name, row.service_group_id, row.service_id, row.model_name),
             *(row.status, row.business_status, row.reason, row.message),
             *(event.message for event in row.events),
         )
     ).lower()
     badge = ""
     if stale is not None:
-        title = f"from the last good poll of {row.region}, at {_time(stale.last_success)} UTC"
+        title = f"from the last good poll of {row.where}, at {_time(stale.last_success)} UTC"
         badge = f' <span class="badge" title="{_e(title)}">stale</span>'
     cells = [
         f'<td class="sev">{_e(row.severity)}{badge}</td>',
         f'<td class="age">{_since(row, now)}</td>',
-        f'<td class="service"><b>{_e(row.service_group_name)}</b> <span class="region">{_e(row.region)}</span>'
+        f'<td class="service"><b>{_e(row.service_group_name)}</b> <span class="region">{_e(row.where)}</span>'
         f"<br>{_subject(row)}<br>{model}</td>",
         f'<td class="state">{_e(row.status)}{business}<br><span class="muted">replicas</span> {_replicas(row)}'
         f' <span class="muted">&middot; GPUs</span> {_gpus(row)}{_traffic(row)}</td>',
@@ -283,7 +283,7 @@ def _attention_row(row: AttentionRow, now: float, events: bool, stale: RegionSta
     ]
     classes = _e(row.severity) + (" stale" if stale is not None else "")
     return (
-        f'<tr class="{classes}" data-region="{_e(row.region)}" data-text="{_e(searchable)}" '
+        f'<tr class="{classes}" data-region="{_e(row.where)}" data-text="{_e(searchable)}" '
         f'data-service-id="{_e(row.service_id)}">' + "".join(cells) + "</tr>"
     )
 
@@ -291,7 +291,7 @@ def _attention_row(row: AttentionRow, now: float, events: bool, stale: RegionSta
 def _filter(statuses: Sequence[RegionStatus]) -> str:
     if not statuses:
         return ""
-    regions = "".join(f'<option value="{_e(status.region)}">{_e(status.region)}</option>' for status in statuses)
+    regions = "".join(f'<option value="{_e(status.where)}">{_e(status.where)}</option>' for status in statuses)
     return (
         '<form class="filter" onsubmit="return false"><label>Region <select id="f-region"><option value="">all</option>'
         f"{regions}</select></label> "
@@ -303,14 +303,14 @@ def _needs_attention(statuses: Sequence[RegionStatus], now: float, events: bool)
     rows = attention(statuses)
     if not rows:
         return '<h2>Needs attention</h2>\n<p class="ok" id="attention-none">Nothing needs attention.</p>\n'
-    stale = {status.region: status for status in statuses if status.stale}
+    stale = {status.where: status for status in statuses if status.stale}
     return (
         f'<h2>Needs attention <span class="muted" id="attention-count">{len(rows)}</span></h2>\n'
         '<table id="attention" class="cards"><colgroup><col class="c-sev"><col class="c-age"><col class="c-service">'
         '<col class="c-state"><col class="c-cause"></colgroup>\n'
         "<thead><tr><th>Severity</th><th>How long</th><th>Service</th><th>State</th>"
         "<th>Cause: reason, message, latest Warning events</th></tr></thead>\n<tbody>\n"
-        + "\n".join(_attention_row(row, now, events, stale.get(row.region)) for row in rows)
+        + "\n".join(_attention_row(row, now, events, stale.get(row.where)) for row in rows)
         + "\n</tbody></table>\n"
     )
 
@@ -338,7 +338,7 @@ def _banner(status: RegionStatus, now: float, started: float) -> str:
     else:
         serving = "no series for it yet"
     return (
-        f'<div class="banner" role="alert" data-region="{_e(status.region)}"><b>{_e(status.region)}</b>: '
+        f'<div class="banner" role="alert" data-region="{_e(status.where)}"><b>{_e(status.where)}</b>: '
         f"polls fail{code}{text}<br>{since}; {serving}.</div>"
     )
 

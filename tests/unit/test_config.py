@@ -14,6 +14,7 @@ from exporter.config import (
     listing_filters,
     load_settings,
 )
+from exporter.config.accounts import ACCOUNT_KEYS
 from exporter.config.values import parse_duration
 from exporter.console import ConfigError
 from exporter.durations import format_duration
@@ -82,6 +83,7 @@ ALL_FLAGS = {
     "--monitor.period": ("5m", lambda s: s.monitor.period == 300.0),
     "--monitor.delay": ("3m", lambda s: s.monitor.delay == 180.0),
     "--monitor.rate-limit": ("5", lambda s: s.monitor.rate_limit == 5.0),
+    "--sts.endpoint": ("http://127.0.0.1:8082", lambda s: s.sts.endpoint == "http://127.0.0.1:8082"),
     "--web.max-connections": ("300", lambda s: s.web.max_connections == 300),
     "--web.max-concurrent-scrapes": ("7", lambda s: s.web.max_concurrent_scrapes == 7),
     "--web.header-timeout": ("2500ms", lambda s: s.web.header_timeout == 2.5),
@@ -176,6 +178,20 @@ monitor:
   delay: 90s
   rate-limit: 4
   metrics: [GpuUtil, Cpuutil]
+sts:
+  endpoint: http://127.0.0.1:8082
+accounts:
+  - name: prod
+    role-arn: qcs::cam::uin/100000000001:roleName/tione-exporter
+    external-id: prod-ext-1
+    session-duration: 1h
+    regions: [ap-beijing]
+    project-ids: ["56"]
+    api-rate-limit: 8
+    monitor-rate-limit: 3
+    monitor-max-requests-per-month: 1000
+  - name: staging
+    role-arn: qcs::cam::uin/100000000002:roleName/tione-exporter
 """
 
 
@@ -211,6 +227,15 @@ def test_every_yaml_key(tmp_path: Path) -> None:
     assert (settings.monitor.max_requests_per_month, settings.monitor.interval) == (50_000, 120.0)
     assert (settings.monitor.period, settings.monitor.delay, settings.monitor.rate_limit) == (10.0, 90.0, 4.0)
     assert settings.monitor.metrics == ("GpuUtil", "Cpuutil")
+    assert settings.sts.endpoint == "http://127.0.0.1:8082"
+    prod, staging = settings.accounts
+    assert (prod.name, prod.uin, prod.session_duration) == ("prod", "100000000001", 3600.0)
+    assert prod.role_arn == "qcs::cam::uin/100000000001:roleName/tione-exporter"
+    assert prod.secret_external_id() == "prod-ext-1" and "prod-ext-1" not in repr(settings)
+    assert (prod.regions, prod.project_ids) == (("ap-beijing",), ("56",))
+    assert (prod.api_rate_limit, prod.monitor_rate_limit, prod.monitor_max_requests_per_month) == (8.0, 3.0, 1000)
+    assert (staging.name, staging.external_id, staging.session_duration) == ("staging", None, 7200.0)
+    assert (staging.regions, staging.project_ids, staging.api_rate_limit) == (None, None, None)
     filters, tag_filters = listing_filters(settings)
     assert [f.to_api() for f in filters] == [
         {"Name": "Status", "Values": ["Normal", "Abnormal"], "Negative": True, "Fuzzy": False},
@@ -221,8 +246,11 @@ def test_every_yaml_key(tmp_path: Path) -> None:
 
 def test_every_yaml_key_is_tested() -> None:
     document = yaml.safe_load(FULL_YAML)
-    written = {f"{section}.{key}" for section, body in document.items() for key in body}
+    written = {f"{section}.{key}" for section, body in document.items() if isinstance(body, dict) for key in body}
+    written |= {section for section, body in document.items() if isinstance(body, list)}
     assert written == {option.key for option in OPTIONS if option.key}
+    entry_keys = {key for body in document["accounts"] for key in body}
+    assert entry_keys == set(ACCOUNT_KEYS)
 
 
 def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import yaml
 
 from exporter.config import OPTIONS, Settings, load_settings
 from exporter.config import Section as SettingsSection
+from exporter.config.accounts import ACCOUNT_KEYS
 from exporter.console import ConfigError
 from tests.conftest import REPO
 
@@ -61,13 +62,22 @@ def test_the_documented_example_file_is_valid(tmp_path: Path) -> None:
     block = re.search(r"```yaml\n(web:.*?)```", DOC, flags=re.DOTALL)
     assert block is not None
     document = yaml.safe_load(block.group(1))
-    written = {f"{section}.{key}" for section, body in document.items() for key in body}
+    written = {f"{section}.{key}" for section, body in document.items() if isinstance(body, dict) for key in body}
+    written |= {section for section, body in document.items() if isinstance(body, list)}
     assert written == {option.key for option in OPTIONS if option.key}
+    assert {key for entry in document["accounts"] for key in entry} == set(ACCOUNT_KEYS)
     path = tmp_path / "example.yaml"
     path.write_text(block.group(1))
     settings = load_settings({"--config.file": str(path)}, {})
     assert settings.tione.regions == ("ap-guangzhou", "ap-shanghai")
     assert settings.metrics.tag_labels == ("team", "env")
+    assert [account.name for account in settings.accounts] == ["prod", "staging"]
+
+
+def test_every_account_key_has_a_row() -> None:
+    section = DOC.split("## Several accounts", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([a-z-]+)` \|", section, flags=re.MULTILINE)
+    assert documented == list(ACCOUNT_KEYS)
 
 
 def test_documented_error_lines_are_the_real_ones() -> None:

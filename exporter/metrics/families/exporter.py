@@ -80,6 +80,13 @@ FAMILIES: tuple[LiveFamily, ...] = (
         "counter",
         ("region", "kind", "reason"),
     ),
+    LiveFamily(
+        "tione_account_info",
+        "Each YAML accounts entry and the account (uin) its role is in, from the role ARN (value 1). Only "
+        "with accounts, which also put account before region on every per-region series.",
+        "gauge",
+        ("account", "uin"),
+    ),
 )
 
 
