@@ -109,6 +109,20 @@ def _failure(region: str, exc: Exception) -> Failure:
     return Failure(UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}")
 
 
+def _log_fields(status: RegionStatus) -> dict[str, object]:
+    """The fields of the line logged for a poll's outcome: what its status says."""
+    return poll_fields(
+        region=status.where,
+        outcome=status.outcome,
+        duration=status.duration or 0.0,
+        groups=status.service_groups,
+        services=status.services,
+        code=status.error_code,
+        message=status.error_message,
+        request_id=status.request_id,
+    )
+
+
 @dataclass
 class _Run:
     """One poll of a region in progress: the snapshot being assembled and when each source ran."""
@@ -408,13 +422,7 @@ class Poller:
             unlisted_workspaces=unlisted,
         )
         self._set_status(region, status)
-        fields = poll_fields(
-            region=region,
-            outcome="success",
-            duration=duration,
-            groups=samples.service_groups,
-            services=samples.services,
-        )
+        fields = _log_fields(status)
         if unlisted:
             fields["unlisted_workspaces"] = len(unlisted)  # the poll was partial: the rest come next poll
         log.info("poll finished", extra=fields)
@@ -440,16 +448,7 @@ class Poller:
         log.log(
             level,
             "poll failed",
-            extra=poll_fields(
-                region=region,
-                outcome="failure",
-                duration=duration,
-                groups=previous.service_groups,
-                services=previous.services,
-                code=error.code,
-                message=message,
-                request_id=error.request_id,
-            ),
+            extra=_log_fields(status),
         )
         await self._expire(region)
         return self._status[region]
