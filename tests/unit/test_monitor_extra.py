@@ -10,8 +10,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from exporter.console import ConfigError
 from exporter.config.load import load_settings
+from exporter.console import ConfigError
 from exporter.metrics.families import SNAPSHOT_FAMILIES, traffic
 from exporter.metrics.options import RenderOptions
 from exporter.metrics.render import RegionStream, collect_region, render
