@@ -12,7 +12,7 @@ import pytest
 
 from exporter.config.load import load_settings
 from exporter.console import ConfigError
-from exporter.metrics.families import SNAPSHOT_FAMILIES, traffic
+from exporter.metrics.families import SNAPSHOT_FAMILIES, monitor_metrics, traffic
 from exporter.metrics.options import RenderOptions
 from exporter.metrics.render import RegionStream, collect_region, render
 from exporter.tencentcloud.errors import APIError
@@ -263,3 +263,13 @@ def test_regions_share_one_header_and_the_stream_gives_what_collect_region_gives
     finished = stream.finish(snapshot)
     whole = collect_region(snapshot)
     assert finished is not None and finished.families == whole.families and set(finished.runtime) == set(whole.runtime)
+
+
+def test_the_metrics_reference_documents_the_extra_family_as_declared() -> None:
+    from tests.unit.test_metrics_docs import code_items, section, table_rows
+
+    (row,) = table_rows(section("Extra Cloud Monitor metrics (`monitor.metrics`)"))
+    declared = monitor_metrics.family(GPU_EXTRA)
+    assert code_items(row[0]) == ("tione_monitor_<snake_case name>",) and declared.name == FAMILY
+    assert row[1] == f"{declared.type}, {declared.stability}"
+    assert code_items(row[2])[0] == declared.identity_labels[-1] and declared.labels == ("service_id",)
