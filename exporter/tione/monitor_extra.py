@@ -35,8 +35,8 @@ GROUP_LABEL = "service_group_id"
 def label_name(dimension: str) -> str:
     """The label of a dimension (`ServiceId` -> `service_id`); raises `ValueError` when not Prometheus-safe."""
     name = monitor.snake_case(dimension)
-    if not LABEL.fullmatch(name):
-        raise ValueError(f"dimension {dimension!r} does not make a label name")
+    if not LABEL.fullmatch(name) or (name in RESERVED_LABELS and dimension != api.GROUP_DIMENSION):
+        raise ValueError(f"dimension {dimension!r} does not make a label name of its own")
     return name
 
 
@@ -86,7 +86,18 @@ def _problem(name: str, info: monitor.MetricInfo | None, period: int) -> str:
         return f"no dimension combination the exporter can fill (offered: {offered})"
     if info.periods and period not in info.periods:
         return f"period {period}s not offered (offered: {','.join(str(p) for p in info.periods)}s)"
+    for dimension in info.dimensions() or ():
+        if dimension != api.GROUP_DIMENSION and not _is_label(dimension):
+            return f"dimension {dimension!r} does not make a label name of its own"
     return ""
+
+
+def _is_label(dimension: str) -> bool:
+    try:
+        label_name(dimension)
+    except ValueError:
+        return False
+    return True
 
 
 def choose(

@@ -74,8 +74,11 @@ def test_names_must_make_distinct_prometheus_safe_families() -> None:
     assert len(problems) == 5 and "both make tione_monitor_gpu_util" in problems[1]
     for name in ("GpuUtil", "DcgmFiDevFbUsed", "A1b2"):
         assert re.fullmatch(r"tione_monitor_[a-z0-9_]+", monitor.family_name(name))
-    with pytest.raises(ValueError, match="label name"):
-        monitor_extra.label_name("9")
+    assert monitor_extra.label_name("ServiceId") == "service_id"
+    assert monitor_extra.label_name("ServiceGroupId") == "service_group_id"  # the identity label itself
+    for dimension in ("9", "Region", "Account", "Le", "_"):
+        with pytest.raises(ValueError, match="label name"):
+            monitor_extra.label_name(dimension)
 
 
 def test_a_bad_name_is_a_configuration_error(tmp_path: Any) -> None:
