@@ -80,6 +80,8 @@ class Traffic:
 
 TRAFFIC: ResultKey[Traffic] = ResultKey(ACTION, Traffic())
 """Read by the traffic families, the attention rows and the page."""
+_Asked = tuple[list[monitor.Query], dict[str, dict[monitor.Pairs, str]], tuple[monitor_extra.Extra, ...]]
+"""What one collection asks: the queries, each extra metric's instances with their groups, the extra metrics."""
 
 
 @dataclass(slots=True)
@@ -135,7 +137,9 @@ class Collector:
         started = self.clock()
         if state.collected is None:
             await self._describe(region, state, deadline)  # the first plan counts the extra metrics too
-        self._queries(state, snapshot.groups)  # the requests this fleet needs, for the plan
+        # Only the instances go on to the collection, never the snapshot's groups: a collection beside the
+        # polls would otherwise keep an older listing alive for as long as it runs.
+        asked = self._queries(state, snapshot.groups)
         budget = self.plan()
         wait = budget.interval if state.result.permitted else max(budget.interval, DENIED_RETRY)
         if state.task is not None and not state.task.done():
@@ -145,14 +149,12 @@ class Collector:
             return replace(state.result, budget=budget)
         if state.collected is None:
             # The first collection of a region is part of its first poll (and of `once`).
-            return await self._collect(region, state, snapshot.groups, started=started, deadline=deadline)
+            return await self._collect(region, state, asked, started=started, deadline=deadline)
         # Later ones run beside the polls: a poll never waits for Cloud Monitor, and a large fleet's
         # collection may take longer than a poll's share of time (at most its interval, or `MAX_SECONDS`).
         state.collected = started
         own_deadline = time.monotonic() + min(budget.interval, MAX_SECONDS)
-        state.task = asyncio.ensure_future(
-            self._collect(region, state, snapshot.groups, started=started, deadline=own_deadline)
-        )
+        state.task = asyncio.ensure_future(self._collect(region, state, asked, started=started, deadline=own_deadline))
         state.task.add_done_callback(_report_failure)
         return replace(state.result, budget=budget)
 
@@ -160,14 +162,15 @@ class Collector:
         self,
         region: str,
         state: _Region,
-        groups: Sequence[ServiceGroup],
+        asked: _Asked,
         *,
         started: float,
         deadline: float,
     ) -> Traffic:
-        """One collection of the region: its result is also the region's last (`state.result`)."""
+        """One collection of the region: its result is also the region's last (`state.result`). A catalogue
+        due again is read first; what it changes is asked from the next collection on."""
+        queries, owners, extras = asked
         await self._describe(region, state, deadline)
-        queries, owners = self._queries(state, groups)
         budget = self.plan()
         period = int(self.config.period)
         window = monitor.window(self.now(), period=period, delay=self.config.delay)
@@ -187,23 +190,22 @@ class Collector:
         state.warned = False
         state.result = Traffic(
             groups=MappingProxyType(monitor.group_traffic(found.samples)),
-            extras=monitor_extra.figures(state.extras, found.samples, owners),
+            extras=monitor_extra.figures(extras, found.samples, owners),
             budget=budget,
             collected_at=self.now(),
         )
         return state.result
 
-    def _queries(
-        self, state: _Region, groups: Sequence[ServiceGroup]
-    ) -> tuple[list[monitor.Query], dict[str, dict[monitor.Pairs, str]]]:
-        """The region's queries (the group metrics, then the extra ones), the extra instances' groups, and the
-        requests they need (`state.requests`): `ceil(G / 10)` per group metric, `ceil(I / 10)` per extra one."""
+    def _queries(self, state: _Region, groups: Sequence[ServiceGroup]) -> _Asked:
+        """The region's queries (the group metrics, then the extra ones), the extra instances' groups, the extra
+        metrics asked, and the requests they need (`state.requests`): `ceil(G / 10)` per group metric,
+        `ceil(I / 10)` per extra one."""
         asked = tuple(monitor.instances(groups))
         queries = [monitor.Query(metric, asked) for metric in api.GROUP_METRICS]
         owners = {extra.name: monitor_extra.asked(groups, extra.dimensions) for extra in state.extras}
         queries += [monitor.Query(name, tuple(instances)) for name, instances in owners.items()]
         state.requests = monitor.requests_per_collection(len(query.instances) for query in queries)
-        return queries, owners
+        return queries, owners, state.extras
 
     async def _describe(self, region: str, state: _Region, deadline: float) -> None:
         """Learn how to ask the extra metrics, at most once every `CATALOGUE_SECONDS` (an hour after a failure:
