@@ -20,7 +20,7 @@ from exporter.tione import monitor, monitor_extra
 from exporter.tione import monitor_api as api
 from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.traffic import TRAFFIC, Traffic
+from exporter.tione.traffic import KEEP_INTERVALS, TRAFFIC, Traffic
 from tests.unit.test_traffic import REGION, Clock, FakeMonitor, collector, fetch
 
 GPU = "GpuUtil"
@@ -111,9 +111,12 @@ class Catalogued(FakeMonitor):
         super().__init__()
         self.denied_catalogue = denied_catalogue
         self.described = 0
+        self.throttled = False
 
     async def __call__(self, action: str, region: str, params: dict[str, Any], deadline: float) -> dict[str, Any]:
         if action != api.DESCRIBE_BASE_METRICS:
+            if self.throttled:
+                raise APIError("RequestLimitExceeded", "slow down", region=region, action=action)
             return await super().__call__(action, region, params, deadline)
         self.described += 1
         if self.denied_catalogue:
@@ -189,6 +192,24 @@ def test_without_the_catalogue_permission_only_the_extras_go_with_one_warning(ca
     assert first.extras == () and set(first.groups) == {"ms-0", "ms-1", "ms-2"}
     assert GPU not in metrics_asked(call) and call.described == 4  # once an hour, not every collection
     assert len(caplog.records) == 1 and "allow monitor:DescribeBaseMetrics" in str(caplog.records[0].__dict__)
+
+
+def test_the_extra_figures_follow_the_staleness_rule_of_the_group_traffic() -> None:
+    call, clock = Catalogued(), Clock()
+    source = collector(call, clock, metrics=(GPU,), max_requests_per_month=10_000_000)
+    snapshot = RegionSnapshot(REGION, groups(2, 1))
+    first = fetch(source, snapshot)
+    assert len(first.extras[0].points) == 2
+    call.throttled = True  # every batch lost: the last figures stay for KEEP_INTERVALS intervals, then go
+    for _ in range(KEEP_INTERVALS - 1):
+        clock.now += 61
+        fetch(source, snapshot)
+        kept = fetch(source, snapshot)
+        assert kept.extras == first.extras and kept.groups == first.groups
+    clock.now += 61 * 2
+    fetch(source, snapshot)
+    gone = fetch(source, snapshot)
+    assert gone.extras == (monitor_extra.Figures(first.extras[0].extra, ()),) and not gone.groups
 
 
 # -- the families -----------------------------------------------------------------------------------------
