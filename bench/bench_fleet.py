@@ -32,6 +32,15 @@ at 1 s, 8 pages a second), or the listing's budget check refuses it before readi
 
     python -m bench.bench_fleet --sizes 10000 --latency 1.0 --timed-out 9
 
+With `--sources` it measures the same with the secondary sources chosen: `off` (Cloud Monitor, the
+training tasks, notebooks and prices off: the listing and its own sources only), `monitor` (Cloud Monitor
+on and collecting as often as the budget lets the polls: `--monitor.interval 500ms`, the largest
+budget, `--monitor.rate-limit 50`), `holders` (training tasks, notebooks and prices read at every poll, with
+`--holders` unfinished ones, half each, planted in the simulator: half pay-as-you-go on a spec, half on a
+resource group); `default` (the default) leaves every setting at its default:
+
+    python -m bench.bench_fleet --sizes 10000 --sources off,monitor,holders
+
 Results are recorded in docs/performance.md ("Fleet").
 """
 
@@ -55,7 +64,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -71,6 +80,7 @@ from exporter.metrics.exposition import TEXT, answer
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.render import RegionStream, collect_region, render
 from exporter.simulator.config import SimulatorConfig
+from exporter.simulator.holders import NOTEBOOK_SPEC, POSTPAID, PREPAID, TASK_SPEC, Role
 from exporter.simulator.server import SimulatorServer
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials, StaticProvider
@@ -88,6 +98,31 @@ STARTUP_TIMEOUT = 600.0
 MIB = 1024 * 1024
 NO_TRIM = "BENCH_FLEET_NO_TRIM"
 """Set (by `--no-trim`) for the exporter processes: freed memory is not trimmed after a poll."""
+SOURCES = "BENCH_FLEET_SOURCES"
+"""Set (by `--sources`, one mode at a time) for both processes: `MODES` names what each sets."""
+HOLDERS = "BENCH_FLEET_HOLDERS"
+"""Set (by `--holders`) for the simulator process: unfinished training tasks and notebooks it plants."""
+OFF = {
+    "TIONE_EXPORTER_MONITOR_MAX_REQUESTS_PER_MONTH": "0",
+    "TIONE_EXPORTER_HOLDERS_INTERVAL": "0",
+    "TIONE_EXPORTER_PRICES_INTERVAL": "0",
+}
+MODES: dict[str, dict[str, str]] = {
+    "default": {},
+    "off": OFF,
+    "monitor": OFF
+    | {
+        "TIONE_EXPORTER_MONITOR_MAX_REQUESTS_PER_MONTH": "1000000000",
+        "TIONE_EXPORTER_MONITOR_INTERVAL": "500ms",
+        "TIONE_EXPORTER_MONITOR_RATE_LIMIT": "50",
+    },
+    "holders": OFF | {"TIONE_EXPORTER_HOLDERS_INTERVAL": "500ms", "TIONE_EXPORTER_PRICES_INTERVAL": "500ms"},
+}
+"""The environment of each `--sources` mode, over the bench's own settings."""
+
+
+def mode() -> str:
+    return os.environ.get(SOURCES, "default")
 
 
 # --- the simulated API, in its own process --------------------------------------------------------------
@@ -117,8 +152,29 @@ def serve(connection: Connection, services: int, latency: float) -> None:
     )
     with SimulatorServer(config) as simulator:
         groups, count = grow(simulator, services)
+        if mode() == "holders":
+            plant_holders(simulator, int(os.environ.get(HOLDERS, "2000")))
         connection.send((simulator.url, groups, count))
         connection.recv()
+
+
+def plant_holders(simulator: Any, count: int) -> None:
+    """`count` running training tasks and notebooks, half each: every other one pay-as-you-go on a priced
+    spec, the others prepaid on the region's resource groups in turn."""
+    groups = [group["ResourceGroupId"] for group in simulator.resource_groups(REGION)]
+    for index in range(count):
+        spec = TASK_SPEC if index % 4 < 2 else NOTEBOOK_SPEC
+        role = Role(instance_num=1 + index % 2, gpu=100, gpu_type="T4", cpu=8000, memory=32768, instance_type=spec)
+        paid = index % 2 == 0
+        planting: dict[str, Any] = {
+            "charge_type": POSTPAID if paid else PREPAID,
+            "resource_group_id": None if paid else groups[index % len(groups)],
+            "name": f"bench-{index}",
+        }
+        if index % 2:
+            simulator.add_notebook(REGION, replace(role, instance_num=1), **planting)
+        else:
+            simulator.add_training_task(REGION, (role,), **planting)
 
 
 @contextmanager
@@ -242,6 +298,7 @@ def settings_for(url: str, timeout: float | None = None) -> Any:
             "TIONE_EXPORTER_API_RATE_LIMIT": f"{RATE:g}",
             "TIONE_EXPORTER_POLL_INTERVAL": "10m",
             "TIONE_EXPORTER_POLL_TIMEOUT": "5m" if timeout is None else f"{timeout * 1000:.0f}ms",
+            **MODES[mode()],
         },
     )
 
@@ -621,7 +678,10 @@ def report(results: list[dict[str, Any]]) -> str:
     for result in results:
         if "error" in result:
             lines.append(f"FAILED: {result['error']}")
-    sizes = " | ".join(f"{result['services']:,}" for result in good)
+    sizes = " | ".join(
+        f"{result['services']:,}" + ("" if result.get("sources", "default") == "default" else f" {result['sources']}")
+        for result in good
+    )
     ruler = "|---|" + "---:|" * len(good)
 
     def row(name: str, value: Callable[[dict[str, Any]], str]) -> str:
@@ -707,6 +767,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the raw results here")
     parser.add_argument("--no-trim", action="store_true", help="measure without trimming the heap after a poll")
     parser.add_argument(
+        "--sources", default="default", help=f"modes, comma-separated, each measured: {', '.join(MODES)}"
+    )
+    parser.add_argument("--holders", type=int, default=2000, help="unfinished tasks and notebooks of --sources holders")
+    parser.add_argument(
         "--timed-out",
         type=float,
         metavar="SECONDS",
@@ -730,10 +794,15 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     results = []
+    os.environ[HOLDERS] = str(args.holders)
     for size in sizes:
-        started = time.monotonic()
-        results.append(measure(size, args.polls, args.scrapes, args.latency))
-        print(f"{size:,} services: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        for sources in args.sources.split(","):
+            if sources not in MODES:
+                parser.error(f"--sources: {sources!r} is not one of {', '.join(MODES)}")
+            os.environ[SOURCES] = sources
+            started = time.monotonic()
+            results.append(measure(size, args.polls, args.scrapes, args.latency) | {"sources": sources})
+            print(f"{size:,} services, {sources}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     print(report(results))
     once = once_run(max(sizes), args.latency) if args.once else None
     if once is not None:

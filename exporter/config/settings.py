@@ -24,6 +24,7 @@ from exporter.config.values import (
     LogFormat,
     LogLevel,
     MonitorDelay,
+    MonitorMetrics,
     MonitorPeriod,
     MonthlyRequests,
     NonEmptyStrings,
@@ -244,7 +245,7 @@ class MonitorSettings(Section):
     rate_limit: RateLimit = setting(
         10.0, "Cloud Monitor requests per second for the process (separate from --api.rate-limit)", metavar="NUMBER"
     )
-    metrics: Strings = setting(
+    metrics: MonitorMetrics = setting(
         (), "extra QCE/TI_MODEL metrics to export as tione_monitor_<snake_case name> (check lists them)", flag=False
     )
 

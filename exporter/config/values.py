@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from exporter.durations import format_duration, parse_go_duration
 from exporter.tencentcloud.endpoint import Endpoint, EndpointError, is_loopback
+from exporter.tione import monitor_extra
 from exporter.tione.listing import FILTER_NAMES
 
 MIN_INTERVAL = 0.5
@@ -288,6 +289,14 @@ def _non_empty(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
+def _monitor_metrics(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Names that can become `tione_monitor_<snake_case name>` families, one family each."""
+    problems = monitor_extra.check_names(value)
+    if problems:
+        raise PydanticCustomError("metrics", "{problems}", {"problems": "; ".join(problems)})
+    return value
+
+
 def _optional_path(value: object) -> Path | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -359,6 +368,7 @@ EndpointUrl = Annotated[str, BeforeValidator(_endpoint)]
 Regions = Annotated[tuple[str, ...], BeforeValidator(_regions)]
 Strings = Annotated[tuple[str, ...], BeforeValidator(_strings)]
 NonEmptyStrings = Annotated[tuple[str, ...], BeforeValidator(_strings), AfterValidator(_non_empty)]
+MonitorMetrics = Annotated[tuple[str, ...], BeforeValidator(_strings), AfterValidator(_monitor_metrics)]
 OptionalPath = Annotated[Path | None, BeforeValidator(_optional_path)]
 Boolean = Annotated[bool, BeforeValidator(_boolean)]
 Count = Annotated[int, BeforeValidator(_count)]

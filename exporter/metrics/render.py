@@ -19,11 +19,11 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client.utils import floatToGoString
 
-from exporter.metrics.families import KINDS, SNAPSHOT_FAMILIES
+from exporter.metrics.families import KINDS, SNAPSHOT_FAMILIES, monitor_metrics
 from exporter.metrics.families import group as groups
 from exporter.metrics.families import service as services
 from exporter.metrics.families.family import Family, Kind, Sample, TagFamily
@@ -57,6 +57,8 @@ class RegionSamples:
     families: Mapping[str, FamilyLines] = field(default_factory=lambda: MappingProxyType({}))
     services_by_status: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     """The services counted in `services`, by `Status` (absent: `unknown`), in a stable order for display."""
+    runtime: Mapping[str, AnyFamily] = field(default_factory=lambda: MappingProxyType({}))
+    """The families among `families` named at run time (`monitor_metrics`), in their exposition order."""
 
     @property
     def series(self) -> int:
@@ -190,6 +192,7 @@ class _Writer:
     """
 
     def __init__(self, options: RenderOptions) -> None:
+        self.options = options
         self.outs = {family.name: _FamilyOut(family, self) for family in options.families()}
         self.tags = TagSelection(options.tag_labels)
         self._labels: dict[str, str] = {}
@@ -281,7 +284,8 @@ def collect_region(snapshot: RegionSnapshot, options: RenderOptions | None = Non
     writer.walk(snapshot, writer.roots, snapshot, _region_identity(writer, snapshot.region, snapshot.account))
     families = {name: _lines(out.lines) for name, out in writer.outs.items()}
     service_kind = writer.kinds[services.KIND]
-    return _samples(snapshot, families, writer.kinds[groups.KIND].count, service_kind.count, service_kind.tally)
+    counts = (writer.kinds[groups.KIND].count, service_kind.count, service_kind.tally)
+    return _samples(snapshot, families, *counts, runtime=_runtime(writer, snapshot))
 
 
 def _region_identity(writer: _Writer, region: str, account: str = "") -> str:
@@ -289,6 +293,26 @@ def _region_identity(writer: _Writer, region: str, account: str = "") -> str:
     if account:
         return f'{ACCOUNT_LABEL}="{writer.label(account)}",{REGION_LABEL}="{writer.label(region)}"'
     return f'{REGION_LABEL}="{writer.label(region)}"'
+
+
+def _runtime(writer: _Writer, snapshot: RegionSnapshot) -> dict[str, tuple[AnyFamily, FamilyLines]]:
+    """The selected families the region names at run time (`monitor_metrics.RUNTIME`), written like a kind's:
+    each object after the region's identity under its family's id label; a repeated series is left out."""
+    found: dict[str, tuple[AnyFamily, FamilyLines]] = {}
+    identity = _region_identity(writer, snapshot.region, snapshot.account)
+    for family, objects in monitor_metrics.RUNTIME(snapshot):
+        if family.name in found or family.name in writer.outs or not writer.options.includes(family):
+            continue
+        out, seen = _FamilyOut(family, writer), set()
+        for object_id, subject in ((clean_value(raw), subject) for raw, subject in objects):
+            own = f'{identity},{family.identity_labels[-1]}="{writer.label(object_id)}"'.encode()
+            for sample in family.samples(subject):
+                if object_id and (object_id, *sample[0]) not in seen:
+                    seen.add((object_id, *sample[0]))
+                    out.lines += (out.prefix, own, out.tails[sample])
+        if (lines := _lines(out.lines)).series:
+            found[family.name] = (family, lines)
+    return found
 
 
 def _lines(pieces: list[bytes]) -> FamilyLines:
@@ -304,14 +328,18 @@ def _samples(
     service_groups: int,
     service_count: int,
     tally: collections.Counter[str],
+    *,
+    runtime: Mapping[str, tuple[AnyFamily, FamilyLines]],
 ) -> RegionSamples:
+    kept = {name: lines for name, lines in families.items() if lines.series} | {n: v[1] for n, v in runtime.items()}
     return RegionSamples(
         region=snapshot.region,
         account=snapshot.account,
         service_groups=service_groups,
         services=service_count,
-        families=MappingProxyType({name: lines for name, lines in families.items() if lines.series}),
+        families=MappingProxyType(kept),
         services_by_status=MappingProxyType(dict(sorted(tally.items()))),
+        runtime=MappingProxyType({name: family for name, (family, _) in runtime.items()}),
     )
 
 
@@ -434,11 +462,10 @@ class RegionStream:
             merged[out.family.name] = FamilyLines(b"".join(texts[index]), sum(series[index]))
             texts[index] = ()
         families = {name: merged.get(name) or _lines(out.lines) for name, out in writer.outs.items()}
-        return _samples(snapshot, families, counted, service_count, tally)
+        return _samples(snapshot, families, counted, service_count, tally, runtime=_runtime(writer, snapshot))
 
 
-@dataclass(frozen=True)
-class _Headers:
+class _Headers(NamedTuple):
     text: bytes
     openmetrics: bytes
 
@@ -466,13 +493,14 @@ def render(regions: Iterable[RegionSamples], like: Exposition | None = None) -> 
     names = [(clean_value(samples.account), clean_value(samples.region)) for samples in regions]
     if len(set(names)) != len(names):
         raise ValueError(f"a region appears more than once: {sorted(names)}")
+    runtime = {name: family for samples in regions for name, family in samples.runtime.items()}
     blocks: list[FamilyBlock] = []
     for family in SNAPSHOT_FAMILIES:
-        lines = tuple(samples.families[family.name].text for samples in regions if family.name in samples.families)
-        if not lines:
-            continue
-        headers = _HEADERS[family.name]
-        blocks.append(FamilyBlock(headers.text, headers.openmetrics, lines))
+        for name in (family.name, *(sorted(runtime) if family.name == monitor_metrics.AFTER else ())):
+            lines = tuple(samples.families[name].text for samples in regions if name in samples.families)
+            if lines:
+                headers = _HEADERS.get(name) or _headers(runtime[name])
+                blocks.append(FamilyBlock(headers.text, headers.openmetrics, lines))
     exposition = Exposition(tuple(blocks))
     for openmetrics in like.gzipped() if like is not None else ():
         exposition.gzip(openmetrics)

@@ -17,15 +17,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Protocol
 
 from exporter.tencentcloud.client import TencentCloudClient
+from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
 from exporter.tencentcloud.ratelimit import DEFAULT_BURST, TokenBucket
-from exporter.tione import monitor
+from exporter.tione import monitor, monitor_extra
 from exporter.tione import monitor_api as api
+from exporter.tione.records import ServiceGroup
 from exporter.tione.service_groups import count_groups
 from exporter.tione.snapshot import RegionSnapshot, ResultKey
 from exporter.tione.source import Sink, Source
@@ -39,6 +41,8 @@ KEEP_INTERVALS = 3
 """Effective intervals the last figures are kept for while every batch of the collections fails."""
 MAX_SECONDS = 600.0
 """The longest a collection made beside the polls may take (its requests wait on `--monitor.rate-limit`)."""
+CATALOGUE_SECONDS = 86400.0
+"""How long what `DescribeBaseMetrics` said (for `monitor.metrics`) is used before it is asked again."""
 
 
 class MonitorConfig(Protocol):
@@ -66,6 +70,8 @@ class Traffic:
 
     groups: Mapping[str, monitor.GroupTraffic] = field(default_factory=lambda: MappingProxyType({}))
     """Each asked group's figures, by group id; a group without a point has no entry."""
+    extras: tuple[monitor_extra.Figures, ...] = ()
+    """The points of each extra metric (`monitor.metrics`) that can be asked."""
     budget: monitor.Budget | None = None
     permitted: bool = True
     collected_at: float = 0.0
@@ -74,6 +80,8 @@ class Traffic:
 
 TRAFFIC: ResultKey[Traffic] = ResultKey(ACTION, Traffic())
 """Read by the traffic families, the attention rows and the page."""
+_Asked = tuple[list[monitor.Query], dict[str, dict[monitor.Pairs, str]], tuple[monitor_extra.Extra, ...]]
+"""What one collection asks: the queries, each extra metric's instances with their groups, the extra metrics."""
 
 
 @dataclass(slots=True)
@@ -86,6 +94,10 @@ class _Region:
     warned: bool = False
     task: asyncio.Future[Traffic] | None = None
     """A collection running beside the polls, if any."""
+    extras: tuple[monitor_extra.Extra, ...] = ()
+    """The extra metrics that can be asked, as the region's catalogue last said."""
+    described: float | None = None
+    """`clock()` of the last `DescribeBaseMetrics` (or of its failure)."""
 
 
 def _report_failure(task: asyncio.Future[Traffic]) -> None:
@@ -107,6 +119,9 @@ class Collector:
     regions: dict[str, _Region] = field(default_factory=dict)
     interval: float | None = None
     """The effective interval last logged."""
+    reported: set[str] = field(default_factory=set)
+    """The extra metrics already warned about as impossible to ask (one warning each, per process), and
+    `<region>/` for a region whose catalogue could not be read (one warning)."""
 
     def plan(self) -> monitor.Budget:
         """The effective interval for the requests every region's collection needs, together."""
@@ -120,9 +135,11 @@ class Collector:
     async def fetch(self, region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> Traffic:
         state = self.regions.setdefault(region, _Region())
         started = self.clock()
-        asked = tuple(monitor.instances(snapshot.groups))
-        queries = [monitor.Query(metric, asked) for metric in api.GROUP_METRICS]
-        state.requests = monitor.requests_per_collection(len(query.instances) for query in queries)
+        if state.collected is None:
+            await self._describe(region, state, deadline)  # the first plan counts the extra metrics too
+        # Only the instances go on to the collection, never the snapshot's groups: a collection beside the
+        # polls would otherwise keep an older listing alive for as long as it runs.
+        asked = self._queries(state, snapshot.groups)
         budget = self.plan()
         wait = budget.interval if state.result.permitted else max(budget.interval, DENIED_RETRY)
         if state.task is not None and not state.task.done():
@@ -132,14 +149,12 @@ class Collector:
             return replace(state.result, budget=budget)
         if state.collected is None:
             # The first collection of a region is part of its first poll (and of `once`).
-            return await self._collect(region, state, queries, started=started, deadline=deadline)
+            return await self._collect(region, state, asked, started=started, deadline=deadline)
         # Later ones run beside the polls: a poll never waits for Cloud Monitor, and a large fleet's
         # collection may take longer than a poll's share of time (at most its interval, or `MAX_SECONDS`).
         state.collected = started
         own_deadline = time.monotonic() + min(budget.interval, MAX_SECONDS)
-        state.task = asyncio.ensure_future(
-            self._collect(region, state, queries, started=started, deadline=own_deadline)
-        )
+        state.task = asyncio.ensure_future(self._collect(region, state, asked, started=started, deadline=own_deadline))
         state.task.add_done_callback(_report_failure)
         return replace(state.result, budget=budget)
 
@@ -147,12 +162,15 @@ class Collector:
         self,
         region: str,
         state: _Region,
-        queries: list[monitor.Query],
+        asked: _Asked,
         *,
         started: float,
         deadline: float,
     ) -> Traffic:
-        """One collection of the region: its result is also the region's last (`state.result`)."""
+        """One collection of the region: its result is also the region's last (`state.result`). A catalogue
+        due again is read first; what it changes is asked from the next collection on."""
+        queries, owners, extras = asked
+        await self._describe(region, state, deadline)
         budget = self.plan()
         period = int(self.config.period)
         window = monitor.window(self.now(), period=period, delay=self.config.delay)
@@ -172,10 +190,52 @@ class Collector:
         state.warned = False
         state.result = Traffic(
             groups=MappingProxyType(monitor.group_traffic(found.samples)),
+            extras=monitor_extra.figures(extras, found.samples, owners),
             budget=budget,
             collected_at=self.now(),
         )
         return state.result
+
+    def _queries(self, state: _Region, groups: Sequence[ServiceGroup]) -> _Asked:
+        """The region's queries (the group metrics, then the extra ones), the extra instances' groups, the extra
+        metrics asked, and the requests they need (`state.requests`): `ceil(G / 10)` per group metric,
+        `ceil(I / 10)` per extra one."""
+        asked = tuple(monitor.instances(groups))
+        queries = [monitor.Query(metric, asked) for metric in api.GROUP_METRICS]
+        owners = {extra.name: monitor_extra.asked(groups, extra.dimensions) for extra in state.extras}
+        queries += [monitor.Query(name, tuple(instances)) for name, instances in owners.items()]
+        state.requests = monitor.requests_per_collection(len(query.instances) for query in queries)
+        return queries, owners, state.extras
+
+    async def _describe(self, region: str, state: _Region, deadline: float) -> None:
+        """Learn how to ask the extra metrics, at most once every `CATALOGUE_SECONDS` (an hour after a failure:
+        the extra metrics are then asked as last learnt, or not at all)."""
+        names = self.config.metrics
+        since = None if state.described is None else self.clock() - state.described
+        if not names or (since is not None and since < CATALOGUE_SECONDS):
+            return
+        state.described = self.clock() - CATALOGUE_SECONDS + DENIED_RETRY
+        try:
+            catalogue = await monitor.describe_metrics(self.call, region, deadline=deadline)
+        except TencentCloudError as error:
+            if f"{region}/" in self.reported:
+                return
+            self.reported.add(f"{region}/")
+            hint = "allow monitor:DescribeBaseMetrics" if is_permission_error(error.code) else ""
+            log.warning(
+                "Cloud Monitor's catalogue could not be read: monitor.metrics are not asked for now",
+                extra={"region": region, "action": api.DESCRIBE_BASE_METRICS, "code": error.code, "hint": hint},
+            )
+            return
+        state.described = self.clock()
+        state.extras, problems = monitor_extra.choose(names, catalogue, int(self.config.period))
+        for name, problem in problems.items():
+            if name not in self.reported:
+                self.reported.add(name)
+                log.warning(
+                    "A monitor.metrics entry cannot be asked: no request, no series",
+                    extra={"region": region, "metric": name, "reason": problem},
+                )
 
     def _denied(self, region: str, state: _Region, budget: monitor.Budget, code: str, started: float) -> Traffic:
         if not state.warned:
@@ -195,20 +255,27 @@ class Collector:
 
     async def probe(self, region: str, deadline: float) -> str:
         """`check`: a summary, then detail lines: the projected requests for the region's groups (every group
-        of the default workspace counted, an upper bound: stopped ones are not asked) and what `QCE/TI_MODEL`
-        offers, one metric a line, for choosing `monitor.metrics`."""
+        of the default workspace counted, an upper bound: stopped ones are not asked), what becomes of each
+        of `monitor.metrics`, and what `QCE/TI_MODEL` offers, one metric a line, for choosing them."""
         catalogue = await monitor.describe_metrics(self.call, region, deadline=deadline)
         groups = await count_groups(self.tione, region, (None,), deadline=deadline)
-        metrics = len(api.GROUP_METRICS)
+        extras, problems = monitor_extra.choose(self.config.metrics, catalogue, int(self.config.period))
+        metrics = len(api.GROUP_METRICS) + len(extras)
         requests = monitor.requests_per_collection([groups] * metrics)
         budget = monitor.plan(requests, interval=self.config.interval, budget=self.config.max_requests_per_month)
+        per_service = " (a per-service metric asks one instance per running service: more)" if extras else ""
         projection = (
             f"    Cloud Monitor: {groups} service groups at most x {metrics} metrics = {requests} requests a "
-            f"collection, every {budget.interval:g}s: about {budget.requests_per_month:,.0f} requests a month "
-            f"(--monitor.max-requests-per-month {budget.budget:,})"
+            f"collection{per_service}, every {budget.interval:g}s: about {budget.requests_per_month:,.0f} "
+            f"requests a month (--monitor.max-requests-per-month {budget.budget:,})"
         )
+        chosen = [
+            f"    monitor.metrics {extra.name}: exported as {extra.family} (dimensions {','.join(extra.dimensions)})"
+            for extra in extras
+        ]
+        refused = [f"    monitor.metrics {name}: NOT ASKED, {problem}" for name, problem in problems.items()]
         offered = [f"    {info.line()}" for info in sorted(catalogue.values(), key=lambda item: item.name)]
-        return "\n".join([f"{len(catalogue)} {api.NAMESPACE} metrics", projection, *offered])
+        return "\n".join([f"{len(catalogue)} {api.NAMESPACE} metrics", projection, *chosen, *refused, *offered])
 
 
 def source(client: TencentCloudClient, config: MonitorConfig) -> Source[Traffic]:
@@ -222,10 +289,5 @@ def source(client: TencentCloudClient, config: MonitorConfig) -> Source[Traffic]
         rate_limiter=TokenBucket(rate, min(DEFAULT_BURST, max(1, int(rate)))),
     )
     collector = Collector(monitor.bind(own), config, client)
-    if config.metrics:
-        log.warning(
-            "monitor.metrics are not exported yet: ignored, so that they cost no request",
-            extra={"metrics": ",".join(config.metrics)},
-        )
     without = "no Cloud Monitor series (tione_service_group_requests_per_second, ...)"
     return Source(ACTION, collector.fetch, TRAFFIC.stored, empty=TRAFFIC.empty, probe=collector.probe, without=without)

@@ -4,7 +4,8 @@
 `pod` describe what the listing returns; `exporter` declares the exporter's own families (kept live
 by `metrics/self.py`). `KINDS` is every `Kind` a module of this package declares, in the exposition order
 each states (`Kind.order`): a new kind of object is a new module here and nothing else in the code, with
-its golden cases in tests/fixtures/metrics/cases/ and its rows in docs/metrics.md.
+its golden cases in tests/fixtures/metrics/cases/ and its rows in docs/metrics.md. `monitor_metrics` declares
+no kind: its families are named at run time (`monitor.metrics`), and the renderer asks it for them.
 """
 
 from __future__ import annotations
