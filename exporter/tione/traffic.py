@@ -41,6 +41,8 @@ KEEP_INTERVALS = 3
 """Effective intervals the last figures are kept for while every batch of the collections fails."""
 MAX_SECONDS = 600.0
 """The longest a collection made beside the polls may take (its requests wait on `--monitor.rate-limit`)."""
+FIT_SHARE = 0.5
+"""The share of a poll's time for Cloud Monitor that a first collection, asked within the poll, may take."""
 CATALOGUE_SECONDS = 86400.0
 """How long what `DescribeBaseMetrics` said (for `monitor.metrics`) is used before it is asked again."""
 
@@ -147,11 +149,12 @@ class Collector:
         state.task = None
         if state.collected is not None and started - state.collected < wait:
             return replace(state.result, budget=budget)
-        if state.collected is None:
-            # The first collection of a region is part of its first poll (and of `once`).
+        if state.collected is None and self._fits(state, deadline):
+            # The first collection of a region is part of its first poll (and of `once`) when it fits there.
             return await self._collect(region, state, asked, started=started, deadline=deadline)
-        # Later ones run beside the polls: a poll never waits for Cloud Monitor, and a large fleet's
-        # collection may take longer than a poll's share of time (at most its interval, or `MAX_SECONDS`).
+        # Later ones run beside the polls, and so does a first one too large for the poll: a poll never waits
+        # for Cloud Monitor, and a large fleet's collection may take longer than a poll's share of time (at
+        # most its interval, or `MAX_SECONDS`).
         state.collected = started
         own_deadline = time.monotonic() + min(budget.interval, MAX_SECONDS)
         state.task = asyncio.ensure_future(self._collect(region, state, asked, started=started, deadline=own_deadline))
@@ -195,6 +198,12 @@ class Collector:
             collected_at=self.now(),
         )
         return state.result
+
+    def _fits(self, state: _Region, deadline: float) -> bool:
+        """Whether a collection's requests, at `--monitor.rate-limit`, take at most `FIT_SHARE` of the time
+        left before `deadline`. Cut off there, a first collection would be asked again at every poll, each
+        time cut off again, and never collect anything."""
+        return state.requests / self.config.rate_limit <= FIT_SHARE * (deadline - self.clock())
 
     def _queries(self, state: _Region, groups: Sequence[ServiceGroup]) -> _Asked:
         """The region's queries (the group metrics, then the extra ones), the extra instances' groups, the extra

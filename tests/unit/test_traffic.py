@@ -159,3 +159,27 @@ def test_no_running_group_asks_nothing() -> None:
     call, clock = FakeMonitor(), Clock()
     result = fetch(collector(call, clock), RegionSnapshot(REGION, groups(0, 5)))
     assert call.asked == [] and result.groups == {} and result.budget is not None
+
+
+def test_a_first_collection_too_large_for_the_poll_runs_beside_it_and_is_not_asked_again_each_poll() -> None:
+    """1,000 running groups need 400 requests: 40 s at 10 a second, more than half of a 25 s poll. Asked
+    within the poll, the collection would be cut off at every poll and never finish."""
+    call, clock = FakeMonitor(), Clock()
+    source = collector(call, clock, max_requests_per_month=100_000_000)
+    snapshot = RegionSnapshot(REGION, groups(1_000, 0))
+    runner = RUNNERS.setdefault(id(source), asyncio.Runner())
+
+    async def poll(deadline: float) -> tuple[Traffic, int]:
+        result = await source.fetch(REGION, snapshot, deadline, NoSink())
+        asked_in_poll = len(call.asked)
+        await asyncio.sleep(0.05)  # the collection beside the poll (the fake answers at once)
+        return result, asked_in_poll
+
+    first, asked_in_poll = runner.run(poll(clock.now + 25.0))
+    assert first.groups == {} and asked_in_poll == 0  # the poll did not wait for it
+    assert len(call.asked) == 4 * 100  # it ran, whole, beside the poll
+    second, _ = runner.run(poll(clock.now + 25.0))
+    assert len(second.groups) == 1_000 and len(call.asked) == 400  # served, not asked again
+    # A fleet whose collection fits is asked within its first poll (and `once` gets its figures).
+    small = collector(FakeMonitor(), Clock())
+    assert len(fetch(small, RegionSnapshot(REGION, groups(10, 0))).groups) == 10
