@@ -14,8 +14,10 @@ timestamps, no exemplars); only the headers differ: OpenMetrics names a counter 
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
 import weakref
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -39,12 +41,32 @@ _go_float: Callable[[float], str] = floatToGoString
 """prometheus_client's own number formatting, so the bytes match what it would write."""
 
 
-@dataclass(frozen=True)
-class FamilyLines:
-    """One region's samples of one family: the lines and their count."""
+Chunk = bytes | memoryview
+"""A piece of a region's lines: whole bytes, or a view of the part of a page's lines the region keeps."""
 
-    text: bytes
+
+@dataclass(frozen=True, eq=False)
+class FamilyLines:
+    """One region's samples of one family: the lines, as chunks written in order, and their count.
+
+    A region collected whole has one chunk; one formatted page by page has its pages' lines as they were
+    joined when each page was read (`RegionStream`), never joined again: equal when their lines are."""
+
+    chunks: tuple[Chunk, ...]
     series: int
+
+    @property
+    def text(self) -> bytes:
+        """The lines joined (for tests and tools: the exposition writes the chunks)."""
+        return b"".join(self.chunks)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FamilyLines):
+            return NotImplemented
+        return self.series == other.series and self.text == other.text
+
+    def __hash__(self) -> int:
+        return hash((self.series, self.text))
 
 
 @dataclass(frozen=True)
@@ -67,12 +89,12 @@ class RegionSamples:
 class FamilyBlock:
     """One family of the snapshot: its header in each format, then every region's lines of it.
 
-    The lines are the regions' own `FamilyLines.text`, shared, never copied: both formats write them.
+    The lines are the regions' own `FamilyLines.chunks`, shared, never copied: both formats write them.
     """
 
     text_header: bytes
     openmetrics_header: bytes
-    lines: tuple[bytes, ...]
+    lines: tuple[Chunk, ...]
 
 
 @dataclass(frozen=True)
@@ -289,7 +311,7 @@ def _lines(pieces: list[bytes]) -> FamilyLines:
     """A family's pieces joined; every line ends in the only newline it has (label values are escaped)."""
     text = b"".join(pieces)
     pieces.clear()
-    return FamilyLines(text=text, series=text.count(b"\n"))
+    return FamilyLines((text,), text.count(b"\n"))
 
 
 def _samples(
@@ -309,21 +331,31 @@ def _samples(
 
 
 @dataclass(frozen=True, slots=True)
-class _Fragment:
-    """One group's lines, formatted as if it were alone in the region, and what it takes to merge them."""
+class _Listed:
+    """What the merge needs of one group formatted as if it were alone in the region."""
 
-    group: ServiceGroup
-    """Held so that its `id()` keeps naming it until the merge."""
-    workspace: str
     counted: bool
     """False when the group has no id (as a label value): `collect_region` leaves it out too."""
     group_id: str
-    service_ids: frozenset[str]
+    service_ids: tuple[str, ...]
     services: int
-    tally: collections.Counter[str]
+    statuses: tuple[str, ...]
+    """Its services' tally (`services_by_status`), one entry per service counted."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """One page of groups as the listing handed it on: each family's lines of all its groups joined once,
+    where each group's lines begin in them, and what the merge needs of each group."""
+
+    groups: tuple[ServiceGroup, ...]
+    """Held so that their `id()`s keep naming them until the merge."""
+    workspace: str
     texts: tuple[bytes, ...]
     """Its lines of each family of the group's kinds, in `RegionStream`'s order of them."""
-    series: tuple[int, ...]
+    starts: tuple[array[int] | None, ...]
+    """Per family, the offset of each group's lines in its text and the text's length; None when it is empty."""
+    listed: tuple[_Listed, ...]
 
 
 class RegionStream:
@@ -331,11 +363,13 @@ class RegionStream:
 
     The listing waits on the token bucket between pages; formatting each page then costs the poll nothing,
     and what is left after the last answer is a merge (`finish`). Each group is formatted on its own, as
-    the listing read it (`service_groups`), and kept by identity; the merge takes, in the snapshot's order, the
-    fragment of every group the listing kept (its de-duplication picked one copy of each). The result is
-    exactly `collect_region`'s: whenever the fragments cannot say so alone (a group that was not added or
-    was listed in another workspace than its fragment says, a service id repeated across groups), `finish`
-    gives None and the caller collects the region as a whole.
+    the listing read it (`service_groups`), and each page's lines of a family joined once; the merge takes,
+    in the snapshot's order, the lines of every group the listing kept (its de-duplication picked one copy
+    of each), as views of the pages' lines: a run of groups of one page is one chunk, a whole page its
+    lines as they are, so the region's lines are never copied again nor held twice. The result is exactly
+    `collect_region`'s: whenever the pages cannot say so alone (a group that was not handed on or was listed
+    in another workspace than its page says, a service id repeated across groups), `finish` gives None and
+    the caller collects the region as a whole.
     """
 
     def __init__(self, region: str, options: RenderOptions | None = None) -> None:
@@ -346,88 +380,110 @@ class RegionStream:
         self._root = self._writer.kinds[groups.KIND]
         self._subtree = self._below(self._root)
         self._outs = [out for kind in self._subtree for out in kind.outs + kind.tag_outs]
-        self._fragments: dict[int, _Fragment] = {}
+        self._pages: list[_Page] = []
 
     def _below(self, kind: _KindOut) -> list[_KindOut]:
         return [kind, *(below for child in kind.children for below in self._below(child))]
 
     def service_groups(self, groups: Sequence[ServiceGroup], workspace: str) -> None:
         """Format groups as listed in `workspace` ("" for the default one, unnamed): the poll's `Sink`."""
-        for group in groups:
-            self._fragments[id(group)] = self._format(group, workspace)
+        listed = tuple(groups)
+        columns: list[list[bytes]] = [[] for _ in self._outs]
+        kept = tuple(self._format(group, workspace, columns) for group in listed)
+        texts = tuple(b"".join(column) for column in columns)
+        starts = tuple(
+            array("Q", itertools.accumulate(map(len, column), initial=0)) if text else None
+            for column, text in zip(columns, texts, strict=True)
+        )
+        self._pages.append(_Page(listed, workspace, texts, starts, kept))
 
-    def _format(self, group: ServiceGroup, workspace: str) -> _Fragment:
+    def _format(self, group: ServiceGroup, workspace: str, columns: list[list[bytes]]) -> _Listed:
+        """One group's lines, one piece per family onto `columns`, and what the merge needs of it."""
         for kind in self._subtree:
             kind.seen, kind.count, kind.tally = set(), 0, collections.Counter()
         group_workspaces = {group.service_group_id or "": workspace} if workspace else {}
         alone = RegionSnapshot(self.region, (group,), group_workspaces=group_workspaces)
         self._writer.walk(alone, [self._root], alone, self._identity)
-        texts: list[bytes] = []
-        series: list[int] = []
-        for out in self._outs:
-            text = b""
-            if out.lines:
-                text = b"".join(out.lines)
-                out.lines.clear()
-            texts.append(text)
-            series.append(text.count(b"\n"))
+        for out, column in zip(self._outs, columns, strict=True):
+            column.append(b"".join(out.lines))
+            out.lines.clear()
         service_kind = self._writer.kinds[services.KIND]
-        return _Fragment(
-            group=group,
-            workspace=workspace,
+        return _Listed(
             counted=self._root.count > 0,
             group_id=next(iter(self._root.seen), ""),
-            service_ids=frozenset(service_kind.seen),
+            service_ids=tuple(service_kind.seen),
             services=service_kind.count,
-            tally=service_kind.tally,
-            texts=tuple(texts),
-            series=tuple(series),
+            statuses=tuple(service_kind.tally.elements()),
         )
 
     def discard(self) -> None:
         """Drop everything formatted so far: a poll that does not finish keeps nothing of its pages."""
-        self._fragments.clear()
+        self._pages.clear()
         for out in self._writer.outs.values():
             out.lines.clear()
 
     def finish(self, snapshot: RegionSnapshot) -> RegionSamples | None:
-        """The region's samples from the fragments and the snapshot's other kinds, or None when the
-        fragments cannot give exactly what `collect_region(snapshot)` would."""
-        chosen: list[_Fragment] = []
+        """The region's samples from the pages and the snapshot's other kinds, or None when the pages
+        cannot give exactly what `collect_region(snapshot)` would."""
+        where = {id(group): (page, index) for page in self._pages for index, group in enumerate(page.groups)}
+        runs: list[_Run] = []
         seen_groups: set[str] = set()
         seen_services: set[str] = set()
+        tally: collections.Counter[str] = collections.Counter()
+        service_count = 0
         for group in snapshot.groups:
-            fragment = self._fragments.get(id(group))
-            if fragment is None or fragment.group is not group:
+            found = where.get(id(group))  # every page's groups are alive, so an id names one of them only
+            if found is None:
                 return None
-            if fragment.workspace != snapshot.group_workspaces.get(group.service_group_id or "", ""):
+            page, index = found
+            if page.workspace != snapshot.group_workspaces.get(group.service_group_id or "", ""):
                 return None
-            if not fragment.counted or fragment.group_id in seen_groups:
+            listed = page.listed[index]
+            if not listed.counted or listed.group_id in seen_groups:
                 continue
-            if not seen_services.isdisjoint(fragment.service_ids):
+            if not seen_services.isdisjoint(listed.service_ids):
                 return None
-            seen_groups.add(fragment.group_id)
-            seen_services |= fragment.service_ids
-            chosen.append(fragment)
-        self._fragments.clear()
+            seen_groups.add(listed.group_id)
+            seen_services.update(listed.service_ids)
+            tally.update(listed.statuses)
+            service_count += listed.services
+            if runs and runs[-1].page is page and runs[-1].end == index:
+                runs[-1].end += 1
+            else:
+                runs.append(_Run(page, index, index + 1))
+        del where
+        self._pages.clear()  # what the runs name is all that is kept of the pages
         writer = self._writer
         others = [root for root in writer.roots if root is not self._root]
         writer.walk(snapshot, others, snapshot, self._identity)
-        tally: collections.Counter[str] = collections.Counter()
-        for fragment in chosen:
-            tally.update(fragment.tally)
-        counted, service_count = len(chosen), sum(fragment.services for fragment in chosen)
-        # One column per family: the fragments' texts side by side, joined at C speed. The fragments go
-        # first and each column as soon as it is joined, so the region's lines are never held twice over.
-        texts = list(zip(*(fragment.texts for fragment in chosen), strict=True))
-        series = list(zip(*(fragment.series for fragment in chosen), strict=True))
-        chosen.clear()
-        merged: dict[str, FamilyLines] = {}
-        for index, out in enumerate(self._outs[: len(texts)]):
-            merged[out.family.name] = FamilyLines(b"".join(texts[index]), sum(series[index]))
-            texts[index] = ()
+        merged = {out.family.name: _run_lines(runs, column) for column, out in enumerate(self._outs)}
         families = {name: merged.get(name) or _lines(out.lines) for name, out in writer.outs.items()}
-        return _samples(snapshot.region, families, counted, service_count, tally)
+        return _samples(snapshot.region, families, len(seen_groups), service_count, tally)
+
+
+@dataclass(slots=True)
+class _Run:
+    """Groups `start` to `end` (exclusive) of one page, next to each other in the region's lines."""
+
+    page: _Page
+    start: int
+    end: int
+
+
+def _run_lines(runs: Sequence[_Run], column: int) -> FamilyLines:
+    """One family's lines of the runs, in order: each run's part of its page's lines, viewed, not copied."""
+    chunks: list[Chunk] = []
+    series = 0
+    for run in runs:
+        text, starts = run.page.texts[column], run.page.starts[column]
+        if starts is None:
+            continue
+        first, last = starts[run.start], starts[run.end]
+        if first == last:
+            continue
+        chunks.append(text if first == 0 and last == len(text) else memoryview(text)[first:last])
+        series += text.count(b"\n", first, last)
+    return FamilyLines(tuple(chunks), series)
 
 
 @dataclass(frozen=True)
@@ -461,7 +517,12 @@ def render(regions: Iterable[RegionSamples], like: Exposition | None = None) -> 
         raise ValueError(f"a region appears more than once: {sorted(names)}")
     blocks: list[FamilyBlock] = []
     for family in SNAPSHOT_FAMILIES:
-        lines = tuple(samples.families[family.name].text for samples in regions if family.name in samples.families)
+        lines = tuple(
+            chunk
+            for samples in regions
+            if family.name in samples.families
+            for chunk in samples.families[family.name].chunks
+        )
         if not lines:
             continue
         headers = _HEADERS[family.name]
