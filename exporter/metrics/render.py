@@ -230,6 +230,16 @@ class _Writer:
                 found.append(out)
         return found
 
+    def forget(self, limit: int) -> None:
+        """Empty each cache of label values and tails that holds more than `limit` entries.
+
+        Most entries are of one object only (its id, name, image): a writer that formats a whole listing
+        page by page would otherwise hold one for every object of the region until the poll ends, beside
+        the records. The values that do repeat come back at the next object that has them."""
+        for cache in (self._labels, self._pairs, *(out.tails for out in self.outs.values())):
+            if len(cache) > limit:
+                cache.clear()
+
     def label(self, value: str) -> str:
         """A label value cleaned and escaped for the exposition."""
         text = self._labels.get(value)
@@ -330,6 +340,10 @@ def _samples(
     )
 
 
+CACHE_LIMIT = 2048
+"""Entries a cache of the streaming writer keeps from one page to the next (`_Writer.forget`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Listed:
     """What the merge needs of one group formatted as if it were alone in the region."""
@@ -396,6 +410,7 @@ class RegionStream:
             for column, text in zip(columns, texts, strict=True)
         )
         self._pages.append(_Page(listed, workspace, texts, starts, kept))
+        self._writer.forget(CACHE_LIMIT)
 
     def _format(self, group: ServiceGroup, workspace: str, columns: list[list[bytes]]) -> _Listed:
         """One group's lines, one piece per family onto `columns`, and what the merge needs of it."""
