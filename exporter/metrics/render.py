@@ -25,6 +25,7 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
+from exporter import memory
 from exporter.metrics.families import KINDS, SNAPSHOT_FAMILIES
 from exporter.metrics.families import group as groups
 from exporter.metrics.families import service as services
@@ -41,32 +42,12 @@ _go_float: Callable[[float], str] = floatToGoString
 """prometheus_client's own number formatting, so the bytes match what it would write."""
 
 
-Chunk = bytes | memoryview
-"""A piece of a region's lines: whole bytes, or a view of the part of a page's lines the region keeps."""
-
-
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class FamilyLines:
-    """One region's samples of one family: the lines, as chunks written in order, and their count.
+    """One region's samples of one family: the lines and their count."""
 
-    A region collected whole has one chunk; one formatted page by page has its pages' lines as they were
-    joined when each page was read (`RegionStream`), never joined again: equal when their lines are."""
-
-    chunks: tuple[Chunk, ...]
+    text: bytes
     series: int
-
-    @property
-    def text(self) -> bytes:
-        """The lines joined (for tests and tools: the exposition writes the chunks)."""
-        return b"".join(self.chunks)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, FamilyLines):
-            return NotImplemented
-        return self.series == other.series and self.text == other.text
-
-    def __hash__(self) -> int:
-        return hash((self.series, self.text))
 
 
 @dataclass(frozen=True)
@@ -89,12 +70,12 @@ class RegionSamples:
 class FamilyBlock:
     """One family of the snapshot: its header in each format, then every region's lines of it.
 
-    The lines are the regions' own `FamilyLines.chunks`, shared, never copied: both formats write them.
+    The lines are the regions' own `FamilyLines.text`, shared, never copied: both formats write them.
     """
 
     text_header: bytes
     openmetrics_header: bytes
-    lines: tuple[Chunk, ...]
+    lines: tuple[bytes, ...]
 
 
 @dataclass(frozen=True)
@@ -236,7 +217,8 @@ class _Writer:
         Most entries are of one object only (its id, name, image): a writer that formats a whole listing
         page by page would otherwise hold one for every object of the region until the poll ends, beside
         the records. The values that do repeat come back at the next object that has them."""
-        for cache in (self._labels, self._pairs, *(out.tails for out in self.outs.values())):
+        caches: list[dict[Any, Any]] = [self._labels, self._pairs, *(out.tails for out in self.outs.values())]
+        for cache in caches:
             if len(cache) > limit:
                 cache.clear()
 
@@ -321,7 +303,7 @@ def _lines(pieces: list[bytes]) -> FamilyLines:
     """A family's pieces joined; every line ends in the only newline it has (label values are escaped)."""
     text = b"".join(pieces)
     pieces.clear()
-    return FamilyLines((text,), text.count(b"\n"))
+    return FamilyLines(text=text, series=text.count(b"\n"))
 
 
 def _samples(
@@ -365,8 +347,8 @@ class _Page:
     groups: tuple[ServiceGroup, ...]
     """Held so that their `id()`s keep naming them until the merge."""
     workspace: str
-    texts: tuple[bytes, ...]
-    """Its lines of each family of the group's kinds, in `RegionStream`'s order of them."""
+    texts: list[bytes]
+    """Its lines of each family of the group's kinds, in `RegionStream`'s order of them (emptied by the merge)."""
     starts: tuple[array[int] | None, ...]
     """Per family, the offset of each group's lines in its text and the text's length; None when it is empty."""
     listed: tuple[_Listed, ...]
@@ -379,11 +361,10 @@ class RegionStream:
     and what is left after the last answer is a merge (`finish`). Each group is formatted on its own, as
     the listing read it (`service_groups`), and each page's lines of a family joined once; the merge takes,
     in the snapshot's order, the lines of every group the listing kept (its de-duplication picked one copy
-    of each), as views of the pages' lines: a run of groups of one page is one chunk, a whole page its
-    lines as they are, so the region's lines are never copied again nor held twice. The result is exactly
-    `collect_region`'s: whenever the pages cannot say so alone (a group that was not handed on or was listed
-    in another workspace than its page says, a service id repeated across groups), `finish` gives None and
-    the caller collects the region as a whole.
+    of each), family by family, and frees each family's page lines as soon as they are joined (`_joined`).
+    The result is exactly `collect_region`'s: whenever the pages cannot say so alone (a group that was not
+    handed on or was listed in another workspace than its page says, a service id repeated across groups),
+    `finish` gives None and the caller collects the region as a whole.
     """
 
     def __init__(self, region: str, options: RenderOptions | None = None) -> None:
@@ -404,7 +385,7 @@ class RegionStream:
         listed = tuple(groups)
         columns: list[list[bytes]] = [[] for _ in self._outs]
         kept = tuple(self._format(group, workspace, columns) for group in listed)
-        texts = tuple(b"".join(column) for column in columns)
+        texts = [b"".join(column) for column in columns]
         starts = tuple(
             array("Q", itertools.accumulate(map(len, column), initial=0)) if text else None
             for column, text in zip(columns, texts, strict=True)
@@ -471,7 +452,7 @@ class RegionStream:
         writer = self._writer
         others = [root for root in writer.roots if root is not self._root]
         writer.walk(snapshot, others, snapshot, self._identity)
-        merged = {out.family.name: _run_lines(runs, column) for column, out in enumerate(self._outs)}
+        merged = _joined(runs, [out.family.name for out in self._outs])
         families = {name: merged.get(name) or _lines(out.lines) for name, out in writer.outs.items()}
         return _samples(snapshot.region, families, len(seen_groups), service_count, tally)
 
@@ -485,20 +466,35 @@ class _Run:
     end: int
 
 
-def _run_lines(runs: Sequence[_Run], column: int) -> FamilyLines:
-    """One family's lines of the runs, in order: each run's part of its page's lines, viewed, not copied."""
-    chunks: list[Chunk] = []
-    series = 0
-    for run in runs:
-        text, starts = run.page.texts[column], run.page.starts[column]
-        if starts is None:
-            continue
-        first, last = starts[run.start], starts[run.end]
-        if first == last:
-            continue
-        chunks.append(text if first == 0 and last == len(text) else memoryview(text)[first:last])
-        series += text.count(b"\n", first, last)
-    return FamilyLines(tuple(chunks), series)
+RELEASE_BYTES = 8 * 1024 * 1024
+"""Bytes of page lines the merge frees between two trims of the heap."""
+
+
+def _joined(runs: Sequence[_Run], names: Sequence[str]) -> dict[str, FamilyLines]:
+    """Each family's lines of the runs, in order, joined once; the pages' lines of a family freed as soon as
+    it is joined, and given back to the system every `RELEASE_BYTES` (`memory.trim`): a page's lines sit
+    in the C heap, not among the records, so the region's lines are held about once while they are merged,
+    not once as pages and once joined."""
+    pages = list({id(run.page): run.page for run in runs}.values())
+    merged: dict[str, FamilyLines] = {}
+    freed = 0
+    for column, name in enumerate(names):
+        parts: list[bytes | memoryview] = []
+        for run in runs:
+            text, starts = run.page.texts[column], run.page.starts[column]
+            if starts is not None and starts[run.start] != starts[run.end]:
+                whole = run.start == 0 and run.end == len(starts) - 1
+                parts.append(text if whole else memoryview(text)[starts[run.start] : starts[run.end]])
+        text = b"".join(parts)
+        merged[name] = FamilyLines(text, text.count(b"\n"))
+        parts.clear()
+        for page in pages:
+            freed += len(page.texts[column])
+            page.texts[column] = b""
+        if freed >= RELEASE_BYTES:
+            memory.trim()
+            freed = 0
+    return merged
 
 
 @dataclass(frozen=True)
@@ -532,12 +528,7 @@ def render(regions: Iterable[RegionSamples], like: Exposition | None = None) -> 
         raise ValueError(f"a region appears more than once: {sorted(names)}")
     blocks: list[FamilyBlock] = []
     for family in SNAPSHOT_FAMILIES:
-        lines = tuple(
-            chunk
-            for samples in regions
-            if family.name in samples.families
-            for chunk in samples.families[family.name].chunks
-        )
+        lines = tuple(samples.families[family.name].text for samples in regions if family.name in samples.families)
         if not lines:
             continue
         headers = _HEADERS[family.name]
