@@ -70,7 +70,8 @@ from exporter.app import Wiring
 from exporter.config import load_settings
 from exporter.metrics.exposition import TEXT, answer
 from exporter.metrics.gzipped import GzipPrefix
-from exporter.metrics.render import RegionStream, collect_region, render
+from exporter.metrics.render import collect_region, render
+from exporter.metrics.stream import RegionStream
 from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import SimulatorServer
 from exporter.tencentcloud.client import TencentCloudClient
