@@ -38,7 +38,8 @@ from typing import Any, TypeVar
 
 from exporter.metrics.attention import attention_rows
 from exporter.metrics.options import RenderOptions
-from exporter.metrics.render import RegionStream, collect_region
+from exporter.metrics.render import collect_region
+from exporter.metrics.stream import RegionStream
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.tencentcloud.gcpause import paused_gc
 from exporter.tione.listing import LIMIT, parse_page, typed_page

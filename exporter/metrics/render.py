@@ -30,7 +30,6 @@ from exporter.metrics.families.family import Family, Kind, Sample, TagFamily
 from exporter.metrics.gzipped import GzipPrefix
 from exporter.metrics.labels import ACCOUNT_LABEL, REGION_LABEL, Tag, TagSelection, clean_value, escape_value
 from exporter.metrics.options import RenderOptions
-from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 
 AnyFamily = Family[Any]
@@ -214,6 +213,17 @@ class _Writer:
                 found.append(out)
         return found
 
+    def forget(self, limit: int) -> None:
+        """Empty each cache of label values and tails that holds more than `limit` entries.
+
+        Most entries are of one object only (its id, name, image): a writer that formats a whole listing
+        page by page would otherwise hold one for every object of the region until the poll ends, beside
+        the records. The values that do repeat come back at the next object that has them."""
+        caches: list[dict[Any, Any]] = [self._labels, self._pairs, *(out.tails for out in self.outs.values())]
+        for cache in caches:
+            if len(cache) > limit:
+                cache.clear()
+
     def label(self, value: str) -> str:
         """A label value cleaned and escaped for the exposition."""
         text = self._labels.get(value)
@@ -341,128 +351,6 @@ def _samples(
         services_by_status=MappingProxyType(dict(sorted(tally.items()))),
         runtime=MappingProxyType({name: family for name, (family, _) in runtime.items()}),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Fragment:
-    """One group's lines, formatted as if it were alone in the region, and what it takes to merge them."""
-
-    group: ServiceGroup
-    """Held so that its `id()` keeps naming it until the merge."""
-    workspace: str
-    counted: bool
-    """False when the group has no id (as a label value): `collect_region` leaves it out too."""
-    group_id: str
-    service_ids: frozenset[str]
-    services: int
-    tally: collections.Counter[str]
-    texts: tuple[bytes, ...]
-    """Its lines of each family of the group's kinds, in `RegionStream`'s order of them."""
-    series: tuple[int, ...]
-
-
-class RegionStream:
-    """A region's service groups formatted page by page as the listing reads them, merged at the end.
-
-    The listing waits on the token bucket between pages; formatting each page then costs the poll nothing,
-    and what is left after the last answer is a merge (`finish`). Each group is formatted on its own, as
-    the listing read it (`service_groups`), and kept by identity; the merge takes, in the snapshot's order, the
-    fragment of every group the listing kept (its de-duplication picked one copy of each). The result is
-    exactly `collect_region`'s: whenever the fragments cannot say so alone (a group that was not added or
-    was listed in another workspace than its fragment says, a service id repeated across groups), `finish`
-    gives None and the caller collects the region as a whole.
-    """
-
-    def __init__(self, region: str, options: RenderOptions | None = None, account: str = "") -> None:
-        self.region = region
-        self.options = options or RenderOptions()
-        self._writer = _Writer(self.options)
-        self._identity = _region_identity(self._writer, region, account)
-        self._root = self._writer.kinds[groups.KIND]
-        self._subtree = self._below(self._root)
-        self._outs = [out for kind in self._subtree for out in kind.outs + kind.tag_outs]
-        self._fragments: dict[int, _Fragment] = {}
-
-    def _below(self, kind: _KindOut) -> list[_KindOut]:
-        return [kind, *(below for child in kind.children for below in self._below(child))]
-
-    def service_groups(self, groups: Sequence[ServiceGroup], workspace: str) -> None:
-        """Format groups as listed in `workspace` ("" for the default one, unnamed): the poll's `Sink`."""
-        for group in groups:
-            self._fragments[id(group)] = self._format(group, workspace)
-
-    def _format(self, group: ServiceGroup, workspace: str) -> _Fragment:
-        for kind in self._subtree:
-            kind.seen, kind.count, kind.tally = set(), 0, collections.Counter()
-        group_workspaces = {group.service_group_id or "": workspace} if workspace else {}
-        alone = RegionSnapshot(self.region, (group,), group_workspaces=group_workspaces)
-        self._writer.walk(alone, [self._root], alone, self._identity)
-        texts: list[bytes] = []
-        series: list[int] = []
-        for out in self._outs:
-            text = b""
-            if out.lines:
-                text = b"".join(out.lines)
-                out.lines.clear()
-            texts.append(text)
-            series.append(text.count(b"\n"))
-        service_kind = self._writer.kinds[services.KIND]
-        return _Fragment(
-            group=group,
-            workspace=workspace,
-            counted=self._root.count > 0,
-            group_id=next(iter(self._root.seen), ""),
-            service_ids=frozenset(service_kind.seen),
-            services=service_kind.count,
-            tally=service_kind.tally,
-            texts=tuple(texts),
-            series=tuple(series),
-        )
-
-    def discard(self) -> None:
-        """Drop everything formatted so far: a poll that does not finish keeps nothing of its pages."""
-        self._fragments.clear()
-        for out in self._writer.outs.values():
-            out.lines.clear()
-
-    def finish(self, snapshot: RegionSnapshot) -> RegionSamples | None:
-        """The region's samples from the fragments and the snapshot's other kinds, or None when the
-        fragments cannot give exactly what `collect_region(snapshot)` would."""
-        chosen: list[_Fragment] = []
-        seen_groups: set[str] = set()
-        seen_services: set[str] = set()
-        for group in snapshot.groups:
-            fragment = self._fragments.get(id(group))
-            if fragment is None or fragment.group is not group:
-                return None
-            if fragment.workspace != snapshot.group_workspaces.get(group.service_group_id or "", ""):
-                return None
-            if not fragment.counted or fragment.group_id in seen_groups:
-                continue
-            if not seen_services.isdisjoint(fragment.service_ids):
-                return None
-            seen_groups.add(fragment.group_id)
-            seen_services |= fragment.service_ids
-            chosen.append(fragment)
-        self._fragments.clear()
-        writer = self._writer
-        others = [root for root in writer.roots if root is not self._root]
-        writer.walk(snapshot, others, snapshot, self._identity)
-        tally: collections.Counter[str] = collections.Counter()
-        for fragment in chosen:
-            tally.update(fragment.tally)
-        counted, service_count = len(chosen), sum(fragment.services for fragment in chosen)
-        # One column per family: the fragments' texts side by side, joined at C speed. The fragments go
-        # first and each column as soon as it is joined, so the region's lines are never held twice over.
-        texts = list(zip(*(fragment.texts for fragment in chosen), strict=True))
-        series = list(zip(*(fragment.series for fragment in chosen), strict=True))
-        chosen.clear()
-        merged: dict[str, FamilyLines] = {}
-        for index, out in enumerate(self._outs[: len(texts)]):
-            merged[out.family.name] = FamilyLines(b"".join(texts[index]), sum(series[index]))
-            texts[index] = ()
-        families = {name: merged.get(name) or _lines(out.lines) for name, out in writer.outs.items()}
-        return _samples(snapshot, families, counted, service_count, tally, runtime=_runtime(writer, snapshot))
 
 
 class _Headers(NamedTuple):

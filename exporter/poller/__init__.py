@@ -39,7 +39,8 @@ from exporter.logs import poll_fields, redact
 from exporter.metrics.attention import AttentionRow, attention_rows
 from exporter.metrics.labels import clean_value
 from exporter.metrics.options import RenderOptions
-from exporter.metrics.render import Exposition, RegionSamples, RegionStream, collect_region, render
+from exporter.metrics.render import Exposition, RegionSamples, collect_region, render
+from exporter.metrics.stream import RegionStream
 from exporter.poller.budget import RequestBudget, budget_message
 from exporter.poller.plan import PollPlan, PollRecorder, PollTarget
 from exporter.poller.status import UNEXPECTED_ERROR, Failure, Published, RegionStatus

@@ -13,7 +13,8 @@ import msgspec
 import pytest
 
 from exporter.metrics.options import RenderOptions
-from exporter.metrics.render import RegionSamples, RegionStream, collect_region
+from exporter.metrics.render import RegionSamples, collect_region
+from exporter.metrics.stream import RegionStream
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.tione.decode import decode_groups
 from exporter.tione.listing import dedupe

@@ -14,7 +14,8 @@ from exporter.config.load import load_settings
 from exporter.console import ConfigError
 from exporter.metrics.families import SNAPSHOT_FAMILIES, monitor_metrics, traffic
 from exporter.metrics.options import RenderOptions
-from exporter.metrics.render import RegionStream, collect_region, render
+from exporter.metrics.render import collect_region, render
+from exporter.metrics.stream import RegionStream
 from exporter.tencentcloud.errors import APIError
 from exporter.tione import monitor, monitor_extra
 from exporter.tione import monitor_api as api
