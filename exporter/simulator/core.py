@@ -94,11 +94,11 @@ class Simulator(FleetControls):
             seed = account.seed if account.seed is not None else self.config.seed + position
             groups = account.groups if account.groups is not None else self.config.groups
             limit = account.rate_limit if account.rate_limit is not None else self.config.rate_limit
+            uin = account.uin or make_account(seed).uin
             fleets = {
-                region: RegionFleet(region, seed, groups, self._start, workspaces=self.config.workspaces)
+                region: RegionFleet(region, seed, groups, self._start, workspaces=self.config.workspaces, uin=uin)
                 for region in self.config.regions
             }
-            uin = account.uin or make_account(seed).uin
             monitor = SlidingWindow(self.config.monitor_rate_limit)
             state = MonitorState(seed=seed, test_metric=self.config.monitor_test_metric)
             self._accounts[account.name] = sts.HostedAccount(account, uin, fleets, SlidingWindow(limit), monitor, state)
