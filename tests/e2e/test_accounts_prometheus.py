@@ -162,7 +162,8 @@ def test_an_alert_planted_in_one_account_names_it_and_not_the_other(stack: Stack
 
 
 def labelled(accounts: set[str]) -> Check:
-    """Series that keep `region` (or any label but the ones a panel sums by) must carry one of `accounts`."""
+    """A series that keeps `region` keeps `account` too (a panel may sum `account` away only with `region`),
+    and every `account` shown is one of `accounts`."""
 
     def check(found: list[dict[str, Any]]) -> str | None:
         for series in found:
