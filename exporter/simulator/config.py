@@ -52,6 +52,8 @@ class AccountConfig:
     - `external_id`: when set, `AssumeRole` must send this `ExternalId` (else `UnauthorizedOperation`).
     - `seed`, `groups`, `rate_limit`: its fleet's seed (None: the simulator's seed plus its position, from 1),
       size (None: `groups`) and its own TI-ONE budget (None: the simulator's `rate_limit`).
+    - `uin`: its uin (None: drawn from its seed). Two accounts given the same seed hold the same fleets, ids
+      included, as accounts copied from one template would; a uin of their own tells them apart.
     """
 
     name: str
@@ -61,10 +63,13 @@ class AccountConfig:
     seed: int | None = None
     groups: int | None = None
     rate_limit: float | None = None
+    uin: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("an account needs a name")
+        if self.uin is not None and not self.uin.isdigit():
+            raise ValueError(f"account {self.name}: a uin is digits")
         if self.groups is not None and self.groups < 0:
             raise ValueError(f"account {self.name}: groups must be >= 0")
         if self.rate_limit is not None and self.rate_limit < 0:

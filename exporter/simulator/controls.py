@@ -112,10 +112,10 @@ class FleetControls:
         with self._lock:
             return self._fleet(region).meta[group_id].workspace
 
-    def resource_groups(self, region: str) -> list[JSON]:
+    def resource_groups(self, region: str, *, account: str | None = None) -> list[JSON]:
         """The region's dedicated resource groups as `DescribeBillingResourceGroups` sends them (with nodes)."""
         with self._lock:
-            fleet = self._fleet(region)
+            fleet = self._fleet(region, account)
             return [billing.wire(fleet, group, instances=True) for group in fleet.billing_groups]
 
     def training_tasks(self, region: str, project_id: str | None = None) -> list[JSON]:
@@ -157,16 +157,24 @@ class FleetControls:
     # -- changing the fleet -----------------------------------------------------------------------
 
     def set_service_status(
-        self, region: str, service_id: str, status: str, replicas: int | None = None, ready: int | None = None
+        self,
+        region: str,
+        service_id: str,
+        status: str,
+        replicas: int | None = None,
+        ready: int | None = None,
+        *,
+        account: str | None = None,
     ) -> None:
         """Put a service in `status` (any `Service.Status`, or `ARREARS_STOP` for a stop for arrears).
 
         Replicas default to the current desired figure (Stopped forces 0; starting from 0 takes the
         autoscaler minimum or 1); `ready` defaults to all for Normal, all but one for Abnormal, none otherwise.
-        The pods, conditions and the group's counts follow.
+        The pods, conditions and the group's counts follow. `account` names a hosted account (None: the
+        simulator's own).
         """
         with self._lock:
-            fleet = self._fleet(region)
+            fleet = self._fleet(region, account)
             fleet.set_service_status(service_id, status, replicas, self.now(), ready)
             fleet.grow_capacity(self.now())
 

@@ -94,13 +94,14 @@ class Simulator(FleetControls):
             seed = account.seed if account.seed is not None else self.config.seed + position
             groups = account.groups if account.groups is not None else self.config.groups
             limit = account.rate_limit if account.rate_limit is not None else self.config.rate_limit
+            uin = account.uin or make_account(seed).uin
             fleets = {
-                region: RegionFleet(region, seed, groups, self._start, workspaces=self.config.workspaces)
+                region: RegionFleet(region, seed, groups, self._start, workspaces=self.config.workspaces, uin=uin)
                 for region in self.config.regions
             }
-            uin = make_account(seed).uin
             monitor = SlidingWindow(self.config.monitor_rate_limit)
-            self._accounts[account.name] = sts.HostedAccount(account, uin, fleets, SlidingWindow(limit), monitor)
+            state = MonitorState(seed=seed, test_metric=self.config.monitor_test_metric)
+            self._accounts[account.name] = sts.HostedAccount(account, uin, fleets, SlidingWindow(limit), monitor, state)
         self._sts_limiter = SlidingWindow(sts.RATE_LIMIT)
         self._faults = FaultPlan(self.config.faults, self.config.seed)
         self._latency = self.config.latency
@@ -166,7 +167,7 @@ class Simulator(FleetControls):
                 request_id=request_id,
                 now=self.now(),
                 gate=gate,
-                monitor=self._monitor,
+                monitor=account.monitor if account is not None and account.monitor is not None else self._monitor,
             )
         problem = api.protocol_error(request, request_id)
         if problem is not None:
@@ -247,14 +248,16 @@ class Simulator(FleetControls):
         with self._lock:
             return dict(self._traffic_incidents)
 
-    def set_traffic(self, region: str, group_id: str, traffic: Traffic | None) -> None:
-        """Plant a group's Cloud Monitor figures (exact, in every period), or None to draw them from the fleet again."""
+    def set_traffic(self, region: str, group_id: str, traffic: Traffic | None, *, account: str | None = None) -> None:
+        """Plant a group's Cloud Monitor figures (exact, in every period), or None to draw them from the fleet
+        again; `account` names a hosted account (None: the simulator's own)."""
         with self._lock:
-            self._fleet(region)
+            self._fleet(region, account)
+            state = self._monitor if account is None else self._hosted(account).monitor or self._monitor
             if traffic is None:
-                self._monitor.planted.pop((region, group_id), None)
+                state.planted.pop((region, group_id), None)
             else:
-                self._monitor.planted[(region, group_id)] = traffic
+                state.planted[(region, group_id)] = traffic
 
     # -- inspection -------------------------------------------------------------------------------
 

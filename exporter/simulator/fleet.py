@@ -12,7 +12,7 @@ import calendar
 import itertools
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from exporter.simulator import capacity, catalog, holders
@@ -116,11 +116,20 @@ class RegionFleet:
     """
 
     def __init__(
-        self, region: str, seed: int, groups: int, now: float, *, incidents: bool = False, workspaces: int = 2
+        self,
+        region: str,
+        seed: int,
+        groups: int,
+        now: float,
+        *,
+        incidents: bool = False,
+        workspaces: int = 2,
+        uin: str | None = None,
     ) -> None:
+        """`uin`: the account's, instead of the one drawn from `seed` (everything else is drawn as usual)."""
         self.region = region
         self.seed = seed
-        self.account = make_account(seed)
+        self.account = make_account(seed) if uin is None else replace(make_account(seed), uin=uin)
         setup = random.Random(f"{seed}/{region}/setup")
         self.workspaces: tuple[str, ...] = (f"ws-{random_id(setup)}", f"ws-{random_id(setup)}")
         more = random.Random(f"{seed}/{region}/workspaces")  # its own draws: the first two stay as they were

@@ -26,6 +26,7 @@ from exporter.simulator.answer import Answer, error, success
 from exporter.simulator.auth import AuthError, CredentialStore
 from exporter.simulator.config import AccountConfig, Credential
 from exporter.simulator.fleet import RegionFleet
+from exporter.simulator.monitor import MonitorState
 from exporter.simulator.params import ParameterError
 from exporter.simulator.ratelimit import SlidingWindow
 from exporter.simulator.workload import iso_z
@@ -65,6 +66,8 @@ class HostedAccount:
     limiter: SlidingWindow
     monitor_limiter: SlidingWindow | None = None
     """None: the simulator's own Cloud Monitor budget."""
+    monitor: MonitorState | None = None
+    """Its Cloud Monitor figures (planted traffic of its own); None: the simulator's."""
 
     @property
     def name(self) -> str:

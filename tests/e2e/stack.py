@@ -1,29 +1,42 @@
 """Helpers for the end-to-end tests: free loopback ports, child processes that always die, the exporter and
-Prometheus started as the tests run them, a small client of Prometheus' HTTP API, and a time-scaled copy
-of the alert rules."""
+Prometheus started as the tests run them, a small client of Prometheus' HTTP API, a time-scaled copy
+of the alert rules, the whole stack (simulator, exporter, Prometheus with the rules) as one context, and
+the dashboards' queries run against it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import yaml
 
-from tests.conftest import exporter_command, tree_environment
+from exporter.simulator import SimulatorServer
+from grafana.queries import panel_queries, parse_label_values, query_variables, substitute
+from tests.conftest import REPO, exporter_command, require_tool, tree_environment
 
 T = TypeVar("T")
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _RANGE = re.compile(r"\[(\d+)([smhd])\]")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+RULES = REPO / "deploy" / "prometheus" / "rules"
+DASHBOARDS = REPO / "grafana" / "dashboards"
+TIME_FACTOR = 60
+"""The alert rules' `for` durations and range windows are divided by this: seconds instead of minutes."""
+GRAFANA_GLOBALS = {"__rate_interval": "5s", "__interval": "1s", "__range": "2m"}
+"""What Grafana would put in for its own variables, given Prometheus scraping every second."""
+ALL = ".*"
 
 
 def free_port() -> int:
@@ -160,10 +173,16 @@ def stop_all(processes: Sequence[Process]) -> None:
 
 
 def exporter_process(
-    name: str, endpoint: str, regions: Sequence[str], address: str, log: Path, credentials: Mapping[str, str]
+    name: str,
+    endpoint: str,
+    regions: Sequence[str],
+    address: str,
+    log: Path,
+    credentials: Mapping[str, str],
+    extra: Sequence[str] = (),
 ) -> Process:
-    """`tione-exporter run` of this tree polling `endpoint` every second, serving on `address`; only the
-    given TENCENTCLOUD_* variables and none of the caller's TIONE_EXPORTER_* reach it."""
+    """`tione-exporter run` of this tree polling `endpoint` every second, serving on `address`, with any
+    `extra` flags; only the given TENCENTCLOUD_* variables and none of the caller's TIONE_EXPORTER_* reach it."""
     env = tree_environment(
         {k: v for k, v in os.environ.items() if not k.startswith(("TIONE_EXPORTER_", "TENCENTCLOUD_"))}
     )
@@ -184,7 +203,7 @@ def exporter_process(
         "--poll.interval",
         "1s",
     ]
-    command = [*exporter_command(), "run", *arguments, "--web.listen-address", address]
+    command = [*exporter_command(), "run", *arguments, *extra, "--web.listen-address", address]
     return Process(name, command, log, env | dict(credentials))
 
 
@@ -201,3 +220,149 @@ def prometheus_process(name: str, binary: str, config: Mapping[str, Any], direct
         "--log.level=warn",
     ]
     return Process(name, arguments, directory / f"{name}.log"), f"http://{address}"
+
+
+@dataclass
+class Stack:
+    """The simulator, the exporter polling it and Prometheus scraping the exporter with the shipped rules."""
+
+    simulator: SimulatorServer
+    prometheus: PrometheusAPI
+    processes: list[Process]
+    rules_dir: Path
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ({p.log}) ---\n{p.tail()}" for p in self.processes)
+
+    def alerts(self, **labels: str) -> list[dict[str, Any]]:
+        """Active alerts (pending or firing) whose labels include `labels`."""
+        return [a for a in self.prometheus.alerts() if all(a["labels"].get(k) == v for k, v in labels.items())]
+
+    def services(self, region: str, account: str | None = None) -> list[dict[str, Any]]:
+        """The services of the region's default workspace (of a hosted `account`, or the simulator's own)."""
+        groups = self.simulator.fleet(region, project_id="", account=account)
+        return [service for group in groups for service in group["Services"]]
+
+
+@contextlib.contextmanager
+def running_stack(
+    tmp: Path,
+    simulator: SimulatorServer,
+    credentials: Mapping[str, str],
+    regions: Sequence[str],
+    settled: tuple[str, Callable[[PrometheusAPI], bool]],
+    extra: Sequence[str] = (),
+) -> Iterator[Stack]:
+    """Start the exporter (`extra` flags) against the started `simulator` and Prometheus with the alert rules
+    time-scaled and the recording rules as shipped; ready once the target is up, `settled` (what, probe)
+    holds and every rule group has been evaluated. Everything stops on exit."""
+    prometheus_bin = require_tool("prometheus")
+    rules_dir = tmp / "rules"
+    rules_dir.mkdir()
+    time_scaled_rules(RULES / "tione-alerts.yml", rules_dir / "tione-alerts.yml", TIME_FACTOR)
+    shutil.copy(RULES / "tione-recording.yml", rules_dir / "tione-recording.yml")
+    processes: list[Process] = []
+    prometheus: PrometheusAPI | None = None
+    try:
+        exporter_address = f"127.0.0.1:{free_port()}"
+        log = tmp / "exporter.log"
+        processes.append(
+            exporter_process("exporter", simulator.url, regions, exporter_address, log, credentials, extra)
+        )
+        prometheus_config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(rules_dir / "tione-alerts.yml"), str(rules_dir / "tione-recording.yml")],
+            "scrape_configs": [{"job_name": "tione-exporter", "static_configs": [{"targets": [exporter_address]}]}],
+        }
+        process, url = prometheus_process("prometheus", prometheus_bin, prometheus_config, tmp)
+        processes.append(process)
+        prometheus = PrometheusAPI(url)
+        built = Stack(simulator, prometheus, processes, rules_dir)
+        api = prometheus
+        try:
+            wait_for("Prometheus to be ready", api.ready, timeout=20)
+            wait_for("the exporter target to be up", lambda: api.target_health() == ["up"], timeout=20)
+            wait_for(settled[0], lambda: settled[1](api), timeout=20)
+            wait_for(
+                "every rule group to be evaluated",
+                lambda: all(not g["lastEvaluation"].startswith("0001") for g in api.rule_groups()),
+                timeout=10,
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{built.logs()}") from None
+        yield built
+    finally:
+        if prometheus is not None:
+            prometheus.close()
+        stop_all(processes)
+
+
+def returns_data(prometheus: PrometheusAPI, expr: str, instant: bool) -> list[dict[str, Any]]:
+    """The series an instant query answers, or a range query over the last 20 s (empty: no data)."""
+    if instant:
+        return prometheus.query(expr)
+    return prometheus.query_range(expr, seconds=20)
+
+
+def empty_queries(
+    prometheus: PrometheusAPI,
+    model: dict[str, Any],
+    values: dict[str, str],
+    wait: float = 0.0,
+    check: Callable[[list[dict[str, Any]]], str | None] | None = None,
+) -> list[str]:
+    """The panel queries that return no data, each given up to `wait` seconds to return some: under load a
+    scrape or a rule evaluation can land late, and one slow round must not fail the whole dashboard.
+    `check` looks at the series of each query that has data and returns what is wrong with them, if anything
+    (reported as well)."""
+    variables = values | GRAFANA_GLOBALS
+    empty = []
+    for q in panel_queries(model):
+        expr = substitute(q.expr, variables)
+        deadline = time.monotonic() + wait
+        while not (found := returns_data(prometheus, expr, q.instant)):
+            if time.monotonic() >= deadline:
+                empty.append(f"{q.panel} [{q.ref}]: {expr}")
+                break
+            time.sleep(0.5)
+        problem = check(found) if found and check is not None else None
+        if problem:
+            empty.append(f"{q.panel} [{q.ref}]: {expr}: {problem}")
+    return empty
+
+
+def drill_down_group(
+    prometheus: PrometheusAPI,
+    model: dict[str, Any],
+    account: str,
+    check: Callable[[list[dict[str, Any]]], str | None] | None = None,
+) -> tuple[tuple[str, str] | None, dict[str, list[str]]]:
+    """The (region, service group) for which every panel of the drill-down `model` has data, its chained
+    variables resolved the way Grafana does (`account` given, services: All), or None; and the queries each
+    group tried left empty. Under load one round of queries can miss a scrape: before giving up, the groups
+    that came closest get every query its own wait."""
+    chain = dict(query_variables(model))
+    misses: dict[str, list[str]] = {}
+    listed: dict[str, list[str]] = {}
+    region_selector, region_label = parse_label_values(chain["region"])
+    for region in prometheus.label_values(region_label, substitute(region_selector or "", {"account": account})):
+        selector, label = parse_label_values(chain["service_group_id"])
+        where = {"account": account, "region": region}
+        groups = prometheus.label_values(label, substitute(selector or "", where))
+        listed[region] = groups
+        assert groups, f"no service group listed for {region} (account {account})"
+        for group in groups:
+            selector, label = parse_label_values(chain["service_id"])
+            values = where | {"service_group_id": group}
+            assert prometheus.label_values(label, substitute(selector or "", values)), f"no service in {group}"
+            missing = empty_queries(prometheus, model, values | {"service_id": ALL}, check=check)
+            if not missing:
+                return (region, group), misses
+            misses[group] = missing
+    for group in sorted(misses, key=lambda g: len(misses[g]))[:3]:
+        region = next(r for r, groups in listed.items() if group in groups)
+        values = {"account": account, "region": region, "service_group_id": group, "service_id": ALL}
+        misses[group] = empty_queries(prometheus, model, values, wait=15.0, check=check)
+        if not misses[group]:
+            return (region, group), misses
+    return None, misses

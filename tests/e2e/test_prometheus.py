@@ -9,11 +9,8 @@ dashboard query and every recording rule returns data.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,49 +18,23 @@ import yaml
 
 from exporter.simulator import SimulatorConfig, SimulatorServer, Traffic
 from exporter.simulator.prices import PriceBook
-from grafana.queries import panel_queries, parse_label_values, query_variables, substitute
-from tests.conftest import REPO, require_tool
+from grafana.queries import parse_label_values, query_variables
 from tests.e2e.stack import (
-    Process,
-    PrometheusAPI,
-    exporter_process,
-    free_port,
-    prometheus_process,
-    stop_all,
-    time_scaled_rules,
+    ALL,
+    DASHBOARDS,
+    RULES,
+    Stack,
+    drill_down_group,
+    empty_queries,
+    running_stack,
     wait_for,
 )
 
 pytestmark = pytest.mark.e2e
 
 REGIONS = ("ap-guangzhou", "ap-shanghai")
-TIME_FACTOR = 60
 SECRET_ID = "AKIDe2eLoopbackOnly0000000000000000"
 SECRET_KEY = "e2e-loopback-only-secret-key-000"  # a key only the loopback simulator accepts
-RULES = REPO / "deploy" / "prometheus" / "rules"
-DASHBOARDS = REPO / "grafana" / "dashboards"
-# What Grafana would put in for its own variables, given Prometheus scraping every second.
-GRAFANA_GLOBALS = {"__rate_interval": "5s", "__interval": "1s", "__range": "2m"}
-ALL = ".*"
-
-
-@dataclass
-class Stack:
-    simulator: SimulatorServer
-    prometheus: PrometheusAPI
-    processes: list[Process]
-    rules_dir: Path
-    notes: list[str] = field(default_factory=list)
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name} ({p.log}) ---\n{p.tail()}" for p in self.processes)
-
-    def alerts(self, **labels: str) -> list[dict[str, Any]]:
-        """Active alerts (pending or firing) whose labels include `labels`."""
-        return [a for a in self.prometheus.alerts() if all(a["labels"].get(k) == v for k, v in labels.items())]
-
-    def services(self, region: str) -> list[dict[str, Any]]:
-        return [service for group in self.simulator.fleet(region, project_id="") for service in group["Services"]]
 
 
 def identity(alert: dict[str, Any]) -> str:
@@ -78,54 +49,17 @@ def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    prometheus_bin = require_tool("prometheus")
-    tmp = tmp_path_factory.mktemp("e2e")
-    rules_dir = tmp / "rules"
-    rules_dir.mkdir()
-    time_scaled_rules(RULES / "tione-alerts.yml", rules_dir / "tione-alerts.yml", TIME_FACTOR)
-    shutil.copy(RULES / "tione-recording.yml", rules_dir / "tione-recording.yml")
-
     config = SimulatorConfig(groups=6, regions=REGIONS, churn=False, secret_id=SECRET_ID, secret_key=SECRET_KEY)
-    simulator = SimulatorServer(config)
-    simulator.start()
-    processes: list[Process] = []
-    prometheus: PrometheusAPI | None = None
-    try:
-        exporter_address = f"127.0.0.1:{free_port()}"
-        credentials = {"TENCENTCLOUD_SECRET_ID": SECRET_ID, "TENCENTCLOUD_SECRET_KEY": SECRET_KEY}
-        processes.append(
-            exporter_process("exporter", simulator.url, REGIONS, exporter_address, tmp / "exporter.log", credentials)
-        )
-        prometheus_config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(rules_dir / "tione-alerts.yml"), str(rules_dir / "tione-recording.yml")],
-            "scrape_configs": [{"job_name": "tione-exporter", "static_configs": [{"targets": [exporter_address]}]}],
-        }
-        process, url = prometheus_process("prometheus", prometheus_bin, prometheus_config, tmp)
-        processes.append(process)
-        prometheus = PrometheusAPI(url)
-        built = Stack(simulator, prometheus, processes, rules_dir)
-        try:
-            wait_for("Prometheus to be ready", prometheus.ready, timeout=20)
-            wait_for("the exporter target to be up", lambda: prometheus.target_health() == ["up"], timeout=20)
-            wait_for(
-                "service series from both regions",
-                lambda: len(prometheus.query("count by (region) (tione_service_status)")) == len(REGIONS),
-                timeout=20,
-            )
-            wait_for(
-                "every rule group to be evaluated",
-                lambda: all(not g["lastEvaluation"].startswith("0001") for g in prometheus.rule_groups()),
-                timeout=10,
-            )
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{built.logs()}") from None
+    credentials = {"TENCENTCLOUD_SECRET_ID": SECRET_ID, "TENCENTCLOUD_SECRET_KEY": SECRET_KEY}
+    settled = (
+        "service series from both regions",
+        lambda api: len(api.query("count by (region) (tione_service_status)")) == len(REGIONS),
+    )
+    with (
+        SimulatorServer(config) as simulator,
+        running_stack(tmp_path_factory.mktemp("e2e"), simulator, credentials, REGIONS, settled) as built,
+    ):
         yield built
-    finally:
-        if prometheus is not None:
-            prometheus.close()
-        stop_all(processes)
-        simulator.stop()
 
 
 def test_the_alert_rules_run_time_scaled(stack: Stack) -> None:
@@ -240,28 +174,6 @@ def test_a_service_going_down_fires_the_down_alert_and_it_resolves(
     report(capsys, f"TIONEServiceDown resolved {time.monotonic() - restored:.1f} s after {service_id} came back")
 
 
-def _returns_data(stack: Stack, expr: str, instant: bool) -> bool:
-    if instant:
-        return bool(stack.prometheus.query(expr))
-    return bool(stack.prometheus.query_range(expr, seconds=20))
-
-
-def _empty_queries(stack: Stack, model: dict[str, Any], values: dict[str, str], wait: float = 0.0) -> list[str]:
-    """The panel queries that return no data, each given up to `wait` seconds to return some: under load a
-    scrape or a rule evaluation can land late, and one slow round must not fail the whole dashboard."""
-    variables = values | GRAFANA_GLOBALS
-    empty = []
-    for q in panel_queries(model):
-        expr = substitute(q.expr, variables)
-        deadline = time.monotonic() + wait
-        while not _returns_data(stack, expr, q.instant):
-            if time.monotonic() >= deadline:
-                empty.append(f"{q.panel} [{q.ref}]: {expr}")
-                break
-            time.sleep(0.5)
-    return empty
-
-
 def test_every_dashboard_query_and_recording_rule_returns_data(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -300,46 +212,18 @@ def test_every_dashboard_query_and_recording_rule_returns_data(
     empty: list[str] = []
     for uid in ("tione-overview", "tione-exporter-health"):
         model = json.loads((DASHBOARDS / f"{uid}.json").read_text())
-        empty += [f"{uid}: {line}" for line in _empty_queries(stack, model, {"account": ALL, "region": ALL}, wait=15.0)]
+        empty += [
+            f"{uid}: {line}"
+            for line in empty_queries(stack.prometheus, model, {"account": ALL, "region": ALL}, wait=15.0)
+        ]
     assert not empty, "dashboard queries without data:\n" + "\n".join(empty)
 
     # The drill-down, with its chained variables resolved the way Grafana does: some group (accounts and
     # services: All; this exporter polls one account, so `account` lists nothing) must fill every panel.
     model = json.loads((DASHBOARDS / "tione-service-group.json").read_text())
-    chain = dict(query_variables(model))
-    covered: tuple[str, str] | None = None
-    misses: dict[str, list[str]] = {}
-    listed: dict[str, list[str]] = {}
-    account_selector, account_label = parse_label_values(chain["account"])
+    account_selector, account_label = parse_label_values(dict(query_variables(model))["account"])
     assert prometheus.label_values(account_label, account_selector) == [], "one account: no `account` label"
-    region_selector, region_label = parse_label_values(chain["region"])
-    for region_value in prometheus.label_values(region_label, substitute(region_selector or "", {"account": ALL})):
-        selector, label = parse_label_values(chain["service_group_id"])
-        where = {"account": ALL, "region": region_value}
-        groups = prometheus.label_values(label, substitute(selector or "", where))
-        listed[region_value] = groups
-        assert groups, f"no service group listed for {region_value}"
-        for group in groups:
-            selector, label = parse_label_values(chain["service_id"])
-            values = where | {"service_group_id": group}
-            assert prometheus.label_values(label, substitute(selector or "", values)), f"no service in {group}"
-            missing = _empty_queries(stack, model, values | {"service_id": ALL})
-            if not missing:
-                covered = (region_value, group)
-                break
-            misses[group] = missing
-        if covered:
-            break
-    # Under load one round of queries can miss a scrape: before failing, the groups that came closest get
-    # every query its own wait, as the overview's do.
-    closest = sorted(misses, key=lambda g: len(misses[g]))[:3] if covered is None else []
-    for group in closest:
-        region_value = next(r for r, groups in listed.items() if group in groups)
-        values = {"account": ALL, "region": region_value, "service_group_id": group, "service_id": ALL}
-        misses[group] = _empty_queries(stack, model, values, wait=15.0)
-        if not misses[group]:
-            covered = (region_value, group)
-            break
+    covered, misses = drill_down_group(prometheus, model, ALL)
     assert covered, f"no service group fills every drill-down panel: {misses}"
     report(capsys, f"{len(records)} recording rules and every dashboard query return data (drill-down: {covered})")
     stack.simulator.set_service_status(region, short["ServiceId"], "Normal")

@@ -22,8 +22,11 @@ import pytest
 
 from exporter.simulator import SimulatorConfig, SimulatorServer
 from grafana.queries import panel_queries, substitute
-from tests.conftest import REPO, require_tool
+from tests.conftest import require_tool
 from tests.e2e.stack import (
+    DASHBOARDS,
+    GRAFANA_GLOBALS,
+    RULES,
     Process,
     PrometheusAPI,
     exporter_process,
@@ -39,9 +42,6 @@ pytestmark = pytest.mark.e2e
 REGIONS = ("ap-guangzhou", "ap-shanghai")
 SECRET_ID = "AKIDe2eLoopbackOnly0000000000000001"
 SECRET_KEY = "e2e-loopback-only-secret-key-001"  # a key only the loopback simulator accepts
-RULES = REPO / "deploy" / "prometheus" / "rules"
-DASHBOARDS = REPO / "grafana" / "dashboards"
-GRAFANA_GLOBALS = {"__rate_interval": "5s", "__interval": "1s", "__range": "2m"}
 REPLICA_LABELS = ("pod", "instance")
 PROCESS_SERIES = re.compile(r"\btione_exporter_\w+|\bup\{|\bscrape_duration_seconds\b|\btime\(\)")
 OWN_INTERVAL_SERIES = re.compile(

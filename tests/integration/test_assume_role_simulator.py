@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -18,17 +19,21 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.sts.v20180813 import models, sts_client
 
-from exporter.simulator import AccountConfig, SimulatorServer
+from exporter.simulator import AccountConfig, SimulatorServer, Traffic
 from exporter.tencentcloud.assume_role import AssumeRoleProvider
 from exporter.tencentcloud.client import ClientHooks, TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials, StaticProvider
 from exporter.tencentcloud.errors import APIError, CredentialError
 from exporter.tencentcloud.ratelimit import TokenBucket
+from exporter.tione import monitor, monitor_api
 from exporter.tione.api import SERVICE, VERSION
 from exporter.tione.listing import ACTION
+from exporter.tione.records import ServiceGroup
 from tests.conftest import signed_simulator
 
 REGION = "ap-guangzhou"
+PLANTED = 123.0
+"""Calls per second planted in one account's group: no drawn figure."""
 ACCOUNTS = (
     AccountConfig("prod", roles=("tione-exporter",), groups=4),
     AccountConfig("staging", roles=("tione-exporter",), external_id="staging-ext-1", groups=3, rate_limit=5),
@@ -275,3 +280,44 @@ def test_simulator_account_settings_are_checked(config: dict[str, object], messa
 
     with pytest.raises(ValueError, match=message):
         SimulatorConfig(**config)  # type: ignore[arg-type]
+
+
+async def test_two_accounts_of_one_seed_are_copies_changed_one_at_a_time() -> None:
+    """Accounts copied from one template: the same fleets, ids included, told apart by their own uins; a
+    status, planted traffic or a resource group asked for in one account is that account's only."""
+    copies = (AccountConfig("prod", seed=7, groups=3), AccountConfig("staging", seed=7, groups=3, uin="100077770042"))
+    with signed_simulator((REGION,), groups=1, accounts=copies) as simulator:
+        providers = {name: assume(simulator, name) for name in ("prod", "staging")}
+        assert simulator.account_uin("staging") == "100077770042" != simulator.account_uin("prod")
+        assert {g["Uin"] for g in simulator.fleet(REGION, account="staging")} == {"100077770042"}
+        ids = {name: fleet_ids(simulator, name) for name in providers}
+        assert ids["prod"] == ids["staging"] != []
+        assert simulator.resource_groups(REGION, account="prod") == simulator.resource_groups(REGION, account="staging")
+
+        group = simulator.fleet(REGION, "", account="prod")[0]
+        service_id = group["Services"][0]["ServiceId"]
+        simulator.set_service_status(REGION, service_id, "Abnormal", ready=0, account="staging")
+        simulator.set_traffic(REGION, group["ServiceGroupId"], Traffic(calls_per_second=PLANTED), account="prod")
+        for name, provider in providers.items():
+            async with TencentCloudClient(
+                endpoint=simulator.url, service=SERVICE, version=VERSION, credentials=provider
+            ) as client:
+                assert await list_ids(client) == ids[name]
+            statuses = {
+                s["ServiceId"]: s["Status"] for g in simulator.fleet(REGION, account=name) for s in g["Services"]
+            }
+            assert (statuses[service_id] == "Abnormal") == (name == "staging")
+            async with TencentCloudClient(
+                endpoint=simulator.url, service=monitor_api.SERVICE, version=monitor_api.VERSION, credentials=provider
+            ) as client:
+                records = [
+                    msgspec.convert(g, ServiceGroup, strict=False) for g in simulator.fleet(REGION, "", account=name)
+                ]
+                queries = [
+                    monitor.Query(metric, tuple(monitor.instances(records))) for metric in monitor_api.GROUP_METRICS
+                ]
+                window = monitor.window(time.time(), period=60, delay=120)
+                deadline = time.monotonic() + 10
+                found = await monitor.collect(monitor.bind(client), REGION, queries, window, deadline=deadline)
+            traffic = monitor.group_traffic(found.samples)
+            assert (traffic[group["ServiceGroupId"]].requests_per_second == PLANTED) == (name == "prod"), name
