@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -25,3 +26,26 @@ def test_ruff_format_is_clean() -> None:
 def test_mypy_strict_is_clean() -> None:
     result = run("mypy", "--strict", "exporter")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+"""The house's size limits: a production module says one thing, a function (outside the simulator, whose
+handlers are tables of the API's behaviour) fits on a screen."""
+
+
+def test_no_module_over_500_lines_and_no_function_over_60_outside_the_simulator() -> None:
+    too_long: list[str] = []
+    for path in sorted((REPO / "exporter").rglob("*.py")):
+        source = path.read_text()
+        name = path.relative_to(REPO)
+        if source.count("\n") > MAX_MODULE_LINES:
+            too_long.append(f"{name}: {source.count(chr(10))} lines")
+        if "simulator" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}:{node.lineno} {node.name}: {lines} lines")
+    assert not too_long, "\n".join(too_long)
