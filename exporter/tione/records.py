@@ -1,5 +1,8 @@
-"""What the exporter reads of `DescribeModelServiceGroups`: one `msgspec` record per object kind, holding
-exactly the fields read, decoded straight from the answer's bytes.
+"""What the exporter reads of TI-ONE's answers: one `msgspec` record per object kind, holding exactly the
+fields read, decoded straight from the answer's bytes. An object several answers carry (`Tag`, `GpuDetail`)
+is declared once and shared by every source that reads it.
+
+`DescribeModelServiceGroups`, the listing, is the one that matters for size and speed.
 
 These records are the one declaration of what is read: a page is decoded into them in one pass
 (`decode.decode_answer`), a page that does not fit is read again object by object into the same records
@@ -20,7 +23,7 @@ otherwise be walked by every collection of the oldest generation.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 
@@ -277,22 +280,88 @@ class ServiceGroup(Stamped, frozen=True):
     smart_router: SmartRouter | None = None
 
 
-class ServiceGroupsAnswer(Record, frozen=True):
-    """The `Response` object of `DescribeModelServiceGroups`, its envelope typed like
-    `models.ServiceGroupsEnvelope` (which checks it when the page is read object by object).
+class Answer(Record, frozen=True):
+    """What every answer's `Response` carries beside its objects. `Error` is only looked at for being there:
+    an error answer is read by the client's untyped path, which knows how to report it."""
 
-    `Error` is only looked at for being there: an error answer is read by the client's untyped path,
-    which knows how to report it.
-    """
-
-    total_count: int | None = None
-    global_total_count: int | None = None
-    service_groups: list[ServiceGroup] | None = None
     request_id: str | None = None
     error: Any = None
 
 
-class ServiceGroupsBody(Record, frozen=True):
-    """The whole body of an answer: `{"Response": {...}}`."""
+class ServiceGroupsAnswer(Answer, frozen=True):
+    """The `Response` object of `DescribeModelServiceGroups`, its envelope typed like
+    `models.ServiceGroupsEnvelope` (which checks it when the page is read object by object)."""
 
-    response: ServiceGroupsAnswer
+    total_count: int | None = None
+    global_total_count: int | None = None
+    service_groups: list[ServiceGroup] | None = None
+
+
+A = TypeVar("A", bound=Answer)
+
+
+class Body(Record, Generic[A], frozen=True):
+    """The whole body of an answer: `{"Response": {...}}`, decoded in one pass by `msgspec.json.Decoder(Body[...])`."""
+
+    response: A
+
+
+ServiceGroupsBody = Body[ServiceGroupsAnswer]
+
+
+class GroupResource(Record, frozen=True):
+    """What a resource group holds or uses (`DescribeBillingResourceGroups`): `Cpu` in 1/1000 core, `Memory`
+    in MB, `Gpu` in 1/100 card (the sum of `GpuDetailSet`, whose entries give it by card model)."""
+
+    cpu: int | None = None
+    memory: int | None = None
+    gpu: int | None = None
+    gpu_detail_set: list[GpuDetail] | None = None
+
+
+class ResourceGroup(Record, frozen=True):
+    """A dedicated (prepaid) resource group. Its `InstanceSet` (per-node figures) is not read: the exporter
+    asks for none (`DontShowInstanceSet`) and reports the group's totals only."""
+
+    resource_group_id: str | None = None
+    resource_group_name: str | None = None
+    free_instance: int | None = None
+    total_instance: int | None = None
+    used_resource: GroupResource | None = None
+    total_resource: GroupResource | None = None
+    tag_set: list[Tag] | None = None
+
+
+class ResourceGroupsAnswer(Answer, frozen=True):
+    """The `Response` of `DescribeBillingResourceGroups`; `TotalCount` counts all groups, not this page's."""
+
+    total_count: int | None = None
+    resource_group_set: list[ResourceGroup] | None = None
+
+
+class ResourceGroupInWorkspace(Record, frozen=True):
+    resource_group_id: str | None = None
+    resource_group_name: str | None = None
+    region: str | None = None
+    occupied: bool | None = None
+
+
+class Workspace(Record, frozen=True):
+    ti_project_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    create_time_sent: Any = msgspec.field(default=None, name="CreateTime")
+    resource_groups: list[ResourceGroupInWorkspace] | None = None
+    action_type: list[str] | None = None
+    status: str | None = None
+
+    @property
+    def create_time(self) -> datetime | None:
+        return lenient_time(self.create_time_sent)
+
+
+class WorkspacesAnswer(Answer, frozen=True):
+    """The `Response` of `DescribeWorkspaces`."""
+
+    total_count: int | None = None
+    workspaces: list[Workspace] | None = None
