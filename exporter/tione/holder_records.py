@@ -17,17 +17,14 @@ from typing import Any
 import msgspec
 
 from exporter.tione.models import lenient_time
-from exporter.tione.records import Answer, Body, Record
+from exporter.tione.records import Answer, Body, Record, Resources
 
 
-class ResourceConf(Record, frozen=True):
-    """A notebook's resources, and what each role of a training task has per instance: `Cpu` in 1/1000 core,
-    `Memory` in MB, `Gpu` in 1/100 card of `GpuType` (set for those on a resource group); `InstanceType` the
-    pay-as-you-go spec name (priced by `DescribeBillingSpecsPrice`)."""
+class ResourceConf(Resources, frozen=True):
+    """A notebook's resources, and what each role of a training task has per instance: `Gpu` cards of
+    `GpuType` (set for those on a resource group); `InstanceType` the pay-as-you-go spec name (priced by
+    `DescribeBillingSpecsPrice`)."""
 
-    cpu: int | None = None
-    memory: int | None = None
-    gpu: int | None = None
     gpu_type: str | None = None
     instance_type: str | None = None
 

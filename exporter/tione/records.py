@@ -81,15 +81,20 @@ class Record(msgspec.Struct, rename="pascal", frozen=True, kw_only=True, gc=Fals
     """Base of the records: PascalCase on the wire, snake_case in Python, every field optional."""
 
 
-class Stamped(Record, frozen=True):
-    """An object created and updated at times the API sends as text, kept as sent."""
+class Created(Record, frozen=True):
+    """An object created at a time the API sends as text, kept as sent."""
 
     create_time_sent: Any = msgspec.field(default=None, name="CreateTime")
-    update_time_sent: Any = msgspec.field(default=None, name="UpdateTime")
 
     @property
     def create_time(self) -> datetime | None:
         return lenient_time(self.create_time_sent)
+
+
+class Stamped(Created, frozen=True):
+    """An object created and updated at times the API sends as text, kept as sent."""
+
+    update_time_sent: Any = msgspec.field(default=None, name="UpdateTime")
 
     @property
     def update_time(self) -> datetime | None:
@@ -106,10 +111,16 @@ class GpuDetail(Record, frozen=True):
     value: int | None = None
 
 
-class ResourceInfo(Record, frozen=True):
+class Resources(Record, frozen=True):
+    """Resources as every TI-ONE object that has some states them: `Cpu` in 1/1000 core, `Memory` in MB,
+    `Gpu` in 1/100 card."""
+
     cpu: int | None = None
     memory: int | None = None
     gpu: int | None = None
+
+
+class ResourceInfo(Resources, frozen=True):
     gpu_type: str | None = None
     real_gpu: int | None = None
     real_gpu_detail_set: list[GpuDetail] | None = None
@@ -309,13 +320,10 @@ class Body(Record, Generic[A], frozen=True):
 ServiceGroupsBody = Body[ServiceGroupsAnswer]
 
 
-class GroupResource(Record, frozen=True):
-    """What a resource group holds or uses (`DescribeBillingResourceGroups`): `Cpu` in 1/1000 core, `Memory`
-    in MB, `Gpu` in 1/100 card (the sum of `GpuDetailSet`, whose entries give it by card model)."""
+class GroupResource(Resources, frozen=True):
+    """What a resource group holds or uses (`DescribeBillingResourceGroups`); its `Gpu` is the sum of
+    `GpuDetailSet`, whose entries give it by card model."""
 
-    cpu: int | None = None
-    memory: int | None = None
-    gpu: int | None = None
     gpu_detail_set: list[GpuDetail] | None = None
 
 
@@ -346,18 +354,13 @@ class ResourceGroupInWorkspace(Record, frozen=True):
     occupied: bool | None = None
 
 
-class Workspace(Record, frozen=True):
+class Workspace(Created, frozen=True):
     ti_project_id: str | None = None
     name: str | None = None
     description: str | None = None
-    create_time_sent: Any = msgspec.field(default=None, name="CreateTime")
     resource_groups: list[ResourceGroupInWorkspace] | None = None
     action_type: list[str] | None = None
     status: str | None = None
-
-    @property
-    def create_time(self) -> datetime | None:
-        return lenient_time(self.create_time_sent)
 
 
 class WorkspacesAnswer(Answer, frozen=True):
