@@ -112,8 +112,8 @@ class GpuDetail(Record, frozen=True):
 
 
 class Resources(Record, frozen=True):
-    """Resources as every TI-ONE object that has some states them: `Cpu` in 1/1000 core, `Memory` in MB,
-    `Gpu` in 1/100 card."""
+    """Resources in the units every TI-ONE answer uses: `Cpu` in 1/1000 core, `Memory` in MB, `Gpu` in 1/100
+    card."""
 
     cpu: int | None = None
     memory: int | None = None
