@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, PlainSerializer, SecretStr, SerializationInfo
 
-from exporter.tione.models import ApiModel, Filter, GpuDetail, Tag, TagFilter, Timestamp, as_utc
+from exporter.tione.models import ApiModel, Filter, TagFilter, Timestamp, as_utc
 
 __all__ = ["ApiModel", "Filter", "GpuDetail", "Tag", "TagFilter", "as_utc"]
 
@@ -29,6 +29,16 @@ def _serialize_secret(value: SecretStr, info: SerializationInfo) -> str:
 
 
 Secret = Annotated[SecretStr, PlainSerializer(_serialize_secret, return_type=str)]
+
+
+class Tag(ApiModel):
+    tag_key: str | None = None
+    tag_value: str | None = None
+
+
+class GpuDetail(ApiModel):
+    name: str | None = None
+    value: int | None = None
 
 
 class Documented(ApiModel):

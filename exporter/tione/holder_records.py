@@ -17,63 +17,48 @@ from typing import Any
 import msgspec
 
 from exporter.tione.models import lenient_time
-from exporter.tione.records import Record
+from exporter.tione.records import Answer, Body, Record, Resources
 
 
-class ResourceConfigInfo(Record, frozen=True):
-    """One role of a training task: `InstanceNum` instances, each with these resources.
+class ResourceConf(Resources, frozen=True):
+    """A notebook's resources, and what each role of a training task has per instance: `Gpu` cards of
+    `GpuType` (set for those on a resource group); `InstanceType` the pay-as-you-go spec name (priced by
+    `DescribeBillingSpecsPrice`)."""
 
-    `Cpu` in 1/1000 core, `Memory` in MB, `Gpu` in 1/100 card of `GpuType`; `InstanceType` is the
-    pay-as-you-go spec name (priced by `DescribeBillingSpecsPrice`)."""
+    gpu_type: str | None = None
+    instance_type: str | None = None
+
+
+class ResourceConfigInfo(ResourceConf, frozen=True):
+    """One role of a training task: `InstanceNum` instances, each with these resources."""
 
     role: str | None = None
-    cpu: int | None = None
-    memory: int | None = None
-    gpu_type: str | None = None
-    gpu: int | None = None
-    instance_type: str | None = None
     instance_num: int | None = None
 
 
-class TrainingTask(Record, frozen=True):
+class GpuHolder(Record, frozen=True):
+    """What a training task and a notebook both say of themselves: who they are, how they are charged,
+    where they run, their status and since when."""
+
     id: str | None = None
     name: str | None = None
     charge_type: str | None = None
     charge_status: str | None = None
     resource_group_id: str | None = None
+    status: str | None = None
+    start_time_sent: Any = msgspec.field(default=None, name="StartTime")
+
+    @property
+    def start_time(self) -> datetime | None:
+        return lenient_time(self.start_time_sent)
+
+
+class TrainingTask(GpuHolder, frozen=True):
     resource_config_infos: list[ResourceConfigInfo] | None = None
-    status: str | None = None
-    start_time_sent: Any = msgspec.field(default=None, name="StartTime")
-
-    @property
-    def start_time(self) -> datetime | None:
-        return lenient_time(self.start_time_sent)
 
 
-class ResourceConf(Record, frozen=True):
-    """A notebook's resources: `Cpu`, `Memory`, `Gpu` and `GpuType` as for a task (set for notebooks on a
-    resource group), `InstanceType` the pay-as-you-go spec name."""
-
-    cpu: int | None = None
-    memory: int | None = None
-    gpu: int | None = None
-    gpu_type: str | None = None
-    instance_type: str | None = None
-
-
-class Notebook(Record, frozen=True):
-    id: str | None = None
-    name: str | None = None
-    charge_type: str | None = None
-    charge_status: str | None = None
+class Notebook(GpuHolder, frozen=True):
     resource_conf: ResourceConf | None = None
-    resource_group_id: str | None = None
-    status: str | None = None
-    start_time_sent: Any = msgspec.field(default=None, name="StartTime")
-
-    @property
-    def start_time(self) -> datetime | None:
-        return lenient_time(self.start_time_sent)
 
 
 class SpecPrice(Record, frozen=True):
@@ -86,38 +71,25 @@ class SpecPrice(Record, frozen=True):
     real_total_cost: int | None = None
 
 
-class TrainingTasksAnswer(Record, frozen=True):
-    """The `Response` of `DescribeTrainingTasks`; `Error` is only looked at for being there."""
+class TrainingTasksAnswer(Answer, frozen=True):
+    """The `Response` of `DescribeTrainingTasks`."""
 
     total_count: int | None = None
     training_task_set: list[TrainingTask] | None = None
-    request_id: str | None = None
-    error: Any = None
 
 
-class NotebooksAnswer(Record, frozen=True):
+class NotebooksAnswer(Answer, frozen=True):
     total_count: int | None = None
     notebook_set: list[Notebook] | None = None
-    request_id: str | None = None
-    error: Any = None
 
 
-class SpecsPriceAnswer(Record, frozen=True):
+class SpecsPriceAnswer(Answer, frozen=True):
     specs_price: list[SpecPrice] | None = None
-    request_id: str | None = None
-    error: Any = None
 
 
-class TrainingTasksBody(Record, frozen=True):
-    response: TrainingTasksAnswer
-
-
-class NotebooksBody(Record, frozen=True):
-    response: NotebooksAnswer
-
-
-class SpecsPriceBody(Record, frozen=True):
-    response: SpecsPriceAnswer
+TrainingTasksBody = Body[TrainingTasksAnswer]
+NotebooksBody = Body[NotebooksAnswer]
+SpecsPriceBody = Body[SpecsPriceAnswer]
 
 
 HOLDER_RECORDS: tuple[type[Record], ...] = (TrainingTask, ResourceConfigInfo, Notebook, ResourceConf, SpecPrice)

@@ -1,9 +1,9 @@
-"""Pydantic models of what the exporter reads through pydantic: the answers of `DescribeWorkspaces` and
-`DescribeBillingResourceGroups`, the envelope of `DescribeModelServiceGroups`, and the listing's filters.
+"""Pydantic models of what the exporter reads through pydantic: the envelope of `DescribeModelServiceGroups`
+and the listing's filters, and the base of the events' models (`exporter.tione.event_models`).
 
-The service groups themselves are read as `msgspec` records (`exporter.tione.records`), the one
-declaration of what is read of them; the events as `exporter.tione.event_models`. The whole documented
-API objects, which nothing in production needs, are kept for the tests (`tests/api_models.py`).
+What the other answers hold is read as `msgspec` records (`exporter.tione.records`), one declaration per
+object kind. The whole documented API objects, which nothing in production needs, are kept for the tests
+(`tests/api_models.py`).
 
 The API documents nearly every field as nullable and adds fields without notice, so every field is
 optional and unknown fields are ignored rather than rejected. Enumerations stay plain strings: a value
@@ -64,11 +64,6 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-class Tag(ApiModel):
-    tag_key: str | None = None
-    tag_value: str | None = None
-
-
 class TagFilter(ApiModel):
     tag_key: str | None = None
     tag_values: list[str] | None = None
@@ -81,68 +76,10 @@ class Filter(ApiModel):
     fuzzy: bool | None = None
 
 
-class GpuDetail(ApiModel):
-    name: str | None = None
-    value: int | None = None
-
-
-class GroupResource(ApiModel):
-    """What a resource group holds or uses (`DescribeBillingResourceGroups`): `Cpu` in 1/1000 core, `Memory`
-    in MB, `Gpu` in 1/100 card (the sum of `GpuDetailSet`, whose entries give it by card model)."""
-
-    cpu: int | None = None
-    memory: int | None = None
-    gpu: int | None = None
-    gpu_detail_set: list[GpuDetail] | None = None
-
-
-class ResourceGroup(ApiModel):
-    """A dedicated (prepaid) resource group. Its `InstanceSet` (per-node figures) is not modelled: the
-    exporter asks for none (`DontShowInstanceSet`) and reports the group's totals only."""
-
-    resource_group_id: str | None = None
-    resource_group_name: str | None = None
-    free_instance: int | None = None
-    total_instance: int | None = None
-    used_resource: GroupResource | None = None
-    total_resource: GroupResource | None = None
-    tag_set: list[Tag] | None = None
-
-
-class DescribeBillingResourceGroupsResponse(ApiModel):
-    total_count: int | None = None
-    """All groups matching the request, not just this page."""
-    resource_group_set: list[ResourceGroup] | None = None
-    request_id: str | None = None
-
-
 class ServiceGroupsEnvelope(ApiModel):
     """`DescribeModelServiceGroups`' `Response` when its groups cannot be read in one pass: the envelope
     must fit, the groups are then read one by one as records (`decode.decode_groups`)."""
 
     total_count: int | None = None
     global_total_count: int | None = None
-    request_id: str | None = None
-
-
-class ResourceGroupInWorkspace(ApiModel):
-    resource_group_id: str | None = None
-    resource_group_name: str | None = None
-    region: str | None = None
-    occupied: bool | None = None
-
-
-class Workspace(ApiModel):
-    ti_project_id: str | None = None
-    name: str | None = None
-    description: str | None = None
-    create_time: Timestamp = None
-    resource_groups: list[ResourceGroupInWorkspace] | None = None
-    action_type: list[str] | None = None
-    status: str | None = None
-
-
-class DescribeWorkspacesResponse(ApiModel):
-    total_count: int | None = None
-    workspaces: list[Workspace] | None = None
     request_id: str | None = None

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from exporter.tione.records import Record
+
 SERVICE = "monitor"
 VERSION = "2018-07-24"
 ENDPOINT = "https://monitor.tencentcloudapi.com"
@@ -47,10 +49,6 @@ GROUP_METRICS: tuple[str, ...] = (CALLS, ERRORS, THROTTLED, RESPONSE_TIME)
 
 
 T = TypeVar("T")
-
-
-class Record(msgspec.Struct, rename="pascal", frozen=True, kw_only=True, gc=False, repr_omit_defaults=True):
-    """PascalCase on the wire, snake_case in Python, every field optional."""
 
 
 class Dimension(Record, frozen=True):

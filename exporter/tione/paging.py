@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
+import msgspec
 from pydantic import BaseModel, ValidationError
 
 from exporter.tencentcloud.client import TencentCloudClient
@@ -24,6 +25,7 @@ from exporter.tencentcloud.gcpause import paused_gc
 A = TypeVar("A")
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+S = TypeVar("S", bound=msgspec.Struct)
 
 WORKERS = 8
 """Requests of one paged read in flight at once. The token bucket paces them anyway; 8 keep a bucket of 20
@@ -65,6 +67,18 @@ def parse_answer(model: type[M], action: str, region: str, answer: dict[str, Any
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         reason = f"does not fit the model at {_field_path(first['loc'])}: {first['msg']}{more}"
         raise malformed(action, region, answer, reason) from None
+
+
+def parse_record(record: type[S], action: str, region: str, answer: dict[str, Any]) -> S:
+    """Read one `Response` object into its record (`exporter.tione.records`), lax about numbers sent as
+    text like the listing's decoder; a mismatch names the field path (never the value)."""
+    try:
+        with paused_gc():
+            return msgspec.convert(answer, record, strict=False)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `$")
+        path = where.rstrip("`").lstrip(".") or "(root)"
+        raise malformed(action, region, answer, f"does not fit the model at {path}: {message}") from None
 
 
 def check_total(action: str, region: str, answer: dict[str, Any], total: int | None) -> int:

@@ -1,5 +1,8 @@
-"""What the exporter reads of `DescribeModelServiceGroups`: one `msgspec` record per object kind, holding
-exactly the fields read, decoded straight from the answer's bytes.
+"""What the exporter reads of TI-ONE's answers: one `msgspec` record per object kind, holding exactly the
+fields read, decoded straight from the answer's bytes. An object several answers carry (`Tag`, `GpuDetail`)
+is declared once and shared by every source that reads it.
+
+`DescribeModelServiceGroups`, the listing, is the one that matters for size and speed.
 
 These records are the one declaration of what is read: a page is decoded into them in one pass
 (`decode.decode_answer`), a page that does not fit is read again object by object into the same records
@@ -20,7 +23,7 @@ otherwise be walked by every collection of the oldest generation.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 
@@ -78,15 +81,20 @@ class Record(msgspec.Struct, rename="pascal", frozen=True, kw_only=True, gc=Fals
     """Base of the records: PascalCase on the wire, snake_case in Python, every field optional."""
 
 
-class Stamped(Record, frozen=True):
-    """An object created and updated at times the API sends as text, kept as sent."""
+class Created(Record, frozen=True):
+    """An object created at a time the API sends as text, kept as sent."""
 
     create_time_sent: Any = msgspec.field(default=None, name="CreateTime")
-    update_time_sent: Any = msgspec.field(default=None, name="UpdateTime")
 
     @property
     def create_time(self) -> datetime | None:
         return lenient_time(self.create_time_sent)
+
+
+class Stamped(Created, frozen=True):
+    """An object created and updated at times the API sends as text, kept as sent."""
+
+    update_time_sent: Any = msgspec.field(default=None, name="UpdateTime")
 
     @property
     def update_time(self) -> datetime | None:
@@ -103,10 +111,16 @@ class GpuDetail(Record, frozen=True):
     value: int | None = None
 
 
-class ResourceInfo(Record, frozen=True):
+class Resources(Record, frozen=True):
+    """Resources in the units every TI-ONE answer uses: `Cpu` in 1/1000 core, `Memory` in MB, `Gpu` in 1/100
+    card."""
+
     cpu: int | None = None
     memory: int | None = None
     gpu: int | None = None
+
+
+class ResourceInfo(Resources, frozen=True):
     gpu_type: str | None = None
     real_gpu: int | None = None
     real_gpu_detail_set: list[GpuDetail] | None = None
@@ -277,22 +291,80 @@ class ServiceGroup(Stamped, frozen=True):
     smart_router: SmartRouter | None = None
 
 
-class ServiceGroupsAnswer(Record, frozen=True):
-    """The `Response` object of `DescribeModelServiceGroups`, its envelope typed like
-    `models.ServiceGroupsEnvelope` (which checks it when the page is read object by object).
+class Answer(Record, frozen=True):
+    """What every answer's `Response` carries beside its objects. `Error` is only looked at for being there:
+    an error answer is read by the client's untyped path, which knows how to report it."""
 
-    `Error` is only looked at for being there: an error answer is read by the client's untyped path,
-    which knows how to report it.
-    """
-
-    total_count: int | None = None
-    global_total_count: int | None = None
-    service_groups: list[ServiceGroup] | None = None
     request_id: str | None = None
     error: Any = None
 
 
-class ServiceGroupsBody(Record, frozen=True):
-    """The whole body of an answer: `{"Response": {...}}`."""
+class ServiceGroupsAnswer(Answer, frozen=True):
+    """The `Response` object of `DescribeModelServiceGroups`, its envelope typed like
+    `models.ServiceGroupsEnvelope` (which checks it when the page is read object by object)."""
 
-    response: ServiceGroupsAnswer
+    total_count: int | None = None
+    global_total_count: int | None = None
+    service_groups: list[ServiceGroup] | None = None
+
+
+A = TypeVar("A", bound=Answer)
+
+
+class Body(Record, Generic[A], frozen=True):
+    """The whole body of an answer: `{"Response": {...}}`, decoded in one pass by `msgspec.json.Decoder(Body[...])`."""
+
+    response: A
+
+
+ServiceGroupsBody = Body[ServiceGroupsAnswer]
+
+
+class GroupResource(Resources, frozen=True):
+    """What a resource group holds or uses (`DescribeBillingResourceGroups`); its `Gpu` is the sum of
+    `GpuDetailSet`, whose entries give it by card model."""
+
+    gpu_detail_set: list[GpuDetail] | None = None
+
+
+class ResourceGroup(Record, frozen=True):
+    """A dedicated (prepaid) resource group. Its `InstanceSet` (per-node figures) is not read: the exporter
+    asks for none (`DontShowInstanceSet`) and reports the group's totals only."""
+
+    resource_group_id: str | None = None
+    resource_group_name: str | None = None
+    free_instance: int | None = None
+    total_instance: int | None = None
+    used_resource: GroupResource | None = None
+    total_resource: GroupResource | None = None
+    tag_set: list[Tag] | None = None
+
+
+class ResourceGroupsAnswer(Answer, frozen=True):
+    """The `Response` of `DescribeBillingResourceGroups`; `TotalCount` counts all groups, not this page's."""
+
+    total_count: int | None = None
+    resource_group_set: list[ResourceGroup] | None = None
+
+
+class ResourceGroupInWorkspace(Record, frozen=True):
+    resource_group_id: str | None = None
+    resource_group_name: str | None = None
+    region: str | None = None
+    occupied: bool | None = None
+
+
+class Workspace(Created, frozen=True):
+    ti_project_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    resource_groups: list[ResourceGroupInWorkspace] | None = None
+    action_type: list[str] | None = None
+    status: str | None = None
+
+
+class WorkspacesAnswer(Answer, frozen=True):
+    """The `Response` of `DescribeWorkspaces`."""
+
+    total_count: int | None = None
+    workspaces: list[Workspace] | None = None

@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tione.models import DescribeBillingResourceGroupsResponse, ResourceGroup
-from exporter.tione.paging import Params, call_parsed, check_total, parse_answer, read_pages
+from exporter.tione.paging import Params, call_parsed, check_total, parse_record, read_pages
+from exporter.tione.records import ResourceGroup, ResourceGroupsAnswer
 from exporter.tione.snapshot import RegionSnapshot, ResultKey
 from exporter.tione.source import Sink, Source
 
@@ -39,7 +39,7 @@ def params(offset: int, limit: int = LIMIT) -> Params:
 
 def parse(region: str, answer: dict[str, Any]) -> tuple[int, list[ResourceGroup]]:
     """(`TotalCount`, the page's groups) of one answer; a mismatch is a `MalformedResponse` of the action."""
-    parsed = parse_answer(DescribeBillingResourceGroupsResponse, ACTION, region, answer)
+    parsed = parse_record(ResourceGroupsAnswer, ACTION, region, answer)
     total = check_total(ACTION, region, answer, parsed.total_count)
     return total, list(parsed.resource_group_set or ())
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.errors import TencentCloudError, is_permission_error
-from exporter.tione.models import DescribeWorkspacesResponse, Workspace
-from exporter.tione.paging import call_parsed, check_total, parse_answer, read_pages
+from exporter.tione.paging import call_parsed, check_total, parse_record, read_pages
+from exporter.tione.records import Workspace, WorkspacesAnswer
 from exporter.tione.snapshot import RegionSnapshot, ResultKey
 from exporter.tione.source import Sink, Source
 
@@ -46,7 +46,7 @@ def params(offset: int, limit: int = LIMIT) -> dict[str, Any]:
 
 
 def parse(region: str, answer: dict[str, Any]) -> tuple[int, list[Workspace]]:
-    parsed = parse_answer(DescribeWorkspacesResponse, ACTION, region, answer)
+    parsed = parse_record(WorkspacesAnswer, ACTION, region, answer)
     total = check_total(ACTION, region, answer, parsed.total_count)
     return total, [item for item in parsed.workspaces or () if item.ti_project_id]
 

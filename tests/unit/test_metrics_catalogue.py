@@ -34,8 +34,9 @@ from exporter.tione.events import EVENTS
 from exporter.tione.holder_records import Notebook, SpecPrice, TrainingTask
 from exporter.tione.holders import NOTEBOOKS_OF, TASKS_OF, Listed
 from exporter.tione.listing import dedupe
-from exporter.tione.models import ApiModel, ResourceGroup, Workspace
+from exporter.tione.models import ApiModel
 from exporter.tione.prices import PRICES, HourlyPrice, hourly_price
+from exporter.tione.records import ResourceGroup, Workspace
 from exporter.tione.resource_groups import RESOURCE_GROUPS
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.traffic import TRAFFIC, Traffic
@@ -134,7 +135,7 @@ def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
     `DescribeEvents`' answer with the service's `ServiceGroupId` and `ServiceId`), `training_tasks` and
     `notebooks` (as `DescribeTrainingTasks` / `DescribeNotebooks` send them, with `holders_in`: id -> the
     workspace it was listed in) and `spec_prices` (`DescribeBillingSpecsPrice`'s `SpecsPrice`)."""
-    workspaces = tuple(Workspace.model_validate(item) for item in case.get("workspaces", ()))
+    workspaces = tuple(msgspec.convert(item, Workspace, strict=False) for item in case.get("workspaces", ()))
     listed = RegionSnapshot(
         region,
         tuple(read_groups(case.get("groups", []))),
@@ -144,7 +145,7 @@ def snapshot_of(case: dict[str, Any], region: str = REGION) -> RegionSnapshot:
     snapshot = with_results(
         listed,
         Discovery(workspaces),
-        tuple(ResourceGroup.model_validate(item) for item in case.get("resource_groups", ())),
+        tuple(msgspec.convert(item, ResourceGroup, strict=False) for item in case.get("resource_groups", ())),
         service_events(case.get("events", [])),
         holders_of(case),
     )

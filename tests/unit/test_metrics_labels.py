@@ -15,7 +15,7 @@ from exporter.metrics.labels import (
     sanitize_tag_key,
     tag_label_names,
 )
-from exporter.tione.models import Tag
+from exporter.tione.records import Tag
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
@@ -17,7 +18,7 @@ from exporter.metrics.families import SNAPSHOT_FAMILIES
 from exporter.metrics.labels import MAX_LABEL_VALUE_LENGTH
 from exporter.metrics.options import RenderOptions
 from exporter.metrics.render import Exposition, FamilyBlock, collect_region, render
-from exporter.tione.models import ResourceGroup
+from exporter.tione.records import ResourceGroup
 from exporter.tione.resource_groups import RESOURCE_GROUPS
 from exporter.tione.snapshot import RegionSnapshot
 from tests import render_helpers as rendered
@@ -49,7 +50,7 @@ def exposition_of(
     resource_groups: list[dict[str, Any]] | None = None,
 ) -> Exposition:
     parsed = [ServiceGroup.model_validate(group) for group in groups]
-    capacity = tuple(ResourceGroup.model_validate(group) for group in resource_groups or ())
+    capacity = tuple(msgspec.convert(group, ResourceGroup, strict=False) for group in resource_groups or ())
     return render([collect_region(RESOURCE_GROUPS.stored(RegionSnapshot(region, tuple(parsed)), capacity), options)])
 
 

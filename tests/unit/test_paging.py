@@ -11,7 +11,8 @@ from pydantic import BaseModel, model_validator
 
 from exporter.tencentcloud.errors import MALFORMED_RESPONSE, TIMEOUT, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
-from exporter.tione.paging import all_of, check_budget, parse_answer
+from exporter.tione.paging import all_of, check_budget, parse_answer, parse_record
+from exporter.tione.records import ResourceGroupsAnswer
 
 
 class Inner(BaseModel):
@@ -52,6 +53,21 @@ def test_a_mismatch_names_the_field_path_and_keeps_the_request_id() -> None:
     assert error.message.endswith(" (and 1 more)")
     root = mismatch({"total": -1}, Whole).message
     assert root.startswith("DescribeThings answer does not fit the model at (root): "), root
+
+
+def test_a_record_mismatch_names_the_field_path_never_the_value() -> None:
+    answer = {"TotalCount": "2", "ResourceGroupSet": [{"FreeInstance": 1.0}, {"TotalInstance": "secret-ish"}]}
+    with pytest.raises(TransportError) as caught:
+        parse_record(ResourceGroupsAnswer, "DescribeThings", "ap-guangzhou", answer | {"RequestId": "req-2"})
+    error = caught.value
+    assert error.code == MALFORMED_RESPONSE
+    assert error.message.startswith(
+        "DescribeThings answer does not fit the model at ResourceGroupSet[1].TotalInstance: "
+    )
+    assert "secret-ish" not in error.message
+    assert error.request_id == "req-2"
+    read = parse_record(ResourceGroupsAnswer, "DescribeThings", "ap-guangzhou", {"TotalCount": "2", "Unknown": 1})
+    assert read.total_count == 2, "numbers sent as text are read, unknown keys skipped"
 
 
 class Client:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from exporter.metrics.families.resource_group import gpus_by_type
@@ -17,7 +18,7 @@ from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import MALFORMED_RESPONSE, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione import resource_groups
-from exporter.tione.models import GroupResource
+from exporter.tione.records import GroupResource
 from exporter.tione.resource_groups import ACTION, LIMIT, RESOURCE_GROUPS, list_resource_groups, source
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import NoSink
@@ -128,17 +129,17 @@ def test_the_simulator_names_the_action_from_the_source_module() -> None:
 def test_a_group_with_every_field_null_gives_only_its_info_and_tags_series() -> None:
     from exporter.metrics.options import RenderOptions
     from exporter.metrics.render import collect_region, render
-    from exporter.tione.models import GroupResource, ResourceGroup
+    from exporter.tione.records import ResourceGroup
 
-    def all_null(model: type[Any]) -> dict[str, Any]:
-        return {field.alias or name: None for name, field in model.model_fields.items()}
+    def all_null(record: type[Any]) -> dict[str, Any]:
+        return {field.encode_name: None for field in msgspec.structs.fields(record)}
 
     nulls = all_null(ResourceGroup) | {
         "ResourceGroupId": "trsg-n",
         "UsedResource": all_null(GroupResource),
         "TotalResource": all_null(GroupResource) | {"GpuDetailSet": [{"Name": "A100", "Value": None}]},
     }
-    snapshot = RESOURCE_GROUPS.stored(RegionSnapshot(REGION), (ResourceGroup.model_validate(nulls),))
+    snapshot = RESOURCE_GROUPS.stored(RegionSnapshot(REGION), (msgspec.convert(nulls, ResourceGroup, strict=False),))
     text = rendered.text(render([collect_region(snapshot, RenderOptions(tag_labels=("*",)))])).decode()
     assert [line for line in text.splitlines() if not line.startswith("#")] == [
         'tione_resource_group_info{region="ap-guangzhou",resource_group_id="trsg-n",resource_group_name=""} 1.0',
@@ -158,5 +159,5 @@ def test_a_group_with_every_field_null_gives_only_its_info_and_tags_series() -> 
     ],
 )
 def test_gpus_by_type(resource: dict[str, Any] | None, by_type: dict[str, int] | None) -> None:
-    parsed = None if resource is None else GroupResource.model_validate(resource)
+    parsed = None if resource is None else msgspec.convert(resource, GroupResource, strict=False)
     assert gpus_by_type(parsed) == by_type

@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from pydantic import create_model
 
 from exporter.simulator import ACTION, VERSION, SimulatorServer
 from exporter.tione.event_models import DescribeEventsResponse
 from exporter.tione.holder_records import NotebooksAnswer, SpecsPriceAnswer, TrainingTasksAnswer
-from exporter.tione.models import DescribeBillingResourceGroupsResponse, DescribeWorkspacesResponse, as_utc
+from exporter.tione.models import as_utc
+from exporter.tione.records import ResourceGroupsAnswer, ServiceGroupsAnswer, WorkspacesAnswer
 from exporter.tione.records import ServiceGroup as ServiceGroupRecord
-from exporter.tione.records import ServiceGroupsAnswer
 from tests.api_models import DescribeModelServiceGroupsResponse, HpaMetric, Service, ServiceInfo
 from tests.conftest import LOCAL_FIXTURES
 from tests.sdk_types import (
@@ -92,9 +93,9 @@ def test_a_record_time_documented_as_a_string_is_read_or_unknown() -> None:
         assert (parsed.isoformat() if parsed is not None else None) == expected
 
 
-def test_the_workspaces_models_accept_the_sdk_documented_types() -> None:
-    assert mismatches(DescribeWorkspacesResponse, "DescribeWorkspacesResponse", IGNORED) == []
-    reached = {sdk_name for _, sdk_name in model_pairs(DescribeWorkspacesResponse, "DescribeWorkspacesResponse")}
+def test_the_workspaces_records_accept_the_sdk_documented_types() -> None:
+    problems, reached = record_mismatches(WorkspacesAnswer, "DescribeWorkspacesResponse", frozenset({"Error"}))
+    assert problems == []
     assert {"Workspace", "ResourceGroupInWorkspace"} <= reached
 
 
@@ -279,10 +280,11 @@ CAPACITY_IGNORED: dict[str, frozenset[str]] = {
 """SDK fields of the capacity answer the models leave out on purpose."""
 
 
-def test_the_capacity_models_accept_the_sdk_documented_types() -> None:
-    assert mismatches(DescribeBillingResourceGroupsResponse, CAPACITY_RESPONSE, CAPACITY_IGNORED) == []
-    reached = {sdk_name for _, sdk_name in model_pairs(DescribeBillingResourceGroupsResponse, CAPACITY_RESPONSE)}
+def test_the_capacity_records_accept_the_sdk_documented_types() -> None:
+    problems, reached = record_mismatches(ResourceGroupsAnswer, CAPACITY_RESPONSE, frozenset({"Error"}))
+    assert problems == []
     assert {"ResourceGroup", "GroupResource", "GpuDetail", "Tag"} <= reached
+    assert "InstanceSet" not in record_wire_names(ResourceGroupsAnswer)
     for sdk_name, fields in CAPACITY_IGNORED.items():
         assert fields <= set(documented_fields(sdk_name)), sdk_name
 
@@ -293,7 +295,7 @@ def test_the_capacity_source_reads_the_simulated_answer_without_the_node_list(si
 
     answer = _post(simulator, "DescribeBillingResourceGroups", "ap-guangzhou", params(0))
     assert answer_mismatches(answer, CAPACITY_RESPONSE) == []
-    parsed = DescribeBillingResourceGroupsResponse.model_validate(answer)
+    parsed = msgspec.convert(answer, ResourceGroupsAnswer, strict=False)
     assert parsed.resource_group_set
     assert all(item.get("InstanceSet") is None for item in answer["ResourceGroupSet"])
     assert [group.resource_group_id for group in parsed.resource_group_set] == [

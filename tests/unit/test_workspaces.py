@@ -13,7 +13,7 @@ from exporter.tencentcloud.errors import APIError, TencentCloudError, TransportE
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.decode import Skipped
 from exporter.tione.listing import ListingQuery
-from exporter.tione.models import Workspace
+from exporter.tione.records import Workspace
 from exporter.tione.service_groups import _unreadable, scan_workspaces
 from exporter.tione.workspaces import Discovery, project_ids
 from tests.unit.test_client_listing import Fleet, deadline, group

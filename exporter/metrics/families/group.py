@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from typing import NamedTuple
 
-from exporter.metrics.families.family import Declare, Family, Kind, MetricType, Sample, SampleFamily, TagFamily
+from exporter.metrics.families.family import Declare, Family, Kind, Sample, TagFamily
 from exporter.metrics.families.fields import scalar, state_set, timestamp
 from exporter.metrics.labels import REGION_LABEL
 from exporter.tione.records import SERVICE_STATUSES, ServiceGroup
@@ -25,20 +25,6 @@ class ListedGroup(NamedTuple):
 _declare: Declare[ListedGroup] = Declare(SCOPE, IDENTITY)
 
 
-def _family(
-    name: str,
-    help_text: str,
-    kind: MetricType,
-    labels: tuple[str, ...],
-    samples: Callable[[ServiceGroup], Sequence[Sample]],
-    *,
-    states: tuple[str, ...] = (),
-    opt_in: bool = False,
-) -> SampleFamily[ListedGroup]:
-    """A family whose samples depend on the group alone, not on where it was listed."""
-    return _declare(name, help_text, kind, labels, lambda listed: samples(listed.group), states=states, opt_in=opt_in)
-
-
 def _group_info(listed: ListedGroup) -> tuple[Sample, ...]:
     g = listed.group
     labels = (g.service_group_name or "", g.created_by or "", g.create_source or "", g.latest_version or "")
@@ -53,41 +39,41 @@ FAMILIES: tuple[Family[ListedGroup], ...] = (
         ("service_group_name", "created_by", "create_source", "latest_version", "tione_project_id"),
         _group_info,
     ),
-    _family(
+    _declare(
         "tione_service_group_services",
         "Services (versions) in the group (ServiceCount).",
         "gauge",
         (),
-        lambda g: scalar(g.service_count),
+        lambda listed: scalar(listed.group.service_count),
     ),
-    _family(
+    _declare(
         "tione_service_group_running_services",
         "Running services in the group (RunningServiceCount).",
         "gauge",
         (),
-        lambda g: scalar(g.running_service_count),
+        lambda listed: scalar(listed.group.running_service_count),
     ),
-    _family(
+    _declare(
         "tione_service_group_replicas",
         "Pods running in the group (ReplicasCount).",
         "gauge",
         (),
-        lambda g: scalar(g.replicas_count),
+        lambda listed: scalar(listed.group.replicas_count),
     ),
-    _family(
+    _declare(
         "tione_service_group_status",
         "Status of the service group: 1 for the current value, 0 for the other known values.",
         "gauge",
         ("status",),
-        lambda g: state_set(g.status, SERVICE_STATUSES),
+        lambda listed: state_set(listed.group.status, SERVICE_STATUSES),
         states=SERVICE_STATUSES,
     ),
-    _family(
+    _declare(
         "tione_service_group_created_timestamp_seconds",
         "When the service group was created, in unix seconds.",
         "gauge",
         (),
-        lambda g: timestamp(g.create_time),
+        lambda listed: timestamp(listed.group.create_time),
         opt_in=True,
     ),
     TagFamily(

@@ -18,7 +18,7 @@ from exporter.metrics.families.fields import (
     scalar,
 )
 from exporter.metrics.labels import REGION_LABEL, clean_value
-from exporter.tione.models import GroupResource, ResourceGroup
+from exporter.tione.records import GroupResource, ResourceGroup
 from exporter.tione.resource_groups import RESOURCE_GROUPS
 from exporter.tione.snapshot import RegionSnapshot
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from exporter.metrics.families.family import Declare, Family, Kind, Sample
 from exporter.metrics.labels import REGION_LABEL
-from exporter.tione.models import Workspace
+from exporter.tione.records import Workspace
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.workspaces import DISCOVERY
 
