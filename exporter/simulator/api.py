@@ -108,8 +108,25 @@ def _matches(group: JSON, condition: Filter) -> bool:
 
 
 def select(fleet: RegionFleet, query: Query) -> tuple[int, list[JSON]]:
-    """(total matching, the requested page), sorted by the order field, creation order breaking ties."""
+    """(total matching, the requested page), sorted by the order field, creation order breaking ties.
+
+    Without filters the region's order is kept between pages until the fleet changes (`fleet.generation`):
+    sorting every group for every page made the simulator, not the client, the limit of a large listing."""
     workspace = params.workspace(query.project_id, fleet.workspaces)
+    if query.filters or query.tag_filters:
+        ordered = _ordered(fleet, workspace, query)
+    else:
+        key = (workspace, query.order_field, query.descending)
+        kept = fleet.orders.get(key)
+        if kept is None or kept[0] != fleet.generation:
+            kept = fleet.orders[key] = (fleet.generation, _ordered(fleet, workspace, query))
+        ordered = kept[1]
+    page = ordered[query.offset : query.offset + query.limit]
+    return len(ordered), [fleet.groups[group_id] for group_id in page]
+
+
+def _ordered(fleet: RegionFleet, workspace: str, query: Query) -> list[str]:
+    """The ids of the workspace's groups that match the query's filters, in the listing's order."""
     matched = []
     for group_id, group in fleet.groups.items():
         meta = fleet.meta[group_id]
@@ -120,10 +137,9 @@ def select(fleet: RegionFleet, query: Query) -> tuple[int, list[JSON]]:
         if not all(params.tags_match(group["Tags"], key, values) for key, values in query.tag_filters):
             continue
         stamp = meta.created if query.order_field == "CreateTime" else meta.updated
-        matched.append((stamp, meta.sequence, group))
+        matched.append((stamp, meta.sequence, group_id))
     matched.sort(key=lambda item: (item[0], item[1]), reverse=query.descending)
-    page = matched[query.offset : query.offset + query.limit]
-    return len(matched), [group for _, _, group in page]
+    return [group_id for _, _, group_id in matched]
 
 
 def _describe_groups(body: Mapping[str, Any], fleet: RegionFleet, now: float) -> JSON:

@@ -140,6 +140,10 @@ class RegionFleet:
         )
         self.groups: dict[str, JSON] = {}
         self.meta: dict[str, GroupMeta] = {}
+        self.generation = 0
+        """Changed with every group created, deleted or touched: which groups there are and the times they are
+        ordered by. The listing's order, a sort of the whole region, is kept until it changes (`orders`)."""
+        self.orders: dict[tuple[str, str, bool], tuple[int, list[str]]] = {}
         self._sequence = 0
         self._used_ids: set[str] = set()
         self._names: set[str] = set()
@@ -253,10 +257,12 @@ class RegionFleet:
         refresh_group(group)
         group["UpdateTime"] = iso_z(now)
         self.meta[group["ServiceGroupId"]].updated = int(now)
+        self.generation += 1
 
     def delete_group(self, group_id: str) -> None:
         group = self.groups.pop(group_id)
         del self.meta[group_id]
+        self.generation += 1
         self._names.discard(group["ServiceGroupName"])
 
     def set_service_status(
@@ -492,4 +498,5 @@ class RegionFleet:
         chosen = workspace or usual
         self._sequence += 1
         self.meta[group_id] = GroupMeta(chosen, int(created), int(updated), self._sequence)
+        self.generation += 1
         return group_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections import Counter
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from exporter.simulator import Simulator, SimulatorConfig
+from exporter.simulator.api import Query, select
 from exporter.simulator.fleet import RegionFleet
 from tests.api_models import DescribeModelServiceGroupsResponse
 
@@ -219,3 +221,25 @@ def test_group_times_are_ordered_and_in_the_past() -> None:
         for service in group["Services"]:
             assert group["CreateTime"] <= service["CreateTime"] <= service["UpdateTime"] <= group["UpdateTime"]
         assert group["UpdateTime"] <= "2025-10-09T08:53:20Z"  # START
+
+
+def test_the_listing_order_kept_between_pages_follows_every_change_of_the_fleet() -> None:
+    """The order is sorted once per change of the fleet, not per page: each change must show on the next page."""
+    fleet = RegionFleet("ap-guangzhou", 5, 30, START)
+    by_update = Query(project_id="", limit=100, order_field="UpdateTime", descending=True)
+
+    def ids() -> list[str]:
+        total, page = select(fleet, by_update)
+        assert total == len(page)
+        return [group["ServiceGroupId"] for group in page]
+
+    first = ids()
+    assert ids() == first and len(first) == len(fleet.orders[(fleet.default_workspace, "UpdateTime", True)][1])
+    last = first[-1]
+    service_id = fleet.groups[last]["Services"][0]["ServiceId"]
+    fleet.set_service_status(service_id, "Normal", 1, START + 10_000)  # touched: now the latest changed
+    assert ids()[0] == last
+    created = fleet.create_group(random.Random(1), START + 20_000, birth="new", workspace=fleet.default_workspace)
+    assert ids()[0] == created and len(ids()) == len(first) + 1
+    fleet.delete_group(created)
+    assert created not in ids() and len(ids()) == len(first)
