@@ -107,7 +107,8 @@ class Simulator:
         self.secret_key = secrets.token_urlsafe(24)
         self.log = log
         args = ["simulate", "--listen", "127.0.0.1:0", "--groups", str(groups), "--regions", ",".join(regions)]
-        args += ["--secret-id", self.secret_id, "--secret-key", self.secret_key, "--rate-limit", "0", "--no-churn"]
+        # `--flag=value`: a random key may begin with "-", which would otherwise read as a flag of its own.
+        args += [f"--secret-id={self.secret_id}", f"--secret-key={self.secret_key}", "--rate-limit", "0", "--no-churn"]
         with log.open("wb") as out:
             self.process = subprocess.Popen([*COMMAND, *args], env=_clean_environment(), stdout=out, stderr=out)
         self.url = _wait_for(log, r"url=(\S+)", self.process, 120).group(1)

@@ -304,6 +304,18 @@ def returns_data(prometheus: PrometheusAPI, expr: str, instant: bool) -> list[di
     return prometheus.query_range(expr, seconds=20)
 
 
+def live_records() -> list[str]:
+    """The recording rules that record something against the simulator within a test's minutes: all but the
+    idle-GPU ones, which read a rule of the user's (tione:service_gpu_utilisation:ratio) over 3 hours and are
+    proven by their promtool tests (deploy/prometheus/tests/idle_gpus_test.yml)."""
+    return [
+        rule["record"]
+        for group in yaml.safe_load((RULES / "tione-recording.yml").read_text())["groups"]
+        if group["name"] != "tione.recording.idle_gpus"
+        for rule in group["rules"]
+    ]
+
+
 def empty_queries(
     prometheus: PrometheusAPI,
     model: dict[str, Any],

@@ -24,7 +24,16 @@ import yaml
 from exporter.simulator import AccountConfig, SimulatorServer, Traffic
 from grafana.queries import parse_label_values, query_variables
 from tests.conftest import signed_simulator
-from tests.e2e.stack import ALL, DASHBOARDS, RULES, Stack, drill_down_group, empty_queries, running_stack, wait_for
+from tests.e2e.stack import (
+    ALL,
+    DASHBOARDS,
+    Stack,
+    drill_down_group,
+    empty_queries,
+    live_records,
+    running_stack,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -204,12 +213,7 @@ def make_the_rare_panels_show(stack: Stack, account: str) -> None:
 def test_every_dashboard_query_has_data_for_all_accounts_and_for_one(stack: Stack) -> None:
     one = "staging"
     make_the_rare_panels_show(stack, one)
-    records = [
-        rule["record"]
-        for group in yaml.safe_load((RULES / "tione-recording.yml").read_text())["groups"]
-        for rule in group["rules"]
-    ]
-    for record in records:
+    for record in live_records():
         expr = f'{record}{{account="{one}"}}'
         wait_for(expr, lambda expr=expr: stack.prometheus.query(expr), timeout=10)
         assert {r["metric"].get("account") for r in stack.prometheus.query(record)} <= set(NAMES), record

@@ -22,10 +22,10 @@ from grafana.queries import parse_label_values, query_variables
 from tests.e2e.stack import (
     ALL,
     DASHBOARDS,
-    RULES,
     Stack,
     drill_down_group,
     empty_queries,
+    live_records,
     running_stack,
     wait_for,
 )
@@ -195,14 +195,7 @@ def test_every_dashboard_query_and_recording_rule_returns_data(
     ):
         wait_for(expr, lambda expr=expr: prometheus.query(expr), timeout=20)
 
-    # The idle-GPU rules read a rule of the user's (tione:service_gpu_utilisation:ratio) over 3 hours: their
-    # promtool tests prove them (deploy/prometheus/tests/idle_gpus_test.yml).
-    records = [
-        rule["record"]
-        for group in yaml.safe_load((RULES / "tione-recording.yml").read_text())["groups"]
-        if group["name"] != "tione.recording.idle_gpus"
-        for rule in group["rules"]
-    ]
+    records = live_records()
     for record in records:
         wait_for(f"recording rule {record}", lambda record=record: prometheus.query(record), timeout=10)
     # The rate of a counter that just appeared needs a second scrape and an evaluation of the rule after it.
