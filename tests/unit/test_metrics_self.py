@@ -43,18 +43,23 @@ def value(metrics: SelfMetrics, name: str, **labels: str) -> float | None:
     return metrics.registry.get_sample_value(name, labels)
 
 
+def registered(metrics: SelfMetrics) -> set[tuple[str, str, tuple[str, ...]]]:
+    """Each family the registry exports: its name as declared (counters with `_total`), type and labels."""
+    found = set()
+    for family in metrics.registry.collect():
+        name = f"{family.name}_total" if family.type == "counter" else family.name
+        (labels,) = {tuple(k for k in sample.labels if k != "le") for sample in family.samples}
+        found.add((name, family.type, labels))
+    return found
+
+
 def test_the_registry_holds_exactly_the_declared_families() -> None:
     metrics = SelfMetrics([GZ], actions=[ACTION])
     metrics.on_error(GZ, ACTION, "InternalError")
     metrics.record_poll(GZ, success=True, duration=1.0, finished_at=1.0)
     metrics.set_inventory(GZ, 1, 1)
     declared = {(f.name, f.type, f.labels) for f in SELF_FAMILIES if f.name != "tione_account_info"}
-    registered = set()
-    for family in metrics.registry.collect():
-        name = f"{family.name}_total" if family.type == "counter" else family.name
-        (labels,) = {tuple(k for k in sample.labels if k != "le") for sample in family.samples}
-        registered.add((name, family.type, labels))
-    assert registered == declared
+    assert registered(metrics) == declared
 
 
 def test_with_accounts_every_per_region_family_has_account_before_region() -> None:
@@ -65,12 +70,7 @@ def test_with_accounts_every_per_region_family_has_account_before_region() -> No
     metrics.record_poll(key, success=False, duration=1.0, finished_at=2.0)
     metrics.set_inventory(key, 1, 1)
     declared = {(f.name, f.type, ("account", *f.labels) if "region" in f.labels else f.labels) for f in SELF_FAMILIES}
-    registered = set()
-    for family in metrics.registry.collect():
-        name = f"{family.name}_total" if family.type == "counter" else family.name
-        (labels,) = {tuple(k for k in sample.labels if k != "le") for sample in family.samples}
-        registered.add((name, family.type, labels))
-    assert registered == declared
+    assert registered(metrics) == declared
     assert value(metrics, "tione_up", account="prod", region=GZ) == 0
     assert value(metrics, "tione_account_info", account="prod", uin="100000000001") == 1
     labels = {"account": "prod", "region": GZ, "action": ACTION, "code": "UnauthorizedOperation"}

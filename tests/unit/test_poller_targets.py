@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from exporter.metrics.self import SelfMetrics
@@ -11,7 +10,7 @@ from exporter.tencentcloud.errors import CredentialError
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Sink, Source
 from tests import render_helpers as rendered
-from tests.unit.test_poller import group, sample
+from tests.unit.test_poller import group, sample, scripted_source
 
 REGION = "ap-guangzhou"
 
@@ -28,17 +27,7 @@ def listing_of(account: str, *, refused: bool = False) -> Source[Any]:
             raise error
         return (group(f"{account}-g", "Normal"),)
 
-    async def probe(region: str, deadline: float) -> str:
-        return "scripted"
-
-    return Source(
-        "DescribeModelServiceGroups",
-        fetch,
-        lambda snapshot, groups: dataclasses.replace(snapshot, groups=groups),
-        empty=(),
-        probe=probe,
-        primary=True,
-    )
+    return scripted_source(fetch)
 
 
 async def test_two_accounts_in_one_region_are_two_targets_with_their_own_label() -> None:
