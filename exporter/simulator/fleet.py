@@ -140,9 +140,7 @@ class RegionFleet:
         )
         self.groups: dict[str, JSON] = {}
         self.meta: dict[str, GroupMeta] = {}
-        self.generation = 0
-        """Changed with every group created, deleted or touched: which groups there are and the times they are
-        ordered by. The listing's order, a sort of the whole region, is kept until it changes (`orders`)."""
+        self.generation = 0  # changed by every group created, deleted or touched: `orders` are kept until then
         self.orders: dict[tuple[str, str, bool], tuple[int, list[str]]] = {}
         self._sequence = 0
         self._used_ids: set[str] = set()
