@@ -172,42 +172,6 @@ def _failure(outcomes: Sequence[Outcome]) -> TencentCloudError:
     return errors[0]
 
 
-async def scan_workspaces(
-    client: TencentCloudClient,
-    region: str,
-    query: ListingQuery,
-    project_ids: Sequence[str | None],
-    *,
-    deadline: float,
-    cutoff: float | None = None,
-) -> ListingResult:
-    """`query` in each workspace of `project_ids` (None: the default one) of one region, merged.
-
-    The workspaces are listed in their order, a few at a time; the first by `deadline`, the others by
-    `cutoff` (default: the deadline too). A workspace the answer says cannot be read is left out, logged
-    and reported as skipped; one that could not be listed in time is reported as `unlisted`; the others
-    are kept. When none can be read, the first error is the listing's (a timeout before any other).
-    """
-    ids = list(dict.fromkeys(project_ids)) or [query.project_id]
-    outcomes = await _scan_each(
-        client, region, query, ids, deadline=deadline, cutoff=deadline if cutoff is None else cutoff
-    )
-    parts = [
-        _part(project_id, item)
-        for project_id, item in zip(ids, outcomes, strict=True)
-        if isinstance(item, ListingResult)
-    ]
-    if not parts:
-        raise _failure(outcomes)
-    unreadable = [
-        (project_id, item)
-        for project_id, item in zip(ids, outcomes, strict=True)
-        if isinstance(item, TencentCloudError) and not _late(item)
-    ]
-    unlisted = [project_id for project_id, item in zip(ids, outcomes, strict=True) if _late(item)]
-    return _merge(region, parts, unreadable, unlisted, len(unlisted))
-
-
 async def count_groups(
     client: TencentCloudClient, region: str, project_ids: Sequence[str | None], *, deadline: float
 ) -> int:

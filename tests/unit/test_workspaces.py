@@ -14,8 +14,9 @@ from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione.decode import Skipped
 from exporter.tione.listing import ListingQuery
 from exporter.tione.records import Workspace
-from exporter.tione.service_groups import _unreadable, scan_workspaces
+from exporter.tione.service_groups import _unreadable
 from exporter.tione.workspaces import Discovery, project_ids
+from tests.listing_helpers import scan_workspaces
 from tests.unit.test_client_listing import Fleet, deadline, group
 
 FOUND = Discovery((Workspace(ti_project_id="ws-a"), Workspace(ti_project_id="ws-b"), Workspace(ti_project_id="")))
