@@ -127,7 +127,7 @@ class Simulator(FleetControls):
                     request_id,
                 )
             else:
-                fault = self._faults.pick()
+                fault = self._faults.pick(action)
                 answer = self._answer(request, request_id, account, assume=assume)
                 if fault is not None:
                     answer = faults.apply(fault, answer, request_id, self.config.timeout_hold)
@@ -366,11 +366,15 @@ class Simulator(FleetControls):
         with self._lock:
             self._faults.set_faults(parsed)
 
-    def inject(self, fault: Fault | str, count: int = 1) -> None:
-        """Make the next `count` admitted requests meet `fault` (e.g. `"timeout"`, `"error=InternalError"`)."""
+    def inject(self, fault: Fault | str, count: int = 1, action: str | None = None) -> None:
+        """Make the next `count` admitted requests meet `fault` (e.g. `"timeout"`, `"error=InternalError"`);
+        with `action`, the next `count` requests of that action only, so a test reaches the source it means
+        whatever else runs beside it."""
         parsed = faults.as_fault(fault)
+        if action is not None and action not in api.ACTIONS:
+            raise ValueError(f"unknown action {action!r} (served: {', '.join(api.ACTIONS)})")
         with self._lock:
-            self._faults.inject(parsed, count)
+            self._faults.inject(parsed, count, action)
 
     def deny(self, action: str, code: str = DENIED_CODE, secret_id: str | None = None) -> None:
         """Refuse `action` with the error `code` after the signature check: for requests signed with

@@ -78,7 +78,7 @@ class FaultPlan:
     def __init__(self, faults: Iterable[Fault], seed: int) -> None:
         self._faults = tuple(faults)
         self._random = random.Random(f"{seed}/faults")
-        self._injected: deque[Fault] = deque()
+        self._injected: deque[tuple[Fault, str | None]] = deque()
 
     @property
     def faults(self) -> tuple[Fault, ...]:
@@ -87,13 +87,17 @@ class FaultPlan:
     def set_faults(self, faults: Iterable[Fault]) -> None:
         self._faults = tuple(faults)
 
-    def inject(self, fault: Fault, count: int) -> None:
-        self._injected.extend([replace(fault, probability=1.0)] * count)
+    def inject(self, fault: Fault, count: int, action: str | None = None) -> None:
+        """Queue `fault` for the next `count` requests, of `action` only when given (other actions pass it by)."""
+        self._injected.extend([(replace(fault, probability=1.0), action)] * count)
 
-    def pick(self) -> Fault | None:
-        """The injected queue first; else each configured fault in turn gets one draw, the first hit wins."""
-        if self._injected:
-            return self._injected.popleft()
+    def pick(self, action: str = "") -> Fault | None:
+        """The injected queue first (its first fault meant for `action` or for any); else each configured
+        fault in turn gets one draw, the first hit wins."""
+        for index, (fault, target) in enumerate(self._injected):
+            if target is None or target == action:
+                del self._injected[index]
+                return fault
         for fault in self._faults:
             if self._random.random() < fault.probability:
                 return fault

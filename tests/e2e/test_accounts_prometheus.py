@@ -201,12 +201,12 @@ def make_the_rare_panels_show(stack: Stack, account: str) -> None:
         "error=AuthFailure.SignatureFailure": f"tione_exporter_poll_errors_total{{{where}}} > 0",
     }
     for fault, expr in faults.items():
-        # A fault meets whichever request comes next, of either account and of any source (a secondary
-        # source's request does not fail the poll): a few at a time, for as long as it takes.
+        # A fault meets the next listing request of either account (a secondary source's request does not
+        # fail the poll): a few at a time, until the chosen account has met one.
         for _ in range(20):
             if stack.prometheus.query(expr):
                 break
-            stack.simulator.inject(fault, 4)
+            stack.simulator.inject(fault, 4, action="DescribeModelServiceGroups")
             time.sleep(2.0)
         wait_for(expr, lambda expr=expr: stack.prometheus.query(expr), timeout=10)
     wait_for("retries", lambda: stack.prometheus.query(f"tione_exporter_api_retries_total{{{where}}} > 0"), 10)

@@ -178,13 +178,14 @@ def test_every_dashboard_query_and_recording_rule_returns_data(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # What some panels show only happens now and then; make it happen: a service short of replicas,
-    # errors the client retries (one of them a rate limit), and one that fails a poll.
+    # errors the client retries (one of them a rate limit), and one that fails a poll (of the listing: an
+    # error of a secondary source's request does not fail the poll).
     region = REGIONS[1]
     short = next(s for s in stack.services(region) if s["Status"] == "Normal" and s["ServiceInfo"]["Replicas"] >= 2)
     stack.simulator.set_service_status(region, short["ServiceId"], "Abnormal")
     stack.simulator.inject("error=InternalError", 2)
     stack.simulator.inject("error=RequestLimitExceeded", 2)
-    stack.simulator.inject("error=AuthFailure.SignatureFailure", 1)
+    stack.simulator.inject("error=AuthFailure.SignatureFailure", 1, action="DescribeModelServiceGroups")
     prometheus = stack.prometheus
     for expr in (
         f'tione_service_status{{service_id="{short["ServiceId"]}", status="Abnormal"}} == 1',

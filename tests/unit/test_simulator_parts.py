@@ -76,6 +76,16 @@ def test_injected_faults_come_first_and_run_out() -> None:
     assert [plan.pick(), plan.pick(), plan.pick()] == [Fault("timeout"), Fault("timeout"), None]
 
 
+def test_a_fault_injected_for_an_action_waits_for_that_action() -> None:
+    plan = FaultPlan((), 1)
+    plan.inject(Fault("error", code="InternalError"), 1, action="DescribeModelServiceGroups")
+    plan.inject(Fault("timeout"), 1)
+    assert plan.pick("DescribeBillingResourceGroups") == Fault("timeout")
+    assert plan.pick("DescribeBillingResourceGroups") is None
+    assert plan.pick("DescribeModelServiceGroups") == Fault("error", code="InternalError")
+    assert plan.pick("DescribeModelServiceGroups") is None
+
+
 def test_fault_answers() -> None:
     normal = Answer(200, b'{"Response":{"TotalCount":1,"RequestId":"r"}}')
     truncated = apply(Fault("truncated"), normal, "r", 60.0)
