@@ -332,9 +332,7 @@ def _named(batch: Sequence[Pairs], message: str) -> Pairs | None:
 
 
 class _DeniedError(Exception):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+    """Stops the other workers of a collection; the code is kept in `_Run.denied`."""
 
 
 @dataclass(slots=True)
@@ -364,7 +362,7 @@ class _Run:
         except TencentCloudError as error:
             if is_permission_error(error.code):
                 self.denied = self.denied or error.code
-                raise _DeniedError(error.code) from None
+                raise _DeniedError from None
             await self._refused(metric, batch, error)
             return
         try:

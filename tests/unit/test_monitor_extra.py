@@ -67,12 +67,34 @@ def test_choose_asks_through_a_fillable_combination_and_says_why_the_others_cann
     assert problems["PodOnly"].startswith("no dimension combination the exporter can fill (offered: PodName)")
     assert problems["Hourly"].startswith("period 60s not offered")
     assert problems[api.CALLS].startswith("collected already")
+    assert extras[0].meaning == "GPU utilisation"
+
+
+def test_why_a_metric_cannot_be_asked_names_what_is_offered() -> None:
+    catalogue = {
+        "TwoCombos": info("TwoCombos", ("PodName",), ("InstanceId", "PodName")),
+        "NoCombo": info("NoCombo"),
+        "Slow": info("Slow", ("ServiceGroupId",), periods=(300, 3600)),
+    }
+    extras, problems = monitor_extra.choose(tuple(catalogue), catalogue, 60)
+    assert extras == ()
+    assert problems == {
+        "TwoCombos": "no dimension combination the exporter can fill (offered: PodName | InstanceId,PodName)",
+        "NoCombo": "no dimension combination the exporter can fill (offered: none)",
+        "Slow": "period 60s not offered (offered: 300,3600s)",
+    }
+
+
+def test_every_dimension_the_exporter_can_fill_makes_a_label() -> None:
+    """`choose` accepts any combination of `KNOWN_DIMENSIONS` without checking its labels: this holds it to it."""
+    labels = [monitor_extra.label_name(dimension) for dimension in monitor.KNOWN_DIMENSIONS]
+    assert labels == ["service_group_id", "service_id"]
 
 
 def test_names_must_make_distinct_prometheus_safe_families() -> None:
     assert monitor_extra.check_names(["GpuUtil", "DcgmFiDevFbUsed", "Cpuutil"]) == []
     problems = monitor_extra.check_names(["a-b", "GPUUtil", "GpuUtil", 'x"}', "9Lives", ""])
-    assert len(problems) == 5 and "both make tione_monitor_gpu_util" in problems[1]
+    assert len(problems) == 5 and problems[1] == "'GpuUtil' and 'GPUUtil' both make tione_monitor_gpu_util"
     for name in ("GpuUtil", "DcgmFiDevFbUsed", "A1b2"):
         assert re.fullmatch(r"tione_monitor_[a-z0-9_]+", monitor.family_name(name))
     assert monitor_extra.label_name("ServiceId") == "service_id"
@@ -101,6 +123,25 @@ def test_instances_carry_exactly_the_combination_and_their_group() -> None:
     only_service = monitor_extra.asked(fleet, ("ServiceId",))
     assert only_service[(("ServiceId", "ms-0-0"),)] == "ms-0" and len(only_service) == 6
     assert list(monitor_extra.asked(fleet, ("ServiceGroupId",)).values()) == ["ms-0", "ms-1"]
+
+
+def test_figures_keep_each_asked_instance_with_its_group_and_dimension_values() -> None:
+    both = ("ServiceGroupId", "ServiceId")
+    gpu = monitor_extra.Extra(GPU, "%", both)
+    mem = monitor_extra.Extra("GroupMem", "MB", ("ServiceGroupId",))
+    fleet = groups(2, 1)
+    owners = {GPU: monitor_extra.asked(fleet, both), "GroupMem": monitor_extra.asked(fleet, ("ServiceGroupId",))}
+    samples = [
+        monitor.Sample(GPU, (("ServiceGroupId", "ms-9"), ("ServiceId", "ms-9-0")), 1.0, 900.0, 60),  # not asked
+        monitor.Sample(GPU, (("ServiceGroupId", "ms-1"), ("ServiceId", "ms-1-0")), 42.0, 900.0, 60),
+        monitor.Sample("GroupMem", (("ServiceGroupId", "ms-0"),), 512.0, 840.0, 60),
+        monitor.Sample(api.CALLS, (("ServiceGroupId", "ms-0"),), 60.0, 900.0, 60),  # not an extra metric
+    ]
+    found = monitor_extra.figures((gpu, mem), samples, owners)
+    assert found == (
+        monitor_extra.Figures(gpu, (monitor_extra.Point("ms-1", ("ms-1-0",), 42.0, 900.0),)),
+        monitor_extra.Figures(mem, (monitor_extra.Point("ms-0", (), 512.0, 840.0),)),
+    )
 
 
 class Catalogued(FakeMonitor):
