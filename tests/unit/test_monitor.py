@@ -462,7 +462,14 @@ def test_a_batch_asked_again_asks_and_keeps_the_same_metric() -> None:
 
 
 @pytest.mark.parametrize(
-    "code", ["FailedOperation", "InvalidParameter", "ResourceNotFound", "ResourceNotFound.InstanceNotExist"]
+    "code",
+    [
+        "FailedOperation",
+        "InvalidParameter",
+        "ResourceNotFound",
+        "ResourceNotFound.InstanceNotExist",
+        "FailedOperation.Instance.Destroyed",
+    ],
 )
 def test_the_unknown_instance_families_include_their_sub_codes(code: str) -> None:
     async def call(action: str, region: str, params: dict[str, Any], deadline: float) -> dict[str, Any]:
