@@ -211,6 +211,14 @@ async def test_a_task_that_does_not_fit_is_left_out_never_the_page() -> None:
     assert allocation is not None and allocation.gpus == {"A100": 800}
 
 
+async def test_a_notebook_that_does_not_fit_is_left_out_never_the_page() -> None:
+    api = Api(notebooks=3)
+    api.items[holders.NOTEBOOK_ACTION][1][1]["ResourceConf"] = {"Gpu": "many"}
+    found = await holders.list_one(client_for(api), holders.NOTEBOOKS, REGION, None, deadline=deadline())
+    assert [item.id for item in found] == ["nb-0000", "nb-0002"]
+    assert [notebook_allocation(item) for item in found] == [Allocation(16000, 65536, {"A10": 200})] * 2
+
+
 async def test_a_page_that_fits_is_read_in_one_pass_never_item_by_item() -> None:
     def item_by_item(region: str, answer: dict[str, Any]) -> tuple[int, list[TrainingTask]]:
         raise AssertionError("a page that fits was read item by item")
@@ -246,21 +254,25 @@ async def test_an_error_answer_is_never_read_as_a_page() -> None:
 
 
 @pytest.mark.parametrize(
-    ("answer", "where"),
+    ("kind", "answer", "where"),
     [
-        ({"TrainingTaskSet": [], "RequestId": "r1"}, "TotalCount"),
-        ({"TotalCount": "many", "TrainingTaskSet": [], "RequestId": "r1"}, "TotalCount"),
-        ({"TotalCount": True, "TrainingTaskSet": [], "RequestId": "r1"}, "TotalCount"),
-        ({"TotalCount": 1, "TrainingTaskSet": {"Id": "x"}, "RequestId": "r1"}, "TrainingTaskSet"),
+        (holders.TRAINING, {"TrainingTaskSet": [], "RequestId": "r1"}, "TotalCount"),
+        (holders.TRAINING, {"TotalCount": "many", "TrainingTaskSet": [], "RequestId": "r1"}, "TotalCount"),
+        (holders.TRAINING, {"TotalCount": True, "TrainingTaskSet": [], "RequestId": "r1"}, "TotalCount"),
+        (holders.TRAINING, {"TotalCount": 1, "TrainingTaskSet": {"Id": "x"}, "RequestId": "r1"}, "TrainingTaskSet"),
+        (holders.NOTEBOOKS, {"NotebookSet": [], "RequestId": "r1"}, "TotalCount"),
+        (holders.NOTEBOOKS, {"TotalCount": 1, "NotebookSet": {"Id": "x"}, "RequestId": "r1"}, "NotebookSet"),
     ],
 )
-async def test_a_broken_answer_is_a_malformed_response(answer: dict[str, Any], where: str) -> None:
+async def test_a_broken_answer_is_a_malformed_response(
+    kind: holders.HolderKind[Any], answer: dict[str, Any], where: str
+) -> None:
     with pytest.raises(TransportError) as caught:
-        await holders.list_one(client_for(Api(broken=answer)), holders.TRAINING, REGION, None, deadline=deadline())
+        await holders.list_one(client_for(Api(broken=answer)), kind, REGION, None, deadline=deadline())
     assert caught.value.code == MALFORMED_RESPONSE
     assert where in caught.value.message and caught.value.request_id == "r1"
-    assert caught.value.message.startswith(f"{holders.TRAINING_ACTION} answer ")
-    assert (caught.value.action, caught.value.region) == (holders.TRAINING_ACTION, REGION)
+    assert caught.value.message.startswith(f"{kind.action} answer ")
+    assert (caught.value.action, caught.value.region) == (kind.action, REGION)
 
 
 # -- the sources -----------------------------------------------------------------------------------------
