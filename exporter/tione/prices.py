@@ -52,7 +52,7 @@ def yuan(fen: int | None, count: int | None = 1) -> float | None:
     """Fen for `count` units as yuan for one (1234 → 12.34); None for no figure or a count below 1."""
     if fen is None or count is None or count < 1:
         return None
-    return fen / FEN_PER_YUAN if count == 1 else fen / count / FEN_PER_YUAN
+    return fen / count / FEN_PER_YUAN
 
 
 def hourly_price(price: SpecPrice) -> HourlyPrice | None:

@@ -4,8 +4,11 @@ transport; no network."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -14,11 +17,12 @@ import pytest
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials
-from exporter.tencentcloud.errors import MALFORMED_RESPONSE, TransportError
+from exporter.tencentcloud.errors import MALFORMED_RESPONSE, APIError, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
-from exporter.tione import holders
+from exporter.tione import holders, workspaces
 from exporter.tione.holder_records import Notebook, ResourceConf, ResourceConfigInfo, TrainingTask
 from exporter.tione.holdings import (
+    Allocation,
     GroupGpus,
     cards,
     group_gpus,
@@ -27,6 +31,10 @@ from exporter.tione.holdings import (
     unattributed,
 )
 from exporter.tione.models import as_utc
+from exporter.tione.paging import MAX_TOTAL_COUNT
+from exporter.tione.records import Workspace
+from exporter.tione.snapshot import RegionSnapshot
+from exporter.tione.source import NoSink
 
 REGION = "ap-guangzhou"
 SECRETS = ("env-secret-7f3a", "cb-token-91d2", "ssh-password-c0de")
@@ -72,11 +80,13 @@ class Api:
         }
         self.broken = broken
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.regions: set[str] = set()
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         action = request.headers["X-TC-Action"]
         self.requests.append((action, body))
+        self.regions.add(request.headers["X-TC-Region"])
         if self.broken is not None:
             return httpx.Response(200, json={"Response": self.broken})
         key, items = self.items[action]
@@ -85,13 +95,16 @@ class Api:
         return httpx.Response(200, json={"Response": answer})
 
 
-def client_for(api: Api) -> TencentCloudClient:
+Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+
+
+def client_for(api: Api, handler: Handler | None = None) -> TencentCloudClient:
     return TencentCloudClient(
         endpoint="http://127.0.0.1:1",
         service="tione",
         version="2021-11-11",
         credentials=Credentials("AKID", "key"),
-        http=httpx.AsyncClient(transport=httpx.MockTransport(api.handler)),
+        http=httpx.AsyncClient(transport=httpx.MockTransport(handler or api.handler)),
         rate_limiter=TokenBucket(rate=1000, burst=100),
     )
 
@@ -125,6 +138,7 @@ async def test_training_tasks_are_paged_by_fifty(count: int, pages: int) -> None
     assert [item.id for item in found] == [f"train-{index:04d}" for index in range(count)]
     assert sorted(body["Offset"] for _, body in api.requests) == [50 * page for page in range(pages)]
     assert all(body["Limit"] == 50 and body["TiProjectId"] == "ws-1" for _, body in api.requests)
+    assert api.regions == {REGION}
 
 
 async def test_every_workspace_is_read_and_each_holder_keeps_its_workspace() -> None:
@@ -140,6 +154,31 @@ async def test_every_workspace_is_read_and_each_holder_keeps_its_workspace() -> 
     assert asked == {
         (action, ws) for action in (holders.TRAINING_ACTION, holders.NOTEBOOK_ACTION) for ws in (None, "ws-2")
     }
+    assert api.regions == {REGION}
+
+
+async def test_a_holder_listed_twice_in_a_workspace_is_kept_once_as_first_listed() -> None:
+    api = Api(tasks=3)
+    api.items[holders.TRAINING_ACTION][1].append(task(0, Name="listed again"))
+    found = await holders.list_one(client_for(api), holders.TRAINING, REGION, None, deadline=deadline())
+    assert [(item.id, item.name) for item in found] == [(f"train-{index:04d}", f"task-{index}") for index in range(3)]
+
+
+async def test_workspaces_are_read_two_at_a_time() -> None:
+    api = Api(tasks=1)
+    in_flight = [0, 0]  # now, most at once
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight[1], in_flight[0])
+        await asyncio.sleep(0.02)
+        in_flight[0] -= 1
+        return api.handler(request)
+
+    project_ids = [f"ws-{index}" for index in range(6)]
+    found = await holders.list_listed(client_for(api, slow), holders.TRAINING, REGION, project_ids, deadline=deadline())
+    assert len(api.requests) == 6 and dict(found.workspaces) == {"train-0000": "ws-0"}
+    assert in_flight[1] == holders.WORKSPACE_WORKERS == 2
 
 
 # -- decoding ------------------------------------------------------------------------------------------
@@ -161,25 +200,132 @@ def test_a_page_is_decoded_in_one_pass_without_the_secrets() -> None:
 
 
 async def test_a_task_that_does_not_fit_is_left_out_never_the_page() -> None:
-    api = Api(tasks=3)
-    api.items[holders.TRAINING_ACTION][1][1]["Status"] = {"odd": True}
-    api.items[holders.TRAINING_ACTION][1][2]["Id"] = ""
+    api = Api(tasks=4)
+    listed = api.items[holders.TRAINING_ACTION][1]
+    listed[1]["Status"] = {"odd": True}
+    listed[2]["Id"] = ""
+    listed[3]["ResourceConfigInfos"] = [{"Gpu": "400", "GpuType": "A100", "InstanceNum": "2"}]  # numbers as text
     found = await holders.list_one(client_for(api), holders.TRAINING, REGION, None, deadline=deadline())
-    assert [item.id for item in found] == ["train-0000"]
+    assert [item.id for item in found] == ["train-0000", "train-0003"], "the tasks after a misfit are kept too"
+    allocation = task_allocation(found[1])
+    assert allocation is not None and allocation.gpus == {"A100": 800}
+
+
+async def test_a_notebook_that_does_not_fit_is_left_out_never_the_page() -> None:
+    api = Api(notebooks=3)
+    api.items[holders.NOTEBOOK_ACTION][1][1]["ResourceConf"] = {"Gpu": "many"}
+    found = await holders.list_one(client_for(api), holders.NOTEBOOKS, REGION, None, deadline=deadline())
+    assert [item.id for item in found] == ["nb-0000", "nb-0002"]
+    assert [notebook_allocation(item) for item in found] == [Allocation(16000, 65536, {"A10": 200})] * 2
+
+
+async def test_a_page_that_fits_is_read_in_one_pass_never_item_by_item() -> None:
+    def item_by_item(region: str, answer: dict[str, Any]) -> tuple[int, list[TrainingTask]]:
+        raise AssertionError("a page that fits was read item by item")
+
+    api = Api(tasks=60)
+    kind = dataclasses.replace(holders.TRAINING, parse=item_by_item)
+    found = await holders.list_one(client_for(api), kind, REGION, None, deadline=deadline())
+    assert len(found) == 60 and len(api.requests) == 2
+
+
+@pytest.mark.parametrize("decode", [holders.decode_training_tasks, holders.decode_notebooks])
+def test_one_pass_takes_any_plausible_total_and_leaves_the_rest_to_the_checked_path(
+    decode: Callable[[bytes], Any],
+) -> None:
+    def answer(**response: Any) -> bytes:
+        return json.dumps({"Response": {"RequestId": "r", **response}}).encode()
+
+    assert decode(answer(TotalCount=0)) == (0, []), "an empty workspace fits"
+    assert decode(answer(TotalCount=MAX_TOTAL_COUNT)) == (MAX_TOTAL_COUNT, [])
+    assert decode(answer(TotalCount=MAX_TOTAL_COUNT + 1)) is None
+    assert decode(answer(TotalCount=-1)) is None
+    assert decode(answer()) is None
+    assert decode(answer(TotalCount=1, Error={"Code": "InternalError", "Message": "down"})) is None
+    assert decode(b"not json") is None
+
+
+async def test_an_error_answer_is_never_read_as_a_page() -> None:
+    error = {"Code": "AuthFailure.UnauthorizedOperation", "Message": "no"}
+    api = Api(broken={"Error": error, "TotalCount": 1, "TrainingTaskSet": [task(0)], "RequestId": "r1"})
+    with pytest.raises(APIError) as caught:
+        await holders.list_one(client_for(api), holders.TRAINING, REGION, None, deadline=deadline())
+    assert caught.value.code == "AuthFailure.UnauthorizedOperation" and caught.value.request_id == "r1"
 
 
 @pytest.mark.parametrize(
-    ("answer", "where"),
+    ("kind", "answer", "where"),
     [
-        ({"TrainingTaskSet": [], "RequestId": "r1"}, "TotalCount"),
-        ({"TotalCount": 1, "TrainingTaskSet": {"Id": "x"}, "RequestId": "r1"}, "TrainingTaskSet"),
+        (holders.TRAINING, {"TrainingTaskSet": [], "RequestId": "r1"}, "TotalCount"),
+        (holders.TRAINING, {"TotalCount": "many", "TrainingTaskSet": [], "RequestId": "r1"}, "TotalCount"),
+        (holders.TRAINING, {"TotalCount": True, "TrainingTaskSet": [], "RequestId": "r1"}, "TotalCount"),
+        (holders.TRAINING, {"TotalCount": 1, "TrainingTaskSet": {"Id": "x"}, "RequestId": "r1"}, "TrainingTaskSet"),
+        (holders.NOTEBOOKS, {"NotebookSet": [], "RequestId": "r1"}, "TotalCount"),
+        (holders.NOTEBOOKS, {"TotalCount": 1, "NotebookSet": {"Id": "x"}, "RequestId": "r1"}, "NotebookSet"),
     ],
 )
-async def test_a_broken_answer_is_a_malformed_response(answer: dict[str, Any], where: str) -> None:
+async def test_a_broken_answer_is_a_malformed_response(
+    kind: holders.HolderKind[Any], answer: dict[str, Any], where: str
+) -> None:
     with pytest.raises(TransportError) as caught:
-        await holders.list_one(client_for(Api(broken=answer)), holders.TRAINING, REGION, None, deadline=deadline())
+        await holders.list_one(client_for(Api(broken=answer)), kind, REGION, None, deadline=deadline())
     assert caught.value.code == MALFORMED_RESPONSE
     assert where in caught.value.message and caught.value.request_id == "r1"
+    assert caught.value.message.startswith(f"{kind.action} answer ")
+    assert (caught.value.action, caught.value.region) == (kind.action, REGION)
+
+
+# -- the sources -----------------------------------------------------------------------------------------
+
+DISCOVERED = workspaces.Discovery((Workspace(ti_project_id="ws-a"), Workspace(ti_project_id="ws-b")))
+
+
+@pytest.mark.parametrize(
+    ("discovery", "configured", "asked"),
+    [
+        (DISCOVERED, (), {"ws-a", "ws-b"}),
+        (DISCOVERED, ("ws-c",), {"ws-c"}),
+        (workspaces.Discovery(), (), {None}),
+    ],
+)
+async def test_the_source_reads_the_workspaces_the_listing_polls(
+    discovery: workspaces.Discovery, configured: tuple[str, ...], asked: set[str | None]
+) -> None:
+    api = Api(tasks=2)
+    source = holders.source(client_for(api), holders.TRAINING, 600.0, configured)
+    snapshot = workspaces.DISCOVERY.stored(RegionSnapshot(REGION), discovery)
+    found = await source.run(REGION, snapshot, deadline(), NoSink())
+    assert {body.get("TiProjectId") for _, body in api.requests} == asked
+    assert {action for action, _ in api.requests} == {holders.TRAINING_ACTION} and api.regions == {REGION}
+    assert [item.id for item in found.items] == ["train-0000", "train-0001"]
+    assert holders.TASKS_OF.of(source.store(RegionSnapshot(REGION), found)) == found
+
+
+@pytest.mark.parametrize(
+    ("kind", "summary", "without"),
+    [
+        (
+            holders.TRAINING,
+            "3 unfinished training tasks in the default workspace",
+            "no unfinished training tasks and no unattributed GPUs",
+        ),
+        (
+            holders.NOTEBOOKS,
+            "3 unfinished notebooks in the default workspace",
+            "no unfinished notebooks and no unattributed GPUs",
+        ),
+    ],
+)
+async def test_the_probe_asks_the_default_workspace_for_one_holder(
+    kind: holders.HolderKind[Any], summary: str, without: str
+) -> None:
+    api = Api(tasks=3, notebooks=3)
+    source = holders.source(client_for(api), kind, 600.0, ("ws-a",))
+    assert (source.action, source.interval, source.primary, source.without) == (kind.action, 600.0, False, without)
+    assert source.empty == holders.Listed()
+    assert await source.probe(REGION, deadline()) == summary
+    asked = [(action, body["Offset"], body["Limit"], body.get("TiProjectId")) for action, body in api.requests]
+    assert asked == [(kind.action, 0, 1, None)] and api.regions == {REGION}
 
 
 # -- what each holds ---------------------------------------------------------------------------------
@@ -217,7 +363,32 @@ def test_a_task_holds_nothing_unless_running(status: str | None) -> None:
 def test_a_role_without_instance_count_makes_the_holding_unknown() -> None:
     roles = [{"Gpu": 100, "GpuType": "T4", "InstanceNum": None}]
     assert task_allocation(decoded_task(ResourceConfigInfos=roles)) is None
-    assert task_allocation(decoded_task(Status="running", ResourceConfigInfos=[])) is not None
+    assert task_allocation(decoded_task(Status="running", ResourceConfigInfos=[])) == Allocation(None, None, {}), (
+        "a running task without roles holds no GPUs and says nothing of its CPU or memory"
+    )
+
+
+def test_a_role_scaled_to_no_instances_holds_nothing_and_is_known() -> None:
+    roles = [
+        {"Cpu": 8000, "Memory": 32768, "Gpu": 400, "GpuType": "A100", "InstanceNum": 2},
+        {"Cpu": 4000, "Memory": 8192, "Gpu": 100, "GpuType": "A100", "InstanceNum": 0},
+    ]
+    allocation = task_allocation(decoded_task(ResourceConfigInfos=roles))
+    assert allocation is not None
+    assert (allocation.cpu, allocation.memory, allocation.gpus) == (16000, 65536, {"A100": 800})
+
+
+def test_cards_without_a_model_are_held_under_the_empty_model_the_group_counts_them_in() -> None:
+    unnamed = TrainingTask(
+        id="t1",
+        status="RUNNING",
+        resource_group_id="trsg-1",
+        resource_config_infos=[ResourceConfigInfo(gpu=100, instance_num=1)],
+    )
+    allocation = task_allocation(unnamed)
+    assert allocation is not None and allocation.gpus == {"": 100}
+    found = group_gpus({"trsg-1": {"": 100}}, {}, [unnamed], [])
+    assert found["trsg-1"].training_tasks == {"": 100} and found["trsg-1"].unattributed == {"": 0}
 
 
 def test_a_notebook_holds_its_resource_conf_while_running() -> None:

@@ -3,8 +3,10 @@ The API is a mock transport; no network."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ import pytest
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials
+from exporter.tencentcloud.errors import MALFORMED_RESPONSE, APIError, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tione import prices
 from exporter.tione.holder_records import Notebook, ResourceConf, ResourceConfigInfo, SpecPrice, TrainingTask
@@ -49,7 +52,14 @@ def test_only_distinct_pay_as_you_go_specs_are_priced() -> None:
                 ],
             },
             ServiceGroup,
-        )
+        ),
+        msgspec.convert(
+            {
+                "ServiceGroupId": "ms-2",
+                "Services": [{"ChargeType": "POSTPAID_BY_HOUR", "ServiceInfo": {"InstanceType": "TI.E.POST"}}],
+            },
+            ServiceGroup,
+        ),
     ]
     tasks = [
         TrainingTask(
@@ -66,7 +76,7 @@ def test_only_distinct_pay_as_you_go_specs_are_priced() -> None:
         Notebook(charge_type="POSTPAID_BY_HOUR", resource_conf=ResourceConf(instance_type="")),
         Notebook(charge_type="POSTPAID_BY_HOUR"),
     ]
-    assert specs_in_use(groups, tasks, notebooks) == ("TI.A.POST", "TI.B.POST", "TI.C.POST")
+    assert specs_in_use(groups, tasks, notebooks) == ("TI.A.POST", "TI.B.POST", "TI.C.POST", "TI.E.POST")
 
 
 def test_specs_are_asked_in_batches_one_unit_each() -> None:
@@ -85,10 +95,12 @@ class PriceApi:
         self.table = table
         self.answer = answer
         self.bodies: list[dict[str, Any]] = []
+        self.regions: set[str] = set()
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         self.bodies.append(body)
+        self.regions.add(request.headers["X-TC-Region"])
         if self.answer is not None:
             return httpx.Response(200, json={"Response": self.answer})
         found = [
@@ -104,13 +116,16 @@ class PriceApi:
         return httpx.Response(200, json={"Response": {"SpecsPrice": found, "RequestId": "r"}})
 
 
-def client_for(api: PriceApi) -> TencentCloudClient:
+Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+
+
+def client_for(api: PriceApi, handler: Handler | None = None) -> TencentCloudClient:
     return TencentCloudClient(
         endpoint="http://127.0.0.1:1",
         service="tione",
         version="2021-11-11",
         credentials=Credentials("AKID", "key"),
-        http=httpx.AsyncClient(transport=httpx.MockTransport(api.handler)),
+        http=httpx.AsyncClient(transport=httpx.MockTransport(handler or api.handler)),
         rate_limiter=TokenBucket(rate=1000, burst=100),
     )
 
@@ -125,6 +140,56 @@ async def test_prices_are_read_batch_by_batch() -> None:
     assert found["TI.S07.POST"] == HourlyPrice("TI.S07.POST", 10.07, 8.07)
     assert "TI.UNKNOWN.POST" not in found and len(found) == 26
     assert [len(body["SpecsParam"]) for body in api.bodies] == [20, 7]
+    assert api.regions == {REGION}
+
+
+async def test_batches_are_priced_one_after_the_other() -> None:
+    table = {f"TI.S{index:02d}.POST": (1000, 800) for index in range(45)}
+    api = PriceApi(table)
+    in_flight = [0, 0]  # now, most at once
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight[1], in_flight[0])
+        await asyncio.sleep(0.01)
+        in_flight[0] -= 1
+        return api.handler(request)
+
+    found = await read_prices(client_for(api, slow), REGION, sorted(table), deadline=time.monotonic() + 10)
+    assert len(found) == 45 and len(api.bodies) == 3
+    assert in_flight[1] == 1
+
+
+async def test_an_answer_that_fits_is_read_in_one_pass_never_entry_by_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    def entry_by_entry(region: str, answer: dict[str, Any]) -> list[HourlyPrice]:
+        raise AssertionError("an answer that fits was read entry by entry")
+
+    monkeypatch.setattr(prices, "parse", entry_by_entry)
+    api = PriceApi({"TI.A.POST": (1234, 987)})
+    found = await read_prices(client_for(api), REGION, ["TI.A.POST"], deadline=time.monotonic() + 10)
+    assert found == {"TI.A.POST": HourlyPrice("TI.A.POST", 12.34, 9.87)}
+
+
+async def test_an_error_answer_is_the_call_s_error_never_an_empty_price_list() -> None:
+    error = {"Code": "AuthFailure.UnauthorizedOperation", "Message": "no"}
+    api = PriceApi({}, {"Error": error, "SpecsPrice": [], "RequestId": "r1"})
+    with pytest.raises(APIError) as caught:
+        await read_prices(client_for(api), REGION, ["TI.A.POST"], deadline=time.monotonic() + 10)
+    assert caught.value.code == "AuthFailure.UnauthorizedOperation" and caught.value.request_id == "r1"
+
+
+async def test_a_price_list_that_is_no_list_is_a_malformed_response() -> None:
+    api = PriceApi({}, {"SpecsPrice": {"SpecName": "TI.A.POST"}, "RequestId": "r1"})
+    with pytest.raises(TransportError) as caught:
+        await read_prices(client_for(api), REGION, ["TI.A.POST"], deadline=time.monotonic() + 10)
+    error = caught.value
+    assert (error.code, error.request_id, error.action, error.region) == (
+        MALFORMED_RESPONSE,
+        "r1",
+        prices.ACTION,
+        REGION,
+    )
+    assert error.message.startswith(f"{prices.ACTION} answer ") and "model at SpecsPrice" in error.message
 
 
 @pytest.mark.parametrize(
@@ -138,10 +203,18 @@ async def test_an_entry_that_does_not_fit_is_left_out(entry: Any) -> None:
     assert found == {"TI.B.POST": HourlyPrice("TI.B.POST", 12.34, 10.0)}
 
 
+async def test_beside_an_entry_that_does_not_fit_numbers_sent_as_text_are_read() -> None:
+    text = {"SpecName": "TI.B.POST", "SpecCount": "2", "TotalCost": "2468", "RealTotalCost": "2000"}
+    api = PriceApi({}, {"SpecsPrice": ["not an object", text], "RequestId": "r"})
+    found = await read_prices(client_for(api), REGION, ["TI.B.POST"], deadline=time.monotonic() + 10)
+    assert found == {"TI.B.POST": HourlyPrice("TI.B.POST", 12.34, 10.0)}
+
+
 async def test_the_source_prices_what_the_snapshot_holds_and_calls_nothing_without_specs() -> None:
     api = PriceApi({"TI.TASK.POST": (1234, 987), "TI.NB.POST": (500, 400)})
     source = prices.source(client_for(api), 3600.0)
     assert (source.action, source.interval, source.primary) == ("DescribeBillingSpecsPrice", 3600.0, False)
+    assert (source.empty, source.without) == ((), "no prices")
     empty = RegionSnapshot(REGION)
     assert await source.fetch(REGION, empty, time.monotonic() + 10, NoSink()) == ()
     assert api.bodies == [], "no spec in use: no call"
@@ -153,3 +226,11 @@ async def test_the_source_prices_what_the_snapshot_holds_and_calls_nothing_witho
     found = await source.fetch(REGION, snapshot, time.monotonic() + 10, NoSink())
     assert found == (HourlyPrice("TI.NB.POST", 5.0, 4.0), HourlyPrice("TI.TASK.POST", 12.34, 9.87))
     assert prices.PRICES.of(source.store(empty, found)) == found
+    assert api.regions == {REGION}
+
+
+async def test_the_probe_asks_for_no_price_at_all() -> None:
+    api = PriceApi({})
+    source = prices.source(client_for(api), 3600.0)
+    assert await source.probe(REGION, time.monotonic() + 10) == "DescribeBillingSpecsPrice permitted"
+    assert api.bodies == [{"SpecsParam": []}] and api.regions == {REGION}
