@@ -141,12 +141,15 @@ async def test_cloud_monitor_follows_its_budget_and_zero_leaves_it_out() -> None
     await client.aclose()
 
 
-async def test_workspace_discovery_can_be_switched_off() -> None:
+async def test_workspace_discovery_runs_on_its_interval_and_can_be_switched_off() -> None:
     settings = load_settings({"--tione.regions": "ap-guangzhou", "--tione.discovery-interval": "0"}, {})
     client = TencentCloudClient(
         endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
     )
     assert "DescribeWorkspaces" not in [source.action for source in make_sources(settings, client)]
+    every_second = load_settings({"--tione.regions": "ap-guangzhou", "--tione.discovery-interval": "1s"}, {})
+    found = [source.interval for source in make_sources(every_second, client) if source.action == "DescribeWorkspaces"]
+    assert found == [1.0]
     await client.aclose()
 
 
