@@ -14,7 +14,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from exporter import __version__
 from exporter.config import Settings, load_settings
+from exporter.console import PROG
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import Poller
 from exporter.simulator import SimulatorConfig, SimulatorServer
@@ -76,12 +78,18 @@ async def test_every_source_asks_its_action_through_the_client_it_is_handed(
     simulator: SimulatorServer, tmp_path: Path
 ) -> None:
     settings = settings_for(simulator, tmp_path)
-    client = client_for(settings)
+    metrics = SelfMetrics([REGION])
+    client = make_client(settings, StaticProvider(Credentials("AKIDwiring", "wiring-key")), metrics)
     try:
         statuses = await Poller(poll_plan(settings, make_sources(settings, client)), SelfMetrics([REGION])).poll_all()
     finally:
         await client.aclose()
     assert [status.outcome for status in statuses] == ["success"]
+    assert {request.headers.get("x-tc-requestclient") for request in simulator.requests} == {f"{PROG}/{__version__}"}
+    requests = {"region": REGION, "action": listing.ACTION}
+    assert metrics.registry.get_sample_value("tione_exporter_api_requests_total", requests) == len(
+        asked(simulator, listing.ACTION)
+    ), "the client reports to the hooks it is given"
     every = [
         workspaces.ACTION,
         listing.ACTION,
