@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,13 +14,15 @@ from exporter.app import SWITCH_INTERVAL, WORKER_THREADS, PollThread, make_sourc
 from exporter.check import _check_region
 from exporter.config import load_settings
 from exporter.metrics.self import SelfMetrics
+from exporter.poller import PollTarget
 from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tencentcloud.credentials import Credentials
+from exporter.tencentcloud.credentials import Credentials, StaticProvider
 from exporter.tencentcloud.errors import APIError, is_permission_error
 from exporter.tione import resource_groups
 from exporter.tione.listing import ACTION
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import Sink, Source
+from exporter.wiring import make_client, poll_plan
 
 
 def probed(action: str, answer: str | Exception, *, primary: bool = False) -> Source[Any]:
@@ -141,12 +144,15 @@ async def test_cloud_monitor_follows_its_budget_and_zero_leaves_it_out() -> None
     await client.aclose()
 
 
-async def test_workspace_discovery_can_be_switched_off() -> None:
+async def test_workspace_discovery_runs_on_its_interval_and_can_be_switched_off() -> None:
     settings = load_settings({"--tione.regions": "ap-guangzhou", "--tione.discovery-interval": "0"}, {})
     client = TencentCloudClient(
         endpoint="http://127.0.0.1:9", service="tione", version="2021-11-11", credentials=Credentials("AKIDx", "key")
     )
     assert "DescribeWorkspaces" not in [source.action for source in make_sources(settings, client)]
+    every_second = load_settings({"--tione.regions": "ap-guangzhou", "--tione.discovery-interval": "1s"}, {})
+    found = [source.interval for source in make_sources(every_second, client) if source.action == "DescribeWorkspaces"]
+    assert found == [1.0]
     await client.aclose()
 
 
@@ -161,6 +167,40 @@ async def test_the_capacity_source_runs_on_its_own_interval_and_zero_leaves_it_o
     assert [source.interval for source in every_minute if source.action == resource_groups.ACTION] == [60.0]
     off = make_sources(load_settings({"--tione.regions": "ap-guangzhou", "--capacity.interval": "0"}, {}), client)
     assert resource_groups.ACTION not in [source.action for source in off]
+    await client.aclose()
+
+
+def test_the_poll_plan_carries_the_configured_figures(tmp_path: Path) -> None:
+    path = tmp_path / "exporter.yaml"
+    path.write_text(
+        "metrics:\n  tag-labels: [team]\n  exclude: ['tione_pod_.*']\n  include: ['tione_service_gpu_.*']\n"
+    )
+    flags = {
+        "--config.file": str(path),
+        "--tione.regions": "ap-guangzhou,ap-shanghai",
+        "--poll.interval": "1m",
+        "--poll.timeout": "20s",
+        "--poll.max-staleness": "10m",
+        "--api.rate-limit": "3",
+        "--metrics.pod-series": "true",
+        "--metrics.state-sets": "full",
+    }
+    target = PollTarget("ap-guangzhou", (PRIMARY,), "prod")
+    plan = poll_plan(load_settings(flags, {}), [PRIMARY], [target])
+    assert (plan.regions, plan.sources, plan.targets) == (("ap-guangzhou", "ap-shanghai"), (PRIMARY,), (target,))
+    assert (plan.interval, plan.timeout, plan.max_staleness, plan.rate_limit) == (60.0, 20.0, 600.0, 3.0)
+    options = plan.options
+    assert (options.tag_labels, options.pod_series, options.state_sets) == (("team",), True, "full")
+    assert [p.pattern for p in options.exclude] == ["tione_pod_.*"]
+    assert [p.pattern for p in options.include] == ["tione_service_gpu_.*"]
+
+
+@pytest.mark.parametrize(("rate", "burst"), [("0.5", 1), ("1", 1), ("7", 2)])
+async def test_the_clients_bucket_runs_at_the_rate_limit_with_a_burst_of_two_at_most(rate: str, burst: int) -> None:
+    """A bucket as deep as the rate would let each poll open at twice the configured rate."""
+    settings = load_settings({"--tione.regions": "ap-guangzhou", "--api.rate-limit": rate}, {})
+    client = make_client(settings, StaticProvider(Credentials("AKIDx", "key")), SelfMetrics(["ap-guangzhou"]))
+    assert (client.rate_limiter.rate, client.rate_limiter.burst) == (float(rate), burst)
     await client.aclose()
 
 

@@ -61,6 +61,39 @@ def test_a_bad_entry_is_one_line_naming_the_key(tmp_path: Path, keys: dict[str, 
     assert len(found) == 1 and found[0].startswith(expected), found
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("name", "5", 'accounts[0].name: invalid account name "5": 1-63 lower-case letters'),
+        (
+            "role-arn",
+            "100000000001",
+            "accounts[0].role-arn: expected a role ARN: qcs::cam::uin/<account uin>:roleName/",
+        ),
+        ("role-arn", "[a, b]", "accounts[0].role-arn: expected a role ARN: qcs::cam::uin/<account uin>:roleName/"),
+        # YAML reads it as a number (`0123` as 83): refused, never sent to STS as some other id
+        ("external-id", "20240101", "accounts[0].external-id: external id must be 2-128 characters"),
+    ],
+)
+def test_a_value_that_is_not_text_is_one_line(tmp_path: Path, key: str, value: str, expected: str) -> None:
+    fields = {"name": "prod", "role-arn": ARN} | {key: value}  # unquoted: YAML reads a number or a list
+    found = problems(tmp_path, "accounts:\n  - " + "\n    ".join(f"{k}: {v}" for k, v in fields.items()) + "\n")
+    assert len(found) == 1 and found[0].startswith(expected), found
+
+
+@pytest.mark.parametrize(("duration", "seconds"), [("1m", 60.0), ("12h", 43200.0), ("90m", 5400.0)])
+def test_the_session_duration_may_be_from_1m_to_12h_both_included(
+    tmp_path: Path, duration: str, seconds: float
+) -> None:
+    settings = load(tmp_path, entry(**{"session-duration": duration}))
+    assert settings.accounts[0].session_duration == seconds  # type: ignore[attr-defined]
+
+
+def test_without_a_session_duration_the_role_is_asked_for_stss_own_default_of_2h(tmp_path: Path) -> None:
+    settings = load(tmp_path, entry())
+    assert settings.accounts[0].session_duration == 7200.0  # type: ignore[attr-defined]
+
+
 def test_a_bad_external_id_is_refused_without_quoting_it(tmp_path: Path) -> None:
     found = problems(tmp_path, entry(**{"external-id": SECRET_EXTERNAL_ID}))
     assert found == ["accounts[0].external-id: external id must be 2-128 characters of letters, digits and _+=,.@:/-"]
@@ -71,6 +104,8 @@ def test_the_external_id_is_never_in_the_settings_repr(tmp_path: Path) -> None:
     settings = load(tmp_path, entry(**{"external-id": "prod-ext-7f3c"}))
     assert "7f3c" not in repr(settings) and "7f3c" not in str(settings.model_dump())
     assert settings.accounts[0].secret_external_id() == "prod-ext-7f3c"  # type: ignore[attr-defined]
+    without = load(tmp_path, entry())
+    assert without.accounts[0].secret_external_id() is None  # type: ignore[attr-defined]
 
 
 def test_names_must_be_unique(tmp_path: Path) -> None:
@@ -91,14 +126,23 @@ def test_each_account_needs_a_region_its_own_or_the_global_ones(tmp_path: Path) 
     assert problems(tmp_path, text, regions=None)[0].startswith("--tione.regions: no region to poll")
     settings = load(tmp_path, entry(regions="ap-shanghai, ap-beijing"), regions=None)
     assert regions_of(settings) == ["prod/ap-shanghai", "prod/ap-beijing"]  # type: ignore[arg-type]
+    without_accounts = load(tmp_path, "tione:\n  regions: [ap-shanghai, ap-beijing]\n", regions=None)
+    assert regions_of(without_accounts) == ["ap-shanghai", "ap-beijing"]  # type: ignore[arg-type]
 
 
 def test_an_entry_overrides_the_global_figures_for_its_account_only(tmp_path: Path) -> None:
-    text = entry(**{"api-rate-limit": "4", "monitor-max-requests-per-month": "0", "project-ids": "7,8"})
+    text = entry(
+        **{
+            "api-rate-limit": "4",
+            "monitor-rate-limit": "2",
+            "monitor-max-requests-per-month": "0",
+            "project-ids": "7,8",
+        }
+    )
     text += f"  - name: staging\n    role-arn: {ARN}\n    regions: [ap-shanghai]\n"
     settings = load(tmp_path, text + "api:\n  rate-limit: 12\nmonitor:\n  rate-limit: 6\n")
     prod, staging = (account_settings(settings, a) for a in settings.accounts)  # type: ignore[arg-type, attr-defined]
-    assert (prod.api.rate_limit, prod.monitor.rate_limit, prod.monitor.max_requests_per_month) == (4.0, 6.0, 0)
+    assert (prod.api.rate_limit, prod.monitor.rate_limit, prod.monitor.max_requests_per_month) == (4.0, 2.0, 0)
     assert (prod.tione.regions, prod.tione.project_ids) == (("ap-guangzhou",), ("7", "8"))
     assert (staging.api.rate_limit, staging.monitor.rate_limit, staging.monitor.max_requests_per_month) == (
         12.0,
