@@ -56,6 +56,9 @@ def _role_arn(value: object) -> str:
 
 def _external_id(value: object) -> str:
     """Never quoted: the message says what is allowed only."""
+    if isinstance(value, int | float):
+        # YAML reads an unquoted id of digits as a number (0123 as 83): only the text as written is safe.
+        raise PydanticCustomError("external_id", "external id must be text: quote it in the YAML file")
     text = value.strip() if isinstance(value, str) else ""
     try:
         return check_external_id(text)

@@ -72,7 +72,8 @@ def test_a_bad_entry_is_one_line_naming_the_key(tmp_path: Path, keys: dict[str, 
         ),
         ("role-arn", "[a, b]", "accounts[0].role-arn: expected a role ARN: qcs::cam::uin/<account uin>:roleName/"),
         # YAML reads it as a number (`0123` as 83): refused, never sent to STS as some other id
-        ("external-id", "20240101", "accounts[0].external-id: external id must be 2-128 characters"),
+        ("external-id", "20240101", "accounts[0].external-id: external id must be text: quote it in the YAML"),
+        ("external-id", "[a, b]", "accounts[0].external-id: external id must be 2-128 characters"),
     ],
 )
 def test_a_value_that_is_not_text_is_one_line(tmp_path: Path, key: str, value: str, expected: str) -> None:
