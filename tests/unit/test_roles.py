@@ -347,6 +347,18 @@ async def test_tke_reads_the_rotated_token_at_each_renewal_with_a_client_of_its_
     await provider.get()
     tokens = [json.loads(request.body)["WebIdentityToken"] for request in server.requests]
     assert tokens == [WEB_TOKEN, "web-identity-token-0002-rotated"]
+    actions = [request.headers.get("X-TC-Action") for request in server.requests]
+    assert actions == ["AssumeRoleWithWebIdentity"] * 2
+
+
+async def test_a_slow_sts_is_given_up_at_the_timeout(sts: tuple[Sts, FakeServer], token_file: Path) -> None:
+    _, server = sts
+    server.delay = 0.6
+    started = time.monotonic()
+    with pytest.raises(CredentialError) as caught:
+        await TkeOidcProvider(tke_env(token_file), sts_endpoint=server.url, timeout=0.15).get()
+    assert time.monotonic() - started < 0.5
+    assert caught.value.reason.startswith(f"STS {server.url}/ unreachable: ReadTimeout")
 
 
 async def test_tke_is_configured_by_the_role_or_the_token_file(
