@@ -135,17 +135,14 @@ async def test_the_metadata_probe_and_fetch_have_their_own_timeouts(metadata: tu
 
 async def test_a_slow_metadata_service_is_given_up_at_the_timeout(metadata: tuple[Metadata, FakeServer]) -> None:
     service, server = metadata
-    service.keys_delay = 0.6
+    service.keys_delay = 1.0
     provider = CvmRoleProvider(server.url, timeout=0.15)
-    started = time.monotonic()
     with pytest.raises(CredentialError) as caught:
         await provider.get()
-    assert time.monotonic() - started < 0.5
+    assert caught.value.provider == "cvm-role"
     assert caught.value.reason.startswith(f"metadata service {server.url}{ROLE_PATH}{ROLE} unreachable: ReadTimeout")
-    server.delay = 0.6
-    started = time.monotonic()
+    server.delay = 1.0
     assert not await CvmRoleProvider(server.url, probe_timeout=0.15).available()
-    assert time.monotonic() - started < 0.5
 
 
 async def test_the_metadata_service_is_asked_directly_never_through_a_proxy(
@@ -353,11 +350,9 @@ async def test_tke_reads_the_rotated_token_at_each_renewal_with_a_client_of_its_
 
 async def test_a_slow_sts_is_given_up_at_the_timeout(sts: tuple[Sts, FakeServer], token_file: Path) -> None:
     _, server = sts
-    server.delay = 0.6
-    started = time.monotonic()
+    server.delay = 1.0
     with pytest.raises(CredentialError) as caught:
         await TkeOidcProvider(tke_env(token_file), sts_endpoint=server.url, timeout=0.15).get()
-    assert time.monotonic() - started < 0.5
     assert caught.value.reason.startswith(f"STS {server.url}/ unreachable: ReadTimeout")
 
 
