@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import httpx
 import msgspec
 
-from exporter.tencentcloud.client import ClientHooks, Hooks, TencentCloudClient
+from exporter.tencentcloud.client import Hooks, TencentCloudClient
 from exporter.tencentcloud.credentials import (
     DEFAULT_REFRESH_MARGIN,
     DEFAULT_RETRY_BASE,
@@ -167,7 +167,6 @@ class AssumeRoleProvider(_Expiring):
             duration_seconds=check_duration(duration_seconds),
             external_id=None if external_id is None else check_external_id(external_id),
         )
-        self._base = base
         self._region = region
         self._timeout = timeout
         self._client = TencentCloudClient(
@@ -176,7 +175,7 @@ class AssumeRoleProvider(_Expiring):
             version=STS_VERSION,
             credentials=base,
             rate_limiter=TokenBucket(rate=STS_RATE, burst=int(STS_RATE)),
-            hooks=hooks if hooks is not None else ClientHooks(),
+            hooks=hooks,
             http=http,
             allow_insecure=allow_insecure,
             max_attempts=max_attempts,

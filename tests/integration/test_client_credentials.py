@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,67 +14,7 @@ from exporter.tencentcloud.chain import default_chain
 from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import CredentialError
 from exporter.tencentcloud.roles import CvmRoleProvider, TkeOidcProvider
-
-
-class Recorded:
-    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
-        self.method, self.path, self.headers, self.body = method, path, headers, body
-
-
-Route = Callable[[Recorded], tuple[int, str]]
-
-
-class FakeServer:
-    """A tiny threaded HTTP server on 127.0.0.1: `route(request) -> (status, body)`; records every request."""
-
-    def __init__(self, route: Route) -> None:
-        self.route = route
-        self.requests: list[Recorded] = []
-        self.delay = 0.0
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                recorded = Recorded(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
-                fake.requests.append(recorded)
-                if fake.delay:
-                    time.sleep(fake.delay)
-                status, body = fake.route(recorded)
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self._serve()
-
-            def do_POST(self) -> None:
-                self._serve()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
+from tests.loopback_http import FakeServer, Recorded
 
 ROLE_PATH = "/latest/meta-data/cam/security-credentials/"
 TMP_KEY = "tmp-Secret-Key-Value-0123456789"

@@ -20,7 +20,8 @@ from exporter.tencentcloud.credentials import (
 from exporter.tencentcloud.errors import APIError, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
 from exporter.tencentcloud.roles import CvmRoleProvider
-from tests.integration.test_client_credentials import FakeServer, Metadata
+from tests.integration.test_client_credentials import Metadata
+from tests.loopback_http import FakeServer
 
 ACTION = "DescribeModelServiceGroups"
 REGION = "ap-guangzhou"

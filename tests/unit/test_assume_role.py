@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from exporter.tencentcloud.assume_role import AssumeRoleProvider, RoleArn
+from exporter.tencentcloud.client import ClientHooks
 from exporter.tencentcloud.credentials import Credentials, StaticProvider
 from exporter.tencentcloud.errors import CredentialError
 from exporter.tencentcloud.signing import parse_authorization
@@ -42,6 +43,7 @@ class Sts:
         self.answer: dict[str, Any] | None = None
         self.requests: list[httpx.Request] = []
         self.delay = 0.0
+        self.error_request_id: str | None = "r-err"
 
     def key(self, number: int) -> Credentials:
         return Credentials(f"AKIDtmp{number:04d}", f"tmp-secret-key-{number:04d}", f"tmp-session-token-{number:04d}")
@@ -51,7 +53,9 @@ class Sts:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.error is not None:
-            body: dict[str, Any] = {"Error": {"Code": self.error[0], "Message": self.error[1]}, "RequestId": "r-err"}
+            body: dict[str, Any] = {"Error": {"Code": self.error[0], "Message": self.error[1]}}
+            if self.error_request_id is not None:
+                body["RequestId"] = self.error_request_id
         elif self.answer is not None:
             body = self.answer
         else:
@@ -202,21 +206,61 @@ async def test_the_exporters_own_credentials_failing_is_named_as_such() -> None:
 
 
 @pytest.mark.parametrize(
-    ("answer", "reason"),
+    ("answer", "reason", "code"),
     [
-        ({"Credentials": {"TmpSecretId": "AKIDx", "Token": "t"}, "ExpiredTime": 1}, "lacks Credentials.TmpSecretKey"),
-        ({"ExpiredTime": 1}, "lacks Credentials.TmpSecretId, Credentials.TmpSecretKey, Credentials.Token"),
-        ({"Credentials": {"TmpSecretId": "AKIDx", "TmpSecretKey": "k", "Token": "t"}}, "lacks ExpiredTime"),
-        ({"Credentials": {"TmpSecretId": 5}, "ExpiredTime": 1}, "a field of the wrong type"),
-        ({"Credentials": {"TmpSecretId": "AKID x", "TmpSecretKey": "k", "Token": "t"}, "ExpiredTime": 9}, "secret id"),
+        (
+            {"Credentials": {"TmpSecretId": "AKIDx", "Token": "t"}, "ExpiredTime": 1},
+            "AssumeRole answer lacks Credentials.TmpSecretKey",
+            "MalformedResponse",
+        ),
+        (
+            {"ExpiredTime": 1},
+            "AssumeRole answer lacks Credentials.TmpSecretId, Credentials.TmpSecretKey, Credentials.Token",
+            "MalformedResponse",
+        ),
+        (
+            {"Credentials": {"TmpSecretId": "AKIDx", "TmpSecretKey": "k", "Token": "t"}},
+            "AssumeRole answer lacks ExpiredTime",
+            "MalformedResponse",
+        ),
+        (
+            {"Credentials": {"TmpSecretId": "AKIDx", "TmpSecretKey": "k", "Token": "t"}, "ExpiredTime": 0},
+            "AssumeRole answer lacks ExpiredTime",
+            "MalformedResponse",
+        ),
+        (
+            {"Credentials": {"TmpSecretId": 5}, "ExpiredTime": 1},
+            "AssumeRole answer has a field of the wrong type",
+            "MalformedResponse",
+        ),
+        (
+            {"Credentials": {"TmpSecretId": "AKID x", "TmpSecretKey": "k", "Token": "t"}, "ExpiredTime": 9},
+            "secret id contains whitespace, control or non-ASCII characters",
+            "CredentialError",
+        ),
     ],
 )
-async def test_a_malformed_answer_is_a_clear_error(answer: dict[str, Any], reason: str) -> None:
+async def test_a_malformed_answer_is_a_clear_error(answer: dict[str, Any], reason: str, code: str) -> None:
+    """The account behind the role fails with `MalformedResponse` (STS answered, but not usably)."""
     sts = Sts(Clock())
     sts.answer = answer
-    with pytest.raises(CredentialError, match=reason) as caught:
+    with pytest.raises(CredentialError) as caught:
         await provider(sts).get()
-    assert caught.value.code in ("MalformedResponse", "CredentialError")
+    assert (caught.value.provider, caught.value.reason, caught.value.code) == (f"assume-role {ARN}", reason, code)
+
+
+async def test_an_expiry_time_spelled_as_a_string_of_digits_is_read() -> None:
+    clock = Clock()
+    sts = Sts(clock)
+    keys = sts.key(1)
+    expiry = int(clock.now) + 600
+    sts.answer = {
+        "Credentials": {"TmpSecretId": keys.secret_id, "TmpSecretKey": keys.secret_key, "Token": keys.token},
+        "ExpiredTime": str(expiry),
+    }
+    role = provider(sts)
+    assert await role.get() == keys
+    assert role.expires_at == expiry
 
 
 @pytest.mark.parametrize(
@@ -276,3 +320,124 @@ def test_credential_errors_keep_their_code_when_copied() -> None:
         "",
     )
     assert not copied.retryable
+
+
+@pytest.mark.parametrize("seconds", [1, 43200])
+async def test_session_durations_at_both_limits_are_asked_for(seconds: int) -> None:
+    sts = Sts(Clock())
+    await provider(sts, duration_seconds=seconds).get()
+    assert json.loads(sts.requests[0].content)["DurationSeconds"] == seconds
+
+
+def test_plain_http_sts_may_be_allowed_for_a_private_access_point() -> None:
+    role = provider(Sts(Clock()), sts_endpoint="http://sts.internal", allow_insecure=True)
+    assert role.sts_url == "http://sts.internal/"
+
+
+async def test_a_refused_role_is_asked_again_no_further_apart_than_the_retry_cap() -> None:
+    clock = Clock()
+    sts = Sts(clock)
+    sts.error = ("UnauthorizedOperation", "not trusted")
+    role = provider(sts, retry_base=1.0, retry_cap=2.0)
+    asked: list[float] = []
+    for step in range(20):  # 0 s .. 9.5 s: asked at 0, 1, 3 (backoff 1, 2), then every 2 s
+        clock.now = 1_700_000_000 + step * 0.5
+        before = len(sts.requests)
+        with pytest.raises(CredentialError):
+            await role.get()
+        if len(sts.requests) > before:
+            asked.append(step * 0.5)
+    assert asked == [0.0, 1.0, 3.0, 5.0, 7.0, 9.0]
+
+
+class RecordingHooks(ClientHooks):
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str]] = []
+        self.throttle_waits: list[float] = []
+
+    def on_request(self, region: str, action: str) -> None:
+        self.requests.append((region, action))
+
+    def on_throttle_wait(self, seconds: float) -> None:
+        self.throttle_waits.append(seconds)
+
+
+async def test_the_given_hooks_observe_the_sts_calls_in_the_given_region() -> None:
+    sts = Sts(Clock())
+    hooks = RecordingHooks()
+    await provider(sts, hooks=hooks, region="ap-singapore").get()
+    assert hooks.requests == [("ap-singapore", "AssumeRole")]
+    assert sts.requests[0].headers["x-tc-region"] == "ap-singapore"
+
+
+async def test_sts_calls_are_paced_to_50_a_second_after_a_burst_of_50() -> None:
+    """Many roles renewing at once (or a role refused again and again) stay within STS's rate."""
+    sts = Sts(Clock())
+    sts.error = ("UnauthorizedOperation", "not trusted")
+    hooks = RecordingHooks()
+    role = provider(sts, hooks=hooks, retry_base=0.0)
+    for _ in range(70):
+        with pytest.raises(CredentialError):
+            await role.get()
+    assert len(sts.requests) == 70
+    assert sum(hooks.throttle_waits[:50]) < 0.5  # the burst: no wait (the default bucket's 2 would wait 4.8 s)
+    assert sum(hooks.throttle_waits[50:]) < 1.0  # then 1/50 s apart: 0.4 s (10 a second would take 2 s)
+
+
+async def test_a_given_name_names_the_provider_in_its_errors() -> None:
+    sts = Sts(Clock())
+    sts.error = ("UnauthorizedOperation", "not trusted")
+    with pytest.raises(CredentialError) as caught:
+        await provider(sts, name="account prod").get()
+    assert caught.value.provider == "account prod"
+
+
+async def test_the_code_of_the_exporters_own_credentials_is_kept() -> None:
+    """A chain of roles: the base is itself a role STS refused; the account fails with STS's code."""
+
+    class Refused:
+        name = "assume-role base"
+
+        async def get(self) -> Credentials:
+            raise CredentialError(self.name, "AssumeRole failed: no", code="UnauthorizedOperation")
+
+    with pytest.raises(CredentialError) as caught:
+        await provider(Sts(Clock()), base=Refused()).get()
+    assert (caught.value.provider, caught.value.code) == (f"assume-role {ARN}", "UnauthorizedOperation")
+    assert caught.value.reason == "the exporter's own credentials: assume-role base: AssumeRole failed: no"
+
+
+async def test_an_sts_error_without_a_request_id_names_none() -> None:
+    sts = Sts(Clock())
+    sts.error = ("ResourceNotFound.RoleNotFound", "The role does not exist")
+    sts.error_request_id = None
+    with pytest.raises(CredentialError) as caught:
+        await provider(sts).get()
+    assert caught.value.reason == "AssumeRole failed: The role does not exist"
+
+
+async def test_a_short_external_id_echoed_by_sts_is_scrubbed_too() -> None:
+    sts = Sts(Clock())
+    sts.error = ("InvalidParameter", "ExternalId q7 does not match")
+    with pytest.raises(CredentialError) as caught:
+        await provider(sts, external_id="q7").get()
+    assert caught.value.reason == "AssumeRole failed: ExternalId *** does not match (request_id=r-err)"
+
+
+async def test_each_assumption_is_logged_with_its_expiry_and_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="exporter.tencentcloud.assume_role")
+    clock = Clock()
+    sts = Sts(clock, lifetime=60)
+    role = provider(sts)
+    await role.get()
+    keys = sts.key(2)
+    sts.answer = {
+        "Credentials": {"TmpSecretId": keys.secret_id, "TmpSecretKey": keys.secret_key, "Token": keys.token},
+        "ExpiredTime": 1_700_000_170,
+    }
+    clock.now += 50
+    await role.get()
+    assert [record.getMessage() for record in caplog.records] == [
+        f"assumed {ARN} until 1700000060 (request_id=r-ok)",
+        f"assumed {ARN} until 1700000170 (request_id=)",
+    ]
