@@ -22,7 +22,7 @@ from exporter.metrics.self import SelfMetrics
 from exporter.poller import JITTER_MAX, Poller, PollPlan
 from exporter.tencentcloud.errors import APIError
 from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.source import Sink, Source
+from exporter.tione.source import NoSink, Sink, Source, SourceError
 from tests import render_helpers as rendered
 from tests.api_models import ServiceGroup
 
@@ -288,7 +288,7 @@ async def test_the_loop_survives_a_failing_report(
     listing["r1"] = returning(group("g1", "Normal"))
     poller, metrics = make(interval=0.05, timeout=0.04)
 
-    def broken(region: str, groups: int, services: int) -> None:
+    def broken(region: str, groups: int, services: int, unlisted_workspaces: int = 0) -> None:
         raise RuntimeError("inventory unavailable")
 
     monkeypatch.setattr(metrics, "set_inventory", broken)
@@ -300,7 +300,11 @@ async def test_the_loop_survives_a_failing_report(
         await task
     polls = sample(metrics, "tione_exporter_polls_total", region="r1")
     assert polls is not None and polls >= 3
-    assert any(r.getMessage() == "poll bookkeeping failed" for r in caplog.records)
+    failed = [r for r in caplog.records if r.getMessage() == "poll bookkeeping failed"]
+    assert failed and all(r.levelno == logging.ERROR for r in failed)
+    assert {(getattr(r, "region", None), getattr(r, "error", None)) for r in failed} == {
+        ("r1", "RuntimeError: inventory unavailable")
+    }, "the line says which region and what went wrong"
 
 
 async def test_the_loop_survives_a_failure_while_dropping_stale_series(
@@ -320,9 +324,13 @@ async def test_the_loop_survives_a_failure_while_dropping_stale_series(
         await asyncio.sleep(1.0)  # failing polls at about 0.3, 0.6 and 0.9 s, each trying to drop the samples
         assert not task.done(), "the loop died"
         assert rendered.status(poller, "r1").polls >= 3
-        assert any(
-            r.getMessage() in ("dropping stale series failed", "poll bookkeeping failed") for r in caplog.records
-        )
+        # The failed poll's own attempt to drop them fails its bookkeeping; the loop's, between polls, is its own line.
+        for message in ("poll bookkeeping failed", "dropping stale series failed"):
+            failed = [r for r in caplog.records if r.getMessage() == message]
+            assert failed and all(r.levelno == logging.ERROR for r in failed), message
+            assert {(getattr(r, "region", None), getattr(r, "error", None)) for r in failed} == {
+                ("r1", "RuntimeError: inventory unavailable")
+            }, message
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -471,8 +479,16 @@ async def test_a_secondary_source_that_hangs_costs_its_share_of_the_poll_never_t
     assert sample(metrics, "tione_up", region="r1") == 1.0
     assert b'service_group_id="g1"' in rendered.text(poller.exposition)
     assert took < 0.6, "the secondary source was cut off within the poll's deadline"
-    failed = [r for r in caplog.records if r.getMessage() == "source failed"]
-    assert failed and getattr(failed[0], "code", None) == "Timeout"
+    assert _source_failed(caplog) == [
+        {
+            "region": "r1",
+            "action": "DescribeSlow",
+            "code": "Timeout",
+            "error_message": "DescribeSlow did not finish in its share of the poll",
+            "request_id": None,  # no answer came: there is no RequestId to show
+            "kept": False,
+        }
+    ]
 
 
 @pytest.mark.parametrize(
@@ -551,14 +567,11 @@ async def test_polls_needing_more_requests_than_the_timeout_allows_warn_once_in_
     warnings = [r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]
     assert len(warnings) == 1
     assert (warnings[0].requests, warnings[0].allowed) == (6, 5)  # type: ignore[attr-defined]
-    assert (
-        warnings[0]
-        .getMessage()
-        .startswith(
-            "polls need about 6 API requests, but --api.rate-limit 1 lets 5 through in --poll.timeout 5s "
-            "(--poll.interval 10s)"
-        )
-    )
+    assert warnings[0].getMessage() == (
+        "polls need about 6 API requests, but --api.rate-limit 1 lets 5 through in --poll.timeout 5s "
+        "(--poll.interval 10s): workspaces not reached are listed at a later poll; "
+        "raise --poll.interval or --api.rate-limit"
+    ), "the warning says what happens and which settings to change"
     clock.now += 599
     await poller.poll_all()
     assert len([r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]) == 1
@@ -805,3 +818,44 @@ async def test_each_poll_runs_under_the_pause_the_app_hands_in(listing: dict[str
     listing["r1"] = raising(KeyError("surprise"))
     assert (await poller.poll("r1")).outcome == "failure"
     assert held == ["paused", "resumed"] * 2, "every poll, failed ones too, and nothing outside them"
+
+
+async def test_an_exporter_fault_leaves_its_traceback_at_debug_with_its_region(
+    listing: dict[str, Listing], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault of the exporter (not an API error) is a one-line failure at info; its traceback, for whoever
+    looks into it, is at debug, saying which region, whichever source raised it."""
+    caplog.set_level(logging.DEBUG, logger="exporter.poller")
+    listing["r1"] = raising(KeyError("surprise"))
+
+    async def odd(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
+        raise ValueError("odd answer")
+
+    poller, _ = make(regions=("r1", "r2"), sources=(scripted_source(odd, primary=False), scripted_source()))
+    listing["r2"] = returning()
+    await poller.poll_all()
+    traced = [r for r in caplog.records if r.getMessage() == "unexpected error while polling"]
+    assert all(r.levelno == logging.DEBUG for r in traced)
+    seen = sorted((getattr(r, "region", None), r.exc_info[0].__name__) for r in traced if r.exc_info)
+    assert seen == [("r1", "KeyError"), ("r1", "ValueError"), ("r2", "ValueError")]
+    assert len(traced) == 3
+
+
+async def test_a_source_hands_on_the_client_s_error_as_a_source_error(listing: dict[str, Listing]) -> None:
+    """What the poller sees of a failed call: the API's code, message and RequestId, and whether asking
+    again may help; the client's error stays reachable as its cause."""
+
+    async def failing(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
+        raise APIError("RequestLimitExceeded", "slow down", request_id="req-9")
+
+    with pytest.raises(SourceError) as caught:
+        await scripted_source(failing).run("r1", RegionSnapshot("r1"), 0.0, NoSink())
+    error = caught.value
+    assert (error.code, error.message, error.request_id, error.retryable) == (
+        "RequestLimitExceeded",
+        "slow down",
+        "req-9",
+        True,
+    )
+    assert str(error) == "slow down"
+    assert isinstance(error.__cause__, APIError)
