@@ -566,7 +566,14 @@ async def test_polls_needing_more_requests_than_the_timeout_allows_warn_once_in_
     await poller.poll("r2")
     warnings = [r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]
     assert len(warnings) == 1
-    assert (warnings[0].requests, warnings[0].allowed) == (6, 5)  # type: ignore[attr-defined]
+    fields = ("requests", "allowed", "rate_limit", "timeout", "interval")
+    assert {name: getattr(warnings[0], name, None) for name in fields} == {
+        "requests": 6,
+        "allowed": 5,
+        "rate_limit": 1.0,
+        "timeout": "5s",
+        "interval": "10s",
+    }
     assert warnings[0].getMessage() == (
         "polls need about 6 API requests, but --api.rate-limit 1 lets 5 through in --poll.timeout 5s "
         "(--poll.interval 10s): workspaces not reached are listed at a later poll; "
