@@ -4,7 +4,9 @@ says it cannot (and the poller then collects it whole)."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
+import tracemalloc
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -191,3 +193,43 @@ def test_a_discarded_stream_holds_no_page_and_gives_up() -> None:
     stream.service_groups(groups, "")
     stream.discard()
     assert stream.finish(RegionSnapshot(REGION, tuple(groups))) is None, "no fragment is left to merge"
+
+
+def merge_peak(groups: list[ServiceGroup], pages: int) -> tuple[int, int]:
+    """Bytes the merge of `groups` listed in `pages` pages allocates at its peak above what the formatted
+    pages held, and the bytes of the lines it gives; traced (`tracemalloc`): exact, nothing is timed."""
+    size = -(-len(groups) // pages)
+    snapshot = RegionSnapshot(REGION, tuple(groups))
+    tracemalloc.start()  # before the pages are formatted: what the merge frees of them counts
+    try:
+        stream = RegionStream(REGION)
+        for start in range(0, len(groups), size):
+            stream.service_groups(groups[start : start + size], "")
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        samples = stream.finish(snapshot)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert samples is not None
+    return peak - before, sum(len(lines.text) for lines in samples.families.values())
+
+
+def fleet_records(groups: int) -> list[ServiceGroup]:
+    simulator = Simulator(SimulatorConfig(groups=groups, regions=(REGION,), churn=False, seed=5))
+    return records(simulator.fleet(REGION))
+
+
+def test_merging_pages_holds_the_region_s_lines_about_once() -> None:
+    """Each family's page lines go as soon as they are joined: the merge never holds the region's lines
+    twice (once as pages, once joined), only one family's at a time."""
+    peak, lines = merge_peak(fleet_records(120), pages=4)
+    assert lines > 500_000, "enough lines for the comparison to mean something"
+    assert peak < lines * 0.4, (peak, lines)
+
+
+def test_merging_a_region_of_one_page_copies_none_of_its_lines() -> None:
+    """A family's lines that are one page's whole text are taken as they are, not copied."""
+    peak, lines = merge_peak(fleet_records(120), pages=1)
+    assert peak < lines * 0.1, (peak, lines)
