@@ -94,6 +94,16 @@ def test_every_case_gives_what_collecting_it_whole_gives(name: str) -> None:
         assert len(ids) != len(set(ids)), name
 
 
+def test_groups_a_page_handed_on_but_the_listing_did_not_keep_are_left_out() -> None:
+    """The merge takes only the groups the snapshot holds, whatever part of a page they are: its end, its
+    start, or one group in the middle."""
+    groups = fleet_records(8)
+    pages = [groups[:4], groups[4:]]
+    for kept in (groups[1:5], groups[2:3], groups[:2] + groups[6:]):
+        snapshot = RegionSnapshot(REGION, tuple(kept))
+        assert as_dict(streamed(pages, snapshot, RenderOptions())) == as_dict(collect_region(snapshot))
+
+
 def test_a_group_the_stream_did_not_see_makes_it_give_up() -> None:
     groups = records([{"ServiceGroupId": "ms-1"}, {"ServiceGroupId": "ms-2"}])
     snapshot = RegionSnapshot(REGION, tuple(groups))
