@@ -14,6 +14,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from exporter import memory
+from exporter.metrics import stream as stream_module
 from exporter.metrics.options import RenderOptions
 from exporter.metrics.render import RegionSamples, collect_region
 from exporter.metrics.stream import RegionStream
@@ -243,3 +245,21 @@ def test_merging_a_region_of_one_page_copies_none_of_its_lines() -> None:
     """A family's lines that are one page's whole text are taken as they are, not copied."""
     peak, lines = merge_peak(fleet_records(120), pages=1)
     assert peak < lines * 0.1, (peak, lines)
+
+
+@pytest.mark.parametrize("release", [64 * 1024, 64 * 1024 * 1024])
+def test_the_merge_gives_the_freed_page_lines_back_as_it_goes(release: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The heap is trimmed each time about `RELEASE_BYTES` of page lines were freed, not only once the poll
+    has ended; a merge that frees less trims nothing."""
+    trims: list[None] = []
+    monkeypatch.setattr(stream_module, "RELEASE_BYTES", release)
+    monkeypatch.setattr(memory, "trim", lambda: trims.append(None))
+    groups = fleet_records(120)
+    snapshot = RegionSnapshot(REGION, tuple(groups))
+    samples = streamed([groups[:30], groups[30:60], groups[60:90], groups[90:]], snapshot, RenderOptions())
+    lines = sum(len(family.text) for family in as_dict(samples)["families"].values())
+    assert lines > 500_000
+    if release > lines:
+        assert trims == []
+    else:
+        assert 1 <= len(trims) <= lines // release, (len(trims), lines // release)
