@@ -21,6 +21,7 @@ from exporter.metrics.render import collect_region
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import JITTER_MAX, Poller, PollPlan
 from exporter.tencentcloud.errors import APIError
+from exporter.tione.decode import Skipped
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import NoSink, Sink, Source, SourceError
 from tests import render_helpers as rendered
@@ -582,7 +583,7 @@ async def test_polls_needing_more_requests_than_the_timeout_allows_warn_once_in_
     clock.now += 599
     await poller.poll_all()
     assert len([r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]) == 1
-    clock.now += 2
+    clock.now += 1  # BUDGET_LOG_INTERVAL since the warning
     await poller.poll("r1")
     assert len([r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]) == 2
 
@@ -866,3 +867,66 @@ async def test_a_source_hands_on_the_client_s_error_as_a_source_error(listing: d
     )
     assert str(error) == "slow down"
     assert isinstance(error.__cause__, APIError)
+
+
+SKIPPED_FIELDS = ("region", "skipped", "kind", "id", "service_group_id", "field", "reason")
+
+
+def _left_out(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [
+        {name: getattr(record, name, None) for name in SKIPPED_FIELDS}
+        for record in caplog.records
+        if record.getMessage() == "left out objects that could not be read" and record.levelno == logging.WARNING
+    ]
+
+
+async def test_objects_left_out_are_counted_at_every_poll_and_said_once_in_a_while(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The same unreadable object comes back at every poll: the counter counts it each time, by kind and
+    reason; one warning per region at most every `SKIP_LOG_INTERVAL` says what the first one is."""
+    clock = Clock()
+    replicas = Skipped("service", "svc-1", "ms-1", "Services[0].ServiceInfo.Replicas", "wrong_type")
+    status = Skipped("service", "svc-2", "ms-1", "Services[1].Status", "wrong_type")
+    nameless = Skipped("service_group", "", "", "", "no_id")
+    left_out: dict[str, tuple[Skipped, ...]] = {"r1": (replicas, nameless, status), "r2": (nameless,)}
+
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[Skipped, ...]:
+        return left_out[region]
+
+    def store(snapshot: RegionSnapshot, skipped: tuple[Skipped, ...]) -> RegionSnapshot:
+        return dataclasses.replace(snapshot, skipped=skipped)
+
+    source = Source("DescribeModelServiceGroups", fetch, store, empty=(), probe=_probe, primary=True)
+    poller, metrics = make(("r1", "r2"), clock, sources=[source])
+
+    def counted(region: str) -> tuple[float | None, float | None]:
+        return (
+            sample(metrics, "tione_exporter_skipped_objects_total", region=region, kind="service", reason="wrong_type"),
+            sample(
+                metrics, "tione_exporter_skipped_objects_total", region=region, kind="service_group", reason="no_id"
+            ),
+        )
+
+    await poller.poll_all()
+    assert (counted("r1"), counted("r2")) == ((2.0, 1.0), (0.0, 1.0))
+    first = {"region": "r1", "skipped": 3, "kind": "service", "id": "svc-1", "service_group_id": "ms-1"}
+    first |= {"field": "Services[0].ServiceInfo.Replicas", "reason": "wrong_type"}
+    second = {"region": "r2", "skipped": 1, "kind": "service_group", "id": "(none)", "service_group_id": "(none)"}
+    second |= {"field": "(the object itself)", "reason": "no_id"}
+    assert sorted(_left_out(caplog), key=lambda fields: fields["region"]) == [first, second]
+    caplog.clear()
+
+    clock.now += 299.0
+    await poller.poll("r1")
+    assert counted("r1") == (4.0, 2.0)
+    assert _left_out(caplog) == [], "said less than SKIP_LOG_INTERVAL ago"
+    left_out["r1"] = ()
+    clock.now += 1.0  # SKIP_LOG_INTERVAL since the warning
+    await poller.poll("r1")
+    assert counted("r1") == (4.0, 2.0)
+    assert _left_out(caplog) == [], "nothing left out: nothing to say"
+    left_out["r1"] = (status,)
+    await poller.poll("r1")
+    assert counted("r1") == (5.0, 2.0)
+    assert _left_out(caplog) == [first | {"skipped": 1, "id": "svc-2", "field": "Services[1].Status"}]
