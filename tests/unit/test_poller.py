@@ -201,6 +201,7 @@ async def test_a_hanging_listing_times_out(listing: dict[str, Listing], monkeypa
     poller, _ = make(interval=2.0, timeout=0.01)
     status = await asyncio.wait_for(poller.poll("r1"), 5)
     assert (status.outcome, status.error_code) == ("failure", "Timeout")
+    assert status.error_message == "poll did not finish within 0.01s"
 
 
 async def test_never_two_polls_of_one_region_at_once(listing: dict[str, Listing]) -> None:
@@ -480,6 +481,7 @@ async def test_a_secondary_source_that_hangs_costs_its_share_of_the_poll_never_t
     assert sample(metrics, "tione_up", region="r1") == 1.0
     assert b'service_group_id="g1"' in rendered.text(poller.exposition)
     assert took < 0.6, "the secondary source was cut off within the poll's deadline"
+    assert took >= 0.3, "but not before its share, half the time left"
     assert _source_failed(caplog) == [
         {
             "region": "r1",
@@ -930,3 +932,64 @@ async def test_objects_left_out_are_counted_at_every_poll_and_said_once_in_a_whi
     await poller.poll("r1")
     assert counted("r1") == (5.0, 2.0)
     assert _left_out(caplog) == [first | {"skipped": 1, "id": "svc-2", "field": "Services[1].Status"}]
+
+
+async def test_a_secondary_source_is_handed_half_of_what_is_left_of_the_poll(listing: dict[str, Listing]) -> None:
+    clock = Clock()
+    deadlines: list[float] = []
+
+    async def slow_primary(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[()]:
+        clock.now += 3.0  # the listing takes 3 s of the 10 s timeout
+        return ()
+
+    async def secondary(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
+        deadlines.append(deadline)
+        return ()
+
+    primary = Source(
+        "DescribePrimary", slow_primary, lambda snapshot, _: snapshot, empty=(), probe=_probe, primary=True
+    )
+    poller, _ = make(clock=clock, timeout=10.0, sources=(primary, scripted_source(secondary, primary=False)))
+    assert (await poller.poll("r1")).outcome == "success"
+    assert deadlines == [1003.0 + 3.5]
+
+
+async def test_each_poll_outcome_is_one_log_line_at_its_level(
+    listing: dict[str, Listing], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A success at info with what it found, an API failure a warning with the API's code and RequestId, a
+    fault of the exporter an error; series dropped once too old, a warning saying after how long."""
+    caplog.set_level(logging.INFO, logger="exporter.poller")
+    clock = Clock()
+    poller, _ = make(clock=clock, max_staleness=60.0)
+    fields = ("region", "outcome", "groups", "services", "code", "error_message", "request_id", "max_staleness")
+
+    def lines() -> list[tuple[int, str, dict[str, Any]]]:
+        found = [
+            (r.levelno, r.getMessage(), {name: getattr(r, name) for name in fields if hasattr(r, name)})
+            for r in caplog.records
+            if r.name == "exporter.poller"
+        ]
+        caplog.clear()
+        return found
+
+    listing["r1"] = returning(group("g1", "Normal", "Stopped"))
+    await poller.poll("r1")
+    assert lines() == [
+        (logging.INFO, "poll finished", {"region": "r1", "outcome": "success", "groups": 1, "services": 2})
+    ]
+    listing["r1"] = raising(APIError("InternalError", "try later", request_id="req-1"))
+    clock.now += 30.0
+    await poller.poll("r1")
+    failed = {"region": "r1", "outcome": "failure", "groups": 1, "services": 2, "code": "InternalError"}
+    failed |= {"error_message": "try later", "request_id": "req-1"}
+    assert lines() == [(logging.WARNING, "poll failed", failed)]
+    listing["r1"] = raising(KeyError("surprise"))
+    clock.now += 31.0
+    await poller.poll("r1")
+    failed = {"region": "r1", "outcome": "failure", "groups": 1, "services": 2, "code": "ExporterError"}
+    failed |= {"error_message": "KeyError: 'surprise'"}
+    assert lines() == [
+        (logging.ERROR, "poll failed", failed),
+        (logging.WARNING, "dropped stale series", {"region": "r1", "max_staleness": 60.0}),
+    ]
