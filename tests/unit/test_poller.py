@@ -24,6 +24,7 @@ from exporter.tencentcloud.errors import APIError
 from exporter.tione.decode import Skipped
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import NoSink, Sink, Source, SourceError
+from exporter.tione.text import MAX_TEXT
 from tests import render_helpers as rendered
 from tests.api_models import ServiceGroup
 
@@ -993,3 +994,21 @@ async def test_each_poll_outcome_is_one_log_line_at_its_level(
         (logging.ERROR, "poll failed", failed),
         (logging.WARNING, "dropped stale series", {"region": "r1", "max_staleness": 60.0}),
     ]
+
+
+async def test_a_failed_poll_says_when_it_ended_and_shows_its_message_up_to_max_text(
+    listing: dict[str, Listing],
+) -> None:
+    """The page shows when the last poll ended, failed or not, and an error message cut at `MAX_TEXT`
+    characters: long enough for a whole API message, bounded against an answer that is not one."""
+    wall = Clock()
+    wall.now = 1_800_000_000.0
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller = Poller(PollPlan(regions=("r1",), sources=(scripted_source(),)), SelfMetrics(("r1",)), wall_clock=wall)
+    assert (await poller.poll("r1")).last_poll == 1_800_000_000.0
+    wall.now += 30.0
+    long = "the API says " + "no " * 600
+    listing["r1"] = raising(APIError("InternalError", long))
+    status = await poller.poll("r1")
+    assert (status.outcome, status.last_poll, status.last_success) == ("failure", 1_800_000_030.0, 1_800_000_000.0)
+    assert status.error_message == long[:MAX_TEXT]
