@@ -156,7 +156,12 @@ async def test_failure_keeps_samples_until_max_staleness(listing: dict[str, List
     clock.now += 2.0
     status = await poller.poll("r1")
     assert rendered.text(poller.exposition) == b""
-    assert (status.stale, status.service_groups, dict(status.services_by_status)) == (False, None, {})
+    assert (status.stale, status.service_groups, status.services, dict(status.services_by_status)) == (
+        False,
+        None,
+        None,
+        {},
+    )
     assert sample(metrics, "tione_exporter_service_groups", region="r1") is None
     listing["r1"] = returning(group("g1", "Normal"))
     status = await poller.poll("r1")
@@ -986,7 +991,7 @@ async def test_each_poll_outcome_is_one_log_line_at_its_level(
     failed |= {"error_message": "try later", "request_id": "req-1"}
     assert lines() == [(logging.WARNING, "poll failed", failed)]
     listing["r1"] = raising(KeyError("surprise"))
-    clock.now += 31.0
+    clock.now += 30.0  # max_staleness after the last success: the series go
     await poller.poll("r1")
     failed = {"region": "r1", "outcome": "failure", "groups": 1, "services": 2, "code": "ExporterError"}
     failed |= {"error_message": "KeyError: 'surprise'"}
@@ -994,6 +999,10 @@ async def test_each_poll_outcome_is_one_log_line_at_its_level(
         (logging.ERROR, "poll failed", failed),
         (logging.WARNING, "dropped stale series", {"region": "r1", "max_staleness": 60.0}),
     ]
+    clock.now += 30.0
+    await poller.poll("r1")
+    failed = {"region": "r1", "outcome": "failure", "code": "ExporterError", "error_message": "KeyError: 'surprise'"}
+    assert lines() == [(logging.ERROR, "poll failed", failed)], "the series went once, and are not said to go again"
 
 
 async def test_a_failed_poll_says_when_it_ended_and_shows_its_message_up_to_max_text(
