@@ -895,9 +895,9 @@ async def test_objects_left_out_are_counted_at_every_poll_and_said_once_in_a_whi
     reason; one warning per region at most every `SKIP_LOG_INTERVAL` says what the first one is."""
     clock = Clock()
     replicas = Skipped("service", "svc-1", "ms-1", "Services[0].ServiceInfo.Replicas", "wrong_type")
-    status = Skipped("service", "svc-2", "ms-1", "Services[1].Status", "wrong_type")
+    wrong = Skipped("service", "svc-2", "ms-1", "Services[1].Status", "wrong_type")
     nameless = Skipped("service_group", "", "", "", "no_id")
-    left_out: dict[str, tuple[Skipped, ...]] = {"r1": (replicas, nameless, status), "r2": (nameless,)}
+    left_out: dict[str, tuple[Skipped, ...]] = {"r1": (replicas, nameless, wrong), "r2": (nameless,)}
 
     async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[Skipped, ...]:
         return left_out[region]
@@ -926,7 +926,8 @@ async def test_objects_left_out_are_counted_at_every_poll_and_said_once_in_a_whi
     caplog.clear()
 
     clock.now += 299.0
-    await poller.poll("r1")
+    status = await poller.poll("r1")
+    assert status.skipped == (replicas, nameless, wrong), "the page lists them"
     assert counted("r1") == (4.0, 2.0)
     assert _left_out(caplog) == [], "said less than SKIP_LOG_INTERVAL ago"
     left_out["r1"] = ()
@@ -934,7 +935,7 @@ async def test_objects_left_out_are_counted_at_every_poll_and_said_once_in_a_whi
     await poller.poll("r1")
     assert counted("r1") == (4.0, 2.0)
     assert _left_out(caplog) == [], "nothing left out: nothing to say"
-    left_out["r1"] = (status,)
+    left_out["r1"] = (wrong,)
     await poller.poll("r1")
     assert counted("r1") == (5.0, 2.0)
     assert _left_out(caplog) == [first | {"skipped": 1, "id": "svc-2", "field": "Services[1].Status"}]
