@@ -969,7 +969,8 @@ async def test_each_poll_outcome_is_one_log_line_at_its_level(
     caplog.set_level(logging.INFO, logger="exporter.poller")
     clock = Clock()
     poller, _ = make(clock=clock, max_staleness=60.0)
-    fields = ("region", "outcome", "groups", "services", "code", "error_message", "request_id", "max_staleness")
+    fields = ("region", "outcome", "duration", "groups", "services", "code", "error_message", "request_id")
+    fields += ("max_staleness",)
 
     def lines() -> list[tuple[int, str, dict[str, Any]]]:
         found = [
@@ -980,21 +981,26 @@ async def test_each_poll_outcome_is_one_log_line_at_its_level(
         caplog.clear()
         return found
 
-    listing["r1"] = returning(group("g1", "Normal", "Stopped"))
+    async def slow(region: str) -> list[ServiceGroup]:
+        clock.now += 2.5
+        return [group("g1", "Normal", "Stopped")]
+
+    listing["r1"] = slow
     await poller.poll("r1")
-    assert lines() == [
-        (logging.INFO, "poll finished", {"region": "r1", "outcome": "success", "groups": 1, "services": 2})
-    ]
+    finished = {"region": "r1", "outcome": "success", "duration": 2.5, "groups": 1, "services": 2}
+    assert lines() == [(logging.INFO, "poll finished", finished)]
     listing["r1"] = raising(APIError("InternalError", "try later", request_id="req-1"))
     clock.now += 30.0
     await poller.poll("r1")
-    failed = {"region": "r1", "outcome": "failure", "groups": 1, "services": 2, "code": "InternalError"}
+    failed = {"region": "r1", "outcome": "failure", "duration": 0.0, "groups": 1, "services": 2}
+    failed |= {"code": "InternalError"}
     failed |= {"error_message": "try later", "request_id": "req-1"}
     assert lines() == [(logging.WARNING, "poll failed", failed)]
     listing["r1"] = raising(KeyError("surprise"))
-    clock.now += 30.0  # max_staleness after the last success: the series go
+    clock.now += 30.0  # max_staleness after the last success (at the end of its poll): the series go
     await poller.poll("r1")
-    failed = {"region": "r1", "outcome": "failure", "groups": 1, "services": 2, "code": "ExporterError"}
+    failed = {"region": "r1", "outcome": "failure", "duration": 0.0, "groups": 1, "services": 2}
+    failed |= {"code": "ExporterError"}
     failed |= {"error_message": "KeyError: 'surprise'"}
     assert lines() == [
         (logging.ERROR, "poll failed", failed),
@@ -1002,7 +1008,8 @@ async def test_each_poll_outcome_is_one_log_line_at_its_level(
     ]
     clock.now += 30.0
     await poller.poll("r1")
-    failed = {"region": "r1", "outcome": "failure", "code": "ExporterError", "error_message": "KeyError: 'surprise'"}
+    failed = {"region": "r1", "outcome": "failure", "duration": 0.0, "code": "ExporterError"}
+    failed |= {"error_message": "KeyError: 'surprise'"}
     assert lines() == [(logging.ERROR, "poll failed", failed)], "the series went once, and are not said to go again"
 
 
@@ -1022,3 +1029,14 @@ async def test_a_failed_poll_says_when_it_ended_and_shows_its_message_up_to_max_
     status = await poller.poll("r1")
     assert (status.outcome, status.last_poll, status.last_success) == ("failure", 1_800_000_030.0, 1_800_000_000.0)
     assert status.error_message == long[:MAX_TEXT]
+
+
+async def test_the_gzip_forms_scrapes_asked_for_are_ready_after_the_next_poll(listing: dict[str, Listing]) -> None:
+    """The first compressed scrape after a poll finds its form deflated already (in the poll's render thread)."""
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make()
+    await poller.poll("r1")
+    assert poller.exposition.gzipped() == ()
+    poller.exposition.gzip(True)
+    await poller.poll("r1")
+    assert poller.exposition.gzipped() == (True,)
