@@ -336,13 +336,11 @@ class Poller:
                         result = await source.run(
                             target.region, run.snapshot, self._clock() + left * SECONDARY_SHARE, sink
                         )
-                except TimeoutError:
-                    late = SourceError(SOURCE_TIMEOUT, f"{source.action} did not finish in its share of the poll")
-                    run.snapshot = self._secondary_failed(region, key, source, run.snapshot, late)
-                    del run.ran[key]  # a passing trouble: asked again at the next poll, not after its interval
-                    continue
                 except Exception as exc:  # a secondary source never fails the region
                     raise_if_cancelling()
+                    if isinstance(exc, TimeoutError):  # cut off at the end of its share: a passing trouble
+                        message = f"{source.action} did not finish in its share of the poll"
+                        exc = SourceError(SOURCE_TIMEOUT, message, retryable=True)
                     run.snapshot = self._secondary_failed(region, key, source, run.snapshot, exc)
                     if not isinstance(exc, SourceError) or exc.retryable:
                         del run.ran[key]  # a passing trouble: asked again at the next poll

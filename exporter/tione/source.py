@@ -55,7 +55,7 @@ class SourceError(Exception):
     """A source's failure as the poller sees it: the API's code, message and RequestId, whether asking
     again may help; never a request header or a credential (nor does the client's error it is made from)."""
 
-    def __init__(self, code: str, message: str, *, request_id: str = "", retryable: bool = False) -> None:
+    def __init__(self, code: str, message: str, *, retryable: bool, request_id: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message

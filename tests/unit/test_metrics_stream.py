@@ -4,7 +4,9 @@ says it cannot (and the poller then collects it whole)."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
+import tracemalloc
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -12,6 +14,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from exporter import memory
+from exporter.metrics import stream as stream_module
 from exporter.metrics.options import RenderOptions
 from exporter.metrics.render import RegionSamples, collect_region
 from exporter.metrics.stream import RegionStream
@@ -90,6 +94,16 @@ def test_every_case_gives_what_collecting_it_whole_gives(name: str) -> None:
     else:  # only when a service id is repeated across groups, which the fragments cannot settle alone
         ids = [service.service_id for group in snapshot.groups for service in group.services or ()]
         assert len(ids) != len(set(ids)), name
+
+
+def test_groups_a_page_handed_on_but_the_listing_did_not_keep_are_left_out() -> None:
+    """The merge takes only the groups the snapshot holds, whatever part of a page they are: its end, its
+    start, or one group in the middle."""
+    groups = fleet_records(8)
+    pages = [groups[:4], groups[4:]]
+    for kept in (groups[1:5], groups[2:3], groups[:2] + groups[6:]):
+        snapshot = RegionSnapshot(REGION, tuple(kept))
+        assert as_dict(streamed(pages, snapshot, RenderOptions())) == as_dict(collect_region(snapshot))
 
 
 def test_a_group_the_stream_did_not_see_makes_it_give_up() -> None:
@@ -191,3 +205,61 @@ def test_a_discarded_stream_holds_no_page_and_gives_up() -> None:
     stream.service_groups(groups, "")
     stream.discard()
     assert stream.finish(RegionSnapshot(REGION, tuple(groups))) is None, "no fragment is left to merge"
+
+
+def merge_peak(groups: list[ServiceGroup], pages: int) -> tuple[int, int]:
+    """Bytes the merge of `groups` listed in `pages` pages allocates at its peak above what the formatted
+    pages held, and the bytes of the lines it gives; traced (`tracemalloc`): exact, nothing is timed."""
+    size = -(-len(groups) // pages)
+    snapshot = RegionSnapshot(REGION, tuple(groups))
+    tracemalloc.start()  # before the pages are formatted: what the merge frees of them counts
+    try:
+        stream = RegionStream(REGION)
+        for start in range(0, len(groups), size):
+            stream.service_groups(groups[start : start + size], "")
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        samples = stream.finish(snapshot)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert samples is not None
+    return peak - before, sum(len(lines.text) for lines in samples.families.values())
+
+
+def fleet_records(groups: int) -> list[ServiceGroup]:
+    simulator = Simulator(SimulatorConfig(groups=groups, regions=(REGION,), churn=False, seed=5))
+    return records(simulator.fleet(REGION))
+
+
+def test_merging_pages_holds_the_region_s_lines_about_once() -> None:
+    """Each family's page lines go as soon as they are joined: the merge never holds the region's lines
+    twice (once as pages, once joined), only one family's at a time."""
+    peak, lines = merge_peak(fleet_records(120), pages=4)
+    assert lines > 500_000, "enough lines for the comparison to mean something"
+    assert peak < lines * 0.4, (peak, lines)
+
+
+def test_merging_a_region_of_one_page_copies_none_of_its_lines() -> None:
+    """A family's lines that are one page's whole text are taken as they are, not copied."""
+    peak, lines = merge_peak(fleet_records(120), pages=1)
+    assert peak < lines * 0.1, (peak, lines)
+
+
+@pytest.mark.parametrize("release", [64 * 1024, 64 * 1024 * 1024])
+def test_the_merge_gives_the_freed_page_lines_back_as_it_goes(release: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The heap is trimmed each time about `RELEASE_BYTES` of page lines were freed, not only once the poll
+    has ended; a merge that frees less trims nothing."""
+    trims: list[None] = []
+    monkeypatch.setattr(stream_module, "RELEASE_BYTES", release)
+    monkeypatch.setattr(memory, "trim", lambda: trims.append(None))
+    groups = fleet_records(120)
+    snapshot = RegionSnapshot(REGION, tuple(groups))
+    samples = streamed([groups[:30], groups[30:60], groups[60:90], groups[90:]], snapshot, RenderOptions())
+    lines = sum(len(family.text) for family in as_dict(samples)["families"].values())
+    assert lines > 500_000
+    if release > lines:
+        assert trims == []
+    else:
+        assert 1 <= len(trims) <= lines // release, (len(trims), lines // release)

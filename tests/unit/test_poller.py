@@ -21,8 +21,10 @@ from exporter.metrics.render import collect_region
 from exporter.metrics.self import SelfMetrics
 from exporter.poller import JITTER_MAX, Poller, PollPlan
 from exporter.tencentcloud.errors import APIError
+from exporter.tione.decode import Skipped
 from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.source import Sink, Source
+from exporter.tione.source import NoSink, Sink, Source, SourceError
+from exporter.tione.text import MAX_TEXT
 from tests import render_helpers as rendered
 from tests.api_models import ServiceGroup
 
@@ -154,7 +156,12 @@ async def test_failure_keeps_samples_until_max_staleness(listing: dict[str, List
     clock.now += 2.0
     status = await poller.poll("r1")
     assert rendered.text(poller.exposition) == b""
-    assert (status.stale, status.service_groups, dict(status.services_by_status)) == (False, None, {})
+    assert (status.stale, status.service_groups, status.services, dict(status.services_by_status)) == (
+        False,
+        None,
+        None,
+        {},
+    )
     assert sample(metrics, "tione_exporter_service_groups", region="r1") is None
     listing["r1"] = returning(group("g1", "Normal"))
     status = await poller.poll("r1")
@@ -200,6 +207,7 @@ async def test_a_hanging_listing_times_out(listing: dict[str, Listing], monkeypa
     poller, _ = make(interval=2.0, timeout=0.01)
     status = await asyncio.wait_for(poller.poll("r1"), 5)
     assert (status.outcome, status.error_code) == ("failure", "Timeout")
+    assert status.error_message == "poll did not finish within 0.01s"
 
 
 async def test_never_two_polls_of_one_region_at_once(listing: dict[str, Listing]) -> None:
@@ -288,7 +296,7 @@ async def test_the_loop_survives_a_failing_report(
     listing["r1"] = returning(group("g1", "Normal"))
     poller, metrics = make(interval=0.05, timeout=0.04)
 
-    def broken(region: str, groups: int, services: int) -> None:
+    def broken(region: str, groups: int, services: int, unlisted_workspaces: int = 0) -> None:
         raise RuntimeError("inventory unavailable")
 
     monkeypatch.setattr(metrics, "set_inventory", broken)
@@ -300,7 +308,11 @@ async def test_the_loop_survives_a_failing_report(
         await task
     polls = sample(metrics, "tione_exporter_polls_total", region="r1")
     assert polls is not None and polls >= 3
-    assert any(r.getMessage() == "poll bookkeeping failed" for r in caplog.records)
+    failed = [r for r in caplog.records if r.getMessage() == "poll bookkeeping failed"]
+    assert failed and all(r.levelno == logging.ERROR for r in failed)
+    assert {(getattr(r, "region", None), getattr(r, "error", None)) for r in failed} == {
+        ("r1", "RuntimeError: inventory unavailable")
+    }, "the line says which region and what went wrong"
 
 
 async def test_the_loop_survives_a_failure_while_dropping_stale_series(
@@ -320,9 +332,13 @@ async def test_the_loop_survives_a_failure_while_dropping_stale_series(
         await asyncio.sleep(1.0)  # failing polls at about 0.3, 0.6 and 0.9 s, each trying to drop the samples
         assert not task.done(), "the loop died"
         assert rendered.status(poller, "r1").polls >= 3
-        assert any(
-            r.getMessage() in ("dropping stale series failed", "poll bookkeeping failed") for r in caplog.records
-        )
+        # The failed poll's own attempt to drop them fails its bookkeeping; the loop's, between polls, is its own line.
+        for message in ("poll bookkeeping failed", "dropping stale series failed"):
+            failed = [r for r in caplog.records if r.getMessage() == message]
+            assert failed and all(r.levelno == logging.ERROR for r in failed), message
+            assert {(getattr(r, "region", None), getattr(r, "error", None)) for r in failed} == {
+                ("r1", "RuntimeError: inventory unavailable")
+            }, message
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -471,8 +487,17 @@ async def test_a_secondary_source_that_hangs_costs_its_share_of_the_poll_never_t
     assert sample(metrics, "tione_up", region="r1") == 1.0
     assert b'service_group_id="g1"' in rendered.text(poller.exposition)
     assert took < 0.6, "the secondary source was cut off within the poll's deadline"
-    failed = [r for r in caplog.records if r.getMessage() == "source failed"]
-    assert failed and getattr(failed[0], "code", None) == "Timeout"
+    assert took >= 0.3, "but not before its share, half the time left"
+    assert _source_failed(caplog) == [
+        {
+            "region": "r1",
+            "action": "DescribeSlow",
+            "code": "Timeout",
+            "error_message": "DescribeSlow did not finish in its share of the poll",
+            "request_id": None,  # no answer came: there is no RequestId to show
+            "kept": False,
+        }
+    ]
 
 
 @pytest.mark.parametrize(
@@ -550,19 +575,23 @@ async def test_polls_needing_more_requests_than_the_timeout_allows_warn_once_in_
     await poller.poll("r2")
     warnings = [r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]
     assert len(warnings) == 1
-    assert (warnings[0].requests, warnings[0].allowed) == (6, 5)  # type: ignore[attr-defined]
-    assert (
-        warnings[0]
-        .getMessage()
-        .startswith(
-            "polls need about 6 API requests, but --api.rate-limit 1 lets 5 through in --poll.timeout 5s "
-            "(--poll.interval 10s)"
-        )
-    )
+    fields = ("requests", "allowed", "rate_limit", "timeout", "interval")
+    assert {name: getattr(warnings[0], name, None) for name in fields} == {
+        "requests": 6,
+        "allowed": 5,
+        "rate_limit": 1.0,
+        "timeout": "5s",
+        "interval": "10s",
+    }
+    assert warnings[0].getMessage() == (
+        "polls need about 6 API requests, but --api.rate-limit 1 lets 5 through in --poll.timeout 5s "
+        "(--poll.interval 10s): workspaces not reached are listed at a later poll; "
+        "raise --poll.interval or --api.rate-limit"
+    ), "the warning says what happens and which settings to change"
     clock.now += 599
     await poller.poll_all()
     assert len([r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]) == 1
-    clock.now += 2
+    clock.now += 1  # BUDGET_LOG_INTERVAL since the warning
     await poller.poll("r1")
     assert len([r for r in caplog.records if r.getMessage().startswith(BUDGET_WARNING)]) == 2
 
@@ -805,3 +834,209 @@ async def test_each_poll_runs_under_the_pause_the_app_hands_in(listing: dict[str
     listing["r1"] = raising(KeyError("surprise"))
     assert (await poller.poll("r1")).outcome == "failure"
     assert held == ["paused", "resumed"] * 2, "every poll, failed ones too, and nothing outside them"
+
+
+async def test_an_exporter_fault_leaves_its_traceback_at_debug_with_its_region(
+    listing: dict[str, Listing], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault of the exporter (not an API error) is a one-line failure at info; its traceback, for whoever
+    looks into it, is at debug, saying which region, whichever source raised it."""
+    caplog.set_level(logging.DEBUG, logger="exporter.poller")
+    listing["r1"] = raising(KeyError("surprise"))
+
+    async def odd(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
+        raise ValueError("odd answer")
+
+    poller, _ = make(regions=("r1", "r2"), sources=(scripted_source(odd, primary=False), scripted_source()))
+    listing["r2"] = returning()
+    await poller.poll_all()
+    traced = [r for r in caplog.records if r.getMessage() == "unexpected error while polling"]
+    assert all(r.levelno == logging.DEBUG for r in traced)
+    seen = sorted((getattr(r, "region", None), r.exc_info[0].__name__) for r in traced if r.exc_info)
+    assert seen == [("r1", "KeyError"), ("r1", "ValueError"), ("r2", "ValueError")]
+    assert len(traced) == 3
+
+
+async def test_a_source_hands_on_the_client_s_error_as_a_source_error(listing: dict[str, Listing]) -> None:
+    """What the poller sees of a failed call: the API's code, message and RequestId, and whether asking
+    again may help; the client's error stays reachable as its cause."""
+
+    async def failing(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
+        raise APIError("RequestLimitExceeded", "slow down", request_id="req-9")
+
+    with pytest.raises(SourceError) as caught:
+        await scripted_source(failing).run("r1", RegionSnapshot("r1"), 0.0, NoSink())
+    error = caught.value
+    assert (error.code, error.message, error.request_id, error.retryable) == (
+        "RequestLimitExceeded",
+        "slow down",
+        "req-9",
+        True,
+    )
+    assert str(error) == "slow down"
+    assert isinstance(error.__cause__, APIError)
+
+
+SKIPPED_FIELDS = ("region", "skipped", "kind", "id", "service_group_id", "field", "reason")
+
+
+def _left_out(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [
+        {name: getattr(record, name, None) for name in SKIPPED_FIELDS}
+        for record in caplog.records
+        if record.getMessage() == "left out objects that could not be read" and record.levelno == logging.WARNING
+    ]
+
+
+async def test_objects_left_out_are_counted_at_every_poll_and_said_once_in_a_while(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The same unreadable object comes back at every poll: the counter counts it each time, by kind and
+    reason; one warning per region at most every `SKIP_LOG_INTERVAL` says what the first one is."""
+    clock = Clock()
+    replicas = Skipped("service", "svc-1", "ms-1", "Services[0].ServiceInfo.Replicas", "wrong_type")
+    wrong = Skipped("service", "svc-2", "ms-1", "Services[1].Status", "wrong_type")
+    nameless = Skipped("service_group", "", "", "", "no_id")
+    left_out: dict[str, tuple[Skipped, ...]] = {"r1": (replicas, nameless, wrong), "r2": (nameless,)}
+
+    async def fetch(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[Skipped, ...]:
+        return left_out[region]
+
+    def store(snapshot: RegionSnapshot, skipped: tuple[Skipped, ...]) -> RegionSnapshot:
+        return dataclasses.replace(snapshot, skipped=skipped)
+
+    source = Source("DescribeModelServiceGroups", fetch, store, empty=(), probe=_probe, primary=True)
+    poller, metrics = make(("r1", "r2"), clock, sources=[source])
+
+    def counted(region: str) -> tuple[float | None, float | None]:
+        return (
+            sample(metrics, "tione_exporter_skipped_objects_total", region=region, kind="service", reason="wrong_type"),
+            sample(
+                metrics, "tione_exporter_skipped_objects_total", region=region, kind="service_group", reason="no_id"
+            ),
+        )
+
+    await poller.poll_all()
+    assert (counted("r1"), counted("r2")) == ((2.0, 1.0), (0.0, 1.0))
+    first = {"region": "r1", "skipped": 3, "kind": "service", "id": "svc-1", "service_group_id": "ms-1"}
+    first |= {"field": "Services[0].ServiceInfo.Replicas", "reason": "wrong_type"}
+    second = {"region": "r2", "skipped": 1, "kind": "service_group", "id": "(none)", "service_group_id": "(none)"}
+    second |= {"field": "(the object itself)", "reason": "no_id"}
+    assert sorted(_left_out(caplog), key=lambda fields: fields["region"]) == [first, second]
+    caplog.clear()
+
+    clock.now += 299.0
+    status = await poller.poll("r1")
+    assert status.skipped == (replicas, nameless, wrong), "the page lists them"
+    assert counted("r1") == (4.0, 2.0)
+    assert _left_out(caplog) == [], "said less than SKIP_LOG_INTERVAL ago"
+    left_out["r1"] = ()
+    clock.now += 1.0  # SKIP_LOG_INTERVAL since the warning
+    await poller.poll("r1")
+    assert counted("r1") == (4.0, 2.0)
+    assert _left_out(caplog) == [], "nothing left out: nothing to say"
+    left_out["r1"] = (wrong,)
+    await poller.poll("r1")
+    assert counted("r1") == (5.0, 2.0)
+    assert _left_out(caplog) == [first | {"skipped": 1, "id": "svc-2", "field": "Services[1].Status"}]
+
+
+async def test_a_secondary_source_is_handed_half_of_what_is_left_of_the_poll(listing: dict[str, Listing]) -> None:
+    clock = Clock()
+    deadlines: list[float] = []
+
+    async def slow_primary(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[()]:
+        clock.now += 3.0  # the listing takes 3 s of the 10 s timeout
+        return ()
+
+    async def secondary(region: str, snapshot: RegionSnapshot, deadline: float, sink: Sink) -> tuple[ServiceGroup, ...]:
+        deadlines.append(deadline)
+        return ()
+
+    primary = Source(
+        "DescribePrimary", slow_primary, lambda snapshot, _: snapshot, empty=(), probe=_probe, primary=True
+    )
+    poller, _ = make(clock=clock, timeout=10.0, sources=(primary, scripted_source(secondary, primary=False)))
+    assert (await poller.poll("r1")).outcome == "success"
+    assert deadlines == [1003.0 + 3.5]
+
+
+async def test_each_poll_outcome_is_one_log_line_at_its_level(
+    listing: dict[str, Listing], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A success at info with what it found, an API failure a warning with the API's code and RequestId, a
+    fault of the exporter an error; series dropped once too old, a warning saying after how long."""
+    caplog.set_level(logging.INFO, logger="exporter.poller")
+    clock = Clock()
+    poller, _ = make(clock=clock, max_staleness=60.0)
+    fields = ("region", "outcome", "duration", "groups", "services", "code", "error_message", "request_id")
+    fields += ("max_staleness",)
+
+    def lines() -> list[tuple[int, str, dict[str, Any]]]:
+        found = [
+            (r.levelno, r.getMessage(), {name: getattr(r, name) for name in fields if hasattr(r, name)})
+            for r in caplog.records
+            if r.name == "exporter.poller"
+        ]
+        caplog.clear()
+        return found
+
+    async def slow(region: str) -> list[ServiceGroup]:
+        clock.now += 2.5
+        return [group("g1", "Normal", "Stopped")]
+
+    listing["r1"] = slow
+    await poller.poll("r1")
+    finished = {"region": "r1", "outcome": "success", "duration": 2.5, "groups": 1, "services": 2}
+    assert lines() == [(logging.INFO, "poll finished", finished)]
+    listing["r1"] = raising(APIError("InternalError", "try later", request_id="req-1"))
+    clock.now += 30.0
+    await poller.poll("r1")
+    failed = {"region": "r1", "outcome": "failure", "duration": 0.0, "groups": 1, "services": 2}
+    failed |= {"code": "InternalError"}
+    failed |= {"error_message": "try later", "request_id": "req-1"}
+    assert lines() == [(logging.WARNING, "poll failed", failed)]
+    listing["r1"] = raising(KeyError("surprise"))
+    clock.now += 30.0  # max_staleness after the last success (at the end of its poll): the series go
+    await poller.poll("r1")
+    failed = {"region": "r1", "outcome": "failure", "duration": 0.0, "groups": 1, "services": 2}
+    failed |= {"code": "ExporterError"}
+    failed |= {"error_message": "KeyError: 'surprise'"}
+    assert lines() == [
+        (logging.ERROR, "poll failed", failed),
+        (logging.WARNING, "dropped stale series", {"region": "r1", "max_staleness": 60.0}),
+    ]
+    clock.now += 30.0
+    await poller.poll("r1")
+    failed = {"region": "r1", "outcome": "failure", "duration": 0.0, "code": "ExporterError"}
+    failed |= {"error_message": "KeyError: 'surprise'"}
+    assert lines() == [(logging.ERROR, "poll failed", failed)], "the series went once, and are not said to go again"
+
+
+async def test_a_failed_poll_says_when_it_ended_and_shows_its_message_up_to_max_text(
+    listing: dict[str, Listing],
+) -> None:
+    """The page shows when the last poll ended, failed or not, and an error message cut at `MAX_TEXT`
+    characters: long enough for a whole API message, bounded against an answer that is not one."""
+    wall = Clock()
+    wall.now = 1_800_000_000.0
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller = Poller(PollPlan(regions=("r1",), sources=(scripted_source(),)), SelfMetrics(("r1",)), wall_clock=wall)
+    assert (await poller.poll("r1")).last_poll == 1_800_000_000.0
+    wall.now += 30.0
+    long = "the API says " + "no " * 600
+    listing["r1"] = raising(APIError("InternalError", long))
+    status = await poller.poll("r1")
+    assert (status.outcome, status.last_poll, status.last_success) == ("failure", 1_800_000_030.0, 1_800_000_000.0)
+    assert status.error_message == long[:MAX_TEXT]
+
+
+async def test_the_gzip_forms_scrapes_asked_for_are_ready_after_the_next_poll(listing: dict[str, Listing]) -> None:
+    """The first compressed scrape after a poll finds its form deflated already (in the poll's render thread)."""
+    listing["r1"] = returning(group("g1", "Normal"))
+    poller, _ = make()
+    await poller.poll("r1")
+    assert poller.exposition.gzipped() == ()
+    poller.exposition.gzip(True)
+    await poller.poll("r1")
+    assert poller.exposition.gzipped() == (True,)
