@@ -173,7 +173,6 @@ class GuardedProtocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.registry.protocols.discard(self)
-        self.closing = True
         self.lost = True
         self.stalled_since = None
         super().connection_lost(exc)
@@ -231,7 +230,7 @@ class GuardedProtocol(H11Protocol):
 
     def _bytes_acked(self) -> int | None:
         """`tcpi_bytes_acked` of the socket's `TCP_INFO` (Linux); None where it is not to be had."""
-        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        sock = self.transport.get_extra_info("socket")
         if sock is None:
             return None
         with contextlib.suppress(OSError, ValueError, AttributeError):
