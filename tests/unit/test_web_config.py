@@ -11,6 +11,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 from exporter.console import ConfigError
 from exporter.metrics.render import render
 from exporter.poller import RegionStatus
+from exporter.web.connections import Limits
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, WebServer, bind
 from exporter.web.webconfig import (
@@ -345,12 +347,13 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(directory: Path, tls: str) -> AsyncIterator[tuple[str, int]]:
+async def serving(directory: Path, tls: str, limits: Limits | None = None) -> AsyncIterator[tuple[str, int]]:
     """The real server on loopback with `tls` as the body of `tls_server_config` (cert and key given)."""
     path = write(directory, f"tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{tls}")
     config = load_web_config(path)
     context = PageContext(version="1", started=0.0, telemetry_path="/metrics", interval=30.0, max_staleness=300.0)
-    server = WebServer(ExporterApp(Snapshot(), Live(), context, BasicAuth({})), bind("127.0.0.1", 0), config.tls)
+    app = ExporterApp(Snapshot(), Live(), context, BasicAuth({}))
+    server = WebServer(app, bind("127.0.0.1", 0), config.tls, limits)
     task = asyncio.create_task(server.serve())
     try:
         host, _, port = server.address.rpartition(":")
@@ -389,6 +392,30 @@ def _get(address: tuple[str, int], context: ssl.SSLContext) -> tuple[str, str]:
 
 async def get(address: tuple[str, int], context: ssl.SSLContext) -> tuple[str, str]:
     return await asyncio.to_thread(_get, address, context)
+
+
+def _two_requests_apart(address: tuple[str, int], context: ssl.SSLContext, pause: float) -> list[str]:
+    """The status lines of two requests on one kept-alive TLS connection, `pause` seconds apart."""
+    statuses = []
+    with (
+        socket.create_connection(address, timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        for request in range(2):
+            time.sleep(pause * request)
+            tls.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"Healthy.\n") and (chunk := tls.recv(4096)):
+                answer += chunk
+            statuses.append(answer.split(b"\r\n", 1)[0].decode())
+    return statuses
+
+
+async def test_a_kept_alive_tls_connection_outlives_the_header_timeout(tls_dir: Path) -> None:
+    """The header timeout bounds the wait for the handshake, not the connection it opens."""
+    async with serving(tls_dir, "", Limits(header_timeout=0.3)) as address:
+        statuses = await asyncio.to_thread(_two_requests_apart, address, client_context(tls_dir), 0.8)
+    assert statuses == ["HTTP/1.1 200 OK"] * 2
 
 
 async def test_min_version_refuses_an_older_client_over_the_wire(tls_dir: Path) -> None:
