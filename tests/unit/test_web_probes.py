@@ -27,6 +27,7 @@ KUBELET = (
         (KUBELET, ("GET", "/-/healthy")),
         (b"HEAD /-/ready HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Close\r\n\r\n", ("HEAD", "/-/ready")),
         (b"GET /-/ready HTTP/1.0\r\nConnection: close\r\n\r\n", ("GET", "/-/ready")),
+        (b"GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: keep-alive,close\r\n\r\n", ("GET", "/-/ready")),
         (
             b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             ("GET", "/-/healthy"),
@@ -48,7 +49,12 @@ def test_a_whole_request_that_asks_to_close_is_a_probe_request(data: bytes, expe
         b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
         b"GET /-/healthy HTTP/1.1\r\nConnection: close\r\n\r\n",  # HTTP/1.1 without Host: uvicorn says 400
         b"GET /-/healthy HTTP/1.1\r\nHost : x\r\nConnection: close\r\n\r\n",
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nX-A : b\r\nConnection: close\r\n\r\n",  # h11 says 400
         b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n folded\r\nConnection: close\r\n\r\n",
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nno colon\r\nConnection: close\r\n\r\n",
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n: x\r\nConnection: close\r\n\r\n",
+        b"GET /-/healthy\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /-/healthy HTTP/1.1 x\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"GET /-/healthy HTTP/2.0\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"GET  /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"GET /-/h\xe9althy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
