@@ -418,6 +418,23 @@ async def test_a_kept_alive_tls_connection_outlives_the_header_timeout(tls_dir: 
     assert statuses == ["HTTP/1.1 200 OK"] * 2
 
 
+async def test_beyond_the_cap_the_oldest_tls_connection_still_silent_makes_room(tls_dir: Path) -> None:
+    """Connections that have sent nothing wait in front of their TLS handshake; beyond the cap, the one that
+    has waited longest is closed for the newcomer."""
+    async with serving(tls_dir, "", Limits(max_connections=2)) as address:
+        silent = []
+        for _ in range(2):
+            silent.append(socket.create_connection(address, timeout=5))
+            await asyncio.sleep(0.05)
+        assert (await get(address, client_context(tls_dir)))[1] == "HTTP/1.1 200 OK"
+        assert silent[0].recv(1) == b"", "the oldest is closed"
+        silent[1].settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            silent[1].recv(1)
+        for sock in silent:
+            sock.close()
+
+
 async def test_min_version_refuses_an_older_client_over_the_wire(tls_dir: Path) -> None:
     async with serving(tls_dir, "  min_version: TLS13\n") as address:
         assert await get(address, client_context(tls_dir)) == ("TLSv1.3", "HTTP/1.1 200 OK")
