@@ -409,12 +409,14 @@ class Listener:
             await self._loop.connect_accepted_socket(lambda: self.make_protocol(self.registry), conn)
             return
         timeout = self.registry.limits.header_timeout
-        async with asyncio.timeout(timeout):
-            try:
+        deadline = self._loop.time() + timeout
+        try:
+            async with asyncio.timeout_at(deadline):  # inside the block, the wait ends with CancelledError
                 await self._readable(conn)
-            except TimeoutError:
-                self.registry.tally.count("closed_silent", quiet=True)
-                raise
+        except TimeoutError:
+            self.registry.tally.count("closed_silent", quiet=True)
+            raise
+        async with asyncio.timeout_at(deadline):
             handshake = self._loop.create_future()
             tls = LeanTLSProtocol(
                 self._loop, self.make_protocol(self.registry), self.tls, handshake, math.ceil(timeout)

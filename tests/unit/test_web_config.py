@@ -435,6 +435,32 @@ async def test_beyond_the_cap_the_oldest_tls_connection_still_silent_makes_room(
             sock.close()
 
 
+async def test_a_silent_tls_connection_is_closed_at_the_header_timeout_and_counted_quietly(
+    tls_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Quietly: a browser opens such sockets; the count comes with the next line there is reason for."""
+    caplog.set_level(logging.INFO, logger="exporter.web.connections")
+    async with serving(tls_dir, "", Limits(max_connections=2, header_timeout=0.3)) as address:
+        with socket.create_connection(address, timeout=5) as silent:
+            assert await asyncio.to_thread(silent.recv, 1) == b""
+        assert caplog.records == []
+        waiting = [socket.create_connection(address, timeout=5) for _ in range(3)]  # one beyond the cap
+        await asyncio.sleep(0.1)
+        for sock in waiting:
+            sock.close()
+    line = caplog.records[0]
+    assert (line.__dict__["closed_silent"], line.__dict__["evicted_handshake"]) == (1, 1)
+
+
+async def test_a_tls_handshake_begun_and_never_finished_is_closed_at_the_header_timeout(tls_dir: Path) -> None:
+    async with serving(tls_dir, "", Limits(header_timeout=0.3)) as address:
+        with socket.create_connection(address, timeout=5) as stalled:
+            stalled.sendall(b"\x16\x03\x01\x02\x00")  # the head of a ClientHello record, and no more
+            started = time.monotonic()
+            assert await asyncio.to_thread(stalled.recv, 1) == b""
+            assert time.monotonic() - started < 3.0
+
+
 async def test_min_version_refuses_an_older_client_over_the_wire(tls_dir: Path) -> None:
     async with serving(tls_dir, "  min_version: TLS13\n") as address:
         assert await get(address, client_context(tls_dir)) == ("TLSv1.3", "HTTP/1.1 200 OK")
