@@ -20,7 +20,7 @@ from exporter.metrics.render import Exposition, FamilyBlock
 from exporter.poller import RegionStatus
 from exporter.web.connections import Limits, Listener, Registry
 from exporter.web.page import PageContext
-from exporter.web.server import SLICE_BYTES, ExporterApp, WebServer, _respond, bind
+from exporter.web.server import GRACEFUL_SHUTDOWN_SECONDS, SLICE_BYTES, ExporterApp, WebServer, _respond, bind
 from exporter.web.tally import MALFORMED, Tally, UvicornLog
 
 BIG = 8 * 1024 * 1024
@@ -418,6 +418,22 @@ async def test_an_answer_stops_at_once_when_its_client_goes_away() -> None:
         server.stop()
         await asyncio.wait_for(task, 5)
     assert 1 <= len(bodies) <= 4, f"{len(bodies)} of {BIG // SLICE_BYTES} slices written"
+
+
+async def test_a_stop_drops_an_answer_whose_client_reads_nothing_at_once() -> None:
+    """It would only hold the stop up until the end of the grace period."""
+    sock = bind("127.0.0.1", 0)
+    server = WebServer(ExporterApp(Snapshot(), Live(), CONTEXT), sock)
+    task = asyncio.create_task(server.serve())
+    stalled = Served(server, *sock.getsockname()[:2])
+    _, writer = await stalled.connect(receive_buffer=4096)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+    await asyncio.sleep(0.3)
+    started = asyncio.get_running_loop().time()
+    server.stop()
+    await asyncio.wait_for(task, 5)
+    assert asyncio.get_running_loop().time() - started < GRACEFUL_SHUTDOWN_SECONDS / 2
+    writer.close()
 
 
 class CountedTally(Tally):

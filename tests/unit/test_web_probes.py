@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -154,3 +155,44 @@ async def test_a_probe_is_answered_when_every_connection_is_busy(counted: tuple[
     assert parse(await ask(served, KUBELET))[0] == 200
     for _, writer in stalled:
         writer.close()
+
+
+async def test_probes_answered_at_the_accept_leave_nothing_behind(
+    counted: tuple[Served, Counting, Snapshot], caplog: pytest.LogCaptureFixture
+) -> None:
+    served, app, _ = counted
+    caplog.set_level(logging.WARNING)
+    for _ in range(5):
+        assert parse(await ask(served, KUBELET))[0] == 200
+    await asyncio.sleep(0.05)
+    assert app.calls == 0
+    assert len(served.server._server.registry) == 0
+    assert caplog.records == []
+
+
+class GoneClients(socket.socket):
+    """A listening socket whose accepted connections fail to send, as when the client has gone."""
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        conn, address = super().accept()
+        return Unwritable(conn.family, conn.type, conn.proto, fileno=conn.detach()), address
+
+
+class Unwritable(socket.socket):
+    def send(self, data: Any, flags: int = 0) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+async def test_a_probe_whose_client_has_gone_is_closed_without_a_fuss(caplog: pytest.LogCaptureFixture) -> None:
+    listening = GoneClients(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    server = WebServer(ExporterApp(Snapshot(), Live(), CONTEXT), listening)
+    task = asyncio.create_task(server.serve())
+    caplog.set_level(logging.WARNING)
+    try:
+        assert await ask(Served(server, *listening.getsockname()[:2]), KUBELET) == b""
+    finally:
+        server.stop()
+        await asyncio.wait_for(task, 5)
+    assert caplog.records == []
