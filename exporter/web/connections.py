@@ -173,7 +173,6 @@ class GuardedProtocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.registry.protocols.discard(self)
-        self.closing = True
         self.lost = True
         self.stalled_since = None
         super().connection_lost(exc)
@@ -231,7 +230,7 @@ class GuardedProtocol(H11Protocol):
 
     def _bytes_acked(self) -> int | None:
         """`tcpi_bytes_acked` of the socket's `TCP_INFO` (Linux); None where it is not to be had."""
-        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        sock = self.transport.get_extra_info("socket")
         if sock is None:
             return None
         with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -410,12 +409,14 @@ class Listener:
             await self._loop.connect_accepted_socket(lambda: self.make_protocol(self.registry), conn)
             return
         timeout = self.registry.limits.header_timeout
-        async with asyncio.timeout(timeout):
-            try:
+        deadline = self._loop.time() + timeout
+        try:
+            async with asyncio.timeout_at(deadline):  # inside the block, the wait ends with CancelledError
                 await self._readable(conn)
-            except TimeoutError:
-                self.registry.tally.count("closed_silent", quiet=True)
-                raise
+        except TimeoutError:
+            self.registry.tally.count("closed_silent", quiet=True)
+            raise
+        async with asyncio.timeout_at(deadline):
             handshake = self._loop.create_future()
             tls = LeanTLSProtocol(
                 self._loop, self.make_protocol(self.registry), self.tls, handshake, math.ceil(timeout)

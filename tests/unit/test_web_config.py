@@ -11,6 +11,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 from exporter.console import ConfigError
 from exporter.metrics.render import render
 from exporter.poller import RegionStatus
+from exporter.web.connections import Limits
 from exporter.web.page import PageContext
 from exporter.web.server import ExporterApp, WebServer, bind
 from exporter.web.webconfig import (
@@ -345,12 +347,13 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(directory: Path, tls: str) -> AsyncIterator[tuple[str, int]]:
+async def serving(directory: Path, tls: str, limits: Limits | None = None) -> AsyncIterator[tuple[str, int]]:
     """The real server on loopback with `tls` as the body of `tls_server_config` (cert and key given)."""
     path = write(directory, f"tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{tls}")
     config = load_web_config(path)
     context = PageContext(version="1", started=0.0, telemetry_path="/metrics", interval=30.0, max_staleness=300.0)
-    server = WebServer(ExporterApp(Snapshot(), Live(), context, BasicAuth({})), bind("127.0.0.1", 0), config.tls)
+    app = ExporterApp(Snapshot(), Live(), context, BasicAuth({}))
+    server = WebServer(app, bind("127.0.0.1", 0), config.tls, limits)
     task = asyncio.create_task(server.serve())
     try:
         host, _, port = server.address.rpartition(":")
@@ -389,6 +392,73 @@ def _get(address: tuple[str, int], context: ssl.SSLContext) -> tuple[str, str]:
 
 async def get(address: tuple[str, int], context: ssl.SSLContext) -> tuple[str, str]:
     return await asyncio.to_thread(_get, address, context)
+
+
+def _two_requests_apart(address: tuple[str, int], context: ssl.SSLContext, pause: float) -> list[str]:
+    """The status lines of two requests on one kept-alive TLS connection, `pause` seconds apart."""
+    statuses = []
+    with (
+        socket.create_connection(address, timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        for request in range(2):
+            time.sleep(pause * request)
+            tls.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"Healthy.\n") and (chunk := tls.recv(4096)):
+                answer += chunk
+            statuses.append(answer.split(b"\r\n", 1)[0].decode())
+    return statuses
+
+
+async def test_a_kept_alive_tls_connection_outlives_the_header_timeout(tls_dir: Path) -> None:
+    """The header timeout bounds the wait for the handshake, not the connection it opens."""
+    async with serving(tls_dir, "", Limits(header_timeout=0.3)) as address:
+        statuses = await asyncio.to_thread(_two_requests_apart, address, client_context(tls_dir), 0.8)
+    assert statuses == ["HTTP/1.1 200 OK"] * 2
+
+
+async def test_beyond_the_cap_the_oldest_tls_connection_still_silent_makes_room(tls_dir: Path) -> None:
+    """Connections that have sent nothing wait in front of their TLS handshake; beyond the cap, the one that
+    has waited longest is closed for the newcomer."""
+    async with serving(tls_dir, "", Limits(max_connections=2)) as address:
+        silent = []
+        for _ in range(2):
+            silent.append(socket.create_connection(address, timeout=5))
+            await asyncio.sleep(0.05)
+        assert (await get(address, client_context(tls_dir)))[1] == "HTTP/1.1 200 OK"
+        assert silent[0].recv(1) == b"", "the oldest is closed"
+        silent[1].settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            silent[1].recv(1)
+        for sock in silent:
+            sock.close()
+
+
+async def test_a_silent_tls_connection_is_closed_at_the_header_timeout_and_counted_quietly(
+    tls_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Quietly: a browser opens such sockets; the count comes with the next line there is reason for."""
+    caplog.set_level(logging.INFO, logger="exporter.web.connections")
+    async with serving(tls_dir, "", Limits(max_connections=2, header_timeout=0.3)) as address:
+        with socket.create_connection(address, timeout=5) as silent:
+            assert await asyncio.to_thread(silent.recv, 1) == b""
+        assert caplog.records == []
+        waiting = [socket.create_connection(address, timeout=5) for _ in range(3)]  # one beyond the cap
+        await asyncio.sleep(0.1)
+        for sock in waiting:
+            sock.close()
+    line = caplog.records[0]
+    assert (line.__dict__["closed_silent"], line.__dict__["evicted_handshake"]) == (1, 1)
+
+
+async def test_a_tls_handshake_begun_and_never_finished_is_closed_at_the_header_timeout(tls_dir: Path) -> None:
+    async with serving(tls_dir, "", Limits(header_timeout=0.3)) as address:
+        with socket.create_connection(address, timeout=5) as stalled:
+            stalled.sendall(b"\x16\x03\x01\x02\x00")  # the head of a ClientHello record, and no more
+            started = time.monotonic()
+            assert await asyncio.to_thread(stalled.recv, 1) == b""
+            assert time.monotonic() - started < 3.0
 
 
 async def test_min_version_refuses_an_older_client_over_the_wire(tls_dir: Path) -> None:

@@ -20,8 +20,8 @@ from exporter.metrics.render import Exposition, FamilyBlock
 from exporter.poller import RegionStatus
 from exporter.web.connections import Limits, Listener, Registry
 from exporter.web.page import PageContext
-from exporter.web.server import SLICE_BYTES, ExporterApp, WebServer, _respond, bind
-from exporter.web.tally import Tally
+from exporter.web.server import GRACEFUL_SHUTDOWN_SECONDS, SLICE_BYTES, ExporterApp, WebServer, _respond, bind
+from exporter.web.tally import MALFORMED, Tally, UvicornLog
 
 BIG = 8 * 1024 * 1024
 """An exposition far larger than any socket buffer, so that a client that does not read stalls its answer."""
@@ -257,6 +257,32 @@ def test_quiet_counts_never_make_a_line_of_their_own(caplog: pytest.LogCaptureFi
     assert caplog.records[0].__dict__["refused_busy"] == 1
 
 
+def test_the_tally_counts_each_kind_of_accept_error(caplog: pytest.LogCaptureFixture) -> None:
+    tally = Tally(interval=60.0, clock=lambda: 0.0)
+    with caplog.at_level(logging.WARNING, logger="exporter.web.connections"):
+        tally.count("accept_errors", "EMFILE")  # the first: a line at once
+        for error in ("EMFILE", "ENOBUFS", "EMFILE", "ECONNABORTED"):
+            tally.count("accept_errors", error)
+        tally.flush(force=True)
+    assert [record.__dict__["errors"] for record in caplog.records] == ["EMFILE:1", "ECONNABORTED:1,EMFILE:2,ENOBUFS:1"]
+    assert caplog.records[1].__dict__["accept_errors"] == 4
+
+
+def test_uvicorn_warnings_other_than_malformed_requests_reach_uvicorns_logger(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tally = Tally(interval=60.0, clock=lambda: 0.0)
+    logger = UvicornLog(tally)
+    with caplog.at_level(logging.WARNING):
+        logger.warning(MALFORMED)
+        logger.warning("Unsupported upgrade request %s.", "h2c", extra={"peer": "10.0.0.9"})
+    malformed, other = caplog.records
+    assert malformed.name == "exporter.web.connections" and malformed.__dict__["malformed_requests"] == 1
+    assert (other.name, other.levelno) == ("uvicorn.error", logging.WARNING)
+    assert other.getMessage() == "Unsupported upgrade request h2c."
+    assert other.__dict__["peer"] == "10.0.0.9"
+
+
 class OutOfDescriptors(socket.socket):
     """A listening socket whose every accept fails as a process out of descriptors would; counts per socket,
     so that a test run twice in one process counts afresh."""
@@ -285,6 +311,129 @@ async def test_accept_errors_back_off_and_are_logged_once(caplog: pytest.LogCapt
     lines = [record for record in caplog.records if "limits" in record.getMessage()]
     assert len(lines) <= 2  # the first, and the count at close
     assert sum(record.__dict__.get("accept_errors", 0) for record in lines) == listening.attempts
+
+
+async def test_accept_errors_back_off_doubling_from_50_ms_up_to_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    listening = OutOfDescriptors(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    client = socket.create_connection(listening.getsockname()[:2])  # waiting in the backlog: readable for ever
+    loop = asyncio.get_running_loop()
+    pauses: list[float] = []
+    call_later = loop.call_later
+
+    def at_once(delay: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        """Note the pause asked for, and end it at once: the schedule without the wait."""
+        pauses.append(delay)
+        return call_later(0, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_later", at_once)
+    listener = Listener(listening, lambda registry: pytest.fail("nothing is accepted"), Registry(Limits(), Tally()))
+    async with asyncio.timeout(5):
+        while len(pauses) < 8:
+            await asyncio.sleep(0)
+    listener.close()
+    client.close()
+    listening.close()
+    assert [round(pause, 3) for pause in pauses[:8]] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
+
+
+class FailsOnce(socket.socket):
+    """A listening socket whose first accept fails as a process out of descriptors would."""
+
+    failed = False
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        if not self.failed:
+            self.failed = True
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super().accept()
+
+
+async def test_after_running_out_of_descriptors_the_server_accepts_again_and_stops_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    listening = FailsOnce(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    server = WebServer(ExporterApp(Snapshot(), Live(), CONTEXT), listening)
+    task = asyncio.create_task(server.serve())
+    with caplog.at_level(logging.WARNING, logger="exporter.web.connections"):
+        assert (await Served(server, *listening.getsockname()[:2]).get("/"))[0] == 200
+        server.stop()
+        await asyncio.wait_for(task, 5)
+    assert listening.failed
+    assert [record.__dict__.get("errors") for record in caplog.records] == ["EMFILE:1"]
+
+
+@pytest.mark.parametrize("served", [{"limits": {"max_connections": 2}}], indirect=True)
+async def test_connections_that_have_closed_leave_room_under_the_cap(served: Served) -> None:
+    for _ in range(6):
+        assert (await served.get("/"))[0] == 200
+        reader, writer = await served.connect()  # kept alive, then closed by the client
+        writer.write(b"GET /-/healthy HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert b"Healthy.\n" in await reader.readuntil(b"Healthy.\n")
+        writer.close()
+        await asyncio.sleep(0.01)
+    assert len(served.server._server.registry) == 0
+
+
+@pytest.mark.parametrize("served", [{"limits": {"max_connections": 2}}], indirect=True)
+async def test_beyond_the_cap_the_kept_alive_connection_idle_the_longest_makes_room(served: Served) -> None:
+    first, second = await served.connect(), await served.connect()
+    for reader, writer in (first, second, first):  # the first asks again: the second is now idle the longest
+        writer.write(b"GET /-/healthy HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert b"Healthy.\n" in await reader.readuntil(b"Healthy.\n")
+        await asyncio.sleep(0.05)
+    assert (await served.get("/"))[0] == 200
+    assert await closed(second[0], 1.0)
+    assert not await closed(first[0], 0.2)
+
+
+async def test_an_answer_stops_at_once_when_its_client_goes_away() -> None:
+    """Sent slice by slice, it stops at the first slice after the client is gone (each slice would otherwise
+    be handed to uvicorn, which drops it)."""
+    bodies: list[int] = []
+    done = asyncio.Event()
+
+    class Counting(ExporterApp):
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            async def counted(message: Any) -> None:
+                if message["type"] == "http.response.body":
+                    bodies.append(len(message["body"]))
+                await send(message)
+
+            await super().__call__(scope, receive, counted)
+            if scope["type"] == "http":
+                done.set()
+
+    sock = bind("127.0.0.1", 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)  # inherited by accepted sockets: no deep buffer
+    server = WebServer(Counting(Snapshot(), Live(), CONTEXT), sock)
+    task = asyncio.create_task(server.serve())
+    try:
+        await asyncio.to_thread(_read_a_little_then_reset, sock.getsockname()[1])
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        server.stop()
+        await asyncio.wait_for(task, 5)
+    assert 1 <= len(bodies) <= 4, f"{len(bodies)} of {BIG // SLICE_BYTES} slices written"
+
+
+async def test_a_stop_drops_an_answer_whose_client_reads_nothing_at_once() -> None:
+    """It would only hold the stop up until the end of the grace period."""
+    sock = bind("127.0.0.1", 0)
+    server = WebServer(ExporterApp(Snapshot(), Live(), CONTEXT), sock)
+    task = asyncio.create_task(server.serve())
+    stalled = Served(server, *sock.getsockname()[:2])
+    _, writer = await stalled.connect(receive_buffer=4096)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+    await asyncio.sleep(0.3)
+    started = asyncio.get_running_loop().time()
+    server.stop()
+    await asyncio.wait_for(task, 5)
+    assert asyncio.get_running_loop().time() - started < GRACEFUL_SHUTDOWN_SECONDS / 2
+    writer.close()
 
 
 class CountedTally(Tally):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +28,7 @@ KUBELET = (
         (KUBELET, ("GET", "/-/healthy")),
         (b"HEAD /-/ready HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Close\r\n\r\n", ("HEAD", "/-/ready")),
         (b"GET /-/ready HTTP/1.0\r\nConnection: close\r\n\r\n", ("GET", "/-/ready")),
+        (b"GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: keep-alive,close\r\n\r\n", ("GET", "/-/ready")),
         (
             b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             ("GET", "/-/healthy"),
@@ -48,7 +50,12 @@ def test_a_whole_request_that_asks_to_close_is_a_probe_request(data: bytes, expe
         b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
         b"GET /-/healthy HTTP/1.1\r\nConnection: close\r\n\r\n",  # HTTP/1.1 without Host: uvicorn says 400
         b"GET /-/healthy HTTP/1.1\r\nHost : x\r\nConnection: close\r\n\r\n",
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nX-A : b\r\nConnection: close\r\n\r\n",  # h11 says 400
         b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n folded\r\nConnection: close\r\n\r\n",
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nno colon\r\nConnection: close\r\n\r\n",
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n: x\r\nConnection: close\r\n\r\n",
+        b"GET /-/healthy\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /-/healthy HTTP/1.1 x\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"GET /-/healthy HTTP/2.0\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"GET  /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"GET /-/h\xe9althy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -148,3 +155,44 @@ async def test_a_probe_is_answered_when_every_connection_is_busy(counted: tuple[
     assert parse(await ask(served, KUBELET))[0] == 200
     for _, writer in stalled:
         writer.close()
+
+
+async def test_probes_answered_at_the_accept_leave_nothing_behind(
+    counted: tuple[Served, Counting, Snapshot], caplog: pytest.LogCaptureFixture
+) -> None:
+    served, app, _ = counted
+    caplog.set_level(logging.WARNING)
+    for _ in range(5):
+        assert parse(await ask(served, KUBELET))[0] == 200
+    await asyncio.sleep(0.05)
+    assert app.calls == 0
+    assert len(served.server._server.registry) == 0
+    assert caplog.records == []
+
+
+class GoneClients(socket.socket):
+    """A listening socket whose accepted connections fail to send, as when the client has gone."""
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        conn, address = super().accept()
+        return Unwritable(conn.family, conn.type, conn.proto, fileno=conn.detach()), address
+
+
+class Unwritable(socket.socket):
+    def send(self, data: Any, flags: int = 0) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+async def test_a_probe_whose_client_has_gone_is_closed_without_a_fuss(caplog: pytest.LogCaptureFixture) -> None:
+    listening = GoneClients(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    server = WebServer(ExporterApp(Snapshot(), Live(), CONTEXT), listening)
+    task = asyncio.create_task(server.serve())
+    caplog.set_level(logging.WARNING)
+    try:
+        assert await ask(Served(server, *listening.getsockname()[:2]), KUBELET) == b""
+    finally:
+        server.stop()
+        await asyncio.wait_for(task, 5)
+    assert caplog.records == []
