@@ -343,15 +343,22 @@ async def test_an_envelope_mismatch_is_malformed_response_naming_the_path(
         await list_service_groups(client_for(fleet, hooks), "ap-guangzhou", ListingQuery(), deadline=deadline())
     error = caught.value
     assert error.code == "MalformedResponse" and error.request_id == "r1" and error.region == "ap-guangzhou"
-    assert path in error.message
+    assert error.action == "DescribeModelServiceGroups"
+    assert f"at {path}" in error.message
     for value in ("many-replicas", "unexpected", "yesterday-ish"):
         assert value not in error.message
     assert hooks.codes == ["MalformedResponse"]
 
 
 def test_missing_total_count_is_malformed() -> None:
-    with pytest.raises(TransportError, match="lacks a valid TotalCount"):
+    with pytest.raises(TransportError, match="lacks a valid TotalCount") as caught:
         parse_page("ap-guangzhou", {"ServiceGroups": [], "RequestId": "x"})
+    assert (caught.value.action, caught.value.request_id) == ("DescribeModelServiceGroups", "x")
+
+
+def test_an_answer_without_service_groups_is_an_empty_page() -> None:
+    page = parse_page("ap-guangzhou", {"TotalCount": 0, "RequestId": "x"})
+    assert (page.total_count, page.groups, page.skipped, page.request_id) == (0, [], [], "x")
 
 
 async def test_a_failing_page_fails_the_listing_and_cancels_the_rest() -> None:
@@ -537,6 +544,7 @@ async def test_a_page_with_an_odd_object_is_read_object_by_object() -> None:
     fleet = Fleet(3)
     fleet.groups[1]["Services"][0]["Status"] = ["not", "text"]
     page = await fetch_page(client_for(fleet), "ap-guangzhou", ListingQuery().params(0), deadline())
+    assert (page.total_count, page.request_id) == (3, "r1")
     assert [g.service_group_id for g in page.groups] == ["ms-00000", "ms-00001", "ms-00002"]
     assert page.groups[1].services == []
     assert page.skipped == [Skipped("service", "ms-00001-1", "ms-00001", "Services[0].Status", "wrong_type")]
