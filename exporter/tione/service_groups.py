@@ -25,7 +25,7 @@ from types import MappingProxyType
 import msgspec
 
 from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tencentcloud.errors import TIMEOUT, APIError, TencentCloudError, TransportError, is_permission_error
+from exporter.tencentcloud.errors import TIMEOUT, APIError, TencentCloudError, is_permission_error
 from exporter.tione import workspaces
 from exporter.tione.decode import Skipped
 from exporter.tione.listing import (
@@ -164,12 +164,11 @@ def _part(project_id: str | None, result: ListingResult) -> _Part:
 
 
 def _failure(outcomes: Sequence[Outcome]) -> TencentCloudError:
-    """The listing's error when no workspace could be read: the first to run out of time, else the first."""
+    """The listing's error when no workspace could be read: the first to run out of time, else the first.
+
+    There is one: the first workspace in line is always tried, and not read it is an error (`_scan_each`)."""
     errors = [item for item in outcomes if isinstance(item, TencentCloudError)]
-    late = [error for error in errors if error.code == TIMEOUT]
-    if late or not errors:
-        return late[0] if late else TransportError(TIMEOUT, "no workspace could be listed before the deadline")
-    return errors[0]
+    return next((error for error in errors if error.code == TIMEOUT), errors[0])
 
 
 async def count_groups(
@@ -306,9 +305,8 @@ class Rotation:
                 packed = _pack(outcome.groups) if several and not hold else None
                 after[project_id] = _Listed(now, outcome.requests, groups, packed)
             elif _late(outcome):
-                if project_id in before:
-                    kept = before[project_id]
-                    after[project_id] = _Listed(kept.at, kept.requests, kept.groups if hold else None, kept.packed)
+                if project_id in before:  # as it was: still first in line, its groups still served
+                    after[project_id] = before[project_id]
             else:
                 after[project_id] = _Listed(now, 1)
         self._listed[region] = after
