@@ -131,10 +131,11 @@ def _merge(
     region: str,
     parts: Sequence[_Part],
     unreadable: Sequence[tuple[str | None, TencentCloudError]],
-    unlisted: Sequence[str | None] = (),
-    unlisted_requests: int = 0,
+    unlisted: Sequence[str | None],
+    unlisted_requests: int,
 ) -> ListingResult:
-    """The workspaces' parts as one listing, in their order; unreadable workspaces reported as skipped."""
+    """The workspaces' parts as one listing, in their order (at least one: a listing with none read fails);
+    unreadable workspaces reported as skipped."""
     skipped = [item for part in parts for item in part.skipped]
     for project_id, error in unreadable:
         log.debug(
@@ -149,7 +150,7 @@ def _merge(
     return ListingResult(
         dedupe(group for part in parts for group in part.groups),
         requests=sum(part.requests for part in parts),
-        scans=max((part.scans for part in parts), default=0),
+        scans=max(part.scans for part in parts),
         consistent=all(part.consistent for part in parts),
         skipped=each_once(skipped),
         workspace_of=workspace_of,
