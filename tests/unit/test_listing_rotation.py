@@ -210,6 +210,10 @@ def test_groups_are_held_once_the_expected_time_passes_half_of_what_the_listing_
     assert not rotation.tight(REGION, ids, rate=1, burst=2, seconds=16), "exactly half: not yet"
     assert rotation.tight(REGION, ids, rate=1, burst=2, seconds=15.9)
     assert rotation.tight(REGION, ids[:2], rate=1, burst=0, seconds=1), "two workspaces are several"
+    # At 2 a second the 8 requests past the burst take 4 s.
+    assert not rotation.tight(REGION, ids, rate=2, burst=2, seconds=8)
+    assert rotation.tight(REGION, ids, rate=2, burst=2, seconds=7.9)
+    assert not rotation.tight(REGION, ids, rate=1, burst=10, seconds=0.1), "the burst covers every request"
 
 
 def test_a_workspace_not_reached_keeps_its_place_in_line_and_what_it_took() -> None:
@@ -224,6 +228,9 @@ def test_a_workspace_not_reached_keeps_its_place_in_line_and_what_it_took() -> N
     # Never listed (or no longer known) first, then the one left over, then the rest in the order given.
     assert rotation.order(REGION, ["c", "b", "a", "gone"]) == ["gone", "a", "c", "b"]
     assert [rotation.expected(REGION, [w]) for w in ("a", "b", "c", "gone")] == [5, 3, 1, 1]
+    assert rotation.expected("ap-shanghai", ["a", "b"]) == 2, "what a workspace took is counted per region"
+    rotation.remember(REGION, outcomes, hold=True, short=False, now=300.0)
+    assert rotation.tight(REGION, ["a", "b"], rate=1, burst=0, seconds=15), "8 requests expected: 8 s, over 7.5"
     assert rotation.held(REGION, "a", 201.0) == kept, "its groups as last listed, while fresh"
     assert rotation.held(REGION, "c", 201.0) is None and rotation.held(REGION, "gone", 201.0) is None
 
@@ -257,7 +264,7 @@ async def test_a_workspace_not_reached_is_handed_on_as_last_listed_and_counted_a
     api = client(account, rate=1000, burst=100)
     listing = source(api, ListingQuery(), WORKSPACES, max_staleness=300)
     whole = await poll(listing, 10)
-    assert (whole.requests, whole.unlisted) == (2 * len(WORKSPACES), ())
+    assert (whole.requests, whole.scans, whole.consistent, whole.unlisted) == (2 * len(WORKSPACES), 1, True, ())
     api.rate_limiter = TokenBucket(rate=10, burst=4)
     sink = Recorder()
     short = await poll(listing, 0.4, sink)
