@@ -87,9 +87,9 @@ async def _scan_each(
 ) -> list[Outcome]:
     """Each workspace of `ids` in that order: the first alone, by `deadline`, so that a large workspace
     left over from a short poll has the token bucket to itself and is listed at last; then the others,
-    `WORKERS` at a time, by `cutoff` (one not reached by then is not started). With several workspaces,
-    one that runs out of time is an outcome like an unreadable one; any other error is raised (it would
-    fail every workspace alike)."""
+    `WORKERS` at a time, by `cutoff` (one not reached by then is not started). One that runs out of time
+    is an outcome like an unreadable one (with none read, the listing fails with it: `_failure`); any
+    other error is raised (it would fail every workspace alike)."""
     outcomes: list[Outcome] = [None] * len(ids)
 
     async def one(index: int, project_id: str | None, by: float) -> None:
@@ -98,7 +98,7 @@ async def _scan_each(
                 client, region, replace(query, project_id=project_id), deadline=by, sink=sink
             )
         except TencentCloudError as error:
-            if not (_unreadable(error) or (len(ids) > 1 and _late(error))):
+            if not (_unreadable(error) or _late(error)):
                 raise
             outcomes[index] = error
 
