@@ -113,7 +113,7 @@ async def test_an_error_of_the_api_as_a_whole_fails_the_listing_even_with_other_
         await scan_workspaces(
             client(fleets(), {"ws-b": "InternalError"}), "r", ListingQuery(), ["ws-a", "ws-b"], deadline=deadline()
         )
-    assert caught.value.code == "InternalError"
+    assert (caught.value.code, caught.value.region) == ("InternalError", "r")
 
 
 def test_the_parts_of_a_listing_add_up() -> None:
