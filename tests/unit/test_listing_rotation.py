@@ -129,7 +129,7 @@ async def test_with_no_workspace_listed_in_time_the_listing_fails_on_its_timeout
     listing = source(client(account, rate=10, burst=1), ListingQuery(), WORKSPACES)
     with pytest.raises(TencentCloudError) as caught:
         await poll(listing, 0.01)
-    assert caught.value.code == TIMEOUT
+    assert (caught.value.code, caught.value.region) == (TIMEOUT, REGION)
 
 
 async def test_all_workspaces_listed_in_time_is_a_whole_poll() -> None:
@@ -327,3 +327,15 @@ async def test_after_a_short_poll_the_next_whole_one_holds_its_groups_as_objects
     records = {id(item) for item in whole.groups}
     held = [item for item in short.groups if workspaces_of(ListingResult([item])) <= set(short.unlisted)]
     assert held and all(id(item) in records for item in held)
+
+
+async def test_the_probe_counts_the_groups_of_the_workspaces_to_list() -> None:
+    account = Account(size=120)
+    api = client(account, rate=1000, burst=100)
+    assert (
+        await source(api, ListingQuery(), WORKSPACES[:3]).probe(REGION, time.monotonic() + 10) == "360 service groups"
+    )
+    assert account.asked == list(WORKSPACES[:3])
+    account.asked.clear()
+    default = await source(api, ListingQuery()).probe(REGION, time.monotonic() + 10)
+    assert (default, account.asked) == ("120 service groups in the default workspace", [""])
