@@ -24,6 +24,7 @@ from exporter.tione.listing import (
     dedupe,
     parse_page,
     scan_service_groups,
+    typed_page,
 )
 from exporter.tione.models import Filter, TagFilter
 from exporter.tione.paging import MAX_TOTAL_COUNT, WORKERS
@@ -122,6 +123,45 @@ async def test_query_passes_through() -> None:
         "ServiceCategory": "LLM",
         "TiProjectId": "tp-1",
     }
+
+
+def test_a_query_without_filters_asks_for_nothing_but_the_page() -> None:
+    assert ListingQuery().params(198) == {"Offset": 198, "Limit": 100, "OrderField": "CreateTime", "Order": "ASC"}
+    assert ListingQuery().params(0, limit=1)["Limit"] == 1
+
+
+class Recorder:
+    """A sink that keeps the ids handed to it, by workspace, in order."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, list[str]] = {}
+
+    def service_groups(self, groups: Any, workspace: str) -> None:
+        self.ids.setdefault(workspace, []).extend(str(item.service_group_id) for item in groups)
+
+
+@pytest.mark.parametrize(("project_id", "workspace"), [(None, ""), ("tp-1", "tp-1")])
+async def test_every_page_read_is_handed_to_the_sink_as_read(project_id: str | None, workspace: str) -> None:
+    fleet, sink = Fleet(250), Recorder()
+    query = ListingQuery(project_id=project_id)
+    await scan_service_groups(client_for(fleet), "ap-guangzhou", query, deadline=deadline(), sink=sink)
+    assert list(sink.ids) == [workspace]
+    assert sorted(sink.ids[workspace]) == sorted([f"ms-{index:05d}" for index in range(250)] + ["ms-00099", "ms-00198"])
+
+
+@pytest.mark.parametrize(
+    ("total", "typed"), [(0, True), (MAX_TOTAL_COUNT, True), (-1, False), (MAX_TOTAL_COUNT + 1, False)]
+)
+def test_a_page_is_read_in_one_pass_only_with_a_plausible_total_count(total: int, typed: bool) -> None:
+    answer = {"TotalCount": total, "ServiceGroups": [group(0)], "RequestId": "r1"}
+    page = typed_page(json.dumps({"Response": answer}).encode())
+    assert (page is not None) is typed
+    if page is not None:
+        assert (page.total_count, [g.service_group_id for g in page.groups], page.request_id) == (
+            total,
+            ["ms-00000"],
+            "r1",
+        )
 
 
 async def test_deletion_before_a_seam_with_unchanged_total_is_repaired() -> None:
