@@ -18,6 +18,7 @@ from exporter.tencentcloud.client import ClientHooks, TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import APIError, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
+from exporter.tione.decode import Skipped
 from exporter.tione.listing import (
     LIMIT,
     ListingQuery,
@@ -197,10 +198,13 @@ async def test_insertion_before_a_seam_repeats_a_group_but_loses_none() -> None:
 
 async def test_total_count_change_is_rescanned_once() -> None:
     fleet = Fleet(250)
+    fleet.groups[5]["Services"][0]["Status"] = ["not", "text"]  # read in both scans, reported once
     fleet.before_page = lambda n: fleet.add() if n == 3 else None
     result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
     assert (result.scans, result.consistent) == (2, True)
     assert len(result.groups) == 251
+    assert result.requests == len(fleet.bodies) == 3 + 3, "both scans are counted"
+    assert result.skipped == (Skipped("service", "ms-00005-1", "ms-00005", "Services[0].Status", "wrong_type"),)
 
 
 async def test_a_growing_list_is_read_to_its_end() -> None:
@@ -578,7 +582,6 @@ async def test_a_page_that_fits_is_read_in_one_pass_without_json_loads(monkeypat
 
 
 async def test_a_page_with_an_odd_object_is_read_object_by_object() -> None:
-    from exporter.tione.decode import Skipped
     from exporter.tione.listing import fetch_page
 
     fleet = Fleet(3)
