@@ -198,13 +198,13 @@ async def test_insertion_before_a_seam_repeats_a_group_but_loses_none() -> None:
 
 async def test_total_count_change_is_rescanned_once() -> None:
     fleet = Fleet(250)
-    fleet.groups[5]["Services"][0]["Status"] = ["not", "text"]  # read in both scans, reported once
+    fleet.groups[99]["Services"][0]["Status"] = ["not", "text"]  # on a seam, in both scans: reported once
     fleet.before_page = lambda n: fleet.add() if n == 3 else None
     result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
     assert (result.scans, result.consistent) == (2, True)
     assert len(result.groups) == 251
     assert result.requests == len(fleet.bodies) == 3 + 3, "both scans are counted"
-    assert result.skipped == (Skipped("service", "ms-00005-1", "ms-00005", "Services[0].Status", "wrong_type"),)
+    assert result.skipped == (Skipped("service", "ms-00099-1", "ms-00099", "Services[0].Status", "wrong_type"),)
 
 
 async def test_a_growing_list_is_read_to_its_end() -> None:
