@@ -249,6 +249,28 @@ async def test_seams_that_cannot_be_closed_fall_back_to_the_union_of_two_scans()
     assert initial - deleted <= set(found)
 
 
+async def test_a_first_scan_that_was_complete_keeps_the_union_consistent() -> None:
+    """The first scan saw `TotalCount` move but closed every seam; the second could not close its seams.
+    The union then holds every group present throughout the first scan: it is consistent."""
+    fleet = Fleet(700)
+    original = fleet.handler
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if len(fleet.bodies) == 1:
+            fleet.add()  # before the first scan's second page: it moves, nothing shifts
+        response = original(request)
+        if len(fleet.bodies) > 1 and fleet.bodies[-1]["Offset"] == 0:
+            for _ in range(100):  # from the second scan on, every read at offset 0 makes the oldest 100 go
+                fleet.delete(0)
+        return response
+
+    fleet.handler = handler  # type: ignore[method-assign]
+    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    found = ids(result.groups)
+    assert (result.scans, result.consistent) == (2, True)
+    assert sorted(found) == [f"ms-{index:05d}" for index in range(701)], "the union: every group, each once"
+
+
 @pytest.mark.parametrize("seed", range(12))
 async def test_random_churn_between_requests_loses_no_stable_group(seed: int) -> None:
     """Before every request, a few random groups go and a few new ones come (up to 5% of the fleet each time)."""
