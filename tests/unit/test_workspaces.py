@@ -131,9 +131,9 @@ def test_the_parts_of_a_listing_add_up() -> None:
 
 class Counts:
     """Answers `DescribeModelServiceGroups` with `TotalCount` of each workspace ("" the default one), and
-    `DescribeWorkspaces` with `workspaces` (an error code: refused); every request's action and body."""
+    `DescribeWorkspaces` with `workspaces` (an error code instead: refused); every request's action and body."""
 
-    def __init__(self, totals: dict[str, int], workspaces: int | str = 0) -> None:
+    def __init__(self, totals: dict[str, int | str], workspaces: int | str = 0) -> None:
         self.totals = totals
         self.workspaces = workspaces
         self.asked: list[tuple[str, dict[str, Any]]] = []
@@ -141,13 +141,13 @@ class Counts:
     def handler(self, request: httpx.Request) -> httpx.Response:
         action, body = request.headers["X-TC-Action"], json.loads(request.content)
         self.asked.append((action, body))
+        total = self.workspaces if action == "DescribeWorkspaces" else self.totals[body.get("TiProjectId", "")]
+        if isinstance(total, str):
+            error = {"Error": {"Code": total, "Message": "refused"}, "RequestId": "r-x"}
+            return httpx.Response(200, json={"Response": error})
         if action == "DescribeWorkspaces":
-            if isinstance(self.workspaces, str):
-                error = {"Error": {"Code": self.workspaces, "Message": "refused"}, "RequestId": "r-w"}
-                return httpx.Response(200, json={"Response": error})
-            answer = {"TotalCount": self.workspaces, "Workspaces": [], "RequestId": "r-w"}
+            answer = {"TotalCount": total, "Workspaces": [], "RequestId": "r-w"}
             return httpx.Response(200, json={"Response": answer})
-        total = self.totals[body.get("TiProjectId", "")]
         return httpx.Response(200, json={"Response": {"TotalCount": total, "ServiceGroups": [], "RequestId": "r"}})
 
     def client(self) -> TencentCloudClient:
@@ -192,4 +192,10 @@ async def test_the_requests_a_poll_needs_are_one_per_workspace_it_lists(
 async def test_the_requests_a_poll_needs_cannot_be_counted_when_discovery_fails_otherwise() -> None:
     with pytest.raises(APIError) as caught:
         await poll_requests(Counts({}, "InternalError").client(), "r", (), discover=True, deadline=deadline())
-    assert caught.value.code == "InternalError"
+    assert (caught.value.code, caught.value.region) == ("InternalError", "r")
+
+
+async def test_groups_cannot_be_counted_in_a_workspace_that_refuses() -> None:
+    with pytest.raises(APIError) as caught:
+        await count_groups(Counts({"ws-a": "ResourceNotFound"}).client(), "r", ["ws-a"], deadline=deadline())
+    assert (caught.value.code, caught.value.region) == ("ResourceNotFound", "r")
