@@ -150,6 +150,13 @@ async def test_every_page_read_is_handed_to_the_sink_as_read(project_id: str | N
     assert sorted(sink.ids[workspace]) == sorted([f"ms-{index:05d}" for index in range(250)] + ["ms-00099", "ms-00198"])
 
 
+def test_a_group_without_an_id_on_a_page_read_in_one_pass_is_left_out_and_reported() -> None:
+    answer = {"TotalCount": 2, "ServiceGroups": [group(0) | {"ServiceGroupId": ""}, group(1)], "RequestId": "r1"}
+    page = typed_page(json.dumps({"Response": answer}).encode())
+    assert page is not None and [g.service_group_id for g in page.groups] == ["ms-00001"]
+    assert page.skipped == [Skipped("service_group", "", "", "ServiceGroupId", "no_id")]
+
+
 @pytest.mark.parametrize(
     ("total", "typed"), [(0, True), (MAX_TOTAL_COUNT, True), (-1, False), (MAX_TOTAL_COUNT + 1, False)]
 )
@@ -200,8 +207,12 @@ async def test_total_count_change_is_rescanned_once() -> None:
     fleet = Fleet(250)
     fleet.groups[99]["Services"][0]["Status"] = ["not", "text"]  # on a seam, in both scans: reported once
     fleet.before_page = lambda n: fleet.add() if n == 3 else None
-    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    sink = Recorder()
+    result = await scan_service_groups(
+        client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline(), sink=sink
+    )
     assert (result.scans, result.consistent) == (2, True)
+    assert sink.ids[""].count("ms-00005") == 2, "the pages of both scans are handed on"
     assert len(result.groups) == 251
     assert result.requests == len(fleet.bodies) == 3 + 3, "both scans are counted"
     assert result.skipped == (Skipped("service", "ms-00099-1", "ms-00099", "Services[0].Status", "wrong_type"),)
@@ -253,6 +264,7 @@ async def test_a_first_scan_that_was_complete_keeps_the_union_consistent() -> No
     """The first scan saw `TotalCount` move but closed every seam; the second could not close its seams.
     The union then holds every group present throughout the first scan: it is consistent."""
     fleet = Fleet(700)
+    fleet.groups[650]["Services"][0]["Status"] = ["not", "text"]  # read in both scans, reported once
     original = fleet.handler
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -269,6 +281,24 @@ async def test_a_first_scan_that_was_complete_keeps_the_union_consistent() -> No
     found = ids(result.groups)
     assert (result.scans, result.consistent) == (2, True)
     assert sorted(found) == [f"ms-{index:05d}" for index in range(701)], "the union: every group, each once"
+    assert result.requests == len(fleet.bodies), "both scans and their repairs are counted"
+    assert result.skipped == (Skipped("service", "ms-00650-1", "ms-00650", "Services[0].Status", "wrong_type"),)
+
+
+async def test_a_page_of_the_second_scan_that_fails_fails_the_listing_in_its_region() -> None:
+    fleet = Fleet(250)
+    fleet.before_page = lambda n: fleet.add() if n == 2 else None  # the first scan moves
+    original = fleet.handler
+
+    def failing(request: httpx.Request) -> httpx.Response:
+        if len(fleet.bodies) >= 3 and json.loads(request.content)["Offset"] == 0:
+            return httpx.Response(200, json={"Response": {"Error": {"Code": "AuthFailure", "Message": "no"}}})
+        return original(request)
+
+    fleet.handler = failing  # type: ignore[method-assign]
+    with pytest.raises(APIError) as caught:
+        await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    assert (caught.value.code, caught.value.region) == ("AuthFailure", "ap-guangzhou")
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -527,6 +557,7 @@ async def test_a_total_count_the_bucket_cannot_serve_before_the_deadline_fails_a
         errors.close()
     assert time.monotonic() - started < 1.0
     assert isinstance(error, TransportError) and error.code == "Timeout" and error.region == "ap-guangzhou"
+    assert error.action == "DescribeModelServiceGroups"
     assert "TotalCount 500000 needs 5050 more pages" in error.message and "1000 requests/s" in error.message
     assert len(fleet.bodies) == 1  # no quota spent on a listing that cannot finish
     assert ticker.longest < 0.5 and errors.messages == []
