@@ -273,14 +273,13 @@ def each_once(skipped: Iterable[Skipped]) -> tuple[Skipped, ...]:
 def dedupe(groups: Iterable[ServiceGroup]) -> list[ServiceGroup]:
     """One group per `ServiceGroupId`, the most recently updated (the later one on a tie), in first-seen order.
 
-    A group without an id cannot be told apart from others or labelled, so it is left out (and logged).
+    A group without an id cannot be told apart from others or labelled, so it is left out (the pages'
+    decoder leaves such groups out already, and reports them as skipped: `decode.identified`).
     """
     by_id: dict[str, ServiceGroup] = {}
-    anonymous = 0
     for group in groups:
         group_id = group.service_group_id
         if not group_id:
-            anonymous += 1
             continue
         current = by_id.get(group_id)
         if current is None:
@@ -289,8 +288,6 @@ def dedupe(groups: Iterable[ServiceGroup]) -> list[ServiceGroup]:
         new, old = _updated(group), _updated(current)
         if old is None or (new is not None and new >= old):
             by_id[group_id] = group
-    if anonymous:
-        log.warning("left out %d service groups without a ServiceGroupId", anonymous)
     return list(by_id.values())
 
 

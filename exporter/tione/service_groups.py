@@ -25,7 +25,7 @@ from types import MappingProxyType
 import msgspec
 
 from exporter.tencentcloud.client import TencentCloudClient
-from exporter.tencentcloud.errors import TIMEOUT, APIError, TencentCloudError, TransportError, is_permission_error
+from exporter.tencentcloud.errors import TIMEOUT, APIError, TencentCloudError, is_permission_error
 from exporter.tione import workspaces
 from exporter.tione.decode import Skipped
 from exporter.tione.listing import (
@@ -87,9 +87,9 @@ async def _scan_each(
 ) -> list[Outcome]:
     """Each workspace of `ids` in that order: the first alone, by `deadline`, so that a large workspace
     left over from a short poll has the token bucket to itself and is listed at last; then the others,
-    `WORKERS` at a time, by `cutoff` (one not reached by then is not started). With several workspaces,
-    one that runs out of time is an outcome like an unreadable one; any other error is raised (it would
-    fail every workspace alike)."""
+    `WORKERS` at a time, by `cutoff` (one not reached by then is not started). One that runs out of time
+    is an outcome like an unreadable one (with none read, the listing fails with it: `_failure`); any
+    other error is raised (it would fail every workspace alike)."""
     outcomes: list[Outcome] = [None] * len(ids)
 
     async def one(index: int, project_id: str | None, by: float) -> None:
@@ -98,7 +98,7 @@ async def _scan_each(
                 client, region, replace(query, project_id=project_id), deadline=by, sink=sink
             )
         except TencentCloudError as error:
-            if not (_unreadable(error) or (len(ids) > 1 and _late(error))):
+            if not (_unreadable(error) or _late(error)):
                 raise
             outcomes[index] = error
 
@@ -131,10 +131,11 @@ def _merge(
     region: str,
     parts: Sequence[_Part],
     unreadable: Sequence[tuple[str | None, TencentCloudError]],
-    unlisted: Sequence[str | None] = (),
-    unlisted_requests: int = 0,
+    unlisted: Sequence[str | None],
+    unlisted_requests: int,
 ) -> ListingResult:
-    """The workspaces' parts as one listing, in their order; unreadable workspaces reported as skipped."""
+    """The workspaces' parts as one listing, in their order (at least one: a listing with none read fails);
+    unreadable workspaces reported as skipped."""
     skipped = [item for part in parts for item in part.skipped]
     for project_id, error in unreadable:
         log.debug(
@@ -149,7 +150,7 @@ def _merge(
     return ListingResult(
         dedupe(group for part in parts for group in part.groups),
         requests=sum(part.requests for part in parts),
-        scans=max((part.scans for part in parts), default=0),
+        scans=max(part.scans for part in parts),
         consistent=all(part.consistent for part in parts),
         skipped=each_once(skipped),
         workspace_of=workspace_of,
@@ -164,12 +165,11 @@ def _part(project_id: str | None, result: ListingResult) -> _Part:
 
 
 def _failure(outcomes: Sequence[Outcome]) -> TencentCloudError:
-    """The listing's error when no workspace could be read: the first to run out of time, else the first."""
+    """The listing's error when no workspace could be read: the first to run out of time, else the first.
+
+    There is one: the first workspace in line is always tried, and not read it is an error (`_scan_each`)."""
     errors = [item for item in outcomes if isinstance(item, TencentCloudError)]
-    late = [error for error in errors if error.code == TIMEOUT]
-    if late or not errors:
-        return late[0] if late else TransportError(TIMEOUT, "no workspace could be listed before the deadline")
-    return errors[0]
+    return next((error for error in errors if error.code == TIMEOUT), errors[0])
 
 
 async def count_groups(
@@ -306,9 +306,8 @@ class Rotation:
                 packed = _pack(outcome.groups) if several and not hold else None
                 after[project_id] = _Listed(now, outcome.requests, groups, packed)
             elif _late(outcome):
-                if project_id in before:
-                    kept = before[project_id]
-                    after[project_id] = _Listed(kept.at, kept.requests, kept.groups if hold else None, kept.packed)
+                if project_id in before:  # as it was: still first in line, its groups still served
+                    after[project_id] = before[project_id]
             else:
                 after[project_id] = _Listed(now, 1)
         self._listed[region] = after

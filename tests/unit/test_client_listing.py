@@ -18,12 +18,14 @@ from exporter.tencentcloud.client import ClientHooks, TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials
 from exporter.tencentcloud.errors import APIError, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
+from exporter.tione.decode import Skipped
 from exporter.tione.listing import (
     LIMIT,
     ListingQuery,
     dedupe,
     parse_page,
     scan_service_groups,
+    typed_page,
 )
 from exporter.tione.models import Filter, TagFilter
 from exporter.tione.paging import MAX_TOTAL_COUNT, WORKERS
@@ -124,6 +126,52 @@ async def test_query_passes_through() -> None:
     }
 
 
+def test_a_query_without_filters_asks_for_nothing_but_the_page() -> None:
+    assert ListingQuery().params(198) == {"Offset": 198, "Limit": 100, "OrderField": "CreateTime", "Order": "ASC"}
+    assert ListingQuery().params(0, limit=1)["Limit"] == 1
+
+
+class Recorder:
+    """A sink that keeps the ids handed to it, by workspace, in order."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, list[str]] = {}
+
+    def service_groups(self, groups: Any, workspace: str) -> None:
+        self.ids.setdefault(workspace, []).extend(str(item.service_group_id) for item in groups)
+
+
+@pytest.mark.parametrize(("project_id", "workspace"), [(None, ""), ("tp-1", "tp-1")])
+async def test_every_page_read_is_handed_to_the_sink_as_read(project_id: str | None, workspace: str) -> None:
+    fleet, sink = Fleet(250), Recorder()
+    query = ListingQuery(project_id=project_id)
+    await scan_service_groups(client_for(fleet), "ap-guangzhou", query, deadline=deadline(), sink=sink)
+    assert list(sink.ids) == [workspace]
+    assert sorted(sink.ids[workspace]) == sorted([f"ms-{index:05d}" for index in range(250)] + ["ms-00099", "ms-00198"])
+
+
+def test_a_group_without_an_id_on_a_page_read_in_one_pass_is_left_out_and_reported() -> None:
+    answer = {"TotalCount": 2, "ServiceGroups": [group(0) | {"ServiceGroupId": ""}, group(1)], "RequestId": "r1"}
+    page = typed_page(json.dumps({"Response": answer}).encode())
+    assert page is not None and [g.service_group_id for g in page.groups] == ["ms-00001"]
+    assert page.skipped == [Skipped("service_group", "", "", "ServiceGroupId", "no_id")]
+
+
+@pytest.mark.parametrize(
+    ("total", "typed"), [(0, True), (MAX_TOTAL_COUNT, True), (-1, False), (MAX_TOTAL_COUNT + 1, False)]
+)
+def test_a_page_is_read_in_one_pass_only_with_a_plausible_total_count(total: int, typed: bool) -> None:
+    answer = {"TotalCount": total, "ServiceGroups": [group(0)], "RequestId": "r1"}
+    page = typed_page(json.dumps({"Response": answer}).encode())
+    assert (page is not None) is typed
+    if page is not None:
+        assert (page.total_count, [g.service_group_id for g in page.groups], page.request_id) == (
+            total,
+            ["ms-00000"],
+            "r1",
+        )
+
+
 async def test_deletion_before_a_seam_with_unchanged_total_is_repaired() -> None:
     """A delete and an add after the first page keep TotalCount; the seam check still catches the shift."""
     fleet = Fleet(300)
@@ -157,10 +205,17 @@ async def test_insertion_before_a_seam_repeats_a_group_but_loses_none() -> None:
 
 async def test_total_count_change_is_rescanned_once() -> None:
     fleet = Fleet(250)
+    fleet.groups[99]["Services"][0]["Status"] = ["not", "text"]  # on a seam, in both scans: reported once
     fleet.before_page = lambda n: fleet.add() if n == 3 else None
-    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    sink = Recorder()
+    result = await scan_service_groups(
+        client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline(), sink=sink
+    )
     assert (result.scans, result.consistent) == (2, True)
+    assert sink.ids[""].count("ms-00005") == 2, "the pages of both scans are handed on"
     assert len(result.groups) == 251
+    assert result.requests == len(fleet.bodies) == 3 + 3, "both scans are counted"
+    assert result.skipped == (Skipped("service", "ms-00099-1", "ms-00099", "Services[0].Status", "wrong_type"),)
 
 
 async def test_a_growing_list_is_read_to_its_end() -> None:
@@ -203,6 +258,47 @@ async def test_seams_that_cannot_be_closed_fall_back_to_the_union_of_two_scans()
     assert (result.scans, result.consistent) == (2, False)
     assert len(found) == len(set(found))
     assert initial - deleted <= set(found)
+
+
+async def test_a_first_scan_that_was_complete_keeps_the_union_consistent() -> None:
+    """The first scan saw `TotalCount` move but closed every seam; the second could not close its seams.
+    The union then holds every group present throughout the first scan: it is consistent."""
+    fleet = Fleet(700)
+    fleet.groups[650]["Services"][0]["Status"] = ["not", "text"]  # read in both scans, reported once
+    original = fleet.handler
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if len(fleet.bodies) == 1:
+            fleet.add()  # before the first scan's second page: it moves, nothing shifts
+        response = original(request)
+        if len(fleet.bodies) > 1 and fleet.bodies[-1]["Offset"] == 0:
+            for _ in range(100):  # from the second scan on, every read at offset 0 makes the oldest 100 go
+                fleet.delete(0)
+        return response
+
+    fleet.handler = handler  # type: ignore[method-assign]
+    result = await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    found = ids(result.groups)
+    assert (result.scans, result.consistent) == (2, True)
+    assert sorted(found) == [f"ms-{index:05d}" for index in range(701)], "the union: every group, each once"
+    assert result.requests == len(fleet.bodies), "both scans and their repairs are counted"
+    assert result.skipped == (Skipped("service", "ms-00650-1", "ms-00650", "Services[0].Status", "wrong_type"),)
+
+
+async def test_a_page_of_the_second_scan_that_fails_fails_the_listing_in_its_region() -> None:
+    fleet = Fleet(250)
+    fleet.before_page = lambda n: fleet.add() if n == 2 else None  # the first scan moves
+    original = fleet.handler
+
+    def failing(request: httpx.Request) -> httpx.Response:
+        if len(fleet.bodies) >= 3 and json.loads(request.content)["Offset"] == 0:
+            return httpx.Response(200, json={"Response": {"Error": {"Code": "AuthFailure", "Message": "no"}}})
+        return original(request)
+
+    fleet.handler = failing  # type: ignore[method-assign]
+    with pytest.raises(APIError) as caught:
+        await scan_service_groups(client_for(fleet), "ap-guangzhou", ListingQuery(), deadline=deadline())
+    assert (caught.value.code, caught.value.region) == ("AuthFailure", "ap-guangzhou")
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -343,15 +439,22 @@ async def test_an_envelope_mismatch_is_malformed_response_naming_the_path(
         await list_service_groups(client_for(fleet, hooks), "ap-guangzhou", ListingQuery(), deadline=deadline())
     error = caught.value
     assert error.code == "MalformedResponse" and error.request_id == "r1" and error.region == "ap-guangzhou"
-    assert path in error.message
+    assert error.action == "DescribeModelServiceGroups"
+    assert f"at {path}" in error.message
     for value in ("many-replicas", "unexpected", "yesterday-ish"):
         assert value not in error.message
     assert hooks.codes == ["MalformedResponse"]
 
 
 def test_missing_total_count_is_malformed() -> None:
-    with pytest.raises(TransportError, match="lacks a valid TotalCount"):
+    with pytest.raises(TransportError, match="lacks a valid TotalCount") as caught:
         parse_page("ap-guangzhou", {"ServiceGroups": [], "RequestId": "x"})
+    assert (caught.value.action, caught.value.request_id) == ("DescribeModelServiceGroups", "x")
+
+
+def test_an_answer_without_service_groups_is_an_empty_page() -> None:
+    page = parse_page("ap-guangzhou", {"TotalCount": 0, "RequestId": "x"})
+    assert (page.total_count, page.groups, page.skipped, page.request_id) == (0, [], [], "x")
 
 
 async def test_a_failing_page_fails_the_listing_and_cancels_the_rest() -> None:
@@ -454,6 +557,7 @@ async def test_a_total_count_the_bucket_cannot_serve_before_the_deadline_fails_a
         errors.close()
     assert time.monotonic() - started < 1.0
     assert isinstance(error, TransportError) and error.code == "Timeout" and error.region == "ap-guangzhou"
+    assert error.action == "DescribeModelServiceGroups"
     assert "TotalCount 500000 needs 5050 more pages" in error.message and "1000 requests/s" in error.message
     assert len(fleet.bodies) == 1  # no quota spent on a listing that cannot finish
     assert ticker.longest < 0.5 and errors.messages == []
@@ -531,12 +635,12 @@ async def test_a_page_that_fits_is_read_in_one_pass_without_json_loads(monkeypat
 
 
 async def test_a_page_with_an_odd_object_is_read_object_by_object() -> None:
-    from exporter.tione.decode import Skipped
     from exporter.tione.listing import fetch_page
 
     fleet = Fleet(3)
     fleet.groups[1]["Services"][0]["Status"] = ["not", "text"]
     page = await fetch_page(client_for(fleet), "ap-guangzhou", ListingQuery().params(0), deadline())
+    assert (page.total_count, page.request_id) == (3, "r1")
     assert [g.service_group_id for g in page.groups] == ["ms-00000", "ms-00001", "ms-00002"]
     assert page.groups[1].services == []
     assert page.skipped == [Skipped("service", "ms-00001-1", "ms-00001", "Services[0].Status", "wrong_type")]

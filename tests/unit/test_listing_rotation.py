@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -16,13 +17,14 @@ import pytest
 
 from exporter.tencentcloud.client import TencentCloudClient
 from exporter.tencentcloud.credentials import Credentials
-from exporter.tencentcloud.errors import TIMEOUT, TencentCloudError
+from exporter.tencentcloud.errors import TIMEOUT, APIError, TencentCloudError, TransportError
 from exporter.tencentcloud.ratelimit import TokenBucket
+from exporter.tione.decode import Skipped
 from exporter.tione.listing import ListingQuery, ListingResult
 from exporter.tione.records import ServiceGroup
-from exporter.tione.service_groups import Rotation, source
+from exporter.tione.service_groups import PACK_SLICE, Rotation, _failure, source
 from exporter.tione.snapshot import RegionSnapshot
-from exporter.tione.source import NoSink
+from exporter.tione.source import NoSink, Sink
 from tests.unit.test_client_listing import group
 
 REGION = "ap-guangzhou"
@@ -30,18 +32,39 @@ WORKSPACES = tuple(f"ws-{index:02d}" for index in range(10))
 
 
 class Account:
-    """Workspaces of one group each (ids `ms-<workspace>00000`), and the workspace of every request in order."""
+    """Workspaces of `size` groups each (ids `ms-<workspace><index>`; `sizes` by workspace), but those
+    `refused` (the API says they cannot be read), and the workspace of every request in order. The first
+    group of `ws-05` has a service that cannot be read."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = 1, refused: tuple[str, ...] = (), sizes: dict[str, int] | None = None) -> None:
+        self.size = size
+        self.sizes = sizes or {}
+        self.refused = refused
         self.asked: list[str] = []
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         body: dict[str, Any] = json.loads(request.content)
         project = body.get("TiProjectId", "")
         self.asked.append(project)
-        groups = [group(0, project=project)]
-        answer = {"TotalCount": 1, "ServiceGroups": groups, "RequestId": f"r{len(self.asked)}"}
+        if project in self.refused:
+            error = {"Error": {"Code": "ResourceNotFound", "Message": "no such workspace"}, "RequestId": "r-x"}
+            return httpx.Response(200, json={"Response": error})
+        offset, limit, size = body["Offset"], body["Limit"], self.sizes.get(project, self.size)
+        groups = [group(index, project=project) for index in range(offset, min(offset + limit, size))]
+        if project == "ws-05" and offset == 0:
+            groups[0]["Services"][0]["Status"] = ["not", "text"]  # a service that cannot be read
+        answer = {"TotalCount": size, "ServiceGroups": groups, "RequestId": f"r{len(self.asked)}"}
         return httpx.Response(200, json={"Response": answer})
+
+
+class Recorder:
+    """A sink that keeps the ids of the groups handed to it, by workspace."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, set[str]] = {}
+
+    def service_groups(self, groups: Sequence[ServiceGroup], workspace: str) -> None:
+        self.ids.setdefault(workspace, set()).update(str(item.service_group_id) for item in groups)
 
 
 def client(account: Account, rate: float, burst: int) -> TencentCloudClient:
@@ -60,11 +83,12 @@ def as_record(item: dict[str, Any]) -> ServiceGroup:
 
 
 def workspaces_of(result: ListingResult) -> set[str]:
-    return {str(item.service_group_id).removeprefix("ms-").removesuffix("00000") for item in result.groups}
+    return {str(item.service_group_id).removeprefix("ms-")[:5] for item in result.groups}
 
 
-async def poll(listing: Any, seconds: float) -> ListingResult:
-    result: ListingResult = await listing.fetch(REGION, RegionSnapshot(REGION), time.monotonic() + seconds, NoSink())
+async def poll(listing: Any, seconds: float, sink: Sink | None = None) -> ListingResult:
+    deadline = time.monotonic() + seconds
+    result: ListingResult = await listing.fetch(REGION, RegionSnapshot(REGION), deadline, sink or NoSink())
     return result
 
 
@@ -105,7 +129,7 @@ async def test_with_no_workspace_listed_in_time_the_listing_fails_on_its_timeout
     listing = source(client(account, rate=10, burst=1), ListingQuery(), WORKSPACES)
     with pytest.raises(TencentCloudError) as caught:
         await poll(listing, 0.01)
-    assert caught.value.code == TIMEOUT
+    assert (caught.value.code, caught.value.region) == (TIMEOUT, REGION)
 
 
 async def test_all_workspaces_listed_in_time_is_a_whole_poll() -> None:
@@ -182,3 +206,136 @@ async def test_after_a_whole_poll_groups_older_than_the_staleness_limit_are_not_
     short = await poll(listing, 0.4)
     assert short.unlisted
     assert workspaces_of(short) == set(account.asked), "only what was listed now"
+
+
+def test_groups_are_held_once_the_expected_time_passes_half_of_what_the_listing_may_spend() -> None:
+    rotation = Rotation(max_staleness=300)
+    ids = list(WORKSPACES)  # 10 requests, 2 at once then 1 a second: 8 s
+    assert not rotation.tight(REGION, ids, rate=1, burst=2, seconds=16), "exactly half: not yet"
+    assert rotation.tight(REGION, ids, rate=1, burst=2, seconds=15.9)
+    assert rotation.tight(REGION, ids[:2], rate=1, burst=0, seconds=1), "two workspaces are several"
+    # At 2 a second the 8 requests past the burst take 4 s.
+    assert not rotation.tight(REGION, ids, rate=2, burst=2, seconds=8)
+    assert rotation.tight(REGION, ids, rate=2, burst=2, seconds=7.9)
+    assert not rotation.tight(REGION, ids, rate=1, burst=10, seconds=0.1), "the burst covers every request"
+
+
+def test_a_workspace_not_reached_keeps_its_place_in_line_and_what_it_took() -> None:
+    rotation = Rotation(max_staleness=300)
+    kept = (as_record(group(0, project="a")),)
+    listed = {"a": ListingResult(list(kept), requests=5), "b": ListingResult([], requests=2)}
+    rotation.remember(REGION, listed | {"gone": ListingResult([], requests=7)}, hold=True, short=False, now=100.0)
+    late = TencentCloudError(TIMEOUT, "late")
+    refused = APIError("ResourceNotFound", "no such workspace")
+    outcomes = {"a": late, "b": ListingResult([], requests=3), "c": refused}
+    rotation.remember(REGION, outcomes, hold=True, short=True, now=200.0)
+    # Never listed (or no longer known) first, then the one left over, then the rest in the order given.
+    assert rotation.order(REGION, ["c", "b", "a", "gone"]) == ["gone", "a", "c", "b"]
+    assert [rotation.expected(REGION, [w]) for w in ("a", "b", "c", "gone")] == [5, 3, 1, 1]
+    assert rotation.expected("ap-shanghai", ["a", "b"]) == 2, "what a workspace took is counted per region"
+    rotation.remember(REGION, outcomes, hold=True, short=False, now=300.0)
+    assert rotation.tight(REGION, ["a", "b"], rate=1, burst=0, seconds=15), "8 requests expected: 8 s, over 7.5"
+    assert rotation.held(REGION, "a", 201.0) == kept, "its groups as last listed, while fresh"
+    assert rotation.held(REGION, "c", 201.0) is None and rotation.held(REGION, "gone", 201.0) is None
+
+
+def test_a_workspace_of_more_groups_than_a_pack_slice_reads_back_whole() -> None:
+    rotation = Rotation(max_staleness=300)
+    many = ListingResult([as_record(group(index, project="ws-00")) for index in range(2 * PACK_SLICE + 50)])
+    one = ListingResult([as_record(group(0, project="ws-01"))])
+    rotation.remember(REGION, {"ws-00": many, "ws-01": one}, hold=False, short=False, now=100.0)
+    assert rotation.held(REGION, "ws-00", 101.0) == tuple(many.groups)
+
+
+def test_with_no_workspace_listed_the_first_to_run_out_of_time_is_the_listings_error() -> None:
+    refused = APIError("ResourceNotFound", "no such workspace")
+    late = TransportError(TIMEOUT, "late")
+    assert _failure([refused, late, TransportError(TIMEOUT, "later"), None]) is late
+    assert _failure([refused, APIError("UnauthorizedOperation", "no")]) is refused
+
+
+async def test_a_workspace_that_cannot_be_read_is_skipped_not_left_for_the_next_poll() -> None:
+    account = Account(refused=("ws-03",))
+    listing = source(client(account, rate=1000, burst=100), ListingQuery(), WORKSPACES)
+    result = await poll(listing, 10)
+    assert (result.unlisted, result.unlisted_requests) == ((), 0)
+    assert set(result.skipped) == {
+        Skipped("service", "ms-ws-0500000-1", "ms-ws-0500000", "Services[0].Status", "wrong_type"),
+        Skipped("workspace", "ws-03", "", "", "not_readable", detail="ResourceNotFound"),
+    }
+    assert workspaces_of(result) == set(WORKSPACES) - {"ws-03"}
+
+
+async def test_a_workspace_not_reached_is_handed_on_as_last_listed_and_counted_at_what_it_took() -> None:
+    account = Account(size=150)  # two requests a workspace
+    api = client(account, rate=1000, burst=100)
+    listing = source(api, ListingQuery(), WORKSPACES, max_staleness=300)
+    whole = await poll(listing, 10)
+    assert (whole.requests, whole.scans, whole.consistent, whole.unlisted) == (2 * len(WORKSPACES), 1, True, ())
+    api.rate_limiter = TokenBucket(rate=10, burst=4)
+    sink = Recorder()
+    short = await poll(listing, 0.4, sink)
+    assert short.unlisted, "the poll ran short"
+    assert short.unlisted_requests == 2 * len(short.unlisted)
+    assert set(sink.ids) == set(WORKSPACES), "the held groups are handed on like the pages read"
+    for workspace in short.unlisted:
+        assert sink.ids[workspace] == {f"ms-{workspace}{index:05d}" for index in range(150)}
+
+
+def test_a_listing_is_stored_in_the_snapshots_own_fields() -> None:
+    listing = source(client(Account(), rate=1000, burst=100), ListingQuery(), WORKSPACES)
+    groups = [as_record(group(0, project="ws-00")), as_record(group(0))]
+    skipped = (Skipped("workspace", "ws-03", "", "", "not_readable", detail="ResourceNotFound"),)
+    result = ListingResult(
+        groups,
+        skipped=skipped,
+        workspace_of={"ms-ws-0000000": "ws-00"},
+        workspaces=(None, "ws-00"),
+        unlisted=("ws-01", "ws-02"),
+        unlisted_requests=3,
+    )
+    stored = listing.store(RegionSnapshot(REGION), result)
+    assert stored.groups == tuple(groups) and stored.skipped == skipped
+    assert dict(stored.group_workspaces) == {"ms-ws-0000000": "ws-00"}
+    assert stored.polled_workspaces == ("ws-00",), "the default workspace is not one read by id"
+    assert (stored.unlisted_workspaces, stored.unlisted_requests) == (("ws-01", "ws-02"), 3)
+
+
+async def test_the_workspaces_after_the_first_leave_a_quarter_of_the_time_to_the_sources_after_the_listing() -> None:
+    """The second workspace's 36 more pages need 0.35 s at 100 requests/s: within the poll's 0.4 s, but not
+    within the three quarters of it the workspaces after the first may spend, so it is not even begun."""
+    account = Account(sizes={"ws-01": 3600})
+    listing = source(client(account, rate=100, burst=1), ListingQuery(), WORKSPACES[:2])
+    result = await poll(listing, 0.4)
+    assert result.unlisted == ("ws-01",)
+    assert account.asked == ["ws-00", "ws-01"], "its first page only: the rest were refused before any was sent"
+
+
+async def test_after_a_short_poll_the_next_whole_one_holds_its_groups_as_objects() -> None:
+    """While polls run short, a workspace not reached is served from the very records last listed, not
+    unpacked again every poll."""
+    account = Account()
+    api = client(account, rate=10, burst=4)
+    listing = source(api, ListingQuery(), WORKSPACES, max_staleness=300)
+    assert (await poll(listing, 0.2)).unlisted, "short"
+    api.rate_limiter = TokenBucket(rate=1000, burst=100)
+    whole = await poll(listing, 10)
+    assert whole.unlisted == ()
+    api.rate_limiter = TokenBucket(rate=10, burst=4)
+    short = await poll(listing, 0.2)
+    assert short.unlisted
+    records = {id(item) for item in whole.groups}
+    held = [item for item in short.groups if workspaces_of(ListingResult([item])) <= set(short.unlisted)]
+    assert held and all(id(item) in records for item in held)
+
+
+async def test_the_probe_counts_the_groups_of_the_workspaces_to_list() -> None:
+    account = Account(size=120)
+    api = client(account, rate=1000, burst=100)
+    assert (
+        await source(api, ListingQuery(), WORKSPACES[:3]).probe(REGION, time.monotonic() + 10) == "360 service groups"
+    )
+    assert account.asked == list(WORKSPACES[:3])
+    account.asked.clear()
+    default = await source(api, ListingQuery()).probe(REGION, time.monotonic() + 10)
+    assert (default, account.asked) == ("120 service groups in the default workspace", [""])
