@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import socket
 import struct
 from collections.abc import AsyncIterator, Sequence
@@ -266,6 +267,7 @@ def test_the_tally_counts_each_kind_of_accept_error(caplog: pytest.LogCaptureFix
         tally.flush(force=True)
     assert [record.__dict__["errors"] for record in caplog.records] == ["EMFILE:1", "ECONNABORTED:1,EMFILE:2,ENOBUFS:1"]
     assert caplog.records[1].__dict__["accept_errors"] == 4
+    assert caplog.records[1].__dict__["interval"] == "60s"
 
 
 def test_uvicorn_warnings_other_than_malformed_requests_reach_uvicorns_logger(
@@ -338,31 +340,88 @@ async def test_accept_errors_back_off_doubling_from_50_ms_up_to_a_second(monkeyp
     assert [round(pause, 3) for pause in pauses[:8]] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
 
 
-class FailsOnce(socket.socket):
-    """A listening socket whose first accept fails as a process out of descriptors would."""
+class Scripted(socket.socket):
+    """A listening socket whose accepts first go as `script` says (an errno: that error; None: accept), then as
+    the kernel says."""
 
-    failed = False
+    script: list[int | None]
 
     def accept(self) -> tuple[socket.socket, Any]:
-        if not self.failed:
-            self.failed = True
-            raise OSError(errno.EMFILE, "Too many open files")
+        if self.script and (code := self.script.pop(0)) is not None:
+            raise OSError(code, os.strerror(code))
         return super().accept()
+
+
+def scripted(script: list[int | None]) -> Scripted:
+    listening = Scripted(socket.AF_INET, socket.SOCK_STREAM)
+    listening.script = script
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    return listening
+
+
+async def test_a_successful_accept_starts_the_backoff_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    listening = scripted([errno.EMFILE, errno.EMFILE, None, errno.EMFILE])
+    clients = [socket.create_connection(listening.getsockname()[:2]) for _ in range(2)]
+    loop = asyncio.get_running_loop()
+    pauses: list[float] = []
+    call_later = loop.call_later
+
+    def at_once(delay: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        pauses.append(delay)
+        return call_later(0, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_later", at_once)
+    registry = Registry(Limits(), Tally())
+    opened: list[asyncio.Protocol] = []
+
+    def make_protocol(registry: Registry) -> Any:
+        opened.append(asyncio.Protocol())
+        return opened[-1]
+
+    listener = Listener(listening, make_protocol, registry)
+    async with asyncio.timeout(5):
+        while len(opened) < 2:
+            await asyncio.sleep(0)
+    listener.close()
+    for sock in [*clients, listening]:
+        sock.close()
+    assert [round(pause, 3) for pause in pauses] == [0.05, 0.1, 0.05]
+
+
+async def test_an_accept_error_of_one_connection_is_logged_by_its_number_and_accepting_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    listening = scripted([4242, None])  # an errno this system has no name for
+    client = socket.create_connection(listening.getsockname()[:2])
+    opened: list[asyncio.Protocol] = []
+
+    def make_protocol(registry: Registry) -> Any:
+        opened.append(asyncio.Protocol())
+        return opened[-1]
+
+    with caplog.at_level(logging.WARNING, logger="exporter.web.connections"):
+        listener = Listener(listening, make_protocol, Registry(Limits(), Tally()))
+        async with asyncio.timeout(5):
+            while not opened:
+                await asyncio.sleep(0)
+        listener.close()
+    client.close()
+    listening.close()
+    assert [record.__dict__.get("errors") for record in caplog.records] == ["4242:1"]
 
 
 async def test_after_running_out_of_descriptors_the_server_accepts_again_and_stops_cleanly(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    listening = FailsOnce(socket.AF_INET, socket.SOCK_STREAM)
-    listening.bind(("127.0.0.1", 0))
-    listening.listen()
+    listening = scripted([errno.EMFILE])
     server = WebServer(ExporterApp(Snapshot(), Live(), CONTEXT), listening)
     task = asyncio.create_task(server.serve())
     with caplog.at_level(logging.WARNING, logger="exporter.web.connections"):
         assert (await Served(server, *listening.getsockname()[:2]).get("/"))[0] == 200
         server.stop()
         await asyncio.wait_for(task, 5)
-    assert listening.failed
+    assert listening.script == []
     assert [record.__dict__.get("errors") for record in caplog.records] == ["EMFILE:1"]
 
 

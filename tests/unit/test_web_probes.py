@@ -144,8 +144,11 @@ async def test_readiness_is_read_from_the_poller_at_each_probe(counted: tuple[Se
     assert app.calls == 0
 
 
-async def test_a_probe_is_answered_when_every_connection_is_busy(counted: tuple[Served, Counting, Snapshot]) -> None:
+async def test_a_probe_is_answered_when_every_connection_is_busy(
+    counted: tuple[Served, Counting, Snapshot], caplog: pytest.LogCaptureFixture
+) -> None:
     """Two answers whose clients read nothing fill the cap of two: an ordinary request is refused, a probe not."""
+    caplog.set_level(logging.WARNING, logger="exporter.web.connections")
     served, _, _ = counted
     stalled = [await served.connect(receive_buffer=4096) for _ in range(2)]
     for _, writer in stalled:
@@ -155,6 +158,7 @@ async def test_a_probe_is_answered_when_every_connection_is_busy(counted: tuple[
     assert parse(await ask(served, KUBELET))[0] == 200
     for _, writer in stalled:
         writer.close()
+    assert [record.__dict__.get("refused_busy") for record in caplog.records] == [1]
 
 
 async def test_probes_answered_at_the_accept_leave_nothing_behind(
