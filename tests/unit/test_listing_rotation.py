@@ -339,3 +339,7 @@ async def test_the_probe_counts_the_groups_of_the_workspaces_to_list() -> None:
     account.asked.clear()
     default = await source(api, ListingQuery()).probe(REGION, time.monotonic() + 10)
     assert (default, account.asked) == ("120 service groups in the default workspace", [""])
+    refusing = client(Account(refused=("ws-01",)), rate=1000, burst=100)
+    with pytest.raises(APIError) as caught:
+        await source(refusing, ListingQuery(), WORKSPACES[:3]).probe(REGION, time.monotonic() + 10)
+    assert (caught.value.code, caught.value.region) == ("ResourceNotFound", REGION)
