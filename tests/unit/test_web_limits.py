@@ -315,21 +315,27 @@ async def test_accept_errors_back_off_and_are_logged_once(caplog: pytest.LogCapt
     assert sum(record.__dict__.get("accept_errors", 0) for record in lines) == listening.attempts
 
 
-async def test_accept_errors_back_off_doubling_from_50_ms_up_to_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
-    listening = OutOfDescriptors(socket.AF_INET, socket.SOCK_STREAM)
-    listening.bind(("127.0.0.1", 0))
-    listening.listen()
-    client = socket.create_connection(listening.getsockname()[:2])  # waiting in the backlog: readable for ever
+def pauses_ended_at_once(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The running loop's `call_later` noting each pause asked for and ending it at once: the schedule
+    without the wait."""
     loop = asyncio.get_running_loop()
     pauses: list[float] = []
     call_later = loop.call_later
 
     def at_once(delay: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
-        """Note the pause asked for, and end it at once: the schedule without the wait."""
         pauses.append(delay)
         return call_later(0, callback, *args, **kwargs)
 
     monkeypatch.setattr(loop, "call_later", at_once)
+    return pauses
+
+
+async def test_accept_errors_back_off_doubling_from_50_ms_up_to_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    listening = OutOfDescriptors(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    client = socket.create_connection(listening.getsockname()[:2])  # waiting in the backlog: readable for ever
+    pauses = pauses_ended_at_once(monkeypatch)
     listener = Listener(listening, lambda registry: pytest.fail("nothing is accepted"), Registry(Limits(), Tally()))
     async with asyncio.timeout(5):
         while len(pauses) < 8:
@@ -363,15 +369,7 @@ def scripted(script: list[int | None]) -> Scripted:
 async def test_a_successful_accept_starts_the_backoff_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
     listening = scripted([errno.EMFILE, errno.EMFILE, None, errno.EMFILE])
     clients = [socket.create_connection(listening.getsockname()[:2]) for _ in range(2)]
-    loop = asyncio.get_running_loop()
-    pauses: list[float] = []
-    call_later = loop.call_later
-
-    def at_once(delay: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
-        pauses.append(delay)
-        return call_later(0, callback, *args, **kwargs)
-
-    monkeypatch.setattr(loop, "call_later", at_once)
+    pauses = pauses_ended_at_once(monkeypatch)
     registry = Registry(Limits(), Tally())
     opened: list[asyncio.Protocol] = []
 
