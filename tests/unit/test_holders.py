@@ -4,7 +4,6 @@ transport; no network."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import time
@@ -35,6 +34,7 @@ from exporter.tione.paging import MAX_TOTAL_COUNT
 from exporter.tione.records import Workspace
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import NoSink
+from tests.in_flight import InFlight
 
 REGION = "ap-guangzhou"
 SECRETS = ("env-secret-7f3a", "cb-token-91d2", "ssh-password-c0de")
@@ -166,19 +166,12 @@ async def test_a_holder_listed_twice_in_a_workspace_is_kept_once_as_first_listed
 
 async def test_workspaces_are_read_two_at_a_time() -> None:
     api = Api(tasks=1)
-    in_flight = [0, 0]  # now, most at once
-
-    async def slow(request: httpx.Request) -> httpx.Response:
-        in_flight[0] += 1
-        in_flight[1] = max(in_flight[1], in_flight[0])
-        await asyncio.sleep(0.02)
-        in_flight[0] -= 1
-        return api.handler(request)
+    slow = InFlight(api.handler, 0.02)
 
     project_ids = [f"ws-{index}" for index in range(6)]
     found = await holders.list_listed(client_for(api, slow), holders.TRAINING, REGION, project_ids, deadline=deadline())
     assert len(api.requests) == 6 and dict(found.workspaces) == {"train-0000": "ws-0"}
-    assert in_flight[1] == holders.WORKSPACE_WORKERS == 2
+    assert slow.most == holders.WORKSPACE_WORKERS == 2
 
 
 # -- decoding ------------------------------------------------------------------------------------------

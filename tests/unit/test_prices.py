@@ -3,7 +3,6 @@ The API is a mock transport; no network."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from exporter.tione.prices import HourlyPrice, batches, hourly_price, read_price
 from exporter.tione.records import ServiceGroup
 from exporter.tione.snapshot import RegionSnapshot
 from exporter.tione.source import NoSink
+from tests.in_flight import InFlight
 
 REGION = "ap-guangzhou"
 
@@ -146,18 +146,11 @@ async def test_prices_are_read_batch_by_batch() -> None:
 async def test_batches_are_priced_one_after_the_other() -> None:
     table = {f"TI.S{index:02d}.POST": (1000, 800) for index in range(45)}
     api = PriceApi(table)
-    in_flight = [0, 0]  # now, most at once
-
-    async def slow(request: httpx.Request) -> httpx.Response:
-        in_flight[0] += 1
-        in_flight[1] = max(in_flight[1], in_flight[0])
-        await asyncio.sleep(0.01)
-        in_flight[0] -= 1
-        return api.handler(request)
+    slow = InFlight(api.handler, 0.01)
 
     found = await read_prices(client_for(api, slow), REGION, sorted(table), deadline=time.monotonic() + 10)
     assert len(found) == 45 and len(api.bodies) == 3
-    assert in_flight[1] == 1
+    assert slow.most == 1
 
 
 async def test_an_answer_that_fits_is_read_in_one_pass_never_entry_by_entry(monkeypatch: pytest.MonkeyPatch) -> None:
